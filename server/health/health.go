@@ -1,0 +1,214 @@
+// Package health derives a payroll account's health from the provider's webhook
+// deliveries. It is pure: no I/O, no clock, no imports from the rest of the
+// service. Callers feed it the account's current Record and one decoded
+// Delivery and get back the next Record and, when the change matters to a
+// subscriber, a Transition.
+package health
+
+import "time"
+
+// State is an account's health. The zero value means "no record yet".
+type State int
+
+const (
+	StateUnknown State = iota
+	StateConnecting
+	StateHealthy
+	StateAuthFailed
+	StateDisconnected
+	StateDegraded
+	StateRemoved
+)
+
+var stateNames = [...]string{"UNKNOWN", "CONNECTING", "HEALTHY", "AUTH_FAILED", "DISCONNECTED", "DEGRADED", "REMOVED"}
+
+func (s State) String() string {
+	if s < 0 || int(s) >= len(stateNames) {
+		return "INVALID"
+	}
+	return stateNames[s]
+}
+
+// NeedsAttention reports whether s is one of the states whose entry is a
+// disconnection event: something is wrong with the account.
+func (s State) NeedsAttention() bool {
+	switch s {
+	case StateAuthFailed, StateDisconnected, StateDegraded, StateRemoved:
+		return true
+	}
+	return false
+}
+
+// Action is what someone must do to bring an account back to health.
+type Action int
+
+const (
+	ActionNone Action = iota
+	ActionWait
+	ActionReconnect
+	ActionUpdateCredentials
+	ActionRetryLogin
+	ActionRetryMFA
+	ActionContactPayrollProvider
+	ActionConnectNewAccount
+)
+
+var actionNames = [...]string{"NONE", "WAIT", "RECONNECT", "UPDATE_CREDENTIALS", "RETRY_LOGIN", "RETRY_MFA", "CONTACT_PAYROLL_PROVIDER", "CONNECT_NEW_ACCOUNT"}
+
+func (a Action) String() string {
+	if a < 0 || int(a) >= len(actionNames) {
+		return "INVALID"
+	}
+	return actionNames[a]
+}
+
+// Remedy tells the caller what to do, in words and as the parameters to open
+// the provider's Link with.
+type Remedy struct {
+	Action  Action
+	Message string
+	// LinkAccountID, when set, is the accountId to open Link with so the user
+	// lands on that account (Reconnect, new credentials, retry).
+	LinkAccountID string
+	// LinkUserID is the user to mint a Link user token for; empty when the
+	// remedy needs no Link session.
+	LinkUserID string
+}
+
+// Well-known event names of the accounts.* family.
+const (
+	EventAccountsAdded     = "accounts.added"
+	EventAccountsConnected = "accounts.connected"
+	EventAccountsFailed    = "accounts.failed"
+	EventAccountsUpdated   = "accounts.updated"
+	EventAccountsRemoved   = "accounts.removed"
+)
+
+// Connection statuses of the account object.
+const (
+	ConnectionConnecting = "connecting"
+	ConnectionConnected  = "connected"
+	ConnectionError      = "error"
+)
+
+// Delivery is what the health model needs from one decoded webhook delivery.
+type Delivery struct {
+	Event     string // e.g. "accounts.failed"; any string, unknown events included
+	AccountID string // data.account; empty for non-account events
+	UserID    string // data.user
+	// ErrorCode and ErrorMessage come from data.error_code/error_message when
+	// present (v1-era accounts.failed), else from the snapshot's connection.
+	ErrorCode    string
+	ErrorMessage string
+	Snapshot     *Snapshot // data.resource when the subscription includes it
+	ReceivedAt   time.Time // when our service accepted the delivery
+}
+
+// Snapshot is the account object carried in data.resource.
+type Snapshot struct {
+	ConnectionStatus       string    // connecting | connected | error | anything new
+	ConnectionErrorCode    string    // empty when null
+	ConnectionErrorMessage string    // empty when null
+	ConnectionUpdatedAt    time.Time // zero when absent
+	UpdatedAt              time.Time // resource.updated_at; zero when absent
+	ScannedAt              time.Time // zero when null: never scanned
+	Raw                    []byte    // the resource JSON exactly as delivered
+}
+
+// Time orders snapshots of one account: the newest of updated_at and
+// connection.updated_at. Zero when the snapshot carries neither.
+func (s *Snapshot) Time() time.Time {
+	if s.ConnectionUpdatedAt.After(s.UpdatedAt) {
+		return s.ConnectionUpdatedAt
+	}
+	return s.UpdatedAt
+}
+
+// Record is one account's derived health.
+type Record struct {
+	AccountID    string
+	UserID       string
+	State        State
+	ErrorCode    string
+	ErrorMessage string
+	Remedy       Remedy
+	StateSince   time.Time // when the current state began
+	// LastEventType and LastEventAt name the newest accounts.* delivery
+	// applied or recorded for the account.
+	LastEventType       string
+	LastEventAt         time.Time
+	ConsecutiveFailures int  // accounts.failed in a row since the last success
+	EverConnected       bool // the account was connected at least once
+	// Unconfirmed is set when an accounts.updated arrived without a resource:
+	// something changed that the state does not reflect yet.
+	Unconfirmed bool
+	// OpenIncident is set between a disconnection event and the recovery
+	// that closes it, so a recovery fires even via CONNECTING.
+	OpenIncident bool
+	SnapshotAt   time.Time // Snapshot.Time() of the applied snapshot
+	Snapshot     []byte    // the last applied resource JSON, nil if none
+}
+
+// Outcome says what a delivery did to the account.
+type Outcome int
+
+const (
+	// OutcomeApplied: the delivery was applied to the record.
+	OutcomeApplied Outcome = iota + 1
+	// OutcomeStale: its snapshot is older than the one already applied.
+	OutcomeStale
+	// OutcomeAfterRemoval: the account was removed; recorded, not applied.
+	OutcomeAfterRemoval
+	// OutcomeUnconfirmed: accounts.updated without a resource; state kept.
+	OutcomeUnconfirmed
+	// OutcomeNotAccountEvent: not of the accounts.* family (or no account id);
+	// recorded only.
+	OutcomeNotAccountEvent
+	// OutcomeDuplicate: a byte-identical redelivery; decided by the store,
+	// never returned by Apply.
+	OutcomeDuplicate
+)
+
+var outcomeNames = [...]string{"UNSPECIFIED", "APPLIED", "STALE", "AFTER_REMOVAL", "UNCONFIRMED", "NOT_ACCOUNT_EVENT", "DUPLICATE"}
+
+func (o Outcome) String() string {
+	if o < 0 || int(o) >= len(outcomeNames) {
+		return "INVALID"
+	}
+	return outcomeNames[o]
+}
+
+// Kind classifies a transition for subscribers.
+type Kind int
+
+const (
+	KindUnspecified Kind = iota
+	KindDisconnected
+	KindAuthFailed
+	KindDegraded
+	KindRemoved
+	KindRecovered
+)
+
+var kindNames = [...]string{"UNSPECIFIED", "DISCONNECTED", "AUTH_FAILED", "DEGRADED", "REMOVED", "RECOVERED"}
+
+func (k Kind) String() string {
+	if k < 0 || int(k) >= len(kindNames) {
+		return "INVALID"
+	}
+	return kindNames[k]
+}
+
+// Transition is a change subscribers must hear about: a disconnection event
+// (entering AUTH_FAILED, DISCONNECTED, DEGRADED or REMOVED, or staying in
+// one of them with a different error code) or a recovery (entering HEALTHY
+// with an open incident).
+type Transition struct {
+	Kind          Kind
+	PreviousState State
+	State         State
+	ErrorCode     string
+	ErrorMessage  string
+	Remedy        Remedy
+	OccurredAt    time.Time
+}

@@ -1,0 +1,147 @@
+// Package store keeps the durable event log and the health derived from it.
+//
+// The log is the source of truth: every accepted delivery is appended as an
+// Entry, applied to its account's health.Record, and each transition that a
+// subscriber must hear about is appended as a Change, all in one commit.
+// Drivers (sqlite, and later postgres) implement Store; the shared rules of
+// a commit live in Apply so that every driver behaves the same, and the
+// conformance suite in storetest proves it.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/accounthealth/accounthealth/server/health"
+)
+
+// Sentinel errors. Drivers wrap them with %w.
+var (
+	// ErrNotFound: the account (or entry) does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrInvalidArgument: a query's field is out of range or a page token
+	// is not one this store issued.
+	ErrInvalidArgument = errors.New("invalid argument")
+	// ErrClosed: the store was closed.
+	ErrClosed = errors.New("store closed")
+)
+
+// Source says where a log entry came from.
+type Source string
+
+const (
+	SourceWebhook Source = "webhook" // a delivery from the provider
+	SourceAPI     Source = "api"     // an action taken through our API (audit)
+)
+
+// Delivery is one accepted webhook delivery to commit.
+type Delivery struct {
+	Body     []byte          // the exact bytes received; hashed for redelivery detection
+	Name     string          // the subscription's name, for the timeline
+	Decoded  health.Delivery // what the health model reads; Decoded.ReceivedAt orders the log
+	SignedBy int             // index of the secret that verified it, -1 when unsigned
+}
+
+// Result is what committing one Delivery did.
+type Result struct {
+	// EntrySeq is the log position of the entry; for a duplicate, the
+	// position of the original delivery it repeats.
+	EntrySeq int64
+	Outcome  health.Outcome
+	// Change is the transition committed with the entry, nil when none.
+	Change *Change
+}
+
+// Entry is one row of an account's timeline: a delivery or an API action.
+type Entry struct {
+	Seq          int64
+	Source       Source
+	Event        string // the delivery's event, or the API action's name
+	Name         string // the subscription's name (webhook) or empty
+	AccountID    string
+	UserID       string
+	ReceivedAt   time.Time
+	Outcome      health.Outcome
+	Redeliveries int    // byte-identical redeliveries recognised after this one
+	Actor        string // who asked, for API actions
+	Body         []byte // the delivery's exact bytes; nil for API actions
+	Change       *Change
+}
+
+// Change is one transition in the global, ordered change log that streams
+// read. Seq is strictly increasing in commit order: a reader that has seen
+// Seq n never later finds a committed change below n.
+type Change struct {
+	Seq       int64
+	EntrySeq  int64  // the entry that caused it
+	Event     string // that entry's event
+	AccountID string
+	UserID    string
+	health.Transition
+}
+
+// HealthQuery selects health records. Zero values mean "no filter".
+type HealthQuery struct {
+	UserID     string
+	States     []health.State // any of these
+	ErrorCodes []string       // any of these
+	PageSize   int            // 1..MaxPageSize; 0 means DefaultPageSize
+	PageToken  string         // from a previous HealthPage.NextPageToken
+}
+
+// HealthPage is one page of records ordered by account id.
+type HealthPage struct {
+	Records       []health.Record
+	NextPageToken string // empty on the last page
+}
+
+// EntryQuery selects an account's timeline, oldest first.
+type EntryQuery struct {
+	AccountID string
+	PageSize  int
+	PageToken string
+}
+
+// EntryPage is one page of a timeline.
+type EntryPage struct {
+	Entries       []Entry
+	NextPageToken string
+}
+
+// Summary counts records.
+type Summary struct {
+	Total       int
+	ByState     map[health.State]int
+	ByErrorCode map[string]int // records whose current error code is non-empty
+}
+
+// Page size bounds shared by all queries.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 500
+)
+
+// Store is the durable log plus derived health. Methods are safe for
+// concurrent use; ctx cancellation aborts the call.
+type Store interface {
+	// Ingest commits the deliveries in order, atomically: either all of them
+	// are durable when it returns nil, or none is. Results are in input order.
+	Ingest(ctx context.Context, deliveries []Delivery) ([]Result, error)
+	// GetHealth returns the account's record or ErrNotFound.
+	GetHealth(ctx context.Context, accountID string) (health.Record, error)
+	// ListHealth pages through records matching q.
+	ListHealth(ctx context.Context, q HealthQuery) (HealthPage, error)
+	// Summary counts all records.
+	Summary(ctx context.Context) (Summary, error)
+	// ListEntries pages through an account's timeline; ErrNotFound when the
+	// log holds nothing for the account.
+	ListEntries(ctx context.Context, q EntryQuery) (EntryPage, error)
+	// ReadChanges returns up to limit changes with Seq > after, in Seq order.
+	ReadChanges(ctx context.Context, after int64, limit int) ([]Change, error)
+	// LastChangeSeq is the Seq of the newest committed change, 0 if none.
+	LastChangeSeq(ctx context.Context) (int64, error)
+	// Ping checks that the store can serve reads and writes.
+	Ping(ctx context.Context) error
+	Close() error
+}
