@@ -40,7 +40,7 @@ type Delivery struct {
 	Body     []byte          // the exact bytes received; hashed for redelivery detection
 	Name     string          // the subscription's name, for the timeline
 	Decoded  health.Delivery // what the health model reads; Decoded.ReceivedAt orders the log
-	SignedBy int             // index of the secret that verified it, -1 when unsigned
+	Verified bool            // its signature was checked (false only when unsigned deliveries are allowed)
 }
 
 // Result is what committing one Delivery did.

@@ -1,0 +1,140 @@
+package intake
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/accounthealth/accounthealth/server/store"
+)
+
+// ErrStopped is returned for deliveries submitted after Close began.
+var ErrStopped = errors.New("intake is shutting down")
+
+// Batcher group-commits deliveries: while one commit is in flight, new
+// deliveries queue up and the next commit takes all of them at once. A lone
+// delivery is committed at once (no timer, no added latency); under load the
+// fsync per commit is shared by up to MaxBatch deliveries.
+type Batcher struct {
+	store    store.Store
+	maxBatch int
+	queue    chan *pending
+
+	mu      sync.RWMutex // guards closed against Submit racing Close
+	closed  bool
+	stopped chan struct{}
+}
+
+type pending struct {
+	delivery store.Delivery
+	done     chan outcome // buffered: the loop never blocks on a caller
+}
+
+type outcome struct {
+	result store.Result
+	err    error
+}
+
+// DefaultMaxBatch bounds one commit: large enough to amortise the fsync,
+// small enough that one transaction stays short.
+const DefaultMaxBatch = 256
+
+// commitTimeout bounds one commit so a stuck store cannot hold senders forever.
+const commitTimeout = 30 * time.Second
+
+// NewBatcher starts the commit loop. Call Close to stop it.
+func NewBatcher(s store.Store, maxBatch int) *Batcher {
+	if maxBatch <= 0 {
+		maxBatch = DefaultMaxBatch
+	}
+	b := &Batcher{
+		store:    s,
+		maxBatch: maxBatch,
+		queue:    make(chan *pending, maxBatch),
+		stopped:  make(chan struct{}),
+	}
+	go b.loop()
+	return b
+}
+
+// Submit commits d and returns its result once it is durable. A caller that
+// gives up (ctx done) gets ctx's error; its delivery may still be committed,
+// which is safe: the sender retries and the redelivery is recognised.
+func (b *Batcher) Submit(ctx context.Context, d store.Delivery) (store.Result, error) {
+	p := &pending{delivery: d, done: make(chan outcome, 1)}
+	b.mu.RLock()
+	if b.closed {
+		b.mu.RUnlock()
+		return store.Result{}, ErrStopped
+	}
+	select {
+	case b.queue <- p:
+		b.mu.RUnlock()
+	case <-ctx.Done():
+		b.mu.RUnlock()
+		return store.Result{}, ctx.Err()
+	}
+	select {
+	case o := <-p.done:
+		return o.result, o.err
+	case <-ctx.Done():
+		return store.Result{}, ctx.Err()
+	}
+}
+
+// Close stops taking deliveries, commits every one already queued and
+// returns when the last commit is done, so nothing acknowledged is lost.
+func (b *Batcher) Close() {
+	b.mu.Lock()
+	if !b.closed {
+		b.closed = true
+		close(b.queue)
+	}
+	b.mu.Unlock()
+	<-b.stopped
+}
+
+func (b *Batcher) loop() {
+	defer close(b.stopped)
+	batch := make([]*pending, 0, b.maxBatch)
+	for first := range b.queue {
+		batch = append(batch[:0], first)
+	fill:
+		for len(batch) < b.maxBatch {
+			select {
+			case p, ok := <-b.queue:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, p)
+			default:
+				break fill
+			}
+		}
+		b.commit(batch)
+	}
+}
+
+func (b *Batcher) commit(batch []*pending) {
+	// Deliveries whose caller already left are still committed: the caller
+	// may have been cut off after the sender got nothing, and committing
+	// costs less than the redelivery it saves.
+	deliveries := make([]store.Delivery, len(batch))
+	for i, p := range batch {
+		deliveries[i] = p.delivery
+	}
+	// The commit is not tied to any caller's context: one caller giving up
+	// must not roll back the others. The timeout bounds a stuck store; the
+	// senders then get an error and retry.
+	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+	defer cancel()
+	results, err := b.store.Ingest(ctx, deliveries)
+	for i, p := range batch {
+		if err != nil {
+			p.done <- outcome{err: err}
+			continue
+		}
+		p.done <- outcome{result: results[i]}
+	}
+}

@@ -1,0 +1,126 @@
+// Package intake takes one webhook delivery from raw bytes to a durable,
+// applied log entry: cap -> verify -> decode -> commit. Each step is a small
+// function; Pipeline.Receive runs them in that order and stops at the first
+// failure, so nothing unverified or malformed is ever stored.
+package intake
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/accounthealth/accounthealth/server/store"
+	"github.com/accounthealth/accounthealth/server/webhook"
+)
+
+// Errors of the pipeline, besides webhook.ErrMissingSignature,
+// webhook.ErrInvalidSignature and webhook.ErrMalformed.
+var (
+	// ErrTooLarge: the body is over the cap; nothing was stored.
+	ErrTooLarge = errors.New("delivery body too large")
+	// ErrUnavailable: the delivery could not be committed; the sender
+	// should retry.
+	ErrUnavailable = errors.New("delivery not stored")
+)
+
+// DefaultMaxBodyBytes caps a delivery. The provider's largest, an
+// accounts.updated with its resource, is about 2 KB.
+const DefaultMaxBodyBytes = 1 << 20
+
+// Config configures a Pipeline.
+type Config struct {
+	// Secrets verify signatures; a delivery signed with any of them is
+	// accepted (two at once while rotating).
+	Secrets []string
+	// AllowUnsigned accepts deliveries that carry no signature. A signature
+	// that is present is still verified.
+	AllowUnsigned bool
+	// MaxBodyBytes caps the body; 0 means DefaultMaxBodyBytes.
+	MaxBodyBytes int
+}
+
+// Pipeline runs the intake steps.
+type Pipeline struct {
+	verifier      *webhook.Verifier // nil when no secret is configured
+	allowUnsigned bool
+	maxBody       int
+	commit        func(context.Context, store.Delivery) (store.Result, error)
+	now           func() time.Time
+}
+
+// NewPipeline checks cfg and builds a pipeline that commits through commit
+// (normally (*Batcher).Submit).
+func NewPipeline(cfg Config, commit func(context.Context, store.Delivery) (store.Result, error)) (*Pipeline, error) {
+	p := &Pipeline{allowUnsigned: cfg.AllowUnsigned, maxBody: cfg.MaxBodyBytes, commit: commit, now: time.Now}
+	if p.maxBody <= 0 {
+		p.maxBody = DefaultMaxBodyBytes
+	}
+	if len(cfg.Secrets) == 0 {
+		if !cfg.AllowUnsigned {
+			return nil, errors.New("no webhook secret configured: set the secret of the provider's webhook subscription, or explicitly allow unsigned deliveries")
+		}
+		return p, nil
+	}
+	v, err := webhook.NewVerifier(cfg.Secrets...)
+	if err != nil {
+		return nil, err
+	}
+	p.verifier = v
+	return p, nil
+}
+
+// MaxBodyBytes is the cap the pipeline enforces, for transports that read
+// the body (they must refuse larger bodies before reading them whole).
+func (p *Pipeline) MaxBodyBytes() int { return p.maxBody }
+
+// Accepted describes a committed delivery.
+type Accepted struct {
+	Envelope webhook.Envelope
+	Result   store.Result
+}
+
+// Receive runs the pipeline over one delivery. When it returns nil the
+// delivery is durable and applied.
+func (p *Pipeline) Receive(ctx context.Context, payload []byte, signature string) (Accepted, error) {
+	if err := p.checkSize(payload); err != nil {
+		return Accepted{}, err
+	}
+	verified, err := p.verify(payload, signature)
+	if err != nil {
+		return Accepted{}, err
+	}
+	env, err := webhook.Decode(payload, p.now().UTC())
+	if err != nil {
+		return Accepted{}, err
+	}
+	res, err := p.commit(ctx, store.Delivery{Body: payload, Name: env.Name, Decoded: env.Delivery, Verified: verified})
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return Accepted{}, ctxErr
+		}
+		return Accepted{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return Accepted{Envelope: env, Result: res}, nil
+}
+
+func (p *Pipeline) checkSize(payload []byte) error {
+	if len(payload) > p.maxBody {
+		return fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, len(payload), p.maxBody)
+	}
+	return nil
+}
+
+// verify checks payload's signature. It reports false, with no error, when
+// the delivery was not checked: it carries no signature and unsigned
+// deliveries are allowed, or no secret is configured at all (verification
+// is off, which Config only permits with AllowUnsigned).
+func (p *Pipeline) verify(payload []byte, signature string) (bool, error) {
+	if p.verifier == nil || (signature == "" && p.allowUnsigned) {
+		return false, nil
+	}
+	if err := p.verifier.Verify(payload, signature); err != nil {
+		return false, err
+	}
+	return true, nil
+}

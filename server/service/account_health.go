@@ -1,0 +1,136 @@
+package service
+
+import (
+	"context"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"unicode"
+
+	ahv1 "github.com/accounthealth/accounthealth/gen/accounthealth/v1"
+	"github.com/accounthealth/accounthealth/server/health"
+	"github.com/accounthealth/accounthealth/server/store"
+)
+
+// AccountHealthService serves reads of derived health and the log.
+type AccountHealthService struct {
+	ahv1.UnimplementedAccountHealthServiceServer
+	store  store.Store
+	logger *slog.Logger
+}
+
+var _ ahv1.AccountHealthServiceServer = (*AccountHealthService)(nil)
+
+// NewAccountHealthService serves reads from s.
+func NewAccountHealthService(s store.Store, logger *slog.Logger) *AccountHealthService {
+	return &AccountHealthService{store: s, logger: logger}
+}
+
+// maxIDLength bounds ids taken from callers; the provider's are 36-char uuids.
+const maxIDLength = 128
+
+// checkID validates an id field: required, bounded, printable. The provider
+// uses uuids, but we do not insist on the format, only on sanity.
+func checkID(field, id string, required bool) error {
+	switch {
+	case id == "" && required:
+		return invalidArgument(field, "is required (the provider's account id, a uuid)")
+	case len(id) > maxIDLength:
+		return invalidArgument(field, "is longer than 128 characters")
+	case strings.IndexFunc(id, func(r rune) bool { return !unicode.IsPrint(r) || unicode.IsSpace(r) }) >= 0:
+		return invalidArgument(field, "contains spaces or control characters")
+	}
+	return nil
+}
+
+func checkPageSize(size int32) error {
+	if size < 0 || size > store.MaxPageSize {
+		return invalidArgument("page_size", "must be between 0 and 500 (0 means 50)")
+	}
+	return nil
+}
+
+func (s *AccountHealthService) GetAccountHealth(ctx context.Context, req *ahv1.GetAccountHealthRequest) (*ahv1.GetAccountHealthResponse, error) {
+	if err := checkID("account_id", req.GetAccountId(), true); err != nil {
+		return nil, err
+	}
+	rec, err := s.store.GetHealth(ctx, req.GetAccountId())
+	if err != nil {
+		return nil, toStatus(ctx, s.logger, err)
+	}
+	out, err := recordToProto(rec)
+	if err != nil {
+		return nil, toStatus(ctx, s.logger, err)
+	}
+	return &ahv1.GetAccountHealthResponse{AccountHealth: out}, nil
+}
+
+func (s *AccountHealthService) ListAccountHealth(ctx context.Context, req *ahv1.ListAccountHealthRequest) (*ahv1.ListAccountHealthResponse, error) {
+	if err := checkID("user_id", req.GetUserId(), false); err != nil {
+		return nil, err
+	}
+	if err := checkPageSize(req.GetPageSize()); err != nil {
+		return nil, err
+	}
+	q := store.HealthQuery{UserID: req.GetUserId(), ErrorCodes: req.GetErrorCodes(), PageSize: int(req.GetPageSize()), PageToken: req.GetPageToken()}
+	for _, ps := range req.GetStates() {
+		st, ok := stateFromProto(ps)
+		if !ok {
+			return nil, invalidArgument("states", "contains "+ps.String()+", which is not a health state")
+		}
+		q.States = append(q.States, st)
+	}
+	page, err := s.store.ListHealth(ctx, q)
+	if err != nil {
+		return nil, toStatus(ctx, s.logger, err)
+	}
+	out := &ahv1.ListAccountHealthResponse{NextPageToken: page.NextPageToken, Accounts: make([]*ahv1.AccountHealth, 0, len(page.Records))}
+	for _, r := range page.Records {
+		a, err := recordToProto(r)
+		if err != nil {
+			return nil, toStatus(ctx, s.logger, err)
+		}
+		out.Accounts = append(out.Accounts, a)
+	}
+	return out, nil
+}
+
+func (s *AccountHealthService) GetHealthSummary(ctx context.Context, _ *ahv1.GetHealthSummaryRequest) (*ahv1.GetHealthSummaryResponse, error) {
+	sum, err := s.store.Summary(ctx)
+	if err != nil {
+		return nil, toStatus(ctx, s.logger, err)
+	}
+	out := &ahv1.GetHealthSummaryResponse{Total: int64(sum.Total)}
+	// Every state is listed, zeros included, in enum order, so dashboards
+	// get a stable shape.
+	for st := health.StateConnecting; st <= health.StateRemoved; st++ {
+		out.ByState = append(out.ByState, &ahv1.StateCount{State: stateToProto(st), Count: int64(sum.ByState[st])})
+	}
+	for _, code := range slices.Sorted(maps.Keys(sum.ByErrorCode)) {
+		out.ByErrorCode = append(out.ByErrorCode, &ahv1.ErrorCodeCount{ErrorCode: code, Count: int64(sum.ByErrorCode[code])})
+	}
+	return out, nil
+}
+
+func (s *AccountHealthService) ListAccountEvents(ctx context.Context, req *ahv1.ListAccountEventsRequest) (*ahv1.ListAccountEventsResponse, error) {
+	if err := checkID("account_id", req.GetAccountId(), true); err != nil {
+		return nil, err
+	}
+	if err := checkPageSize(req.GetPageSize()); err != nil {
+		return nil, err
+	}
+	page, err := s.store.ListEntries(ctx, store.EntryQuery{AccountID: req.GetAccountId(), PageSize: int(req.GetPageSize()), PageToken: req.GetPageToken()})
+	if err != nil {
+		return nil, toStatus(ctx, s.logger, err)
+	}
+	out := &ahv1.ListAccountEventsResponse{NextPageToken: page.NextPageToken, Events: make([]*ahv1.AccountEvent, 0, len(page.Entries))}
+	for _, e := range page.Entries {
+		ev, err := entryToProto(e)
+		if err != nil {
+			return nil, toStatus(ctx, s.logger, err)
+		}
+		out.Events = append(out.Events, ev)
+	}
+	return out, nil
+}

@@ -1,0 +1,76 @@
+package service
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/accounthealth/accounthealth/server/intake"
+)
+
+// Config is everything `accounthealth serve` needs. Flags and environment
+// variables fill it (cmd/accounthealth); Validate checks it in one place.
+type Config struct {
+	// WebhookAddr is the internet-facing listener: the webhook route and a
+	// liveness check, nothing else.
+	WebhookAddr string
+	// GRPCAddr is the internal gRPC listener (all services, grpc.health.v1,
+	// reflection).
+	GRPCAddr string
+	// APIAddr is the internal REST gateway for AccountHealthService.
+	APIAddr string
+	// DataDir holds the embedded SQLite database.
+	DataDir string
+	// WebhookSecrets verify deliveries; two at once while rotating.
+	WebhookSecrets []string
+	// AllowUnsignedWebhooks accepts deliveries without a signature.
+	AllowUnsignedWebhooks bool
+	// MaxBodyBytes caps a delivery's body.
+	MaxBodyBytes int
+	// ShutdownTimeout bounds the graceful part of shutdown; after it,
+	// remaining RPCs are cut.
+	ShutdownTimeout time.Duration
+}
+
+// DefaultConfig is what `serve` runs with when nothing is set.
+func DefaultConfig() Config {
+	return Config{
+		WebhookAddr:     "127.0.0.1:8080",
+		GRPCAddr:        "127.0.0.1:9090",
+		APIAddr:         "127.0.0.1:8081",
+		DataDir:         "./data",
+		MaxBodyBytes:    intake.DefaultMaxBodyBytes,
+		ShutdownTimeout: 15 * time.Second,
+	}
+}
+
+// Validate reports every problem at once, each naming its setting.
+func (c Config) Validate() error {
+	var errs []error
+	for _, a := range []struct{ name, addr string }{
+		{"webhook-addr", c.WebhookAddr}, {"grpc-addr", c.GRPCAddr}, {"api-addr", c.APIAddr},
+	} {
+		if _, _, err := net.SplitHostPort(a.addr); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %q is not host:port: %w", a.name, a.addr, err))
+		}
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data-dir: must not be empty"))
+	}
+	for i, s := range c.WebhookSecrets {
+		if s == "" {
+			errs = append(errs, fmt.Errorf("webhook-secret: secret %d of %d is empty (check for a stray comma)", i+1, len(c.WebhookSecrets)))
+		}
+	}
+	if len(c.WebhookSecrets) == 0 && !c.AllowUnsignedWebhooks {
+		errs = append(errs, errors.New("webhook-secret: required; set it to the secret of the provider's webhook subscription (or pass --allow-unsigned-webhooks for local testing only)"))
+	}
+	if c.MaxBodyBytes < 1024 {
+		errs = append(errs, fmt.Errorf("max-body-bytes: %d is too small; deliveries are up to a few KB, use at least 1024", c.MaxBodyBytes))
+	}
+	if c.ShutdownTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("shutdown-timeout: must be positive, got %s", c.ShutdownTimeout))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,161 @@
+package service
+
+import (
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	ahv1 "github.com/accounthealth/accounthealth/gen/accounthealth/v1"
+	"github.com/accounthealth/accounthealth/server/health"
+	"github.com/accounthealth/accounthealth/server/store"
+)
+
+// Tables from the health package's enums to the API's, indexed by the
+// health value; lookup turns anything out of range into UNSPECIFIED (the
+// zero value) rather than a wrong value.
+var (
+	statesToProto = []ahv1.HealthState{
+		health.StateConnecting:   ahv1.HealthState_HEALTH_STATE_CONNECTING,
+		health.StateHealthy:      ahv1.HealthState_HEALTH_STATE_HEALTHY,
+		health.StateAuthFailed:   ahv1.HealthState_HEALTH_STATE_AUTH_FAILED,
+		health.StateDisconnected: ahv1.HealthState_HEALTH_STATE_DISCONNECTED,
+		health.StateDegraded:     ahv1.HealthState_HEALTH_STATE_DEGRADED,
+		health.StateRemoved:      ahv1.HealthState_HEALTH_STATE_REMOVED,
+	}
+	actionsToProto = []ahv1.RemedyAction{
+		health.ActionNone:                   ahv1.RemedyAction_REMEDY_ACTION_NONE,
+		health.ActionWait:                   ahv1.RemedyAction_REMEDY_ACTION_WAIT,
+		health.ActionReconnect:              ahv1.RemedyAction_REMEDY_ACTION_RECONNECT,
+		health.ActionUpdateCredentials:      ahv1.RemedyAction_REMEDY_ACTION_UPDATE_CREDENTIALS,
+		health.ActionRetryLogin:             ahv1.RemedyAction_REMEDY_ACTION_RETRY_LOGIN,
+		health.ActionRetryMFA:               ahv1.RemedyAction_REMEDY_ACTION_RETRY_MFA,
+		health.ActionContactPayrollProvider: ahv1.RemedyAction_REMEDY_ACTION_CONTACT_PAYROLL_PROVIDER,
+		health.ActionConnectNewAccount:      ahv1.RemedyAction_REMEDY_ACTION_CONNECT_NEW_ACCOUNT,
+	}
+	kindsToProto = []ahv1.TransitionKind{
+		health.KindDisconnected: ahv1.TransitionKind_TRANSITION_KIND_DISCONNECTED,
+		health.KindAuthFailed:   ahv1.TransitionKind_TRANSITION_KIND_AUTH_FAILED,
+		health.KindDegraded:     ahv1.TransitionKind_TRANSITION_KIND_DEGRADED,
+		health.KindRemoved:      ahv1.TransitionKind_TRANSITION_KIND_REMOVED,
+		health.KindRecovered:    ahv1.TransitionKind_TRANSITION_KIND_RECOVERED,
+	}
+	outcomesToProto = []ahv1.DeliveryOutcome{
+		health.OutcomeApplied:         ahv1.DeliveryOutcome_DELIVERY_OUTCOME_APPLIED,
+		health.OutcomeStale:           ahv1.DeliveryOutcome_DELIVERY_OUTCOME_STALE,
+		health.OutcomeAfterRemoval:    ahv1.DeliveryOutcome_DELIVERY_OUTCOME_AFTER_REMOVAL,
+		health.OutcomeUnconfirmed:     ahv1.DeliveryOutcome_DELIVERY_OUTCOME_UNCONFIRMED,
+		health.OutcomeNotAccountEvent: ahv1.DeliveryOutcome_DELIVERY_OUTCOME_NOT_ACCOUNT_EVENT,
+		health.OutcomeDuplicate:       ahv1.DeliveryOutcome_DELIVERY_OUTCOME_DUPLICATE,
+	}
+)
+
+func lookup[K ~int, V any](table []V, k K) V {
+	var zero V
+	if k < 0 || int(k) >= len(table) {
+		return zero
+	}
+	return table[k]
+}
+
+func stateToProto(s health.State) ahv1.HealthState         { return lookup(statesToProto, s) }
+func actionToProto(a health.Action) ahv1.RemedyAction      { return lookup(actionsToProto, a) }
+func kindToProto(k health.Kind) ahv1.TransitionKind        { return lookup(kindsToProto, k) }
+func outcomeToProto(o health.Outcome) ahv1.DeliveryOutcome { return lookup(outcomesToProto, o) }
+
+// stateFromProto maps a filter value; ok is false for UNSPECIFIED and for
+// numbers this server does not know.
+func stateFromProto(s ahv1.HealthState) (health.State, bool) {
+	for st, p := range statesToProto {
+		if p == s && p != ahv1.HealthState_HEALTH_STATE_UNSPECIFIED {
+			return health.State(st), true
+		}
+	}
+	return health.StateUnknown, false
+}
+
+func remedyToProto(r health.Remedy) *ahv1.Remedy {
+	out := &ahv1.Remedy{Action: actionToProto(r.Action), Message: r.Message}
+	if r.LinkUserID != "" || r.LinkAccountID != "" {
+		out.Link = &ahv1.LinkParameters{UserId: r.LinkUserID, AccountId: r.LinkAccountID}
+	}
+	return out
+}
+
+func timeToProto(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}
+
+// jsonToStruct turns stored JSON (an object, checked at intake) into a
+// Struct so REST callers see it as JSON, not as base64 bytes.
+func jsonToStruct(raw []byte) (*structpb.Struct, error) {
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	s := &structpb.Struct{}
+	if err := protojson.Unmarshal(raw, s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func recordToProto(r health.Record) (*ahv1.AccountHealth, error) {
+	snapshot, err := jsonToStruct(r.Snapshot)
+	if err != nil {
+		return nil, err
+	}
+	return &ahv1.AccountHealth{
+		AccountId:           r.AccountID,
+		UserId:              r.UserID,
+		State:               stateToProto(r.State),
+		ErrorCode:           r.ErrorCode,
+		ErrorMessage:        r.ErrorMessage,
+		Remedy:              remedyToProto(r.Remedy),
+		StateSince:          timeToProto(r.StateSince),
+		LastEventType:       r.LastEventType,
+		LastEventAt:         timeToProto(r.LastEventAt),
+		ConsecutiveFailures: int32(r.ConsecutiveFailures),
+		EverConnected:       r.EverConnected,
+		Unconfirmed:         r.Unconfirmed,
+		LastSnapshot:        snapshot,
+		LastSnapshotAt:      timeToProto(r.SnapshotAt),
+	}, nil
+}
+
+func transitionToProto(t health.Transition) *ahv1.HealthTransition {
+	return &ahv1.HealthTransition{
+		Kind:          kindToProto(t.Kind),
+		PreviousState: stateToProto(t.PreviousState),
+		State:         stateToProto(t.State),
+		ErrorCode:     t.ErrorCode,
+		ErrorMessage:  t.ErrorMessage,
+		Remedy:        remedyToProto(t.Remedy),
+		OccurredAt:    timeToProto(t.OccurredAt),
+	}
+}
+
+func entryToProto(e store.Entry) (*ahv1.AccountEvent, error) {
+	payload, err := jsonToStruct(e.Body)
+	if err != nil {
+		return nil, err
+	}
+	out := &ahv1.AccountEvent{
+		Sequence:         e.Seq,
+		Source:           string(e.Source),
+		EventType:        e.Event,
+		SubscriptionName: e.Name,
+		ReceivedAt:       timeToProto(e.ReceivedAt),
+		Outcome:          outcomeToProto(e.Outcome),
+		Redeliveries:     int32(e.Redeliveries),
+		Actor:            e.Actor,
+		Payload:          payload,
+	}
+	if e.Change != nil {
+		out.Transition = transitionToProto(e.Change.Transition)
+	}
+	return out, nil
+}

@@ -1,0 +1,314 @@
+package service_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	ahv1 "github.com/accounthealth/accounthealth/gen/accounthealth/v1"
+	"github.com/accounthealth/accounthealth/server/service"
+	"github.com/accounthealth/accounthealth/server/store"
+	"github.com/accounthealth/accounthealth/server/store/sqlite"
+	"github.com/accounthealth/accounthealth/server/webhook"
+)
+
+// Secrets of the shared fixtures: deliveries/ and recorded/ were signed with
+// different ones, so configuring both also proves rotation.
+const (
+	fixtureSecret  = "fixture-secret-do-not-use"
+	recordedSecret = "Webhook Secret"
+)
+
+var fixturesDir = filepath.Join("..", "..", "testdata", "fixtures")
+
+// env is one running server on loopback ports with clients for both
+// transports.
+type env struct {
+	t       *testing.T
+	addrs   service.Addrs
+	conn    *grpc.ClientConn
+	webhook ahv1.WebhookServiceClient
+	logs    *bytes.Buffer
+	stop    func() error // ends Run and returns its error
+}
+
+// start runs a server over st (a fresh SQLite store when nil).
+func start(t *testing.T, st store.Store, configure ...func(*service.Config)) *env {
+	t.Helper()
+	if st == nil {
+		st = openStore(t, t.TempDir())
+	}
+	cfg := service.DefaultConfig()
+	cfg.WebhookAddr, cfg.GRPCAddr, cfg.APIAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.WebhookSecrets = []string{fixtureSecret, recordedSecret}
+	cfg.ShutdownTimeout = 5 * time.Second
+	for _, c := range configure {
+		c(&cfg)
+	}
+	logs := &bytes.Buffer{}
+	srv, err := service.New(cfg, st, slog.New(slog.NewTextHandler(&syncWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if err != nil {
+		st.Close()
+		t.Fatalf("service.New: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	var stopped bool
+	var runErr error
+	stop := func() error {
+		if !stopped {
+			stopped = true
+			cancel()
+			runErr = <-done
+		}
+		return runErr
+	}
+	t.Cleanup(func() { _ = stop() })
+
+	conn, err := grpc.NewClient(srv.Addrs().GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return &env{
+		t: t, addrs: srv.Addrs(), logs: logs, stop: stop,
+		conn:    conn,
+		webhook: ahv1.NewWebhookServiceClient(conn),
+	}
+}
+
+func openStore(t *testing.T, dir string) store.Store {
+	t.Helper()
+	st, err := sqlite.Open(t.Context(), dir, store.Options{})
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	return st
+}
+
+// syncWriter lets the server's goroutines log into one buffer.
+type syncWriter struct {
+	mu chan struct{}
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	if s.mu == nil {
+		s.mu = make(chan struct{}, 1)
+	}
+	s.mu <- struct{}{}
+	defer func() { <-s.mu }()
+	return s.w.Write(p)
+}
+
+// reply is a webhook answer in transport-neutral terms.
+type reply struct {
+	code     codes.Code // gRPC code, or the one the HTTP status stands for
+	http     int        // HTTP status; 0 over gRPC
+	outcome  ahv1.DeliveryOutcome
+	sequence int64
+	message  string
+}
+
+// transport delivers one webhook body with a signature header value.
+type transport struct {
+	name string
+	send func(e *env, body []byte, signature string) reply
+}
+
+var transports = []transport{
+	{"http", (*env).postHTTP},
+	{"grpc", (*env).postGRPC},
+}
+
+func (e *env) postHTTP(body []byte, signature string) reply {
+	e.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, "http://"+e.addrs.Webhook+service.WebhookPath, bytes.NewReader(body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if signature != "" {
+		req.Header.Set(webhook.SignatureHeader, signature)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatalf("POST webhook: %v", err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	r := reply{http: resp.StatusCode, code: codeForHTTP(resp.StatusCode)}
+	if resp.StatusCode != http.StatusOK {
+		var body struct{ Code, Message string }
+		if err := json.Unmarshal(raw, &body); err != nil {
+			e.t.Fatalf("error body is not JSON: %q", raw)
+		}
+		r.message = body.Message
+		return r
+	}
+	var ok ahv1.ReceiveArgyleWebhookResponse
+	if err := protojson.Unmarshal(raw, &ok); err != nil {
+		e.t.Fatalf("decode webhook response %q: %v", raw, err)
+	}
+	r.outcome, r.sequence = ok.GetOutcome(), ok.GetSequence()
+	return r
+}
+
+func (e *env) postGRPC(body []byte, signature string) reply {
+	e.t.Helper()
+	resp, err := e.webhook.ReceiveArgyleWebhook(e.t.Context(), &ahv1.ReceiveArgyleWebhookRequest{Payload: body, Signature: signature})
+	st := status.Convert(err)
+	return reply{code: st.Code(), message: st.Message(), outcome: resp.GetOutcome(), sequence: resp.GetSequence()}
+}
+
+func codeForHTTP(s int) codes.Code {
+	switch s {
+	case http.StatusOK:
+		return codes.OK
+	case http.StatusBadRequest:
+		return codes.InvalidArgument
+	case http.StatusUnauthorized:
+		return codes.Unauthenticated
+	case http.StatusNotFound:
+		return codes.NotFound
+	case http.StatusRequestEntityTooLarge:
+		return codes.ResourceExhausted
+	case http.StatusServiceUnavailable:
+		return codes.Unavailable
+	}
+	return codes.Unknown
+}
+
+// deliver sends a signed body over HTTP and fails the test unless accepted.
+func (e *env) deliver(body []byte) reply {
+	e.t.Helper()
+	r := e.postHTTP(body, webhook.Sign(fixtureSecret, body))
+	if r.http != http.StatusOK {
+		e.t.Fatalf("delivery refused: %d %s", r.http, r.message)
+	}
+	return r
+}
+
+// reader reads through one transport: gRPC or the REST gateway.
+type reader struct {
+	name string
+	// call runs the RPC named by method with req into resp and returns the
+	// status code.
+	call func(e *env, method string, req, resp proto.Message) codes.Code
+}
+
+var readers = []reader{
+	{"grpc", (*env).callGRPC},
+	{"rest", (*env).callREST},
+}
+
+// callGRPC invokes the method by its full name, as any generic client would.
+func (e *env) callGRPC(method string, req, resp proto.Message) codes.Code {
+	e.t.Helper()
+	err := e.conn.Invoke(e.t.Context(), "/accounthealth.v1.AccountHealthService/"+method, req, resp)
+	return status.Code(err)
+}
+
+// callREST maps each method to its HTTP rule (proto/.../http_rules.yaml).
+func (e *env) callREST(method string, req, resp proto.Message) codes.Code {
+	e.t.Helper()
+	base := "http://" + e.addrs.API
+	var u string
+	q := url.Values{}
+	switch r := req.(type) {
+	case *ahv1.GetAccountHealthRequest:
+		u = base + "/v1/accounts/" + url.PathEscape(r.GetAccountId()) + "/health"
+	case *ahv1.ListAccountHealthRequest:
+		u = base + "/v1/accounts/health"
+		if r.GetUserId() != "" {
+			q.Set("userId", r.GetUserId())
+		}
+		for _, s := range r.GetStates() {
+			q.Add("states", s.String())
+		}
+		for _, c := range r.GetErrorCodes() {
+			q.Add("errorCodes", c)
+		}
+		if r.GetPageSize() != 0 {
+			q.Set("pageSize", itoa(int(r.GetPageSize())))
+		}
+		if r.GetPageToken() != "" {
+			q.Set("pageToken", r.GetPageToken())
+		}
+	case *ahv1.GetHealthSummaryRequest:
+		u = base + "/v1/health/summary"
+	case *ahv1.ListAccountEventsRequest:
+		u = base + "/v1/accounts/" + url.PathEscape(r.GetAccountId()) + "/events"
+		if r.GetPageSize() != 0 {
+			q.Set("pageSize", itoa(int(r.GetPageSize())))
+		}
+		if r.GetPageToken() != "" {
+			q.Set("pageToken", r.GetPageToken())
+		}
+	default:
+		e.t.Fatalf("no REST route for %s", method)
+	}
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	res, err := http.Get(u)
+	if err != nil {
+		e.t.Fatalf("GET %s: %v", u, err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusOK {
+		return codeForHTTP(res.StatusCode)
+	}
+	if err := protojson.Unmarshal(raw, resp); err != nil {
+		e.t.Fatalf("decode %s response %q: %v", method, raw, err)
+	}
+	return codes.OK
+}
+
+func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
+
+// getHealth reads one account through r and fails unless it exists.
+func (e *env) getHealth(r reader, accountID string) *ahv1.AccountHealth {
+	e.t.Helper()
+	resp := &ahv1.GetAccountHealthResponse{}
+	if code := r.call(e, "GetAccountHealth", &ahv1.GetAccountHealthRequest{AccountId: accountID}, resp); code != codes.OK {
+		e.t.Fatalf("%s GetAccountHealth(%s) = %s", r.name, accountID, code)
+	}
+	return resp.GetAccountHealth()
+}
+
+func readFixture(t *testing.T, parts ...string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(append([]string{fixturesDir}, parts...)...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+var errAlwaysUnavailable = errors.New("disk on fire")
+
+// failingStore refuses every commit, as a store whose disk is gone would.
+type failingStore struct{ store.Store }
+
+func (failingStore) Ingest(context.Context, []store.Delivery) ([]store.Result, error) {
+	return nil, errAlwaysUnavailable
+}

@@ -1,0 +1,109 @@
+package service
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"runtime/debug"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+)
+
+// requestIDHeader carries a request id from the HTTP routes into gRPC
+// metadata and back to the caller, so one id follows a delivery end to end.
+const requestIDHeader = "x-request-id"
+
+type requestIDKey struct{}
+
+// newRequestID returns 16 random hex characters.
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// requestID returns the caller's id from metadata (bounded, so a caller
+// cannot flood the logs), or a new one.
+func requestID(ctx context.Context) string {
+	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		if v := md.Get(requestIDHeader); len(v) > 0 && v[0] != "" && len(v[0]) <= 64 {
+			return v[0]
+		}
+	}
+	return newRequestID()
+}
+
+// unaryInterceptors is the one interceptor chain, in order: recovery first
+// so a panic anywhere below becomes an Internal status, not a dead process;
+// then request id and logging, so every later line carries the id.
+func unaryInterceptors(logger *slog.Logger) []grpc.UnaryServerInterceptor {
+	return []grpc.UnaryServerInterceptor{recoverUnary(logger), logUnary(logger)}
+}
+
+func streamInterceptors(logger *slog.Logger) []grpc.StreamServerInterceptor {
+	return []grpc.StreamServerInterceptor{recoverStream(logger)}
+}
+
+func recoverUnary(logger *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				err = panicToStatus(ctx, logger, info.FullMethod, r)
+			}
+		}()
+		return handler(ctx, req)
+	}
+}
+
+func recoverStream(logger *slog.Logger) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				err = panicToStatus(ss.Context(), logger, info.FullMethod, r)
+			}
+		}()
+		return handler(srv, ss)
+	}
+}
+
+func panicToStatus(ctx context.Context, logger *slog.Logger, method string, r any) error {
+	logger.ErrorContext(ctx, "panic in handler", "method", method, "panic", r, "stack", string(debug.Stack()))
+	return status.Error(codes.Internal, "internal error; the server log has the details")
+}
+
+func logUnary(logger *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		id := requestID(ctx)
+		ctx = context.WithValue(ctx, requestIDKey{}, id)
+		_ = grpc.SetHeader(ctx, metadata.Pairs(requestIDHeader, id))
+		start := time.Now()
+		resp, err := handler(ctx, req)
+		logger.DebugContext(ctx, "rpc done", "method", info.FullMethod, "code", status.Code(err).String(),
+			"duration", time.Since(start))
+		return resp, err
+	}
+}
+
+// contextHandler adds the request id to every record logged with a context
+// that carries one.
+type contextHandler struct{ slog.Handler }
+
+func (h contextHandler) Handle(ctx context.Context, r slog.Record) error {
+	if id, ok := ctx.Value(requestIDKey{}).(string); ok {
+		r.AddAttrs(slog.String("request_id", id))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h contextHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return contextHandler{h.Handler.WithAttrs(attrs)}
+}
+
+func (h contextHandler) WithGroup(name string) slog.Handler {
+	return contextHandler{h.Handler.WithGroup(name)}
+}

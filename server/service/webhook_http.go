@@ -1,0 +1,107 @@
+package service
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	ahv1 "github.com/accounthealth/accounthealth/gen/accounthealth/v1"
+	"github.com/accounthealth/accounthealth/server/webhook"
+)
+
+// WebhookPath is where the provider POSTs deliveries.
+const WebhookPath = "/v1/webhooks/argyle"
+
+// newWebhookMux serves the internet-facing listener: the webhook route and a
+// liveness check. Everything else is the gateway mux's 404.
+func newWebhookMux(client ahv1.WebhookServiceClient, maxBody int, logger *slog.Logger) (*runtime.ServeMux, error) {
+	mux := runtime.NewServeMux()
+	h := &webhookRoute{client: client, maxBody: maxBody, logger: logger}
+	if err := mux.HandlePath(http.MethodPost, WebhookPath, h.serve); err != nil {
+		return nil, err
+	}
+	if err := mux.HandlePath(http.MethodGet, "/healthz", liveness); err != nil {
+		return nil, err
+	}
+	return mux, nil
+}
+
+func liveness(w http.ResponseWriter, _ *http.Request, _ map[string]string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = io.WriteString(w, "ok\n")
+}
+
+// webhookRoute hands the exact bytes received and the signature header to
+// ReceiveArgyleWebhook. It reads the body itself because the signature
+// covers the raw bytes: a gateway-decoded, re-encoded body would not verify.
+type webhookRoute struct {
+	client  ahv1.WebhookServiceClient
+	maxBody int
+	logger  *slog.Logger
+}
+
+func (h *webhookRoute) serve(w http.ResponseWriter, r *http.Request, _ map[string]string) {
+	id := r.Header.Get(requestIDHeader)
+	if id == "" || len(id) > 64 {
+		id = newRequestID()
+	}
+	w.Header().Set(requestIDHeader, id)
+
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(h.maxBody)))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			writeError(w, http.StatusRequestEntityTooLarge, codes.ResourceExhausted.String(),
+				fmt.Sprintf("delivery body too large: the limit is %d bytes", h.maxBody))
+			return
+		}
+		writeError(w, http.StatusBadRequest, codes.InvalidArgument.String(), "could not read the request body: "+err.Error())
+		return
+	}
+
+	ctx := metadata.AppendToOutgoingContext(r.Context(), requestIDHeader, id)
+	resp, err := h.client.ReceiveArgyleWebhook(ctx, &ahv1.ReceiveArgyleWebhookRequest{
+		Payload:   body,
+		Signature: r.Header.Get(webhook.SignatureHeader),
+	})
+	if err != nil {
+		st := status.Convert(err)
+		writeError(w, httpStatus(st.Code()), st.Code().String(), st.Message())
+		return
+	}
+	out, err := protojson.Marshal(resp)
+	if err != nil {
+		h.logger.Error("cannot encode webhook response", "error", err)
+		writeError(w, http.StatusInternalServerError, codes.Internal.String(), "internal error")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(out)
+}
+
+// httpStatus is the gateway's usual mapping, except that an oversized body
+// is 413, not 429: the sender must not retry it unchanged.
+func httpStatus(c codes.Code) int {
+	if c == codes.ResourceExhausted {
+		return http.StatusRequestEntityTooLarge
+	}
+	return runtime.HTTPStatusFromCode(c)
+}
+
+func writeError(w http.ResponseWriter, httpCode int, code, message string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(httpCode)
+	_ = json.NewEncoder(w).Encode(struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	}{code, message})
+}
