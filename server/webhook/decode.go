@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -46,34 +47,34 @@ type delivery struct {
 }
 
 // resource is the part of data.resource we read. Unlike the envelope, a
-// value of the wrong type or format here is treated as absent rather than
-// refused: the object belongs to the provider, which changes it without
-// notice, and refusing the delivery would lose the event itself for a detail
-// the health model can do without.
+// value of the wrong type or format here reads as absent rather than being
+// refused: the object is the provider's, which changes it without notice,
+// and refusing the delivery would lose the event itself over a detail the
+// health model can do without (it can fetch the account instead).
 type resource struct {
-	ID         lenient[string]     `json:"id"`
-	User       lenient[string]     `json:"user"`
-	UpdatedAt  lenient[time.Time]  `json:"updated_at"`
-	ScannedAt  lenient[time.Time]  `json:"scanned_at"`
-	Connection lenient[connection] `json:"connection"`
+	ID         string      `json:"id"`
+	User       string      `json:"user"`
+	UpdatedAt  lenientTime `json:"updated_at"`
+	ScannedAt  lenientTime `json:"scanned_at"`
+	Connection struct {
+		Status       string      `json:"status"`
+		ErrorCode    string      `json:"error_code"`
+		ErrorMessage string      `json:"error_message"`
+		UpdatedAt    lenientTime `json:"updated_at"`
+	} `json:"connection"`
 }
 
-type connection struct {
-	Status       lenient[string]    `json:"status"`
-	ErrorCode    lenient[string]    `json:"error_code"`
-	ErrorMessage lenient[string]    `json:"error_message"`
-	UpdatedAt    lenient[time.Time] `json:"updated_at"`
-}
+// lenientTime is an RFC 3339 timestamp (fractional seconds optional) that
+// reads as zero when it is null or in any other format. The provider changes
+// formats without notice; a delivery must not be refused for that, since
+// its event and the rest of its snapshot still count. Times are normalised
+// to UTC so the result does not depend on the machine's time zone.
+type lenientTime struct{ t time.Time }
 
-// lenient holds a T decoded from JSON, or T's zero value when the JSON is
-// null or cannot be decoded as a T. For time.Time that means an RFC 3339
-// string; any other timestamp format reads as absent.
-type lenient[T any] struct{ v T }
-
-func (l *lenient[T]) UnmarshalJSON(b []byte) error {
-	var v T
-	if json.Unmarshal(b, &v) == nil {
-		l.v = v
+func (l *lenientTime) UnmarshalJSON(b []byte) error {
+	var t time.Time
+	if t.UnmarshalJSON(b) == nil {
+		l.t = t.UTC()
 	}
 	return nil
 }
@@ -87,52 +88,59 @@ func (l *lenient[T]) UnmarshalJSON(b []byte) error {
 // Everything else is tolerated: unknown fields and event types, and inside
 // data.resource any value we cannot read (see resource).
 func Decode(body []byte, receivedAt time.Time) (Envelope, error) {
+	// Checked first so that every later type error names a field.
+	if !isObject(body) {
+		return Envelope{}, fmt.Errorf("%w: body must be a JSON object", ErrMalformed)
+	}
 	var d delivery
 	if err := json.Unmarshal(body, &d); err != nil {
-		return Envelope{}, malformed(body, err)
-	}
-	if !isObject(body) {
-		// Only a top-level null gets here: encoding/json accepts it.
-		return Envelope{}, fmt.Errorf("%w: body must be a JSON object", ErrMalformed)
+		return Envelope{}, malformed(err)
 	}
 	if d.Event == "" {
 		return Envelope{}, fmt.Errorf("%w: %q is missing or empty", ErrMalformed, "event")
 	}
 
-	accountEvent := strings.HasPrefix(d.Event, accountsPrefix)
 	var res resource
-	if isObject(d.Data.Resource) {
-		// Cannot fail: the bytes are a valid object and lenient fields
-		// never return an error.
+	hasResource := isObject(d.Data.Resource)
+	if hasResource {
+		// The bytes are a valid object, so the only errors possible are
+		// UnmarshalTypeErrors, after which encoding/json has still decoded
+		// every other field: a value of the wrong type is left absent, as
+		// intended.
 		_ = json.Unmarshal(d.Data.Resource, &res)
 	}
 	del := health.Delivery{
-		Event:      d.Event,
-		AccountID:  d.Data.Account,
-		UserID:     cmp.Or(d.Data.User, res.User.v),
-		ReceivedAt: receivedAt,
+		Event:        d.Event,
+		AccountID:    d.Data.Account,
+		UserID:       cmp.Or(d.Data.User, res.User),
+		ErrorCode:    d.Data.ErrorCode,
+		ErrorMessage: d.Data.ErrorMessage,
+		ReceivedAt:   receivedAt,
 	}
-	var conn connection
-	if accountEvent && isObject(d.Data.Resource) {
-		conn = res.Connection.v
-		del.AccountID = cmp.Or(del.AccountID, res.ID.v)
+	// Only the accounts.* family carries an account object; other events'
+	// resources (users.fully_synced carries a user) are not snapshots.
+	if hasResource && strings.HasPrefix(d.Event, accountsPrefix) {
+		conn := res.Connection
+		del.AccountID = cmp.Or(del.AccountID, res.ID)
+		// v1-era accounts.failed put the error in data; v2 may only have
+		// it in the account's connection.
+		del.ErrorCode = cmp.Or(del.ErrorCode, conn.ErrorCode)
+		del.ErrorMessage = cmp.Or(del.ErrorMessage, conn.ErrorMessage)
 		del.Snapshot = &health.Snapshot{
-			ConnectionStatus:       conn.Status.v,
-			ConnectionErrorCode:    conn.ErrorCode.v,
-			ConnectionErrorMessage: conn.ErrorMessage.v,
-			ConnectionUpdatedAt:    conn.UpdatedAt.v.UTC(),
-			UpdatedAt:              res.UpdatedAt.v.UTC(),
-			ScannedAt:              res.ScannedAt.v.UTC(),
+			ConnectionStatus:       conn.Status,
+			ConnectionErrorCode:    conn.ErrorCode,
+			ConnectionErrorMessage: conn.ErrorMessage,
+			ConnectionUpdatedAt:    conn.UpdatedAt.t,
+			UpdatedAt:              res.UpdatedAt.t,
+			ScannedAt:              res.ScannedAt.t,
 			Raw:                    d.Data.Resource,
 		}
 	}
-	del.ErrorCode = cmp.Or(d.Data.ErrorCode, conn.ErrorCode.v)
-	del.ErrorMessage = cmp.Or(d.Data.ErrorMessage, conn.ErrorMessage.v)
 	return Envelope{Event: d.Event, Name: d.Name, Delivery: del}, nil
 }
 
-// isObject reports whether the JSON value b is an object. b must be valid
-// JSON, possibly empty.
+// isObject reports whether the JSON text b starts an object. It does not
+// validate b.
 func isObject(b []byte) bool {
 	b = bytes.TrimLeft(b, " \t\r\n")
 	return len(b) > 0 && b[0] == '{'
@@ -140,20 +148,18 @@ func isObject(b []byte) bool {
 
 // malformed turns an encoding/json error into an ErrMalformed naming the
 // field at fault.
-func malformed(body []byte, err error) error {
+func malformed(err error) error {
 	var syntaxErr *json.SyntaxError
 	var typeErr *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &syntaxErr):
 		return fmt.Errorf("%w: body is not valid JSON: %v", ErrMalformed, syntaxErr)
-	case !isObject(body):
-		return fmt.Errorf("%w: body must be a JSON object, got %s", ErrMalformed, typeErr.Value)
 	case errors.As(err, &typeErr):
 		want := "a string"
 		if typeErr.Type.Kind() == reflect.Struct {
 			want = "an object"
 		}
-		return fmt.Errorf("%w: %q must be %s or null, got %s", ErrMalformed, typeErr.Field, want, typeErr.Value)
+		return fmt.Errorf("%w: %q must be %s, got %s", ErrMalformed, typeErr.Field, want, typeErr.Value)
 	default:
 		return fmt.Errorf("%w: %v", ErrMalformed, err)
 	}

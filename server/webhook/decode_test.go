@@ -1,0 +1,507 @@
+package webhook
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/accounthealth/accounthealth/server/health"
+)
+
+var received = time.Date(2026, 11, 12, 5, 0, 18, 0, time.UTC)
+
+func TestDecodeDeliveries(t *testing.T) {
+	const (
+		account1 = "0190a1e3-0a4f-7c12-8e55-6b2d9f0c1a11"
+		account2 = "0190a1e3-2b7e-7d03-a1c4-3e8f5a6b7c22"
+		user     = "0190a1e2-5c3d-7b41-9f2e-1d7c3a4b5e60"
+
+		msgInvalidMFA   = "This user did not provide the correct multi-factor authentication response."
+		msgAuthRequired = "The payroll system logged the session out; the user must reconnect."
+		msgExpired      = "The payroll system requires the user to reset their password."
+		msgPlatform     = "The payroll platform is currently unavailable."
+	)
+	// snap builds the expected snapshot; an empty timestamp is zero.
+	snap := func(status, code, msg, connUpdated, updated, scanned string) *health.Snapshot {
+		ts := func(s string) time.Time {
+			if s == "" {
+				return time.Time{}
+			}
+			return mustTime(t, s)
+		}
+		return &health.Snapshot{
+			ConnectionStatus:       status,
+			ConnectionErrorCode:    code,
+			ConnectionErrorMessage: msg,
+			ConnectionUpdatedAt:    ts(connUpdated),
+			UpdatedAt:              ts(updated),
+			ScannedAt:              ts(scanned),
+		}
+	}
+	tests := []struct {
+		file string
+		name string // the subscription's name
+		want health.Delivery
+	}{
+		{"deliveries/01_accounts_added.json", "health-added", health.Delivery{
+			Event: "accounts.added", AccountID: account1, UserID: user,
+		}},
+		{"deliveries/02_accounts_connected_with_resource.json", "health-connected", health.Delivery{
+			Event: "accounts.connected", AccountID: account1, UserID: user,
+			Snapshot: snap("connected", "", "",
+				"2026-10-05T14:02:11.381204Z", "2026-10-05T14:02:12.004511Z", "2026-10-05T14:01:40.552013Z"),
+		}},
+		{"deliveries/03_accounts_failed_invalid_mfa_with_resource.json", "health-failed", health.Delivery{
+			Event: "accounts.failed", AccountID: account2, UserID: user,
+			ErrorCode: "invalid_mfa", ErrorMessage: msgInvalidMFA,
+			Snapshot: snap("error", "invalid_mfa", msgInvalidMFA,
+				"2026-10-06T08:30:51.220319Z", "2026-10-06T08:30:51.901122Z", ""),
+		}},
+		{"deliveries/04_accounts_failed_mfa_timeout_no_resource.json", "health-failed-lean", health.Delivery{
+			Event: "accounts.failed", AccountID: account2, UserID: user,
+			ErrorCode: "mfa_timeout", ErrorMessage: "The multi-factor authentication request timed out.",
+		}},
+		{"deliveries/05_accounts_updated_auth_required.json", "health-updated", health.Delivery{
+			Event: "accounts.updated", AccountID: account1, UserID: user,
+			ErrorCode: "auth_required", ErrorMessage: msgAuthRequired,
+			Snapshot: snap("error", "auth_required", msgAuthRequired,
+				"2026-11-02T03:12:45.118762Z", "2026-11-02T03:12:45.774410Z", "2026-11-01T21:05:09.330027Z"),
+		}},
+		{"deliveries/06_accounts_updated_expired_credentials.json", "health-updated", health.Delivery{
+			Event: "accounts.updated", AccountID: account1, UserID: user,
+			ErrorCode: "expired_credentials", ErrorMessage: msgExpired,
+			Snapshot: snap("error", "expired_credentials", msgExpired,
+				"2026-11-09T11:40:02.004417Z", "2026-11-09T11:40:02.662085Z", "2026-11-08T22:14:57.812560Z"),
+		}},
+		{"deliveries/07_accounts_updated_reconnected.json", "health-updated", health.Delivery{
+			Event: "accounts.updated", AccountID: account1, UserID: user,
+			Snapshot: snap("connected", "", "",
+				"2026-11-10T16:20:33.540981Z", "2026-11-10T16:21:04.118337Z", "2026-11-10T16:21:01.007215Z"),
+		}},
+		{"deliveries/08_accounts_updated_platform_unavailable.json", "health-updated", health.Delivery{
+			Event: "accounts.updated", AccountID: account1, UserID: user,
+			ErrorCode: "platform_unavailable", ErrorMessage: msgPlatform,
+			Snapshot: snap("error", "platform_unavailable", msgPlatform,
+				"2026-11-12T05:00:17.392240Z", "2026-11-12T05:00:17.950123Z", "2026-11-11T23:48:30.661902Z"),
+		}},
+		{"deliveries/09_accounts_updated_no_resource.json", "health-updated-lean", health.Delivery{
+			Event: "accounts.updated", AccountID: account1, UserID: user,
+		}},
+		{"deliveries/10_accounts_removed.json", "health-removed", health.Delivery{
+			Event: "accounts.removed", AccountID: account1, UserID: user,
+		}},
+		// The resource is a user object, not a snapshot; its id is not an
+		// account id.
+		{"deliveries/11_users_fully_synced.json", "health-users", health.Delivery{
+			Event: "users.fully_synced", UserID: user,
+		}},
+		{"deliveries/12_paystubs_added_unrelated.json", "health-paystubs", health.Delivery{
+			Event: "paystubs.added", AccountID: account1, UserID: user,
+		}},
+		{"recorded/accounts_updated_1.json", "tdooner-e2e-include-resource", health.Delivery{
+			Event:     "accounts.updated",
+			AccountID: "019795df-8ff4-7e82-fff1-65a22e55ac0f",
+			UserID:    "019795df-86d1-be83-1338-314da2cfe660",
+			Snapshot: snap("connected", "", "",
+				"2025-06-22T04:22:30.458877Z", "2025-06-22T04:22:34.111398Z", "2025-06-22T04:22:33.752978Z"),
+		}},
+	}
+	if n := len(fixtureFiles(t, "deliveries/*.json")); n != len(tests)-1 {
+		t.Fatalf("%d files in deliveries/, %d expected by this test", n, len(tests)-1)
+	}
+	for _, tt := range tests {
+		t.Run(path.Base(tt.file), func(t *testing.T) {
+			body := readFixture(t, tt.file)
+			env, err := Decode(body, received)
+			if err != nil {
+				t.Fatalf("Decode: %v", err)
+			}
+			if env.Event != tt.want.Event || env.Name != tt.name {
+				t.Errorf("Event, Name = %q, %q; want %q, %q", env.Event, env.Name, tt.want.Event, tt.name)
+			}
+			tt.want.ReceivedAt = received
+			checkDelivery(t, body, env.Delivery, tt.want)
+		})
+	}
+}
+
+func TestDecodeRecorded(t *testing.T) {
+	events := recordedEvents(t)
+	for _, file := range fixtureFiles(t, "recorded/*.json") {
+		if strings.HasPrefix(path.Base(file), "account_object_") {
+			continue // API responses, not deliveries: TestDecodeAccountObjects
+		}
+		t.Run(path.Base(file), func(t *testing.T) {
+			want, ok := events[file]
+			if !ok {
+				t.Fatal("missing from MANIFEST.tsv")
+			}
+			env, err := Decode(readFixture(t, file), received)
+			if err != nil {
+				t.Fatalf("Decode: %v", err)
+			}
+			d := env.Delivery
+			if env.Event != want || d.Event != want {
+				t.Errorf("Event = %q, Delivery.Event = %q, want %q", env.Event, d.Event, want)
+			}
+			if env.Name == "" || d.UserID == "" {
+				t.Errorf("Name = %q, UserID = %q, want both set", env.Name, d.UserID)
+			}
+			if isUserEvent := strings.HasPrefix(want, "users."); (d.AccountID == "") != isUserEvent {
+				t.Errorf("AccountID = %q for %s", d.AccountID, want)
+			}
+			// Every recorded accounts.updated came from an include_resource
+			// subscription of a connected sandbox account.
+			if hasSnapshot := d.Snapshot != nil; hasSnapshot != (want == health.EventAccountsUpdated) {
+				t.Fatalf("Snapshot present = %v for %s", hasSnapshot, want)
+			}
+			if s := d.Snapshot; s != nil && (s.ConnectionStatus != health.ConnectionConnected || s.UpdatedAt.IsZero() || s.ConnectionUpdatedAt.IsZero()) {
+				t.Errorf("Snapshot = %s", describeSnapshot(s))
+			}
+		})
+	}
+}
+
+// TestDecodeAccountObjects carries each recorded account object as the
+// resource of an accounts.updated delivery without data.account or
+// data.user, and checks the snapshot against a strict decoding of it.
+func TestDecodeAccountObjects(t *testing.T) {
+	for _, file := range fixtureFiles(t, "recorded/account_object_*.json") {
+		t.Run(path.Base(file), func(t *testing.T) {
+			body := readFixture(t, file)
+			if _, err := Decode(body, received); !errors.Is(err, ErrMalformed) {
+				t.Errorf("Decode of a bare API response = %v, want %v", err, ErrMalformed)
+			}
+			var list struct {
+				Results []json.RawMessage `json:"results"`
+			}
+			if err := json.Unmarshal(body, &list); err != nil {
+				t.Fatal(err)
+			}
+			objects := list.Results
+			if objects == nil {
+				objects = []json.RawMessage{bytes.TrimSpace(body)}
+			}
+			for _, obj := range objects {
+				var o struct {
+					ID         string     `json:"id"`
+					User       string     `json:"user"`
+					UpdatedAt  time.Time  `json:"updated_at"`
+					ScannedAt  *time.Time `json:"scanned_at"`
+					Connection struct {
+						Status       string    `json:"status"`
+						ErrorCode    *string   `json:"error_code"`
+						ErrorMessage *string   `json:"error_message"`
+						UpdatedAt    time.Time `json:"updated_at"`
+					} `json:"connection"`
+				}
+				if err := json.Unmarshal(obj, &o); err != nil {
+					t.Fatal(err)
+				}
+				want := health.Delivery{
+					Event:      health.EventAccountsUpdated,
+					AccountID:  o.ID,
+					UserID:     o.User,
+					ReceivedAt: received,
+					Snapshot: &health.Snapshot{
+						ConnectionStatus:       o.Connection.Status,
+						ConnectionErrorCode:    deref(o.Connection.ErrorCode),
+						ConnectionErrorMessage: deref(o.Connection.ErrorMessage),
+						ConnectionUpdatedAt:    o.Connection.UpdatedAt.UTC(),
+						UpdatedAt:              o.UpdatedAt.UTC(),
+						ScannedAt:              deref(o.ScannedAt).UTC(),
+						Raw:                    obj,
+					},
+				}
+				want.ErrorCode, want.ErrorMessage = want.Snapshot.ConnectionErrorCode, want.Snapshot.ConnectionErrorMessage
+				wrapped := []byte(`{"event": "accounts.updated", "data": {"resource": ` + string(obj) + "}}")
+				env, err := Decode(wrapped, received)
+				if err != nil {
+					t.Fatalf("Decode: %v", err)
+				}
+				checkDelivery(t, wrapped, env.Delivery, want)
+			}
+		})
+	}
+}
+
+func TestDecode(t *testing.T) {
+	const (
+		connErr = `"connection": {"status": "error", "error_code": "auth_required", "error_message": "Reconnect.", "updated_at": "2026-11-02T03:12:45.118762Z"}`
+		times   = `"updated_at": "2026-11-02T03:12:45.774410Z", "scanned_at": "2026-11-01T21:05:09.330027Z"`
+	)
+	connUpdated := mustTime(t, "2026-11-02T03:12:45.118762Z")
+	updated := mustTime(t, "2026-11-02T03:12:45.774410Z")
+	scanned := mustTime(t, "2026-11-01T21:05:09.330027Z")
+	tests := []struct {
+		name     string
+		body     string
+		wantName string
+		want     health.Delivery // ReceivedAt is filled in
+	}{
+		{
+			name: "minimal",
+			body: `{"event": "accounts.added"}`,
+			want: health.Delivery{Event: "accounts.added"},
+		},
+		{
+			name: "unknown event and fields everywhere",
+			body: `{"event": "accounts.renamed", "id": 7, "name": "sub", "data": {"account": "a", "extra": [1, {"x": null}],
+				"resource": {"id": "a", "future": {"deep": true}, "connection": {"status": "paused", "new_field": 1}}}, "trailer": null}`,
+			wantName: "sub",
+			want: health.Delivery{Event: "accounts.renamed", AccountID: "a", Snapshot: &health.Snapshot{
+				ConnectionStatus: "paused",
+				Raw:              []byte(`{"id": "a", "future": {"deep": true}, "connection": {"status": "paused", "new_field": 1}}`),
+			}},
+		},
+		{
+			name: "nulls read as absent",
+			body: `{"event": "accounts.updated", "name": null, "data": {"account": null, "user": null, "error_code": null, "error_message": null, "resource": null}}`,
+			want: health.Delivery{Event: "accounts.updated"},
+		},
+		{
+			name: "data null",
+			body: `{"event": "accounts.removed", "data": null}`,
+			want: health.Delivery{Event: "accounts.removed"},
+		},
+		{
+			name: "resource not an object",
+			body: `{"event": "accounts.updated", "data": {"account": "a", "resource": ["a"]}}`,
+			want: health.Delivery{Event: "accounts.updated", AccountID: "a"},
+		},
+		{
+			name: "resource exact bytes: spacing and escapes kept",
+			body: `{"event":"accounts.updated","data":{"resource" :  {"id" : "a\u0062c",` + "\n\t" + `"connection":{"status":"connected"}} }}`,
+			want: health.Delivery{Event: "accounts.updated", AccountID: "abc", Snapshot: &health.Snapshot{
+				ConnectionStatus: "connected",
+				Raw:              []byte(`{"id" : "a\u0062c",` + "\n\t" + `"connection":{"status":"connected"}}`),
+			}},
+		},
+		{
+			name: "error code in data only, no resource",
+			body: `{"event": "accounts.failed", "data": {"account": "a", "user": "u", "error_code": "invalid_credentials", "error_message": "Wrong password."}}`,
+			want: health.Delivery{Event: "accounts.failed", AccountID: "a", UserID: "u", ErrorCode: "invalid_credentials", ErrorMessage: "Wrong password."},
+		},
+		{
+			name: "error in resource.connection only",
+			body: `{"event": "accounts.updated", "data": {"account": "a", "user": "u", "resource": {` + connErr + `, ` + times + `}}}`,
+			want: health.Delivery{Event: "accounts.updated", AccountID: "a", UserID: "u", ErrorCode: "auth_required", ErrorMessage: "Reconnect.", Snapshot: &health.Snapshot{
+				ConnectionStatus: "error", ConnectionErrorCode: "auth_required", ConnectionErrorMessage: "Reconnect.",
+				ConnectionUpdatedAt: connUpdated, UpdatedAt: updated, ScannedAt: scanned,
+				Raw: []byte(`{` + connErr + `, ` + times + `}`),
+			}},
+		},
+		{
+			name: "data error wins over the connection's",
+			body: `{"event": "accounts.failed", "data": {"account": "a", "error_code": "invalid_mfa", "error_message": "", "resource": {` + connErr + `}}}`,
+			want: health.Delivery{Event: "accounts.failed", AccountID: "a", ErrorCode: "invalid_mfa", ErrorMessage: "Reconnect.", Snapshot: &health.Snapshot{
+				ConnectionStatus: "error", ConnectionErrorCode: "auth_required", ConnectionErrorMessage: "Reconnect.", ConnectionUpdatedAt: connUpdated,
+				Raw: []byte(`{` + connErr + `}`),
+			}},
+		},
+		{
+			name: "ids from the resource when data lacks them",
+			body: `{"event": "accounts.connected", "data": {"resource": {"id": "a", "user": "u"}}}`,
+			want: health.Delivery{Event: "accounts.connected", AccountID: "a", UserID: "u", Snapshot: &health.Snapshot{
+				Raw: []byte(`{"id": "a", "user": "u"}`),
+			}},
+		},
+		{
+			name: "non-account event: user from the resource, no account, no snapshot",
+			body: `{"event": "users.fully_synced", "data": {"resource": {"id": "u", "user": "u2", "connection": {"error_code": "x"}}}}`,
+			want: health.Delivery{Event: "users.fully_synced", UserID: "u2"},
+		},
+		{
+			name: "timestamps that do not parse read as zero",
+			body: `{"event": "accounts.updated", "data": {"resource": {"updated_at": "2026-11-02 03:12:45", "scanned_at": 1762053165,
+				"connection": {"status": "connected", "updated_at": "yesterday"}}}}`,
+			want: health.Delivery{Event: "accounts.updated", Snapshot: &health.Snapshot{
+				ConnectionStatus: "connected",
+				Raw: []byte(`{"updated_at": "2026-11-02 03:12:45", "scanned_at": 1762053165,
+				"connection": {"status": "connected", "updated_at": "yesterday"}}`),
+			}},
+		},
+		{
+			name: "timestamps with offsets and without fractions, normalised to UTC",
+			body: `{"event": "accounts.updated", "data": {"resource": {"updated_at": "2026-11-02T05:12:45.774410+02:00", "scanned_at": "2026-11-01T21:05:09Z"}}}`,
+			want: health.Delivery{Event: "accounts.updated", Snapshot: &health.Snapshot{
+				UpdatedAt: updated,
+				ScannedAt: time.Date(2026, 11, 1, 21, 5, 9, 0, time.UTC),
+				Raw:       []byte(`{"updated_at": "2026-11-02T05:12:45.774410+02:00", "scanned_at": "2026-11-01T21:05:09Z"}`),
+			}},
+		},
+		{
+			name: "resource values of the wrong type read as absent",
+			body: `{"event": "accounts.updated", "data": {"account": "a", "resource": {"id": 1, "user": ["u"], "connection": {"status": 2, "error_code": {}, "error_message": true}}}}`,
+			want: health.Delivery{Event: "accounts.updated", AccountID: "a", Snapshot: &health.Snapshot{
+				Raw: []byte(`{"id": 1, "user": ["u"], "connection": {"status": 2, "error_code": {}, "error_message": true}}`),
+			}},
+		},
+		{
+			name: "connection not an object reads as absent",
+			body: `{"event": "accounts.updated", "data": {"resource": {"connection": "connected", ` + times + `}}}`,
+			want: health.Delivery{Event: "accounts.updated", Snapshot: &health.Snapshot{
+				UpdatedAt: updated, ScannedAt: scanned,
+				Raw: []byte(`{"connection": "connected", ` + times + `}`),
+			}},
+		},
+		{
+			name: "surrounding whitespace",
+			body: " \r\n\t{\"event\": \"items.updated\"}\n",
+			want: health.Delivery{Event: "items.updated"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env, err := Decode([]byte(tt.body), received)
+			if err != nil {
+				t.Fatalf("Decode: %v", err)
+			}
+			if env.Event != tt.want.Event || env.Name != tt.wantName {
+				t.Errorf("Event, Name = %q, %q; want %q, %q", env.Event, env.Name, tt.want.Event, tt.wantName)
+			}
+			tt.want.ReceivedAt = received
+			checkDelivery(t, []byte(tt.body), env.Delivery, tt.want)
+		})
+	}
+}
+
+// malformedCases are bodies Decode must refuse, with the error it gives.
+// For invalid JSON only the prefix is ours; encoding/json words the rest.
+var malformedCases = []struct {
+	name, body, want string
+}{
+	{"empty body", ``, `malformed delivery: body must be a JSON object`},
+	{"null", `null`, `malformed delivery: body must be a JSON object`},
+	{"array", `[{"event": "accounts.added"}]`, `malformed delivery: body must be a JSON object`},
+	{"string", `"accounts.added"`, `malformed delivery: body must be a JSON object`},
+	{"truncated", `{"event": "accounts.added", "data": {`, `malformed delivery: body is not valid JSON: `},
+	{"trailing comma", `{"event": "accounts.added",}`, `malformed delivery: body is not valid JSON: `},
+	{"trailing data", `{"event": "accounts.added"} {}`, `malformed delivery: body is not valid JSON: `},
+	{"event missing", `{"name": "n", "data": {}}`, `malformed delivery: "event" is missing or empty`},
+	{"event null", `{"event": null}`, `malformed delivery: "event" is missing or empty`},
+	{"event empty", `{"event": ""}`, `malformed delivery: "event" is missing or empty`},
+	{"event number", `{"event": 1}`, `malformed delivery: "event" must be a string, got number`},
+	{"name object", `{"event": "accounts.added", "name": {}}`, `malformed delivery: "name" must be a string, got object`},
+	{"data array", `{"event": "accounts.added", "data": []}`, `malformed delivery: "data" must be an object, got array`},
+	{"data string", `{"event": "accounts.added", "data": "a"}`, `malformed delivery: "data" must be an object, got string`},
+	{"account number", `{"event": "accounts.added", "data": {"account": 5}}`, `malformed delivery: "data.account" must be a string, got number`},
+	{"user bool", `{"event": "accounts.added", "data": {"user": true}}`, `malformed delivery: "data.user" must be a string, got bool`},
+	{"error_code object", `{"event": "accounts.failed", "data": {"error_code": {"code": "x"}}}`, `malformed delivery: "data.error_code" must be a string, got object`},
+	{"error_message array", `{"event": "accounts.failed", "data": {"error_message": ["x"]}}`, `malformed delivery: "data.error_message" must be a string, got array`},
+}
+
+func TestDecodeMalformed(t *testing.T) {
+	for _, tt := range malformedCases {
+		t.Run(tt.name, func(t *testing.T) {
+			env, err := Decode([]byte(tt.body), received)
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("Decode = %+v, %v; want %v", env, err, ErrMalformed)
+			}
+			if !strings.HasPrefix(err.Error(), tt.want) {
+				t.Fatalf("error = %q, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	seedCorpus(f, func(body []byte) { f.Add(body) })
+	for _, tt := range malformedCases {
+		f.Add([]byte(tt.body))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		body := bytes.Clone(data) // Decode's input, cleared below
+		env, err := Decode(body, received)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("error %v does not wrap ErrMalformed", err)
+			}
+			return
+		}
+		if env.Event == "" || env.Delivery.Event != env.Event {
+			t.Fatalf("Event = %q, Delivery.Event = %q", env.Event, env.Delivery.Event)
+		}
+		if !json.Valid(data) {
+			t.Fatal("accepted invalid JSON")
+		}
+		if s := env.Delivery.Snapshot; s != nil {
+			raw := bytes.Clone(s.Raw)
+			clear(body)
+			if !bytes.Equal(s.Raw, raw) {
+				t.Fatal("Snapshot.Raw shares memory with the body")
+			}
+			if !bytes.Contains(data, raw) || !isObject(raw) || !json.Valid(raw) {
+				t.Fatalf("Snapshot.Raw %q is not an object sent in the body", raw)
+			}
+		}
+	})
+}
+
+func BenchmarkDecode(b *testing.B) {
+	body := readFixture(b, "recorded/accounts_updated_1.json")
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Decode(body, received); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// checkDelivery reports how got differs from want. Snapshot.Raw must be an
+// object copied verbatim from body, and equal want's when want sets it.
+func checkDelivery(t *testing.T, body []byte, got, want health.Delivery) {
+	t.Helper()
+	if got.Snapshot != nil {
+		raw := got.Snapshot.Raw
+		if !bytes.Contains(body, raw) || !isObject(raw) || !json.Valid(raw) {
+			t.Errorf("Snapshot.Raw %q is not an object copied from the body", raw)
+		}
+		if want.Snapshot != nil && want.Snapshot.Raw != nil && !bytes.Equal(raw, want.Snapshot.Raw) {
+			t.Errorf("Snapshot.Raw = %q, want %q", raw, want.Snapshot.Raw)
+		}
+	}
+	if g, w := withoutRaw(got), withoutRaw(want); !reflect.DeepEqual(g, w) {
+		t.Errorf("Delivery =\n%s\nwant\n%s", describe(g), describe(w))
+	}
+}
+
+// withoutRaw returns d with its snapshot copied and Raw cleared, for
+// comparing the decoded facts.
+func withoutRaw(d health.Delivery) health.Delivery {
+	if d.Snapshot != nil {
+		s := *d.Snapshot
+		s.Raw = nil
+		d.Snapshot = &s
+	}
+	return d
+}
+
+func describe(d health.Delivery) string {
+	return fmt.Sprintf("{Event:%q AccountID:%q UserID:%q ErrorCode:%q ErrorMessage:%q ReceivedAt:%v Snapshot:%s}",
+		d.Event, d.AccountID, d.UserID, d.ErrorCode, d.ErrorMessage, d.ReceivedAt, describeSnapshot(d.Snapshot))
+}
+
+func describeSnapshot(s *health.Snapshot) string {
+	if s == nil {
+		return "nil"
+	}
+	return fmt.Sprintf("{Status:%q Code:%q Message:%q ConnUpdated:%v Updated:%v Scanned:%v}",
+		s.ConnectionStatus, s.ConnectionErrorCode, s.ConnectionErrorMessage, s.ConnectionUpdatedAt, s.UpdatedAt, s.ScannedAt)
+}
+
+// deref returns *p, or T's zero value when p is nil.
+func deref[T any](p *T) T {
+	if p == nil {
+		var zero T
+		return zero
+	}
+	return *p
+}
