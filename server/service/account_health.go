@@ -2,11 +2,15 @@ package service
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
 	"strings"
 	"unicode"
+
+	"google.golang.org/grpc/codes"
 
 	ahv1 "github.com/accounthealth/accounthealth/gen/accounthealth/v1"
 	"github.com/accounthealth/accounthealth/server/health"
@@ -57,7 +61,7 @@ func (s *AccountHealthService) GetAccountHealth(ctx context.Context, req *ahv1.G
 	}
 	rec, err := s.store.GetHealth(ctx, req.GetAccountId())
 	if err != nil {
-		return nil, toStatus(ctx, s.logger, err)
+		return nil, s.accountError(ctx, req.GetAccountId(), err)
 	}
 	out, err := recordToProto(rec)
 	if err != nil {
@@ -83,7 +87,7 @@ func (s *AccountHealthService) ListAccountHealth(ctx context.Context, req *ahv1.
 	}
 	page, err := s.store.ListHealth(ctx, q)
 	if err != nil {
-		return nil, toStatus(ctx, s.logger, err)
+		return nil, s.pageError(ctx, err)
 	}
 	out := &ahv1.ListAccountHealthResponse{NextPageToken: page.NextPageToken, Accounts: make([]*ahv1.AccountHealth, 0, len(page.Records))}
 	for _, r := range page.Records {
@@ -122,7 +126,7 @@ func (s *AccountHealthService) ListAccountEvents(ctx context.Context, req *ahv1.
 	}
 	page, err := s.store.ListEntries(ctx, store.EntryQuery{AccountID: req.GetAccountId(), PageSize: int(req.GetPageSize()), PageToken: req.GetPageToken()})
 	if err != nil {
-		return nil, toStatus(ctx, s.logger, err)
+		return nil, s.accountError(ctx, req.GetAccountId(), s.pageError(ctx, err))
 	}
 	out := &ahv1.ListAccountEventsResponse{NextPageToken: page.NextPageToken, Events: make([]*ahv1.AccountEvent, 0, len(page.Entries))}
 	for _, e := range page.Entries {
@@ -133,4 +137,23 @@ func (s *AccountHealthService) ListAccountEvents(ctx context.Context, req *ahv1.
 		out.Events = append(out.Events, ev)
 	}
 	return out, nil
+}
+
+// accountError words NOT_FOUND for the caller instead of passing on the
+// store's message.
+func (s *AccountHealthService) accountError(ctx context.Context, accountID string, err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return withReason(codes.NotFound, ReasonNotFound,
+			fmt.Sprintf("account %q not found: no delivery naming it was ever accepted", accountID))
+	}
+	return toStatus(ctx, s.logger, err)
+}
+
+// pageError words the only argument the store itself can refuse after the
+// checks above: a page token it did not issue.
+func (s *AccountHealthService) pageError(ctx context.Context, err error) error {
+	if errors.Is(err, store.ErrInvalidArgument) {
+		return invalidArgument("page_token", "is not a token this server issued; start again without one")
+	}
+	return toStatus(ctx, s.logger, err)
 }
