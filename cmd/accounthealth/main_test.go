@@ -1,0 +1,248 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	ahv1 "github.com/accounthealth/accounthealth/gen/accounthealth/v1"
+	"github.com/accounthealth/accounthealth/server/webhook"
+)
+
+// binary is the accounthealth command built once for these tests, so they
+// exercise exactly what a user runs.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "accounthealth-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "accounthealth")
+	build := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", binary, ".")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build accounthealth:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+const fixtureSecret = "fixture-secret-do-not-use"
+
+// runBinary runs the binary to completion and returns its exit code and output.
+func runBinary(t *testing.T, env []string, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(cleanEnv(), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return exit.ExitCode(), stdout.String(), stderr.String()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return 0, stdout.String(), stderr.String()
+}
+
+// cleanEnv is the test's environment without any ACCOUNTHEALTH_ setting
+// that could leak in from the developer's shell.
+func cleanEnv() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "ACCOUNTHEALTH_") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+func TestUsageAndExitCodes(t *testing.T) {
+	cases := []struct {
+		name   string
+		env    []string
+		args   []string
+		code   int
+		output string // a part of stdout+stderr
+	}{
+		{"no command", nil, nil, exitUsage, "Commands:"},
+		{"unknown command", nil, []string{"frobnicate"}, exitUsage, `unknown command "frobnicate"`},
+		{"help", nil, []string{"--help"}, exitOK, "serve"},
+		{"serve help lists env and defaults", nil, []string{"serve", "--help"}, exitOK, "ACCOUNTHEALTH_WEBHOOK_ADDR]"},
+		{"serve without a secret", nil, []string{"serve", "--data-dir", t.TempDir()}, exitUsage, "webhook-secret: required"},
+		{"bad flag", nil, []string{"serve", "--no-such-flag"}, exitUsage, "no-such-flag"},
+		{"bad env value names the variable", []string{"ACCOUNTHEALTH_MAX_BODY_BYTES=lots"}, []string{"serve"}, exitUsage, "ACCOUNTHEALTH_MAX_BODY_BYTES"},
+		{"bad address", []string{"ACCOUNTHEALTH_WEBHOOK_SECRET=x"}, []string{"serve", "--grpc-addr", "nowhere"}, exitUsage, "grpc-addr"},
+		{"stray comma in secrets", nil, []string{"serve", "--webhook-secret", "a,"}, exitUsage, "secret 2 of 2 is empty"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, stdout, stderr := runBinary(t, c.env, c.args...)
+			if code != c.code {
+				t.Errorf("exit code %d, want %d\n%s%s", code, c.code, stdout, stderr)
+			}
+			if !strings.Contains(stdout+stderr, c.output) {
+				t.Errorf("output does not contain %q:\n%s%s", c.output, stdout, stderr)
+			}
+		})
+	}
+}
+
+// server is a running `accounthealth serve` process.
+type server struct {
+	cmd                 *exec.Cmd
+	stderr              *bytes.Buffer
+	webhook, grpc, rest string
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// serve starts the binary configured through the environment, as a
+// container would run it, and waits until it answers.
+func serve(t *testing.T, dataDir string) *server {
+	t.Helper()
+	s := &server{webhook: freePort(t), grpc: freePort(t), rest: freePort(t), stderr: &bytes.Buffer{}}
+	s.cmd = exec.Command(binary, "serve")
+	s.cmd.Env = append(cleanEnv(),
+		"ACCOUNTHEALTH_WEBHOOK_ADDR="+s.webhook, "ACCOUNTHEALTH_GRPC_ADDR="+s.grpc, "ACCOUNTHEALTH_API_ADDR="+s.rest,
+		"ACCOUNTHEALTH_DATA_DIR="+dataDir, "ACCOUNTHEALTH_WEBHOOK_SECRET=old-secret,"+fixtureSecret)
+	s.cmd.Stderr = s.stderr
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.cmd.Process.Kill() })
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		res, err := http.Get("http://" + s.webhook + "/healthz")
+		if err == nil {
+			res.Body.Close()
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server did not come up: %v\n%s", err, s.stderr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stop sends SIGTERM and expects a clean exit.
+func (s *server) stop(t *testing.T) {
+	t.Helper()
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve exited with %v\n%s", err, s.stderr)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("serve did not stop within 20s of SIGTERM\n%s", s.stderr)
+	}
+}
+
+func (s *server) post(t *testing.T, body []byte) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, "http://"+s.webhook+"/v1/webhooks/argyle", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(webhook.SignatureHeader, webhook.Sign(fixtureSecret, body))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode
+}
+
+func (s *server) grpcState(t *testing.T, accountID string) ahv1.HealthState {
+	t.Helper()
+	conn, err := grpc.NewClient(s.grpc, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	resp, err := ahv1.NewAccountHealthServiceClient(conn).GetAccountHealth(t.Context(), &ahv1.GetAccountHealthRequest{AccountId: accountID})
+	if err != nil {
+		t.Fatalf("GetAccountHealth(%s): %v", accountID, err)
+	}
+	return resp.GetAccountHealth().GetState()
+}
+
+func (s *server) restBody(t *testing.T, path string) string {
+	t.Helper()
+	res, err := http.Get("http://" + s.rest + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", path, res.StatusCode, b)
+	}
+	return string(b)
+}
+
+// The built binary takes signed deliveries over HTTP, serves health over
+// gRPC and REST, stops cleanly on SIGTERM and finds everything again after
+// a restart.
+func TestServeEndToEnd(t *testing.T) {
+	const failedAccount = "0190a1e3-2b7e-7d03-a1c4-3e8f5a6b7c22"
+	dataDir := t.TempDir()
+	s := serve(t, dataDir)
+	for _, f := range []string{"01_accounts_added.json", "02_accounts_connected_with_resource.json",
+		"03_accounts_failed_invalid_mfa_with_resource.json", "04_accounts_failed_mfa_timeout_no_resource.json"} {
+		body, err := os.ReadFile(filepath.Join("..", "..", "testdata", "fixtures", "deliveries", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code := s.post(t, body); code != http.StatusOK {
+			t.Fatalf("POST %s: %d\n%s", f, code, s.stderr)
+		}
+	}
+	if got := s.grpcState(t, failedAccount); got != ahv1.HealthState_HEALTH_STATE_AUTH_FAILED {
+		t.Errorf("gRPC state = %s", got)
+	}
+	if got := s.restBody(t, "/v1/accounts/"+failedAccount+"/health"); !strings.Contains(got, `"consecutiveFailures":2`) {
+		t.Errorf("REST health = %s", got)
+	}
+	s.stop(t)
+	if strings.Contains(s.stderr.String(), fixtureSecret) {
+		t.Error("the webhook secret appears in the server's log")
+	}
+
+	again := serve(t, dataDir)
+	if got := again.grpcState(t, failedAccount); got != ahv1.HealthState_HEALTH_STATE_AUTH_FAILED {
+		t.Errorf("after restart: state = %s", got)
+	}
+	again.stop(t)
+}
