@@ -130,18 +130,24 @@ type Store interface {
 	Ingest(ctx context.Context, deliveries []Delivery) ([]Result, error)
 	// GetHealth returns the account's record or ErrNotFound.
 	GetHealth(ctx context.Context, accountID string) (health.Record, error)
-	// ListHealth pages through records matching q.
+	// ListHealth pages through records matching q; ErrInvalidArgument when
+	// q.Cursor rejects it (page size, state, page token).
 	ListHealth(ctx context.Context, q HealthQuery) (HealthPage, error)
 	// Summary counts all records.
 	Summary(ctx context.Context) (Summary, error)
 	// ListEntries pages through an account's timeline; ErrNotFound when the
-	// log holds nothing for the account.
+	// log holds nothing for the account, ErrInvalidArgument when q.Cursor
+	// rejects q.
 	ListEntries(ctx context.Context, q EntryQuery) (EntryPage, error)
 	// ReadChanges returns up to limit changes with Seq > after, in Seq order.
+	// limit obeys PageLimit: 0 means DefaultPageSize, above MaxPageSize is
+	// ErrInvalidArgument.
 	ReadChanges(ctx context.Context, after int64, limit int) ([]Change, error)
 	// LastChangeSeq is the Seq of the newest committed change, 0 if none.
 	LastChangeSeq(ctx context.Context) (int64, error)
 	// Ping checks that the store can serve reads and writes.
 	Ping(ctx context.Context) error
+	// Close releases the store; every call after it, Close included, fails
+	// with ErrClosed.
 	Close() error
 }

@@ -1,0 +1,163 @@
+package store
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"slices"
+
+	"github.com/accounthealth/accounthealth/server/health"
+)
+
+// Page tokens are opaque to callers but the same for every driver, so a
+// token survives a change of driver and both drivers reject the same junk.
+// A token is base64url (unpadded) of:
+//
+//	version (1 byte) | kind (1 byte) | check (8 bytes) | key
+//
+// The key is where the next page starts (keyset paging, so pages stay
+// consistent while records are written). The check is a hash of the kind,
+// the query's filters and the key: a truncated or edited token, or one
+// reused with other filters, is ErrInvalidArgument rather than a silently
+// wrong page. It is no secret; a caller forging a token gains nothing.
+const tokenVersion = 1
+
+type tokenKind byte
+
+const (
+	healthToken tokenKind = 1 + iota // key: the last account id returned
+	entryToken                       // key: the last entry Seq returned, uvarint
+)
+
+const tokenHeader = 2 + 8
+
+// PageLimit checks a page size (PageSize, or ReadChanges' limit): 0 means
+// DefaultPageSize, anything else outside 1..MaxPageSize is ErrInvalidArgument.
+func PageLimit(n int) (int, error) {
+	switch {
+	case n == 0:
+		return DefaultPageSize, nil
+	case n < 0 || n > MaxPageSize:
+		return 0, fmt.Errorf("%w: page size %d not in 0..%d", ErrInvalidArgument, n, MaxPageSize)
+	}
+	return n, nil
+}
+
+// Cursor validates q and says where its page starts: fetch up to limit
+// records with account id > after ("" for the first page).
+func (q HealthQuery) Cursor() (limit int, after string, err error) {
+	if limit, err = PageLimit(q.PageSize); err != nil {
+		return 0, "", err
+	}
+	for _, s := range q.States {
+		// StateUnknown is no state a record can be in: asking for it is a
+		// caller's mistake, not an empty filter.
+		if s < health.StateConnecting || s > health.StateRemoved {
+			return 0, "", fmt.Errorf("%w: unknown state %d", ErrInvalidArgument, int(s))
+		}
+	}
+	key, err := decodeToken(q.PageToken, healthToken, q.filters())
+	if err != nil {
+		return 0, "", err
+	}
+	return limit, string(key), nil
+}
+
+// NextPageToken is the token for the page after one whose last record has
+// account id last.
+func (q HealthQuery) NextPageToken(last string) string {
+	return encodeToken(healthToken, q.filters(), []byte(last))
+}
+
+// filters encodes the query's filters canonically: the same filters in
+// another order give the same bytes.
+func (q HealthQuery) filters() []byte {
+	states := slices.Clone(q.States)
+	slices.Sort(states)
+	states = slices.Compact(states)
+	codes := slices.Clone(q.ErrorCodes)
+	slices.Sort(codes)
+	codes = slices.Compact(codes)
+
+	var b []byte
+	b = appendString(b, q.UserID)
+	b = binary.AppendUvarint(b, uint64(len(states)))
+	for _, s := range states {
+		b = binary.AppendVarint(b, int64(s))
+	}
+	b = binary.AppendUvarint(b, uint64(len(codes)))
+	for _, c := range codes {
+		b = appendString(b, c)
+	}
+	return b
+}
+
+// Cursor validates q and says where its page starts: fetch up to limit
+// entries of q.AccountID with Seq > after (0 for the first page).
+func (q EntryQuery) Cursor() (limit int, after int64, err error) {
+	if q.AccountID == "" {
+		return 0, 0, fmt.Errorf("%w: account id is required", ErrInvalidArgument)
+	}
+	if limit, err = PageLimit(q.PageSize); err != nil {
+		return 0, 0, err
+	}
+	key, err := decodeToken(q.PageToken, entryToken, appendString(nil, q.AccountID))
+	switch {
+	case err != nil:
+		return 0, 0, err
+	case key == nil:
+		return limit, 0, nil
+	}
+	seq, n := binary.Uvarint(key)
+	if n != len(key) || seq == 0 || seq > 1<<63-1 {
+		return 0, 0, fmt.Errorf("%w: malformed page token", ErrInvalidArgument)
+	}
+	return limit, int64(seq), nil
+}
+
+// NextPageToken is the token for the page after one whose last entry has
+// Seq last.
+func (q EntryQuery) NextPageToken(last int64) string {
+	return encodeToken(entryToken, appendString(nil, q.AccountID), binary.AppendUvarint(nil, uint64(last)))
+}
+
+func appendString(b []byte, s string) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
+}
+
+func tokenCheck(kind tokenKind, filters, key []byte) [8]byte {
+	h := sha256.New()
+	h.Write([]byte{byte(kind)})
+	h.Write(appendString(nil, string(filters)))
+	h.Write(key)
+	return [8]byte(h.Sum(nil))
+}
+
+func encodeToken(kind tokenKind, filters, key []byte) string {
+	check := tokenCheck(kind, filters, key)
+	b := make([]byte, 0, tokenHeader+len(key))
+	b = append(b, tokenVersion, byte(kind))
+	b = append(b, check[:]...)
+	b = append(b, key...)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// decodeToken returns the key of a token issued for kind and filters; nil
+// for the empty token (the first page).
+func decodeToken(token string, kind tokenKind, filters []byte) ([]byte, error) {
+	if token == "" {
+		return nil, nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(token)
+	// The decoder skips line breaks; a token is only what we issue.
+	if err != nil || base64.RawURLEncoding.EncodeToString(b) != token || len(b) <= tokenHeader || b[0] != tokenVersion || tokenKind(b[1]) != kind {
+		return nil, fmt.Errorf("%w: malformed page token", ErrInvalidArgument)
+	}
+	key := b[tokenHeader:]
+	if check := tokenCheck(kind, filters, key); !bytes.Equal(b[2:tokenHeader], check[:]) {
+		return nil, fmt.Errorf("%w: page token is corrupt or was issued for other filters", ErrInvalidArgument)
+	}
+	return key, nil
+}

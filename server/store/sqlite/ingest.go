@@ -1,0 +1,115 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/accounthealth/accounthealth/server/health"
+	"github.com/accounthealth/accounthealth/server/store"
+)
+
+// The statements an ingest runs, prepared once on the writer connection and
+// bound into each transaction, so a commit parses no SQL.
+const (
+	writeLastByHash = iota
+	writeCountRedelivery
+	writeGetRecord
+	writePutRecord
+	writeAppendEntry
+	writeAppendChange
+	numWriteStmts
+)
+
+var writeSQL = [numWriteStmts]string{
+	writeLastByHash:      `SELECT seq, received_at FROM entries WHERE body_sha256 = ? ORDER BY seq DESC LIMIT 1`,
+	writeCountRedelivery: `UPDATE entries SET redeliveries = redeliveries + 1 WHERE seq = ?`,
+	writeGetRecord:       selectRecordSQL,
+	writePutRecord:       insertSQL("records", recordCols, "account_id"),
+	writeAppendEntry:     insertSQL("entries", append(slices.Clone(entryCols[1:]), "body_sha256"), ""),
+	writeAppendChange:    insertSQL("changes", changeCols[1:], ""),
+}
+
+// Ingest commits the deliveries in one transaction under the rules of
+// store.Apply. Any error rolls everything back.
+func (s *Store) Ingest(ctx context.Context, deliveries []store.Delivery) ([]store.Result, error) {
+	const op = "ingest"
+	if err := s.checkOpen(op); err != nil {
+		return nil, err
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, s.fail(op, err)
+	}
+	defer tx.Rollback() // after Commit, a harmless ErrTxDone
+
+	var itx ingestTx
+	for i, st := range s.write {
+		itx.stmts[i] = tx.StmtContext(ctx, st)
+	}
+	results, err := store.Apply(ctx, &itx, deliveries, s.opts)
+	if err == nil {
+		err = tx.Commit()
+	}
+	if err != nil {
+		return nil, s.fail(op, err)
+	}
+	return results, nil
+}
+
+// ingestTx is the store.Tx of one ingest transaction.
+type ingestTx struct {
+	stmts [numWriteStmts]*sql.Stmt
+}
+
+func (t *ingestTx) LastByHash(ctx context.Context, h [32]byte) (int64, time.Time, bool, error) {
+	var (
+		seq int64
+		at  sql.NullInt64
+	)
+	err := t.stmts[writeLastByHash].QueryRowContext(ctx, h[:]).Scan(&seq, &at)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return 0, time.Time{}, false, nil
+	case err != nil:
+		return 0, time.Time{}, false, err
+	}
+	return seq, fromNanos(at), true, nil
+}
+
+func (t *ingestTx) CountRedelivery(ctx context.Context, seq int64) error {
+	_, err := t.stmts[writeCountRedelivery].ExecContext(ctx, seq)
+	return err
+}
+
+func (t *ingestTx) GetRecord(ctx context.Context, accountID string) (health.Record, error) {
+	rec, err := scanRecord(t.stmts[writeGetRecord].QueryRowContext(ctx, accountID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return health.Record{}, nil
+	}
+	return rec, err
+}
+
+func (t *ingestTx) PutRecord(ctx context.Context, rec health.Record) error {
+	_, err := t.stmts[writePutRecord].ExecContext(ctx, recordArgs(&rec)...)
+	return err
+}
+
+func (t *ingestTx) AppendEntry(ctx context.Context, e store.Entry, h [32]byte) (int64, error) {
+	return insert(ctx, t.stmts[writeAppendEntry], entryArgs(&e, h))
+}
+
+func (t *ingestTx) AppendChange(ctx context.Context, c store.Change) (int64, error) {
+	return insert(ctx, t.stmts[writeAppendChange], changeArgs(&c))
+}
+
+// insert runs an INSERT and returns the new row's Seq (its rowid).
+func insert(ctx context.Context, st *sql.Stmt, args []any) (int64, error) {
+	res, err := st.ExecContext(ctx, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.LastInsertId()
+}

@@ -1,0 +1,171 @@
+// Package sqlite is the store.Store driver for a single node: one SQLite
+// database file in WAL mode, on modernc.org/sqlite (pure Go, no cgo).
+//
+// One writer connection serialises commits, which gives Seqs in commit order
+// without further locking; reads go through a separate pool and never wait
+// for the writer, since WAL readers see the last committed snapshot.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync/atomic"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/accounthealth/accounthealth/server/store"
+)
+
+// FileName is the database file Open keeps in its directory (with SQLite's
+// -wal and -shm files beside it).
+const FileName = "accounthealth.db"
+
+const (
+	// busyTimeoutMS bounds how long a connection waits for a lock held by
+	// another process (a backup, a second instance) before failing.
+	busyTimeoutMS = "5000"
+	// The writer takes the write lock when a transaction begins, not at its
+	// first write, and syncs every commit: an acknowledged delivery must
+	// survive power loss (callers batch deliveries to amortise the fsync).
+	writerParams = "_txlock=immediate&_busy_timeout=" + busyTimeoutMS +
+		"&_journal_mode=WAL&_synchronous=FULL&_foreign_keys=1"
+	// Readers cannot write by accident.
+	readerParams = "_busy_timeout=" + busyTimeoutMS + "&_query_only=1"
+)
+
+// Store is the SQLite driver. Its methods are safe for concurrent use.
+type Store struct {
+	w      *sql.DB // exactly one connection: the writer
+	r      *sql.DB // the read pool
+	write  [numWriteStmts]*sql.Stmt
+	read   [numReadStmts]*sql.Stmt
+	opts   store.Options
+	closed atomic.Bool
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the database in dir and brings its schema
+// up to date.
+func Open(ctx context.Context, dir string, opts store.Options) (_ *Store, err error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
+	path := filepath.Join(dir, FileName)
+	if strings.ContainsRune(path, '?') {
+		// The driver would read the rest as connection parameters.
+		return nil, fmt.Errorf("sqlite: open: %w: path %q contains '?'", store.ErrInvalidArgument, path)
+	}
+
+	s := &Store{opts: opts}
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("sqlite: open %s: %w", path, errors.Join(err, s.release()))
+		}
+	}()
+	if s.w, err = sql.Open("sqlite", path+"?"+writerParams); err != nil {
+		return nil, err
+	}
+	s.w.SetMaxOpenConns(1)
+	s.w.SetMaxIdleConns(1)
+	if err = migrate(ctx, s.w); err != nil {
+		return nil, err
+	}
+	// Opened after migrating, so every reader finds the file in WAL mode.
+	if s.r, err = sql.Open("sqlite", path+"?"+readerParams); err != nil {
+		return nil, err
+	}
+	readers := max(4, runtime.GOMAXPROCS(0))
+	s.r.SetMaxOpenConns(readers)
+	s.r.SetMaxIdleConns(readers)
+	if err = prepareAll(ctx, s.w, s.write[:], writeSQL[:]); err != nil {
+		return nil, err
+	}
+	if err = prepareAll(ctx, s.r, s.read[:], readSQL[:]); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func prepareAll(ctx context.Context, db *sql.DB, dst []*sql.Stmt, queries []string) error {
+	for i, q := range queries {
+		st, err := db.PrepareContext(ctx, q)
+		if err != nil {
+			return fmt.Errorf("prepare %q: %w", q, err)
+		}
+		dst[i] = st
+	}
+	return nil
+}
+
+// Close releases the database. Calls after it, Close included, fail with
+// store.ErrClosed.
+func (s *Store) Close() error {
+	if !s.closed.CompareAndSwap(false, true) {
+		return fmt.Errorf("sqlite: close: %w", store.ErrClosed)
+	}
+	if err := s.release(); err != nil {
+		return fmt.Errorf("sqlite: close: %w", err)
+	}
+	return nil
+}
+
+// release closes whatever Open got as far as opening.
+func (s *Store) release() error {
+	var errs []error
+	for _, st := range append(s.write[:], s.read[:]...) {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	for _, db := range []*sql.DB{s.r, s.w} {
+		if db != nil {
+			errs = append(errs, db.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Ping checks that a reader can read and that the writer can take the
+// write lock.
+func (s *Store) Ping(ctx context.Context) error {
+	const op = "ping"
+	if err := s.checkOpen(op); err != nil {
+		return err
+	}
+	var version int64
+	if err := s.read[readSchemaVersion].QueryRowContext(ctx).Scan(&version); err != nil {
+		return s.fail(op, err)
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return s.fail(op, err)
+	}
+	if err := tx.Rollback(); err != nil {
+		return s.fail(op, err)
+	}
+	return nil
+}
+
+func (s *Store) checkOpen(op string) error {
+	if s.closed.Load() {
+		return fmt.Errorf("sqlite: %s: %w", op, store.ErrClosed)
+	}
+	return nil
+}
+
+// fail wraps an error for the caller. A call that raced with Close fails
+// with whatever database/sql says about closed handles; adding ErrClosed
+// lets callers test one sentinel.
+func (s *Store) fail(op string, err error) error {
+	if s.closed.Load() && !errors.Is(err, store.ErrClosed) {
+		return fmt.Errorf("sqlite: %s: %w: %w", op, store.ErrClosed, err)
+	}
+	return fmt.Errorf("sqlite: %s: %w", op, err)
+}

@@ -1,0 +1,106 @@
+package sqlite_test
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/accounthealth/accounthealth/server/health"
+	"github.com/accounthealth/accounthealth/server/store"
+	"github.com/accounthealth/accounthealth/server/store/sqlite"
+	"github.com/accounthealth/accounthealth/server/store/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, newStore)
+}
+
+func newStore(t *testing.T) store.Store {
+	return openDir(t, t.TempDir())
+}
+
+// openDir opens the store in dir and closes it when the test ends, unless
+// the test closed it first.
+func openDir(t *testing.T, dir string) *sqlite.Store {
+	t.Helper()
+	s, err := sqlite.Open(t.Context(), dir, store.Options{})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil && !errors.Is(err, store.ErrClosed) {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return s
+}
+
+// TestReopenKeepsEverything: what one process committed, the next one
+// finds, and the log carries on from it.
+func TestReopenKeepsEverything(t *testing.T) {
+	ctx, dir := t.Context(), t.TempDir()
+	acct, user := "0190a1e3-2b7e-7d03-a1c4-3e8f5a6b7c22", "0190a1e2-5c3d-7b41-9f2e-1d7c3a4b5e60"
+	at := time.Date(2026, 10, 6, 8, 30, 51, 901122123, time.UTC)
+	ds := storetest.Deliveries(
+		storetest.Event{Event: health.EventAccountsFailed, AccountID: acct, UserID: user, ReceivedAt: at,
+			ErrorCode: "invalid_mfa", ErrorMessage: "This user did not provide the correct multi-factor authentication response.",
+			Resource: &storetest.Resource{Status: health.ConnectionError, ErrorCode: "invalid_mfa", UpdatedAt: at}},
+		storetest.Event{Event: health.EventAccountsConnected, AccountID: acct, UserID: user, ReceivedAt: at.Add(time.Minute),
+			Resource: &storetest.Resource{Status: health.ConnectionConnected, UpdatedAt: at.Add(time.Minute), ScannedAt: at.Add(time.Minute)}},
+	)
+
+	s := openDir(t, dir)
+	first, err := s.Ingest(ctx, ds)
+	if err != nil {
+		t.Fatalf("Ingest: %v", err)
+	}
+	before := readAll(t, s, acct)
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+
+	s = openDir(t, dir)
+	if after := readAll(t, s, acct); !reflect.DeepEqual(before, after) {
+		t.Errorf("after reopening:\n%+v\nwant\n%+v", after, before)
+	}
+	res, err := s.Ingest(ctx, storetest.Deliveries(storetest.Event{
+		Event: health.EventAccountsUpdated, AccountID: acct, UserID: user, ReceivedAt: at.Add(time.Hour),
+	}))
+	if err != nil {
+		t.Fatalf("Ingest after reopening: %v", err)
+	}
+	if res[0].EntrySeq <= first[1].EntrySeq {
+		t.Errorf("entry Seq %d after reopening, want above %d", res[0].EntrySeq, first[1].EntrySeq)
+	}
+	if res, err = s.Ingest(ctx, ds[:1]); err != nil || res[0].Outcome != health.OutcomeDuplicate {
+		t.Errorf("redelivery after reopening: %+v, %v; want DUPLICATE", res, err)
+	}
+}
+
+type stored struct {
+	Record  health.Record
+	Entries []store.Entry
+	Changes []store.Change
+}
+
+func readAll(t *testing.T, s store.Store, accountID string) stored {
+	t.Helper()
+	var st stored
+	var err error
+	if st.Record, err = s.GetHealth(t.Context(), accountID); err != nil {
+		t.Fatalf("GetHealth: %v", err)
+	}
+	page, err := s.ListEntries(t.Context(), store.EntryQuery{AccountID: accountID, PageSize: store.MaxPageSize})
+	if err != nil {
+		t.Fatalf("ListEntries: %v", err)
+	}
+	st.Entries = page.Entries
+	if st.Changes, err = s.ReadChanges(t.Context(), 0, store.MaxPageSize); err != nil {
+		t.Fatalf("ReadChanges: %v", err)
+	}
+	if len(st.Entries) == 0 || len(st.Changes) == 0 {
+		t.Fatalf("nothing stored: %+v", st)
+	}
+	return st
+}

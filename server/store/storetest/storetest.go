@@ -1,0 +1,128 @@
+// Package storetest is the conformance suite every store.Store driver runs,
+// so that all drivers keep the same contract: a driver's test is a few
+// lines calling Run.
+package storetest
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/accounthealth/accounthealth/server/health"
+	"github.com/accounthealth/accounthealth/server/store"
+)
+
+// Run runs the suite. newStore returns a fresh, empty store with the default
+// store.Options and registers its cleanup (closing it, ignoring
+// store.ErrClosed: a subtest may have closed it). Every subtest gets its own
+// store, so no subtest can depend on another's leftovers or order, and they
+// run in parallel: newStore must be safe to call concurrently.
+func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
+	tests := []struct {
+		name string
+		fn   func(*testing.T, store.Store)
+	}{
+		{"GetHealthRoundTrip", testGetHealthRoundTrip},
+		{"GetHealthNotFound", testGetHealthNotFound},
+		{"FailedThenConnectedChanges", testFailedThenConnectedChanges},
+		{"ReadChangesPaging", testReadChangesPaging},
+		{"DuplicateWithSnapshot", testDuplicateWithSnapshot},
+		{"DuplicateWithoutSnapshotWindow", testDuplicateWithoutSnapshotWindow},
+		{"Batch", testBatch},
+		{"CancelledContextCommitsNothing", testCancelledContext},
+		{"ListHealthFilters", testListHealthFilters},
+		{"ListHealthPaging", testListHealthPaging},
+		{"InvalidArguments", testInvalidArguments},
+		{"Summary", testSummary},
+		{"ListEntriesTimeline", testListEntriesTimeline},
+		{"NonAccountEventForUnknownAccount", testNonAccountEventForUnknownAccount},
+		{"NonAccountEventWithoutAccount", testNonAccountEventWithoutAccount},
+		{"ConcurrentIngest", testConcurrentIngest},
+		{"Closed", testClosed},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.fn(t, newStore(t))
+		})
+	}
+}
+
+// ingest commits events in one Ingest and fails the test on error.
+func ingest(t *testing.T, s store.Store, events ...Event) []store.Result {
+	t.Helper()
+	return ingestDeliveries(t, s, Deliveries(events...))
+}
+
+func ingestDeliveries(t *testing.T, s store.Store, ds []store.Delivery) []store.Result {
+	t.Helper()
+	res, err := s.Ingest(t.Context(), ds)
+	if err != nil {
+		t.Fatalf("Ingest: %v", err)
+	}
+	if len(res) != len(ds) {
+		t.Fatalf("Ingest returned %d results for %d deliveries", len(res), len(ds))
+	}
+	return res
+}
+
+// allChanges reads the whole change log, a page at a time.
+func allChanges(t *testing.T, s store.Store) []store.Change {
+	t.Helper()
+	var all []store.Change
+	after := int64(0)
+	for {
+		page, err := s.ReadChanges(t.Context(), after, store.MaxPageSize)
+		if err != nil {
+			t.Fatalf("ReadChanges(%d): %v", after, err)
+		}
+		if len(page) == 0 {
+			return all
+		}
+		all = append(all, page...)
+		after = page[len(page)-1].Seq
+	}
+}
+
+// allEntries reads an account's whole timeline with pages of size n.
+func allEntries(t *testing.T, s store.Store, accountID string, n int) []store.Entry {
+	t.Helper()
+	var all []store.Entry
+	q := store.EntryQuery{AccountID: accountID, PageSize: n}
+	for {
+		page, err := s.ListEntries(t.Context(), q)
+		if err != nil {
+			t.Fatalf("ListEntries(%+v): %v", q, err)
+		}
+		if n > 0 && len(page.Entries) > n {
+			t.Fatalf("ListEntries returned %d entries for page size %d", len(page.Entries), n)
+		}
+		all = append(all, page.Entries...)
+		if page.NextPageToken == "" {
+			return all
+		}
+		q.PageToken = page.NextPageToken
+	}
+}
+
+func mustGetHealth(t *testing.T, s store.Store, accountID string) health.Record {
+	t.Helper()
+	r, err := s.GetHealth(t.Context(), accountID)
+	if err != nil {
+		t.Fatalf("GetHealth(%s): %v", accountID, err)
+	}
+	return r
+}
+
+func wantErr(t *testing.T, what string, err, target error) {
+	t.Helper()
+	if !errors.Is(err, target) {
+		t.Errorf("%s: error %v, want one wrapping %v", what, err, target)
+	}
+}
+
+func wantNoDiff(t *testing.T, what string, want, got any) {
+	t.Helper()
+	if d := diff(want, got); d != "" {
+		t.Errorf("%s differs:\n%s", what, d)
+	}
+}
