@@ -89,8 +89,13 @@ func applyOne(ctx context.Context, tx Tx, d *Delivery, window time.Duration) (Re
 	}
 	res := health.Apply(cur, *ev)
 
+	source := d.Source
+	if source == "" {
+		source = SourceWebhook
+	}
 	entrySeq, err := tx.AppendEntry(ctx, Entry{
-		Source:     SourceWebhook,
+		Source:     source,
+		Actor:      d.Actor,
 		Event:      ev.Event,
 		Name:       d.Name,
 		AccountID:  ev.AccountID,

@@ -35,8 +35,12 @@ const (
 	SourceAPI     Source = "api"     // an action taken through our API (audit)
 )
 
-// Delivery is one accepted webhook delivery to commit.
+// Delivery is one accepted webhook delivery to commit, or an action taken
+// through our API that the health model must see (Source SourceAPI: e.g. a
+// deletion at the provider, recorded as the removal it causes, with Actor).
 type Delivery struct {
+	Source   Source          // empty means SourceWebhook
+	Actor    string          // who asked, for SourceAPI
 	Body     []byte          // the exact bytes received; hashed for redelivery detection
 	Name     string          // the subscription's name, for the timeline
 	Decoded  health.Delivery // what the health model reads; Decoded.ReceivedAt orders the log
@@ -145,6 +149,11 @@ type Store interface {
 	ReadChanges(ctx context.Context, after int64, limit int) ([]Change, error)
 	// LastChangeSeq is the Seq of the newest committed change, 0 if none.
 	LastChangeSeq(ctx context.Context) (int64, error)
+	// ChangeSeqBefore returns the Seq just below the first change whose
+	// OccurredAt is at or after t, or LastChangeSeq when there is none:
+	// reading after it yields every change that occurred since t (and maybe
+	// a few older ones committed later, which the caller filters out).
+	ChangeSeqBefore(ctx context.Context, t time.Time) (int64, error)
 	// Ping checks that the store can serve reads and writes.
 	Ping(ctx context.Context) error
 	// Close releases the store; every call after it, Close included, fails

@@ -1,6 +1,8 @@
 package sqlite
 
 import (
+	"time"
+
 	"context"
 	"database/sql"
 	"errors"
@@ -18,6 +20,7 @@ const (
 	readRecord = iota
 	readChanges
 	readLastChangeSeq
+	readChangeSeqBefore
 	readEntries
 	readSummary
 	readSchemaVersion
@@ -33,6 +36,8 @@ var readSQL = [numReadStmts]string{
 	readRecord:        selectRecordSQL,
 	readChanges:       "SELECT " + cols("c", changeCols) + " FROM changes c WHERE c.seq > ? ORDER BY c.seq LIMIT ?",
 	readLastChangeSeq: "SELECT COALESCE(MAX(seq), 0) FROM changes",
+	readChangeSeqBefore: "SELECT COALESCE((SELECT MIN(seq) FROM changes WHERE occurred_at >= ?) - 1," +
+		" (SELECT COALESCE(MAX(seq), 0) FROM changes))",
 	readEntries: "SELECT " + cols("e", entryCols) + ", " + cols("c", changeCols) +
 		" FROM entries e LEFT JOIN changes c ON c.entry_seq = e.seq" +
 		" WHERE e.account_id = ? AND e.seq > ? ORDER BY e.seq LIMIT ?",
@@ -211,12 +216,20 @@ func (s *Store) ReadChanges(ctx context.Context, after int64, limit int) ([]stor
 
 // LastChangeSeq returns the Seq of the newest committed change, 0 if none.
 func (s *Store) LastChangeSeq(ctx context.Context) (int64, error) {
-	const op = "last change seq"
+	return s.readSeq(ctx, "last change seq", readLastChangeSeq)
+}
+
+func (s *Store) ChangeSeqBefore(ctx context.Context, t time.Time) (int64, error) {
+	return s.readSeq(ctx, "change seq before", readChangeSeqBefore, nanos(t))
+}
+
+// readSeq runs a statement that returns one sequence number.
+func (s *Store) readSeq(ctx context.Context, op string, stmt int, args ...any) (int64, error) {
 	if err := s.checkOpen(op); err != nil {
 		return 0, err
 	}
 	var seq int64
-	if err := s.read[readLastChangeSeq].QueryRowContext(ctx).Scan(&seq); err != nil {
+	if err := s.read[stmt].QueryRowContext(ctx, args...).Scan(&seq); err != nil {
 		return 0, s.fail(op, err)
 	}
 	return seq, nil

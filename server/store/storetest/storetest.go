@@ -38,6 +38,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"NonAccountEventWithoutAccount", testNonAccountEventWithoutAccount},
 		{"ConcurrentIngest", testConcurrentIngest},
 		{"Closed", testClosed},
+		{"ChangeSeqBefore", testChangeSeqBefore},
+		{"APIAction", testAPIAction},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

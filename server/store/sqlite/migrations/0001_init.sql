@@ -70,3 +70,6 @@ CREATE TABLE changes (
 	remedy_link_user_id    TEXT    NOT NULL,
 	occurred_at            INTEGER
 ) STRICT;
+
+-- Streams that start at a time find their first change by it.
+CREATE INDEX changes_occurred_at ON changes (occurred_at, seq);
