@@ -40,7 +40,7 @@ var fixturesDir = filepath.Join("..", "..", "testdata", "fixtures")
 // env is one running server on loopback ports with clients for both
 // transports.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	addrs   service.Addrs
 	conn    *grpc.ClientConn
 	webhook ahv1.WebhookServiceClient
@@ -49,7 +49,7 @@ type env struct {
 }
 
 // start runs a server over st (a fresh SQLite store when nil).
-func start(t *testing.T, st store.Store, configure ...func(*service.Config)) *env {
+func start(t testing.TB, st store.Store, configure ...func(*service.Config)) *env {
 	t.Helper()
 	if st == nil {
 		st = openStore(t, t.TempDir())
@@ -94,7 +94,7 @@ func start(t *testing.T, st store.Store, configure ...func(*service.Config)) *en
 	}
 }
 
-func openStore(t *testing.T, dir string) store.Store {
+func openStore(t testing.TB, dir string) store.Store {
 	t.Helper()
 	st, err := sqlite.Open(t.Context(), dir, store.Options{})
 	if err != nil {
