@@ -160,3 +160,12 @@ type Store interface {
 	// with ErrClosed.
 	Close() error
 }
+
+// Watcher is implemented by stores that several processes share (e.g.
+// PostgreSQL behind several replicas): WatchChanges calls wake whenever any
+// process may have committed new changes, until ctx ends or the store is
+// closed. Wake-ups are hints; the log stays the source of truth, so a
+// spurious or coalesced wake-up is harmless and readers re-read the log.
+type Watcher interface {
+	WatchChanges(ctx context.Context, wake func()) error
+}
