@@ -1,0 +1,317 @@
+// Package providerfake is a fake of the payroll provider (Argyle): a real
+// HTTP server speaking the subset of its v2 API the service uses, with
+// accounts in memory, signed webhook deliveries the way the provider sends
+// them, and faults injected on demand. Tests drive it through its Go API;
+// a person drives `accounthealth fake-provider` through the /_fake control
+// routes. It imports nothing of the service but the signature scheme, so
+// that it checks the client rather than mirroring it.
+package providerfake
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Credentials the fake accepts when Options names none, so that it runs
+// locally without setup.
+const (
+	DefaultKeyID     = "fake-key-id"
+	DefaultKeySecret = "fake-key-secret"
+)
+
+// Options configures a Fake. Zero values take defaults.
+type Options struct {
+	// KeyID and KeySecret are the API key the fake accepts; defaults
+	// DefaultKeyID and DefaultKeySecret.
+	KeyID, KeySecret string
+	// WebhookURL receives every account event, like a subscription to
+	// "*"; empty: none. Subscriptions made with POST /v2/webhooks receive
+	// their events too.
+	WebhookURL string
+	// WebhookSecret signs the deliveries to WebhookURL; empty: unsigned,
+	// as the provider does for a subscription without a secret.
+	WebhookSecret string
+	// IncludeResource adds the account object to deliveries to WebhookURL.
+	IncludeResource bool
+	// RetryDelay is the wait before the one retry of a failed delivery;
+	// default 1s. The provider reportedly waits 30s.
+	RetryDelay time.Duration
+	// Clock stamps changes; default time.Now.
+	Clock func() time.Time
+	// Logger logs deliveries, faults and changes; default: discard.
+	Logger *slog.Logger
+}
+
+// ErrUnknownAccount: the id names no live account of the fake.
+var ErrUnknownAccount = errors.New("providerfake: no such account")
+
+// Fake is the fake provider. It is safe for concurrent use. Close it to
+// end its deliveries.
+type Fake struct {
+	opts    Options
+	log     *slog.Logger
+	handler http.Handler
+	// faultRoutes are the route names a Fault may give; set with handler.
+	faultRoutes map[string]bool
+	// ctx ends with Close: it cancels deliveries and releases requests
+	// held by latency or hang faults.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu     sync.Mutex
+	closed bool
+	// pending counts running delivery goroutines; idle signals zero. A
+	// WaitGroup would forbid waiting while new deliveries start.
+	pending  int
+	idle     *sync.Cond
+	seq      int64 // orders accounts and subscriptions for paging
+	accounts map[string]*account
+	removed  map[string]bool // deleted ids: 404 from then on, never reused
+	deletes  map[string]int
+	webhooks map[string]*subscription
+	faults   []*Fault
+}
+
+type account struct {
+	AccountSeed
+	seq int64
+}
+
+// New returns a Fake with no accounts.
+func New(opts Options) *Fake {
+	if opts.KeyID == "" {
+		opts.KeyID = DefaultKeyID
+	}
+	if opts.KeySecret == "" {
+		opts.KeySecret = DefaultKeySecret
+	}
+	if opts.RetryDelay == 0 {
+		opts.RetryDelay = time.Second
+	}
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &Fake{
+		opts:     opts,
+		log:      opts.Logger,
+		ctx:      ctx,
+		cancel:   cancel,
+		accounts: map[string]*account{},
+		removed:  map[string]bool{},
+		deletes:  map[string]int{},
+		webhooks: map[string]*subscription{},
+	}
+	f.idle = sync.NewCond(&f.mu)
+	f.handler = f.routes()
+	return f
+}
+
+// Handler serves the API under /v2 and the control routes under /_fake.
+func (f *Fake) Handler() http.Handler { return f.handler }
+
+// Close cancels pending deliveries and their retries, releases requests
+// held by faults, and waits for the deliveries to end. Later changes send
+// nothing. Close may be called more than once.
+func (f *Fake) Close() {
+	f.mu.Lock()
+	f.closed = true
+	f.mu.Unlock()
+	f.cancel()
+	f.WaitDeliveries()
+}
+
+// WaitDeliveries waits until no delivery is in progress, retries included.
+// Every change made and every request answered before the call has started
+// its deliveries by then.
+func (f *Fake) WaitDeliveries() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for f.pending > 0 {
+		f.idle.Wait()
+	}
+}
+
+// AccountSeed describes an account: what AddAccount takes and Accounts
+// returns. Its JSON form is what POST /_fake/accounts takes.
+type AccountSeed struct {
+	// ID and User are generated when empty.
+	ID   string `json:"id"`
+	User string `json:"user"`
+	// Employers defaults to one employer.
+	Employers []string `json:"employers"`
+	// Status is connection.status, default connected; any value is kept.
+	Status       string `json:"status"`
+	ErrorCode    string `json:"error_code"`
+	ErrorMessage string `json:"error_message"` // default: the code's usual message
+	// CreatedAt defaults to now; UpdatedAt and ConnectionUpdatedAt to
+	// CreatedAt.
+	CreatedAt           time.Time `json:"created_at"`
+	UpdatedAt           time.Time `json:"updated_at"`
+	ConnectionUpdatedAt time.Time `json:"connection_updated_at"`
+	// ScannedAt zero means never scanned (null).
+	ScannedAt time.Time `json:"scanned_at"`
+}
+
+// AddAccount adds an account without sending any webhook, filling in what
+// s leaves empty, and returns it complete. An id in use or once deleted is
+// refused: the provider never reuses ids.
+func (f *Fake) AddAccount(s AccountSeed) (AccountSeed, error) {
+	if s.ID == "" {
+		s.ID = newID()
+	}
+	if s.User == "" {
+		s.User = newID()
+	}
+	if len(s.Employers) == 0 {
+		s.Employers = []string{"Whole Goods Market"}
+	}
+	if s.Status == "" {
+		s.Status = "connected"
+	}
+	if s.ErrorCode != "" && s.ErrorMessage == "" {
+		s.ErrorMessage = errorMessage(s.ErrorCode)
+	}
+	if s.CreatedAt.IsZero() {
+		s.CreatedAt = f.opts.Clock()
+	}
+	if s.UpdatedAt.IsZero() {
+		s.UpdatedAt = s.CreatedAt
+	}
+	if s.ConnectionUpdatedAt.IsZero() {
+		s.ConnectionUpdatedAt = s.CreatedAt
+	}
+	for _, t := range []*time.Time{&s.CreatedAt, &s.UpdatedAt, &s.ConnectionUpdatedAt, &s.ScannedAt} {
+		*t = stampTime(*t)
+	}
+	s.Employers = slices.Clone(s.Employers)
+
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.accounts[s.ID] != nil || f.removed[s.ID] {
+		return AccountSeed{}, fmt.Errorf("providerfake: account %s exists or existed", s.ID)
+	}
+	f.seq++
+	f.accounts[s.ID] = &account{AccountSeed: s, seq: f.seq}
+	f.log.Info("account added", "account", s.ID, "user", s.User, "status", s.Status, "error_code", s.ErrorCode)
+	return s, nil
+}
+
+// Accounts returns the live accounts, oldest first.
+func (f *Fake) Accounts() []AccountSeed {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]AccountSeed, 0, len(f.accounts))
+	for _, a := range f.sortedAccounts("") {
+		s := a.AccountSeed
+		s.Employers = slices.Clone(s.Employers)
+		out = append(out, s)
+	}
+	return out
+}
+
+// DeleteCount is how many authenticated DELETE /v2/accounts/{id} requests
+// for id the fake processed, whatever it answered; requests answered by an
+// injected fault are not counted.
+func (f *Fake) DeleteCount(id string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.deletes[id]
+}
+
+// Fail records a failed login, as when the user mistypes credentials or
+// MFA in Link: connection error with code (default invalid_credentials),
+// then accounts.failed and accounts.updated.
+func (f *Fake) Fail(id, code string) error {
+	return f.change(id, func(a *AccountSeed, now time.Time) { setError(a, now, code, "invalid_credentials") },
+		"accounts.failed", "accounts.updated")
+}
+
+// Disconnect records the payroll system ending the session: connection
+// error with code (default auth_required), then only accounts.updated, as
+// the provider sends no accounts.failed for it.
+func (f *Fake) Disconnect(id, code string) error {
+	return f.change(id, func(a *AccountSeed, now time.Time) { setError(a, now, code, "auth_required") },
+		"accounts.updated")
+}
+
+// Connect records a successful (re)authentication and the scan after it,
+// then accounts.connected and accounts.updated.
+func (f *Fake) Connect(id string) error {
+	return f.change(id, func(a *AccountSeed, now time.Time) {
+		a.Status, a.ErrorCode, a.ErrorMessage = "connected", "", ""
+		a.ConnectionUpdatedAt, a.ScannedAt = now, now
+	}, "accounts.connected", "accounts.updated")
+}
+
+// Remove deletes the account as when the user revokes access in Link, and
+// sends accounts.removed.
+func (f *Fake) Remove(id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.remove(id)
+}
+
+func setError(a *AccountSeed, now time.Time, code, fallback string) {
+	if code == "" {
+		code = fallback
+	}
+	a.Status, a.ErrorCode, a.ErrorMessage = "error", code, errorMessage(code)
+	a.ConnectionUpdatedAt = now
+}
+
+// change applies edit to a live account at a time later than its last
+// change, so that updated_at always advances, then sends events in order.
+func (f *Fake) change(id string, edit func(a *AccountSeed, now time.Time), events ...string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	a := f.accounts[id]
+	if a == nil {
+		return fmt.Errorf("%w: %s", ErrUnknownAccount, id)
+	}
+	now := stampTime(f.opts.Clock())
+	if !now.After(a.UpdatedAt) {
+		now = a.UpdatedAt.Add(time.Microsecond)
+	}
+	edit(&a.AccountSeed, now)
+	a.UpdatedAt = now
+	f.log.Info("account changed", "account", id, "status", a.Status, "error_code", a.ErrorCode, "events", events)
+	f.notify(a.AccountSeed, events...)
+	return nil
+}
+
+// remove deletes a live account and sends accounts.removed. f.mu is held.
+func (f *Fake) remove(id string) error {
+	a := f.accounts[id]
+	if a == nil {
+		return fmt.Errorf("%w: %s", ErrUnknownAccount, id)
+	}
+	delete(f.accounts, id)
+	f.removed[id] = true
+	f.log.Info("account removed", "account", id)
+	f.notify(a.AccountSeed, "accounts.removed")
+	return nil
+}
+
+// sortedAccounts lists the live accounts of user (empty: all) in the
+// order they were added. f.mu is held.
+func (f *Fake) sortedAccounts(user string) []*account {
+	var out []*account
+	for _, a := range f.accounts {
+		if user == "" || a.User == user {
+			out = append(out, a)
+		}
+	}
+	slices.SortFunc(out, func(a, b *account) int { return cmp.Compare(a.seq, b.seq) })
+	return out
+}

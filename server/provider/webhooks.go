@@ -1,0 +1,164 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"time"
+)
+
+// WebhookSpec is a webhook subscription to create.
+type WebhookSpec struct {
+	// Events lists the events delivered, e.g. accounts.updated; "*" is
+	// every event.
+	Events []string
+	// Name comes back as "name" in every delivery.
+	Name string
+	// URL receives the deliveries.
+	URL string
+	// Secret keys the deliveries' signatures; without one the provider
+	// signs nothing.
+	Secret string
+	// IncludeResource puts the full account object in account deliveries.
+	// The provider refuses it for a "*" subscription.
+	IncludeResource bool
+}
+
+func (s WebhookSpec) validate() error {
+	var errs []error
+	if len(s.Events) == 0 {
+		errs = append(errs, errors.New("no events"))
+	}
+	if s.Name == "" {
+		errs = append(errs, errors.New("no name"))
+	}
+	if s.URL == "" {
+		errs = append(errs, errors.New("no url"))
+	}
+	if s.IncludeResource && slices.Contains(s.Events, "*") {
+		errs = append(errs, errors.New(`include_resource is not allowed with the "*" event; list the events`))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("argyle: create webhook: %w", err)
+	}
+	return nil
+}
+
+// String prints the spec with the secret redacted.
+func (s WebhookSpec) String() string {
+	return fmt.Sprintf("provider.WebhookSpec{Events:%q Name:%q URL:%q Secret:%q IncludeResource:%t}",
+		s.Events, s.Name, s.URL, redacted(s.Secret), s.IncludeResource)
+}
+
+// GoString covers %#v.
+func (s WebhookSpec) GoString() string { return s.String() }
+
+// LogValue logs the spec with the secret redacted.
+func (s WebhookSpec) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.Any("events", s.Events),
+		slog.String("name", s.Name),
+		slog.String("url", s.URL),
+		slog.String("secret", redacted(s.Secret)),
+		slog.Bool("include_resource", s.IncludeResource),
+	)
+}
+
+// WebhookConfig is a subscription's options.
+type WebhookConfig struct {
+	IncludeResource bool `json:"include_resource"`
+}
+
+// Webhook is a subscription as the provider lists it. Its secret, which the
+// provider sends back, is deliberately not kept: nothing here needs it, and
+// a value without it can be logged freely.
+type Webhook struct {
+	ID        string        `json:"id"`
+	Name      string        `json:"name"`
+	Events    []string      `json:"events"`
+	URL       string        `json:"url"`
+	Config    WebhookConfig `json:"config"`
+	CreatedAt time.Time     `json:"created_at"`
+	UpdatedAt time.Time     `json:"updated_at"`
+	// LastSentAt is zero when nothing was delivered yet.
+	LastSentAt time.Time `json:"last_sent_at"`
+}
+
+// CreateWebhook subscribes spec.URL to spec.Events. It is retried only
+// when the provider surely created nothing (see creating).
+func (c *Client) CreateWebhook(ctx context.Context, spec WebhookSpec) (Webhook, error) {
+	var w Webhook
+	if err := spec.validate(); err != nil {
+		return w, err
+	}
+	body := struct {
+		Events []string       `json:"events"`
+		Name   string         `json:"name"`
+		URL    string         `json:"url"`
+		Secret string         `json:"secret,omitempty"`
+		Config *WebhookConfig `json:"config,omitempty"`
+	}{Events: spec.Events, Name: spec.Name, URL: spec.URL, Secret: spec.Secret}
+	if spec.IncludeResource {
+		body.Config = &WebhookConfig{IncludeResource: true}
+	}
+	err := c.do(ctx, request{method: http.MethodPost, path: "/webhooks", body: body, policy: creating}, &w)
+	return w, err
+}
+
+// ListWebhooks returns every subscription, following the pages.
+func (c *Client) ListWebhooks(ctx context.Context) ([]Webhook, error) {
+	var all []Webhook
+	seen := map[string]bool{}
+	q := url.Values{"limit": {fmt.Sprint(MaxPageSize)}}
+	for {
+		var p page[Webhook]
+		if err := c.do(ctx, request{method: http.MethodGet, path: "/webhooks", query: q}, &p); err != nil {
+			return nil, err
+		}
+		all = append(all, p.Results...)
+		cursor, err := p.nextCursor()
+		if err != nil || cursor == "" {
+			return all, err
+		}
+		if seen[cursor] {
+			return nil, fmt.Errorf("argyle: list webhooks: the next page link repeats cursor %q", cursor)
+		}
+		seen[cursor] = true
+		q.Set("cursor", cursor)
+	}
+}
+
+// DeleteWebhook deletes a subscription. One already gone ends in an error
+// matching ErrNotFound.
+func (c *Client) DeleteWebhook(ctx context.Context, id string) error {
+	p, err := segment("webhook", id)
+	if err != nil {
+		return err
+	}
+	return c.do(ctx, request{method: http.MethodDelete, path: "/webhooks/" + p}, nil)
+}
+
+// CreateUserToken returns a one-hour token with which Link opens on the
+// user's accounts (with accountId set: straight at its Reconnect button).
+// The token is a credential: do not log it. It is retried only when the
+// provider surely created nothing (see creating).
+func (c *Client) CreateUserToken(ctx context.Context, userID string) (string, error) {
+	if userID == "" {
+		return "", errors.New("argyle: create user token: empty user id")
+	}
+	var out struct {
+		Token string `json:"user_token"`
+	}
+	body := map[string]string{"user": userID}
+	if err := c.do(ctx, request{method: http.MethodPost, path: "/user-tokens", body: body, policy: creating}, &out); err != nil {
+		return "", err
+	}
+	if out.Token == "" {
+		return "", errors.New("argyle POST /user-tokens: the answer has no user_token")
+	}
+	return out.Token, nil
+}
