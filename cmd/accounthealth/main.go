@@ -1,6 +1,7 @@
 // Command accounthealth runs the account health service and talks to it.
 //
-//	accounthealth serve [flags]   run the service
+//	accounthealth serve [flags]                 run the service
+//	accounthealth simulate [flags] [scenario]   send realistic signed deliveries to it
 //
 // Every flag can also be set with an environment variable ACCOUNTHEALTH_<FLAG>,
 // the flag's name in upper snake case (--webhook-addr: ACCOUNTHEALTH_WEBHOOK_ADDR).
@@ -35,6 +36,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "run the service (webhook intake, gRPC API, REST gateway)", runServe},
+		{"simulate", "send realistic signed webhook deliveries to a running server", runSimulate},
 	}
 }
 

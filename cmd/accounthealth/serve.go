@@ -40,6 +40,9 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.BoolVar(&cfg.AllowUnsignedWebhooks, "allow-unsigned-webhooks", false, "accept deliveries without a signature (local testing only)")
 	fs.IntVar(&cfg.MaxBodyBytes, "max-body-bytes", cfg.MaxBodyBytes, "largest delivery body accepted; larger ones get 413")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long shutdown waits for in-flight requests")
+	fs.StringVar(&cfg.Provider.BaseURL, "argyle-api-url", cfg.Provider.BaseURL, "the provider's v2 API: sandbox, production, or a fake provider's URL")
+	fs.StringVar(&cfg.Provider.KeyID, "argyle-api-key-id", "", "provider API key id (needed to delete failed accounts)")
+	fs.StringVar(&cfg.Provider.KeySecret, "argyle-api-key-secret", "", "provider API key secret")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "text or json")
 	if err := parseFlags(fs, args); err != nil {

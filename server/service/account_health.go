@@ -17,19 +17,16 @@ import (
 	"github.com/accounthealth/accounthealth/server/store"
 )
 
-// AccountHealthService serves reads of derived health and the log.
+// AccountHealthService serves derived health, the log and its stream, and
+// deletions of failed accounts.
 type AccountHealthService struct {
 	ahv1.UnimplementedAccountHealthServiceServer
-	store  store.Store
-	logger *slog.Logger
+	store   store.Store
+	deleter *deleter
+	logger  *slog.Logger
 }
 
 var _ ahv1.AccountHealthServiceServer = (*AccountHealthService)(nil)
-
-// NewAccountHealthService serves reads from s.
-func NewAccountHealthService(s store.Store, logger *slog.Logger) *AccountHealthService {
-	return &AccountHealthService{store: s, logger: logger}
-}
 
 // maxIDLength bounds ids taken from callers; the provider's are 36-char uuids.
 const maxIDLength = 128

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/accounthealth/accounthealth/server/intake"
+	"github.com/accounthealth/accounthealth/server/provider"
 )
 
 // Config is everything `accounthealth serve` needs. Flags and environment
@@ -31,6 +32,9 @@ type Config struct {
 	// ShutdownTimeout bounds the graceful part of shutdown; after it,
 	// remaining RPCs are cut.
 	ShutdownTimeout time.Duration
+	// Provider configures the provider's REST API client, used to delete
+	// failed accounts. Without a key id the API is not called.
+	Provider provider.Config
 }
 
 // DefaultConfig is what `serve` runs with when nothing is set.
@@ -42,6 +46,7 @@ func DefaultConfig() Config {
 		DataDir:         "./data",
 		MaxBodyBytes:    intake.DefaultMaxBodyBytes,
 		ShutdownTimeout: 15 * time.Second,
+		Provider:        provider.Config{BaseURL: provider.DefaultBaseURL},
 	}
 }
 
@@ -71,6 +76,11 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("shutdown-timeout: must be positive, got %s", c.ShutdownTimeout))
+	}
+	if c.Provider.KeyID != "" || c.Provider.KeySecret != "" {
+		if _, err := provider.New(c.Provider); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }

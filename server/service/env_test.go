@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -154,13 +155,9 @@ func (e *env) postHTTP(body []byte, signature string) reply {
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	r := reply{http: resp.StatusCode, code: codeForHTTP(resp.StatusCode)}
+	r := reply{http: resp.StatusCode}
 	if resp.StatusCode != http.StatusOK {
-		var body struct{ Code, Message string }
-		if err := json.Unmarshal(raw, &body); err != nil {
-			e.t.Fatalf("error body is not JSON: %q", raw)
-		}
-		r.message = body.Message
+		r.code, r.message = e.restError(resp.StatusCode, raw)
 		return r
 	}
 	var ok ahv1.ReceiveArgyleWebhookResponse
@@ -178,22 +175,25 @@ func (e *env) postGRPC(body []byte, signature string) reply {
 	return reply{code: st.Code(), message: st.Message(), outcome: resp.GetOutcome(), sequence: resp.GetSequence()}
 }
 
-func codeForHTTP(s int) codes.Code {
-	switch s {
-	case http.StatusOK:
-		return codes.OK
-	case http.StatusBadRequest:
-		return codes.InvalidArgument
-	case http.StatusUnauthorized:
-		return codes.Unauthenticated
-	case http.StatusNotFound:
-		return codes.NotFound
-	case http.StatusRequestEntityTooLarge:
-		return codes.ResourceExhausted
-	case http.StatusServiceUnavailable:
-		return codes.Unavailable
+// restError reads an HTTP error body, {"code": <gRPC code>, "message": ...},
+// and checks that the HTTP status is the one that code stands for.
+func (e *env) restError(httpStatus int, raw []byte) (codes.Code, string) {
+	e.t.Helper()
+	var body struct {
+		Code    codes.Code
+		Message string
 	}
-	return codes.Unknown
+	if err := json.Unmarshal(raw, &body); err != nil {
+		e.t.Fatalf("HTTP %d error body is not JSON: %q", httpStatus, raw)
+	}
+	want := runtime.HTTPStatusFromCode(body.Code)
+	if body.Code == codes.ResourceExhausted {
+		want = http.StatusRequestEntityTooLarge
+	}
+	if httpStatus != want {
+		e.t.Errorf("HTTP status %d for %s, want %d", httpStatus, body.Code, want)
+	}
+	return body.Code, body.Message
 }
 
 // deliver sends a signed body over HTTP and fails the test unless accepted.
@@ -275,7 +275,8 @@ func (e *env) callREST(method string, req, resp proto.Message) codes.Code {
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)
 	if res.StatusCode != http.StatusOK {
-		return codeForHTTP(res.StatusCode)
+		code, _ := e.restError(res.StatusCode, raw)
+		return code
 	}
 	if err := protojson.Unmarshal(raw, resp); err != nil {
 		e.t.Fatalf("decode %s response %q: %v", method, raw, err)

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 )
 
@@ -106,4 +107,19 @@ func (h contextHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 
 func (h contextHandler) WithGroup(name string) slog.Handler {
 	return contextHandler{h.Handler.WithGroup(name)}
+}
+
+type callerKey struct{}
+
+// callerName names who is calling, for audit entries: the authenticated
+// caller when internal authentication is on, else "unauthenticated" with
+// the peer's address.
+func callerName(ctx context.Context) string {
+	if name, ok := ctx.Value(callerKey{}).(string); ok {
+		return name
+	}
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		return "unauthenticated@" + p.Addr.String()
+	}
+	return "unauthenticated"
 }

@@ -23,6 +23,7 @@ import (
 
 	ahv1 "github.com/accounthealth/accounthealth/gen/accounthealth/v1"
 	"github.com/accounthealth/accounthealth/server/intake"
+	"github.com/accounthealth/accounthealth/server/provider"
 	"github.com/accounthealth/accounthealth/server/store"
 )
 
@@ -86,7 +87,16 @@ func New(cfg Config, s store.Store, logger *slog.Logger) (_ *Server, err error) 
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 	)
 	ahv1.RegisterWebhookServiceServer(srv.grpc, NewWebhookService(pipeline, logger))
-	ahv1.RegisterAccountHealthServiceServer(srv.grpc, NewAccountHealthService(s, logger))
+	del := &deleter{store: s, commit: srv.batcher.Submit, logger: logger, now: time.Now}
+	if cfg.Provider.KeyID != "" {
+		client, err := provider.New(cfg.Provider)
+		if err != nil {
+			srv.batcher.Close()
+			return nil, err
+		}
+		del.provider = client
+	}
+	ahv1.RegisterAccountHealthServiceServer(srv.grpc, &AccountHealthService{store: s, deleter: del, logger: logger})
 	srv.health = health.NewServer()
 	healthpb.RegisterHealthServer(srv.grpc, srv.health)
 	reflection.Register(srv.grpc)

@@ -60,11 +60,11 @@ func (h *webhookRoute) serve(w http.ResponseWriter, r *http.Request, _ map[strin
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			writeError(w, http.StatusRequestEntityTooLarge, codes.ResourceExhausted.String(),
+			writeError(w, http.StatusRequestEntityTooLarge, codes.ResourceExhausted,
 				fmt.Sprintf("delivery body too large: the limit is %d bytes", h.maxBody))
 			return
 		}
-		writeError(w, http.StatusBadRequest, codes.InvalidArgument.String(), "could not read the request body: "+err.Error())
+		writeError(w, http.StatusBadRequest, codes.InvalidArgument, "could not read the request body: "+err.Error())
 		return
 	}
 
@@ -75,13 +75,13 @@ func (h *webhookRoute) serve(w http.ResponseWriter, r *http.Request, _ map[strin
 	})
 	if err != nil {
 		st := status.Convert(err)
-		writeError(w, httpStatus(st.Code()), st.Code().String(), st.Message())
+		writeError(w, httpStatus(st.Code()), st.Code(), st.Message())
 		return
 	}
 	out, err := protojson.Marshal(resp)
 	if err != nil {
 		h.logger.Error("cannot encode webhook response", "error", err)
-		writeError(w, http.StatusInternalServerError, codes.Internal.String(), "internal error")
+		writeError(w, http.StatusInternalServerError, codes.Internal, "internal error")
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -97,11 +97,13 @@ func httpStatus(c codes.Code) int {
 	return runtime.HTTPStatusFromCode(c)
 }
 
-func writeError(w http.ResponseWriter, httpCode int, code, message string) {
+// writeError answers in the REST gateway's error shape (a google.rpc.Status
+// as JSON), so every HTTP error of the service reads the same.
+func writeError(w http.ResponseWriter, httpCode int, code codes.Code, message string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(httpCode)
 	_ = json.NewEncoder(w).Encode(struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
+		Code    codes.Code `json:"code"`
+		Message string     `json:"message"`
 	}{code, message})
 }

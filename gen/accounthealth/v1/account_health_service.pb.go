@@ -9,6 +9,8 @@ package accounthealthv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -20,6 +22,70 @@ const (
 	// Verify that runtime/protoimpl is sufficiently up-to-date.
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
+
+// DeletionOutcome says what a deletion did.
+type DeletionOutcome int32
+
+const (
+	DeletionOutcome_DELETION_OUTCOME_UNSPECIFIED DeletionOutcome = 0
+	// Dry run: the account would be deleted.
+	DeletionOutcome_DELETION_OUTCOME_WOULD_DELETE DeletionOutcome = 1
+	// The provider deleted the account.
+	DeletionOutcome_DELETION_OUTCOME_DELETED DeletionOutcome = 2
+	// The provider no longer had the account; it is marked removed.
+	DeletionOutcome_DELETION_OUTCOME_ALREADY_GONE DeletionOutcome = 3
+	// The account was not deleted; see the message.
+	DeletionOutcome_DELETION_OUTCOME_FAILED DeletionOutcome = 4
+	// The account does not qualify (any more); see the message.
+	DeletionOutcome_DELETION_OUTCOME_SKIPPED DeletionOutcome = 5
+)
+
+// Enum value maps for DeletionOutcome.
+var (
+	DeletionOutcome_name = map[int32]string{
+		0: "DELETION_OUTCOME_UNSPECIFIED",
+		1: "DELETION_OUTCOME_WOULD_DELETE",
+		2: "DELETION_OUTCOME_DELETED",
+		3: "DELETION_OUTCOME_ALREADY_GONE",
+		4: "DELETION_OUTCOME_FAILED",
+		5: "DELETION_OUTCOME_SKIPPED",
+	}
+	DeletionOutcome_value = map[string]int32{
+		"DELETION_OUTCOME_UNSPECIFIED":  0,
+		"DELETION_OUTCOME_WOULD_DELETE": 1,
+		"DELETION_OUTCOME_DELETED":      2,
+		"DELETION_OUTCOME_ALREADY_GONE": 3,
+		"DELETION_OUTCOME_FAILED":       4,
+		"DELETION_OUTCOME_SKIPPED":      5,
+	}
+)
+
+func (x DeletionOutcome) Enum() *DeletionOutcome {
+	p := new(DeletionOutcome)
+	*p = x
+	return p
+}
+
+func (x DeletionOutcome) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (DeletionOutcome) Descriptor() protoreflect.EnumDescriptor {
+	return file_accounthealth_v1_account_health_service_proto_enumTypes[0].Descriptor()
+}
+
+func (DeletionOutcome) Type() protoreflect.EnumType {
+	return &file_accounthealth_v1_account_health_service_proto_enumTypes[0]
+}
+
+func (x DeletionOutcome) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use DeletionOutcome.Descriptor instead.
+func (DeletionOutcome) EnumDescriptor() ([]byte, []int) {
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{0}
+}
 
 type GetAccountHealthRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -558,11 +624,770 @@ func (x *ListAccountEventsResponse) GetNextPageToken() string {
 	return ""
 }
 
+type StreamDisconnectionsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only these users' accounts; empty: all.
+	UserIds []string `protobuf:"bytes,1,rep,name=user_ids,json=userIds,proto3" json:"user_ids,omitempty"`
+	// Only these kinds; empty: all disconnection kinds (and recoveries when
+	// include_recoveries is set).
+	Kinds []TransitionKind `protobuf:"varint,2,rep,packed,name=kinds,proto3,enum=accounthealth.v1.TransitionKind" json:"kinds,omitempty"`
+	// Only events with one of these error codes.
+	ErrorCodes []string `protobuf:"bytes,3,rep,name=error_codes,json=errorCodes,proto3" json:"error_codes,omitempty"`
+	// Also stream recoveries (back to HEALTHY).
+	IncludeRecoveries bool `protobuf:"varint,4,opt,name=include_recoveries,json=includeRecoveries,proto3" json:"include_recoveries,omitempty"`
+	// Where to start; by default, only events committed after the call.
+	//
+	// Types that are valid to be assigned to Start:
+	//
+	//	*StreamDisconnectionsRequest_ResumeAfter
+	//	*StreamDisconnectionsRequest_Since
+	Start         isStreamDisconnectionsRequest_Start `protobuf_oneof:"start"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamDisconnectionsRequest) Reset() {
+	*x = StreamDisconnectionsRequest{}
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamDisconnectionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamDisconnectionsRequest) ProtoMessage() {}
+
+func (x *StreamDisconnectionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamDisconnectionsRequest.ProtoReflect.Descriptor instead.
+func (*StreamDisconnectionsRequest) Descriptor() ([]byte, []int) {
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *StreamDisconnectionsRequest) GetUserIds() []string {
+	if x != nil {
+		return x.UserIds
+	}
+	return nil
+}
+
+func (x *StreamDisconnectionsRequest) GetKinds() []TransitionKind {
+	if x != nil {
+		return x.Kinds
+	}
+	return nil
+}
+
+func (x *StreamDisconnectionsRequest) GetErrorCodes() []string {
+	if x != nil {
+		return x.ErrorCodes
+	}
+	return nil
+}
+
+func (x *StreamDisconnectionsRequest) GetIncludeRecoveries() bool {
+	if x != nil {
+		return x.IncludeRecoveries
+	}
+	return false
+}
+
+func (x *StreamDisconnectionsRequest) GetStart() isStreamDisconnectionsRequest_Start {
+	if x != nil {
+		return x.Start
+	}
+	return nil
+}
+
+func (x *StreamDisconnectionsRequest) GetResumeAfter() string {
+	if x != nil {
+		if x, ok := x.Start.(*StreamDisconnectionsRequest_ResumeAfter); ok {
+			return x.ResumeAfter
+		}
+	}
+	return ""
+}
+
+func (x *StreamDisconnectionsRequest) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		if x, ok := x.Start.(*StreamDisconnectionsRequest_Since); ok {
+			return x.Since
+		}
+	}
+	return nil
+}
+
+type isStreamDisconnectionsRequest_Start interface {
+	isStreamDisconnectionsRequest_Start()
+}
+
+type StreamDisconnectionsRequest_ResumeAfter struct {
+	// Exactly the events after this cursor (from an event or a heartbeat).
+	ResumeAfter string `protobuf:"bytes,5,opt,name=resume_after,json=resumeAfter,proto3,oneof"`
+}
+
+type StreamDisconnectionsRequest_Since struct {
+	// Events that occurred at or after this time.
+	Since *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=since,proto3,oneof"`
+}
+
+func (*StreamDisconnectionsRequest_ResumeAfter) isStreamDisconnectionsRequest_Start() {}
+
+func (*StreamDisconnectionsRequest_Since) isStreamDisconnectionsRequest_Start() {}
+
+type StreamDisconnectionsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Message:
+	//
+	//	*StreamDisconnectionsResponse_Event
+	//	*StreamDisconnectionsResponse_Heartbeat
+	Message       isStreamDisconnectionsResponse_Message `protobuf_oneof:"message"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamDisconnectionsResponse) Reset() {
+	*x = StreamDisconnectionsResponse{}
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamDisconnectionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamDisconnectionsResponse) ProtoMessage() {}
+
+func (x *StreamDisconnectionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamDisconnectionsResponse.ProtoReflect.Descriptor instead.
+func (*StreamDisconnectionsResponse) Descriptor() ([]byte, []int) {
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *StreamDisconnectionsResponse) GetMessage() isStreamDisconnectionsResponse_Message {
+	if x != nil {
+		return x.Message
+	}
+	return nil
+}
+
+func (x *StreamDisconnectionsResponse) GetEvent() *DisconnectionEvent {
+	if x != nil {
+		if x, ok := x.Message.(*StreamDisconnectionsResponse_Event); ok {
+			return x.Event
+		}
+	}
+	return nil
+}
+
+func (x *StreamDisconnectionsResponse) GetHeartbeat() *Heartbeat {
+	if x != nil {
+		if x, ok := x.Message.(*StreamDisconnectionsResponse_Heartbeat); ok {
+			return x.Heartbeat
+		}
+	}
+	return nil
+}
+
+type isStreamDisconnectionsResponse_Message interface {
+	isStreamDisconnectionsResponse_Message()
+}
+
+type StreamDisconnectionsResponse_Event struct {
+	Event *DisconnectionEvent `protobuf:"bytes,1,opt,name=event,proto3,oneof"`
+}
+
+type StreamDisconnectionsResponse_Heartbeat struct {
+	Heartbeat *Heartbeat `protobuf:"bytes,2,opt,name=heartbeat,proto3,oneof"`
+}
+
+func (*StreamDisconnectionsResponse_Event) isStreamDisconnectionsResponse_Message() {}
+
+func (*StreamDisconnectionsResponse_Heartbeat) isStreamDisconnectionsResponse_Message() {}
+
+// DisconnectionEvent is one health transition from the durable log.
+type DisconnectionEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Opaque position in the log: pass it as resume_after to continue after it.
+	Cursor        string                 `protobuf:"bytes,1,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	AccountId     string                 `protobuf:"bytes,2,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	UserId        string                 `protobuf:"bytes,3,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	Kind          TransitionKind         `protobuf:"varint,4,opt,name=kind,proto3,enum=accounthealth.v1.TransitionKind" json:"kind,omitempty"`
+	PreviousState HealthState            `protobuf:"varint,5,opt,name=previous_state,json=previousState,proto3,enum=accounthealth.v1.HealthState" json:"previous_state,omitempty"`
+	State         HealthState            `protobuf:"varint,6,opt,name=state,proto3,enum=accounthealth.v1.HealthState" json:"state,omitempty"`
+	ErrorCode     string                 `protobuf:"bytes,7,opt,name=error_code,json=errorCode,proto3" json:"error_code,omitempty"`
+	ErrorMessage  string                 `protobuf:"bytes,8,opt,name=error_message,json=errorMessage,proto3" json:"error_message,omitempty"`
+	Remedy        *Remedy                `protobuf:"bytes,9,opt,name=remedy,proto3" json:"remedy,omitempty"`
+	OccurredAt    *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=occurred_at,json=occurredAt,proto3" json:"occurred_at,omitempty"`
+	// The log entry that caused it.
+	Delivery      *DeliveryReference `protobuf:"bytes,11,opt,name=delivery,proto3" json:"delivery,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DisconnectionEvent) Reset() {
+	*x = DisconnectionEvent{}
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DisconnectionEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DisconnectionEvent) ProtoMessage() {}
+
+func (x *DisconnectionEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DisconnectionEvent.ProtoReflect.Descriptor instead.
+func (*DisconnectionEvent) Descriptor() ([]byte, []int) {
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *DisconnectionEvent) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+func (x *DisconnectionEvent) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *DisconnectionEvent) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *DisconnectionEvent) GetKind() TransitionKind {
+	if x != nil {
+		return x.Kind
+	}
+	return TransitionKind_TRANSITION_KIND_UNSPECIFIED
+}
+
+func (x *DisconnectionEvent) GetPreviousState() HealthState {
+	if x != nil {
+		return x.PreviousState
+	}
+	return HealthState_HEALTH_STATE_UNSPECIFIED
+}
+
+func (x *DisconnectionEvent) GetState() HealthState {
+	if x != nil {
+		return x.State
+	}
+	return HealthState_HEALTH_STATE_UNSPECIFIED
+}
+
+func (x *DisconnectionEvent) GetErrorCode() string {
+	if x != nil {
+		return x.ErrorCode
+	}
+	return ""
+}
+
+func (x *DisconnectionEvent) GetErrorMessage() string {
+	if x != nil {
+		return x.ErrorMessage
+	}
+	return ""
+}
+
+func (x *DisconnectionEvent) GetRemedy() *Remedy {
+	if x != nil {
+		return x.Remedy
+	}
+	return nil
+}
+
+func (x *DisconnectionEvent) GetOccurredAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OccurredAt
+	}
+	return nil
+}
+
+func (x *DisconnectionEvent) GetDelivery() *DeliveryReference {
+	if x != nil {
+		return x.Delivery
+	}
+	return nil
+}
+
+// DeliveryReference names a log entry; ListAccountEvents shows it in full.
+type DeliveryReference struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sequence      int64                  `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	EventType     string                 `protobuf:"bytes,2,opt,name=event_type,json=eventType,proto3" json:"event_type,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeliveryReference) Reset() {
+	*x = DeliveryReference{}
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeliveryReference) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeliveryReference) ProtoMessage() {}
+
+func (x *DeliveryReference) ProtoReflect() protoreflect.Message {
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeliveryReference.ProtoReflect.Descriptor instead.
+func (*DeliveryReference) Descriptor() ([]byte, []int) {
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *DeliveryReference) GetSequence() int64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+func (x *DeliveryReference) GetEventType() string {
+	if x != nil {
+		return x.EventType
+	}
+	return ""
+}
+
+// Heartbeat keeps an idle stream alive through proxies and load balancers.
+type Heartbeat struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Time  *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
+	// Every event up to here was considered; resuming after it skips none
+	// that matched the filters.
+	Cursor        string `protobuf:"bytes,2,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Heartbeat) Reset() {
+	*x = Heartbeat{}
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Heartbeat) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Heartbeat) ProtoMessage() {}
+
+func (x *Heartbeat) ProtoReflect() protoreflect.Message {
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
+func (*Heartbeat) Descriptor() ([]byte, []int) {
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *Heartbeat) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *Heartbeat) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+type DeleteFailedAccountRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	AccountId string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// Also delete a failed account that once connected (its data is deleted too).
+	Force bool `protobuf:"varint,2,opt,name=force,proto3" json:"force,omitempty"`
+	// Check the preconditions and say what would happen; delete nothing.
+	DryRun        bool `protobuf:"varint,3,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteFailedAccountRequest) Reset() {
+	*x = DeleteFailedAccountRequest{}
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteFailedAccountRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteFailedAccountRequest) ProtoMessage() {}
+
+func (x *DeleteFailedAccountRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteFailedAccountRequest.ProtoReflect.Descriptor instead.
+func (*DeleteFailedAccountRequest) Descriptor() ([]byte, []int) {
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *DeleteFailedAccountRequest) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *DeleteFailedAccountRequest) GetForce() bool {
+	if x != nil {
+		return x.Force
+	}
+	return false
+}
+
+func (x *DeleteFailedAccountRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+type DeleteFailedAccountResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account after the call (as it is, for a dry run).
+	AccountHealth *AccountHealth `protobuf:"bytes,1,opt,name=account_health,json=accountHealth,proto3" json:"account_health,omitempty"`
+	// What happened.
+	Outcome       DeletionOutcome `protobuf:"varint,2,opt,name=outcome,proto3,enum=accounthealth.v1.DeletionOutcome" json:"outcome,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteFailedAccountResponse) Reset() {
+	*x = DeleteFailedAccountResponse{}
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteFailedAccountResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteFailedAccountResponse) ProtoMessage() {}
+
+func (x *DeleteFailedAccountResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteFailedAccountResponse.ProtoReflect.Descriptor instead.
+func (*DeleteFailedAccountResponse) Descriptor() ([]byte, []int) {
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *DeleteFailedAccountResponse) GetAccountHealth() *AccountHealth {
+	if x != nil {
+		return x.AccountHealth
+	}
+	return nil
+}
+
+func (x *DeleteFailedAccountResponse) GetOutcome() DeletionOutcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return DeletionOutcome_DELETION_OUTCOME_UNSPECIFIED
+}
+
+type PurgeFailedAccountsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only accounts with no delivery for at least this long (minimum 1 minute).
+	OlderThan *durationpb.Duration `protobuf:"bytes,1,opt,name=older_than,json=olderThan,proto3" json:"older_than,omitempty"`
+	// List what would be deleted; delete nothing.
+	DryRun bool `protobuf:"varint,2,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// Stop after this many accounts; 0 means no limit.
+	Limit         int32 `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PurgeFailedAccountsRequest) Reset() {
+	*x = PurgeFailedAccountsRequest{}
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PurgeFailedAccountsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PurgeFailedAccountsRequest) ProtoMessage() {}
+
+func (x *PurgeFailedAccountsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PurgeFailedAccountsRequest.ProtoReflect.Descriptor instead.
+func (*PurgeFailedAccountsRequest) Descriptor() ([]byte, []int) {
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *PurgeFailedAccountsRequest) GetOlderThan() *durationpb.Duration {
+	if x != nil {
+		return x.OlderThan
+	}
+	return nil
+}
+
+func (x *PurgeFailedAccountsRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+func (x *PurgeFailedAccountsRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type PurgeFailedAccountsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account this message reports on.
+	Result *PurgeResult `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
+	// Accounts handled so far, and how many were found in all.
+	Processed     int32 `protobuf:"varint,2,opt,name=processed,proto3" json:"processed,omitempty"`
+	Total         int32 `protobuf:"varint,3,opt,name=total,proto3" json:"total,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PurgeFailedAccountsResponse) Reset() {
+	*x = PurgeFailedAccountsResponse{}
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PurgeFailedAccountsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PurgeFailedAccountsResponse) ProtoMessage() {}
+
+func (x *PurgeFailedAccountsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PurgeFailedAccountsResponse.ProtoReflect.Descriptor instead.
+func (*PurgeFailedAccountsResponse) Descriptor() ([]byte, []int) {
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *PurgeFailedAccountsResponse) GetResult() *PurgeResult {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+func (x *PurgeFailedAccountsResponse) GetProcessed() int32 {
+	if x != nil {
+		return x.Processed
+	}
+	return 0
+}
+
+func (x *PurgeFailedAccountsResponse) GetTotal() int32 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
+// PurgeResult is the outcome for one account of a purge.
+type PurgeResult struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	AccountId   string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	UserId      string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	LastEventAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=last_event_at,json=lastEventAt,proto3" json:"last_event_at,omitempty"`
+	Outcome     DeletionOutcome        `protobuf:"varint,4,opt,name=outcome,proto3,enum=accounthealth.v1.DeletionOutcome" json:"outcome,omitempty"`
+	// Why, when the outcome is FAILED or SKIPPED.
+	Message       string `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PurgeResult) Reset() {
+	*x = PurgeResult{}
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PurgeResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PurgeResult) ProtoMessage() {}
+
+func (x *PurgeResult) ProtoReflect() protoreflect.Message {
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PurgeResult.ProtoReflect.Descriptor instead.
+func (*PurgeResult) Descriptor() ([]byte, []int) {
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *PurgeResult) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *PurgeResult) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *PurgeResult) GetLastEventAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastEventAt
+	}
+	return nil
+}
+
+func (x *PurgeResult) GetOutcome() DeletionOutcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return DeletionOutcome_DELETION_OUTCOME_UNSPECIFIED
+}
+
+func (x *PurgeResult) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 var File_accounthealth_v1_account_health_service_proto protoreflect.FileDescriptor
 
 const file_accounthealth_v1_account_health_service_proto_rawDesc = "" +
 	"\n" +
-	"-accounthealth/v1/account_health_service.proto\x12\x10accounthealth.v1\x1a\x1daccounthealth/v1/health.proto\"8\n" +
+	"-accounthealth/v1/account_health_service.proto\x12\x10accounthealth.v1\x1a\x1daccounthealth/v1/health.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"8\n" +
 	"\x17GetAccountHealthRequest\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\"b\n" +
@@ -600,12 +1425,82 @@ const file_accounthealth_v1_account_health_service_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\"{\n" +
 	"\x19ListAccountEventsResponse\x126\n" +
 	"\x06events\x18\x01 \x03(\v2\x1e.accounthealth.v1.AccountEventR\x06events\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xc8\x03\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xa2\x02\n" +
+	"\x1bStreamDisconnectionsRequest\x12\x19\n" +
+	"\buser_ids\x18\x01 \x03(\tR\auserIds\x126\n" +
+	"\x05kinds\x18\x02 \x03(\x0e2 .accounthealth.v1.TransitionKindR\x05kinds\x12\x1f\n" +
+	"\verror_codes\x18\x03 \x03(\tR\n" +
+	"errorCodes\x12-\n" +
+	"\x12include_recoveries\x18\x04 \x01(\bR\x11includeRecoveries\x12#\n" +
+	"\fresume_after\x18\x05 \x01(\tH\x00R\vresumeAfter\x122\n" +
+	"\x05since\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampH\x00R\x05sinceB\a\n" +
+	"\x05start\"\xa4\x01\n" +
+	"\x1cStreamDisconnectionsResponse\x12<\n" +
+	"\x05event\x18\x01 \x01(\v2$.accounthealth.v1.DisconnectionEventH\x00R\x05event\x12;\n" +
+	"\theartbeat\x18\x02 \x01(\v2\x1b.accounthealth.v1.HeartbeatH\x00R\theartbeatB\t\n" +
+	"\amessage\"\x89\x04\n" +
+	"\x12DisconnectionEvent\x12\x16\n" +
+	"\x06cursor\x18\x01 \x01(\tR\x06cursor\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x02 \x01(\tR\taccountId\x12\x17\n" +
+	"\auser_id\x18\x03 \x01(\tR\x06userId\x124\n" +
+	"\x04kind\x18\x04 \x01(\x0e2 .accounthealth.v1.TransitionKindR\x04kind\x12D\n" +
+	"\x0eprevious_state\x18\x05 \x01(\x0e2\x1d.accounthealth.v1.HealthStateR\rpreviousState\x123\n" +
+	"\x05state\x18\x06 \x01(\x0e2\x1d.accounthealth.v1.HealthStateR\x05state\x12\x1d\n" +
+	"\n" +
+	"error_code\x18\a \x01(\tR\terrorCode\x12#\n" +
+	"\rerror_message\x18\b \x01(\tR\ferrorMessage\x120\n" +
+	"\x06remedy\x18\t \x01(\v2\x18.accounthealth.v1.RemedyR\x06remedy\x12;\n" +
+	"\voccurred_at\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"occurredAt\x12?\n" +
+	"\bdelivery\x18\v \x01(\v2#.accounthealth.v1.DeliveryReferenceR\bdelivery\"N\n" +
+	"\x11DeliveryReference\x12\x1a\n" +
+	"\bsequence\x18\x01 \x01(\x03R\bsequence\x12\x1d\n" +
+	"\n" +
+	"event_type\x18\x02 \x01(\tR\teventType\"S\n" +
+	"\tHeartbeat\x12.\n" +
+	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x16\n" +
+	"\x06cursor\x18\x02 \x01(\tR\x06cursor\"j\n" +
+	"\x1aDeleteFailedAccountRequest\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x01 \x01(\tR\taccountId\x12\x14\n" +
+	"\x05force\x18\x02 \x01(\bR\x05force\x12\x17\n" +
+	"\adry_run\x18\x03 \x01(\bR\x06dryRun\"\xa2\x01\n" +
+	"\x1bDeleteFailedAccountResponse\x12F\n" +
+	"\x0eaccount_health\x18\x01 \x01(\v2\x1f.accounthealth.v1.AccountHealthR\raccountHealth\x12;\n" +
+	"\aoutcome\x18\x02 \x01(\x0e2!.accounthealth.v1.DeletionOutcomeR\aoutcome\"\x85\x01\n" +
+	"\x1aPurgeFailedAccountsRequest\x128\n" +
+	"\n" +
+	"older_than\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\tolderThan\x12\x17\n" +
+	"\adry_run\x18\x02 \x01(\bR\x06dryRun\x12\x14\n" +
+	"\x05limit\x18\x03 \x01(\x05R\x05limit\"\x88\x01\n" +
+	"\x1bPurgeFailedAccountsResponse\x125\n" +
+	"\x06result\x18\x01 \x01(\v2\x1d.accounthealth.v1.PurgeResultR\x06result\x12\x1c\n" +
+	"\tprocessed\x18\x02 \x01(\x05R\tprocessed\x12\x14\n" +
+	"\x05total\x18\x03 \x01(\x05R\x05total\"\xdc\x01\n" +
+	"\vPurgeResult\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x01 \x01(\tR\taccountId\x12\x17\n" +
+	"\auser_id\x18\x02 \x01(\tR\x06userId\x12>\n" +
+	"\rlast_event_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\vlastEventAt\x12;\n" +
+	"\aoutcome\x18\x04 \x01(\x0e2!.accounthealth.v1.DeletionOutcomeR\aoutcome\x12\x18\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage*\xd2\x01\n" +
+	"\x0fDeletionOutcome\x12 \n" +
+	"\x1cDELETION_OUTCOME_UNSPECIFIED\x10\x00\x12!\n" +
+	"\x1dDELETION_OUTCOME_WOULD_DELETE\x10\x01\x12\x1c\n" +
+	"\x18DELETION_OUTCOME_DELETED\x10\x02\x12!\n" +
+	"\x1dDELETION_OUTCOME_ALREADY_GONE\x10\x03\x12\x1b\n" +
+	"\x17DELETION_OUTCOME_FAILED\x10\x04\x12\x1c\n" +
+	"\x18DELETION_OUTCOME_SKIPPED\x10\x052\xab\x06\n" +
 	"\x14AccountHealthService\x12i\n" +
 	"\x10GetAccountHealth\x12).accounthealth.v1.GetAccountHealthRequest\x1a*.accounthealth.v1.GetAccountHealthResponse\x12l\n" +
 	"\x11ListAccountHealth\x12*.accounthealth.v1.ListAccountHealthRequest\x1a+.accounthealth.v1.ListAccountHealthResponse\x12i\n" +
 	"\x10GetHealthSummary\x12).accounthealth.v1.GetHealthSummaryRequest\x1a*.accounthealth.v1.GetHealthSummaryResponse\x12l\n" +
-	"\x11ListAccountEvents\x12*.accounthealth.v1.ListAccountEventsRequest\x1a+.accounthealth.v1.ListAccountEventsResponseB\xdf\x01\n" +
+	"\x11ListAccountEvents\x12*.accounthealth.v1.ListAccountEventsRequest\x1a+.accounthealth.v1.ListAccountEventsResponse\x12w\n" +
+	"\x14StreamDisconnections\x12-.accounthealth.v1.StreamDisconnectionsRequest\x1a..accounthealth.v1.StreamDisconnectionsResponse0\x01\x12r\n" +
+	"\x13DeleteFailedAccount\x12,.accounthealth.v1.DeleteFailedAccountRequest\x1a-.accounthealth.v1.DeleteFailedAccountResponse\x12t\n" +
+	"\x13PurgeFailedAccounts\x12,.accounthealth.v1.PurgeFailedAccountsRequest\x1a-.accounthealth.v1.PurgeFailedAccountsResponse0\x01B\xdf\x01\n" +
 	"\x14com.accounthealth.v1B\x19AccountHealthServiceProtoP\x01ZKgithub.com/accounthealth/accounthealth/gen/accounthealth/v1;accounthealthv1\xa2\x02\x03AXX\xaa\x02\x10Accounthealth.V1\xca\x02\x10Accounthealth\\V1\xe2\x02\x1cAccounthealth\\V1\\GPBMetadata\xea\x02\x11Accounthealth::V1b\x06proto3"
 
 var (
@@ -620,43 +1515,82 @@ func file_accounthealth_v1_account_health_service_proto_rawDescGZIP() []byte {
 	return file_accounthealth_v1_account_health_service_proto_rawDescData
 }
 
-var file_accounthealth_v1_account_health_service_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_accounthealth_v1_account_health_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_accounthealth_v1_account_health_service_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_accounthealth_v1_account_health_service_proto_goTypes = []any{
-	(*GetAccountHealthRequest)(nil),   // 0: accounthealth.v1.GetAccountHealthRequest
-	(*GetAccountHealthResponse)(nil),  // 1: accounthealth.v1.GetAccountHealthResponse
-	(*ListAccountHealthRequest)(nil),  // 2: accounthealth.v1.ListAccountHealthRequest
-	(*ListAccountHealthResponse)(nil), // 3: accounthealth.v1.ListAccountHealthResponse
-	(*GetHealthSummaryRequest)(nil),   // 4: accounthealth.v1.GetHealthSummaryRequest
-	(*GetHealthSummaryResponse)(nil),  // 5: accounthealth.v1.GetHealthSummaryResponse
-	(*StateCount)(nil),                // 6: accounthealth.v1.StateCount
-	(*ErrorCodeCount)(nil),            // 7: accounthealth.v1.ErrorCodeCount
-	(*ListAccountEventsRequest)(nil),  // 8: accounthealth.v1.ListAccountEventsRequest
-	(*ListAccountEventsResponse)(nil), // 9: accounthealth.v1.ListAccountEventsResponse
-	(*AccountHealth)(nil),             // 10: accounthealth.v1.AccountHealth
-	(HealthState)(0),                  // 11: accounthealth.v1.HealthState
-	(*AccountEvent)(nil),              // 12: accounthealth.v1.AccountEvent
+	(DeletionOutcome)(0),                 // 0: accounthealth.v1.DeletionOutcome
+	(*GetAccountHealthRequest)(nil),      // 1: accounthealth.v1.GetAccountHealthRequest
+	(*GetAccountHealthResponse)(nil),     // 2: accounthealth.v1.GetAccountHealthResponse
+	(*ListAccountHealthRequest)(nil),     // 3: accounthealth.v1.ListAccountHealthRequest
+	(*ListAccountHealthResponse)(nil),    // 4: accounthealth.v1.ListAccountHealthResponse
+	(*GetHealthSummaryRequest)(nil),      // 5: accounthealth.v1.GetHealthSummaryRequest
+	(*GetHealthSummaryResponse)(nil),     // 6: accounthealth.v1.GetHealthSummaryResponse
+	(*StateCount)(nil),                   // 7: accounthealth.v1.StateCount
+	(*ErrorCodeCount)(nil),               // 8: accounthealth.v1.ErrorCodeCount
+	(*ListAccountEventsRequest)(nil),     // 9: accounthealth.v1.ListAccountEventsRequest
+	(*ListAccountEventsResponse)(nil),    // 10: accounthealth.v1.ListAccountEventsResponse
+	(*StreamDisconnectionsRequest)(nil),  // 11: accounthealth.v1.StreamDisconnectionsRequest
+	(*StreamDisconnectionsResponse)(nil), // 12: accounthealth.v1.StreamDisconnectionsResponse
+	(*DisconnectionEvent)(nil),           // 13: accounthealth.v1.DisconnectionEvent
+	(*DeliveryReference)(nil),            // 14: accounthealth.v1.DeliveryReference
+	(*Heartbeat)(nil),                    // 15: accounthealth.v1.Heartbeat
+	(*DeleteFailedAccountRequest)(nil),   // 16: accounthealth.v1.DeleteFailedAccountRequest
+	(*DeleteFailedAccountResponse)(nil),  // 17: accounthealth.v1.DeleteFailedAccountResponse
+	(*PurgeFailedAccountsRequest)(nil),   // 18: accounthealth.v1.PurgeFailedAccountsRequest
+	(*PurgeFailedAccountsResponse)(nil),  // 19: accounthealth.v1.PurgeFailedAccountsResponse
+	(*PurgeResult)(nil),                  // 20: accounthealth.v1.PurgeResult
+	(*AccountHealth)(nil),                // 21: accounthealth.v1.AccountHealth
+	(HealthState)(0),                     // 22: accounthealth.v1.HealthState
+	(*AccountEvent)(nil),                 // 23: accounthealth.v1.AccountEvent
+	(TransitionKind)(0),                  // 24: accounthealth.v1.TransitionKind
+	(*timestamppb.Timestamp)(nil),        // 25: google.protobuf.Timestamp
+	(*Remedy)(nil),                       // 26: accounthealth.v1.Remedy
+	(*durationpb.Duration)(nil),          // 27: google.protobuf.Duration
 }
 var file_accounthealth_v1_account_health_service_proto_depIdxs = []int32{
-	10, // 0: accounthealth.v1.GetAccountHealthResponse.account_health:type_name -> accounthealth.v1.AccountHealth
-	11, // 1: accounthealth.v1.ListAccountHealthRequest.states:type_name -> accounthealth.v1.HealthState
-	10, // 2: accounthealth.v1.ListAccountHealthResponse.accounts:type_name -> accounthealth.v1.AccountHealth
-	6,  // 3: accounthealth.v1.GetHealthSummaryResponse.by_state:type_name -> accounthealth.v1.StateCount
-	7,  // 4: accounthealth.v1.GetHealthSummaryResponse.by_error_code:type_name -> accounthealth.v1.ErrorCodeCount
-	11, // 5: accounthealth.v1.StateCount.state:type_name -> accounthealth.v1.HealthState
-	12, // 6: accounthealth.v1.ListAccountEventsResponse.events:type_name -> accounthealth.v1.AccountEvent
-	0,  // 7: accounthealth.v1.AccountHealthService.GetAccountHealth:input_type -> accounthealth.v1.GetAccountHealthRequest
-	2,  // 8: accounthealth.v1.AccountHealthService.ListAccountHealth:input_type -> accounthealth.v1.ListAccountHealthRequest
-	4,  // 9: accounthealth.v1.AccountHealthService.GetHealthSummary:input_type -> accounthealth.v1.GetHealthSummaryRequest
-	8,  // 10: accounthealth.v1.AccountHealthService.ListAccountEvents:input_type -> accounthealth.v1.ListAccountEventsRequest
-	1,  // 11: accounthealth.v1.AccountHealthService.GetAccountHealth:output_type -> accounthealth.v1.GetAccountHealthResponse
-	3,  // 12: accounthealth.v1.AccountHealthService.ListAccountHealth:output_type -> accounthealth.v1.ListAccountHealthResponse
-	5,  // 13: accounthealth.v1.AccountHealthService.GetHealthSummary:output_type -> accounthealth.v1.GetHealthSummaryResponse
-	9,  // 14: accounthealth.v1.AccountHealthService.ListAccountEvents:output_type -> accounthealth.v1.ListAccountEventsResponse
-	11, // [11:15] is the sub-list for method output_type
-	7,  // [7:11] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	21, // 0: accounthealth.v1.GetAccountHealthResponse.account_health:type_name -> accounthealth.v1.AccountHealth
+	22, // 1: accounthealth.v1.ListAccountHealthRequest.states:type_name -> accounthealth.v1.HealthState
+	21, // 2: accounthealth.v1.ListAccountHealthResponse.accounts:type_name -> accounthealth.v1.AccountHealth
+	7,  // 3: accounthealth.v1.GetHealthSummaryResponse.by_state:type_name -> accounthealth.v1.StateCount
+	8,  // 4: accounthealth.v1.GetHealthSummaryResponse.by_error_code:type_name -> accounthealth.v1.ErrorCodeCount
+	22, // 5: accounthealth.v1.StateCount.state:type_name -> accounthealth.v1.HealthState
+	23, // 6: accounthealth.v1.ListAccountEventsResponse.events:type_name -> accounthealth.v1.AccountEvent
+	24, // 7: accounthealth.v1.StreamDisconnectionsRequest.kinds:type_name -> accounthealth.v1.TransitionKind
+	25, // 8: accounthealth.v1.StreamDisconnectionsRequest.since:type_name -> google.protobuf.Timestamp
+	13, // 9: accounthealth.v1.StreamDisconnectionsResponse.event:type_name -> accounthealth.v1.DisconnectionEvent
+	15, // 10: accounthealth.v1.StreamDisconnectionsResponse.heartbeat:type_name -> accounthealth.v1.Heartbeat
+	24, // 11: accounthealth.v1.DisconnectionEvent.kind:type_name -> accounthealth.v1.TransitionKind
+	22, // 12: accounthealth.v1.DisconnectionEvent.previous_state:type_name -> accounthealth.v1.HealthState
+	22, // 13: accounthealth.v1.DisconnectionEvent.state:type_name -> accounthealth.v1.HealthState
+	26, // 14: accounthealth.v1.DisconnectionEvent.remedy:type_name -> accounthealth.v1.Remedy
+	25, // 15: accounthealth.v1.DisconnectionEvent.occurred_at:type_name -> google.protobuf.Timestamp
+	14, // 16: accounthealth.v1.DisconnectionEvent.delivery:type_name -> accounthealth.v1.DeliveryReference
+	25, // 17: accounthealth.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
+	21, // 18: accounthealth.v1.DeleteFailedAccountResponse.account_health:type_name -> accounthealth.v1.AccountHealth
+	0,  // 19: accounthealth.v1.DeleteFailedAccountResponse.outcome:type_name -> accounthealth.v1.DeletionOutcome
+	27, // 20: accounthealth.v1.PurgeFailedAccountsRequest.older_than:type_name -> google.protobuf.Duration
+	20, // 21: accounthealth.v1.PurgeFailedAccountsResponse.result:type_name -> accounthealth.v1.PurgeResult
+	25, // 22: accounthealth.v1.PurgeResult.last_event_at:type_name -> google.protobuf.Timestamp
+	0,  // 23: accounthealth.v1.PurgeResult.outcome:type_name -> accounthealth.v1.DeletionOutcome
+	1,  // 24: accounthealth.v1.AccountHealthService.GetAccountHealth:input_type -> accounthealth.v1.GetAccountHealthRequest
+	3,  // 25: accounthealth.v1.AccountHealthService.ListAccountHealth:input_type -> accounthealth.v1.ListAccountHealthRequest
+	5,  // 26: accounthealth.v1.AccountHealthService.GetHealthSummary:input_type -> accounthealth.v1.GetHealthSummaryRequest
+	9,  // 27: accounthealth.v1.AccountHealthService.ListAccountEvents:input_type -> accounthealth.v1.ListAccountEventsRequest
+	11, // 28: accounthealth.v1.AccountHealthService.StreamDisconnections:input_type -> accounthealth.v1.StreamDisconnectionsRequest
+	16, // 29: accounthealth.v1.AccountHealthService.DeleteFailedAccount:input_type -> accounthealth.v1.DeleteFailedAccountRequest
+	18, // 30: accounthealth.v1.AccountHealthService.PurgeFailedAccounts:input_type -> accounthealth.v1.PurgeFailedAccountsRequest
+	2,  // 31: accounthealth.v1.AccountHealthService.GetAccountHealth:output_type -> accounthealth.v1.GetAccountHealthResponse
+	4,  // 32: accounthealth.v1.AccountHealthService.ListAccountHealth:output_type -> accounthealth.v1.ListAccountHealthResponse
+	6,  // 33: accounthealth.v1.AccountHealthService.GetHealthSummary:output_type -> accounthealth.v1.GetHealthSummaryResponse
+	10, // 34: accounthealth.v1.AccountHealthService.ListAccountEvents:output_type -> accounthealth.v1.ListAccountEventsResponse
+	12, // 35: accounthealth.v1.AccountHealthService.StreamDisconnections:output_type -> accounthealth.v1.StreamDisconnectionsResponse
+	17, // 36: accounthealth.v1.AccountHealthService.DeleteFailedAccount:output_type -> accounthealth.v1.DeleteFailedAccountResponse
+	19, // 37: accounthealth.v1.AccountHealthService.PurgeFailedAccounts:output_type -> accounthealth.v1.PurgeFailedAccountsResponse
+	31, // [31:38] is the sub-list for method output_type
+	24, // [24:31] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_accounthealth_v1_account_health_service_proto_init() }
@@ -665,18 +1599,27 @@ func file_accounthealth_v1_account_health_service_proto_init() {
 		return
 	}
 	file_accounthealth_v1_health_proto_init()
+	file_accounthealth_v1_account_health_service_proto_msgTypes[10].OneofWrappers = []any{
+		(*StreamDisconnectionsRequest_ResumeAfter)(nil),
+		(*StreamDisconnectionsRequest_Since)(nil),
+	}
+	file_accounthealth_v1_account_health_service_proto_msgTypes[11].OneofWrappers = []any{
+		(*StreamDisconnectionsResponse_Event)(nil),
+		(*StreamDisconnectionsResponse_Heartbeat)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_accounthealth_v1_account_health_service_proto_rawDesc), len(file_accounthealth_v1_account_health_service_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   10,
+			NumEnums:      1,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_accounthealth_v1_account_health_service_proto_goTypes,
 		DependencyIndexes: file_accounthealth_v1_account_health_service_proto_depIdxs,
+		EnumInfos:         file_accounthealth_v1_account_health_service_proto_enumTypes,
 		MessageInfos:      file_accounthealth_v1_account_health_service_proto_msgTypes,
 	}.Build()
 	File_accounthealth_v1_account_health_service_proto = out.File

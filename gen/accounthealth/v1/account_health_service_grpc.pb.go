@@ -19,10 +19,13 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	AccountHealthService_GetAccountHealth_FullMethodName  = "/accounthealth.v1.AccountHealthService/GetAccountHealth"
-	AccountHealthService_ListAccountHealth_FullMethodName = "/accounthealth.v1.AccountHealthService/ListAccountHealth"
-	AccountHealthService_GetHealthSummary_FullMethodName  = "/accounthealth.v1.AccountHealthService/GetHealthSummary"
-	AccountHealthService_ListAccountEvents_FullMethodName = "/accounthealth.v1.AccountHealthService/ListAccountEvents"
+	AccountHealthService_GetAccountHealth_FullMethodName     = "/accounthealth.v1.AccountHealthService/GetAccountHealth"
+	AccountHealthService_ListAccountHealth_FullMethodName    = "/accounthealth.v1.AccountHealthService/ListAccountHealth"
+	AccountHealthService_GetHealthSummary_FullMethodName     = "/accounthealth.v1.AccountHealthService/GetHealthSummary"
+	AccountHealthService_ListAccountEvents_FullMethodName    = "/accounthealth.v1.AccountHealthService/ListAccountEvents"
+	AccountHealthService_StreamDisconnections_FullMethodName = "/accounthealth.v1.AccountHealthService/StreamDisconnections"
+	AccountHealthService_DeleteFailedAccount_FullMethodName  = "/accounthealth.v1.AccountHealthService/DeleteFailedAccount"
+	AccountHealthService_PurgeFailedAccounts_FullMethodName  = "/accounthealth.v1.AccountHealthService/PurgeFailedAccounts"
 )
 
 // AccountHealthServiceClient is the client API for AccountHealthService service.
@@ -41,6 +44,27 @@ type AccountHealthServiceClient interface {
 	// ListAccountEvents returns an account's timeline: accepted deliveries and
 	// the transitions they caused, oldest first.
 	ListAccountEvents(ctx context.Context, in *ListAccountEventsRequest, opts ...grpc.CallOption) (*ListAccountEventsResponse, error)
+	// StreamDisconnections streams disconnection events (and, on request,
+	// recoveries) from the durable log: first those after the requested start,
+	// then new ones as they are committed, with no gap and no duplicate. Idle
+	// streams get heartbeats carrying a cursor, so a filtered subscriber can
+	// resume past events it did not want. On shutdown the stream ends with
+	// UNAVAILABLE: resume from the last cursor received.
+	StreamDisconnections(ctx context.Context, in *StreamDisconnectionsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamDisconnectionsResponse], error)
+	// DeleteFailedAccount deletes, at the provider, an account whose login
+	// failed and that never connected (the provider keeps such accounts in a
+	// failed-auth state). The account ends REMOVED, with a removal event on the
+	// stream and an audit entry in its timeline. FAILED_PRECONDITION when the
+	// account is not such an account (an account that once connected needs
+	// force; a healthy, connecting, degraded or disconnected one is never
+	// deleted); NOT_FOUND when unknown; UNAVAILABLE when the provider cannot be
+	// reached (state unchanged, retry). Idempotent: a repeated call returns the
+	// same result without a second deletion.
+	DeleteFailedAccount(ctx context.Context, in *DeleteFailedAccountRequest, opts ...grpc.CallOption) (*DeleteFailedAccountResponse, error)
+	// PurgeFailedAccounts deletes every failed account that never connected
+	// and has seen no delivery for older_than, one at a time within the
+	// provider's rate limit, streaming progress and a result per account.
+	PurgeFailedAccounts(ctx context.Context, in *PurgeFailedAccountsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[PurgeFailedAccountsResponse], error)
 }
 
 type accountHealthServiceClient struct {
@@ -91,6 +115,54 @@ func (c *accountHealthServiceClient) ListAccountEvents(ctx context.Context, in *
 	return out, nil
 }
 
+func (c *accountHealthServiceClient) StreamDisconnections(ctx context.Context, in *StreamDisconnectionsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamDisconnectionsResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &AccountHealthService_ServiceDesc.Streams[0], AccountHealthService_StreamDisconnections_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[StreamDisconnectionsRequest, StreamDisconnectionsResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AccountHealthService_StreamDisconnectionsClient = grpc.ServerStreamingClient[StreamDisconnectionsResponse]
+
+func (c *accountHealthServiceClient) DeleteFailedAccount(ctx context.Context, in *DeleteFailedAccountRequest, opts ...grpc.CallOption) (*DeleteFailedAccountResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteFailedAccountResponse)
+	err := c.cc.Invoke(ctx, AccountHealthService_DeleteFailedAccount_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *accountHealthServiceClient) PurgeFailedAccounts(ctx context.Context, in *PurgeFailedAccountsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[PurgeFailedAccountsResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &AccountHealthService_ServiceDesc.Streams[1], AccountHealthService_PurgeFailedAccounts_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[PurgeFailedAccountsRequest, PurgeFailedAccountsResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AccountHealthService_PurgeFailedAccountsClient = grpc.ServerStreamingClient[PurgeFailedAccountsResponse]
+
 // AccountHealthServiceServer is the server API for AccountHealthService service.
 // All implementations must embed UnimplementedAccountHealthServiceServer
 // for forward compatibility.
@@ -107,6 +179,27 @@ type AccountHealthServiceServer interface {
 	// ListAccountEvents returns an account's timeline: accepted deliveries and
 	// the transitions they caused, oldest first.
 	ListAccountEvents(context.Context, *ListAccountEventsRequest) (*ListAccountEventsResponse, error)
+	// StreamDisconnections streams disconnection events (and, on request,
+	// recoveries) from the durable log: first those after the requested start,
+	// then new ones as they are committed, with no gap and no duplicate. Idle
+	// streams get heartbeats carrying a cursor, so a filtered subscriber can
+	// resume past events it did not want. On shutdown the stream ends with
+	// UNAVAILABLE: resume from the last cursor received.
+	StreamDisconnections(*StreamDisconnectionsRequest, grpc.ServerStreamingServer[StreamDisconnectionsResponse]) error
+	// DeleteFailedAccount deletes, at the provider, an account whose login
+	// failed and that never connected (the provider keeps such accounts in a
+	// failed-auth state). The account ends REMOVED, with a removal event on the
+	// stream and an audit entry in its timeline. FAILED_PRECONDITION when the
+	// account is not such an account (an account that once connected needs
+	// force; a healthy, connecting, degraded or disconnected one is never
+	// deleted); NOT_FOUND when unknown; UNAVAILABLE when the provider cannot be
+	// reached (state unchanged, retry). Idempotent: a repeated call returns the
+	// same result without a second deletion.
+	DeleteFailedAccount(context.Context, *DeleteFailedAccountRequest) (*DeleteFailedAccountResponse, error)
+	// PurgeFailedAccounts deletes every failed account that never connected
+	// and has seen no delivery for older_than, one at a time within the
+	// provider's rate limit, streaming progress and a result per account.
+	PurgeFailedAccounts(*PurgeFailedAccountsRequest, grpc.ServerStreamingServer[PurgeFailedAccountsResponse]) error
 	mustEmbedUnimplementedAccountHealthServiceServer()
 }
 
@@ -128,6 +221,15 @@ func (UnimplementedAccountHealthServiceServer) GetHealthSummary(context.Context,
 }
 func (UnimplementedAccountHealthServiceServer) ListAccountEvents(context.Context, *ListAccountEventsRequest) (*ListAccountEventsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListAccountEvents not implemented")
+}
+func (UnimplementedAccountHealthServiceServer) StreamDisconnections(*StreamDisconnectionsRequest, grpc.ServerStreamingServer[StreamDisconnectionsResponse]) error {
+	return status.Error(codes.Unimplemented, "method StreamDisconnections not implemented")
+}
+func (UnimplementedAccountHealthServiceServer) DeleteFailedAccount(context.Context, *DeleteFailedAccountRequest) (*DeleteFailedAccountResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteFailedAccount not implemented")
+}
+func (UnimplementedAccountHealthServiceServer) PurgeFailedAccounts(*PurgeFailedAccountsRequest, grpc.ServerStreamingServer[PurgeFailedAccountsResponse]) error {
+	return status.Error(codes.Unimplemented, "method PurgeFailedAccounts not implemented")
 }
 func (UnimplementedAccountHealthServiceServer) mustEmbedUnimplementedAccountHealthServiceServer() {}
 func (UnimplementedAccountHealthServiceServer) testEmbeddedByValue()                              {}
@@ -222,6 +324,46 @@ func _AccountHealthService_ListAccountEvents_Handler(srv interface{}, ctx contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AccountHealthService_StreamDisconnections_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(StreamDisconnectionsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(AccountHealthServiceServer).StreamDisconnections(m, &grpc.GenericServerStream[StreamDisconnectionsRequest, StreamDisconnectionsResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AccountHealthService_StreamDisconnectionsServer = grpc.ServerStreamingServer[StreamDisconnectionsResponse]
+
+func _AccountHealthService_DeleteFailedAccount_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteFailedAccountRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AccountHealthServiceServer).DeleteFailedAccount(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AccountHealthService_DeleteFailedAccount_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AccountHealthServiceServer).DeleteFailedAccount(ctx, req.(*DeleteFailedAccountRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AccountHealthService_PurgeFailedAccounts_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(PurgeFailedAccountsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(AccountHealthServiceServer).PurgeFailedAccounts(m, &grpc.GenericServerStream[PurgeFailedAccountsRequest, PurgeFailedAccountsResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AccountHealthService_PurgeFailedAccountsServer = grpc.ServerStreamingServer[PurgeFailedAccountsResponse]
+
 // AccountHealthService_ServiceDesc is the grpc.ServiceDesc for AccountHealthService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -245,7 +387,22 @@ var AccountHealthService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "ListAccountEvents",
 			Handler:    _AccountHealthService_ListAccountEvents_Handler,
 		},
+		{
+			MethodName: "DeleteFailedAccount",
+			Handler:    _AccountHealthService_DeleteFailedAccount_Handler,
+		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "StreamDisconnections",
+			Handler:       _AccountHealthService_StreamDisconnections_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "PurgeFailedAccounts",
+			Handler:       _AccountHealthService_PurgeFailedAccounts_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "accounthealth/v1/account_health_service.proto",
 }

@@ -1,0 +1,134 @@
+package simulate
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+
+	"github.com/accounthealth/accounthealth/server/health"
+)
+
+// AllScenarios names every scenario at once, each on its own account.
+const AllScenarios = "all"
+
+// ErrUnknownScenario is wrapped by Play for a name that is no scenario.
+var ErrUnknownScenario = errors.New("unknown scenario")
+
+// Scenario is a named story of one account, told as the deliveries the
+// provider sends for it.
+type Scenario struct {
+	Name        string
+	Description string
+	play        func(a *Account) []Delivery
+}
+
+// Scenarios lists every case of DOMAIN.md §2, in the order `all` plays them.
+func Scenarios() []Scenario {
+	connected := func(a *Account) []Delivery { return slices.Concat(a.Add(), a.Connect()) }
+	firstLoginFails := func(code string) func(a *Account) []Delivery {
+		return func(a *Account) []Delivery { return slices.Concat(a.Add(), a.Fail(code)) }
+	}
+	return []Scenario{
+		{"connect", "credentials submitted, login succeeds, first scan completes",
+			connected},
+		{"failed-login", "the first login fails: wrong username or password (invalid_credentials)",
+			firstLoginFails("invalid_credentials")},
+		{"wrong-mfa", "the first login fails on a wrong MFA answer (invalid_mfa)",
+			firstLoginFails("invalid_mfa")},
+		{"mfa-timeout", "the first login fails: the MFA request timed out (mfa_timeout)",
+			firstLoginFails("mfa_timeout")},
+		{"repeated-reauth-failure", "connected, then three re-logins with mistyped credentials fail",
+			func(a *Account) []Delivery {
+				return slices.Concat(connected(a), a.Fail("invalid_credentials"), a.Fail("invalid_credentials"), a.Fail("invalid_credentials"))
+			}},
+		{"disconnect", "connected, then the payroll system logs the session out (auth_required)",
+			func(a *Account) []Delivery { return slices.Concat(connected(a), a.Disconnect("auth_required")) }},
+		{"expired-credentials", "connected, then the payroll system forces a password reset (expired_credentials)",
+			func(a *Account) []Delivery { return slices.Concat(connected(a), a.Disconnect("expired_credentials")) }},
+		{"provider-outage", "connected, platform down (platform_unavailable), provider error (system_error), then recovered",
+			func(a *Account) []Delivery {
+				return slices.Concat(connected(a), a.Disconnect("platform_unavailable"), a.Disconnect("system_error"), a.Recover())
+			}},
+		{"reconnect", "connected, logged out (auth_required), then the user reconnects in Link",
+			func(a *Account) []Delivery {
+				return slices.Concat(connected(a), a.Disconnect("auth_required"), a.Connect())
+			}},
+		{"revoke", "connected, then the user revokes access (accounts.removed)",
+			func(a *Account) []Delivery { return slices.Concat(connected(a), a.Remove()) }},
+	}
+}
+
+// Play tells scenario name on a new account, or with AllScenarios every
+// scenario, each on its own account. Each delivery names its scenario.
+func (g *Generator) Play(name string) ([]Delivery, error) {
+	all := Scenarios()
+	if name != AllScenarios {
+		i := slices.IndexFunc(all, func(s Scenario) bool { return s.Name == name })
+		if i < 0 {
+			names := []string{AllScenarios}
+			for _, s := range all {
+				names = append(names, s.Name)
+			}
+			return nil, fmt.Errorf("%w %q: want one of %s", ErrUnknownScenario, name, strings.Join(names, ", "))
+		}
+		all = all[i : i+1]
+	}
+	var out []Delivery
+	for _, s := range all {
+		ds := s.play(g.NewAccount())
+		for i := range ds {
+			ds[i].Scenario = s.Name
+		}
+		out = append(out, ds...)
+	}
+	return out, nil
+}
+
+// lifeStep moves a one step along a realistic life: mostly periodic scans
+// of a healthy account, sometimes a failure, a disconnection or an outage,
+// usually followed by a recovery, and rarely a removal. a must not be
+// removed: nothing happens to a removed account.
+func lifeStep(a *Account, r *rand.Rand) []Delivery {
+	loginCodes := []string{"invalid_credentials", "invalid_mfa", "mfa_timeout"}
+	outageCodes := []string{"platform_unavailable", "platform_temporarily_unavailable", "system_error"}
+	pick := func(codes []string) string { return codes[r.IntN(len(codes))] }
+	p := r.Float64()
+	conn := a.obj.Connection
+	switch {
+	case !a.added:
+		if p < 0.15 {
+			return slices.Concat(a.Add(), a.Fail(pick(loginCodes)))
+		}
+		return slices.Concat(a.Add(), a.Connect())
+	case conn.Status == statusConnected:
+		switch {
+		case p < 0.80:
+			return a.Rescan()
+		case p < 0.87:
+			return a.Disconnect("auth_required")
+		case p < 0.90:
+			return a.Disconnect("expired_credentials")
+		case p < 0.98:
+			return a.Disconnect(pick(outageCodes))
+		default:
+			return a.Remove()
+		}
+	case health.Classify(string(conn.ErrorCode)).Category == health.CategoryProvider:
+		if p < 0.6 {
+			return a.Recover()
+		}
+		return a.Disconnect(pick(outageCodes))
+	default:
+		// A failed login, or a session the user must renew in Link.
+		switch {
+		case p < 0.7:
+			return a.Connect()
+		case p < 0.95:
+			return a.Fail(pick(loginCodes))
+		default:
+			return a.Remove()
+		}
+	}
+}

@@ -1,0 +1,267 @@
+package simulate
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/accounthealth/accounthealth/server/health"
+	"github.com/accounthealth/accounthealth/server/webhook"
+)
+
+var (
+	start  = time.Date(2026, 10, 5, 14, 0, 0, 0, time.UTC)
+	uuidV7 = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+	// The provider's timestamps: UTC with microseconds.
+	stampRE = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$`)
+	keyLine = regexp.MustCompile(`(?m)^( *"[a-z_]+"):`)
+)
+
+// decode decodes a body with the server's own decoder.
+func decode(t *testing.T, d Delivery) webhook.Envelope {
+	t.Helper()
+	env, err := webhook.Decode(d.Body, start)
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", d.Event, err, d.Body)
+	}
+	return env
+}
+
+// Every scenario emits the provider's events for its story, bodies the
+// server decodes, snapshots that move forward, and leads the health model
+// to the state the scenario is about.
+func TestScenarios(t *testing.T) {
+	const (
+		added, connected, failed, updated, removed = EventAdded, EventConnected, EventFailed, EventUpdated, EventRemoved
+	)
+	cases := []struct {
+		name     string
+		events   []string
+		state    health.State
+		code     string // the record's error code at the end
+		failures int
+	}{
+		{"connect", []string{added, connected, updated}, health.StateHealthy, "", 0},
+		{"failed-login", []string{added, failed, updated}, health.StateAuthFailed, "invalid_credentials", 1},
+		{"wrong-mfa", []string{added, failed, updated}, health.StateAuthFailed, "invalid_mfa", 1},
+		{"mfa-timeout", []string{added, failed, updated}, health.StateAuthFailed, "mfa_timeout", 1},
+		{"repeated-reauth-failure", []string{added, connected, updated, failed, updated, failed, updated, failed, updated},
+			health.StateAuthFailed, "invalid_credentials", 3},
+		{"disconnect", []string{added, connected, updated, updated}, health.StateDisconnected, "auth_required", 0},
+		{"expired-credentials", []string{added, connected, updated, updated}, health.StateDisconnected, "expired_credentials", 0},
+		{"provider-outage", []string{added, connected, updated, updated, updated, updated}, health.StateHealthy, "", 0},
+		{"reconnect", []string{added, connected, updated, updated, connected, updated}, health.StateHealthy, "", 0},
+		{"revoke", []string{added, connected, updated, removed}, health.StateRemoved, "", 0},
+	}
+	var names []string
+	for _, s := range Scenarios() {
+		names = append(names, s.Name)
+	}
+	var tested []string
+	for _, c := range cases {
+		tested = append(tested, c.name)
+	}
+	if !slices.Equal(names, tested) {
+		t.Fatalf("Scenarios() = %v, tested %v", names, tested)
+	}
+
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ds, err := NewGenerator(Options{Seed: 1, Start: start}).Play(c.name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var events []string
+			var rec health.Record
+			var prev *health.Snapshot
+			for _, d := range ds {
+				events = append(events, d.Event)
+				env := decode(t, d)
+				del := env.Delivery
+				if d.Scenario != c.name || env.Event != d.Event || env.Name != DefaultSubscriptionName ||
+					del.AccountID != ds[0].Account || del.UserID != ds[0].User {
+					t.Errorf("%s: delivery %+v decodes as %+v", d.Event, d, env)
+				}
+				snap := del.Snapshot
+				if snap == nil {
+					t.Fatalf("%s carries no resource", d.Event)
+				}
+				if prev != nil && (snap.UpdatedAt.Before(prev.UpdatedAt) || snap.ConnectionUpdatedAt.Before(prev.ConnectionUpdatedAt)) {
+					t.Errorf("%s: snapshot went back in time: %v after %v", d.Event, snap.UpdatedAt, prev.UpdatedAt)
+				}
+				if snap.ConnectionUpdatedAt.After(snap.UpdatedAt) {
+					t.Errorf("%s: connection changed after the object", d.Event)
+				}
+				if d.Event == EventFailed && (del.ErrorCode != c.code || !strings.Contains(string(d.Body), `"error_code": "`+c.code+`",`)) {
+					t.Errorf("accounts.failed carries code %q, want %q in data", del.ErrorCode, c.code)
+				}
+				if (d.Event == EventConnected || d.Event == EventFailed) && snap.ScannedAt.IsZero() != (prev == nil || prev.ScannedAt.IsZero()) {
+					t.Errorf("%s: scanned_at changed without a scan", d.Event)
+				}
+				res := health.Apply(rec, del)
+				if res.Outcome != health.OutcomeApplied {
+					t.Errorf("%s: outcome %s", d.Event, res.Outcome)
+				}
+				rec, prev = res.Record, snap
+			}
+			if !slices.Equal(events, c.events) {
+				t.Errorf("events = %v, want %v", events, c.events)
+			}
+			if rec.State != c.state || rec.ErrorCode != c.code || rec.ConsecutiveFailures != c.failures {
+				t.Errorf("ends %s %q with %d failures, want %s %q with %d", rec.State, rec.ErrorCode, rec.ConsecutiveFailures, c.state, c.code, c.failures)
+			}
+			first, last := decode(t, ds[0]).Delivery.Snapshot, prev
+			if !last.UpdatedAt.After(first.UpdatedAt) {
+				t.Errorf("updated_at did not advance: %v .. %v", first.UpdatedAt, last.UpdatedAt)
+			}
+		})
+	}
+}
+
+func TestPlayAll(t *testing.T) {
+	ds, err := NewGenerator(Options{Seed: 1, Start: start}).Play(AllScenarios)
+	if err != nil {
+		t.Fatal(err)
+	}
+	accounts := map[string]string{} // account -> scenario
+	for _, d := range ds {
+		if s, ok := accounts[d.Account]; ok && s != d.Scenario {
+			t.Errorf("account %s plays %s and %s", d.Account, s, d.Scenario)
+		}
+		accounts[d.Account] = d.Scenario
+	}
+	if len(accounts) != len(Scenarios()) {
+		t.Errorf("%d accounts for %d scenarios", len(accounts), len(Scenarios()))
+	}
+}
+
+func TestPlayUnknown(t *testing.T) {
+	_, err := NewGenerator(Options{}).Play("frobnicate")
+	if !errors.Is(err, ErrUnknownScenario) || !strings.Contains(err.Error(), "all, connect, failed-login") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+// Bodies have the shape of the provider's: the same keys in the same order
+// as the realistic fixtures, ids that are UUIDv7, timestamps in UTC with
+// microseconds.
+func TestBodyShape(t *testing.T) {
+	cases := []struct {
+		fixture  string
+		lean     bool
+		scenario string
+		index    int
+	}{
+		{"02_accounts_connected_with_resource.json", false, "connect", 2},
+		{"03_accounts_failed_invalid_mfa_with_resource.json", false, "wrong-mfa", 1},
+		{"04_accounts_failed_mfa_timeout_no_resource.json", true, "mfa-timeout", 1},
+		{"10_accounts_removed.json", true, "revoke", 3},
+	}
+	for _, c := range cases {
+		t.Run(c.fixture, func(t *testing.T) {
+			fixture, err := os.ReadFile(filepath.Join("..", "..", "testdata", "fixtures", "deliveries", c.fixture))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ds, err := NewGenerator(Options{Seed: 7, Start: start, Lean: c.lean}).Play(c.scenario)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := ds[c.index].Body
+			if got, want := keyLines(body), keyLines(fixture); !slices.Equal(got, want) {
+				t.Errorf("keys differ from the fixture's:\n got %q\nwant %q", got, want)
+			}
+			if bytes.HasSuffix(body, []byte("\n")) {
+				t.Error("the provider sends no final newline")
+			}
+			var v struct {
+				Data struct {
+					Account, User string
+					Resource      *struct {
+						CreatedAt  string `json:"created_at"`
+						UpdatedAt  string `json:"updated_at"`
+						Connection struct {
+							UpdatedAt string `json:"updated_at"`
+						}
+					}
+				}
+			}
+			if err := json.Unmarshal(body, &v); err != nil {
+				t.Fatal(err)
+			}
+			for _, id := range []string{v.Data.Account, v.Data.User} {
+				if !uuidV7.MatchString(id) {
+					t.Errorf("id %q is not a UUIDv7", id)
+				}
+			}
+			if r := v.Data.Resource; r != nil {
+				for _, ts := range []string{r.CreatedAt, r.UpdatedAt, r.Connection.UpdatedAt} {
+					if !stampRE.MatchString(ts) {
+						t.Errorf("timestamp %q is not UTC with microseconds", ts)
+					}
+				}
+				if r.CreatedAt != "2026-10-05T14:00:00.000000Z" {
+					t.Errorf("created_at = %s, want the start time", r.CreatedAt)
+				}
+			}
+		})
+	}
+}
+
+// Lean deliveries carry no account object, but accounts.failed still
+// carries its error in data.
+func TestLean(t *testing.T) {
+	ds, err := NewGenerator(Options{Lean: true, Name: "lean"}).Play(AllScenarios)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range ds {
+		env := decode(t, d)
+		if env.Delivery.Snapshot != nil || env.Name != "lean" {
+			t.Errorf("%s of %s: %+v", d.Event, d.Scenario, env)
+		}
+		if (d.Event == EventFailed) != (env.Delivery.ErrorCode != "") {
+			t.Errorf("%s of %s: error code %q", d.Event, d.Scenario, env.Delivery.ErrorCode)
+		}
+	}
+}
+
+// A seed reproduces every byte; without one, ids are fresh.
+func TestSeed(t *testing.T) {
+	play := func(seed int64) []Delivery {
+		ds, err := NewGenerator(Options{Seed: seed, Start: start}).Play(AllScenarios)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ds
+	}
+	same := func(a, b []Delivery) bool {
+		return slices.EqualFunc(a, b, func(x, y Delivery) bool { return bytes.Equal(x.Body, y.Body) })
+	}
+	if !same(play(3), play(3)) {
+		t.Error("the same seed gave different deliveries")
+	}
+	if same(play(3), play(4)) {
+		t.Error("different seeds gave the same deliveries")
+	}
+	if a, b := play(0), play(0); a[0].Account == b[0].Account {
+		t.Error("unseeded generators repeated an id")
+	}
+}
+
+// keyLines lists the keys of an indented JSON document with their
+// indentation, in document order: its shape, without the values.
+func keyLines(doc []byte) []string {
+	var out []string
+	for _, m := range keyLine.FindAllSubmatch(doc, -1) {
+		out = append(out, string(m[1]))
+	}
+	return out
+}

@@ -1,0 +1,56 @@
+package postgres
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/accounthealth/accounthealth/server/health"
+	"github.com/accounthealth/accounthealth/server/store"
+	"github.com/accounthealth/accounthealth/server/store/postgres/pgtest"
+	"github.com/accounthealth/accounthealth/server/store/storetest"
+)
+
+// BenchmarkIngest is the SQLite driver's: accounts.updated deliveries of
+// about 2 KB (a full resource) committed in batches, as the intake's
+// batcher does. Every delivery is new and applied; one in eight puts its
+// account in error, so changes are appended too. Rendering the deliveries
+// is not timed.
+func BenchmarkIngest(b *testing.B) {
+	employers := make([]string, 24)
+	for i := range employers {
+		employers[i] = fmt.Sprintf("Whole Goods Market Regional Distribution Center %02d", i)
+	}
+	t0 := time.Date(2026, 10, 6, 8, 30, 51, 0, time.UTC)
+	event := func(n int) storetest.Event {
+		acct := fmt.Sprintf("0190a1e3-%04x-7c12-8e55-6b2d9f0c1a11", n%1000)
+		at := t0.Add(time.Duration(n) * time.Millisecond)
+		r := &storetest.Resource{Status: health.ConnectionConnected, UpdatedAt: at, ScannedAt: at, Employers: employers}
+		if n%8 == 0 {
+			r.Status, r.ErrorCode, r.ErrorMessage = health.ConnectionError, "auth_required", "The payroll platform logged the session out."
+		}
+		return storetest.Event{Event: health.EventAccountsUpdated, AccountID: acct,
+			UserID: "0190a1e2-5c3d-7b41-9f2e-1d7c3a4b5e60", Resource: r, ReceivedAt: at}
+	}
+
+	for _, batch := range []int{1, 16, 128} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+			s := openURL(b, pgtest.URL(b))
+			ds := make([]store.Delivery, batch)
+			n := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				b.StopTimer()
+				for i := range ds {
+					ds[i] = event(n).Delivery()
+					n++
+				}
+				b.StartTimer()
+				if _, err := s.Ingest(b.Context(), ds); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "deliveries/s")
+		})
+	}
+}

@@ -1,0 +1,190 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/accounthealth/accounthealth/server/health"
+	"github.com/accounthealth/accounthealth/server/store"
+)
+
+// appendLockClass is the first key of the advisory lock that serialises
+// ingests; the second is the changes table's oid (Store.logID). Arbitrary
+// but fixed forever: binaries of every version must agree on it.
+const appendLockClass int32 = 0x61686c67 // "ahlg"
+
+// The statements an ingest runs. pgx prepares each once per connection and
+// keeps it, so a commit parses no SQL.
+var (
+	lockSQL            = `SELECT pg_advisory_xact_lock($1, $2)`
+	lastByHashSQL      = `SELECT seq, received_at FROM entries WHERE body_sha256 = $1 ORDER BY seq DESC LIMIT 1`
+	countRedeliverySQL = `UPDATE entries SET redeliveries = redeliveries + 1 WHERE seq = $1`
+	putRecordSQL       = insertSQL("records", recordCols, "account_id")
+	appendEntrySQL     = insertSQL("entries", append(slices.Clone(entryCols[1:]), "body_sha256"), "") + " RETURNING seq"
+	appendChangeSQL    = insertSQL("changes", changeCols[1:], "") + " RETURNING seq"
+	notifySQL          = `SELECT pg_notify($1, $2)`
+)
+
+// Ingest commits the deliveries in one transaction under the rules of
+// store.Apply. Any error rolls everything back.
+//
+// The transaction first takes a transaction-level advisory lock, the same
+// for every ingest into this log, from every replica. Identities hand out
+// Seqs when rows are inserted, but transactions commit in any order: were
+// two ingests to run at once, the one holding Seq 8 could commit before
+// the one holding Seq 7, and a reader that saw 8 and then read "after 8"
+// would never see 7. Under the lock, appends happen one transaction at a
+// time, and PostgreSQL releases a transaction's locks only after its commit
+// is visible to everyone; so when an ingest takes its first Seq, every
+// lower Seq is already visible or rolled back, and Seq order is commit
+// order, as store.Change promises. The lock also gives store.Apply the
+// serialisation it needs around accounts and body hashes. Reads take no
+// lock and never wait.
+//
+// When changes were appended, the transaction also sends a NOTIFY, which
+// PostgreSQL delivers at commit: WatchChanges on every replica hears it.
+func (s *Store) Ingest(ctx context.Context, deliveries []store.Delivery) ([]store.Result, error) {
+	const op = "ingest"
+	if err := s.checkOpen(op); err != nil {
+		return nil, err
+	}
+	t := ingestTx{pool: s.pool}
+	t.batch.BeginTx(pgx.TxOptions{})
+	t.batch.Queue(lockSQL, appendLockClass, int32(s.logID))
+	defer t.rollback(ctx)
+
+	results, err := store.Apply(ctx, &t, deliveries, s.opts)
+	if err == nil {
+		if last := lastChangeSeq(results); last > 0 {
+			t.batch.Queue(notifySQL, s.channel, strconv.FormatInt(last, 10))
+		}
+		err = t.commit(ctx)
+	}
+	if err != nil {
+		return nil, s.fail(op, err)
+	}
+	return results, nil
+}
+
+// lastChangeSeq is the Seq of the last change the results appended, 0 if none.
+func lastChangeSeq(results []store.Result) int64 {
+	for _, r := range slices.Backward(results) {
+		if r.Change != nil {
+			return r.Change.Seq
+		}
+	}
+	return 0
+}
+
+// ingestTx is the store.Tx of one ingest. To spare round trips, statements
+// whose results store.Apply does not read (BEGIN, the lock, updates) are
+// queued and sent in one batch with the next query, so that a delivery
+// costs about three round trips. An error of a queued statement surfaces
+// from that next call, which fails the ingest all the same.
+type ingestTx struct {
+	pool  *pgxpool.Pool
+	tx    pgx.Tx    // nil until the first batch, which begins it, is sent
+	batch pgx.Batch // queued, not yet sent
+}
+
+func (t *ingestTx) LastByHash(ctx context.Context, h [32]byte) (int64, time.Time, bool, error) {
+	var (
+		seq int64
+		at  sql.NullInt64
+	)
+	found, err := t.queryRow(ctx, lastByHashSQL, []any{h[:]}, func(row scanner) error {
+		return row.Scan(&seq, &at)
+	})
+	if !found || err != nil {
+		return 0, time.Time{}, false, err
+	}
+	return seq, fromNanos(at), true, nil
+}
+
+func (t *ingestTx) CountRedelivery(_ context.Context, seq int64) error {
+	t.batch.Queue(countRedeliverySQL, seq)
+	return nil
+}
+
+func (t *ingestTx) GetRecord(ctx context.Context, accountID string) (rec health.Record, err error) {
+	_, err = t.queryRow(ctx, selectRecordSQL, []any{accountID}, func(row scanner) (err error) {
+		rec, err = scanRecord(row)
+		return err
+	})
+	return rec, err
+}
+
+func (t *ingestTx) PutRecord(_ context.Context, rec health.Record) error {
+	t.batch.Queue(putRecordSQL, recordArgs(&rec)...)
+	return nil
+}
+
+func (t *ingestTx) AppendEntry(ctx context.Context, e store.Entry, h [32]byte) (seq int64, err error) {
+	_, err = t.queryRow(ctx, appendEntrySQL, entryArgs(&e, h), scanSeq(&seq))
+	return seq, err
+}
+
+func (t *ingestTx) AppendChange(ctx context.Context, c store.Change) (seq int64, err error) {
+	_, err = t.queryRow(ctx, appendChangeSQL, changeArgs(&c), scanSeq(&seq))
+	return seq, err
+}
+
+func scanSeq(seq *int64) func(scanner) error {
+	return func(row scanner) error { return row.Scan(seq) }
+}
+
+// queryRow sends the queued statements followed by query and scans the row
+// query returns; found is false when it returns none.
+func (t *ingestTx) queryRow(ctx context.Context, query string, args []any, scan func(scanner) error) (found bool, err error) {
+	t.batch.Queue(query, args...).QueryRow(func(row pgx.Row) error {
+		err := scan(row)
+		found = err == nil
+		if isNoRows(err) {
+			// An answer, not a failure: failing the batch would also make
+			// pgx drop its prepared statements.
+			return nil
+		}
+		return err
+	})
+	err = t.flush(ctx)
+	return found, err
+}
+
+// flush sends the queued statements in one round trip. The first batch
+// begins the transaction on a connection from the pool.
+func (t *ingestTx) flush(ctx context.Context) error {
+	if t.batch.Len() == 0 {
+		return nil
+	}
+	b := t.batch
+	t.batch = pgx.Batch{}
+	var br pgx.BatchResults
+	if t.tx == nil {
+		br = t.pool.SendBatch(ctx, &b)
+		t.tx = br.Tx()
+	} else {
+		br = t.tx.SendBatch(ctx, &b)
+	}
+	return br.Close()
+}
+
+func (t *ingestTx) commit(ctx context.Context) error {
+	if err := t.flush(ctx); err != nil {
+		return err
+	}
+	return t.tx.Commit(ctx)
+}
+
+// rollback ends the transaction unless it was committed, and returns its
+// connection to the pool.
+func (t *ingestTx) rollback(ctx context.Context) {
+	if t.tx != nil {
+		_ = t.tx.Rollback(ctx) // after Commit, a harmless ErrTxClosed
+	}
+}

@@ -1,0 +1,158 @@
+// Package postgres is the store.Store driver that several replicas share:
+// one PostgreSQL database (or one schema of it), on pgx's native API and
+// connection pool. It needs PostgreSQL 10 or later (identity columns) and
+// is tested with 15.
+//
+// Every ingest takes a transaction-level advisory lock first, so appends are
+// serialised and a change's Seq order is its commit order (see Ingest).
+// Reads run as single statements on the pool and never wait for writers.
+// The Store is a store.Watcher: a commit that appends changes sends a
+// NOTIFY, and WatchChanges turns those into wake-ups on every replica.
+//
+// # Database URL
+//
+// Open takes a URL or key/value string as pgx parses it
+// (https://pkg.go.dev/github.com/jackc/pgx/v5/pgxpool#ParseConfig), so the
+// pool_* parameters tune the pool. Other parameters go to the server as
+// settings: with search_path=name the store lives in the schema name, which
+// Open creates when missing. That lets several stores share one database,
+// each in its own schema, as the tests do (see pgtest).
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/accounthealth/accounthealth/server/store"
+)
+
+// Store is the PostgreSQL driver. Its methods are safe for concurrent use.
+type Store struct {
+	pool *pgxpool.Pool
+	opts store.Options
+	// logID is the oid of the changes table: it names the advisory lock
+	// that serialises appends and the channel that announces them, so
+	// stores in other schemas of the same database neither wait for nor
+	// wake each other.
+	logID   uint32
+	channel string
+
+	closed   atomic.Bool
+	mu       sync.Mutex         // orders Close against WatchChanges joining watchers
+	closing  context.Context    // done once Close has begun: watchers return
+	stop     context.CancelFunc // ends closing
+	watchers sync.WaitGroup     // running WatchChanges calls, which Close waits for
+}
+
+var (
+	_ store.Store   = (*Store)(nil)
+	_ store.Watcher = (*Store)(nil)
+)
+
+// Open connects to the database at databaseURL (see the package doc) and
+// brings its schema up to date.
+func Open(ctx context.Context, databaseURL string, opts store.Options) (_ *Store, err error) {
+	cfg, err := pgxpool.ParseConfig(databaseURL)
+	if err != nil {
+		// pgx's parse errors repeat the URL, password included.
+		return nil, fmt.Errorf("postgres: open: %w: the database URL does not parse", store.ErrInvalidArgument)
+	}
+	s := &Store{opts: opts}
+	s.closing, s.stop = context.WithCancel(context.Background())
+	defer func() {
+		if err != nil {
+			s.stop()
+			if s.pool != nil {
+				s.pool.Close()
+			}
+			err = fmt.Errorf("postgres: open %s: %w", describe(cfg), err)
+		}
+	}()
+	if s.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
+		return nil, err
+	}
+	// The pool connects lazily: say so when the server is what fails.
+	if err = s.pool.Ping(ctx); err != nil {
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	if err = migrate(ctx, s.pool); err != nil {
+		return nil, err
+	}
+	if err = s.pool.QueryRow(ctx, `SELECT 'changes'::regclass::oid`).Scan(&s.logID); err != nil {
+		return nil, err
+	}
+	s.channel = fmt.Sprintf("accounthealth_changes_%d", s.logID)
+	return s, nil
+}
+
+// describe names the database for errors, without the password.
+func describe(cfg *pgxpool.Config) string {
+	c := cfg.ConnConfig
+	d := fmt.Sprintf("%s@%s:%d/%s", c.User, c.Host, c.Port, c.Database)
+	if sp := c.RuntimeParams["search_path"]; sp != "" {
+		d += " search_path=" + sp
+	}
+	return d
+}
+
+// Close ends every WatchChanges and releases the pool. Calls after it,
+// Close included, fail with store.ErrClosed.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if !s.closed.CompareAndSwap(false, true) {
+		s.mu.Unlock()
+		return fmt.Errorf("postgres: close: %w", store.ErrClosed)
+	}
+	s.mu.Unlock()
+	s.stop()
+	s.watchers.Wait()
+	s.pool.Close()
+	return nil
+}
+
+// Ping checks that the schema is there and that the server accepts writes
+// (a standby, or a primary turned read-only, does not).
+func (s *Store) Ping(ctx context.Context) error {
+	const op = "ping"
+	if err := s.checkOpen(op); err != nil {
+		return err
+	}
+	var (
+		version  int64
+		readOnly bool
+	)
+	err := s.pool.QueryRow(ctx, readSQL[readPing]).Scan(&version, &readOnly)
+	if err == nil && readOnly {
+		err = errors.New("the database accepts no writes (transaction_read_only is on)")
+	}
+	if err != nil {
+		return s.fail(op, err)
+	}
+	return nil
+}
+
+func (s *Store) checkOpen(op string) error {
+	if s.closed.Load() {
+		return fmt.Errorf("postgres: %s: %w", op, store.ErrClosed)
+	}
+	return nil
+}
+
+// fail wraps an error for the caller. A call that raced with Close fails
+// with whatever pgx says about a closed pool; adding ErrClosed lets callers
+// test one sentinel.
+func (s *Store) fail(op string, err error) error {
+	if s.closed.Load() && !errors.Is(err, store.ErrClosed) {
+		return fmt.Errorf("postgres: %s: %w: %w", op, store.ErrClosed, err)
+	}
+	return fmt.Errorf("postgres: %s: %w", op, err)
+}
+
+// isNoRows reports whether a one-row query found nothing.
+func isNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }

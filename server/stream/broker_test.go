@@ -1,0 +1,399 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/accounthealth/accounthealth/server/store"
+	"github.com/accounthealth/accounthealth/server/store/sqlite"
+	"github.com/accounthealth/accounthealth/server/store/storetest"
+)
+
+func TestStart(t *testing.T) {
+	e := newEnv(t, Options{HeartbeatInterval: 20 * time.Millisecond})
+	before := e.ingest(failures(0, 5, 1)...) // occurred at t0 + 0..4 ms
+	subs := map[string]*Subscription{
+		"now":                 e.subscribe(Request{}),
+		"after a cursor":      e.subscribe(Request{Start: StartAfter(before[1].Seq)}),
+		"after the last":      e.subscribe(Request{Start: StartAfter(before[4].Seq)}),
+		"after zero":          e.subscribe(Request{Start: StartAfter(0)}),
+		"since a time":        e.subscribe(Request{Start: StartSince(t0.Add(3 * time.Millisecond))}),
+		"since the zero time": e.subscribe(Request{Start: StartSince(time.Time{})}),
+	}
+	later := e.ingest(failures(5, 3, 1)...)
+	// Occurred before the start time of "since a time", committed after it.
+	late := e.ingest(failed(100, 0, "invalid_mfa", time.Millisecond))
+	all := e.log()
+	newOnes := append(later, late...)
+	want := map[string][]store.Change{
+		"now":                 newOnes,
+		"after a cursor":      append(before[2:], newOnes...),
+		"after the last":      newOnes,
+		"after zero":          all,
+		"since a time":        append(before[3:], later...),
+		"since the zero time": all,
+	}
+	for name, sub := range subs {
+		t.Run(name, func(t *testing.T) {
+			checkSame(t, "received", want[name], drain(t, sub, lastSeq(all)))
+		})
+	}
+	t.Run("invalid cursor", func(t *testing.T) {
+		for _, seq := range []int64{-1, lastSeq(all) + 1} {
+			_, err := e.broker.Subscribe(t.Context(), Request{Start: StartAfter(seq)})
+			if !errors.Is(err, ErrInvalidCursor) || !errors.Is(err, store.ErrInvalidArgument) {
+				t.Errorf("StartAfter(%d): err = %v, want ErrInvalidCursor", seq, err)
+			}
+		}
+	})
+}
+
+// consume reads sub until its cursor reaches final, once final is known
+// (non-zero), calling pause after each change. It runs beside the test, so
+// it returns its error instead of failing the test.
+func consume(sub *Subscription, final *atomic.Int64, pause func(received int)) ([]store.Change, error) {
+	var got []store.Change
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+		it, err := sub.Next(ctx)
+		cancel()
+		if err != nil {
+			return got, err
+		}
+		if it.Change != nil {
+			got = append(got, *it.Change)
+			pause(len(got))
+		}
+		if f := final.Load(); f > 0 && it.Cursor >= f {
+			return got, nil
+		}
+	}
+}
+
+// TestReplayThenLiveUnderIngestion starts subscribers at several cursors
+// while a writer commits continuously. The ring is small and some
+// subscribers are slow, so they cross between replay and live many times;
+// each must still get exactly the log after its cursor.
+func TestReplayThenLiveUnderIngestion(t *testing.T) {
+	const total, users = 3000, 3
+	e := newEnv(t, Options{RingSize: 32, HeartbeatInterval: 20 * time.Millisecond})
+	var final atomic.Int64
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for from := 0; from < total; {
+			n := min(1+rand.IntN(20), total-from)
+			if _, err := e.store.Ingest(context.Background(), storetest.Deliveries(failures(from, n, users)...)); err != nil {
+				t.Errorf("writer: %v", err)
+				return
+			}
+			e.broker.Notify()
+			from += n
+		}
+		seq, err := e.store.LastChangeSeq(context.Background())
+		if err != nil {
+			t.Errorf("writer: %v", err)
+		}
+		final.Store(seq)
+	})
+
+	type subscriber struct {
+		name   string
+		after  int64
+		filter Filter
+		slow   bool
+		sub    *Subscription
+		got    []store.Change
+		err    error
+	}
+	subs := []*subscriber{
+		{name: "from the start, before writing"},
+		{name: "from the start, slow", slow: true},
+		{name: "one user", filter: Filter{UserIDs: []string{userID(1)}}},
+		{name: "from the middle"},
+		{name: "from the end, slow", slow: true},
+		{name: "from the end"},
+	}
+	var readers sync.WaitGroup
+	for i, s := range subs {
+		// Subscriber i starts once the writer is i/len(subs) of the way.
+		var last int64
+		for last < int64(i*total/len(subs)) {
+			time.Sleep(time.Millisecond)
+			last, _ = e.store.LastChangeSeq(t.Context())
+		}
+		switch i {
+		case 0, 1, 2:
+		case 3:
+			s.after = last / 2
+		default:
+			s.after = last
+		}
+		s.sub = e.subscribe(Request{Filter: s.filter, Start: StartAfter(s.after)})
+		pause := func(n int) {
+			if s.slow && n%50 == 0 {
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+		readers.Go(func() { s.got, s.err = consume(s.sub, &final, pause) })
+	}
+	wg.Wait()
+	readers.Wait()
+	all := e.log()
+	if len(all) != total {
+		t.Fatalf("the log holds %d changes, want %d", len(all), total)
+	}
+	for _, s := range subs {
+		if s.err != nil {
+			t.Errorf("%s: %v", s.name, s.err)
+		}
+		checkSame(t, s.name, after(all, s.after, s.filter), s.got)
+	}
+	if subs[1].sub.replays == 0 {
+		t.Errorf("the slow subscriber from the start never read the store: the test did not exercise replay")
+	}
+}
+
+// TestStalledSubscriber: one subscriber stops reading while 10,000
+// deliveries are committed. The others get everything meanwhile, the
+// broker's memory stays within the ring, and the stalled one then catches
+// up from the store.
+func TestStalledSubscriber(t *testing.T) {
+	const ringSize, total, batch = 256, 10000, 100
+	e := newEnv(t, Options{RingSize: ringSize, HeartbeatInterval: 50 * time.Millisecond})
+	stalled := e.subscribe(Request{})
+	var final atomic.Int64
+	active := make([]struct {
+		got []store.Change
+		err error
+	}, 3)
+	var readers sync.WaitGroup
+	for i := range active {
+		sub := e.subscribe(Request{})
+		readers.Go(func() { active[i].got, active[i].err = consume(sub, &final, func(int) {}) })
+	}
+
+	start := time.Now()
+	for from := 0; from < total; from += batch {
+		e.ingest(failures(from, batch, 7)...)
+		e.broker.mu.RLock()
+		held := e.broker.ring.n
+		e.broker.mu.RUnlock()
+		if held > ringSize {
+			t.Fatalf("the ring holds %d changes, more than its %d", held, ringSize)
+		}
+	}
+	t.Logf("ingested %d deliveries in %v", total, time.Since(start))
+	all := e.log()
+	final.Store(lastSeq(all))
+	readers.Wait()
+	for i, a := range active {
+		if a.err != nil {
+			t.Errorf("active subscriber %d: %v", i, a.err)
+		}
+		checkSame(t, "active subscriber", all, a.got)
+	}
+
+	if len(stalled.pending) != 0 || stalled.cursor != 0 {
+		t.Fatalf("the stalled subscription holds %d changes or moved to %d without reading", len(stalled.pending), stalled.cursor)
+	}
+	checkSame(t, "stalled subscriber", all, drain(t, stalled, lastSeq(all)))
+	if want := (total - ringSize) / replayPage; stalled.replays < want {
+		t.Errorf("the stalled subscriber read %d pages from the store, want at least %d", stalled.replays, want)
+	}
+}
+
+// TestHeartbeats: an idle or filtered-out subscriber gets heartbeats whose
+// cursor follows the log, and resuming from one loses nothing.
+func TestHeartbeats(t *testing.T) {
+	const interval = 30 * time.Millisecond
+	e := newEnv(t, Options{HeartbeatInterval: interval})
+	filter := Filter{UserIDs: []string{userID(1)}}
+	sub := e.subscribe(Request{Filter: filter})
+
+	h1, h2 := next(t, sub), next(t, sub)
+	for _, h := range []Item{h1, h2} {
+		if !h.Heartbeat || h.Change != nil || h.Cursor != 0 {
+			t.Fatalf("idle: got %+v, want a heartbeat at cursor 0", h)
+		}
+	}
+	if gap := h2.At.Sub(h1.At); gap < interval {
+		t.Errorf("heartbeats %v apart, want at least %v", gap, interval)
+	}
+
+	unwanted := e.ingest(failures(0, 3, 1)...) // user 0
+	var h Item
+	for h.Cursor < lastSeq(unwanted) {
+		prev := h.Cursor
+		if h = next(t, sub); !h.Heartbeat || h.Cursor < prev {
+			t.Fatalf("filtered out: got %+v after cursor %d, want a heartbeat at or after it", h, prev)
+		}
+	}
+	if h.Cursor != lastSeq(unwanted) {
+		t.Fatalf("heartbeat cursor %d, want %d", h.Cursor, lastSeq(unwanted))
+	}
+
+	// The client goes away after the heartbeat; what it wants is committed
+	// before it comes back.
+	wanted := e.ingest(failed(10, 1, "invalid_mfa", time.Minute))
+	resumed := e.subscribe(Request{Filter: filter, Start: StartAfter(h.Cursor)})
+	checkSame(t, "resumed", wanted, drain(t, resumed, lastSeq(wanted)))
+	checkSame(t, "original", wanted, drain(t, sub, lastSeq(wanted)))
+}
+
+// TestShutdown: Close, or the end of Run's context, ends every pending Next
+// promptly with ErrClosed, whether it waits live or replays, and refuses
+// new subscriptions.
+func TestShutdown(t *testing.T) {
+	for name, shutdown := range map[string]func(*env){
+		"Close":             func(e *env) { e.broker.Close() },
+		"Run's context end": func(e *env) { e.stopRun() },
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t, Options{RingSize: 8})
+			e.ingest(failures(0, 50, 1)...)
+			subs := []*Subscription{e.subscribe(Request{}), e.subscribe(Request{}), e.subscribe(Request{Start: StartAfter(0)})}
+			errs := make(chan error, len(subs))
+			for _, sub := range subs[:2] {
+				go func() {
+					_, err := sub.Next(context.Background())
+					errs <- err
+				}()
+			}
+			time.Sleep(20 * time.Millisecond) // let them block
+			shutdown(e)
+			start := time.Now()
+			for range 2 {
+				select {
+				case err := <-errs:
+					if !errors.Is(err, ErrClosed) {
+						t.Errorf("waiting Next: %v, want ErrClosed", err)
+					}
+				case <-time.After(waitLimit):
+					t.Fatal("Next still waiting after shutdown")
+				}
+			}
+			if d := time.Since(start); d > time.Second {
+				t.Errorf("Next took %v to end", d)
+			}
+			if _, err := subs[2].Next(context.Background()); !errors.Is(err, ErrClosed) {
+				t.Errorf("Next behind the ring: %v, want ErrClosed", err)
+			}
+			if _, err := e.broker.Subscribe(t.Context(), Request{}); !errors.Is(err, ErrClosed) {
+				t.Errorf("Subscribe: %v, want ErrClosed", err)
+			}
+		})
+	}
+}
+
+// TestNextContext: a caller that leaves gets its context's error, and the
+// subscription can go on.
+func TestNextContext(t *testing.T) {
+	e := newEnv(t, Options{})
+	sub := e.subscribe(Request{})
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := sub.Next(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Next: %v, want DeadlineExceeded", err)
+	}
+	changes := e.ingest(failures(0, 1, 1)...)
+	checkSame(t, "after the timeout", changes, drain(t, sub, lastSeq(changes)))
+}
+
+// TestRestart: a client resuming from its last cursor on a restarted server
+// gets exactly what it missed, then what comes next.
+func TestRestart(t *testing.T) {
+	dir := t.TempDir()
+	first := openEnv(t, dir, Options{}, nil)
+	sub := first.subscribe(Request{})
+	seen := first.ingest(failures(0, 5, 1)...)
+	var last Item
+	for range 3 {
+		last = next(t, sub)
+	}
+	missed := first.ingest(failures(5, 4, 1)...)
+	first.broker.Close()
+	if _, err := sub.Next(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Next after Close: %v, want ErrClosed", err)
+	}
+	if err := first.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	second := openEnv(t, dir, Options{}, nil)
+	resumed := second.subscribe(Request{Start: StartAfter(last.Cursor)})
+	later := second.ingest(failures(9, 2, 1)...)
+	want := append(append(seen[3:], missed...), later...)
+	checkSame(t, "resumed", want, drain(t, resumed, lastSeq(later)))
+}
+
+// TestPollWithoutNotify: a commit nobody announces still reaches
+// subscribers, within about PollInterval.
+func TestPollWithoutNotify(t *testing.T) {
+	const poll = 50 * time.Millisecond
+	e := newEnv(t, Options{PollInterval: poll})
+	sub := e.subscribe(Request{})
+	changes := e.ingestQuietly(failures(0, 1, 1)...)
+	start := time.Now()
+	checkSame(t, "polled", changes, drain(t, sub, lastSeq(changes)))
+	if d := time.Since(start); d > 10*poll {
+		t.Errorf("delivered after %v, want about %v", d, poll)
+	}
+}
+
+// watchingStore is a store shared with other processes: it hands the
+// broker's wake-up to the test, which plays the other processes.
+type watchingStore struct {
+	store.Store
+	calls atomic.Int32
+	fail  bool        // the first watch breaks at once
+	wakes chan func() // each watch's wake function
+}
+
+func (w *watchingStore) WatchChanges(ctx context.Context, wake func()) error {
+	if w.calls.Add(1) == 1 && w.fail {
+		return errors.New("connection lost")
+	}
+	w.wakes <- wake
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func TestWatcher(t *testing.T) {
+	t.Run("wake-ups deliver", func(t *testing.T) {
+		w := &watchingStore{wakes: make(chan func(), 1)}
+		e := openEnv(t, t.TempDir(), Options{PollInterval: time.Hour},
+			func(s *sqlite.Store) store.Store { w.Store = s; return w })
+		wake := <-w.wakes
+		sub := e.subscribe(Request{})
+		nothing := func(when string) {
+			ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+			defer cancel()
+			if it, err := sub.Next(ctx); !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("%s: Next = %+v, %v; want nothing", when, it, err)
+			}
+		}
+		nothing("before any commit")
+		changes := e.ingestQuietly(failures(0, 2, 1)...)
+		nothing("after a commit nobody announced")
+		wake()
+		checkSame(t, "woken", changes, drain(t, sub, lastSeq(changes)))
+	})
+	t.Run("a broken watch is reopened", func(t *testing.T) {
+		w := &watchingStore{fail: true, wakes: make(chan func(), 1)}
+		openEnv(t, t.TempDir(), Options{PollInterval: 10 * time.Millisecond},
+			func(s *sqlite.Store) store.Store { w.Store = s; return w })
+		select {
+		case <-w.wakes:
+		case <-time.After(waitLimit):
+			t.Fatal("the watch was not reopened")
+		}
+		if n := w.calls.Load(); n != 2 {
+			t.Errorf("WatchChanges called %d times, want 2", n)
+		}
+	})
+}

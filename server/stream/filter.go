@@ -1,0 +1,89 @@
+package stream
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/accounthealth/accounthealth/server/health"
+	"github.com/accounthealth/accounthealth/server/store"
+)
+
+// Filter selects the changes a subscriber receives. An empty field selects
+// everything; the fields combine with AND.
+//
+// Recoveries are opt-in: they are sent when IncludeRecoveries is set or when
+// Kinds lists health.KindRecovered (asking for a kind by name is asking for
+// it). ErrorCodes does not apply to recoveries, since a recovery carries no
+// error code: filtering them by code would make IncludeRecoveries useless
+// together with ErrorCodes. Removals carry no error code either, so an
+// ErrorCodes filter excludes them.
+type Filter struct {
+	UserIDs           []string
+	Kinds             []health.Kind
+	ErrorCodes        []string
+	IncludeRecoveries bool
+}
+
+// matcher is a Filter compiled for the hot path, plus the start time of a
+// subscription that starts at a time.
+type matcher struct {
+	users map[string]struct{} // nil: all
+	kinds uint64              // bit k set: health.Kind(k) wanted
+	codes map[string]struct{} // nil: all
+	since time.Time           // zero: no bound
+}
+
+func kindBit(k health.Kind) uint64 {
+	// A negative or large kind (a newer writer's) shifts out to 0: unwanted.
+	return 1 << uint(k)
+}
+
+func (f Filter) compile(since time.Time) (matcher, error) {
+	m := matcher{users: set(f.UserIDs), codes: set(f.ErrorCodes), since: since}
+	if len(f.Kinds) == 0 {
+		for k := health.KindDisconnected; k < health.KindRecovered; k++ {
+			m.kinds |= kindBit(k)
+		}
+	}
+	for _, k := range f.Kinds {
+		if k <= health.KindUnspecified || k > health.KindRecovered {
+			return matcher{}, fmt.Errorf("%w: unknown kind %d", store.ErrInvalidArgument, int(k))
+		}
+		m.kinds |= kindBit(k)
+	}
+	if f.IncludeRecoveries {
+		m.kinds |= kindBit(health.KindRecovered)
+	}
+	return m, nil
+}
+
+func set(xs []string) map[string]struct{} {
+	if len(xs) == 0 {
+		return nil
+	}
+	s := make(map[string]struct{}, len(xs))
+	for _, x := range xs {
+		s[x] = struct{}{}
+	}
+	return s
+}
+
+func (m *matcher) match(c *store.Change) bool {
+	if m.kinds&kindBit(c.Kind) == 0 {
+		return false
+	}
+	if m.users != nil && !has(m.users, c.UserID) {
+		return false
+	}
+	if m.codes != nil && c.Kind != health.KindRecovered && !has(m.codes, c.ErrorCode) {
+		return false
+	}
+	// A start time also applies to live changes: a delivery accepted
+	// before it may commit after the stream began.
+	return m.since.IsZero() || !c.OccurredAt.Before(m.since)
+}
+
+func has(s map[string]struct{}, x string) bool {
+	_, ok := s[x]
+	return ok
+}

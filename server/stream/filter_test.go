@@ -1,0 +1,78 @@
+package stream
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/accounthealth/accounthealth/server/health"
+	"github.com/accounthealth/accounthealth/server/store"
+)
+
+// TestFilters streams a log with every kind of change through each filter
+// field alone and in combination.
+func TestFilters(t *testing.T) {
+	e := newEnv(t, Options{HeartbeatInterval: 20 * time.Millisecond})
+	changes := e.ingest(
+		failed(1, 1, "invalid_mfa", 0),                            // 0: AUTH_FAILED, user 1
+		connected(1, 1, time.Minute),                              // 1: RECOVERED, user 1
+		connected(2, 2, 2*time.Minute),                            // no change: nothing to recover from
+		updatedError(2, 2, "auth_required", 3*time.Minute),        // 2: DISCONNECTED, user 2
+		connected(3, 2, 4*time.Minute),                            // no change
+		updatedError(3, 2, "platform_unavailable", 5*time.Minute), // 3: DEGRADED, user 2
+		removed(4, 1, 6*time.Minute),                              // 4: REMOVED, user 1, no code
+		connected(2, 2, 7*time.Minute),                            // 5: RECOVERED, user 2
+	)
+	wantKinds := []health.Kind{health.KindAuthFailed, health.KindRecovered, health.KindDisconnected,
+		health.KindDegraded, health.KindRemoved, health.KindRecovered}
+	if len(changes) != len(wantKinds) {
+		t.Fatalf("the script made %d changes, want %d", len(changes), len(wantKinds))
+	}
+	for i, k := range wantKinds {
+		if changes[i].Kind != k {
+			t.Fatalf("change %d is %s, want %s", i, changes[i].Kind, k)
+		}
+	}
+	if changes[1].ErrorCode != "" || changes[4].ErrorCode != "" {
+		t.Fatalf("recoveries and removals carry no error code, got %q and %q", changes[1].ErrorCode, changes[4].ErrorCode)
+	}
+
+	cases := []struct {
+		name   string
+		filter Filter
+		want   []int // indexes in changes
+	}{
+		{"none: recoveries off by default", Filter{}, []int{0, 2, 3, 4}},
+		{"include recoveries", Filter{IncludeRecoveries: true}, []int{0, 1, 2, 3, 4, 5}},
+		{"user", Filter{UserIDs: []string{userID(1)}}, []int{0, 4}},
+		{"users with recoveries", Filter{UserIDs: []string{userID(1), userID(9)}, IncludeRecoveries: true}, []int{0, 1, 4}},
+		{"kinds", Filter{Kinds: []health.Kind{health.KindAuthFailed, health.KindRemoved}}, []int{0, 4}},
+		{"kind recovered asks for recoveries", Filter{Kinds: []health.Kind{health.KindRecovered}}, []int{1, 5}},
+		{"kinds plus recoveries", Filter{Kinds: []health.Kind{health.KindDegraded}, IncludeRecoveries: true}, []int{1, 3, 5}},
+		{"error codes exclude removals", Filter{ErrorCodes: []string{"auth_required", "invalid_mfa"}}, []int{0, 2}},
+		{"error codes leave recoveries alone", Filter{ErrorCodes: []string{"auth_required"}, IncludeRecoveries: true}, []int{1, 2, 5}},
+		{"all fields", Filter{UserIDs: []string{userID(2)}, Kinds: []health.Kind{health.KindDisconnected, health.KindDegraded},
+			ErrorCodes: []string{"platform_unavailable"}}, []int{3}},
+		{"nothing matches", Filter{UserIDs: []string{userID(9)}}, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			sub := e.subscribe(Request{Filter: c.filter, Start: StartAfter(0)})
+			var want []store.Change
+			for _, i := range c.want {
+				want = append(want, changes[i])
+			}
+			checkSame(t, "received", want, drain(t, sub, lastSeq(changes)))
+		})
+	}
+}
+
+func TestFilterRejectsUnknownKinds(t *testing.T) {
+	e := newEnv(t, Options{})
+	for _, k := range []health.Kind{health.KindUnspecified, health.KindRecovered + 1, -1} {
+		_, err := e.broker.Subscribe(t.Context(), Request{Filter: Filter{Kinds: []health.Kind{k}}})
+		if !errors.Is(err, store.ErrInvalidArgument) {
+			t.Errorf("kind %d: err = %v, want store.ErrInvalidArgument", int(k), err)
+		}
+	}
+}
