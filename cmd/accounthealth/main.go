@@ -2,6 +2,7 @@
 //
 //	accounthealth serve [flags]                 run the service
 //	accounthealth simulate [flags] [scenario]   send realistic signed deliveries to it
+//	accounthealth fake-provider [flags]         a fake provider API for local runs
 //
 // Every flag can also be set with an environment variable ACCOUNTHEALTH_<FLAG>,
 // the flag's name in upper snake case (--webhook-addr: ACCOUNTHEALTH_WEBHOOK_ADDR).
@@ -37,6 +38,7 @@ func commands() []command {
 	return []command{
 		{"serve", "run the service (webhook intake, gRPC API, REST gateway)", runServe},
 		{"simulate", "send realistic signed webhook deliveries to a running server", runSimulate},
+		{"fake-provider", "serve a fake of the provider's API that sends webhooks back (local runs)", runFakeProvider},
 	}
 }
 

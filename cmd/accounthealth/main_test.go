@@ -127,13 +127,14 @@ func freePort(t *testing.T) string {
 
 // serve starts the binary configured through the environment, as a
 // container would run it, and waits until it answers.
-func serve(t *testing.T, dataDir string) *server {
+func serve(t *testing.T, dataDir string, env ...string) *server {
 	t.Helper()
 	s := &server{webhook: freePort(t), grpc: freePort(t), rest: freePort(t), stderr: &bytes.Buffer{}}
 	s.cmd = exec.Command(binary, "serve")
 	s.cmd.Env = append(cleanEnv(),
 		"ACCOUNTHEALTH_WEBHOOK_ADDR="+s.webhook, "ACCOUNTHEALTH_GRPC_ADDR="+s.grpc, "ACCOUNTHEALTH_API_ADDR="+s.rest,
 		"ACCOUNTHEALTH_DATA_DIR="+dataDir, "ACCOUNTHEALTH_WEBHOOK_SECRET=old-secret,"+fixtureSecret)
+	s.cmd.Env = append(s.cmd.Env, env...)
 	s.cmd.Stderr = s.stderr
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -198,7 +199,8 @@ func (s *server) grpcState(t *testing.T, accountID string) ahv1.HealthState {
 	return resp.GetAccountHealth().GetState()
 }
 
-func (s *server) restBody(t *testing.T, path string) string {
+// restGet returns the status and body of a GET on the REST gateway.
+func (s *server) restGet(t *testing.T, path string) (int, string) {
 	t.Helper()
 	res, err := http.Get("http://" + s.rest + path)
 	if err != nil {
@@ -206,10 +208,17 @@ func (s *server) restBody(t *testing.T, path string) string {
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
-	if res.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %d %s", path, res.StatusCode, b)
+	return res.StatusCode, string(b)
+}
+
+// restBody is a GET that must succeed.
+func (s *server) restBody(t *testing.T, path string) string {
+	t.Helper()
+	code, body := s.restGet(t, path)
+	if code != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", path, code, body)
 	}
-	return string(b)
+	return body
 }
 
 // The built binary takes signed deliveries over HTTP, serves health over

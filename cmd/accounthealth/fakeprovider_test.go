@@ -1,0 +1,87 @@
+package main
+
+import (
+	"bytes"
+	"net/http"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The whole system runs locally with no provider account: serve talks to
+// fake-provider, which sends its signed webhooks back to serve.
+func TestFakeProviderLocalRun(t *testing.T) {
+	fakeAddr := freePort(t)
+	s := serve(t, t.TempDir(), "ACCOUNTHEALTH_ARGYLE_API_URL=http://"+fakeAddr+"/v2",
+		"ACCOUNTHEALTH_ARGYLE_API_KEY_ID=fake-key-id", "ACCOUNTHEALTH_ARGYLE_API_KEY_SECRET=fake-key-secret")
+
+	var out bytes.Buffer
+	fake := exec.Command(binary, "fake-provider", "--addr", fakeAddr, "--webhook-url", "http://"+s.webhook+"/v1/webhooks/argyle")
+	fake.Env = append(cleanEnv(), "ACCOUNTHEALTH_WEBHOOK_SECRET="+fixtureSecret)
+	fake.Stdout, fake.Stderr = &out, &out
+	if err := fake.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = fake.Process.Kill(); _ = fake.Wait() })
+
+	// Seed a failed-login account at the fake; its failure reaches serve as webhooks.
+	fakeCall := func(method, path, body string) int {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			req, _ := http.NewRequest(method, "http://"+fakeAddr+path, strings.NewReader(body))
+			req.SetBasicAuth("fake-key-id", "fake-key-secret")
+			req.Header.Set("Content-Type", "application/json")
+			res, err := http.DefaultClient.Do(req)
+			if err == nil {
+				res.Body.Close()
+				return res.StatusCode
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("fake provider not reachable: %v\n%s", err, out.String())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if code := fakeCall(http.MethodPost, "/_fake/accounts", `{"id":"acct-1","user":"user-1","status":"connecting"}`); code >= 300 {
+		t.Fatalf("seed: %d\n%s", code, out.String())
+	}
+	if code := fakeCall(http.MethodPost, "/_fake/accounts/acct-1/fail", `{"error_code":"invalid_credentials"}`); code >= 300 {
+		t.Fatalf("fail: %d\n%s", code, out.String())
+	}
+	waitFor(t, func() bool { return strings.Contains(body(s.restGet(t, "/v1/accounts/acct-1/health")), "HEALTH_STATE_AUTH_FAILED") })
+
+	req, _ := http.NewRequest(http.MethodDelete, "http://"+s.rest+"/v1/accounts/acct-1", nil)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("DELETE: %d\n%s", res.StatusCode, s.stderr)
+	}
+	// The fake's own accounts.removed arrives after ours and changes nothing.
+	waitFor(t, func() bool {
+		return strings.Contains(body(s.restGet(t, "/v1/accounts/acct-1/events")), "DELIVERY_OUTCOME_AFTER_REMOVAL")
+	})
+	if !strings.Contains(s.restBody(t, "/v1/accounts/acct-1/health"), "HEALTH_STATE_REMOVED") {
+		t.Error("account not removed")
+	}
+	if strings.Contains(s.stderr.String(), "fake-key-secret") {
+		t.Error("the provider key secret appears in serve's log")
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached within 10s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func body(_ int, b string) string { return b }
