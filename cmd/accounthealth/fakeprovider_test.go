@@ -50,7 +50,9 @@ func TestFakeProviderLocalRun(t *testing.T) {
 	if code := fakeCall(http.MethodPost, "/_fake/accounts/acct-1/fail", `{"error_code":"invalid_credentials"}`); code >= 300 {
 		t.Fatalf("fail: %d\n%s", code, out.String())
 	}
-	waitFor(t, func() bool { return strings.Contains(body(s.restGet(t, "/v1/accounts/acct-1/health")), "HEALTH_STATE_AUTH_FAILED") })
+	waitFor(t, func() bool {
+		return strings.Contains(body(s.restGet(t, "/v1/accounts/acct-1/health")), "HEALTH_STATE_AUTH_FAILED")
+	})
 
 	req, _ := http.NewRequest(http.MethodDelete, "http://"+s.rest+"/v1/accounts/acct-1", nil)
 	res, err := http.DefaultClient.Do(req)
