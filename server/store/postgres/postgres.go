@@ -60,7 +60,8 @@ var (
 func Open(ctx context.Context, databaseURL string, opts store.Options) (_ *Store, err error) {
 	cfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
-		// pgx's parse errors repeat the URL, password included.
+		// pgx's parse errors quote the URL, and hide its password only on
+		// a best-effort basis.
 		return nil, fmt.Errorf("postgres: open: %w: the database URL does not parse", store.ErrInvalidArgument)
 	}
 	s := &Store{opts: opts}
