@@ -54,7 +54,8 @@ const (
 
 // Options tune a Broker. Zero or negative values mean the defaults.
 type Options struct {
-	// RingSize is how many recent changes are kept in memory.
+	// RingSize is how many recent changes are kept in memory (a change
+	// takes about half a kilobyte).
 	RingSize int
 	// PollInterval: the log is re-read this often even without wake-ups.
 	PollInterval time.Duration
@@ -141,6 +142,9 @@ func (b *Broker) Run(ctx context.Context) error {
 	defer cancel()
 
 	seq, err := b.store.LastChangeSeq(ctx)
+	if ctx.Err() != nil {
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("stream: find the end of the change log: %w", err)
 	}
@@ -175,12 +179,13 @@ func (b *Broker) bind(ctx context.Context) (context.Context, context.CancelFunc)
 }
 
 // watch keeps the store's change watch open. A watch that breaks (e.g. a
-// lost database connection) is retried every PollInterval; meanwhile the
-// poll keeps the stream going, only later.
+// lost database connection) is retried every PollInterval, meanwhile the
+// poll keeps the stream going, only later; a closed store has nothing left
+// to watch.
 func (b *Broker) watch(ctx context.Context, w store.Watcher) {
 	for {
 		err := w.WatchChanges(ctx, b.Notify)
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || errors.Is(err, store.ErrClosed) {
 			return
 		}
 		b.opts.Logger.Warn("stream: change watch ended; polling meanwhile", "error", err, "retry_in", b.opts.PollInterval)

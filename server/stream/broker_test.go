@@ -56,12 +56,10 @@ func TestStart(t *testing.T) {
 // consume reads sub until its cursor reaches final, once final is known
 // (non-zero), calling pause after each change. It runs beside the test, so
 // it returns its error instead of failing the test.
-func consume(sub *Subscription, final *atomic.Int64, pause func(received int)) ([]store.Change, error) {
+func consume(ctx context.Context, sub *Subscription, final *atomic.Int64, pause func(received int)) ([]store.Change, error) {
 	var got []store.Change
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 		it, err := sub.Next(ctx)
-		cancel()
 		if err != nil {
 			return got, err
 		}
@@ -82,19 +80,22 @@ func consume(sub *Subscription, final *atomic.Int64, pause func(received int)) (
 func TestReplayThenLiveUnderIngestion(t *testing.T) {
 	const total, users = 3000, 3
 	e := newEnv(t, Options{RingSize: 32, HeartbeatInterval: 20 * time.Millisecond})
+	// Bounds every step, so that a failing writer ends the test.
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
 	var final atomic.Int64
-	var wg sync.WaitGroup
-	wg.Go(func() {
+	var writer sync.WaitGroup
+	writer.Go(func() {
 		for from := 0; from < total; {
 			n := min(1+rand.IntN(20), total-from)
-			if _, err := e.store.Ingest(context.Background(), storetest.Deliveries(failures(from, n, users)...)); err != nil {
+			if _, err := e.store.Ingest(ctx, storetest.Deliveries(failures(from, n, users)...)); err != nil {
 				t.Errorf("writer: %v", err)
 				return
 			}
 			e.broker.Notify()
 			from += n
 		}
-		seq, err := e.store.LastChangeSeq(context.Background())
+		seq, err := e.store.LastChangeSeq(ctx)
 		if err != nil {
 			t.Errorf("writer: %v", err)
 		}
@@ -122,9 +123,9 @@ func TestReplayThenLiveUnderIngestion(t *testing.T) {
 	for i, s := range subs {
 		// Subscriber i starts once the writer is i/len(subs) of the way.
 		var last int64
-		for last < int64(i*total/len(subs)) {
+		for last < int64(i*total/len(subs)) && ctx.Err() == nil {
 			time.Sleep(time.Millisecond)
-			last, _ = e.store.LastChangeSeq(t.Context())
+			last, _ = e.store.LastChangeSeq(ctx)
 		}
 		switch i {
 		case 0, 1, 2:
@@ -139,9 +140,9 @@ func TestReplayThenLiveUnderIngestion(t *testing.T) {
 				time.Sleep(5 * time.Millisecond)
 			}
 		}
-		readers.Go(func() { s.got, s.err = consume(s.sub, &final, pause) })
+		readers.Go(func() { s.got, s.err = consume(ctx, s.sub, &final, pause) })
 	}
-	wg.Wait()
+	writer.Wait()
 	readers.Wait()
 	all := e.log()
 	if len(all) != total {
@@ -165,6 +166,8 @@ func TestReplayThenLiveUnderIngestion(t *testing.T) {
 func TestStalledSubscriber(t *testing.T) {
 	const ringSize, total, batch = 256, 10000, 100
 	e := newEnv(t, Options{RingSize: ringSize, HeartbeatInterval: 50 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
 	stalled := e.subscribe(Request{})
 	var final atomic.Int64
 	active := make([]struct {
@@ -174,7 +177,7 @@ func TestStalledSubscriber(t *testing.T) {
 	var readers sync.WaitGroup
 	for i := range active {
 		sub := e.subscribe(Request{})
-		readers.Go(func() { active[i].got, active[i].err = consume(sub, &final, func(int) {}) })
+		readers.Go(func() { active[i].got, active[i].err = consume(ctx, sub, &final, func(int) {}) })
 	}
 
 	start := time.Now()
@@ -350,13 +353,13 @@ func TestPollWithoutNotify(t *testing.T) {
 type watchingStore struct {
 	store.Store
 	calls atomic.Int32
-	fail  bool        // the first watch breaks at once
-	wakes chan func() // each watch's wake function
+	fail  error       // what the first watch returns at once, if not nil
+	wakes chan func() // each lasting watch's wake function
 }
 
 func (w *watchingStore) WatchChanges(ctx context.Context, wake func()) error {
-	if w.calls.Add(1) == 1 && w.fail {
-		return errors.New("connection lost")
+	if w.calls.Add(1) == 1 && w.fail != nil {
+		return w.fail
 	}
 	w.wakes <- wake
 	<-ctx.Done()
@@ -364,10 +367,14 @@ func (w *watchingStore) WatchChanges(ctx context.Context, wake func()) error {
 }
 
 func TestWatcher(t *testing.T) {
-	t.Run("wake-ups deliver", func(t *testing.T) {
-		w := &watchingStore{wakes: make(chan func(), 1)}
-		e := openEnv(t, t.TempDir(), Options{PollInterval: time.Hour},
+	watch := func(t *testing.T, poll time.Duration, fail error) (*env, *watchingStore) {
+		w := &watchingStore{fail: fail, wakes: make(chan func(), 1)}
+		e := openEnv(t, t.TempDir(), Options{PollInterval: poll},
 			func(s *sqlite.Store) store.Store { w.Store = s; return w })
+		return e, w
+	}
+	t.Run("wake-ups deliver", func(t *testing.T) {
+		e, w := watch(t, time.Hour, nil)
 		wake := <-w.wakes
 		sub := e.subscribe(Request{})
 		nothing := func(when string) {
@@ -384,9 +391,7 @@ func TestWatcher(t *testing.T) {
 		checkSame(t, "woken", changes, drain(t, sub, lastSeq(changes)))
 	})
 	t.Run("a broken watch is reopened", func(t *testing.T) {
-		w := &watchingStore{fail: true, wakes: make(chan func(), 1)}
-		openEnv(t, t.TempDir(), Options{PollInterval: 10 * time.Millisecond},
-			func(s *sqlite.Store) store.Store { w.Store = s; return w })
+		_, w := watch(t, 10*time.Millisecond, errors.New("connection lost"))
 		select {
 		case <-w.wakes:
 		case <-time.After(waitLimit):
@@ -394,6 +399,13 @@ func TestWatcher(t *testing.T) {
 		}
 		if n := w.calls.Load(); n != 2 {
 			t.Errorf("WatchChanges called %d times, want 2", n)
+		}
+	})
+	t.Run("a closed store is not watched again", func(t *testing.T) {
+		_, w := watch(t, 10*time.Millisecond, store.ErrClosed)
+		time.Sleep(100 * time.Millisecond)
+		if n := w.calls.Load(); n != 1 {
+			t.Errorf("WatchChanges called %d times, want 1", n)
 		}
 	})
 }

@@ -22,11 +22,11 @@ type Start struct {
 	since time.Time
 }
 
+// startMode's zero value means now.
 type startMode int
 
 const (
-	startNow startMode = iota
-	startAfter
+	startAfter startMode = iota + 1
 	startSince
 )
 
@@ -83,16 +83,16 @@ type Subscription struct {
 // (it was issued by another database, and resuming from it would silently
 // skip changes); the store's error if it cannot be read.
 func (b *Broker) Subscribe(ctx context.Context, req Request) (*Subscription, error) {
-	m, err := req.Filter.compile(req.Start.since)
-	if err != nil {
-		return nil, err
-	}
 	if b.life.Err() != nil {
 		return nil, ErrClosed
 	}
-	cursor, err := b.startCursor(ctx, req.Start)
+	m, err := req.Filter.compile(req.Start.since)
+	var cursor int64
+	if err == nil {
+		cursor, err = b.startCursor(ctx, req.Start)
+	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("stream: subscribe: %w", err)
 	}
 	timer := time.NewTimer(b.opts.HeartbeatInterval)
 	timer.Stop()
@@ -112,7 +112,7 @@ func (b *Broker) startCursor(ctx context.Context, start Start) (int64, error) {
 	case startAfter:
 		last, err := b.store.LastChangeSeq(ctx)
 		if err != nil {
-			return 0, fmt.Errorf("stream: subscribe: %w", err)
+			return 0, err
 		}
 		if start.after < 0 || start.after > last {
 			return 0, fmt.Errorf("%w: position %d is not in this log (0..%d); it may come from another database", ErrInvalidCursor, start.after, last)
@@ -124,19 +124,11 @@ func (b *Broker) startCursor(ctx context.Context, start Start) (int64, error) {
 		}
 		// Some changes after this Seq may have occurred before since (they
 		// were committed late); the filter drops them.
-		seq, err := b.store.ChangeSeqBefore(ctx, start.since)
-		if err != nil {
-			return 0, fmt.Errorf("stream: subscribe: %w", err)
-		}
-		return seq, nil
+		return b.store.ChangeSeqBefore(ctx, start.since)
 	}
 	// Now: the store's end of the log, which may be ahead of the tail; the
 	// subscription then simply waits for the tail to pass it.
-	seq, err := b.store.LastChangeSeq(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("stream: subscribe: %w", err)
-	}
-	return seq, nil
+	return b.store.LastChangeSeq(ctx)
 }
 
 // Next returns the next change that matches the filter, waiting for it to
