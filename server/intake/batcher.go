@@ -3,6 +3,7 @@ package intake
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -19,6 +20,7 @@ var ErrStopped = errors.New("intake is shutting down")
 type Batcher struct {
 	store    store.Store
 	maxBatch int
+	onChange func() // after a commit that appended changes
 	queue    chan *pending
 
 	mu      sync.RWMutex // guards closed against Submit racing Close
@@ -43,14 +45,17 @@ const DefaultMaxBatch = 256
 // commitTimeout bounds one commit so a stuck store cannot hold senders forever.
 const commitTimeout = 30 * time.Second
 
-// NewBatcher starts the commit loop. Call Close to stop it.
-func NewBatcher(s store.Store, maxBatch int) *Batcher {
+// NewBatcher starts the commit loop. Call Close to stop it. onChange, when
+// not nil, is called after every commit that appended at least one change
+// to the change log (streams use it to wake up); it must not block.
+func NewBatcher(s store.Store, maxBatch int, onChange func()) *Batcher {
 	if maxBatch <= 0 {
 		maxBatch = DefaultMaxBatch
 	}
 	b := &Batcher{
 		store:    s,
 		maxBatch: maxBatch,
+		onChange: onChange,
 		queue:    make(chan *pending, maxBatch),
 		stopped:  make(chan struct{}),
 	}
@@ -130,6 +135,9 @@ func (b *Batcher) commit(batch []*pending) {
 	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 	defer cancel()
 	results, err := b.store.Ingest(ctx, deliveries)
+	if err == nil && b.onChange != nil && slices.ContainsFunc(results, func(r store.Result) bool { return r.Change != nil }) {
+		b.onChange()
+	}
 	for i, p := range batch {
 		if err != nil {
 			p.done <- outcome{err: err}

@@ -164,7 +164,7 @@ func (g *gate) Ingest(_ context.Context, ds []store.Delivery) ([]store.Result, e
 
 func TestBatcherGroupsDeliveriesBehindACommit(t *testing.T) {
 	g := &gate{release: make(chan struct{})}
-	b := NewBatcher(g, 64)
+	b := NewBatcher(g, 64, nil)
 	defer b.Close()
 
 	var wg sync.WaitGroup
@@ -201,7 +201,7 @@ func TestBatcherGroupsDeliveriesBehindACommit(t *testing.T) {
 func TestBatcherReportsCommitFailureToEveryone(t *testing.T) {
 	g := &gate{release: make(chan struct{}), fail: errors.New("disk full")}
 	close(g.release)
-	b := NewBatcher(g, 0)
+	b := NewBatcher(g, 0, nil)
 	defer b.Close()
 	if _, err := b.Submit(t.Context(), store.Delivery{}); err == nil || !strings.Contains(err.Error(), "disk full") {
 		t.Fatalf("err = %v", err)
@@ -210,7 +210,7 @@ func TestBatcherReportsCommitFailureToEveryone(t *testing.T) {
 
 func TestBatcherCloseCommitsWhatIsQueued(t *testing.T) {
 	g := &gate{release: make(chan struct{})}
-	b := NewBatcher(g, 8)
+	b := NewBatcher(g, 8, nil)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var ok int
@@ -244,7 +244,7 @@ func TestBatcherCloseCommitsWhatIsQueued(t *testing.T) {
 
 func TestBatcherCallerGivingUpDoesNotBlockTheLoop(t *testing.T) {
 	g := &gate{release: make(chan struct{})}
-	b := NewBatcher(g, 8)
+	b := NewBatcher(g, 8, nil)
 	defer b.Close()
 	ctx, cancel := context.WithCancel(t.Context())
 	errc := make(chan error, 1)
@@ -269,5 +269,32 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not reached in 5s")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// changer commits everything and reports a change for bodies that say so.
+type changer struct{ store.Store }
+
+func (changer) Ingest(_ context.Context, ds []store.Delivery) ([]store.Result, error) {
+	out := make([]store.Result, len(ds))
+	for i, d := range ds {
+		if string(d.Body) == "change" {
+			out[i].Change = &store.Change{Seq: 1}
+		}
+	}
+	return out, nil
+}
+
+func TestBatcherWakesStreamsOnlyForChanges(t *testing.T) {
+	var wakes atomic.Int32
+	b := NewBatcher(changer{}, 8, func() { wakes.Add(1) })
+	defer b.Close()
+	for _, body := range []string{"quiet", "change", "quiet"} {
+		if _, err := b.Submit(t.Context(), store.Delivery{Body: []byte(body)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := wakes.Load(); n != 1 {
+		t.Errorf("%d wake-ups, want 1 (one commit appended a change)", n)
 	}
 }

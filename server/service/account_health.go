@@ -15,6 +15,7 @@ import (
 	ahv1 "github.com/accounthealth/accounthealth/gen/accounthealth/v1"
 	"github.com/accounthealth/accounthealth/server/health"
 	"github.com/accounthealth/accounthealth/server/store"
+	"github.com/accounthealth/accounthealth/server/stream"
 )
 
 // AccountHealthService serves derived health, the log and its stream, and
@@ -23,6 +24,7 @@ type AccountHealthService struct {
 	ahv1.UnimplementedAccountHealthServiceServer
 	store   store.Store
 	deleter *deleter
+	broker  *stream.Broker
 	logger  *slog.Logger
 }
 

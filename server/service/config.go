@@ -32,6 +32,9 @@ type Config struct {
 	// ShutdownTimeout bounds the graceful part of shutdown; after it,
 	// remaining RPCs are cut.
 	ShutdownTimeout time.Duration
+	// StreamHeartbeat is how often an idle stream gets a heartbeat, so
+	// proxies and load balancers do not cut it.
+	StreamHeartbeat time.Duration
 	// Provider configures the provider's REST API client, used to delete
 	// failed accounts. Without a key id the API is not called.
 	Provider provider.Config
@@ -46,6 +49,7 @@ func DefaultConfig() Config {
 		DataDir:         "./data",
 		MaxBodyBytes:    intake.DefaultMaxBodyBytes,
 		ShutdownTimeout: 15 * time.Second,
+		StreamHeartbeat: 15 * time.Second,
 		Provider:        provider.Config{BaseURL: provider.DefaultBaseURL},
 	}
 }
@@ -73,6 +77,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxBodyBytes < 1024 {
 		errs = append(errs, fmt.Errorf("max-body-bytes: %d is too small; deliveries are up to a few KB, use at least 1024", c.MaxBodyBytes))
+	}
+	if c.StreamHeartbeat < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("stream-heartbeat: %s is too short; use at least 100ms (proxies cut idle streams after 30-60s, so 15s suits most)", c.StreamHeartbeat))
 	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("shutdown-timeout: must be positive, got %s", c.ShutdownTimeout))

@@ -16,9 +16,9 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	ahv1 "github.com/accounthealth/accounthealth/gen/accounthealth/v1"
+	"github.com/accounthealth/accounthealth/server/health"
 	"github.com/accounthealth/accounthealth/server/provider"
 	"github.com/accounthealth/accounthealth/server/provider/providerfake"
-	"github.com/accounthealth/accounthealth/server/health"
 	"github.com/accounthealth/accounthealth/server/service"
 	"github.com/accounthealth/accounthealth/server/store"
 )
@@ -157,10 +157,15 @@ func TestDeleteFailedAccountPreconditions(t *testing.T) {
 func TestDeleteFailedAccountAuditAndProviderWebhook(t *testing.T) {
 	e, fake := withFake(t, nil)
 	seed(t, e, fake, "acct", failedBody("acct"))
+	w := e.watchGRPC(&ahv1.StreamDisconnectionsRequest{Kinds: []ahv1.TransitionKind{ahv1.TransitionKind_TRANSITION_KIND_REMOVED}})
 	if _, code, msg := deleteCalls[0].call(e, "acct", false, false); code != codes.OK {
 		t.Fatalf("delete: %s %s", code, msg)
 	}
+	if ev := w.events(t, 1)[0]; ev.GetAccountId() != "acct" || ev.GetPreviousState() != ahv1.HealthState_HEALTH_STATE_AUTH_FAILED {
+		t.Errorf("removal event = %v", ev)
+	}
 	fake.WaitDeliveries()
+	w.quiet(t) // the provider's own removal adds no second event
 	events := &ahv1.ListAccountEventsResponse{}
 	if code := e.callGRPC("ListAccountEvents", &ahv1.ListAccountEventsRequest{AccountId: "acct"}, events); code != codes.OK {
 		t.Fatal(code)

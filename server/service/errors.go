@@ -11,6 +11,7 @@ import (
 
 	"github.com/accounthealth/accounthealth/server/intake"
 	"github.com/accounthealth/accounthealth/server/store"
+	"github.com/accounthealth/accounthealth/server/stream"
 	"github.com/accounthealth/accounthealth/server/webhook"
 )
 
@@ -26,6 +27,7 @@ const (
 	ReasonMalformed        = "MALFORMED_DELIVERY"
 	ReasonTooLarge         = "DELIVERY_TOO_LARGE"
 	ReasonStoreUnavailable = "STORE_UNAVAILABLE"
+	ReasonShuttingDown     = "SHUTTING_DOWN"
 )
 
 // errorMapping is the one table from our errors to gRPC status codes.
@@ -43,6 +45,7 @@ var errorMapping = []struct {
 	{intake.ErrUnavailable, codes.Unavailable, ReasonStoreUnavailable},
 	{intake.ErrStopped, codes.Unavailable, ReasonStoreUnavailable},
 	{store.ErrClosed, codes.Unavailable, ReasonStoreUnavailable},
+	{stream.ErrClosed, codes.Unavailable, ReasonShuttingDown},
 }
 
 // toStatus translates err into a gRPC status error. Our own errors keep
@@ -65,7 +68,9 @@ func toStatus(ctx context.Context, logger *slog.Logger, err error) error {
 	for _, m := range errorMapping {
 		if errors.Is(err, m.target) {
 			msg := err.Error()
-			if m.code == codes.Unavailable {
+			if m.reason == ReasonShuttingDown {
+				msg = "the server is shutting down; reconnect and resume after the last cursor you received"
+			} else if m.code == codes.Unavailable {
 				// The cause may name files or hosts; log it, tell the caller
 				// only what to do.
 				logger.ErrorContext(ctx, "request failed: store unavailable", "error", err)

@@ -25,6 +25,7 @@ import (
 	"github.com/accounthealth/accounthealth/server/intake"
 	"github.com/accounthealth/accounthealth/server/provider"
 	"github.com/accounthealth/accounthealth/server/store"
+	"github.com/accounthealth/accounthealth/server/stream"
 )
 
 // Server is a running accounthealth: three listeners over one store.
@@ -33,10 +34,12 @@ type Server struct {
 	logger *slog.Logger
 	store  store.Store
 
-	batcher *intake.Batcher
-	grpc    *grpc.Server
-	health  *health.Server
-	conn    *grpc.ClientConn // the gateways' connection to our own gRPC listener
+	batcher    *intake.Batcher
+	broker     *stream.Broker
+	brokerDone chan struct{} // closed when the broker's Run returned
+	grpc       *grpc.Server
+	health     *health.Server
+	conn       *grpc.ClientConn // the gateways' connection to our own gRPC listener
 
 	grpcLis    net.Listener
 	webhookLis net.Listener
@@ -69,7 +72,9 @@ func New(cfg Config, s store.Store, logger *slog.Logger) (_ *Server, err error) 
 		return nil, err
 	}
 
-	srv.batcher = intake.NewBatcher(s, 0)
+	srv.broker = stream.New(s, stream.Options{HeartbeatInterval: cfg.StreamHeartbeat, Logger: logger})
+	srv.brokerDone = make(chan struct{})
+	srv.batcher = intake.NewBatcher(s, 0, srv.broker.Notify)
 	pipeline, err := intake.NewPipeline(intake.Config{
 		Secrets: cfg.WebhookSecrets, AllowUnsigned: cfg.AllowUnsignedWebhooks, MaxBodyBytes: cfg.MaxBodyBytes,
 	}, srv.batcher.Submit)
@@ -83,7 +88,10 @@ func New(cfg Config, s store.Store, logger *slog.Logger) (_ *Server, err error) 
 		grpc.ChainStreamInterceptor(streamInterceptors(logger)...),
 		// Room for the largest accepted body plus the envelope.
 		grpc.MaxRecvMsgSize(cfg.MaxBodyBytes+64<<10),
-		// Long-lived streams sit idle between events; let clients ping.
+		// Long-lived streams sit idle between events: ping idle connections
+		// so dead peers are noticed, and let clients ping too (down to every
+		// 10 s) to keep NATs and proxies from dropping them.
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 	)
 	ahv1.RegisterWebhookServiceServer(srv.grpc, NewWebhookService(pipeline, logger))
@@ -96,7 +104,7 @@ func New(cfg Config, s store.Store, logger *slog.Logger) (_ *Server, err error) 
 		}
 		del.provider = client
 	}
-	ahv1.RegisterAccountHealthServiceServer(srv.grpc, &AccountHealthService{store: s, deleter: del, logger: logger})
+	ahv1.RegisterAccountHealthServiceServer(srv.grpc, &AccountHealthService{store: s, deleter: del, broker: srv.broker, logger: logger})
 	srv.health = health.NewServer()
 	healthpb.RegisterHealthServer(srv.grpc, srv.health)
 	reflection.Register(srv.grpc)
@@ -171,7 +179,13 @@ func (s *Server) Addrs() Addrs {
 // Run serves until ctx is done, then shuts down in order and returns. It
 // returns early with an error if a listener fails.
 func (s *Server) Run(ctx context.Context) error {
-	serveErr := make(chan error, 3)
+	serveErr := make(chan error, 4)
+	go func() {
+		defer close(s.brokerDone)
+		if err := s.broker.Run(context.Background()); err != nil {
+			serveErr <- fmt.Errorf("stream broker: %w", err)
+		}
+	}()
 	go func() { serveErr <- wrapServe("grpc", s.grpc.Serve(s.grpcLis)) }()
 	go func() { serveErr <- wrapServe("webhook", s.webhookSrv.Serve(s.webhookLis)) }()
 	go func() { serveErr <- wrapServe("api", s.apiSrv.Serve(s.apiLis)) }()
@@ -197,8 +211,9 @@ func wrapServe(name string, err error) error {
 
 // shutdown stops in the order that loses nothing acknowledged: tell load
 // balancers first, stop taking webhooks (in-flight ones finish and commit),
-// drain RPCs, stop the API gateway, then commit what is queued and close
-// the store.
+// end the streams (UNAVAILABLE: clients resume from their cursor elsewhere;
+// GracefulStop would wait for them forever), drain RPCs, stop the API
+// gateway, then commit what is queued and close the store.
 func (s *Server) shutdown() error {
 	s.logger.Info("shutting down")
 	deadline := time.Now().Add(s.cfg.ShutdownTimeout)
@@ -207,6 +222,7 @@ func (s *Server) shutdown() error {
 
 	s.health.Shutdown()
 	errs := []error{s.webhookSrv.Shutdown(ctx)}
+	s.broker.Close()
 
 	stopped := make(chan struct{})
 	go func() { s.grpc.GracefulStop(); close(stopped) }()
@@ -219,6 +235,7 @@ func (s *Server) shutdown() error {
 	}
 	errs = append(errs, s.apiSrv.Shutdown(ctx), s.conn.Close())
 	s.batcher.Close()
+	<-s.brokerDone
 	errs = append(errs, s.store.Close())
 	s.logger.Info("stopped")
 	return errors.Join(errs...)

@@ -179,6 +179,10 @@ func (s *Subscription) Next(ctx context.Context) (Item, error) {
 	}
 }
 
+// Cursor is where the subscription stands: everything up to it was either
+// returned or filtered out. Right after Subscribe it is the start.
+func (s *Subscription) Cursor() int64 { return s.cursor }
+
 // item returns c as an Item, or a heartbeat when c is nil, and restarts
 // the heartbeat clock.
 func (s *Subscription) item(c *store.Change, now time.Time) Item {

@@ -46,9 +46,10 @@ type AccountHealthServiceClient interface {
 	ListAccountEvents(ctx context.Context, in *ListAccountEventsRequest, opts ...grpc.CallOption) (*ListAccountEventsResponse, error)
 	// StreamDisconnections streams disconnection events (and, on request,
 	// recoveries) from the durable log: first those after the requested start,
-	// then new ones as they are committed, with no gap and no duplicate. Idle
-	// streams get heartbeats carrying a cursor, so a filtered subscriber can
-	// resume past events it did not want. On shutdown the stream ends with
+	// then new ones as they are committed, with no gap and no duplicate. The
+	// stream opens with a heartbeat at its start cursor; idle streams get
+	// heartbeats carrying a cursor, so a filtered subscriber can resume past
+	// events it did not want. On shutdown the stream ends with
 	// UNAVAILABLE: resume from the last cursor received.
 	StreamDisconnections(ctx context.Context, in *StreamDisconnectionsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamDisconnectionsResponse], error)
 	// DeleteFailedAccount deletes, at the provider, an account whose login
@@ -181,9 +182,10 @@ type AccountHealthServiceServer interface {
 	ListAccountEvents(context.Context, *ListAccountEventsRequest) (*ListAccountEventsResponse, error)
 	// StreamDisconnections streams disconnection events (and, on request,
 	// recoveries) from the durable log: first those after the requested start,
-	// then new ones as they are committed, with no gap and no duplicate. Idle
-	// streams get heartbeats carrying a cursor, so a filtered subscriber can
-	// resume past events it did not want. On shutdown the stream ends with
+	// then new ones as they are committed, with no gap and no duplicate. The
+	// stream opens with a heartbeat at its start cursor; idle streams get
+	// heartbeats carrying a cursor, so a filtered subscriber can resume past
+	// events it did not want. On shutdown the stream ends with
 	// UNAVAILABLE: resume from the last cursor received.
 	StreamDisconnections(*StreamDisconnectionsRequest, grpc.ServerStreamingServer[StreamDisconnectionsResponse]) error
 	// DeleteFailedAccount deletes, at the provider, an account whose login

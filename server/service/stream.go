@@ -1,0 +1,106 @@
+package service
+
+import (
+	"errors"
+	"slices"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	ahv1 "github.com/accounthealth/accounthealth/gen/accounthealth/v1"
+	"github.com/accounthealth/accounthealth/server/health"
+	"github.com/accounthealth/accounthealth/server/store"
+	"github.com/accounthealth/accounthealth/server/stream"
+)
+
+// StreamDisconnections implements the RPC; see its doc in the proto. A slow
+// client only blocks its own Send: its backlog stays in the durable log,
+// and its subscription holds nothing but a cursor.
+func (s *AccountHealthService) StreamDisconnections(req *ahv1.StreamDisconnectionsRequest, out ahv1.AccountHealthService_StreamDisconnectionsServer) error {
+	ctx := out.Context()
+	sreq, err := streamRequest(req)
+	if err != nil {
+		return err
+	}
+	sub, err := s.broker.Subscribe(ctx, sreq)
+	if err != nil {
+		if errors.Is(err, stream.ErrInvalidCursor) {
+			return invalidArgument("resume_after", "is not a cursor of this service's log (it must come from an event or heartbeat of this stream); start without it, or with since")
+		}
+		return toStatus(ctx, s.logger, err)
+	}
+	// The stream opens with a heartbeat at its start cursor: the caller
+	// learns at once that it is subscribed (HTTP clients get the response
+	// headers now, not at the first event), and where to resume from even
+	// if nothing arrives before it disconnects.
+	if err := out.Send(itemToProto(stream.Item{Heartbeat: true, Cursor: sub.Cursor(), At: time.Now()})); err != nil {
+		return err
+	}
+	for {
+		item, err := sub.Next(ctx)
+		if err != nil {
+			return toStatus(ctx, s.logger, err)
+		}
+		if err := out.Send(itemToProto(item)); err != nil {
+			return err
+		}
+	}
+}
+
+// streamRequest checks the request and turns it into the broker's terms.
+func streamRequest(req *ahv1.StreamDisconnectionsRequest) (stream.Request, error) {
+	var r stream.Request
+	for _, id := range req.GetUserIds() {
+		if err := checkID("user_ids", id, true); err != nil {
+			return r, err
+		}
+	}
+	r.Filter = stream.Filter{UserIDs: req.GetUserIds(), ErrorCodes: req.GetErrorCodes(), IncludeRecoveries: req.GetIncludeRecoveries()}
+	for _, k := range req.GetKinds() {
+		i := slices.Index(kindsToProto, k)
+		if i <= 0 {
+			return r, invalidArgument("kinds", "contains "+k.String()+", which is not a transition kind")
+		}
+		r.Filter.Kinds = append(r.Filter.Kinds, health.Kind(i))
+	}
+	switch start := req.GetStart().(type) {
+	case *ahv1.StreamDisconnectionsRequest_ResumeAfter:
+		seq, err := stream.DecodeCursor(start.ResumeAfter)
+		if err != nil {
+			return r, invalidArgument("resume_after", "is not a cursor this service issued; pass the cursor of the last event or heartbeat you received")
+		}
+		r.Start = stream.StartAfter(seq)
+	case *ahv1.StreamDisconnectionsRequest_Since:
+		if err := start.Since.CheckValid(); err != nil {
+			return r, invalidArgument("since", "is not a valid time: "+err.Error())
+		}
+		r.Start = stream.StartSince(start.Since.AsTime())
+	}
+	return r, nil
+}
+
+func itemToProto(item stream.Item) *ahv1.StreamDisconnectionsResponse {
+	if item.Change == nil {
+		return &ahv1.StreamDisconnectionsResponse{Message: &ahv1.StreamDisconnectionsResponse_Heartbeat{
+			Heartbeat: &ahv1.Heartbeat{Time: timestamppb.New(item.At), Cursor: stream.EncodeCursor(item.Cursor)},
+		}}
+	}
+	return &ahv1.StreamDisconnectionsResponse{Message: &ahv1.StreamDisconnectionsResponse_Event{Event: changeToProto(item.Change)}}
+}
+
+func changeToProto(c *store.Change) *ahv1.DisconnectionEvent {
+	t := transitionToProto(c.Transition)
+	return &ahv1.DisconnectionEvent{
+		Cursor:        stream.EncodeCursor(c.Seq),
+		AccountId:     c.AccountID,
+		UserId:        c.UserID,
+		Kind:          t.Kind,
+		PreviousState: t.PreviousState,
+		State:         t.State,
+		ErrorCode:     t.ErrorCode,
+		ErrorMessage:  t.ErrorMessage,
+		Remedy:        t.Remedy,
+		OccurredAt:    t.OccurredAt,
+		Delivery:      &ahv1.DeliveryReference{Sequence: c.EntrySeq, EventType: c.Event},
+	}
+}
