@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -108,10 +109,28 @@ func TestUsageAndExitCodes(t *testing.T) {
 	}
 }
 
+// lockedBuffer collects a child process's output while the test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 // server is a running `accounthealth serve` process.
 type server struct {
 	cmd                 *exec.Cmd
-	stderr              *bytes.Buffer
+	stderr              *lockedBuffer
 	webhook, grpc, rest string
 }
 
@@ -129,7 +148,7 @@ func freePort(t *testing.T) string {
 // container would run it, and waits until it answers.
 func serve(t *testing.T, dataDir string, env ...string) *server {
 	t.Helper()
-	s := &server{webhook: freePort(t), grpc: freePort(t), rest: freePort(t), stderr: &bytes.Buffer{}}
+	s := &server{webhook: freePort(t), grpc: freePort(t), rest: freePort(t), stderr: &lockedBuffer{}}
 	s.cmd = exec.Command(binary, "serve")
 	s.cmd.Env = append(cleanEnv(),
 		"ACCOUNTHEALTH_WEBHOOK_ADDR="+s.webhook, "ACCOUNTHEALTH_GRPC_ADDR="+s.grpc, "ACCOUNTHEALTH_API_ADDR="+s.rest,
