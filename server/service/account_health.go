@@ -25,6 +25,7 @@ type AccountHealthService struct {
 	store   store.Store
 	deleter *deleter
 	broker  *stream.Broker
+	encoded *encodedEvents
 	logger  *slog.Logger
 }
 

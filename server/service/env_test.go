@@ -63,7 +63,7 @@ func start(t testing.TB, st store.Store, configure ...func(*service.Config)) *en
 		c(&cfg)
 	}
 	logs := &bytes.Buffer{}
-	srv, err := service.New(cfg, st, slog.New(slog.NewTextHandler(&syncWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	srv, err := service.New(cfg, st, slog.New(slog.NewTextHandler(&syncWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelInfo})))
 	if err != nil {
 		st.Close()
 		t.Fatalf("service.New: %v", err)

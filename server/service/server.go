@@ -84,6 +84,8 @@ func New(cfg Config, s store.Store, logger *slog.Logger) (_ *Server, err error) 
 	}
 
 	srv.grpc = grpc.NewServer(
+		// Stream events are encoded once and shared by all subscribers.
+		grpc.ForceServerCodecV2(newSharedCodec()),
 		grpc.ChainUnaryInterceptor(unaryInterceptors(logger)...),
 		grpc.ChainStreamInterceptor(streamInterceptors(logger)...),
 		// Room for the largest accepted body plus the envelope.
@@ -104,7 +106,9 @@ func New(cfg Config, s store.Store, logger *slog.Logger) (_ *Server, err error) 
 		}
 		del.provider = client
 	}
-	ahv1.RegisterAccountHealthServiceServer(srv.grpc, &AccountHealthService{store: s, deleter: del, broker: srv.broker, logger: logger})
+	ahv1.RegisterAccountHealthServiceServer(srv.grpc, &AccountHealthService{
+		store: s, deleter: del, broker: srv.broker, encoded: newEncodedEvents(8192), logger: logger,
+	})
 	srv.health = health.NewServer()
 	healthpb.RegisterHealthServer(srv.grpc, srv.health)
 	reflection.Register(srv.grpc)

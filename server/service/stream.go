@@ -41,11 +41,23 @@ func (s *AccountHealthService) StreamDisconnections(req *ahv1.StreamDisconnectio
 		if err != nil {
 			return toStatus(ctx, s.logger, err)
 		}
-		if err := out.Send(itemToProto(item)); err != nil {
+		if item.Change == nil {
+			err = out.Send(itemToProto(item))
+		} else {
+			// Encoded once for all subscribers; the server's sharedCodec
+			// sends the bytes as they are.
+			var m encodedMessage
+			if m, err = s.encoded.get(item.Change); err == nil {
+				err = out.SendMsg(m)
+			}
+		}
+		if err != nil {
 			return err
 		}
 	}
 }
+
+func streamItemFor(c *store.Change) stream.Item { return stream.Item{Change: c, Cursor: c.Seq} }
 
 // streamRequest checks the request and turns it into the broker's terms.
 func streamRequest(req *ahv1.StreamDisconnectionsRequest) (stream.Request, error) {
