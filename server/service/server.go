@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -24,6 +25,7 @@ import (
 	ahv1 "github.com/accounthealth/accounthealth/gen/accounthealth/v1"
 	"github.com/accounthealth/accounthealth/server/intake"
 	"github.com/accounthealth/accounthealth/server/provider"
+	"github.com/accounthealth/accounthealth/server/refresh"
 	"github.com/accounthealth/accounthealth/server/store"
 	"github.com/accounthealth/accounthealth/server/stream"
 )
@@ -40,6 +42,13 @@ type Server struct {
 	grpc       *grpc.Server
 	health     *health.Server
 	conn       *grpc.ClientConn // the gateways' connection to our own gRPC listener
+	// refresher fetches accounts whose health is unconfirmed; nil without
+	// a provider API key.
+	refresher *refresh.Refresher
+	// stopWorkers ends background work that commits (refreshes); workers
+	// is done when it has stopped.
+	stopWorkers context.CancelFunc
+	workers     sync.WaitGroup
 
 	grpcLis    net.Listener
 	webhookLis net.Listener
@@ -96,7 +105,6 @@ func New(cfg Config, s store.Store, logger *slog.Logger) (_ *Server, err error) 
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 	)
-	ahv1.RegisterWebhookServiceServer(srv.grpc, NewWebhookService(pipeline, logger))
 	del := &deleter{store: s, commit: srv.batcher.Submit, logger: logger, now: time.Now}
 	if cfg.Provider.KeyID != "" {
 		client, err := provider.New(cfg.Provider)
@@ -105,7 +113,9 @@ func New(cfg Config, s store.Store, logger *slog.Logger) (_ *Server, err error) 
 			return nil, err
 		}
 		del.provider = client
+		srv.refresher = refresh.New(client, srv.batcher.Submit, logger, refreshQueueLimit)
 	}
+	ahv1.RegisterWebhookServiceServer(srv.grpc, &WebhookService{pipeline: pipeline, refresher: srv.refresher, logger: logger})
 	ahv1.RegisterAccountHealthServiceServer(srv.grpc, &AccountHealthService{
 		store: s, deleter: del, broker: srv.broker, encoded: newEncodedEvents(8192), logger: logger,
 	})
@@ -172,6 +182,9 @@ func newHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
 	}
 }
 
+// refreshQueueLimit bounds the accounts waiting for a provider refresh.
+const refreshQueueLimit = 10000
+
 // Addrs are the bound addresses, useful when the config asked for port 0.
 type Addrs struct{ Webhook, GRPC, API string }
 
@@ -190,6 +203,11 @@ func (s *Server) Run(ctx context.Context) error {
 			serveErr <- fmt.Errorf("stream broker: %w", err)
 		}
 	}()
+	var workCtx context.Context
+	workCtx, s.stopWorkers = context.WithCancel(context.Background())
+	if s.refresher != nil {
+		s.workers.Go(func() { s.refresher.Run(workCtx) })
+	}
 	go func() { serveErr <- wrapServe("grpc", s.grpc.Serve(s.grpcLis)) }()
 	go func() { serveErr <- wrapServe("webhook", s.webhookSrv.Serve(s.webhookLis)) }()
 	go func() { serveErr <- wrapServe("api", s.apiSrv.Serve(s.apiLis)) }()
@@ -238,6 +256,8 @@ func (s *Server) shutdown() error {
 		<-stopped
 	}
 	errs = append(errs, s.apiSrv.Shutdown(ctx), s.conn.Close())
+	s.stopWorkers()
+	s.workers.Wait()
 	s.batcher.Close()
 	<-s.brokerDone
 	errs = append(errs, s.store.Close())

@@ -1,0 +1,148 @@
+// Package refresh asks the provider how an account is when a delivery said
+// only that it changed: an accounts.updated sent without the account object
+// (a subscription without include_resource) leaves the health unconfirmed.
+// The provider's answer is recorded as an accounts.updated of our own, with
+// the account object, so the health model applies it like any snapshot
+// (older than what we hold: ignored; byte-identical: a duplicate).
+package refresh
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/accounthealth/accounthealth/server/health"
+	"github.com/accounthealth/accounthealth/server/provider"
+	"github.com/accounthealth/accounthealth/server/store"
+)
+
+// Actor names refreshes in the account's timeline.
+const Actor = "provider-refresh"
+
+// Fetcher reads an account from the provider; *provider.Client is one.
+type Fetcher interface {
+	GetAccount(ctx context.Context, accountID string) (provider.Account, error)
+}
+
+// Refresher fetches accounts one at a time: the provider client's rate
+// limit paces it, and a burst of lean deliveries costs one fetch per
+// account, not per delivery.
+type Refresher struct {
+	fetch  Fetcher
+	commit func(context.Context, store.Delivery) (store.Result, error)
+	logger *slog.Logger
+	now    func() time.Time
+
+	mu      sync.Mutex
+	queued  map[string]bool
+	order   []string
+	limit   int
+	wake    chan struct{}
+	dropped int
+}
+
+// New makes a Refresher that commits through commit (normally the intake
+// batcher) and keeps at most limit accounts waiting.
+func New(f Fetcher, commit func(context.Context, store.Delivery) (store.Result, error), logger *slog.Logger, limit int) *Refresher {
+	return &Refresher{
+		fetch: f, commit: commit, logger: logger, now: time.Now,
+		queued: map[string]bool{}, limit: limit, wake: make(chan struct{}, 1),
+	}
+}
+
+// Request asks for accountID to be fetched. It never blocks: an account
+// already waiting is not queued twice, and when the queue is full the
+// request is dropped and the account stays marked unconfirmed, which its
+// health says.
+func (r *Refresher) Request(accountID string) {
+	r.mu.Lock()
+	switch {
+	case r.queued[accountID]:
+	case len(r.order) >= r.limit:
+		r.dropped++
+		if r.dropped == 1 || r.dropped%1000 == 0 {
+			r.logger.Warn("provider refresh queue full; accounts stay unconfirmed until their next delivery", "dropped", r.dropped)
+		}
+	default:
+		r.queued[accountID] = true
+		r.order = append(r.order, accountID)
+	}
+	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run fetches queued accounts until ctx ends.
+func (r *Refresher) Run(ctx context.Context) {
+	for {
+		id, ok := r.next()
+		if !ok {
+			select {
+			case <-r.wake:
+				continue
+			case <-ctx.Done():
+				return
+			}
+		}
+		r.refresh(ctx, id)
+	}
+}
+
+func (r *Refresher) next() (string, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.order) == 0 {
+		return "", false
+	}
+	id := r.order[0]
+	r.order = r.order[1:]
+	delete(r.queued, id)
+	return id, true
+}
+
+func (r *Refresher) refresh(ctx context.Context, id string) {
+	acct, err := r.fetch.GetAccount(ctx, id)
+	if err != nil {
+		// Not found, unauthorised, unavailable: the account stays
+		// unconfirmed, which is the truth as far as we know it.
+		if ctx.Err() == nil {
+			r.logger.Warn("provider refresh failed; account stays unconfirmed", "account", id, "error", err)
+		}
+		return
+	}
+	if _, err := r.commit(ctx, Delivery(acct, r.now().UTC())); err != nil {
+		r.logger.Warn("provider refresh not recorded", "account", id, "error", err)
+	}
+}
+
+// Delivery turns the provider's account object into the accounts.updated
+// it stands for, as our own API action.
+func Delivery(a provider.Account, at time.Time) store.Delivery {
+	c := a.Connection
+	return store.Delivery{
+		Source: store.SourceAPI,
+		Actor:  Actor,
+		Name:   "GET /v2/accounts/{id}",
+		Body:   a.Raw,
+		Decoded: health.Delivery{
+			Event:        health.EventAccountsUpdated,
+			AccountID:    a.ID,
+			UserID:       a.User,
+			ErrorCode:    c.ErrorCode,
+			ErrorMessage: c.ErrorMessage,
+			ReceivedAt:   at,
+			Snapshot: &health.Snapshot{
+				ConnectionStatus:       string(c.Status),
+				ConnectionErrorCode:    c.ErrorCode,
+				ConnectionErrorMessage: c.ErrorMessage,
+				ConnectionUpdatedAt:    c.UpdatedAt,
+				UpdatedAt:              a.UpdatedAt,
+				ScannedAt:              a.ScannedAt,
+				Raw:                    a.Raw,
+			},
+		},
+	}
+}
