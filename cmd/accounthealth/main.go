@@ -39,6 +39,7 @@ func commands() []command {
 		{"serve", "run the service (webhook intake, gRPC API, REST gateway)", runServe},
 		{"simulate", "send realistic signed webhook deliveries to a running server", runSimulate},
 		{"fake-provider", "serve a fake of the provider's API that sends webhooks back (local runs)", runFakeProvider},
+		{"token", "make an internal API token (token new NAME)", runToken},
 	}
 }
 

@@ -1,13 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
+	"github.com/accounthealth/accounthealth/server/auth"
 	"github.com/accounthealth/accounthealth/server/service"
 	"github.com/accounthealth/accounthealth/server/store"
 	"github.com/accounthealth/accounthealth/server/store/postgres"
@@ -46,6 +51,11 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.StringVar(&cfg.Provider.BaseURL, "argyle-api-url", cfg.Provider.BaseURL, "the provider's v2 API: sandbox, production, or a fake provider's URL")
 	fs.StringVar(&cfg.Provider.KeyID, "argyle-api-key-id", "", "provider API key id (needed to delete failed accounts)")
 	fs.StringVar(&cfg.Provider.KeySecret, "argyle-api-key-secret", "", "provider API key secret")
+	tokensFile := fs.String("api-tokens-file", "", `file of internal API tokens, one "name:sha256-hex" per line ('accounthealth token new NAME' makes one)`)
+	tokensList := fs.String("api-tokens", "", `internal API tokens as comma-separated "name:sha256-hex" entries (hashes, never the tokens)`)
+	fs.StringVar(&cfg.TLSCertFile, "tls-cert", "", "PEM certificate for every listener (reloaded on change and on SIGHUP)")
+	fs.StringVar(&cfg.TLSKeyFile, "tls-key", "", "PEM private key of --tls-cert")
+	fs.StringVar(&cfg.TLSClientCAFile, "tls-client-ca", "", "PEM CA whose client certificates authenticate internal callers (mutual TLS)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "text or json")
 	if err := parseFlags(fs, args); err != nil {
@@ -53,6 +63,9 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	logger, err := newLogger(stderr, *logLevel, *logFormat)
 	if err != nil {
+		return usageError{err}
+	}
+	if cfg.APITokens, err = loadTokens(*tokensFile, *tokensList); err != nil {
 		return usageError{err}
 	}
 	if err := cfg.Validate(); err != nil {
@@ -71,7 +84,65 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if cfg.AllowUnsignedWebhooks {
 		logger.Warn("unsigned webhook deliveries are accepted; never run like this where the webhook listener is reachable from outside")
 	}
+	stopReload := reloadOnSIGHUP(srv, logger)
+	defer stopReload()
 	return srv.Run(ctx)
+}
+
+// loadTokens reads the internal API tokens from a file and a list (both
+// may be given; a name must not repeat).
+func loadTokens(file, list string) (*auth.Tokens, error) {
+	var sources []string
+	var readers []io.Reader
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("api-tokens-file: %w", err)
+		}
+		sources, readers = append(sources, file), append(readers, bytes.NewReader(b))
+	}
+	if list != "" {
+		sources, readers = append(sources, "api-tokens"), append(readers, strings.NewReader(list))
+	}
+	if len(readers) == 0 {
+		return nil, nil
+	}
+	// One reader so that a name used in both is caught as a repeat.
+	return auth.ParseTokens(io.MultiReader(joinLines(readers)...), strings.Join(sources, " + "))
+}
+
+// joinLines puts a newline between readers so entries do not run together.
+func joinLines(rs []io.Reader) []io.Reader {
+	var out []io.Reader
+	for i, r := range rs {
+		if i > 0 {
+			out = append(out, strings.NewReader("\n"))
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// reloadOnSIGHUP reloads the TLS certificate when the process gets SIGHUP.
+func reloadOnSIGHUP(srv *service.Server, logger *slog.Logger) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-hup:
+				if err := srv.ReloadCertificates(); err != nil {
+					logger.Error("certificate reload failed; the previous certificate stays in use", "error", err)
+				} else {
+					logger.Info("certificates reloaded")
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { signal.Stop(hup); close(done) }
 }
 
 // openStore picks the driver: PostgreSQL when a database URL is given (the

@@ -6,6 +6,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/accounthealth/accounthealth/server/auth"
 	"github.com/accounthealth/accounthealth/server/intake"
 	"github.com/accounthealth/accounthealth/server/provider"
 )
@@ -35,6 +36,12 @@ type Config struct {
 	// StreamHeartbeat is how often an idle stream gets a heartbeat, so
 	// proxies and load balancers do not cut it.
 	StreamHeartbeat time.Duration
+	// APITokens authenticate internal callers (nil: none).
+	APITokens *auth.Tokens
+	// TLSCertFile and TLSKeyFile, when set, serve every listener over TLS;
+	// TLSClientCAFile verifies client certificates on the internal
+	// listeners (mutual TLS), as an alternative to tokens.
+	TLSCertFile, TLSKeyFile, TLSClientCAFile string
 	// Provider configures the provider's REST API client, used to delete
 	// failed accounts. Without a key id the API is not called.
 	Provider provider.Config
@@ -84,10 +91,39 @@ func (c Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("shutdown-timeout: must be positive, got %s", c.ShutdownTimeout))
 	}
+	switch {
+	case (c.TLSCertFile == "") != (c.TLSKeyFile == ""):
+		errs = append(errs, errors.New("tls-cert, tls-key: set both or neither"))
+	case c.TLSClientCAFile != "" && c.TLSCertFile == "":
+		errs = append(errs, errors.New("tls-client-ca: needs tls-cert and tls-key (client certificates are checked in the TLS handshake)"))
+	}
+	if (c.APITokens == nil || c.APITokens.Len() == 0) && c.TLSClientCAFile == "" {
+		// Without credentials the internal API may only listen where no
+		// one else can reach it.
+		for _, a := range []struct{ name, addr string }{{"grpc-addr", c.GRPCAddr}, {"api-addr", c.APIAddr}} {
+			if !loopback(a.addr) {
+				errs = append(errs, fmt.Errorf("%s: %s is not a loopback address and no internal authentication is configured: set --api-tokens-file (or ACCOUNTHEALTH_API_TOKENS) or --tls-client-ca, or listen on 127.0.0.1", a.name, a.addr))
+			}
+		}
+	}
 	if c.Provider.KeyID != "" || c.Provider.KeySecret != "" {
 		if _, err := provider.New(c.Provider); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// loopback reports whether addr's host can only be reached from this
+// machine. An empty host (":9090") listens everywhere, so it is not.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -27,18 +27,18 @@ const fakeKeySecret = "fake-key-secret-never-logged"
 
 // withFake starts the service wired to a fake provider that sends its
 // webhooks (e.g. accounts.removed after a delete) back to the service.
-func withFake(t *testing.T, st store.Store) (*env, *providerfake.Fake) {
+func withFake(t *testing.T, st store.Store, configure ...func(*service.Config)) (*env, *providerfake.Fake) {
 	t.Helper()
 	var fake *providerfake.Fake
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fake.Handler().ServeHTTP(w, r) }))
 	t.Cleanup(api.Close)
-	e := start(t, st, func(c *service.Config) {
+	e := start(t, st, append([]func(*service.Config){func(c *service.Config) {
 		c.Provider = provider.Config{
 			BaseURL: api.URL + "/v2", KeyID: "fake-key", KeySecret: fakeKeySecret,
 			Timeout: 300 * time.Millisecond, MaxElapsed: 2 * time.Second, MaxRetries: 2,
 			BackoffBase: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond,
 		}
-	})
+	}}, configure...)...)
 	fake = providerfake.New(providerfake.Options{
 		KeyID: "fake-key", KeySecret: fakeKeySecret,
 		WebhookURL: "http://" + e.addrs.Webhook + service.WebhookPath, WebhookSecret: fixtureSecret,

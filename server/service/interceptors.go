@@ -41,13 +41,14 @@ func requestID(ctx context.Context) string {
 
 // unaryInterceptors is the one interceptor chain, in order: recovery first
 // so a panic anywhere below becomes an Internal status, not a dead process;
-// then request id and logging, so every later line carries the id.
-func unaryInterceptors(logger *slog.Logger) []grpc.UnaryServerInterceptor {
-	return []grpc.UnaryServerInterceptor{recoverUnary(logger), logUnary(logger)}
+// then request id and logging, so every later line carries the id; then
+// authentication, which names the caller for audit entries.
+func unaryInterceptors(logger *slog.Logger, authn authStep) []grpc.UnaryServerInterceptor {
+	return []grpc.UnaryServerInterceptor{recoverUnary(logger), logUnary(logger), authUnary(authn)}
 }
 
-func streamInterceptors(logger *slog.Logger) []grpc.StreamServerInterceptor {
-	return []grpc.StreamServerInterceptor{recoverStream(logger)}
+func streamInterceptors(logger *slog.Logger, authn authStep) []grpc.StreamServerInterceptor {
+	return []grpc.StreamServerInterceptor{recoverStream(logger), authStream(authn)}
 }
 
 func recoverUnary(logger *slog.Logger) grpc.UnaryServerInterceptor {

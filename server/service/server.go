@@ -5,6 +5,7 @@ package service
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,15 +15,18 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 
 	ahv1 "github.com/accounthealth/accounthealth/gen/accounthealth/v1"
+	"github.com/accounthealth/accounthealth/server/auth"
 	"github.com/accounthealth/accounthealth/server/intake"
 	"github.com/accounthealth/accounthealth/server/provider"
 	"github.com/accounthealth/accounthealth/server/refresh"
@@ -39,9 +43,14 @@ type Server struct {
 	batcher    *intake.Batcher
 	broker     *stream.Broker
 	brokerDone chan struct{} // closed when the broker's Run returned
-	grpc       *grpc.Server
-	health     *health.Server
-	conn       *grpc.ClientConn // the gateways' connection to our own gRPC listener
+	// grpc serves callers on the gRPC listener, authenticated; inproc
+	// serves the two HTTP front ends (webhook route, REST gateway) over an
+	// in-memory connection, trusting the caller they authenticated. Both
+	// run the same services and interceptors but for authentication.
+	grpc, inproc *grpc.Server
+	inprocLis    *bufconn.Listener
+	health       *health.Server
+	conn         *grpc.ClientConn // the front ends' connection to inproc
 	// refresher fetches accounts whose health is unconfirmed; nil without
 	// a provider API key.
 	refresher *refresh.Refresher
@@ -49,6 +58,7 @@ type Server struct {
 	// is done when it has stopped.
 	stopWorkers context.CancelFunc
 	workers     sync.WaitGroup
+	certs       *auth.CertReloader // nil without TLS
 
 	grpcLis    net.Listener
 	webhookLis net.Listener
@@ -58,101 +68,147 @@ type Server struct {
 }
 
 // New binds the listeners and builds the server over s, which it owns from
-// here on (Run closes it). Binding here, not in Run, lets callers learn the
-// real addresses (port 0 in tests) before serving.
+// here on (Run closes it); on error the caller still owns s. Binding here,
+// not in Run, lets callers learn the real addresses (port 0 in tests)
+// before serving.
 func New(cfg Config, s store.Store, logger *slog.Logger) (_ *Server, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	logger = slog.New(contextHandler{logger.Handler()})
 	srv := &Server{cfg: cfg, logger: logger, store: s}
+	var undo []func()
 	defer func() {
 		if err != nil {
-			srv.closeListeners()
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
 		}
 	}()
-	if srv.grpcLis, err = listen("grpc-addr", cfg.GRPCAddr); err != nil {
+	publicTLS, internalTLS, err := srv.loadTLS()
+	if err != nil {
 		return nil, err
 	}
-	if srv.webhookLis, err = listen("webhook-addr", cfg.WebhookAddr); err != nil {
-		return nil, err
-	}
-	if srv.apiLis, err = listen("api-addr", cfg.APIAddr); err != nil {
-		return nil, err
+	for _, l := range []struct {
+		name, addr string
+		lis        *net.Listener
+	}{{"grpc-addr", cfg.GRPCAddr, &srv.grpcLis}, {"webhook-addr", cfg.WebhookAddr, &srv.webhookLis}, {"api-addr", cfg.APIAddr, &srv.apiLis}} {
+		if *l.lis, err = listen(l.name, l.addr); err != nil {
+			return nil, err
+		}
+		undo = append(undo, func() { (*l.lis).Close() })
 	}
 
 	srv.broker = stream.New(s, stream.Options{HeartbeatInterval: cfg.StreamHeartbeat, Logger: logger})
 	srv.brokerDone = make(chan struct{})
 	srv.batcher = intake.NewBatcher(s, 0, srv.broker.Notify)
+	undo = append(undo, srv.batcher.Close)
 	pipeline, err := intake.NewPipeline(intake.Config{
 		Secrets: cfg.WebhookSecrets, AllowUnsigned: cfg.AllowUnsignedWebhooks, MaxBodyBytes: cfg.MaxBodyBytes,
 	}, srv.batcher.Submit)
 	if err != nil {
-		srv.batcher.Close()
 		return nil, err
 	}
-
-	srv.grpc = grpc.NewServer(
-		// Stream events are encoded once and shared by all subscribers.
-		grpc.ForceServerCodecV2(newSharedCodec()),
-		grpc.ChainUnaryInterceptor(unaryInterceptors(logger)...),
-		grpc.ChainStreamInterceptor(streamInterceptors(logger)...),
-		// Room for the largest accepted body plus the envelope.
-		grpc.MaxRecvMsgSize(cfg.MaxBodyBytes+64<<10),
-		// Long-lived streams sit idle between events: ping idle connections
-		// so dead peers are noticed, and let clients ping too (down to every
-		// 10 s) to keep NATs and proxies from dropping them.
-		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
-	)
 	del := &deleter{store: s, commit: srv.batcher.Submit, logger: logger, now: time.Now}
 	if cfg.Provider.KeyID != "" {
 		client, err := provider.New(cfg.Provider)
 		if err != nil {
-			srv.batcher.Close()
 			return nil, err
 		}
 		del.provider = client
 		srv.refresher = refresh.New(client, srv.batcher.Submit, logger, refreshQueueLimit)
 	}
-	ahv1.RegisterWebhookServiceServer(srv.grpc, &WebhookService{pipeline: pipeline, refresher: srv.refresher, logger: logger})
-	ahv1.RegisterAccountHealthServiceServer(srv.grpc, &AccountHealthService{
-		store: s, deleter: del, broker: srv.broker, encoded: newEncodedEvents(8192), logger: logger,
-	})
+	webhooks := &WebhookService{pipeline: pipeline, refresher: srv.refresher, logger: logger}
+	accounts := &AccountHealthService{store: s, deleter: del, broker: srv.broker, encoded: newEncodedEvents(8192), logger: logger}
 	srv.health = health.NewServer()
-	healthpb.RegisterHealthServer(srv.grpc, srv.health)
+
+	authn := auth.NewAuthenticator(cfg.APITokens, cfg.TLSClientCAFile != "")
+	if authn.Open() {
+		logger.Warn("internal API runs without authentication (development mode): configure --api-tokens-file or --tls-client-ca before exposing it", "grpc_addr", cfg.GRPCAddr, "api_addr", cfg.APIAddr)
+	}
+	var extra []grpc.ServerOption
+	if internalTLS != nil {
+		extra = append(extra, grpc.Creds(credentials.NewTLS(internalTLS)))
+	}
+	srv.grpc = srv.newGRPCServer(authenticateGRPC(authn), extra...)
+	srv.inproc = srv.newGRPCServer(trustFrontEnd)
+	for _, g := range []*grpc.Server{srv.grpc, srv.inproc} {
+		ahv1.RegisterWebhookServiceServer(g, webhooks)
+		ahv1.RegisterAccountHealthServiceServer(g, accounts)
+		healthpb.RegisterHealthServer(g, srv.health)
+	}
 	reflection.Register(srv.grpc)
 
-	// The gateways dial our own listener so HTTP requests pass through the
-	// same interceptors as gRPC callers.
-	srv.conn, err = grpc.NewClient(srv.grpcLis.Addr().String(),
+	// The front ends reach the services in memory: no port to protect, no
+	// TLS to a listener of our own, and the same interceptors as gRPC.
+	srv.inprocLis = bufconn.Listen(1 << 20)
+	srv.conn, err = grpc.NewClient("passthrough:///inproc",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return srv.inprocLis.DialContext(ctx) }),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(cfg.MaxBodyBytes+64<<10)))
 	if err != nil {
-		srv.batcher.Close()
-		return nil, fmt.Errorf("gateway connection: %w", err)
+		return nil, fmt.Errorf("in-process connection: %w", err)
 	}
+	undo = append(undo, func() { srv.conn.Close() })
 
 	webhookMux, err := newWebhookMux(ahv1.NewWebhookServiceClient(srv.conn), pipeline.MaxBodyBytes(), logger)
 	if err != nil {
-		return nil, srv.abort(err)
+		return nil, err
 	}
-	apiMux := runtime.NewServeMux()
+	apiMux := runtime.NewServeMux(runtime.WithMetadata(callerMetadata))
 	if err := ahv1.RegisterAccountHealthServiceHandler(context.Background(), apiMux, srv.conn); err != nil {
-		return nil, srv.abort(fmt.Errorf("api gateway: %w", err))
+		return nil, fmt.Errorf("api gateway: %w", err)
 	}
 	if err := apiMux.HandlePath(http.MethodGet, "/healthz", liveness); err != nil {
-		return nil, srv.abort(err)
+		return nil, err
 	}
-	srv.webhookSrv = newHTTPServer(webhookMux, logger)
-	srv.apiSrv = newHTTPServer(apiMux, logger)
+	srv.webhookSrv = newHTTPServer(webhookMux, publicTLS, logger)
+	srv.apiSrv = newHTTPServer(authenticateHTTP(authn, apiMux), internalTLS, logger)
 	return srv, nil
 }
 
-func (s *Server) abort(err error) error {
-	s.conn.Close()
-	s.batcher.Close()
-	return err
+// loadTLS builds the listeners' TLS configurations, nil without TLS: the
+// webhook listener's (server certificate only) and the internal
+// listeners' (also verifying client certificates when a CA is set).
+func (s *Server) loadTLS() (public, internal *tls.Config, err error) {
+	if s.cfg.TLSCertFile == "" {
+		return nil, nil, nil
+	}
+	if s.certs, err = auth.NewCertReloader(s.cfg.TLSCertFile, s.cfg.TLSKeyFile); err != nil {
+		return nil, nil, err
+	}
+	if public, err = auth.ServerTLS(s.certs, ""); err != nil {
+		return nil, nil, err
+	}
+	internal, err = auth.ServerTLS(s.certs, s.cfg.TLSClientCAFile)
+	return public, internal, err
+}
+
+// ReloadCertificates reloads the TLS certificate and key (on SIGHUP).
+func (s *Server) ReloadCertificates() error {
+	if s.certs == nil {
+		return nil
+	}
+	return s.certs.Reload()
+}
+
+// newGRPCServer makes one of the two gRPC servers; authn is its
+// authentication step.
+func (s *Server) newGRPCServer(authn authStep, extra ...grpc.ServerOption) *grpc.Server {
+	opts := append([]grpc.ServerOption{
+		// Stream events are encoded once and shared by all subscribers.
+		grpc.ForceServerCodecV2(newSharedCodec()),
+		grpc.ChainUnaryInterceptor(unaryInterceptors(s.logger, authn)...),
+		grpc.ChainStreamInterceptor(streamInterceptors(s.logger, authn)...),
+		// Room for the largest accepted body plus the envelope.
+		grpc.MaxRecvMsgSize(s.cfg.MaxBodyBytes + 64<<10),
+		// Long-lived streams sit idle between events: ping idle connections
+		// so dead peers are noticed, and let clients ping too (down to every
+		// 10 s) to keep NATs and proxies from dropping them.
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+	}, extra...)
+	return grpc.NewServer(opts...)
 }
 
 func listen(name, addr string) (net.Listener, error) {
@@ -163,17 +219,10 @@ func listen(name, addr string) (net.Listener, error) {
 	return lis, nil
 }
 
-func (s *Server) closeListeners() {
-	for _, l := range []net.Listener{s.grpcLis, s.webhookLis, s.apiLis} {
-		if l != nil {
-			l.Close()
-		}
-	}
-}
-
-func newHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
+func newHTTPServer(h http.Handler, tlsConfig *tls.Config, logger *slog.Logger) *http.Server {
 	return &http.Server{
 		Handler:           h,
+		TLSConfig:         tlsConfig,
 		ReadHeaderTimeout: 5 * time.Second,
 		// Webhook bodies are small; a slow body is a slowloris, not a sender.
 		ReadTimeout: 30 * time.Second,
@@ -209,11 +258,12 @@ func (s *Server) Run(ctx context.Context) error {
 		s.workers.Go(func() { s.refresher.Run(workCtx) })
 	}
 	go func() { serveErr <- wrapServe("grpc", s.grpc.Serve(s.grpcLis)) }()
-	go func() { serveErr <- wrapServe("webhook", s.webhookSrv.Serve(s.webhookLis)) }()
-	go func() { serveErr <- wrapServe("api", s.apiSrv.Serve(s.apiLis)) }()
+	go func() { serveErr <- wrapServe("in-process grpc", s.inproc.Serve(s.inprocLis)) }()
+	go func() { serveErr <- wrapServe("webhook", serveHTTP(s.webhookSrv, s.webhookLis)) }()
+	go func() { serveErr <- wrapServe("api", serveHTTP(s.apiSrv, s.apiLis)) }()
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	s.logger.Info("serving", "webhook_addr", s.webhookLis.Addr().String(), "grpc_addr", s.grpcLis.Addr().String(),
-		"api_addr", s.apiLis.Addr().String(), "unsigned_webhooks_allowed", s.cfg.AllowUnsignedWebhooks)
+		"api_addr", s.apiLis.Addr().String(), "tls", s.certs != nil, "unsigned_webhooks_allowed", s.cfg.AllowUnsignedWebhooks)
 
 	var runErr error
 	select {
@@ -222,6 +272,14 @@ func (s *Server) Run(ctx context.Context) error {
 		s.logger.Error("listener failed; shutting down", "error", runErr)
 	}
 	return errors.Join(runErr, s.shutdown())
+}
+
+// serveHTTP serves plain HTTP, or HTTPS when the server has a TLS config.
+func serveHTTP(srv *http.Server, lis net.Listener) error {
+	if srv.TLSConfig != nil {
+		return srv.ServeTLS(lis, "", "")
+	}
+	return srv.Serve(lis)
 }
 
 func wrapServe(name string, err error) error {
@@ -246,14 +304,16 @@ func (s *Server) shutdown() error {
 	errs := []error{s.webhookSrv.Shutdown(ctx)}
 	s.broker.Close()
 
-	stopped := make(chan struct{})
-	go func() { s.grpc.GracefulStop(); close(stopped) }()
-	select {
-	case <-stopped:
-	case <-ctx.Done():
-		s.logger.Warn("graceful stop timed out; cutting remaining RPCs", "timeout", s.cfg.ShutdownTimeout)
-		s.grpc.Stop()
-		<-stopped
+	for _, g := range []*grpc.Server{s.grpc, s.inproc} {
+		stopped := make(chan struct{})
+		go func() { g.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-ctx.Done():
+			s.logger.Warn("graceful stop timed out; cutting remaining RPCs", "timeout", s.cfg.ShutdownTimeout)
+			g.Stop()
+			<-stopped
+		}
 	}
 	errs = append(errs, s.apiSrv.Shutdown(ctx), s.conn.Close())
 	s.stopWorkers()

@@ -25,7 +25,11 @@ import (
 // watcher reads one StreamDisconnections stream, over gRPC or over the
 // REST gateway's newline-delimited JSON.
 type watcher struct {
-	msgs   chan *ahv1.StreamDisconnectionsResponse
+	// opening is the heartbeat the stream opens with; the watcher returns
+	// only once it came, so the subscription is in place before a test
+	// ingests anything.
+	opening *ahv1.Heartbeat
+	msgs    chan *ahv1.StreamDisconnectionsResponse
 	done   chan struct{}
 	err    error // the stream's end: a status error, or nil for EOF
 	cancel context.CancelFunc
@@ -73,14 +77,18 @@ func (e *env) watchREST(req *ahv1.StreamDisconnectionsRequest) *watcher {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	if res.StatusCode != http.StatusOK {
+		res.Body.Close()
+		w.err = fmt.Errorf("HTTP %d", res.StatusCode)
+		close(w.done)
+		return w
+	}
+	sc := bufio.NewScanner(res.Body)
+	lines := make(chan *ahv1.StreamDisconnectionsResponse, 1)
 	go func() {
 		defer close(w.done)
 		defer res.Body.Close()
-		if res.StatusCode != http.StatusOK {
-			w.err = fmt.Errorf("HTTP %d", res.StatusCode)
-			return
-		}
-		sc := bufio.NewScanner(res.Body)
+		first := true
 		for sc.Scan() {
 			var line struct {
 				Result json.RawMessage
@@ -102,9 +110,19 @@ func (e *env) watchREST(req *ahv1.StreamDisconnectionsRequest) *watcher {
 				w.err = err
 				return
 			}
+			if first {
+				first = false
+				lines <- msg
+				continue
+			}
 			w.msgs <- msg
 		}
 	}()
+	select {
+	case m := <-lines:
+		w.opening = m.GetHeartbeat()
+	case <-w.done:
+	}
 	return w
 }
 
@@ -340,6 +358,14 @@ func (e *env) watchGRPCInto(ch chan *ahv1.StreamDisconnectionsResponse, req *ahv
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	if first, err := stream.Recv(); err == nil {
+		w.opening = first.GetHeartbeat()
+	} else {
+		// A refused request: the stream ends at once, with its status.
+		w.err = err
+		close(w.done)
+		return w
+	}
 	go func() {
 		defer close(w.done)
 		for {
@@ -366,9 +392,9 @@ func TestStreamHeartbeats(t *testing.T) {
 	// Filtered out: only heartbeats come, and their cursor moves past the
 	// unwanted events, so resuming from it skips them without a gap.
 	w := e.watchGRPC(&ahv1.StreamDisconnectionsRequest{UserIds: []string{"someone-else"}, Start: &ahv1.StreamDisconnectionsRequest_Since{Since: timestamppb.New(time.Unix(0, 0))}})
-	// The first heartbeat opens the stream at its start; the next ones
-	// come after the interval, past the events filtered out.
-	var beats []*ahv1.Heartbeat
+	// The stream opens with a heartbeat at its start; the next ones come
+	// after the interval, past the events filtered out.
+	beats := []*ahv1.Heartbeat{w.opening}
 	for len(beats) < 2 {
 		select {
 		case m := <-w.msgs:

@@ -68,7 +68,7 @@ func (h *webhookRoute) serve(w http.ResponseWriter, r *http.Request, _ map[strin
 		return
 	}
 
-	ctx := metadata.AppendToOutgoingContext(r.Context(), requestIDHeader, id)
+	ctx := metadata.AppendToOutgoingContext(r.Context(), requestIDHeader, id, callerHeader, webhookCaller)
 	resp, err := h.client.ReceiveArgyleWebhook(ctx, &ahv1.ReceiveArgyleWebhookRequest{
 		Payload:   body,
 		Signature: r.Header.Get(webhook.SignatureHeader),

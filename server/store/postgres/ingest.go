@@ -12,6 +12,7 @@ import (
 
 	"github.com/accounthealth/accounthealth/server/health"
 	"github.com/accounthealth/accounthealth/server/store"
+	"github.com/accounthealth/accounthealth/server/store/internal/sqlstore"
 )
 
 // appendLockClass is the first key of the advisory lock that serialises
@@ -25,9 +26,9 @@ var (
 	lockSQL            = `SELECT pg_advisory_xact_lock($1, $2)`
 	lastByHashSQL      = `SELECT seq, received_at FROM entries WHERE body_sha256 = $1 ORDER BY seq DESC LIMIT 1`
 	countRedeliverySQL = `UPDATE entries SET redeliveries = redeliveries + 1 WHERE seq = $1`
-	putRecordSQL       = insertSQL("records", recordCols, "account_id")
-	appendEntrySQL     = insertSQL("entries", append(slices.Clone(entryCols[1:]), "body_sha256"), "") + " RETURNING seq"
-	appendChangeSQL    = insertSQL("changes", changeCols[1:], "") + " RETURNING seq"
+	putRecordSQL       = sqlstore.PutRecordSQL(sqlstore.Dollar)
+	appendEntrySQL     = sqlstore.AppendEntrySQL(sqlstore.Dollar) + " RETURNING seq"
+	appendChangeSQL    = sqlstore.AppendChangeSQL(sqlstore.Dollar) + " RETURNING seq"
 	notifySQL          = `SELECT pg_notify($1, $2)`
 )
 
@@ -51,7 +52,7 @@ var (
 // PostgreSQL delivers at commit: WatchChanges on every replica hears it.
 func (s *Store) Ingest(ctx context.Context, deliveries []store.Delivery) ([]store.Result, error) {
 	const op = "ingest"
-	if err := s.checkOpen(op); err != nil {
+	if err := s.guard.CheckOpen(op); err != nil {
 		return nil, err
 	}
 	t := ingestTx{pool: s.pool}
@@ -67,7 +68,7 @@ func (s *Store) Ingest(ctx context.Context, deliveries []store.Delivery) ([]stor
 		err = t.commit(ctx)
 	}
 	if err != nil {
-		return nil, s.fail(op, err)
+		return nil, s.guard.Fail(op, err)
 	}
 	return results, nil
 }
@@ -98,13 +99,13 @@ func (t *ingestTx) LastByHash(ctx context.Context, h [32]byte) (int64, time.Time
 		seq int64
 		at  sql.NullInt64
 	)
-	found, err := t.queryRow(ctx, lastByHashSQL, []any{h[:]}, func(row scanner) error {
+	found, err := t.queryRow(ctx, lastByHashSQL, []any{h[:]}, func(row sqlstore.Scanner) error {
 		return row.Scan(&seq, &at)
 	})
 	if !found || err != nil {
 		return 0, time.Time{}, false, err
 	}
-	return seq, fromNanos(at), true, nil
+	return seq, sqlstore.FromNanos(at), true, nil
 }
 
 func (t *ingestTx) CountRedelivery(_ context.Context, seq int64) error {
@@ -113,35 +114,35 @@ func (t *ingestTx) CountRedelivery(_ context.Context, seq int64) error {
 }
 
 func (t *ingestTx) GetRecord(ctx context.Context, accountID string) (rec health.Record, err error) {
-	_, err = t.queryRow(ctx, selectRecordSQL, []any{accountID}, func(row scanner) (err error) {
-		rec, err = scanRecord(row)
+	_, err = t.queryRow(ctx, selectRecordSQL, []any{accountID}, func(row sqlstore.Scanner) (err error) {
+		rec, err = sqlstore.ScanRecord(row)
 		return err
 	})
 	return rec, err
 }
 
 func (t *ingestTx) PutRecord(_ context.Context, rec health.Record) error {
-	t.batch.Queue(putRecordSQL, recordArgs(&rec)...)
+	t.batch.Queue(putRecordSQL, sqlstore.RecordArgs(&rec)...)
 	return nil
 }
 
 func (t *ingestTx) AppendEntry(ctx context.Context, e store.Entry, h [32]byte) (seq int64, err error) {
-	_, err = t.queryRow(ctx, appendEntrySQL, entryArgs(&e, h), scanSeq(&seq))
+	_, err = t.queryRow(ctx, appendEntrySQL, sqlstore.EntryArgs(&e, h), scanSeq(&seq))
 	return seq, err
 }
 
 func (t *ingestTx) AppendChange(ctx context.Context, c store.Change) (seq int64, err error) {
-	_, err = t.queryRow(ctx, appendChangeSQL, changeArgs(&c), scanSeq(&seq))
+	_, err = t.queryRow(ctx, appendChangeSQL, sqlstore.ChangeArgs(&c), scanSeq(&seq))
 	return seq, err
 }
 
-func scanSeq(seq *int64) func(scanner) error {
-	return func(row scanner) error { return row.Scan(seq) }
+func scanSeq(seq *int64) func(sqlstore.Scanner) error {
+	return func(row sqlstore.Scanner) error { return row.Scan(seq) }
 }
 
 // queryRow sends the queued statements followed by query and scans the row
 // query returns; found is false when it returns none.
-func (t *ingestTx) queryRow(ctx context.Context, query string, args []any, scan func(scanner) error) (found bool, err error) {
+func (t *ingestTx) queryRow(ctx context.Context, query string, args []any, scan func(sqlstore.Scanner) error) (found bool, err error) {
 	t.batch.Queue(query, args...).QueryRow(func(row pgx.Row) error {
 		err := scan(row)
 		found = err == nil

@@ -4,13 +4,12 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"path"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/accounthealth/accounthealth/server/store/internal/sqlstore"
 )
 
 // Migrations are embedded so the binary and the tests apply the same SQL.
@@ -24,32 +23,9 @@ var migrationFS embed.FS
 // but fixed forever: binaries of every version must agree on it.
 const migrateLock int64 = 0x61685f6d6967 // "ah_mig"
 
-type migration struct {
-	version int64
-	name    string
-	sql     string
-}
-
 // loadMigrations reads the embedded migrations in version order.
-func loadMigrations() ([]migration, error) {
-	files, err := migrationFS.ReadDir("migrations") // sorted by name
-	if err != nil {
-		return nil, err
-	}
-	ms := make([]migration, 0, len(files))
-	for _, f := range files {
-		prefix, _, _ := strings.Cut(f.Name(), "_")
-		v, err := strconv.ParseInt(prefix, 10, 64)
-		if err != nil || v <= 0 || (len(ms) > 0 && v <= ms[len(ms)-1].version) {
-			return nil, fmt.Errorf("migration %s: name must start with a positive version above the previous one", f.Name())
-		}
-		b, err := migrationFS.ReadFile(path.Join("migrations", f.Name()))
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: f.Name(), sql: string(b)})
-	}
-	return ms, nil
+func loadMigrations() ([]sqlstore.Migration, error) {
+	return sqlstore.LoadMigrations(migrationFS, "migrations")
 }
 
 // migrate creates the schema search_path names first when it is missing
@@ -86,21 +62,19 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	if latest := ms[len(ms)-1].version; current > latest {
-		return fmt.Errorf("migrate: the database is at schema version %d, newer than this binary's %d", current, latest)
+	pending, err := sqlstore.Pending(ms, current)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
 	}
-	for _, m := range ms {
-		if m.version <= current {
-			continue
-		}
+	for _, m := range pending {
 		// Without arguments pgx uses the simple protocol, which runs a
 		// file of several statements.
-		if _, err := tx.Exec(ctx, m.sql); err != nil {
-			return fmt.Errorf("migrate: %s: %w", m.name, err)
+		if _, err := tx.Exec(ctx, m.SQL); err != nil {
+			return fmt.Errorf("migrate: %s: %w", m.Name, err)
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
-			m.version, m.name, time.Now().UnixNano()); err != nil {
-			return fmt.Errorf("migrate: %s: %w", m.name, err)
+			m.Version, m.Name, time.Now().UnixNano()); err != nil {
+			return fmt.Errorf("migrate: %s: %w", m.Name, err)
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {

@@ -24,12 +24,12 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/accounthealth/accounthealth/server/store"
+	"github.com/accounthealth/accounthealth/server/store/internal/sqlstore"
 )
 
 // Store is the PostgreSQL driver. Its methods are safe for concurrent use.
@@ -43,7 +43,7 @@ type Store struct {
 	logID   uint32
 	channel string
 
-	closed   atomic.Bool
+	guard    sqlstore.Guard     // the closed flag; wraps errors
 	mu       sync.Mutex         // orders Close against WatchChanges joining watchers
 	closing  context.Context    // done once Close has begun: watchers return
 	stop     context.CancelFunc // ends closing
@@ -64,7 +64,7 @@ func Open(ctx context.Context, databaseURL string, opts store.Options) (_ *Store
 		// a best-effort basis.
 		return nil, fmt.Errorf("postgres: open: %w: the database URL does not parse", store.ErrInvalidArgument)
 	}
-	s := &Store{opts: opts}
+	s := &Store{opts: opts, guard: sqlstore.Guard{Driver: "postgres"}}
 	s.closing, s.stop = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
@@ -106,11 +106,11 @@ func describe(cfg *pgxpool.Config) string {
 // Close included, fail with store.ErrClosed.
 func (s *Store) Close() error {
 	s.mu.Lock()
-	if !s.closed.CompareAndSwap(false, true) {
-		s.mu.Unlock()
-		return fmt.Errorf("postgres: close: %w", store.ErrClosed)
-	}
+	err := s.guard.Close()
 	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
 	s.stop()
 	s.watchers.Wait()
 	s.pool.Close()
@@ -121,7 +121,7 @@ func (s *Store) Close() error {
 // (a standby, or a primary turned read-only, does not).
 func (s *Store) Ping(ctx context.Context) error {
 	const op = "ping"
-	if err := s.checkOpen(op); err != nil {
+	if err := s.guard.CheckOpen(op); err != nil {
 		return err
 	}
 	var (
@@ -133,26 +133,9 @@ func (s *Store) Ping(ctx context.Context) error {
 		err = errors.New("the database accepts no writes (transaction_read_only is on)")
 	}
 	if err != nil {
-		return s.fail(op, err)
+		return s.guard.Fail(op, err)
 	}
 	return nil
-}
-
-func (s *Store) checkOpen(op string) error {
-	if s.closed.Load() {
-		return fmt.Errorf("postgres: %s: %w", op, store.ErrClosed)
-	}
-	return nil
-}
-
-// fail wraps an error for the caller. A call that raced with Close fails
-// with whatever pgx says about a closed pool; adding ErrClosed lets callers
-// test one sentinel.
-func (s *Store) fail(op string, err error) error {
-	if s.closed.Load() && !errors.Is(err, store.ErrClosed) {
-		return fmt.Errorf("postgres: %s: %w: %w", op, store.ErrClosed, err)
-	}
-	return fmt.Errorf("postgres: %s: %w", op, err)
 }
 
 // isNoRows reports whether a one-row query found nothing.

@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"errors"
 	"testing"
 
 	"github.com/accounthealth/accounthealth/server/store"
@@ -13,18 +12,14 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return openURL(t, pgtest.URL(t)) })
 }
 
+func BenchmarkIngest(b *testing.B) {
+	storetest.BenchmarkIngest(b, func(b *testing.B) store.Store { return openURL(b, pgtest.URL(b)) })
+}
+
 // openURL opens the store at databaseURL and closes it when the test ends,
 // unless the test closed it first.
 func openURL(t testing.TB, databaseURL string) *Store {
 	t.Helper()
 	s, err := Open(t.Context(), databaseURL, store.Options{})
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil && !errors.Is(err, store.ErrClosed) {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	return s
+	return storetest.Opened(t, s, err)
 }

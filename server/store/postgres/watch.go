@@ -38,9 +38,9 @@ const (
 func (s *Store) WatchChanges(ctx context.Context, wake func()) error {
 	const op = "watch changes"
 	s.mu.Lock()
-	if s.closed.Load() {
+	if err := s.guard.CheckOpen(op); err != nil {
 		s.mu.Unlock()
-		return fmt.Errorf("postgres: %s: %w", op, store.ErrClosed)
+		return err
 	}
 	s.watchers.Add(1)
 	s.mu.Unlock()

@@ -4,11 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"slices"
 	"time"
 
 	"github.com/accounthealth/accounthealth/server/health"
 	"github.com/accounthealth/accounthealth/server/store"
+	"github.com/accounthealth/accounthealth/server/store/internal/sqlstore"
 )
 
 // The statements an ingest runs, prepared once on the writer connection and
@@ -27,21 +27,21 @@ var writeSQL = [numWriteStmts]string{
 	writeLastByHash:      `SELECT seq, received_at FROM entries WHERE body_sha256 = ? ORDER BY seq DESC LIMIT 1`,
 	writeCountRedelivery: `UPDATE entries SET redeliveries = redeliveries + 1 WHERE seq = ?`,
 	writeGetRecord:       selectRecordSQL,
-	writePutRecord:       insertSQL("records", recordCols, "account_id"),
-	writeAppendEntry:     insertSQL("entries", append(slices.Clone(entryCols[1:]), "body_sha256"), ""),
-	writeAppendChange:    insertSQL("changes", changeCols[1:], ""),
+	writePutRecord:       sqlstore.PutRecordSQL(sqlstore.Question),
+	writeAppendEntry:     sqlstore.AppendEntrySQL(sqlstore.Question),
+	writeAppendChange:    sqlstore.AppendChangeSQL(sqlstore.Question),
 }
 
 // Ingest commits the deliveries in one transaction under the rules of
 // store.Apply. Any error rolls everything back.
 func (s *Store) Ingest(ctx context.Context, deliveries []store.Delivery) ([]store.Result, error) {
 	const op = "ingest"
-	if err := s.checkOpen(op); err != nil {
+	if err := s.guard.CheckOpen(op); err != nil {
 		return nil, err
 	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, s.fail(op, err)
+		return nil, s.guard.Fail(op, err)
 	}
 	defer tx.Rollback() // after Commit, a harmless ErrTxDone
 
@@ -54,7 +54,7 @@ func (s *Store) Ingest(ctx context.Context, deliveries []store.Delivery) ([]stor
 		err = tx.Commit()
 	}
 	if err != nil {
-		return nil, s.fail(op, err)
+		return nil, s.guard.Fail(op, err)
 	}
 	return results, nil
 }
@@ -76,7 +76,7 @@ func (t *ingestTx) LastByHash(ctx context.Context, h [32]byte) (int64, time.Time
 	case err != nil:
 		return 0, time.Time{}, false, err
 	}
-	return seq, fromNanos(at), true, nil
+	return seq, sqlstore.FromNanos(at), true, nil
 }
 
 func (t *ingestTx) CountRedelivery(ctx context.Context, seq int64) error {
@@ -85,7 +85,7 @@ func (t *ingestTx) CountRedelivery(ctx context.Context, seq int64) error {
 }
 
 func (t *ingestTx) GetRecord(ctx context.Context, accountID string) (health.Record, error) {
-	rec, err := scanRecord(t.stmts[writeGetRecord].QueryRowContext(ctx, accountID))
+	rec, err := sqlstore.ScanRecord(t.stmts[writeGetRecord].QueryRowContext(ctx, accountID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return health.Record{}, nil
 	}
@@ -93,16 +93,16 @@ func (t *ingestTx) GetRecord(ctx context.Context, accountID string) (health.Reco
 }
 
 func (t *ingestTx) PutRecord(ctx context.Context, rec health.Record) error {
-	_, err := t.stmts[writePutRecord].ExecContext(ctx, recordArgs(&rec)...)
+	_, err := t.stmts[writePutRecord].ExecContext(ctx, sqlstore.RecordArgs(&rec)...)
 	return err
 }
 
 func (t *ingestTx) AppendEntry(ctx context.Context, e store.Entry, h [32]byte) (int64, error) {
-	return insert(ctx, t.stmts[writeAppendEntry], entryArgs(&e, h))
+	return insert(ctx, t.stmts[writeAppendEntry], sqlstore.EntryArgs(&e, h))
 }
 
 func (t *ingestTx) AppendChange(ctx context.Context, c store.Change) (int64, error) {
-	return insert(ctx, t.stmts[writeAppendChange], changeArgs(&c))
+	return insert(ctx, t.stmts[writeAppendChange], sqlstore.ChangeArgs(&c))
 }
 
 // insert runs an INSERT and returns the new row's Seq (its rowid).

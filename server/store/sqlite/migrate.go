@@ -5,10 +5,9 @@ import (
 	"database/sql"
 	"embed"
 	"fmt"
-	"path"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/accounthealth/accounthealth/server/store/internal/sqlstore"
 )
 
 // Migrations are embedded so the binary and the tests apply the same SQL.
@@ -17,32 +16,9 @@ import (
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
-type migration struct {
-	version int64
-	name    string
-	sql     string
-}
-
 // loadMigrations reads the embedded migrations in version order.
-func loadMigrations() ([]migration, error) {
-	files, err := migrationFS.ReadDir("migrations") // sorted by name
-	if err != nil {
-		return nil, err
-	}
-	ms := make([]migration, 0, len(files))
-	for _, f := range files {
-		prefix, _, _ := strings.Cut(f.Name(), "_")
-		v, err := strconv.ParseInt(prefix, 10, 64)
-		if err != nil || v <= 0 || (len(ms) > 0 && v <= ms[len(ms)-1].version) {
-			return nil, fmt.Errorf("migration %s: name must start with a positive version above the previous one", f.Name())
-		}
-		b, err := migrationFS.ReadFile(path.Join("migrations", f.Name()))
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: f.Name(), sql: string(b)})
-	}
-	return ms, nil
+func loadMigrations() ([]sqlstore.Migration, error) {
+	return sqlstore.LoadMigrations(migrationFS, "migrations")
 }
 
 // migrate applies the migrations db has not seen, all in one transaction,
@@ -70,19 +46,17 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	if latest := ms[len(ms)-1].version; current > latest {
-		return fmt.Errorf("migrate: the database is at schema version %d, newer than this binary's %d", current, latest)
+	pending, err := sqlstore.Pending(ms, current)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
 	}
-	for _, m := range ms {
-		if m.version <= current {
-			continue
-		}
-		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-			return fmt.Errorf("migrate: %s: %w", m.name, err)
+	for _, m := range pending {
+		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+			return fmt.Errorf("migrate: %s: %w", m.Name, err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-			m.version, m.name, time.Now().UnixNano()); err != nil {
-			return fmt.Errorf("migrate: %s: %w", m.name, err)
+			m.Version, m.Name, time.Now().UnixNano()); err != nil {
+			return fmt.Errorf("migrate: %s: %w", m.Name, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {

@@ -1,16 +1,15 @@
 package sqlite
 
 import (
-	"time"
-
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"strings"
+	"time"
 
 	"github.com/accounthealth/accounthealth/server/health"
 	"github.com/accounthealth/accounthealth/server/store"
+	"github.com/accounthealth/accounthealth/server/store/internal/sqlstore"
 )
 
 // The read pool's fixed statements, prepared once: streams poll
@@ -27,21 +26,19 @@ const (
 	numReadStmts
 )
 
-var (
-	selectRecordsSQL = "SELECT " + strings.Join(recordCols, ", ") + " FROM records"
-	selectRecordSQL  = selectRecordsSQL + " WHERE account_id = ?"
-)
+var selectRecordSQL = sqlstore.SelectRecordsSQL + " WHERE account_id = ?"
 
 var readSQL = [numReadStmts]string{
 	readRecord:        selectRecordSQL,
-	readChanges:       "SELECT " + cols("c", changeCols) + " FROM changes c WHERE c.seq > ? ORDER BY c.seq LIMIT ?",
+	readChanges:       "SELECT " + sqlstore.Cols("c", sqlstore.ChangeCols) + " FROM changes c WHERE c.seq > ? ORDER BY c.seq LIMIT ?",
 	readLastChangeSeq: "SELECT COALESCE(MAX(seq), 0) FROM changes",
 	readChangeSeqBefore: "SELECT COALESCE((SELECT MIN(seq) FROM changes WHERE occurred_at >= ?) - 1," +
 		" (SELECT COALESCE(MAX(seq), 0) FROM changes))",
-	readEntries: "SELECT " + cols("e", entryCols) + ", " + cols("c", changeCols) +
+	readEntries: "SELECT " + sqlstore.Cols("e", sqlstore.EntryCols) + ", " + sqlstore.Cols("c", sqlstore.ChangeCols) +
 		" FROM entries e LEFT JOIN changes c ON c.entry_seq = e.seq" +
 		" WHERE e.account_id = ? AND e.seq > ? ORDER BY e.seq LIMIT ?",
-	// One statement, so both counts come from the same snapshot.
+	// One statement, so both counts come from the same snapshot; see
+	// sqlstore.SummaryCount.
 	readSummary: `SELECT 0, state, '', COUNT(*) FROM records GROUP BY state
 		UNION ALL
 		SELECT 1, 0, error_code, COUNT(*) FROM records WHERE error_code <> '' GROUP BY error_code`,
@@ -51,15 +48,15 @@ var readSQL = [numReadStmts]string{
 // GetHealth returns the account's record or store.ErrNotFound.
 func (s *Store) GetHealth(ctx context.Context, accountID string) (health.Record, error) {
 	const op = "get health"
-	if err := s.checkOpen(op); err != nil {
+	if err := s.guard.CheckOpen(op); err != nil {
 		return health.Record{}, err
 	}
-	rec, err := scanRecord(s.read[readRecord].QueryRowContext(ctx, accountID))
+	rec, err := sqlstore.ScanRecord(s.read[readRecord].QueryRowContext(ctx, accountID))
 	if errors.Is(err, sql.ErrNoRows) {
-		err = fmt.Errorf("account %q: %w", accountID, store.ErrNotFound)
+		err = sqlstore.AccountNotFound(accountID)
 	}
 	if err != nil {
-		return health.Record{}, s.fail(op, err)
+		return health.Record{}, s.guard.Fail(op, err)
 	}
 	return rec, nil
 }
@@ -67,32 +64,27 @@ func (s *Store) GetHealth(ctx context.Context, accountID string) (health.Record,
 // ListHealth pages through the records matching q, by account id.
 func (s *Store) ListHealth(ctx context.Context, q store.HealthQuery) (store.HealthPage, error) {
 	const op = "list health"
-	if err := s.checkOpen(op); err != nil {
+	if err := s.guard.CheckOpen(op); err != nil {
 		return store.HealthPage{}, err
 	}
 	limit, after, err := q.Cursor()
 	if err != nil {
-		return store.HealthPage{}, s.fail(op, err)
+		return store.HealthPage{}, s.guard.Fail(op, err)
 	}
 	query, args := listHealthSQL(q, after, limit+1)
 	rows, err := s.r.QueryContext(ctx, query, args...)
-	recs, err := collect(rows, err, scanRecord)
+	recs, err := collect(rows, err, sqlstore.ScanRecord)
 	if err != nil {
-		return store.HealthPage{}, s.fail(op, err)
+		return store.HealthPage{}, s.guard.Fail(op, err)
 	}
-	page := store.HealthPage{Records: recs}
-	if len(recs) > limit {
-		page.Records = recs[:limit]
-		page.NextPageToken = q.NextPageToken(recs[limit-1].AccountID)
-	}
-	return page, nil
+	return sqlstore.HealthPage(q, limit, recs), nil
 }
 
 // listHealthSQL selects up to n records of q after the account id after.
 func listHealthSQL(q store.HealthQuery, after string, n int) (string, []any) {
 	var b strings.Builder
 	args := []any{after}
-	b.WriteString(selectRecordsSQL + " WHERE account_id > ?")
+	b.WriteString(sqlstore.SelectRecordsSQL + " WHERE account_id > ?")
 	if q.UserID != "" {
 		b.WriteString(" AND user_id = ?")
 		args = append(args, q.UserID)
@@ -119,97 +111,55 @@ func listHealthSQL(q store.HealthQuery, after string, n int) (string, []any) {
 // Summary counts all records by state and by current error code.
 func (s *Store) Summary(ctx context.Context) (store.Summary, error) {
 	const op = "summary"
-	if err := s.checkOpen(op); err != nil {
+	if err := s.guard.CheckOpen(op); err != nil {
 		return store.Summary{}, err
 	}
 	rows, err := s.read[readSummary].QueryContext(ctx)
-	type count struct {
-		byCode bool
-		state  health.State
-		code   string
-		n      int
-	}
-	counts, err := collect(rows, err, func(sc scanner) (c count, err error) {
-		return c, sc.Scan(&c.byCode, &c.state, &c.code, &c.n)
-	})
+	counts, err := collect(rows, err, sqlstore.ScanSummaryCount)
 	if err != nil {
-		return store.Summary{}, s.fail(op, err)
+		return store.Summary{}, s.guard.Fail(op, err)
 	}
-	sum := store.Summary{ByState: map[health.State]int{}, ByErrorCode: map[string]int{}}
-	for _, c := range counts {
-		if c.byCode {
-			sum.ByErrorCode[c.code] = c.n
-			continue
-		}
-		sum.ByState[c.state] = c.n
-		sum.Total += c.n
-	}
-	return sum, nil
+	return sqlstore.Summarize(counts), nil
 }
 
 // ListEntries pages through an account's timeline, oldest first, each entry
 // with the change it caused.
 func (s *Store) ListEntries(ctx context.Context, q store.EntryQuery) (store.EntryPage, error) {
 	const op = "list entries"
-	if err := s.checkOpen(op); err != nil {
+	if err := s.guard.CheckOpen(op); err != nil {
 		return store.EntryPage{}, err
 	}
 	limit, after, err := q.Cursor()
 	if err != nil {
-		return store.EntryPage{}, s.fail(op, err)
+		return store.EntryPage{}, s.guard.Fail(op, err)
 	}
 	rows, err := s.read[readEntries].QueryContext(ctx, q.AccountID, after, limit+1)
-	entries, err := collect(rows, err, scanEntry)
-	if err == nil && len(entries) == 0 && after == 0 {
-		// Entries are never deleted, so only a first page can be empty
-		// because the account is unknown.
-		err = fmt.Errorf("account %q: %w", q.AccountID, store.ErrNotFound)
+	entries, err := collect(rows, err, sqlstore.ScanEntry)
+	var page store.EntryPage
+	if err == nil {
+		page, err = sqlstore.EntryPage(q, limit, after, entries)
 	}
 	if err != nil {
-		return store.EntryPage{}, s.fail(op, err)
-	}
-	page := store.EntryPage{Entries: entries}
-	if len(entries) > limit {
-		page.Entries = entries[:limit]
-		page.NextPageToken = q.NextPageToken(entries[limit-1].Seq)
+		return store.EntryPage{}, s.guard.Fail(op, err)
 	}
 	return page, nil
-}
-
-func scanEntry(sc scanner) (store.Entry, error) {
-	var (
-		er entryRow
-		cr changeRow
-	)
-	if err := sc.Scan(append(er.dest(), cr.dest()...)...); err != nil {
-		return store.Entry{}, err
-	}
-	e := er.entry()
-	e.Change = cr.change()
-	return e, nil
 }
 
 // ReadChanges returns up to limit changes with Seq > after, in Seq order;
 // limit follows the page size rules (0 means store.DefaultPageSize).
 func (s *Store) ReadChanges(ctx context.Context, after int64, limit int) ([]store.Change, error) {
 	const op = "read changes"
-	if err := s.checkOpen(op); err != nil {
+	if err := s.guard.CheckOpen(op); err != nil {
 		return nil, err
 	}
 	limit, err := store.PageLimit(limit)
 	if err != nil {
-		return nil, s.fail(op, err)
+		return nil, s.guard.Fail(op, err)
 	}
 	rows, err := s.read[readChanges].QueryContext(ctx, after, limit)
-	changes, err := collect(rows, err, func(sc scanner) (store.Change, error) {
-		var cr changeRow
-		if err := sc.Scan(cr.dest()...); err != nil {
-			return store.Change{}, err
-		}
-		return *cr.change(), nil
-	})
+	changes, err := collect(rows, err, sqlstore.ScanChange)
 	if err != nil {
-		return nil, s.fail(op, err)
+		return nil, s.guard.Fail(op, err)
 	}
 	return changes, nil
 }
@@ -219,36 +169,30 @@ func (s *Store) LastChangeSeq(ctx context.Context) (int64, error) {
 	return s.readSeq(ctx, "last change seq", readLastChangeSeq)
 }
 
+// ChangeSeqBefore returns the Seq just below the first change that occurred
+// at or after t, or LastChangeSeq when there is none.
 func (s *Store) ChangeSeqBefore(ctx context.Context, t time.Time) (int64, error) {
-	return s.readSeq(ctx, "change seq before", readChangeSeqBefore, nanos(t))
+	return s.readSeq(ctx, "change seq before", readChangeSeqBefore, sqlstore.Nanos(t))
 }
 
 // readSeq runs a statement that returns one sequence number.
 func (s *Store) readSeq(ctx context.Context, op string, stmt int, args ...any) (int64, error) {
-	if err := s.checkOpen(op); err != nil {
+	if err := s.guard.CheckOpen(op); err != nil {
 		return 0, err
 	}
 	var seq int64
 	if err := s.read[stmt].QueryRowContext(ctx, args...).Scan(&seq); err != nil {
-		return 0, s.fail(op, err)
+		return 0, s.guard.Fail(op, err)
 	}
 	return seq, nil
 }
 
 // collect scans every row of a query (whose error it takes too, to keep
 // callers flat) and closes it.
-func collect[T any](rows *sql.Rows, err error, scan func(scanner) (T, error)) ([]T, error) {
+func collect[T any](rows *sql.Rows, err error, scan func(sqlstore.Scanner) (T, error)) ([]T, error) {
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []T
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
+	return sqlstore.Collect(rows, scan)
 }

@@ -15,11 +15,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync/atomic"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/accounthealth/accounthealth/server/store"
+	"github.com/accounthealth/accounthealth/server/store/internal/sqlstore"
 )
 
 // FileName is the database file Open keeps in its directory (with SQLite's
@@ -41,12 +41,12 @@ const (
 
 // Store is the SQLite driver. Its methods are safe for concurrent use.
 type Store struct {
-	w      *sql.DB // exactly one connection: the writer
-	r      *sql.DB // the read pool
-	write  [numWriteStmts]*sql.Stmt
-	read   [numReadStmts]*sql.Stmt
-	opts   store.Options
-	closed atomic.Bool
+	w     *sql.DB // exactly one connection: the writer
+	r     *sql.DB // the read pool
+	write [numWriteStmts]*sql.Stmt
+	read  [numReadStmts]*sql.Stmt
+	opts  store.Options
+	guard sqlstore.Guard // the closed flag; wraps errors
 }
 
 var _ store.Store = (*Store)(nil)
@@ -63,7 +63,7 @@ func Open(ctx context.Context, dir string, opts store.Options) (_ *Store, err er
 		return nil, fmt.Errorf("sqlite: open: %w: path %q contains '?'", store.ErrInvalidArgument, path)
 	}
 
-	s := &Store{opts: opts}
+	s := &Store{opts: opts, guard: sqlstore.Guard{Driver: "sqlite"}}
 	defer func() {
 		if err != nil {
 			err = fmt.Errorf("sqlite: open %s: %w", path, errors.Join(err, s.release()))
@@ -107,8 +107,8 @@ func prepareAll(ctx context.Context, db *sql.DB, dst []*sql.Stmt, queries []stri
 // Close releases the database. Calls after it, Close included, fail with
 // store.ErrClosed.
 func (s *Store) Close() error {
-	if !s.closed.CompareAndSwap(false, true) {
-		return fmt.Errorf("sqlite: close: %w", store.ErrClosed)
+	if err := s.guard.Close(); err != nil {
+		return err
 	}
 	if err := s.release(); err != nil {
 		return fmt.Errorf("sqlite: close: %w", err)
@@ -136,36 +136,19 @@ func (s *Store) release() error {
 // write lock.
 func (s *Store) Ping(ctx context.Context) error {
 	const op = "ping"
-	if err := s.checkOpen(op); err != nil {
+	if err := s.guard.CheckOpen(op); err != nil {
 		return err
 	}
 	var version int64
 	if err := s.read[readSchemaVersion].QueryRowContext(ctx).Scan(&version); err != nil {
-		return s.fail(op, err)
+		return s.guard.Fail(op, err)
 	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return s.fail(op, err)
+		return s.guard.Fail(op, err)
 	}
 	if err := tx.Rollback(); err != nil {
-		return s.fail(op, err)
+		return s.guard.Fail(op, err)
 	}
 	return nil
-}
-
-func (s *Store) checkOpen(op string) error {
-	if s.closed.Load() {
-		return fmt.Errorf("sqlite: %s: %w", op, store.ErrClosed)
-	}
-	return nil
-}
-
-// fail wraps an error for the caller. A call that raced with Close fails
-// with whatever database/sql says about closed handles; adding ErrClosed
-// lets callers test one sentinel.
-func (s *Store) fail(op string, err error) error {
-	if s.closed.Load() && !errors.Is(err, store.ErrClosed) {
-		return fmt.Errorf("sqlite: %s: %w: %w", op, store.ErrClosed, err)
-	}
-	return fmt.Errorf("sqlite: %s: %w", op, err)
 }

@@ -1,7 +1,6 @@
 package sqlite_test
 
 import (
-	"errors"
 	"reflect"
 	"testing"
 	"time"
@@ -16,24 +15,20 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, newStore)
 }
 
+func BenchmarkIngest(b *testing.B) {
+	storetest.BenchmarkIngest(b, func(b *testing.B) store.Store { return openDir(b, b.TempDir()) })
+}
+
 func newStore(t *testing.T) store.Store {
 	return openDir(t, t.TempDir())
 }
 
 // openDir opens the store in dir and closes it when the test ends, unless
 // the test closed it first.
-func openDir(t *testing.T, dir string) *sqlite.Store {
+func openDir(t testing.TB, dir string) *sqlite.Store {
 	t.Helper()
 	s, err := sqlite.Open(t.Context(), dir, store.Options{})
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil && !errors.Is(err, store.ErrClosed) {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	return s
+	return storetest.Opened(t, s, err)
 }
 
 // TestReopenKeepsEverything: what one process committed, the next one

@@ -128,3 +128,20 @@ func wantNoDiff(t *testing.T, what string, want, got any) {
 		t.Errorf("%s differs:\n%s", what, d)
 	}
 }
+
+// Opened is what a driver's test does with what its Open returned: it
+// fails t on err, and otherwise closes s when t ends, unless t closed it
+// first (store.ErrClosed is no failure). It is how newStore (see Run) and
+// BenchmarkIngest's open register their cleanup.
+func Opened[S store.Store](t testing.TB, s S, err error) S {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil && !errors.Is(err, store.ErrClosed) {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return s
+}

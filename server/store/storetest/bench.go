@@ -1,4 +1,4 @@
-package postgres
+package storetest
 
 import (
 	"fmt"
@@ -7,35 +7,38 @@ import (
 
 	"github.com/accounthealth/accounthealth/server/health"
 	"github.com/accounthealth/accounthealth/server/store"
-	"github.com/accounthealth/accounthealth/server/store/postgres/pgtest"
-	"github.com/accounthealth/accounthealth/server/store/storetest"
 )
 
-// BenchmarkIngest is the SQLite driver's: accounts.updated deliveries of
-// about 2 KB (a full resource) committed in batches, as the intake's
-// batcher does. Every delivery is new and applied; one in eight puts its
-// account in error, so changes are appended too. Rendering the deliveries
-// is not timed.
-func BenchmarkIngest(b *testing.B) {
+// BenchmarkIngest commits accounts.updated deliveries of about 2 KB (a full
+// resource) in batches, as the intake's batcher does. Every delivery is
+// new and applied; one in eight puts its account in error, so changes are
+// appended too. Rendering the deliveries is not timed.
+//
+// open returns a fresh, empty store for each batch size and closes it when
+// b ends, as Run's newStore does for t.
+func BenchmarkIngest(b *testing.B, open func(b *testing.B) store.Store) {
 	employers := make([]string, 24)
 	for i := range employers {
 		employers[i] = fmt.Sprintf("Whole Goods Market Regional Distribution Center %02d", i)
 	}
 	t0 := time.Date(2026, 10, 6, 8, 30, 51, 0, time.UTC)
-	event := func(n int) storetest.Event {
+	event := func(n int) Event {
 		acct := fmt.Sprintf("0190a1e3-%04x-7c12-8e55-6b2d9f0c1a11", n%1000)
 		at := t0.Add(time.Duration(n) * time.Millisecond)
-		r := &storetest.Resource{Status: health.ConnectionConnected, UpdatedAt: at, ScannedAt: at, Employers: employers}
+		r := &Resource{Status: health.ConnectionConnected, UpdatedAt: at, ScannedAt: at, Employers: employers}
 		if n%8 == 0 {
 			r.Status, r.ErrorCode, r.ErrorMessage = health.ConnectionError, "auth_required", "The payroll platform logged the session out."
 		}
-		return storetest.Event{Event: health.EventAccountsUpdated, AccountID: acct,
+		return Event{Event: health.EventAccountsUpdated, AccountID: acct,
 			UserID: "0190a1e2-5c3d-7b41-9f2e-1d7c3a4b5e60", Resource: r, ReceivedAt: at}
+	}
+	if size := len(event(0).Delivery().Body); size < 1800 || size > 2400 {
+		b.Fatalf("delivery of %d bytes, want about 2 KB", size)
 	}
 
 	for _, batch := range []int{1, 16, 128} {
 		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
-			s := openURL(b, pgtest.URL(b))
+			s := open(b)
 			ds := make([]store.Delivery, batch)
 			n := 0
 			b.ReportAllocs()

@@ -1,8 +1,18 @@
-package postgres
+// Package sqlstore is what the SQL drivers (sqlite, postgres) share: the
+// column lists and the codecs that bind and scan them, the time encoding,
+// turning query results into store pages, loading embedded migrations, and
+// the wrapping of errors around Close. Everything that depends on the
+// dialect or on the database handle (the SQL of each query, connections,
+// transactions, locking) stays in the drivers.
+//
+// The codecs scan into database/sql's Null types, which pgx scans into too,
+// so the same code reads rows from *sql.Rows and pgx.Rows.
+package sqlstore
 
 import (
 	"database/sql"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -12,21 +22,20 @@ import (
 )
 
 // Column lists, in the order the codecs below read and write them. Each
-// table is described once; the SQL is built from these. The codecs are the
-// SQLite driver's: pgx, too, scans into database/sql's Null types.
+// table is described once; the SQL is built from these.
 var (
-	recordCols = []string{
+	RecordCols = []string{
 		"account_id", "user_id", "state", "error_code", "error_message",
 		"remedy_action", "remedy_message", "remedy_link_account_id", "remedy_link_user_id",
 		"state_since", "last_event_type", "last_event_at", "consecutive_failures",
 		"ever_connected", "unconfirmed", "open_incident", "snapshot_at", "snapshot",
 	}
-	// entryCols are read back; an insert adds body_sha256.
-	entryCols = []string{
+	// EntryCols are read back; an insert adds body_sha256.
+	EntryCols = []string{
 		"seq", "source", "event", "name", "account_id", "user_id",
 		"received_at", "outcome", "redeliveries", "actor", "body",
 	}
-	changeCols = []string{
+	ChangeCols = []string{
 		"seq", "entry_seq", "account_id", "user_id", "event",
 		"kind", "previous_state", "state", "error_code", "error_message",
 		"remedy_action", "remedy_message", "remedy_link_account_id", "remedy_link_user_id",
@@ -34,8 +43,11 @@ var (
 	}
 )
 
-// cols lists columns for a SELECT, qualified with a table alias.
-func cols(alias string, names []string) string {
+// SelectRecordsSQL selects every record; a driver adds its WHERE clause.
+var SelectRecordsSQL = "SELECT " + strings.Join(RecordCols, ", ") + " FROM records"
+
+// Cols lists columns for a SELECT, qualified with a table alias.
+func Cols(alias string, names []string) string {
 	var b strings.Builder
 	for i, n := range names {
 		if i > 0 {
@@ -46,12 +58,23 @@ func cols(alias string, names []string) string {
 	return b.String()
 }
 
-// insertSQL is an INSERT of names, bound to $1, $2, ... in order; with key
-// set, an upsert that replaces every other column of the row with that key.
-func insertSQL(table string, names []string, key string) string {
+// Placeholder is a dialect's bind parameter: the nth of a statement (from 1).
+type Placeholder func(n int) string
+
+// The placeholder styles of the drivers.
+var (
+	// Question is SQLite's: ?, ?, ...
+	Question Placeholder = func(int) string { return "?" }
+	// Dollar is PostgreSQL's: $1, $2, ...
+	Dollar Placeholder = func(n int) string { return "$" + strconv.Itoa(n) }
+)
+
+// InsertSQL is an INSERT of names, bound in order; with key set, an upsert
+// that replaces every other column of the row with that key.
+func InsertSQL(p Placeholder, table string, names []string, key string) string {
 	params := make([]string, len(names))
 	for i := range params {
-		params[i] = "$" + strconv.Itoa(i+1)
+		params[i] = p(i + 1)
 	}
 	q := "INSERT INTO " + table + " (" + strings.Join(names, ", ") + ") VALUES (" + strings.Join(params, ", ") + ")"
 	if key == "" {
@@ -66,6 +89,21 @@ func insertSQL(table string, names []string, key string) string {
 	return q + " ON CONFLICT (" + key + ") DO UPDATE SET " + strings.Join(set, ", ")
 }
 
+// PutRecordSQL inserts or replaces a record; it binds RecordArgs.
+func PutRecordSQL(p Placeholder) string {
+	return InsertSQL(p, "records", RecordCols, "account_id")
+}
+
+// AppendEntrySQL inserts an entry; it binds EntryArgs.
+func AppendEntrySQL(p Placeholder) string {
+	return InsertSQL(p, "entries", append(slices.Clone(EntryCols[1:]), "body_sha256"), "")
+}
+
+// AppendChangeSQL inserts a change; it binds ChangeArgs.
+func AppendChangeSQL(p Placeholder) string {
+	return InsertSQL(p, "changes", ChangeCols[1:], "")
+}
+
 // Times are stored as Unix nanoseconds, NULL for the zero time. Nanoseconds
 // reach from 1677 to 2262: a time beyond is clamped to the nearest end, which
 // keeps its order against every time a payroll account can carry.
@@ -74,7 +112,8 @@ var (
 	maxTime = time.Unix(0, math.MaxInt64)
 )
 
-func nanos(t time.Time) any {
+// Nanos encodes t for a bind parameter.
+func Nanos(t time.Time) any {
 	switch {
 	case t.IsZero():
 		return nil
@@ -86,7 +125,8 @@ func nanos(t time.Time) any {
 	return t.UnixNano()
 }
 
-func fromNanos(n sql.NullInt64) time.Time {
+// FromNanos decodes a time that Nanos encoded, in UTC.
+func FromNanos(n sql.NullInt64) time.Time {
 	if !n.Valid {
 		return time.Time{}
 	}
@@ -101,18 +141,21 @@ func blob(b []byte) any {
 	return b
 }
 
-type scanner interface{ Scan(dest ...any) error }
+// Scanner is one row: *sql.Row, *sql.Rows, pgx.Row and pgx.Rows all are.
+type Scanner interface{ Scan(dest ...any) error }
 
-func recordArgs(r *health.Record) []any {
+// RecordArgs follows RecordCols.
+func RecordArgs(r *health.Record) []any {
 	return []any{
 		r.AccountID, r.UserID, r.State, r.ErrorCode, r.ErrorMessage,
 		r.Remedy.Action, r.Remedy.Message, r.Remedy.LinkAccountID, r.Remedy.LinkUserID,
-		nanos(r.StateSince), r.LastEventType, nanos(r.LastEventAt), r.ConsecutiveFailures,
-		r.EverConnected, r.Unconfirmed, r.OpenIncident, nanos(r.SnapshotAt), blob(r.Snapshot),
+		Nanos(r.StateSince), r.LastEventType, Nanos(r.LastEventAt), r.ConsecutiveFailures,
+		r.EverConnected, r.Unconfirmed, r.OpenIncident, Nanos(r.SnapshotAt), blob(r.Snapshot),
 	}
 }
 
-func scanRecord(sc scanner) (health.Record, error) {
+// ScanRecord scans a row of RecordCols.
+func ScanRecord(sc Scanner) (health.Record, error) {
 	var (
 		r                                   health.Record
 		stateSince, lastEventAt, snapshotAt sql.NullInt64
@@ -123,16 +166,31 @@ func scanRecord(sc scanner) (health.Record, error) {
 		&stateSince, &r.LastEventType, &lastEventAt, &r.ConsecutiveFailures,
 		&r.EverConnected, &r.Unconfirmed, &r.OpenIncident, &snapshotAt, &r.Snapshot,
 	)
-	r.StateSince, r.LastEventAt, r.SnapshotAt = fromNanos(stateSince), fromNanos(lastEventAt), fromNanos(snapshotAt)
+	r.StateSince, r.LastEventAt, r.SnapshotAt = FromNanos(stateSince), FromNanos(lastEventAt), FromNanos(snapshotAt)
 	return r, err
 }
 
-// entryArgs follows entryCols without seq, then the body's hash.
-func entryArgs(e *store.Entry, h [32]byte) []any {
+// EntryArgs follows EntryCols without seq, then the body's hash.
+func EntryArgs(e *store.Entry, h [32]byte) []any {
 	return []any{
 		e.Source, e.Event, e.Name, e.AccountID, e.UserID,
-		nanos(e.ReceivedAt), e.Outcome, e.Redeliveries, e.Actor, blob(e.Body), h[:],
+		Nanos(e.ReceivedAt), e.Outcome, e.Redeliveries, e.Actor, blob(e.Body), h[:],
 	}
+}
+
+// ScanEntry scans a row of EntryCols followed by ChangeCols: an entry with
+// the change it caused, LEFT JOINed (NULLs when it caused none).
+func ScanEntry(sc Scanner) (store.Entry, error) {
+	var (
+		er entryRow
+		cr changeRow
+	)
+	if err := sc.Scan(append(er.dest(), cr.dest()...)...); err != nil {
+		return store.Entry{}, err
+	}
+	e := er.entry()
+	e.Change = cr.change()
+	return e, nil
 }
 
 // entryRow scans an entry; dest and entry go in pairs.
@@ -150,18 +208,27 @@ func (r *entryRow) dest() []any {
 }
 
 func (r *entryRow) entry() store.Entry {
-	r.e.ReceivedAt = fromNanos(r.receivedAt)
+	r.e.ReceivedAt = FromNanos(r.receivedAt)
 	return r.e
 }
 
-// changeArgs follows changeCols without seq.
-func changeArgs(c *store.Change) []any {
+// ChangeArgs follows ChangeCols without seq.
+func ChangeArgs(c *store.Change) []any {
 	return []any{
 		c.EntrySeq, c.AccountID, c.UserID, c.Event,
 		c.Kind, c.PreviousState, c.State, c.ErrorCode, c.ErrorMessage,
 		c.Remedy.Action, c.Remedy.Message, c.Remedy.LinkAccountID, c.Remedy.LinkUserID,
-		nanos(c.OccurredAt),
+		Nanos(c.OccurredAt),
 	}
+}
+
+// ScanChange scans a row of ChangeCols.
+func ScanChange(sc Scanner) (store.Change, error) {
+	var cr changeRow
+	if err := sc.Scan(cr.dest()...); err != nil {
+		return store.Change{}, err
+	}
+	return *cr.change(), nil
 }
 
 // changeRow scans a change, or the NULLs a LEFT JOIN gives an entry that
@@ -204,7 +271,7 @@ func (r *changeRow) change() *store.Change {
 				LinkAccountID: r.remedyLinkAccountID.String,
 				LinkUserID:    r.remedyLinkUserID.String,
 			},
-			OccurredAt: fromNanos(r.occurredAt),
+			OccurredAt: FromNanos(r.occurredAt),
 		},
 	}
 }

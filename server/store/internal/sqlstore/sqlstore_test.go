@@ -1,0 +1,193 @@
+package sqlstore
+
+import (
+	"database/sql"
+	"errors"
+	"io/fs"
+	"math"
+	"reflect"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/accounthealth/accounthealth/server/health"
+	"github.com/accounthealth/accounthealth/server/store"
+)
+
+func TestInsertSQL(t *testing.T) {
+	cols := []string{"k", "a", "b"}
+	for _, tc := range []struct {
+		name, got, want string
+	}{
+		{"question", InsertSQL(Question, "t", cols, ""),
+			"INSERT INTO t (k, a, b) VALUES (?, ?, ?)"},
+		{"dollar", InsertSQL(Dollar, "t", cols, ""),
+			"INSERT INTO t (k, a, b) VALUES ($1, $2, $3)"},
+		{"upsert", InsertSQL(Dollar, "t", cols, "k"),
+			"INSERT INTO t (k, a, b) VALUES ($1, $2, $3) ON CONFLICT (k) DO UPDATE SET a = excluded.a, b = excluded.b"},
+		{"one column", InsertSQL(Question, "t", cols[:1], ""),
+			"INSERT INTO t (k) VALUES (?)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.got != tc.want {
+				t.Errorf("got  %s\nwant %s", tc.got, tc.want)
+			}
+		})
+	}
+}
+
+// TestArgsFollowCols: each codec binds as many values as its statement
+// has placeholders, and each scanner fills as many as its columns.
+func TestArgsFollowCols(t *testing.T) {
+	var (
+		er entryRow
+		cr changeRow
+	)
+	for _, tc := range []struct {
+		name       string
+		sql        string
+		args, want int
+	}{
+		{"record", PutRecordSQL(Question), len(RecordArgs(&health.Record{})), len(RecordCols)},
+		{"entry", AppendEntrySQL(Question), len(EntryArgs(&store.Entry{}, [32]byte{})), len(EntryCols)},
+		{"change", AppendChangeSQL(Question), len(ChangeArgs(&store.Change{})), len(ChangeCols) - 1},
+		{"entry row", "", len(er.dest()), len(EntryCols)},
+		{"change row", "", len(cr.dest()), len(ChangeCols)},
+	} {
+		if tc.sql != "" {
+			if n := strings.Count(tc.sql, "?"); n != tc.args {
+				t.Errorf("%s: %d placeholders, %d args", tc.name, n, tc.args)
+			}
+		}
+		if tc.args != tc.want {
+			t.Errorf("%s: %d values, want %d", tc.name, tc.args, tc.want)
+		}
+	}
+}
+
+func TestNanos(t *testing.T) {
+	at := time.Date(2026, 10, 6, 8, 30, 51, 901122123, time.FixedZone("CEST", 2*3600))
+	for _, tc := range []struct {
+		name string
+		in   time.Time
+		enc  any
+		dec  time.Time
+	}{
+		{"zero is NULL", time.Time{}, nil, time.Time{}},
+		{"in range", at, at.UnixNano(), at.UTC()},
+		{"before 1677", time.Date(1600, 1, 1, 0, 0, 0, 0, time.UTC), int64(math.MinInt64), minTime.UTC()},
+		{"after 2262", time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC), int64(math.MaxInt64), maxTime.UTC()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			enc := Nanos(tc.in)
+			if enc != tc.enc {
+				t.Fatalf("Nanos = %v, want %v", enc, tc.enc)
+			}
+			var n sql.NullInt64
+			if enc != nil {
+				n = sql.NullInt64{Int64: enc.(int64), Valid: true}
+			}
+			if dec := FromNanos(n); !dec.Equal(tc.dec) || dec.Location() != tc.dec.Location() {
+				t.Errorf("FromNanos = %v, want %v", dec, tc.dec)
+			}
+		})
+	}
+}
+
+func TestLoadMigrations(t *testing.T) {
+	file := func(s string) *fstest.MapFile { return &fstest.MapFile{Data: []byte(s)} }
+	t.Run("ordered", func(t *testing.T) {
+		fsys := fstest.MapFS{
+			"m/0002_more.sql": file("B"),
+			"m/0001_init.sql": file("A"),
+			"m/0010_last.sql": file("C"),
+		}
+		ms, err := LoadMigrations(fsys, "m")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []Migration{{1, "0001_init.sql", "A"}, {2, "0002_more.sql", "B"}, {10, "0010_last.sql", "C"}}
+		if !reflect.DeepEqual(ms, want) {
+			t.Errorf("got %+v, want %+v", ms, want)
+		}
+	})
+	for name, fsys := range map[string]fstest.MapFS{
+		"no version":    {"m/init.sql": file("")},
+		"zero version":  {"m/0000_init.sql": file("")},
+		"same version":  {"m/0001_a.sql": file(""), "m/01_b.sql": file("")},
+		"version falls": {"m/0002_a.sql": file(""), "m/1_b.sql": file("")},
+		"empty":         {"m": &fstest.MapFile{Mode: fs.ModeDir}},
+		"missing":       {},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if ms, err := LoadMigrations(fsys, "m"); err == nil {
+				t.Errorf("got %+v, want an error", ms)
+			}
+		})
+	}
+}
+
+func TestPending(t *testing.T) {
+	ms := []Migration{{Version: 1}, {Version: 2}, {Version: 5}}
+	for _, tc := range []struct {
+		current int64
+		want    []Migration
+	}{
+		{0, ms},
+		{1, ms[1:]},
+		{3, ms[2:]},
+		{5, nil},
+	} {
+		got, err := Pending(ms, tc.current)
+		if err != nil || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("Pending(%d) = %+v, %v; want %+v", tc.current, got, err, tc.want)
+		}
+	}
+	if got, err := Pending(ms, 6); err == nil || !strings.Contains(err.Error(), "newer than this binary") {
+		t.Errorf("Pending(6) = %+v, %v; want a schema version error", got, err)
+	}
+}
+
+func TestGuard(t *testing.T) {
+	g := Guard{Driver: "drv"}
+	boom := errors.New("boom")
+	if err := g.CheckOpen("op"); err != nil {
+		t.Errorf("CheckOpen while open: %v", err)
+	}
+	if err := g.Fail("op", boom); err.Error() != "drv: op: boom" || errors.Is(err, store.ErrClosed) {
+		t.Errorf("Fail while open: %v", err)
+	}
+	if err := g.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	for what, err := range map[string]error{
+		"CheckOpen": g.CheckOpen("op"),
+		"Close":     g.Close(),
+	} {
+		if !errors.Is(err, store.ErrClosed) || !strings.HasPrefix(err.Error(), "drv: ") {
+			t.Errorf("%s after Close: %v, want drv: ...: %v", what, err, store.ErrClosed)
+		}
+	}
+	// A call that raced with Close.
+	if err := g.Fail("op", boom); !errors.Is(err, store.ErrClosed) || !errors.Is(err, boom) {
+		t.Errorf("Fail after Close: %v, want one wrapping %v and %v", err, store.ErrClosed, boom)
+	}
+	if err := g.Fail("op", g.CheckOpen("inner")); strings.Count(err.Error(), store.ErrClosed.Error()) != 1 {
+		t.Errorf("Fail of ErrClosed: %v, want ErrClosed once", err)
+	}
+}
+
+func TestEntryPage(t *testing.T) {
+	q := store.EntryQuery{AccountID: "a", PageSize: 2}
+	if _, err := EntryPage(q, 2, 0, nil); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("empty first page: %v, want %v", err, store.ErrNotFound)
+	}
+	if page, err := EntryPage(q, 2, 7, nil); err != nil || page.NextPageToken != "" || len(page.Entries) != 0 {
+		t.Errorf("empty later page: %+v, %v; want an empty last page", page, err)
+	}
+	page, err := EntryPage(q, 2, 0, []store.Entry{{Seq: 1}, {Seq: 2}, {Seq: 3}})
+	if err != nil || len(page.Entries) != 2 || page.NextPageToken != q.NextPageToken(2) {
+		t.Errorf("full page: %+v, %v; want 2 entries and a token after Seq 2", page, err)
+	}
+}
