@@ -16,6 +16,10 @@ func BenchmarkIngest(b *testing.B) {
 	storetest.BenchmarkIngest(b, func(b *testing.B) store.Store { return openURL(b, pgtest.URL(b)) })
 }
 
+func BenchmarkReads(b *testing.B) {
+	storetest.BenchmarkReads(b, func(b *testing.B) store.Store { return openURL(b, pgtest.URL(b)) })
+}
+
 // openURL opens the store at databaseURL and closes it when the test ends,
 // unless the test closed it first.
 func openURL(t testing.TB, databaseURL string) *Store {

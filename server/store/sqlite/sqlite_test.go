@@ -19,6 +19,10 @@ func BenchmarkIngest(b *testing.B) {
 	storetest.BenchmarkIngest(b, func(b *testing.B) store.Store { return openDir(b, b.TempDir()) })
 }
 
+func BenchmarkReads(b *testing.B) {
+	storetest.BenchmarkReads(b, func(b *testing.B) store.Store { return openDir(b, b.TempDir()) })
+}
+
 func newStore(t *testing.T) store.Store {
 	return openDir(t, t.TempDir())
 }
