@@ -39,6 +39,12 @@ func commands() []command {
 		{"serve", "run the service (webhook intake, gRPC API, REST gateway)", runServe},
 		{"simulate", "send realistic signed webhook deliveries to a running server", runSimulate},
 		{"fake-provider", "serve a fake of the provider's API that sends webhooks back (local runs)", runFakeProvider},
+		{"health", "ask a running server about accounts: get ID, list, summary", runHealth},
+		{"events", "an account's timeline: deliveries, outcomes, health changes", runEvents},
+		{"watch", "print disconnections as they happen; resumable", runWatch},
+		{"delete-failed", "delete, at the provider, an account whose login failed", runDeleteFailed},
+		{"purge-failed", "delete every failed account idle for longer than a duration", runPurgeFailed},
+		{"webhooks", "list, create or delete webhook subscriptions at the provider", runWebhooks},
 		{"token", "make an internal API token (token new NAME)", runToken},
 	}
 }

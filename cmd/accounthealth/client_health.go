@@ -1,0 +1,225 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/accounthealth/accounthealth/client"
+	ahv1 "github.com/accounthealth/accounthealth/gen/accounthealth/v1"
+)
+
+func runHealth(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return runGroup(ctx, "health", []subcommand{
+		{"get", "ID", "one account's health, and what the user must do about it", runHealthGet},
+		{"list", "", "accounts by user, state or error code, a page or all", runHealthList},
+		{"summary", "", "how many accounts are in each state and have each error code", runHealthSummary},
+	}, args, stdout, stderr)
+}
+
+func runHealthGet(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newClientCommand("health get", "health get ID [flags]",
+		"Shows one account's health: its state and since when, the error, and the remedy (what the user must do, and\nhow to open Link for it).",
+		stdout, stderr, "ID")
+	cl, names, err := c.connect(args)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	h, err := cl.Health(ctx, names[0])
+	if err != nil {
+		return c.explain(err, names[0])
+	}
+	if c.output == "json" {
+		return printJSON(stdout, h)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
+	row("account", h.GetAccountId())
+	row("user", or(h.GetUserId()))
+	row("state", enumName(h.GetState())+" since "+when(h.GetStateSince()))
+	if h.GetErrorCode() != "" {
+		row("error", h.GetErrorCode()+": "+or(h.GetErrorMessage()))
+	}
+	row("remedy", remedyText(h.GetRemedy()))
+	if l := h.GetRemedy().GetLink(); l != nil {
+		row("link", linkText(l))
+	}
+	row("last event", or(h.GetLastEventType())+" at "+when(h.GetLastEventAt()))
+	if n := h.GetConsecutiveFailures(); n > 0 {
+		row("failures", fmt.Sprintf("%d in a row", n))
+	}
+	row("connected", map[bool]string{true: "yes, at least once", false: "never"}[h.GetEverConnected()])
+	if h.GetUnconfirmed() {
+		row("unconfirmed", "an accounts.updated came without the account object: the state may lag behind")
+	}
+	return tw.Flush()
+}
+
+// remedyText is "RETRY_MFA: The multi-factor ...".
+func remedyText(r *ahv1.Remedy) string {
+	if r.GetMessage() == "" {
+		return enumName(r.GetAction())
+	}
+	return enumName(r.GetAction()) + ": " + r.GetMessage()
+}
+
+func linkText(l *ahv1.LinkParameters) string {
+	if l.GetAccountId() == "" {
+		return "open Link for user " + l.GetUserId() + " to connect a new account"
+	}
+	return "open Link for user " + l.GetUserId() + " with accountId " + l.GetAccountId()
+}
+
+func runHealthList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newClientCommand("health list", "health list [flags]",
+		"Lists accounts ordered by id, one page at a time (--all for every page). Filters of different flags all apply;\nrepeated flags, or comma-separated values, match any of them.",
+		stdout, stderr)
+	var opts client.ListOptions
+	var states enumFlag[ahv1.HealthState]
+	var codes listFlag
+	c.fs.StringVar(&opts.UserID, "user", "", "only this user's accounts")
+	c.fs.Var(&states, "state", "only accounts in this state: "+enumChoices(ahv1.HealthState(0).Descriptor()))
+	c.fs.Var(&codes, "error-code", "only accounts with this error code, e.g. auth_required")
+	pageSize := c.fs.Int("page-size", 50, "accounts per page, 1..500")
+	c.fs.StringVar(&opts.PageToken, "page-token", "", "start at this page (a previous list says when there are more)")
+	all := c.fs.Bool("all", false, "list every page")
+	cl, _, err := c.connect(args)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	opts.States, opts.ErrorCodes, opts.PageSize = states.values, codes, int32(*pageSize)
+
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	n := 0
+	emit := func(h *ahv1.AccountHealth) error {
+		if n++; c.output == "json" {
+			return printJSON(stdout, h)
+		}
+		if n == 1 {
+			fmt.Fprintln(tw, "ACCOUNT\tSTATE\tERROR\tREMEDY\tSINCE\tUSER")
+		}
+		_, err := fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", h.GetAccountId(), enumName(h.GetState()), or(h.GetErrorCode()),
+			enumName(h.GetRemedy().GetAction()), when(h.GetStateSince()), or(h.GetUserId()))
+		return err
+	}
+	next := ""
+	if *all {
+		for h, err := range cl.AllHealth(ctx, opts) {
+			if err != nil {
+				return c.explain(err, "")
+			}
+			if err := emit(h); err != nil {
+				return err
+			}
+		}
+	} else {
+		page, err := cl.ListHealth(ctx, opts)
+		if err != nil {
+			return c.explain(err, "")
+		}
+		for _, h := range page.GetAccounts() {
+			if err := emit(h); err != nil {
+				return err
+			}
+		}
+		next = page.GetNextPageToken()
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	switch {
+	case n == 0 && (opts.UserID != "" || len(opts.States) > 0 || len(opts.ErrorCodes) > 0):
+		fmt.Fprintln(stderr, "no account matches these filters")
+	case n == 0:
+		fmt.Fprintln(stderr, "no accounts yet: no delivery naming one has been accepted")
+	case next != "":
+		fmt.Fprintf(stderr, "more accounts: --page-token %s shows the next page, --all shows every page\n", next)
+	}
+	return nil
+}
+
+func runHealthSummary(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newClientCommand("health summary", "health summary [flags]",
+		"Counts accounts by state (every state, zeros too) and by current error code.", stdout, stderr)
+	cl, _, err := c.connect(args)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	sum, err := cl.Summary(ctx)
+	if err != nil {
+		return c.explain(err, "")
+	}
+	if c.output == "json" {
+		return printJSON(stdout, sum)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "STATE\tACCOUNTS\n")
+	for _, s := range sum.GetByState() {
+		fmt.Fprintf(tw, "%s\t%d\n", enumName(s.GetState()), s.GetCount())
+	}
+	fmt.Fprintf(tw, "all\t%d\n", sum.GetTotal())
+	if len(sum.GetByErrorCode()) > 0 {
+		fmt.Fprintf(tw, "\nERROR CODE\tACCOUNTS\n")
+		for _, e := range sum.GetByErrorCode() {
+			fmt.Fprintf(tw, "%s\t%d\n", e.GetErrorCode(), e.GetCount())
+		}
+	}
+	return tw.Flush()
+}
+
+func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newClientCommand("events", "events ID [flags]",
+		"Shows an account's timeline, oldest first: every delivery accepted for it, what it did, and the health\nchanges it caused; also the actions taken through the API (deletions), with who asked.",
+		stdout, stderr, "ID")
+	cl, names, err := c.connect(args)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	n := 0
+	for ev, err := range cl.AllEvents(ctx, names[0], client.PageOptions{PageSize: 500}) {
+		if err != nil {
+			return c.explain(err, names[0])
+		}
+		if n++; c.output == "json" {
+			if err := printJSON(stdout, ev); err != nil {
+				return err
+			}
+			continue
+		}
+		if n == 1 {
+			fmt.Fprintln(tw, "SEQ\tRECEIVED\tSOURCE\tEVENT\tOUTCOME\tCHANGE")
+		}
+		source := ev.GetSource()
+		if ev.GetActor() != "" {
+			source += " by " + ev.GetActor()
+		}
+		outcome := enumName(ev.GetOutcome())
+		if r := ev.GetRedeliveries(); r > 0 {
+			outcome += fmt.Sprintf(" (+%d redelivered)", r)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", ev.GetSequence(), when(ev.GetReceivedAt()), source, ev.GetEventType(), outcome, changeText(ev.GetTransition()))
+	}
+	return tw.Flush()
+}
+
+// changeText is a health change for people: "HEALTHY → DISCONNECTED (auth_required)".
+func changeText(t *ahv1.HealthTransition) string {
+	if t == nil {
+		return "-"
+	}
+	from := enumName(t.GetPreviousState())
+	if t.GetPreviousState() == ahv1.HealthState_HEALTH_STATE_UNSPECIFIED {
+		from = "new"
+	}
+	s := from + " → " + enumName(t.GetState())
+	if t.GetErrorCode() != "" {
+		s += " (" + t.GetErrorCode() + ")"
+	}
+	return s
+}

@@ -1,0 +1,173 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/accounthealth/accounthealth/client"
+	ahv1 "github.com/accounthealth/accounthealth/gen/accounthealth/v1"
+)
+
+func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newClientCommand("watch", "watch [flags]",
+		`Prints disconnections as they happen, one line each: when, kind, account, user, error code, and the remedy.
+It reconnects by itself when the server restarts, missing nothing. With --resume-file, a watch that is
+stopped and started again misses nothing either: it starts right after the last event it printed.
+-o json prints each event as a JSON object, with its cursor. Stop it with Ctrl-C.`,
+		stdout, stderr)
+	var users, codes listFlag
+	var kinds enumFlag[ahv1.TransitionKind]
+	c.fs.Var(&users, "user", "only this user's accounts (repeat or comma-separate for several)")
+	c.fs.Var(&kinds, "kind", "only these kinds: "+enumChoices(ahv1.TransitionKind(0).Descriptor())+"; default: every disconnection")
+	c.fs.Var(&codes, "error-code", "only disconnections with this error code (removals have none, so this leaves them out)")
+	recoveries := c.fs.Bool("include-recoveries", false, "also print accounts coming back to HEALTHY")
+	since := c.fs.String("since", "", "start with the events since this time: RFC 3339 (2026-01-02T15:04:05Z) or a duration back from now (24h); default: new events only; a cursor in --resume-file wins")
+	resumeFile := c.fs.String("resume-file", "", "file keeping the last cursor: read at start to resume right after it, rewritten after each event printed")
+	cl, _, err := c.connect(args)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+
+	opts := client.WatchOptions{UserIDs: users, Kinds: kinds.values, ErrorCodes: codes, IncludeRecoveries: *recoveries}
+	w := &watcher{c: c, resumeFile: *resumeFile, from: "new events only"}
+	if *since != "" {
+		if opts.Since, err = parseSince(*since, time.Now()); err != nil {
+			return usageError{fmt.Errorf("since: %w", err)}
+		}
+		w.from = "events since " + opts.Since.Local().Format(time.RFC3339)
+	}
+	if w.resumeFile != "" {
+		if w.cursor, err = readCursor(w.resumeFile); err != nil {
+			return usageError{fmt.Errorf("resume-file: %w", err)}
+		}
+		if w.cursor != "" {
+			opts.ResumeAfter, opts.Since = w.cursor, time.Time{}
+			w.from = "resuming after the cursor in " + w.resumeFile
+		}
+	}
+	opts.OnHeartbeat, opts.OnReconnect = w.heartbeat, w.reconnect
+
+	err = cl.Watch(ctx, opts, w.event)
+	switch {
+	case ctx.Err() != nil:
+		return nil // stopped with Ctrl-C
+	case opts.ResumeAfter != "" && client.IsInvalidArgument(err) && strings.Contains(err.Error(), "resume_after"):
+		return fmt.Errorf("the cursor in %s is not one this server issued (it may come from another server's database): delete the file to start with new events, or start with --since", w.resumeFile)
+	}
+	return c.explain(err, "")
+}
+
+// watcher prints what the stream brings and keeps the resume file.
+type watcher struct {
+	c          *clientCommand
+	resumeFile string
+	cursor     string // the one in the resume file
+	from       string // where the watch started, for people
+	subscribed bool   // a heartbeat came once
+	lost       bool   // the stream broke since the last heartbeat
+	lastError  string // why it broke, last time
+}
+
+func (w *watcher) event(_ context.Context, ev *ahv1.DisconnectionEvent) error {
+	var err error
+	if w.c.output == "json" {
+		err = printJSON(w.c.stdout, ev)
+	} else {
+		_, err = fmt.Fprintf(w.c.stdout, "%s  %-12s  %s  %s  %-19s  %s\n", when(ev.GetOccurredAt()), enumName(ev.GetKind()),
+			ev.GetAccountId(), or(ev.GetUserId()), or(ev.GetErrorCode()), remedyText(ev.GetRemedy()))
+	}
+	if err != nil {
+		return err
+	}
+	return w.keep(ev.GetCursor())
+}
+
+// heartbeat says when the watch is (again) connected; its cursor resumes
+// past the events the filters left out.
+func (w *watcher) heartbeat(_ context.Context, hb *ahv1.Heartbeat) error {
+	switch {
+	case !w.subscribed:
+		fmt.Fprintf(w.c.stderr, "watching %s: %s; stop with Ctrl-C\n", w.c.server, w.from)
+	case w.lost:
+		fmt.Fprintln(w.c.stderr, "reconnected; resuming right after the last event printed")
+	}
+	w.subscribed, w.lost, w.lastError = true, false, ""
+	return w.keep(hb.GetCursor())
+}
+
+func (w *watcher) reconnect(err error, delay time.Duration) {
+	msg := "the server ended the stream"
+	if !errors.Is(err, io.EOF) {
+		msg = w.c.explain(err, "").Error()
+	}
+	if msg == w.lastError {
+		msg = "still failing" // said in full the first time
+	} else {
+		w.lastError = msg
+	}
+	fmt.Fprintf(w.c.stderr, "%s; reconnecting in %s\n", msg, delay.Round(10*time.Millisecond))
+	w.lost = true
+}
+
+// keep writes cursor to the resume file, if there is one and it changed.
+func (w *watcher) keep(cursor string) error {
+	if w.resumeFile == "" || cursor == w.cursor {
+		return nil
+	}
+	if err := writeFileAtomic(w.resumeFile, []byte(cursor+"\n")); err != nil {
+		return fmt.Errorf("resume-file: %w", err)
+	}
+	w.cursor = cursor
+	return nil
+}
+
+// readCursor returns the cursor in path; "" when the file does not exist yet.
+func readCursor(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	return strings.TrimSpace(string(b)), err
+}
+
+// writeFileAtomic replaces path with data so that a crash at any moment
+// leaves either the old content or the new, never a torn file.
+func writeFileAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
+}
+
+// parseSince reads an RFC 3339 time, or a duration back from now.
+func parseSince(s string, now time.Time) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil && d > 0 {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("%q is neither an RFC 3339 time (2026-01-02T15:04:05Z) nor a positive duration (24h)", s)
+}
