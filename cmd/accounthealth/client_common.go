@@ -157,9 +157,9 @@ func (c *clientCommand) explain(err error, accountID string) error {
 	switch e.Code {
 	case codes.NotFound:
 		if accountID == "" {
-			return errors.New(e.Message)
+			return notFoundError{errors.New(e.Message)}
 		}
-		return fmt.Errorf("account %s not found: no delivery named it yet — check the id (`accounthealth health list` shows the known ones)", accountID)
+		return notFoundError{fmt.Errorf("account %s not found: no delivery named it yet — check the id (`accounthealth health list` shows the known ones)", accountID)}
 	case codes.InvalidArgument:
 		field, problem, ok := strings.Cut(e.Message, ": ")
 		if name, known := fieldFlags[field]; ok && known {

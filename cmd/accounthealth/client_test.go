@@ -129,7 +129,7 @@ func TestClientCommands(t *testing.T) {
 		{"get", []string{"health", "get", "acct-1"}, exitOK,
 			[]string{"account     acct-1", "state       AUTH_FAILED since ", "error       invalid_credentials: Login failed.", "remedy      RETRY_LOGIN: ", "connected   never"}, nil},
 		{"get as json", []string{"health", "get", "-o", "json", "acct-1"}, exitOK, []string{`{"accountId":"acct-1","userId":"user-1","state":"HEALTH_STATE_AUTH_FAILED"`}, nil},
-		{"get unknown", []string{"health", "get", "nobody"}, exitError, nil,
+		{"get unknown", []string{"health", "get", "nobody"}, exitNotFound, nil,
 			[]string{"account nobody not found: no delivery named it yet — check the id"}},
 		{"get without id", []string{"health", "get"}, exitUsage, nil, []string{"missing the ID argument"}},
 		{"get with a bad id", []string{"health", "get", "a b"}, exitUsage, nil, []string{"the account id: contains spaces"}},

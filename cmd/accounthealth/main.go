@@ -23,9 +23,10 @@ import (
 
 // exit codes a script can branch on.
 const (
-	exitOK    = 0
-	exitError = 1 // the command ran and failed
-	exitUsage = 2 // the command line or configuration is wrong
+	exitOK       = 0
+	exitError    = 1 // the command ran and failed
+	exitUsage    = 2 // the command line or configuration is wrong
+	exitNotFound = 3 // the account asked about is unknown to the server
 )
 
 type command struct {
@@ -72,6 +73,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				return exitOK
 			case errors.Is(err, flag.ErrHelp):
 				return exitOK
+			case errors.As(err, new(notFoundError)):
+				fmt.Fprintf(stderr, "accounthealth %s: %v\n", c.name, err)
+				return exitNotFound
 			case errors.As(err, new(usageError)):
 				fmt.Fprintf(stderr, "accounthealth %s: %v\nRun 'accounthealth %s --help' for usage.\n", c.name, err, c.name)
 				return exitUsage
@@ -93,7 +97,15 @@ func usage(w io.Writer) {
 	}
 	fmt.Fprintln(w, "\nRun 'accounthealth <command> --help' for a command's flags.")
 	fmt.Fprintln(w, "Every flag can also be set as ACCOUNTHEALTH_<FLAG> in the environment.")
+	fmt.Fprintln(w, "\nExit codes: 0 done, 1 failed, 2 wrong command line or configuration, 3 account not found.")
 }
+
+// notFoundError marks a call about an account the server does not know
+// (exit code 3), so scripts can tell "unknown" from "failed".
+type notFoundError struct{ err error }
+
+func (e notFoundError) Error() string { return e.err.Error() }
+func (e notFoundError) Unwrap() error { return e.err }
 
 // usageError marks a wrong command line or configuration (exit code 2).
 type usageError struct{ err error }
