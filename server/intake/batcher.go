@@ -21,6 +21,7 @@ type Batcher struct {
 	store    store.Store
 	maxBatch int
 	onChange func() // after a commit that appended changes
+	observe  CommitObserver
 	queue    chan *pending
 
 	mu      sync.RWMutex // guards closed against Submit racing Close
@@ -45,10 +46,16 @@ const DefaultMaxBatch = 256
 // commitTimeout bounds one commit so a stuck store cannot hold senders forever.
 const commitTimeout = 30 * time.Second
 
+// CommitObserver hears about every commit, for metrics: how many
+// deliveries it held, how long the store took, and their results (nil when
+// the commit failed). It runs on the commit loop, so it must be quick.
+type CommitObserver func(size int, elapsed time.Duration, results []store.Result)
+
 // NewBatcher starts the commit loop. Call Close to stop it. onChange, when
 // not nil, is called after every commit that appended at least one change
 // to the change log (streams use it to wake up); it must not block.
-func NewBatcher(s store.Store, maxBatch int, onChange func()) *Batcher {
+// observe, when not nil, hears about every commit.
+func NewBatcher(s store.Store, maxBatch int, onChange func(), observe CommitObserver) *Batcher {
 	if maxBatch <= 0 {
 		maxBatch = DefaultMaxBatch
 	}
@@ -56,6 +63,7 @@ func NewBatcher(s store.Store, maxBatch int, onChange func()) *Batcher {
 		store:    s,
 		maxBatch: maxBatch,
 		onChange: onChange,
+		observe:  observe,
 		queue:    make(chan *pending, maxBatch),
 		stopped:  make(chan struct{}),
 	}
@@ -134,7 +142,14 @@ func (b *Batcher) commit(batch []*pending) {
 	// senders then get an error and retry.
 	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 	defer cancel()
+	start := time.Now()
 	results, err := b.store.Ingest(ctx, deliveries)
+	if err != nil {
+		results = nil // a failed commit has no results, whatever Ingest returned
+	}
+	if b.observe != nil {
+		b.observe(len(batch), time.Since(start), results)
+	}
 	if err == nil && b.onChange != nil && slices.ContainsFunc(results, func(r store.Result) bool { return r.Change != nil }) {
 		b.onChange()
 	}

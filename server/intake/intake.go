@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/accounthealth/accounthealth/server/health"
 	"github.com/accounthealth/accounthealth/server/store"
 	"github.com/accounthealth/accounthealth/server/webhook"
 )
@@ -38,7 +39,60 @@ type Config struct {
 	AllowUnsigned bool
 	// MaxBodyBytes caps the body; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int
+	// Observer hears what becomes of each delivery; nil: nobody.
+	Observer Observer
 }
+
+// Observer hears what becomes of each delivery, for metrics. Its methods
+// are called concurrently and must not block.
+type Observer interface {
+	// DeliveryReceived: a delivery arrived, before any check.
+	DeliveryReceived()
+	// DeliveryAccepted: it is durable; elapsed runs from its receipt by
+	// the pipeline to its acknowledgement.
+	DeliveryAccepted(outcome health.Outcome, elapsed time.Duration)
+	// DeliveryRejected: it was refused, for reason (a Reason constant).
+	DeliveryRejected(reason string)
+}
+
+// Reasons a delivery is refused, as an Observer hears them: a fixed
+// vocabulary, so it is safe as a metric label.
+const (
+	ReasonTooLarge         = "too_large"
+	ReasonUnreadable       = "unreadable" // the transport could not read the body
+	ReasonMissingSignature = "missing_signature"
+	ReasonInvalidSignature = "invalid_signature"
+	ReasonMalformed        = "malformed"
+	ReasonStoreUnavailable = "store_unavailable"
+	ReasonCanceled         = "canceled" // the sender gave up first
+	ReasonOther            = "other"
+)
+
+// reason names why Receive refused a delivery with err.
+func reason(err error) string {
+	switch {
+	case errors.Is(err, ErrTooLarge):
+		return ReasonTooLarge
+	case errors.Is(err, webhook.ErrMissingSignature):
+		return ReasonMissingSignature
+	case errors.Is(err, webhook.ErrInvalidSignature):
+		return ReasonInvalidSignature
+	case errors.Is(err, webhook.ErrMalformed):
+		return ReasonMalformed
+	case errors.Is(err, ErrUnavailable):
+		return ReasonStoreUnavailable
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return ReasonCanceled
+	}
+	return ReasonOther
+}
+
+// unobserved is the Observer of a pipeline configured without one.
+type unobserved struct{}
+
+func (unobserved) DeliveryReceived()                              {}
+func (unobserved) DeliveryAccepted(health.Outcome, time.Duration) {}
+func (unobserved) DeliveryRejected(string)                        {}
 
 // Pipeline runs the intake steps.
 type Pipeline struct {
@@ -47,14 +101,18 @@ type Pipeline struct {
 	maxBody       int
 	commit        func(context.Context, store.Delivery) (store.Result, error)
 	now           func() time.Time
+	observer      Observer
 }
 
 // NewPipeline checks cfg and builds a pipeline that commits through commit
 // (normally (*Batcher).Submit).
 func NewPipeline(cfg Config, commit func(context.Context, store.Delivery) (store.Result, error)) (*Pipeline, error) {
-	p := &Pipeline{allowUnsigned: cfg.AllowUnsigned, maxBody: cfg.MaxBodyBytes, commit: commit, now: time.Now}
+	p := &Pipeline{allowUnsigned: cfg.AllowUnsigned, maxBody: cfg.MaxBodyBytes, commit: commit, now: time.Now, observer: cfg.Observer}
 	if p.maxBody <= 0 {
 		p.maxBody = DefaultMaxBodyBytes
+	}
+	if p.observer == nil {
+		p.observer = unobserved{}
 	}
 	if len(cfg.Secrets) == 0 {
 		if !cfg.AllowUnsigned {
@@ -83,6 +141,26 @@ type Accepted struct {
 // Receive runs the pipeline over one delivery. When it returns nil the
 // delivery is durable and applied.
 func (p *Pipeline) Receive(ctx context.Context, payload []byte, signature string) (Accepted, error) {
+	start := time.Now()
+	p.observer.DeliveryReceived()
+	acc, err := p.receive(ctx, payload, signature)
+	if err != nil {
+		p.observer.DeliveryRejected(reason(err))
+		return acc, err
+	}
+	p.observer.DeliveryAccepted(acc.Result.Outcome, time.Since(start))
+	return acc, nil
+}
+
+// Refused tells the Observer of a delivery that its transport refused
+// before it reached Receive (reason: ReasonTooLarge or ReasonUnreadable),
+// so that every delivery is counted, not only those that got this far.
+func (p *Pipeline) Refused(reason string) {
+	p.observer.DeliveryReceived()
+	p.observer.DeliveryRejected(reason)
+}
+
+func (p *Pipeline) receive(ctx context.Context, payload []byte, signature string) (Accepted, error) {
 	if err := p.checkSize(payload); err != nil {
 		return Accepted{}, err
 	}

@@ -3,6 +3,7 @@ package intake
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -135,6 +136,64 @@ func TestReceiveStopsAtTheFirstFailingStep(t *testing.T) {
 	}
 }
 
+// heard records what an Observer was told, one entry per call.
+type heard struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (h *heard) add(s string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.calls = append(h.calls, s)
+}
+
+func (h *heard) DeliveryReceived()                                  { h.add("received") }
+func (h *heard) DeliveryAccepted(o health.Outcome, _ time.Duration) { h.add("accepted " + o.String()) }
+func (h *heard) DeliveryRejected(reason string)                     { h.add("rejected " + reason) }
+
+func TestObserverHearsEveryDelivery(t *testing.T) {
+	malformed := []byte(`{"name":"no event"}`)
+	cases := []struct {
+		name      string
+		body      []byte
+		signature string
+		storeErr  error
+		canceled  bool
+		want      string
+	}{
+		{"accepted", body, webhook.Sign(secret, body), nil, false, "accepted APPLIED"},
+		{"too large", append(append([]byte{}, body...), make([]byte, 200)...), "", nil, false, "rejected too_large"},
+		{"unsigned", body, "", nil, false, "rejected missing_signature"},
+		{"bad signature", body, webhook.Sign("x", body), nil, false, "rejected invalid_signature"},
+		{"malformed", malformed, webhook.Sign(secret, malformed), nil, false, "rejected malformed"},
+		{"store down", body, webhook.Sign(secret, body), errors.New("disk full"), false, "rejected store_unavailable"},
+		{"sender gone", body, webhook.Sign(secret, body), context.Canceled, true, "rejected canceled"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h := &heard{}
+			p := newTestPipeline(t, Config{Secrets: []string{secret}, MaxBodyBytes: len(body) + 100, Observer: h}, &recorder{fail: c.storeErr})
+			ctx, cancel := context.WithCancel(t.Context())
+			if c.canceled {
+				cancel()
+			}
+			defer cancel()
+			_, _ = p.Receive(ctx, c.body, c.signature)
+			if got := strings.Join(h.calls, ", "); got != "received, "+c.want {
+				t.Errorf("observer heard %q, want %q", got, "received, "+c.want)
+			}
+		})
+	}
+	t.Run("refused by the transport", func(t *testing.T) {
+		h := &heard{}
+		newTestPipeline(t, Config{Secrets: []string{secret}, Observer: h}, &recorder{}).Refused(ReasonUnreadable)
+		if got := strings.Join(h.calls, ", "); got != "received, rejected unreadable" {
+			t.Errorf("observer heard %q", got)
+		}
+	})
+}
+
 // gate is a store whose commits wait until released, so a test can pile
 // deliveries up behind one in-flight commit.
 type gate struct {
@@ -164,8 +223,13 @@ func (g *gate) Ingest(_ context.Context, ds []store.Delivery) ([]store.Result, e
 
 func TestBatcherGroupsDeliveriesBehindACommit(t *testing.T) {
 	g := &gate{release: make(chan struct{})}
-	b := NewBatcher(g, 64, nil)
-	defer b.Close()
+	var observed []int // commit loop only, read after Close
+	b := NewBatcher(g, 64, nil, func(size int, _ time.Duration, results []store.Result) {
+		if len(results) != size {
+			t.Errorf("observer got %d results for a commit of %d", len(results), size)
+		}
+		observed = append(observed, size)
+	})
 
 	var wg sync.WaitGroup
 	results := make([]store.Result, 41)
@@ -187,9 +251,13 @@ func TestBatcherGroupsDeliveriesBehindACommit(t *testing.T) {
 	waitFor(t, func() bool { return len(b.queue) == 40 })
 	close(g.release)
 	wg.Wait()
+	b.Close()
 
 	if len(g.batches) != 2 || g.batches[0] != 1 || g.batches[1] != 40 {
 		t.Errorf("batches = %v, want [1 40]", g.batches)
+	}
+	if !slices.Equal(observed, g.batches) {
+		t.Errorf("observed commits of %v, want %v", observed, g.batches)
 	}
 	for i, r := range results {
 		if r.EntrySeq != int64(i) {
@@ -201,7 +269,7 @@ func TestBatcherGroupsDeliveriesBehindACommit(t *testing.T) {
 func TestBatcherReportsCommitFailureToEveryone(t *testing.T) {
 	g := &gate{release: make(chan struct{}), fail: errors.New("disk full")}
 	close(g.release)
-	b := NewBatcher(g, 0, nil)
+	b := NewBatcher(g, 0, nil, nil)
 	defer b.Close()
 	if _, err := b.Submit(t.Context(), store.Delivery{}); err == nil || !strings.Contains(err.Error(), "disk full") {
 		t.Fatalf("err = %v", err)
@@ -210,7 +278,7 @@ func TestBatcherReportsCommitFailureToEveryone(t *testing.T) {
 
 func TestBatcherCloseCommitsWhatIsQueued(t *testing.T) {
 	g := &gate{release: make(chan struct{})}
-	b := NewBatcher(g, 8, nil)
+	b := NewBatcher(g, 8, nil, nil)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var ok int
@@ -244,7 +312,7 @@ func TestBatcherCloseCommitsWhatIsQueued(t *testing.T) {
 
 func TestBatcherCallerGivingUpDoesNotBlockTheLoop(t *testing.T) {
 	g := &gate{release: make(chan struct{})}
-	b := NewBatcher(g, 8, nil)
+	b := NewBatcher(g, 8, nil, nil)
 	defer b.Close()
 	ctx, cancel := context.WithCancel(t.Context())
 	errc := make(chan error, 1)
@@ -287,7 +355,7 @@ func (changer) Ingest(_ context.Context, ds []store.Delivery) ([]store.Result, e
 
 func TestBatcherWakesStreamsOnlyForChanges(t *testing.T) {
 	var wakes atomic.Int32
-	b := NewBatcher(changer{}, 8, func() { wakes.Add(1) })
+	b := NewBatcher(changer{}, 8, func() { wakes.Add(1) }, nil)
 	defer b.Close()
 	for _, body := range []string{"quiet", "change", "quiet"} {
 		if _, err := b.Submit(t.Context(), store.Delivery{Body: []byte(body)}); err != nil {

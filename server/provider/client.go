@@ -75,7 +75,11 @@ type outcome struct {
 
 // do runs rq until it succeeds, fails for good, or runs out of retries or
 // time, and decodes a 2xx body into out (unless out is nil).
-func (c *Client) do(ctx context.Context, rq request, out any) error {
+func (c *Client) do(ctx context.Context, rq request, out any) (err error) {
+	if observe := c.cfg.Observer; observe != nil {
+		start := time.Now()
+		defer func() { observe(rq.method, outcomeOf(err), time.Since(start)) }()
+	}
 	req, err := c.newRequest(rq)
 	if err != nil {
 		return fmt.Errorf("argyle %s %s: %w", rq.method, rq.path, err)

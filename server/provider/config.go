@@ -45,6 +45,10 @@ type Config struct {
 	// HTTPClient sends the requests; nil means http.DefaultClient. Its own
 	// Timeout, if any, applies on top of Timeout.
 	HTTPClient *http.Client
+	// Observer, when set, hears how every call ended, for metrics: its
+	// HTTP method, its outcome (an Outcome constant) and how long it took,
+	// retries and waits included. It must not block.
+	Observer func(method, outcome string, elapsed time.Duration)
 }
 
 func (c Config) withDefaults() Config {

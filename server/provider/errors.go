@@ -29,6 +29,37 @@ var (
 	ErrUnavailable = errors.New("argyle: unavailable")
 )
 
+// Outcomes of a call as Config.Observer hears them: a fixed vocabulary,
+// so it is safe as a metric label.
+const (
+	OutcomeOK           = "ok"
+	OutcomeNotFound     = "not_found"
+	OutcomeUnauthorized = "unauthorized"
+	OutcomeRateLimited  = "rate_limited"
+	OutcomeUnavailable  = "unavailable"
+	OutcomeCanceled     = "canceled" // the caller's context ended
+	OutcomeError        = "error"    // any other refusal (4xx) or a bad answer
+)
+
+// outcomeOf names how a call that returned err ended.
+func outcomeOf(err error) string {
+	switch {
+	case err == nil:
+		return OutcomeOK
+	case errors.Is(err, ErrNotFound):
+		return OutcomeNotFound
+	case errors.Is(err, ErrUnauthorized):
+		return OutcomeUnauthorized
+	case errors.Is(err, ErrRateLimited):
+		return OutcomeRateLimited
+	case errors.Is(err, ErrUnavailable):
+		return OutcomeUnavailable
+	case isContextErr(err):
+		return OutcomeCanceled
+	}
+	return OutcomeError
+}
+
 // APIError is what a call ends with when the provider did not answer 2xx:
 // the last attempt's answer, or its network error when there was none.
 type APIError struct {

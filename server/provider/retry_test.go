@@ -234,3 +234,42 @@ func TestRateLimiterSpacesRequests(t *testing.T) {
 		t.Errorf("%d of 20 requests reached the server (%d failed); want about 5", n, failed.Load())
 	}
 }
+
+// The observer hears one outcome per call, after its retries, under the
+// HTTP method.
+func TestObserverHearsEveryCall(t *testing.T) {
+	cases := []struct {
+		name     string
+		answers  []answer
+		canceled bool
+		want     string
+	}{
+		{"ok after a retry", []answer{{status: 503}, {status: 204}}, false, "DELETE ok"},
+		{"not found", []answer{{status: 404}}, false, "DELETE not_found"},
+		{"unauthorized", []answer{{status: 401}}, false, "DELETE unauthorized"},
+		{"rate limited", []answer{{status: 429}}, false, "DELETE rate_limited"},
+		{"unavailable", []answer{{status: 502}}, false, "DELETE unavailable"},
+		{"refused", []answer{{status: 400}}, false, "DELETE error"},
+		{"caller gone", []answer{{status: 204}}, true, "DELETE canceled"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			srv, _ := scripted(t, c.answers...)
+			var heard []string
+			client := newClient(t, srv.URL, func(cfg *Config) {
+				cfg.Observer = func(method, outcome string, _ time.Duration) {
+					heard = append(heard, method+" "+outcome)
+				}
+			})
+			ctx, cancel := context.WithCancel(t.Context())
+			if c.canceled {
+				cancel()
+			}
+			defer cancel()
+			_ = client.DeleteAccount(ctx, "a1")
+			if len(heard) != 1 || heard[0] != c.want {
+				t.Errorf("observer heard %q, want [%s]", heard, c.want)
+			}
+		})
+	}
+}

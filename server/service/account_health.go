@@ -14,6 +14,7 @@ import (
 
 	ahv1 "github.com/accounthealth/accounthealth/gen/accounthealth/v1"
 	"github.com/accounthealth/accounthealth/server/health"
+	"github.com/accounthealth/accounthealth/server/metrics"
 	"github.com/accounthealth/accounthealth/server/store"
 	"github.com/accounthealth/accounthealth/server/stream"
 )
@@ -26,6 +27,7 @@ type AccountHealthService struct {
 	deleter *deleter
 	broker  *stream.Broker
 	encoded *encodedEvents
+	metrics *metrics.Metrics // stream subscribers, events sent and lag
 	logger  *slog.Logger
 }
 

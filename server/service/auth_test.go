@@ -61,7 +61,7 @@ func bearer(e *env, token string) func(method string) codes.Code {
 	}
 }
 
-func restGet(t *testing.T, client *http.Client, url, token string, header ...string) (int, string) {
+func restGet(t testing.TB, client *http.Client, url, token string, header ...string) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, url, nil)
 	if token != "" {
@@ -99,7 +99,7 @@ func TestBearerTokens(t *testing.T) {
 		t.Errorf("health check without a token: %v", err)
 	}
 
-	// REST: the same, and /healthz is open.
+	// REST: the same, and the probes are open.
 	summary := "http://" + e.addrs.API + "/v1/health/summary"
 	if code, body := restGet(t, http.DefaultClient, summary, ""); code != http.StatusUnauthorized || !strings.Contains(body, "Bearer") {
 		t.Errorf("REST without a token: %d %s", code, body)
@@ -107,8 +107,18 @@ func TestBearerTokens(t *testing.T) {
 	if code, _ := restGet(t, http.DefaultClient, summary, tokens["dashboards"]); code != http.StatusOK {
 		t.Errorf("REST with a token: %d", code)
 	}
-	if code, _ := restGet(t, http.DefaultClient, "http://"+e.addrs.API+"/healthz", ""); code != http.StatusOK {
-		t.Errorf("/healthz: %d", code)
+	for _, probe := range []string{"/healthz", "/readyz"} {
+		if code, _ := restGet(t, http.DefaultClient, "http://"+e.addrs.API+probe, ""); code != http.StatusOK {
+			t.Errorf("%s: %d", probe, code)
+		}
+	}
+	// Metrics tell about traffic and accounts: a scraper needs a token.
+	metrics := "http://" + e.addrs.API + "/metrics"
+	if code, _ := restGet(t, http.DefaultClient, metrics, ""); code != http.StatusUnauthorized {
+		t.Errorf("/metrics without a token: %d, want 401", code)
+	}
+	if code, body := restGet(t, http.DefaultClient, metrics, tokens["dashboards"]); code != http.StatusOK || !strings.Contains(body, "accounthealth_webhook_deliveries_received_total") {
+		t.Errorf("/metrics with a token: %d", code)
 	}
 
 	// Webhooks still need only their signature.

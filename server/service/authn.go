@@ -114,7 +114,10 @@ func authenticateHTTP(a *auth.Authenticator, next http.Handler) http.Handler {
 				r.Header.Del(k)
 			}
 		}
-		if r.URL.Path == "/healthz" {
+		// Load balancers probe without credentials. /metrics is not
+		// exempt: it tells about traffic and accounts, and Prometheus
+		// scrapes with a bearer token or a client certificate.
+		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
 			next.ServeHTTP(w, r)
 			return
 		}

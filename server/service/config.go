@@ -14,13 +14,14 @@ import (
 // Config is everything `accounthealth serve` needs. Flags and environment
 // variables fill it (cmd/accounthealth); Validate checks it in one place.
 type Config struct {
-	// WebhookAddr is the internet-facing listener: the webhook route and a
-	// liveness check, nothing else.
+	// WebhookAddr is the internet-facing listener: the webhook route and
+	// the probes (/healthz, /readyz), nothing else.
 	WebhookAddr string
 	// GRPCAddr is the internal gRPC listener (all services, grpc.health.v1,
 	// reflection).
 	GRPCAddr string
-	// APIAddr is the internal REST gateway for AccountHealthService.
+	// APIAddr is the internal REST gateway for AccountHealthService, with
+	// the probes and Prometheus /metrics (authenticated like the API).
 	APIAddr string
 	// DataDir holds the embedded SQLite database.
 	DataDir string
@@ -36,6 +37,13 @@ type Config struct {
 	// StreamHeartbeat is how often an idle stream gets a heartbeat, so
 	// proxies and load balancers do not cut it.
 	StreamHeartbeat time.Duration
+	// HealthCheckInterval is how often the store is pinged to answer
+	// grpc.health.v1 and /readyz; probes themselves never reach the store.
+	HealthCheckInterval time.Duration
+	// MetricsAccountsMaxAge is how long a count of accounts by state is
+	// reused for /metrics, so that scrapes do not query the store each
+	// time; 0 counts at every scrape.
+	MetricsAccountsMaxAge time.Duration
 	// APITokens authenticate internal callers (nil: none).
 	APITokens *auth.Tokens
 	// TLSCertFile and TLSKeyFile, when set, serve every listener over TLS;
@@ -50,14 +58,16 @@ type Config struct {
 // DefaultConfig is what `serve` runs with when nothing is set.
 func DefaultConfig() Config {
 	return Config{
-		WebhookAddr:     "127.0.0.1:8080",
-		GRPCAddr:        "127.0.0.1:9090",
-		APIAddr:         "127.0.0.1:8081",
-		DataDir:         "./data",
-		MaxBodyBytes:    intake.DefaultMaxBodyBytes,
-		ShutdownTimeout: 15 * time.Second,
-		StreamHeartbeat: 15 * time.Second,
-		Provider:        provider.Config{BaseURL: provider.DefaultBaseURL},
+		WebhookAddr:           "127.0.0.1:8080",
+		GRPCAddr:              "127.0.0.1:9090",
+		APIAddr:               "127.0.0.1:8081",
+		DataDir:               "./data",
+		MaxBodyBytes:          intake.DefaultMaxBodyBytes,
+		ShutdownTimeout:       15 * time.Second,
+		StreamHeartbeat:       15 * time.Second,
+		HealthCheckInterval:   5 * time.Second,
+		MetricsAccountsMaxAge: 5 * time.Second,
+		Provider:              provider.Config{BaseURL: provider.DefaultBaseURL},
 	}
 }
 
@@ -87,6 +97,12 @@ func (c Config) Validate() error {
 	}
 	if c.StreamHeartbeat < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("stream-heartbeat: %s is too short; use at least 100ms (proxies cut idle streams after 30-60s, so 15s suits most)", c.StreamHeartbeat))
+	}
+	if c.HealthCheckInterval < 10*time.Millisecond {
+		errs = append(errs, fmt.Errorf("health-check-interval: %s is too short; use at least 10ms (load balancers probe every few seconds, so 5s suits most)", c.HealthCheckInterval))
+	}
+	if c.MetricsAccountsMaxAge < 0 {
+		errs = append(errs, fmt.Errorf("metrics-accounts-max-age: must not be negative, got %s", c.MetricsAccountsMaxAge))
 	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("shutdown-timeout: must be positive, got %s", c.ShutdownTimeout))

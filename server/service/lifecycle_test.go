@@ -62,7 +62,8 @@ func TestAllowUnsigned(t *testing.T) {
 	}
 }
 
-// The internet-facing listener answers the webhook route and liveness only.
+// The internet-facing listener answers the webhook route and the probes
+// only: no API, no metrics.
 func TestWebhookListenerServesNothingElse(t *testing.T) {
 	e := start(t, nil)
 	e.deliver(leanBody("accounts.added", "a1", "u1"))
@@ -76,13 +77,10 @@ func TestWebhookListenerServesNothingElse(t *testing.T) {
 			t.Errorf("GET %s on the webhook listener: %d, want 404", path, res.StatusCode)
 		}
 	}
-	res, err := http.Get("http://" + e.addrs.Webhook + "/healthz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		t.Errorf("/healthz: %d", res.StatusCode)
+	for _, probe := range []string{"/healthz", "/readyz"} {
+		if code, _ := restGet(t, http.DefaultClient, "http://"+e.addrs.Webhook+probe, ""); code != http.StatusOK {
+			t.Errorf("%s: %d", probe, code)
+		}
 	}
 }
 

@@ -17,7 +17,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
@@ -28,6 +27,7 @@ import (
 	ahv1 "github.com/accounthealth/accounthealth/gen/accounthealth/v1"
 	"github.com/accounthealth/accounthealth/server/auth"
 	"github.com/accounthealth/accounthealth/server/intake"
+	"github.com/accounthealth/accounthealth/server/metrics"
 	"github.com/accounthealth/accounthealth/server/provider"
 	"github.com/accounthealth/accounthealth/server/refresh"
 	"github.com/accounthealth/accounthealth/server/store"
@@ -49,7 +49,8 @@ type Server struct {
 	// run the same services and interceptors but for authentication.
 	grpc, inproc *grpc.Server
 	inprocLis    *bufconn.Listener
-	health       *health.Server
+	ready        *readiness       // grpc.health.v1 and /readyz
+	metrics      *metrics.Metrics // served on the API listener only
 	conn         *grpc.ClientConn // the front ends' connection to inproc
 	// refresher fetches accounts whose health is unconfirmed; nil without
 	// a provider API key.
@@ -99,19 +100,24 @@ func New(cfg Config, s store.Store, logger *slog.Logger) (_ *Server, err error) 
 		undo = append(undo, func() { (*l.lis).Close() })
 	}
 
+	srv.metrics = metrics.New(s.Summary, cfg.MetricsAccountsMaxAge, logger)
+	srv.ready = newReadiness(s, cfg.HealthCheckInterval, logger)
 	srv.broker = stream.New(s, stream.Options{HeartbeatInterval: cfg.StreamHeartbeat, Logger: logger})
 	srv.brokerDone = make(chan struct{})
-	srv.batcher = intake.NewBatcher(s, 0, srv.broker.Notify)
+	srv.batcher = intake.NewBatcher(s, 0, srv.broker.Notify, srv.metrics.Committed)
 	undo = append(undo, srv.batcher.Close)
 	pipeline, err := intake.NewPipeline(intake.Config{
 		Secrets: cfg.WebhookSecrets, AllowUnsigned: cfg.AllowUnsignedWebhooks, MaxBodyBytes: cfg.MaxBodyBytes,
+		Observer: srv.metrics,
 	}, srv.batcher.Submit)
 	if err != nil {
 		return nil, err
 	}
 	del := &deleter{store: s, commit: srv.batcher.Submit, logger: logger, now: time.Now}
 	if cfg.Provider.KeyID != "" {
-		client, err := provider.New(cfg.Provider)
+		pcfg := cfg.Provider
+		pcfg.Observer = srv.metrics.ProviderCall
+		client, err := provider.New(pcfg)
 		if err != nil {
 			return nil, err
 		}
@@ -119,8 +125,7 @@ func New(cfg Config, s store.Store, logger *slog.Logger) (_ *Server, err error) 
 		srv.refresher = refresh.New(client, srv.batcher.Submit, logger, refreshQueueLimit)
 	}
 	webhooks := &WebhookService{pipeline: pipeline, refresher: srv.refresher, logger: logger}
-	accounts := &AccountHealthService{store: s, deleter: del, broker: srv.broker, encoded: newEncodedEvents(8192), logger: logger}
-	srv.health = health.NewServer()
+	accounts := &AccountHealthService{store: s, deleter: del, broker: srv.broker, encoded: newEncodedEvents(8192), metrics: srv.metrics, logger: logger}
 
 	authn := auth.NewAuthenticator(cfg.APITokens, cfg.TLSClientCAFile != "")
 	if authn.Open() {
@@ -135,7 +140,7 @@ func New(cfg Config, s store.Store, logger *slog.Logger) (_ *Server, err error) 
 	for _, g := range []*grpc.Server{srv.grpc, srv.inproc} {
 		ahv1.RegisterWebhookServiceServer(g, webhooks)
 		ahv1.RegisterAccountHealthServiceServer(g, accounts)
-		healthpb.RegisterHealthServer(g, srv.health)
+		healthpb.RegisterHealthServer(g, srv.ready.health)
 	}
 	reflection.Register(srv.grpc)
 
@@ -151,7 +156,7 @@ func New(cfg Config, s store.Store, logger *slog.Logger) (_ *Server, err error) 
 	}
 	undo = append(undo, func() { srv.conn.Close() })
 
-	webhookMux, err := newWebhookMux(ahv1.NewWebhookServiceClient(srv.conn), pipeline.MaxBodyBytes(), logger)
+	webhookMux, err := newWebhookMux(ahv1.NewWebhookServiceClient(srv.conn), pipeline, srv.ready, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -159,7 +164,15 @@ func New(cfg Config, s store.Store, logger *slog.Logger) (_ *Server, err error) 
 	if err := ahv1.RegisterAccountHealthServiceHandler(context.Background(), apiMux, srv.conn); err != nil {
 		return nil, fmt.Errorf("api gateway: %w", err)
 	}
-	if err := apiMux.HandlePath(http.MethodGet, "/healthz", liveness); err != nil {
+	if err := handleProbes(apiMux, srv.ready); err != nil {
+		return nil, err
+	}
+	// Metrics only on the internal listener, authenticated like the API
+	// (a scraper sends a bearer token or a client certificate).
+	metricsHandler := srv.metrics.Handler()
+	if err := apiMux.HandlePath(http.MethodGet, "/metrics", func(w http.ResponseWriter, r *http.Request, _ map[string]string) {
+		metricsHandler.ServeHTTP(w, r)
+	}); err != nil {
 		return nil, err
 	}
 	srv.webhookSrv = newHTTPServer(webhookMux, publicTLS, logger)
@@ -257,11 +270,14 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.refresher != nil {
 		s.workers.Go(func() { s.refresher.Run(workCtx) })
 	}
+	// The first check comes before serving, so that the first probe
+	// already gets the store's answer.
+	s.ready.check(workCtx)
+	s.workers.Go(func() { s.ready.run(workCtx) })
 	go func() { serveErr <- wrapServe("grpc", s.grpc.Serve(s.grpcLis)) }()
 	go func() { serveErr <- wrapServe("in-process grpc", s.inproc.Serve(s.inprocLis)) }()
 	go func() { serveErr <- wrapServe("webhook", serveHTTP(s.webhookSrv, s.webhookLis)) }()
 	go func() { serveErr <- wrapServe("api", serveHTTP(s.apiSrv, s.apiLis)) }()
-	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	s.logger.Info("serving", "webhook_addr", s.webhookLis.Addr().String(), "grpc_addr", s.grpcLis.Addr().String(),
 		"api_addr", s.apiLis.Addr().String(), "tls", s.certs != nil, "unsigned_webhooks_allowed", s.cfg.AllowUnsignedWebhooks)
 
@@ -300,7 +316,7 @@ func (s *Server) shutdown() error {
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 
-	s.health.Shutdown()
+	s.ready.shutdown()
 	errs := []error{s.webhookSrv.Shutdown(ctx)}
 	s.broker.Close()
 

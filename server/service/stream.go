@@ -29,6 +29,8 @@ func (s *AccountHealthService) StreamDisconnections(req *ahv1.StreamDisconnectio
 		}
 		return toStatus(ctx, s.logger, err)
 	}
+	s.metrics.StreamOpened()
+	defer s.metrics.StreamClosed()
 	// The stream opens with a heartbeat at its start cursor: the caller
 	// learns at once that it is subscribed (HTTP clients get the response
 	// headers now, not at the first event), and where to resume from even
@@ -53,6 +55,9 @@ func (s *AccountHealthService) StreamDisconnections(req *ahv1.StreamDisconnectio
 		}
 		if err != nil {
 			return err
+		}
+		if item.Change != nil {
+			s.metrics.StreamSent(item.Behind)
 		}
 	}
 }

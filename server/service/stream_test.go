@@ -30,9 +30,9 @@ type watcher struct {
 	// ingests anything.
 	opening *ahv1.Heartbeat
 	msgs    chan *ahv1.StreamDisconnectionsResponse
-	done   chan struct{}
-	err    error // the stream's end: a status error, or nil for EOF
-	cancel context.CancelFunc
+	done    chan struct{}
+	err     error // the stream's end: a status error, or nil for EOF
+	cancel  context.CancelFunc
 }
 
 type streamTransport struct {

@@ -15,38 +15,36 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	ahv1 "github.com/accounthealth/accounthealth/gen/accounthealth/v1"
+	"github.com/accounthealth/accounthealth/server/intake"
 	"github.com/accounthealth/accounthealth/server/webhook"
 )
 
 // WebhookPath is where the provider POSTs deliveries.
 const WebhookPath = "/v1/webhooks/argyle"
 
-// newWebhookMux serves the internet-facing listener: the webhook route and a
-// liveness check. Everything else is the gateway mux's 404.
-func newWebhookMux(client ahv1.WebhookServiceClient, maxBody int, logger *slog.Logger) (*runtime.ServeMux, error) {
+// newWebhookMux serves the internet-facing listener: the webhook route and
+// the probes. Everything else (metrics included) is the gateway mux's 404.
+func newWebhookMux(client ahv1.WebhookServiceClient, pipeline *intake.Pipeline, ready *readiness, logger *slog.Logger) (*runtime.ServeMux, error) {
 	mux := runtime.NewServeMux()
-	h := &webhookRoute{client: client, maxBody: maxBody, logger: logger}
+	h := &webhookRoute{client: client, pipeline: pipeline, logger: logger}
 	if err := mux.HandlePath(http.MethodPost, WebhookPath, h.serve); err != nil {
 		return nil, err
 	}
-	if err := mux.HandlePath(http.MethodGet, "/healthz", liveness); err != nil {
+	if err := handleProbes(mux, ready); err != nil {
 		return nil, err
 	}
 	return mux, nil
-}
-
-func liveness(w http.ResponseWriter, _ *http.Request, _ map[string]string) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	_, _ = io.WriteString(w, "ok\n")
 }
 
 // webhookRoute hands the exact bytes received and the signature header to
 // ReceiveArgyleWebhook. It reads the body itself because the signature
 // covers the raw bytes: a gateway-decoded, re-encoded body would not verify.
 type webhookRoute struct {
-	client  ahv1.WebhookServiceClient
-	maxBody int
-	logger  *slog.Logger
+	client ahv1.WebhookServiceClient
+	// pipeline gives the body cap, and counts the deliveries this route
+	// refuses before they reach it.
+	pipeline *intake.Pipeline
+	logger   *slog.Logger
 }
 
 func (h *webhookRoute) serve(w http.ResponseWriter, r *http.Request, _ map[string]string) {
@@ -56,14 +54,17 @@ func (h *webhookRoute) serve(w http.ResponseWriter, r *http.Request, _ map[strin
 	}
 	w.Header().Set(requestIDHeader, id)
 
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(h.maxBody)))
+	maxBody := h.pipeline.MaxBodyBytes()
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(maxBody)))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
+			h.pipeline.Refused(intake.ReasonTooLarge)
 			writeError(w, http.StatusRequestEntityTooLarge, codes.ResourceExhausted,
-				fmt.Sprintf("delivery body too large: the limit is %d bytes", h.maxBody))
+				fmt.Sprintf("delivery body too large: the limit is %d bytes", maxBody))
 			return
 		}
+		h.pipeline.Refused(intake.ReasonUnreadable)
 		writeError(w, http.StatusBadRequest, codes.InvalidArgument, "could not read the request body: "+err.Error())
 		return
 	}

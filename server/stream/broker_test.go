@@ -409,3 +409,43 @@ func TestWatcher(t *testing.T) {
 		}
 	})
 }
+
+// Items say how far behind the tail their subscriber is, from the ring and
+// from the store alike.
+func TestItemsSayHowFarBehind(t *testing.T) {
+	e := newEnv(t, Options{RingSize: 4, HeartbeatInterval: time.Hour})
+	all := e.ingest(failures(0, 10, 1)...)
+	waitTail(t, e.broker, lastSeq(all))
+	for name, start := range map[string]int64{"replayed from the store": 0, "from the ring": all[6].Seq} {
+		t.Run(name, func(t *testing.T) {
+			sub := e.subscribe(Request{Start: StartAfter(start)})
+			for _, c := range all {
+				if c.Seq <= start {
+					continue
+				}
+				it := next(t, sub)
+				if want := lastSeq(all) - c.Seq; it.Change.Seq != c.Seq || it.Behind != want {
+					t.Errorf("change %d: Behind = %d, want %d", it.Change.Seq, it.Behind, want)
+				}
+			}
+		})
+	}
+}
+
+// waitTail waits until the broker's tail has read the log up to seq.
+func waitTail(t *testing.T, b *Broker, seq int64) {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for {
+		b.mu.RLock()
+		tail := b.ring.tail
+		b.mu.RUnlock()
+		if tail >= seq {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the tail reached %d, not %d", tail, seq)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

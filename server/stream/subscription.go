@@ -54,6 +54,10 @@ type Item struct {
 	// filtered subscriber resumes past the changes it did not want.
 	Cursor int64
 	At     time.Time // when Next returned it
+	// Behind is how many changes the log held past this item when Next
+	// returned it, as of the subscription's last look at the tail: 0 for a
+	// subscriber that keeps up. For metrics; it costs no store read.
+	Behind int64
 }
 
 // Subscription is one subscriber's position in the log. It holds no
@@ -65,6 +69,8 @@ type Subscription struct {
 	// cursor: every change with Seq <= cursor was scanned; those that
 	// matched are in pending or were returned.
 	cursor int64
+	// tail is the ring's tail at the last scan, for Item.Behind.
+	tail int64
 	// pending holds matches scanned but not yet returned, at most one page
 	// (a slice of buf): a scan takes several at once, so that a busy
 	// subscriber locks the ring once per batch rather than once per change.
@@ -188,19 +194,20 @@ func (s *Subscription) Cursor() int64 { return s.cursor }
 func (s *Subscription) item(c *store.Change, now time.Time) Item {
 	s.due = now.Add(s.b.opts.HeartbeatInterval)
 	if c == nil {
-		return Item{Heartbeat: true, Cursor: s.cursor, At: now}
+		return Item{Heartbeat: true, Cursor: s.cursor, At: now, Behind: max(s.tail-s.cursor, 0)}
 	}
-	return Item{Change: c, Cursor: c.Seq, At: now}
+	return Item{Change: c, Cursor: c.Seq, At: now, Behind: max(s.tail-c.Seq, 0)}
 }
 
 // scanRing fills pending from the ring. It says whether the cursor is
 // behind the ring (read the store instead), and returns the channel that
 // will signal the tail's next move, taken under the same lock as the scan
-// so that no move is missed.
+// so that no move is missed. It notes the tail for Item.Behind.
 func (s *Subscription) scanRing() (behind bool, changed <-chan struct{}) {
 	b := s.b
 	b.mu.RLock()
 	defer b.mu.RUnlock()
+	s.tail = b.ring.tail
 	if s.cursor < b.ring.floor {
 		return true, b.changed
 	}
