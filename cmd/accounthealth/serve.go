@@ -19,10 +19,12 @@ import (
 	"github.com/accounthealth/accounthealth/server/store/sqlite"
 )
 
-// secretList is a comma-separated list of webhook secrets.
+// secretList is a comma-separated list of secrets. It never prints them,
+// not even as a default, and keeps empty items so that a stray comma is
+// reported rather than silently ignored.
 type secretList []string
 
-func (s *secretList) String() string { return "" } // never print secrets, not even as a default
+func (s *secretList) String() string { return "" }
 
 func (s *secretList) Set(v string) error {
 	*s = nil
@@ -58,6 +60,8 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.StringVar(&cfg.TLSCertFile, "tls-cert", "", "PEM certificate for every listener (reloaded on change and on SIGHUP)")
 	fs.StringVar(&cfg.TLSKeyFile, "tls-key", "", "PEM private key of --tls-cert")
 	fs.StringVar(&cfg.TLSClientCAFile, "tls-client-ca", "", "PEM CA whose client certificates authenticate internal callers (mutual TLS)")
+	fs.Var((*listFlag)(&cfg.WebhookAllowSources), "webhook-allow-sources", `admit deliveries only from these comma-separated addresses or CIDRs ("argyle": the provider's four documented addresses); default: any`)
+	fs.Var((*listFlag)(&cfg.TrustedProxies), "trusted-proxies", "comma-separated addresses or CIDRs of proxies whose X-Forwarded-For is believed")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "text or json")
 	if err := parseFlags(fs, args); err != nil {

@@ -60,6 +60,7 @@ type Observer interface {
 const (
 	ReasonTooLarge         = "too_large"
 	ReasonUnreadable       = "unreadable" // the transport could not read the body
+	ReasonSourceNotAllowed = "source_not_allowed"
 	ReasonMissingSignature = "missing_signature"
 	ReasonInvalidSignature = "invalid_signature"
 	ReasonMalformed        = "malformed"

@@ -37,6 +37,10 @@ type Config struct {
 	// StreamHeartbeat is how often an idle stream gets a heartbeat, so
 	// proxies and load balancers do not cut it.
 	StreamHeartbeat time.Duration
+	// WebhookAllowSources, when set, admits deliveries only from these
+	// addresses or CIDRs ("argyle": the provider's documented addresses).
+	// TrustedProxies are the proxies whose X-Forwarded-For is believed.
+	WebhookAllowSources, TrustedProxies []string
 	// HealthCheckInterval is how often the store is pinged to answer
 	// grpc.health.v1 and /readyz; probes themselves never reach the store.
 	HealthCheckInterval time.Duration
@@ -121,6 +125,9 @@ func (c Config) Validate() error {
 				errs = append(errs, fmt.Errorf("%s: %s is not a loopback address and no internal authentication is configured: set --api-tokens-file (or ACCOUNTHEALTH_API_TOKENS) or --tls-client-ca, or listen on 127.0.0.1", a.name, a.addr))
 			}
 		}
+	}
+	if _, err := auth.NewSourceFilter(c.WebhookAllowSources, c.TrustedProxies); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Provider.KeyID != "" || c.Provider.KeySecret != "" {
 		if _, err := provider.New(c.Provider); err != nil {

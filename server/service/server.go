@@ -156,7 +156,11 @@ func New(cfg Config, s store.Store, logger *slog.Logger) (_ *Server, err error) 
 	}
 	undo = append(undo, func() { srv.conn.Close() })
 
-	webhookMux, err := newWebhookMux(ahv1.NewWebhookServiceClient(srv.conn), pipeline, srv.ready, logger)
+	sources, err := auth.NewSourceFilter(cfg.WebhookAllowSources, cfg.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
+	webhookMux, err := newWebhookMux(ahv1.NewWebhookServiceClient(srv.conn), pipeline, sources, srv.ready, logger)
 	if err != nil {
 		return nil, err
 	}

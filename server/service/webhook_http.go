@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	ahv1 "github.com/accounthealth/accounthealth/gen/accounthealth/v1"
+	"github.com/accounthealth/accounthealth/server/auth"
 	"github.com/accounthealth/accounthealth/server/intake"
 	"github.com/accounthealth/accounthealth/server/webhook"
 )
@@ -24,9 +25,9 @@ const WebhookPath = "/v1/webhooks/argyle"
 
 // newWebhookMux serves the internet-facing listener: the webhook route and
 // the probes. Everything else (metrics included) is the gateway mux's 404.
-func newWebhookMux(client ahv1.WebhookServiceClient, pipeline *intake.Pipeline, ready *readiness, logger *slog.Logger) (*runtime.ServeMux, error) {
+func newWebhookMux(client ahv1.WebhookServiceClient, pipeline *intake.Pipeline, sources *auth.SourceFilter, ready *readiness, logger *slog.Logger) (*runtime.ServeMux, error) {
 	mux := runtime.NewServeMux()
-	h := &webhookRoute{client: client, pipeline: pipeline, logger: logger}
+	h := &webhookRoute{client: client, pipeline: pipeline, sources: sources, logger: logger}
 	if err := mux.HandlePath(http.MethodPost, WebhookPath, h.serve); err != nil {
 		return nil, err
 	}
@@ -44,6 +45,7 @@ type webhookRoute struct {
 	// pipeline gives the body cap, and counts the deliveries this route
 	// refuses before they reach it.
 	pipeline *intake.Pipeline
+	sources  *auth.SourceFilter // who may deliver; admits all when not active
 	logger   *slog.Logger
 }
 
@@ -53,6 +55,14 @@ func (h *webhookRoute) serve(w http.ResponseWriter, r *http.Request, _ map[strin
 		id = newRequestID()
 	}
 	w.Header().Set(requestIDHeader, id)
+
+	if src, ok := h.sources.Admit(r); !ok {
+		h.pipeline.Refused(intake.ReasonSourceNotAllowed)
+		h.logger.Warn("webhook refused: source not allowed", "source", src.String(), "request_id", id)
+		writeError(w, http.StatusForbidden, codes.PermissionDenied,
+			"deliveries are accepted only from the configured sources (--webhook-allow-sources); this one came from "+src.String())
+		return
+	}
 
 	maxBody := h.pipeline.MaxBodyBytes()
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(maxBody)))
