@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 )
@@ -138,11 +139,55 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 			return
 		}
 		if v, ok := os.LookupEnv(envName(f.Name)); ok {
+			given[f.Name] = true
 			if err := fs.Set(f.Name, v); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", envName(f.Name), err))
 			}
 		}
 	})
+	if len(errs) > 0 {
+		return usageError{errors.Join(errs...)}
+	}
+	if cfg := fs.Lookup("config"); cfg != nil && cfg.Value.String() != "" {
+		return applyConfigFile(fs, cfg.Value.String(), given)
+	}
+	return nil
+}
+
+// applyConfigFile sets, from a file of "name = value" lines (# comments),
+// every flag that neither the command line nor the environment set: the
+// file holds a deployment's defaults, flags and environment override it.
+// Names are the flags' names; an unknown one is an error, so a typo never
+// passes silently.
+func applyConfigFile(fs *flag.FlagSet, path string, given map[string]bool) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return usageError{fmt.Errorf("config: %w", err)}
+	}
+	var errs []error
+	for n, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		name, value, ok := strings.Cut(line, "=")
+		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
+		if uq, err := strconv.Unquote(value); err == nil {
+			value = uq
+		}
+		where := fmt.Sprintf("%s line %d", path, n+1)
+		switch {
+		case !ok:
+			errs = append(errs, fmt.Errorf("%s: want \"name = value\"", where))
+		case name == "config" || fs.Lookup(name) == nil:
+			errs = append(errs, fmt.Errorf("%s: %q is not a setting of this command (see --help)", where, name))
+		case given[name]:
+		default:
+			if err := fs.Set(name, value); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %s: %w", where, name, err))
+			}
+		}
+	}
 	if len(errs) > 0 {
 		return usageError{errors.Join(errs...)}
 	}

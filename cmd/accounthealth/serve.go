@@ -62,6 +62,7 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.StringVar(&cfg.TLSClientCAFile, "tls-client-ca", "", "PEM CA whose client certificates authenticate internal callers (mutual TLS)")
 	fs.Var((*listFlag)(&cfg.WebhookAllowSources), "webhook-allow-sources", `admit deliveries only from these comma-separated addresses or CIDRs ("argyle": the provider's four documented addresses); default: any`)
 	fs.Var((*listFlag)(&cfg.TrustedProxies), "trusted-proxies", "comma-separated addresses or CIDRs of proxies whose X-Forwarded-For is believed")
+	fs.String("config", "", `file of "setting = value" lines (the flags' names, # comments); flags and environment override it`)
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "text or json")
 	if err := parseFlags(fs, args); err != nil {

@@ -131,7 +131,10 @@ func New(cfg Config, s store.Store, logger *slog.Logger) (_ *Server, err error) 
 	if authn.Open() {
 		logger.Warn("internal API runs without authentication (development mode): configure --api-tokens-file or --tls-client-ca before exposing it", "grpc_addr", cfg.GRPCAddr, "api_addr", cfg.APIAddr)
 	}
-	var extra []grpc.ServerOption
+	// Streams are long-lived: cap them per connection so one client cannot
+	// hold unbounded server resources. The in-process server is exempt: all
+	// REST callers share its one connection.
+	extra := []grpc.ServerOption{grpc.MaxConcurrentStreams(maxStreamsPerConnection)}
 	if internalTLS != nil {
 		extra = append(extra, grpc.Creds(credentials.NewTLS(internalTLS)))
 	}
@@ -247,6 +250,10 @@ func newHTTPServer(h http.Handler, tlsConfig *tls.Config, logger *slog.Logger) *
 		ErrorLog:    slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 }
+
+// maxStreamsPerConnection bounds concurrent calls on one gRPC connection;
+// a client with more subscribers opens more connections.
+const maxStreamsPerConnection = 1000
 
 // refreshQueueLimit bounds the accounts waiting for a provider refresh.
 const refreshQueueLimit = 10000
