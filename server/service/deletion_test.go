@@ -2,6 +2,7 @@ package service_test
 
 import (
 	"fmt"
+	"log/slog"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -29,10 +30,16 @@ const fakeKeySecret = "fake-key-secret-never-logged"
 // webhooks (e.g. accounts.removed after a delete) back to the service.
 func withFake(t *testing.T, st store.Store, configure ...func(*service.Config)) (*env, *providerfake.Fake) {
 	t.Helper()
+	return withFakeLogging(t, slog.LevelInfo, st, configure...)
+}
+
+// withFakeLogging is withFake with a chosen log level.
+func withFakeLogging(t *testing.T, level slog.Level, st store.Store, configure ...func(*service.Config)) (*env, *providerfake.Fake) {
+	t.Helper()
 	var fake *providerfake.Fake
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fake.Handler().ServeHTTP(w, r) }))
 	t.Cleanup(api.Close)
-	e := start(t, st, append([]func(*service.Config){func(c *service.Config) {
+	e := startLogging(t, level, st, append([]func(*service.Config){func(c *service.Config) {
 		c.Provider = provider.Config{
 			BaseURL: api.URL + "/v2", KeyID: "fake-key", KeySecret: fakeKeySecret,
 			Timeout: 300 * time.Millisecond, MaxElapsed: 2 * time.Second, MaxRetries: 2,

@@ -49,8 +49,15 @@ type env struct {
 	stop    func() error // ends Run and returns its error
 }
 
-// start runs a server over st (a fresh SQLite store when nil).
+// start runs a server over st (a fresh SQLite store when nil), logging at
+// info level into env.logs.
 func start(t testing.TB, st store.Store, configure ...func(*service.Config)) *env {
+	t.Helper()
+	return startLogging(t, slog.LevelInfo, st, configure...)
+}
+
+// startLogging is start with a chosen log level.
+func startLogging(t testing.TB, level slog.Level, st store.Store, configure ...func(*service.Config)) *env {
 	t.Helper()
 	if st == nil {
 		st = openStore(t, t.TempDir())
@@ -63,7 +70,7 @@ func start(t testing.TB, st store.Store, configure ...func(*service.Config)) *en
 		c(&cfg)
 	}
 	logs := &bytes.Buffer{}
-	srv, err := service.New(cfg, st, slog.New(slog.NewTextHandler(&syncWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	srv, err := service.New(cfg, st, slog.New(slog.NewTextHandler(&syncWriter{w: logs}, &slog.HandlerOptions{Level: level})))
 	if err != nil {
 		st.Close()
 		t.Fatalf("service.New: %v", err)
