@@ -3,6 +3,8 @@ package simulate
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/accounthealth/accounthealth/server/provider/accountobject"
 )
 
 // Event names of the accounts.* family (DOMAIN.md §2).
@@ -54,19 +56,19 @@ type Delivery struct {
 type Account struct {
 	g       *Generator
 	now     time.Time // the account's own clock
-	obj     accountObject
+	obj     accountobject.Account
 	added   bool
 	removed bool
 }
 
 func newAccount(g *Generator, id, user string, created time.Time) *Account {
-	return &Account{g: g, now: created, obj: accountObject{
+	return &Account{g: g, now: created, obj: accountobject.Account{
 		ID:        id,
 		User:      user,
 		Employers: []string{"Whole Goods Market"},
 		Item:      "item_000041078",
 		Source:    "adp",
-		CreatedAt: stamp(created),
+		CreatedAt: accountobject.Time(created),
 	}}
 }
 
@@ -75,7 +77,7 @@ func newAccount(g *Generator, id, user string, created time.Time) *Account {
 func (a *Account) Add() []Delivery {
 	a.added = true
 	created := time.Time(a.obj.CreatedAt)
-	a.obj.DirectDepositSwitch = connection{Status: "idle", UpdatedAt: stamp(created.Add(a.g.jitter(time.Second)))}
+	a.obj.DirectDepositSwitch = accountobject.Connection{Status: "idle", UpdatedAt: accountobject.Time(created.Add(a.g.jitter(time.Second)))}
 	a.obj.OngoingRefresh.Status = "idle"
 	a.setConnection(statusConnecting, "")
 	return a.emit(EventAdded)
@@ -91,10 +93,10 @@ func (a *Account) Connect() []Delivery {
 	// A scan starts at once: the datasets are in progress.
 	at := a.obj.Connection.UpdatedAt
 	if a.obj.Availability.Paystubs == nil {
-		a.obj.Availability.Paystubs = &countedDataset{}
+		a.obj.Availability.Paystubs = &accountobject.CountedDataset{}
 	}
 	a.obj.Availability.Paystubs.Status, a.obj.Availability.Paystubs.UpdatedAt = "in_progress", at
-	a.obj.Availability.Identities = &dataset{Status: "in_progress", UpdatedAt: at}
+	a.obj.Availability.Identities = &accountobject.Dataset{Status: "in_progress", UpdatedAt: at}
 	connected := a.emit(EventConnected)
 	return append(connected, a.scan(scanGap)...)
 }
@@ -157,27 +159,30 @@ func (a *Account) relink() {
 // setConnection changes the connection a login's time later.
 func (a *Account) setConnection(status, code string) {
 	a.wait(loginGap)
-	a.obj.Connection = connection{
+	a.obj.Connection = accountobject.Connection{
 		Status:       status,
-		ErrorCode:    text(code),
-		ErrorMessage: text(errorMessage(code)),
-		UpdatedAt:    stamp(a.now),
+		ErrorCode:    accountobject.NullString(code),
+		ErrorMessage: accountobject.NullString(errorMessage(code)),
+		UpdatedAt:    accountobject.Time(a.now),
 	}
 	a.touch()
 }
 
 // scan finishes a scan after about gap: the datasets are synced as of then.
+// The simulated employer offers paystubs and identities; the other datasets
+// stay null, as the provider sends them.
 func (a *Account) scan(gap time.Duration) []Delivery {
 	a.wait(gap)
-	at := stamp(a.now)
+	at := accountobject.Time(a.now)
 	a.obj.ScannedAt = at
-	// A year of biweekly pay, up to the last payday before the scan.
-	to := a.now.Truncate(24*time.Hour).AddDate(0, 0, -3)
-	a.obj.Availability.Paystubs = &countedDataset{
+	// A year of biweekly pay, up to the last payday before the scan: whole
+	// days, midnight UTC, as the provider bounds paystubs.
+	to := a.now.UTC().Truncate(24*time.Hour).AddDate(0, 0, -3)
+	a.obj.Availability.Paystubs = &accountobject.CountedDataset{
 		Status: "synced", UpdatedAt: at, AvailableCount: 26,
-		AvailableFrom: day(to.AddDate(-1, 0, 1)), AvailableTo: day(to),
+		AvailableFrom: accountobject.TimeSeconds(to.AddDate(-1, 0, 1)), AvailableTo: accountobject.TimeSeconds(to),
 	}
-	a.obj.Availability.Identities = &dataset{Status: "synced", UpdatedAt: at}
+	a.obj.Availability.Identities = &accountobject.Dataset{Status: "synced", UpdatedAt: at}
 	a.touch()
 	return a.emit(EventUpdated)
 }
@@ -185,7 +190,7 @@ func (a *Account) scan(gap time.Duration) []Delivery {
 // touch moves updated_at shortly after the change just made.
 func (a *Account) touch() {
 	a.now = a.now.Add(a.g.jitter(objectGap))
-	a.obj.UpdatedAt = stamp(a.now)
+	a.obj.UpdatedAt = accountobject.Time(a.now)
 }
 
 // emit builds one delivery per event from the account as it is now.
@@ -236,8 +241,9 @@ func errorMessage(code string) string {
 	return "The connection failed with " + code + "."
 }
 
-// The wire shapes below follow the recorded deliveries field by field, in
-// the provider's order, so bodies look like the real ones byte for byte.
+// The envelope below follows the recorded deliveries field by field, in
+// the provider's order, as accountobject does for the resource, so bodies
+// look like the real ones byte for byte.
 
 type envelope struct {
 	Event string       `json:"event"`
@@ -246,97 +252,9 @@ type envelope struct {
 }
 
 type envelopeData struct {
-	Account      string         `json:"account"`
-	User         string         `json:"user"`
-	ErrorCode    text           `json:"error_code,omitempty"`
-	ErrorMessage text           `json:"error_message,omitempty"`
-	Resource     *accountObject `json:"resource,omitempty"`
-}
-
-// accountObject is the provider's v2 account object (DOMAIN.md §3).
-type accountObject struct {
-	ID                  string         `json:"id"`
-	User                string         `json:"user"`
-	Employers           []string       `json:"employers"`
-	Item                string         `json:"item"`
-	Source              string         `json:"source"`
-	CreatedAt           stamp          `json:"created_at"`
-	UpdatedAt           stamp          `json:"updated_at"`
-	ScannedAt           stamp          `json:"scanned_at"`
-	Connection          connection     `json:"connection"`
-	DirectDepositSwitch connection     `json:"direct_deposit_switch"`
-	Availability        availability   `json:"availability"`
-	OngoingRefresh      ongoingRefresh `json:"ongoing_refresh"`
-}
-
-// connection is the shape of both connection and direct_deposit_switch.
-type connection struct {
-	Status       string `json:"status"`
-	ErrorCode    text   `json:"error_code"`
-	ErrorMessage text   `json:"error_message"`
-	UpdatedAt    stamp  `json:"updated_at"`
-}
-
-// availability lists every dataset; the simulated employer offers paystubs
-// and identities, the others stay null as the provider sends them.
-type availability struct {
-	Paystubs            *countedDataset `json:"paystubs"`
-	PayrollDocuments    *dataset        `json:"payroll_documents"`
-	Identities          *dataset        `json:"identities"`
-	Gigs                *countedDataset `json:"gigs"`
-	Shifts              *countedDataset `json:"shifts"`
-	Ratings             *dataset        `json:"ratings"`
-	Vehicles            *dataset        `json:"vehicles"`
-	DepositDestinations *dataset        `json:"deposit_destinations"`
-	UserForms           *dataset        `json:"user_forms"`
-	UserUploads         *dataset        `json:"user_uploads"`
-}
-
-type dataset struct {
-	Status    string `json:"status"`
-	UpdatedAt stamp  `json:"updated_at"`
-}
-
-type countedDataset struct {
-	Status         string `json:"status"`
-	UpdatedAt      stamp  `json:"updated_at"`
-	AvailableCount int    `json:"available_count"`
-	AvailableFrom  day    `json:"available_from"`
-	AvailableTo    day    `json:"available_to"`
-}
-
-type ongoingRefresh struct {
-	Status string `json:"status"`
-}
-
-// text is a string the provider sends as null when empty.
-type text string
-
-func (t text) MarshalJSON() ([]byte, error) {
-	if t == "" {
-		return []byte("null"), nil
-	}
-	return json.Marshal(string(t))
-}
-
-// stamp is a timestamp as the provider writes it: UTC, microseconds, null
-// when unset.
-type stamp time.Time
-
-func (s stamp) MarshalJSON() ([]byte, error) {
-	return timeJSON(time.Time(s), "2006-01-02T15:04:05.000000Z")
-}
-
-// day is a date as availability ranges carry it: midnight UTC, no fraction.
-type day time.Time
-
-func (d day) MarshalJSON() ([]byte, error) {
-	return timeJSON(time.Time(d), "2006-01-02T00:00:00Z")
-}
-
-func timeJSON(t time.Time, layout string) ([]byte, error) {
-	if t.IsZero() {
-		return []byte("null"), nil
-	}
-	return []byte(`"` + t.UTC().Format(layout) + `"`), nil
+	Account      string                   `json:"account"`
+	User         string                   `json:"user"`
+	ErrorCode    accountobject.NullString `json:"error_code,omitempty"`
+	ErrorMessage accountobject.NullString `json:"error_message,omitempty"`
+	Resource     *accountobject.Account   `json:"resource,omitempty"`
 }

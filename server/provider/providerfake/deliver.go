@@ -11,6 +11,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/accounthealth/accounthealth/server/provider/accountobject"
 	"github.com/accounthealth/accounthealth/server/webhook"
 )
 
@@ -172,7 +173,7 @@ func (f *Fake) markSent(id string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if s := f.webhooks[id]; s != nil {
-		s.LastSentAt = stamp(stampTime(f.opts.Clock()))
+		s.LastSentAt = accountobject.Time(accountobject.Truncate(f.opts.Clock()))
 	}
 }
 

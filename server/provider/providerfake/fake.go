@@ -17,6 +17,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/accounthealth/accounthealth/server/provider/accountobject"
 )
 
 // Credentials the fake accepts when Options names none, so that it runs
@@ -192,7 +194,7 @@ func (f *Fake) AddAccount(s AccountSeed) (AccountSeed, error) {
 		s.ConnectionUpdatedAt = s.CreatedAt
 	}
 	for _, t := range []*time.Time{&s.CreatedAt, &s.UpdatedAt, &s.ConnectionUpdatedAt, &s.ScannedAt} {
-		*t = stampTime(*t)
+		*t = accountobject.Truncate(*t)
 	}
 	s.Employers = slices.Clone(s.Employers)
 
@@ -279,7 +281,7 @@ func (f *Fake) change(id string, edit func(a *AccountSeed, now time.Time), event
 	if a == nil {
 		return fmt.Errorf("%w: %s", ErrUnknownAccount, id)
 	}
-	now := stampTime(f.opts.Clock())
+	now := accountobject.Truncate(f.opts.Clock())
 	if !now.After(a.UpdatedAt) {
 		now = a.UpdatedAt.Add(time.Microsecond)
 	}

@@ -14,6 +14,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/accounthealth/accounthealth/server/provider/accountobject"
 )
 
 // routes builds the handler: the provider's routes behind faults and
@@ -139,7 +141,7 @@ func (f *Fake) createWebhook(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, problems)
 		return
 	}
-	now := stamp(stampTime(f.opts.Clock()))
+	now := accountobject.Time(accountobject.Truncate(f.opts.Clock()))
 	s := &subscription{ID: newID(), Name: in.Name, Events: in.Events, Secret: nullable(in.Secret), URL: in.URL, CreatedAt: now, UpdatedAt: now}
 	s.Config.IncludeResource = in.Config.IncludeResource
 	f.mu.Lock()
