@@ -11,12 +11,14 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/accounthealth/accounthealth/server/auth"
 	"github.com/accounthealth/accounthealth/server/service"
 	"github.com/accounthealth/accounthealth/server/store"
 	"github.com/accounthealth/accounthealth/server/store/postgres"
 	"github.com/accounthealth/accounthealth/server/store/sqlite"
+	"github.com/accounthealth/accounthealth/server/tracing"
 )
 
 // secretList is a comma-separated list of secrets. It never prints them,
@@ -62,6 +64,8 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.StringVar(&cfg.TLSClientCAFile, "tls-client-ca", "", "PEM CA whose client certificates authenticate internal callers (mutual TLS)")
 	fs.Var((*listFlag)(&cfg.WebhookAllowSources), "webhook-allow-sources", `admit deliveries only from these comma-separated addresses or CIDRs ("argyle": the provider's four documented addresses); default: any`)
 	fs.Var((*listFlag)(&cfg.TrustedProxies), "trusted-proxies", "comma-separated addresses or CIDRs of proxies whose X-Forwarded-For is believed")
+	otlpEndpoint := fs.String("otlp-endpoint", "", "OpenTelemetry collector (host:port, OTLP/gRPC) to send traces to; empty: tracing off")
+	otlpInsecure := fs.Bool("otlp-insecure", false, "send traces to the collector without TLS")
 	fs.String("config", "", `file of "setting = value" lines (the flags' names, # comments); flags and environment override it`)
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "text or json")
@@ -79,6 +83,19 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return usageError{err}
 	}
 
+	if *otlpEndpoint != "" {
+		tp, stopTracing, err := tracing.New(ctx, *otlpEndpoint, *otlpInsecure)
+		if err != nil {
+			return usageError{err}
+		}
+		defer func() {
+			// Flush what is buffered, but never hold up the exit for long.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = stopTracing(ctx)
+		}()
+		cfg.TracerProvider = tp
+	}
 	st, err := openStore(ctx, *databaseURL, cfg.DataDir)
 	if err != nil {
 		return err

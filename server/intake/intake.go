@@ -11,6 +11,11 @@ import (
 	"time"
 
 	"github.com/accounthealth/accounthealth/server/health"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
 	"github.com/accounthealth/accounthealth/server/store"
 	"github.com/accounthealth/accounthealth/server/webhook"
 )
@@ -41,6 +46,8 @@ type Config struct {
 	MaxBodyBytes int
 	// Observer hears what becomes of each delivery; nil: nobody.
 	Observer Observer
+	// Tracer records a span per step; nil: no tracing.
+	Tracer trace.Tracer
 }
 
 // Observer hears what becomes of each delivery, for metrics. Its methods
@@ -103,6 +110,7 @@ type Pipeline struct {
 	commit        func(context.Context, store.Delivery) (store.Result, error)
 	now           func() time.Time
 	observer      Observer
+	tracer        trace.Tracer
 }
 
 // NewPipeline checks cfg and builds a pipeline that commits through commit
@@ -114,6 +122,10 @@ func NewPipeline(cfg Config, commit func(context.Context, store.Delivery) (store
 	}
 	if p.observer == nil {
 		p.observer = unobserved{}
+	}
+	p.tracer = cfg.Tracer
+	if p.tracer == nil {
+		p.tracer = noop.NewTracerProvider().Tracer("")
 	}
 	if len(cfg.Secrets) == 0 {
 		if !cfg.AllowUnsigned {
@@ -165,15 +177,35 @@ func (p *Pipeline) receive(ctx context.Context, payload []byte, signature string
 	if err := p.checkSize(payload); err != nil {
 		return Accepted{}, err
 	}
-	verified, err := p.verify(payload, signature)
+	var verified bool
+	err := p.step(ctx, "intake.verify", func(context.Context) (err error) {
+		verified, err = p.verify(payload, signature)
+		return err
+	})
 	if err != nil {
 		return Accepted{}, err
 	}
-	env, err := webhook.Decode(payload, p.now().UTC())
+	var env webhook.Envelope
+	err = p.step(ctx, "intake.decode", func(context.Context) (err error) {
+		env, err = webhook.Decode(payload, p.now().UTC())
+		return err
+	})
 	if err != nil {
 		return Accepted{}, err
 	}
-	res, err := p.commit(ctx, store.Delivery{Body: payload, Name: env.Name, Decoded: env.Delivery, Verified: verified})
+	var res store.Result
+	err = p.step(ctx, "intake.commit", func(ctx context.Context) (err error) {
+		res, err = p.commit(ctx, store.Delivery{Body: payload, Name: env.Name, Decoded: env.Delivery, Verified: verified})
+		if err == nil {
+			// Streams' spans name the same log entry, which ties a
+			// delivery's trace to the events it caused.
+			trace.SpanFromContext(ctx).SetAttributes(
+				attribute.String("accounthealth.event", env.Event),
+				attribute.Int64("accounthealth.entry_seq", res.EntrySeq),
+				attribute.String("accounthealth.outcome", res.Outcome.String()))
+		}
+		return err
+	})
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return Accepted{}, ctxErr
@@ -181,6 +213,17 @@ func (p *Pipeline) receive(ctx context.Context, payload []byte, signature string
 		return Accepted{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return Accepted{Envelope: env, Result: res}, nil
+}
+
+// step runs one pipeline step in its own span.
+func (p *Pipeline) step(ctx context.Context, name string, fn func(context.Context) error) error {
+	ctx, span := p.tracer.Start(ctx, name)
+	defer span.End()
+	err := fn(ctx)
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+	}
+	return err
 }
 
 func (p *Pipeline) checkSize(payload []byte) error {

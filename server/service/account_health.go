@@ -27,6 +27,7 @@ type AccountHealthService struct {
 	deleter *deleter
 	broker  *stream.Broker
 	encoded *encodedEvents
+	tracing tracing
 	metrics *metrics.Metrics // stream subscribers, events sent and lag
 	logger  *slog.Logger
 }

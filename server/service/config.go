@@ -6,6 +6,8 @@ import (
 	"net"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/accounthealth/accounthealth/server/auth"
 	"github.com/accounthealth/accounthealth/server/intake"
 	"github.com/accounthealth/accounthealth/server/provider"
@@ -50,6 +52,8 @@ type Config struct {
 	MetricsAccountsMaxAge time.Duration
 	// APITokens authenticate internal callers (nil: none).
 	APITokens *auth.Tokens
+	// TracerProvider receives the service's spans; nil: tracing off.
+	TracerProvider trace.TracerProvider
 	// TLSCertFile and TLSKeyFile, when set, serve every listener over TLS;
 	// TLSClientCAFile verifies client certificates on the internal
 	// listeners (mutual TLS), as an alternative to tokens.

@@ -2,8 +2,8 @@ package service_test
 
 import (
 	"fmt"
-	"log/slog"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"

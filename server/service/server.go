@@ -51,6 +51,7 @@ type Server struct {
 	inprocLis    *bufconn.Listener
 	ready        *readiness       // grpc.health.v1 and /readyz
 	metrics      *metrics.Metrics // served on the API listener only
+	tracing      tracing
 	conn         *grpc.ClientConn // the front ends' connection to inproc
 	// refresher fetches accounts whose health is unconfirmed; nil without
 	// a provider API key.
@@ -106,9 +107,10 @@ func New(cfg Config, s store.Store, logger *slog.Logger) (_ *Server, err error) 
 	srv.brokerDone = make(chan struct{})
 	srv.batcher = intake.NewBatcher(s, 0, srv.broker.Notify, srv.metrics.Committed)
 	undo = append(undo, srv.batcher.Close)
+	srv.tracing = newTracing(cfg.TracerProvider)
 	pipeline, err := intake.NewPipeline(intake.Config{
 		Secrets: cfg.WebhookSecrets, AllowUnsigned: cfg.AllowUnsignedWebhooks, MaxBodyBytes: cfg.MaxBodyBytes,
-		Observer: srv.metrics,
+		Observer: srv.metrics, Tracer: srv.tracing.tracer,
 	}, srv.batcher.Submit)
 	if err != nil {
 		return nil, err
@@ -125,7 +127,7 @@ func New(cfg Config, s store.Store, logger *slog.Logger) (_ *Server, err error) 
 		srv.refresher = refresh.New(client, srv.batcher.Submit, logger, refreshQueueLimit)
 	}
 	webhooks := &WebhookService{pipeline: pipeline, refresher: srv.refresher, logger: logger}
-	accounts := &AccountHealthService{store: s, deleter: del, broker: srv.broker, encoded: newEncodedEvents(8192), metrics: srv.metrics, logger: logger}
+	accounts := &AccountHealthService{tracing: srv.tracing, store: s, deleter: del, broker: srv.broker, encoded: newEncodedEvents(8192), metrics: srv.metrics, logger: logger}
 
 	authn := auth.NewAuthenticator(cfg.APITokens, cfg.TLSClientCAFile != "")
 	if authn.Open() {
@@ -150,10 +152,11 @@ func New(cfg Config, s store.Store, logger *slog.Logger) (_ *Server, err error) 
 	// The front ends reach the services in memory: no port to protect, no
 	// TLS to a listener of our own, and the same interceptors as gRPC.
 	srv.inprocLis = bufconn.Listen(1 << 20)
-	srv.conn, err = grpc.NewClient("passthrough:///inproc",
+	srv.conn, err = grpc.NewClient("passthrough:///inproc", append([]grpc.DialOption{
 		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return srv.inprocLis.DialContext(ctx) }),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(cfg.MaxBodyBytes+64<<10)))
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(cfg.MaxBodyBytes + 64<<10)),
+	}, srv.tracing.dialOptions()...)...)
 	if err != nil {
 		return nil, fmt.Errorf("in-process connection: %w", err)
 	}
@@ -163,7 +166,7 @@ func New(cfg Config, s store.Store, logger *slog.Logger) (_ *Server, err error) 
 	if err != nil {
 		return nil, err
 	}
-	webhookMux, err := newWebhookMux(ahv1.NewWebhookServiceClient(srv.conn), pipeline, sources, srv.ready, logger)
+	webhookMux, err := newWebhookMux(ahv1.NewWebhookServiceClient(srv.conn), pipeline, sources, srv.tracing, srv.ready, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -228,6 +231,7 @@ func (s *Server) newGRPCServer(authn authStep, extra ...grpc.ServerOption) *grpc
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 	}, extra...)
+	opts = append(opts, s.tracing.serverOptions()...)
 	return grpc.NewServer(opts...)
 }
 

@@ -51,6 +51,7 @@ func (s *AccountHealthService) StreamDisconnections(req *ahv1.StreamDisconnectio
 			var m encodedMessage
 			if m, err = s.encoded.get(item.Change); err == nil {
 				err = out.SendMsg(m)
+				s.tracing.streamSent(ctx, item.Change)
 			}
 		}
 		if err != nil {

@@ -25,9 +25,9 @@ const WebhookPath = "/v1/webhooks/argyle"
 
 // newWebhookMux serves the internet-facing listener: the webhook route and
 // the probes. Everything else (metrics included) is the gateway mux's 404.
-func newWebhookMux(client ahv1.WebhookServiceClient, pipeline *intake.Pipeline, sources *auth.SourceFilter, ready *readiness, logger *slog.Logger) (*runtime.ServeMux, error) {
+func newWebhookMux(client ahv1.WebhookServiceClient, pipeline *intake.Pipeline, sources *auth.SourceFilter, tr tracing, ready *readiness, logger *slog.Logger) (*runtime.ServeMux, error) {
 	mux := runtime.NewServeMux()
-	h := &webhookRoute{client: client, pipeline: pipeline, sources: sources, logger: logger}
+	h := &webhookRoute{client: client, pipeline: pipeline, sources: sources, tracing: tr, logger: logger}
 	if err := mux.HandlePath(http.MethodPost, WebhookPath, h.serve); err != nil {
 		return nil, err
 	}
@@ -46,6 +46,7 @@ type webhookRoute struct {
 	// refuses before they reach it.
 	pipeline *intake.Pipeline
 	sources  *auth.SourceFilter // who may deliver; admits all when not active
+	tracing  tracing
 	logger   *slog.Logger
 }
 
@@ -55,6 +56,8 @@ func (h *webhookRoute) serve(w http.ResponseWriter, r *http.Request, _ map[strin
 		id = newRequestID()
 	}
 	w.Header().Set(requestIDHeader, id)
+	ctx, span := h.tracing.startWebhook(r)
+	defer span.End()
 
 	if src, ok := h.sources.Admit(r); !ok {
 		h.pipeline.Refused(intake.ReasonSourceNotAllowed)
@@ -79,7 +82,7 @@ func (h *webhookRoute) serve(w http.ResponseWriter, r *http.Request, _ map[strin
 		return
 	}
 
-	ctx := metadata.AppendToOutgoingContext(r.Context(), requestIDHeader, id, callerHeader, webhookCaller)
+	ctx = metadata.AppendToOutgoingContext(ctx, requestIDHeader, id, callerHeader, webhookCaller)
 	resp, err := h.client.ReceiveArgyleWebhook(ctx, &ahv1.ReceiveArgyleWebhookRequest{
 		Payload:   body,
 		Signature: r.Header.Get(webhook.SignatureHeader),
