@@ -78,9 +78,16 @@ func TestOpenConcurrently(t *testing.T) {
 func TestOpenRefusesNewerSchema(t *testing.T) {
 	databaseURL := pgtest.URL(t)
 	s := openURL(t, databaseURL)
+	if err := s.Ping(t.Context()); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
 	_, err := s.pool.Exec(t.Context(), `INSERT INTO schema_migrations (version, name, applied_at) VALUES (999999, '999999_future.sql', 0)`)
 	if err != nil {
 		t.Fatalf("insert: %v", err)
+	}
+	// Another replica migrated the shared database past this one: not ready.
+	if err := s.Ping(t.Context()); err == nil || !strings.Contains(err.Error(), "newer than this binary") {
+		t.Errorf("Ping after a newer migration: %v, want a schema version error", err)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)

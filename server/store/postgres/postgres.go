@@ -132,6 +132,9 @@ func (s *Store) Ping(ctx context.Context) error {
 	if err == nil && readOnly {
 		err = errors.New("the database accepts no writes (transaction_read_only is on)")
 	}
+	if err == nil {
+		err = checkSchema(version)
+	}
 	if err != nil {
 		return s.guard.Fail(op, err)
 	}

@@ -43,9 +43,16 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
+	if err := s.Ping(t.Context()); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
 	_, err = s.w.ExecContext(t.Context(), `INSERT INTO schema_migrations (version, name, applied_at) VALUES (999999, '999999_future.sql', 0)`)
 	if err != nil {
 		t.Fatalf("insert: %v", err)
+	}
+	// Another binary migrated the database past this one: not ready.
+	if err := s.Ping(t.Context()); err == nil || !strings.Contains(err.Error(), "newer than this binary") {
+		t.Errorf("Ping after a newer migration: %v, want a schema version error", err)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)

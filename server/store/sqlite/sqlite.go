@@ -143,6 +143,9 @@ func (s *Store) Ping(ctx context.Context) error {
 	if err := s.read[readSchemaVersion].QueryRowContext(ctx).Scan(&version); err != nil {
 		return s.guard.Fail(op, err)
 	}
+	if err := checkSchema(version); err != nil {
+		return s.guard.Fail(op, err)
+	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return s.guard.Fail(op, err)

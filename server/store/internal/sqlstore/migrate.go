@@ -56,3 +56,18 @@ func Pending(ms []Migration, current int64) ([]Migration, error) {
 	}
 	return nil, nil
 }
+
+// CheckCurrent reports whether a database at schema version current is
+// exactly what this binary's migrations ms make: Ping uses it, so a replica
+// whose shared database was migrated past it (or not yet migrated) stops
+// reporting ready instead of misreading the tables.
+func CheckCurrent(ms []Migration, current int64) error {
+	pending, err := Pending(ms, current)
+	if err != nil {
+		return err
+	}
+	if len(pending) > 0 {
+		return fmt.Errorf("the database is at schema version %d, this binary needs %d: restart it to apply the migrations", current, ms[len(ms)-1].Version)
+	}
+	return nil
+}
