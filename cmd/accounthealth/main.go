@@ -206,7 +206,11 @@ func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 			if f.DefValue != "" && f.DefValue != "false" {
 				def = fmt.Sprintf(" (default %s)", f.DefValue)
 			}
-			fmt.Fprintf(stderr, "  --%s  [%s]\n      %s%s\n", f.Name, envName(f.Name), f.Usage, def)
+			dash := "--"
+			if len(f.Name) == 1 {
+				dash = "-" // -o reads better than --o
+			}
+			fmt.Fprintf(stderr, "  %s%s  [%s]\n      %s%s\n", dash, f.Name, envName(f.Name), f.Usage, def)
 		})
 	}
 	return fs
