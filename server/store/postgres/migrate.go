@@ -28,16 +28,6 @@ func loadMigrations() ([]sqlstore.Migration, error) {
 	return sqlstore.LoadMigrations(migrationFS, "migrations")
 }
 
-// checkSchema reports whether the database's schema version is the one
-// this binary's migrations make.
-func checkSchema(version int64) error {
-	ms, err := loadMigrations()
-	if err != nil {
-		return err
-	}
-	return sqlstore.CheckCurrent(ms, version)
-}
-
 // migrate creates the schema search_path names first when it is missing
 // and applies the migrations the database has not seen, all in one
 // transaction, so a failure leaves everything as it was. The transaction

@@ -133,7 +133,7 @@ func (s *Store) Ping(ctx context.Context) error {
 		err = errors.New("the database accepts no writes (transaction_read_only is on)")
 	}
 	if err == nil {
-		err = checkSchema(version)
+		err = sqlstore.CheckCurrent(migrationFS, "migrations", version)
 	}
 	if err != nil {
 		return s.guard.Fail(op, err)

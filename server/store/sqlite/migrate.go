@@ -21,16 +21,6 @@ func loadMigrations() ([]sqlstore.Migration, error) {
 	return sqlstore.LoadMigrations(migrationFS, "migrations")
 }
 
-// checkSchema reports whether the database's schema version is the one
-// this binary's migrations make.
-func checkSchema(version int64) error {
-	ms, err := loadMigrations()
-	if err != nil {
-		return err
-	}
-	return sqlstore.CheckCurrent(ms, version)
-}
-
 // migrate applies the migrations db has not seen, all in one transaction,
 // so a crash leaves the schema as it was; concurrent Opens of the same file
 // queue on the write lock and the later one finds nothing to do.

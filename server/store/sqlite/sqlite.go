@@ -143,7 +143,7 @@ func (s *Store) Ping(ctx context.Context) error {
 	if err := s.read[readSchemaVersion].QueryRowContext(ctx).Scan(&version); err != nil {
 		return s.guard.Fail(op, err)
 	}
-	if err := checkSchema(version); err != nil {
+	if err := sqlstore.CheckCurrent(migrationFS, "migrations", version); err != nil {
 		return s.guard.Fail(op, err)
 	}
 	tx, err := s.w.BeginTx(ctx, nil)

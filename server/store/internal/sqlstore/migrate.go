@@ -58,10 +58,14 @@ func Pending(ms []Migration, current int64) ([]Migration, error) {
 }
 
 // CheckCurrent reports whether a database at schema version current is
-// exactly what this binary's migrations ms make: Ping uses it, so a replica
+// exactly what this binary's migrations (in fsys/dir) make: Ping uses it, so a replica
 // whose shared database was migrated past it (or not yet migrated) stops
 // reporting ready instead of misreading the tables.
-func CheckCurrent(ms []Migration, current int64) error {
+func CheckCurrent(fsys fs.FS, dir string, current int64) error {
+	ms, err := LoadMigrations(fsys, dir)
+	if err != nil {
+		return err
+	}
 	pending, err := Pending(ms, current)
 	if err != nil {
 		return err
