@@ -349,7 +349,9 @@ func TestClientTLS(t *testing.T) {
 		output string
 	}{
 		{"trusted CA", []string{"--tls-ca", ca}, exitOK, "all    7\n"},
-		{"plaintext", nil, exitError, "closed the connection: error reading server preface: EOF — if it uses TLS (serve --tls-cert), add --tls or --tls-ca"},
+		// The cause after "server preface" is EOF or a reset, as the TLS
+		// server happens to close; the advice is what matters.
+		{"plaintext", nil, exitError, "— if it uses TLS (serve --tls-cert), add --tls or --tls-ca"},
 		{"system roots", []string{"--tls"}, exitError, "no TLS connection with the server at " + addr + ": authentication handshake failed: tls: failed to verify certificate"},
 		{"no such CA file", []string{"--tls-ca", ca + ".missing"}, exitUsage, "tls-ca: open "},
 		{"both", []string{"--tls", "--plaintext"}, exitUsage, "plaintext: cannot be combined with --tls"},
