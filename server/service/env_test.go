@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -45,7 +46,7 @@ type env struct {
 	addrs   service.Addrs
 	conn    *grpc.ClientConn
 	webhook ahv1.WebhookServiceClient
-	logs    *bytes.Buffer
+	logs    *lockedLog
 	stop    func() error // ends Run and returns its error
 }
 
@@ -69,8 +70,8 @@ func startLogging(t testing.TB, level slog.Level, st store.Store, configure ...f
 	for _, c := range configure {
 		c(&cfg)
 	}
-	logs := &bytes.Buffer{}
-	srv, err := service.New(cfg, st, slog.New(slog.NewTextHandler(&syncWriter{w: logs}, &slog.HandlerOptions{Level: level})))
+	logs := &lockedLog{}
+	srv, err := service.New(cfg, st, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: level})))
 	if err != nil {
 		st.Close()
 		t.Fatalf("service.New: %v", err)
@@ -111,19 +112,22 @@ func openStore(t testing.TB, dir string) store.Store {
 	return st
 }
 
-// syncWriter lets the server's goroutines log into one buffer.
-type syncWriter struct {
-	mu chan struct{}
-	w  io.Writer
+// lockedLog collects the server's log lines while a test reads them.
+type lockedLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
 }
 
-func (s *syncWriter) Write(p []byte) (int, error) {
-	if s.mu == nil {
-		s.mu = make(chan struct{}, 1)
-	}
-	s.mu <- struct{}{}
-	defer func() { <-s.mu }()
-	return s.w.Write(p)
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
 }
 
 // reply is a webhook answer in transport-neutral terms.
