@@ -93,13 +93,6 @@ func (s *server) shutdown() error {
 	return err
 }
 
-func (s *server) restart() error {
-	if err := s.shutdown(); err != nil {
-		return err
-	}
-	return s.start()
-}
-
 // target is the gRPC address clients dial.
 func (s *server) target() string { return s.cfg.GRPCAddr }
 

@@ -9,16 +9,6 @@ import (
 	"time"
 )
 
-// ListenAndServe serves the fake on addr (host:port) until ctx ends; see
-// Serve.
-func (f *Fake) ListenAndServe(ctx context.Context, addr string) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
-	return f.Serve(ctx, ln)
-}
-
 // Serve serves the fake on ln until ctx ends, then closes the fake (which
 // releases requests held by faults and ends deliveries) and shuts the
 // server down gracefully, waiting up to 5s for requests in progress. It
