@@ -9,6 +9,12 @@ import (
 // accountsPrefix marks the event family that carries account health.
 const accountsPrefix = "accounts."
 
+// RulesVersion numbers the derivation rules of Apply and IsRedelivery. It
+// goes up whenever they derive a different record or transition from some
+// history, so that stores holding records derived under older rules know to
+// rebuild them from their log.
+const RulesVersion = 2
+
 // Result is what one delivery does to an account.
 type Result struct {
 	Record     Record      // the next record (== cur when nothing changed)
@@ -21,7 +27,25 @@ type Result struct {
 // however odd, yields a result, because the provider adds events, statuses
 // and codes without notice and deliveries may be lost, repeated or late.
 //
-// Beyond the event rules of DOMAIN.md §2 and §5 it decides that:
+// The provider sends the two deliveries of one attempt (accounts.failed or
+// accounts.connected, and the accounts.updated carrying the same account
+// object) in no documented order, each with or without the object. So that
+// their order never matters, Apply decides that:
+//   - The state an error puts the account in depends on the error code and
+//     on whether the account ever connected, never on which event carried
+//     it (see errorState): both deliveries of one failed attempt agree.
+//     accounts.failed alone counts the attempt.
+//   - The error reported is the account object's when it names one (both
+//     deliveries carry the same object), else data's.
+//   - A delivery that does not say something keeps what is known: a failure
+//     or error without a code keeps the code of the incident under way, and
+//     a lean delivery repeating the known code keeps its message.
+//   - A disconnection event fires when the account starts needing
+//     attention, or when a new error code replaces another; not when a
+//     second delivery of the same attempt relabels the state or fills in a
+//     code that was missing (see transitionKind).
+//
+// Besides, it decides that:
 //   - accounts.connected, accounts.failed and accounts.removed, and an error
 //     code without a resource, clear Unconfirmed like a snapshot does: they
 //     tell the state, so the record no longer lags behind.
@@ -31,10 +55,9 @@ type Result struct {
 //   - A resource with an unknown connection status is applied (OutcomeApplied)
 //     but leaves the state alone and marks the record Unconfirmed: fetching
 //     the account again would not tell more.
-//   - The error snapshot accompanying an accounts.failed (same code, record
-//     AUTH_FAILED) keeps AUTH_FAILED whatever the code's category, so one
-//     failed attempt is one event.
-//   - Removal closes OpenIncident: a removed account has nothing to recover.
+//   - Deliveries without a timestamp (no resource) are applied in the order
+//     they arrive; resources order themselves by their own times.
+//   - Removal closes the incident: a removed account has nothing to recover.
 func Apply(cur Record, d Delivery) Result {
 	if !strings.HasPrefix(d.Event, accountsPrefix) || d.AccountID == "" {
 		return Result{Record: cur, Outcome: OutcomeNotAccountEvent}
@@ -67,11 +90,7 @@ func Apply(cur Record, d Delivery) Result {
 	case EventAccountsConnected:
 		markHealthy(&next)
 	case EventAccountsFailed:
-		next.State = StateAuthFailed
-		next.ErrorCode, next.ErrorMessage = d.ErrorCode, d.ErrorMessage
-		// Clamped so that a corrupt stored count neither stays negative nor wraps.
-		next.ConsecutiveFailures = min(max(next.ConsecutiveFailures, 0), math.MaxInt-1) + 1
-		next.Unconfirmed = false
+		markFailed(&next, d)
 	default:
 		outcome = observe(&next, d)
 	}
@@ -80,18 +99,21 @@ func Apply(cur Record, d Delivery) Result {
 		next.StateSince = d.ReceivedAt
 	}
 	next.Remedy = remedyFor(next)
-	kind := transitionKind(cur, next)
 	switch {
 	case next.State == StateHealthy, next.State == StateRemoved:
-		next.OpenIncident = false
-	case kind != KindUnspecified:
-		next.OpenIncident = true
+		next.IncidentState = StateUnknown
+	case next.State.NeedsAttention():
+		next.IncidentState = next.State
 	}
 	res := Result{Record: next, Outcome: outcome}
-	if kind != KindUnspecified {
+	if kind := transitionKind(cur, next); kind != KindUnspecified {
+		from := cur.State
+		if kind == KindRecovered {
+			from = cur.IncidentState
+		}
 		res.Transition = &Transition{
 			Kind:          kind,
-			PreviousState: cur.State,
+			PreviousState: from,
 			State:         next.State,
 			ErrorCode:     next.ErrorCode,
 			ErrorMessage:  next.ErrorMessage,
@@ -102,9 +124,39 @@ func Apply(cur Record, d Delivery) Result {
 	return res
 }
 
+// IsRedelivery decides whether d, whose bytes equal those of an earlier
+// delivery received at originalAt, is that delivery sent again, to be
+// counted and not applied; cur is the account's record now. The provider
+// sends no event id, so identical bytes prove nothing by themselves:
+//   - A delivery carrying the account object repeats the original however
+//     late: the object's timestamps make every real change's bytes new.
+//   - A lean accounts.failed counts an attempt, so applying a retry would
+//     count one attempt twice. It is a retry when it comes within window of
+//     the original (either way round) and the account's state has not
+//     changed since: a real change in between (a reconnection, say) makes
+//     an identical failure a new attempt. Two real identical failures in a
+//     row within the window count as one; their state is the same anyway.
+//   - Any other lean delivery is applied again: applying it twice changes
+//     nothing that applying it once did not, so suppressing it could only
+//     hide a new fact (a reconnection's lean accounts.connected has the same
+//     bytes every time).
+func IsRedelivery(cur Record, d Delivery, originalAt time.Time, window time.Duration) bool {
+	switch {
+	case d.Snapshot != nil:
+		return true
+	case d.Event != EventAccountsFailed || window < 0:
+		return false
+	}
+	// Compared as bounds rather than |a-b| so that far-apart or zero times
+	// cannot overflow a Duration.
+	within := !d.ReceivedAt.Before(originalAt.Add(-window)) && !d.ReceivedAt.After(originalAt.Add(window))
+	return within && !cur.StateSince.After(originalAt)
+}
+
 // olderThan reports whether snapshot time t is known to precede ref. A zero
 // time orders nothing, and equal times are not older: a rescan may repeat
-// the time of the snapshot it confirms.
+// the time of the snapshot it confirms, and both deliveries of one attempt
+// carry the same object.
 func olderThan(t, ref time.Time) bool {
 	return !t.IsZero() && !ref.IsZero() && t.Before(ref)
 }
@@ -135,6 +187,21 @@ func markHealthy(next *Record) {
 	next.ErrorCode, next.ErrorMessage = "", ""
 	next.ConsecutiveFailures = 0
 	next.EverConnected = true
+	next.Unconfirmed = false
+}
+
+// markFailed records a failed login attempt. One without a code, when no
+// incident is under way, is a failed login all the same.
+func markFailed(next *Record, d Delivery) {
+	code, msg := reportedError(d)
+	if code == "" && !next.State.NeedsAttention() {
+		next.State = StateAuthFailed
+		next.ErrorCode, next.ErrorMessage = "", msg
+	} else {
+		placeError(next, d, code, msg)
+	}
+	// Clamped so that a corrupt stored count neither stays negative nor wraps.
+	next.ConsecutiveFailures = min(max(next.ConsecutiveFailures, 0), math.MaxInt-1) + 1
 	next.Unconfirmed = false
 }
 
@@ -170,47 +237,88 @@ func observe(next *Record, d Delivery) Outcome {
 		next.State = StateConnecting
 		next.ErrorCode, next.ErrorMessage = "", ""
 	case ConnectionError:
-		applyError(next, d.ErrorCode, d.ErrorMessage)
+		code, msg := reportedError(d)
+		placeError(next, d, code, msg)
 	default:
 		next.Unconfirmed = true
 	}
 	return OutcomeApplied
 }
 
-// applyError places an account whose connection is in error. It never
-// counts a failure: only accounts.failed reports an attempt.
-func applyError(next *Record, code, msg string) {
+// reportedError is the error a delivery reports: its account object's
+// connection error when the object names one, since both deliveries of an
+// attempt carry the same object and its time; else the error in data.
+func reportedError(d Delivery) (code, msg string) {
+	if s := d.Snapshot; s != nil && s.ConnectionErrorCode != "" {
+		msg = s.ConnectionErrorMessage
+		if msg == "" && d.ErrorCode == s.ConnectionErrorCode {
+			msg = d.ErrorMessage
+		}
+		return s.ConnectionErrorCode, msg
+	}
+	return d.ErrorCode, d.ErrorMessage
+}
+
+// placeError puts an account whose connection is in error where its code
+// says. It never counts a failure: only accounts.failed reports an attempt.
+func placeError(next *Record, d Delivery, code, msg string) {
+	if code == "" && next.State.NeedsAttention() {
+		// An error that names no code says nothing new about the incident
+		// under way.
+		return
+	}
+	keepMessage := code == next.ErrorCode && next.ErrorMessage != "" && (msg == "" || d.Snapshot == nil)
+	if !keepMessage {
+		next.ErrorMessage = msg
+	}
+	next.ErrorCode = code
+	next.State = errorState(code, next.EverConnected)
+}
+
+// errorState is the state a connection error with code puts an account in.
+// It depends on nothing else, so that the accounts.failed and the
+// accounts.updated of one attempt agree in whichever order they come:
+//   - an account that never connected has only failed to log in, whoever
+//     is at fault (the remedy tells a provider-side failure apart);
+//   - a login-attempt code (wrong credentials or MFA answer, a timeout) is
+//     a failed login also for an account that had connected: the provider
+//     reports it when the user, or its own rescan, logs in and fails;
+//   - otherwise a connected account is degraded when the provider's or the
+//     platform's side is at fault and disconnected when the user must act.
+func errorState(code string, everConnected bool) State {
 	category := Classify(code).Category
 	switch {
-	case next.State == StateAuthFailed && (code == next.ErrorCode || category == CategoryLogin):
-		// The snapshot that accompanies an accounts.failed: the failed
-		// attempt is already recorded.
+	case !everConnected, category == CategoryLogin:
+		return StateAuthFailed
 	case category == CategoryProvider:
-		next.State = StateDegraded
-	case next.EverConnected:
-		next.State = StateDisconnected
+		return StateDegraded
 	default:
-		next.State = StateAuthFailed
+		return StateDisconnected
 	}
-	next.ErrorCode, next.ErrorMessage = code, msg
 }
 
 // transitionKind names the event, if any, that going from cur to next is for
-// subscribers.
+// subscribers. Within an incident (both states need attention) only a new
+// code replacing a known one is news: the same code under another state is
+// the second delivery of one attempt, and a code where none was known fills
+// in what a lean delivery left out.
 func transitionKind(cur, next Record) Kind {
-	if next.State.NeedsAttention() && (next.State != cur.State || next.ErrorCode != cur.ErrorCode) {
+	switch {
+	case next.State == StateRemoved:
+		return KindRemoved
+	case next.State.NeedsAttention():
+		if cur.State.NeedsAttention() && (cur.ErrorCode == "" || next.ErrorCode == "" || cur.ErrorCode == next.ErrorCode) {
+			return KindUnspecified
+		}
 		switch next.State {
 		case StateAuthFailed:
 			return KindAuthFailed
 		case StateDisconnected:
 			return KindDisconnected
-		case StateDegraded:
-			return KindDegraded
 		default:
-			return KindRemoved
+			return KindDegraded
 		}
-	}
-	if next.State == StateHealthy && cur.State != StateHealthy && cur.OpenIncident {
+	case next.State == StateHealthy && cur.State != StateHealthy && cur.IncidentState != StateUnknown:
 		return KindRecovered
 	}
 	return KindUnspecified
@@ -242,13 +350,15 @@ func remedyText(s State, code string) (Action, string) {
 		return ActionConnectNewAccount, "The account was removed; the user must connect it again in Link, which creates a new account."
 	}
 	info := Classify(code)
-	switch {
-	case s == StateAuthFailed && info.Category == CategoryProvider:
-		return ActionWait, "The login failed on the provider's side, not the user's; wait, then retry the login in Link later."
-	case s == StateDisconnected && (code == "invalid_credentials" || code == "invalid_auth"):
-		// Found on a scan of an account that had connected: the password
-		// was changed at the payroll platform.
-		return ActionUpdateCredentials, "The payroll platform no longer accepts the saved credentials; enter the current ones in Link."
+	if s == StateAuthFailed {
+		// Reconnect is for an account that connected and was logged out;
+		// a login that failed is retried.
+		switch {
+		case info.Category == CategoryProvider:
+			return ActionWait, "The login failed on the provider's side, not the user's; wait, then retry the login in Link later."
+		case info.Action == ActionReconnect:
+			return ActionRetryLogin, retryLoginMessage(code)
+		}
 	}
 	return info.Action, info.Message
 }

@@ -213,8 +213,8 @@ func TestApply(t *testing.T) {
 				check: func(t *testing.T, res Result) {
 					wantLink(t, res.Record.Remedy, testAccount, testUser)
 					wantMention(t, res.Record.Remedy.Message, "Reconnect", "no credentials")
-					if res.Transition.Remedy != res.Record.Remedy || !res.Record.OpenIncident {
-						t.Errorf("transition remedy %+v, open incident %v; want the record's remedy and an open incident", res.Transition.Remedy, res.Record.OpenIncident)
+					if res.Transition.Remedy != res.Record.Remedy || res.Record.IncidentState != StateDisconnected {
+						t.Errorf("transition remedy %+v, incident %v; want the record's remedy and a DISCONNECTED incident", res.Transition.Remedy, res.Record.IncidentState)
 					}
 				},
 			}},
@@ -253,10 +253,11 @@ func TestApply(t *testing.T) {
 			}},
 		},
 		{
-			name: "updated error on an unseen account never scanned",
+			name: "updated error on an unseen account never scanned: a login to retry, not to reconnect",
 			steps: []step{{
-				d:    updated(10, ConnectionError, "auth_required", false),
-				want: want{OutcomeApplied, StateAuthFailed, KindAuthFailed, 0, "auth_required", ActionReconnect},
+				d:     updated(10, ConnectionError, "auth_required", false),
+				want:  want{OutcomeApplied, StateAuthFailed, KindAuthFailed, 0, "auth_required", ActionRetryLogin},
+				check: func(t *testing.T, res Result) { wantMention(t, res.Record.Remedy.Message, "retry the login in Link") },
 			}},
 		},
 		{
@@ -267,8 +268,8 @@ func TestApply(t *testing.T) {
 					check: func(t *testing.T, res Result) { wantLink(t, res.Record.Remedy, "", "") }},
 				{d: updated(20, ConnectionConnected, "", true), want: want{OutcomeApplied, StateHealthy, KindRecovered, 0, "", ActionNone},
 					check: func(t *testing.T, res Result) {
-						if tr := res.Transition; tr.PreviousState != StateDegraded || tr.ErrorCode != "" || res.Record.OpenIncident {
-							t.Errorf("transition %+v, open incident %v; want from DEGRADED, no error, closed", tr, res.Record.OpenIncident)
+						if tr := res.Transition; tr.PreviousState != StateDegraded || tr.ErrorCode != "" || res.Record.IncidentState != StateUnknown {
+							t.Errorf("transition %+v, incident %v; want from DEGRADED, no error, closed", tr, res.Record.IncidentState)
 						}
 					}},
 			},
@@ -289,11 +290,16 @@ func TestApply(t *testing.T) {
 				{d: updated(10, ConnectionError, "auth_required", true), want: want{OutcomeApplied, StateDisconnected, KindDisconnected, 0, "auth_required", ActionReconnect}},
 				{d: updated(20, ConnectionConnecting, "", true), want: want{OutcomeApplied, StateConnecting, KindUnspecified, 0, "", ActionWait},
 					check: func(t *testing.T, res Result) {
-						if !res.Record.OpenIncident {
-							t.Error("the incident closed before the account recovered")
+						if res.Record.IncidentState != StateDisconnected {
+							t.Errorf("incident %v, want DISCONNECTED until the account recovers", res.Record.IncidentState)
 						}
 					}},
-				{d: connected(30), want: want{OutcomeApplied, StateHealthy, KindRecovered, 0, "", ActionNone}},
+				{d: connected(30), want: want{OutcomeApplied, StateHealthy, KindRecovered, 0, "", ActionNone},
+					check: func(t *testing.T, res Result) {
+						if tr := res.Transition; tr.PreviousState != StateDisconnected {
+							t.Errorf("recovered from %v, want DISCONNECTED, not the intermediate CONNECTING", tr.PreviousState)
+						}
+					}},
 			},
 		},
 		{
@@ -497,11 +503,11 @@ func TestApply(t *testing.T) {
 			steps: []step{{d: withResource(added(10), ConnectionConnected, "", 10, true), want: want{OutcomeApplied, StateHealthy, KindUnspecified, 0, "", ActionNone}}},
 		},
 		{
-			name:  "credentials changed at the payroll platform, found on a scan",
+			name:  "wrong credentials found on a scan of a connected account: a failed login",
 			given: connectedOnce,
 			steps: []step{{
 				d:     updated(10, ConnectionError, "invalid_credentials", true),
-				want:  want{OutcomeApplied, StateDisconnected, KindDisconnected, 0, "invalid_credentials", ActionUpdateCredentials},
+				want:  want{OutcomeApplied, StateAuthFailed, KindAuthFailed, 0, "invalid_credentials", ActionRetryLogin},
 				check: func(t *testing.T, res Result) { wantLink(t, res.Record.Remedy, testAccount, testUser) },
 			}},
 		},
@@ -518,8 +524,8 @@ func TestApply(t *testing.T) {
 		},
 		{
 			name: "failed with an unknown code",
-			steps: []step{{d: failed(10, "brand_new_code"), want: want{OutcomeApplied, StateAuthFailed, KindAuthFailed, 1, "brand_new_code", ActionReconnect},
-				check: func(t *testing.T, res Result) { wantMention(t, res.Record.Remedy.Message, `"brand_new_code"`) }}},
+			steps: []step{{d: failed(10, "brand_new_code"), want: want{OutcomeApplied, StateAuthFailed, KindAuthFailed, 1, "brand_new_code", ActionRetryLogin},
+				check: func(t *testing.T, res Result) { wantMention(t, res.Record.Remedy.Message, `"brand_new_code"`, "retry the login in Link") }}},
 		},
 		{
 			name:  "error status without a code",
@@ -535,7 +541,7 @@ func TestApply(t *testing.T) {
 		},
 		{
 			name:  "the failure count saturates",
-			start: Record{AccountID: testAccount, UserID: testUser, State: StateAuthFailed, ErrorCode: "invalid_mfa", ConsecutiveFailures: math.MaxInt, OpenIncident: true},
+			start: Record{AccountID: testAccount, UserID: testUser, State: StateAuthFailed, ErrorCode: "invalid_mfa", ConsecutiveFailures: math.MaxInt, IncidentState: StateAuthFailed},
 			steps: []step{{d: failed(10, "invalid_mfa"), want: want{OutcomeApplied, StateAuthFailed, KindUnspecified, math.MaxInt, "invalid_mfa", ActionRetryMFA}}},
 		},
 		{
@@ -577,59 +583,64 @@ func TestApply(t *testing.T) {
 }
 
 // TestApplyCodes runs every documented code through the events that carry
-// it, against the hand-written category table.
+// it, in both orders of an attempt's two deliveries, against the
+// hand-written category table.
 func TestApplyCodes(t *testing.T) {
 	for _, code := range documentedCodes {
 		w, ok := wantCodes[code]
 		if !ok {
 			t.Fatalf("no expectation for %q", code)
 		}
-		provider := w.category == CategoryProvider
-		// On a connected account, what was the password on file no longer works.
-		scanAction := w.action
-		if code == "invalid_credentials" || code == "invalid_auth" {
-			scanAction = ActionUpdateCredentials
+		// A login that never completed is retried (or waited for, when the
+		// provider is at fault) rather than reconnected.
+		failedAction := w.action
+		switch {
+		case w.category == CategoryProvider:
+			failedAction = ActionWait
+		case w.action == ActionReconnect:
+			failedAction = ActionRetryLogin
+		}
+		// On a connected account a login-attempt code is a failed login, a
+		// provider code a degradation, any other a disconnection.
+		connState, connKind := StateDisconnected, KindDisconnected
+		switch w.category {
+		case CategoryLogin:
+			connState, connKind = StateAuthFailed, KindAuthFailed
+		case CategoryProvider:
+			connState, connKind = StateDegraded, KindDegraded
 		}
 		t.Run(code, func(t *testing.T) {
 			t.Run("failed/new account", func(t *testing.T) {
 				d := failed(10, code)
 				res := Apply(Record{}, d)
 				checkInvariants(t, Record{}, d, res)
-				checkResult(t, res, want{OutcomeApplied, StateAuthFailed, KindAuthFailed, 1, code, w.action})
-			})
-			t.Run("failed and its updated/connected account", func(t *testing.T) {
-				rec := replay(t, Record{}, connectedOnce...)
-				d := failed(10, code)
-				res := Apply(rec, d)
-				checkInvariants(t, rec, d, res)
-				checkResult(t, res, want{OutcomeApplied, StateAuthFailed, KindAuthFailed, 1, code, w.action})
-				rec, d = res.Record, updated(10, ConnectionError, code, true)
-				res = Apply(rec, d)
-				checkInvariants(t, rec, d, res)
-				checkResult(t, res, want{OutcomeApplied, StateAuthFailed, KindUnspecified, 1, code, w.action})
-			})
-			t.Run("updated/connected account", func(t *testing.T) {
-				rec := replay(t, Record{}, connectedOnce...)
-				d := updated(10, ConnectionError, code, true)
-				res := Apply(rec, d)
-				checkInvariants(t, rec, d, res)
-				if provider {
-					checkResult(t, res, want{OutcomeApplied, StateDegraded, KindDegraded, 0, code, ActionWait})
-				} else {
-					checkResult(t, res, want{OutcomeApplied, StateDisconnected, KindDisconnected, 0, code, scanAction})
-				}
+				checkResult(t, res, want{OutcomeApplied, StateAuthFailed, KindAuthFailed, 1, code, failedAction})
 			})
 			t.Run("updated/never connected", func(t *testing.T) {
 				rec := replay(t, Record{}, added(0))
 				d := updated(10, ConnectionError, code, false)
 				res := Apply(rec, d)
 				checkInvariants(t, rec, d, res)
-				if provider {
-					checkResult(t, res, want{OutcomeApplied, StateDegraded, KindDegraded, 0, code, ActionWait})
-				} else {
-					checkResult(t, res, want{OutcomeApplied, StateAuthFailed, KindAuthFailed, 0, code, w.action})
-				}
+				checkResult(t, res, want{OutcomeApplied, StateAuthFailed, KindAuthFailed, 0, code, failedAction})
 			})
+			for _, reversed := range []bool{false, true} {
+				pair := []Delivery{failed(10, code), updated(10, ConnectionError, code, true)}
+				name := "failed then updated/connected account"
+				if reversed {
+					pair[0], pair[1] = pair[1], pair[0]
+					name = "updated then failed/connected account"
+				}
+				t.Run(name, func(t *testing.T) {
+					rec := replay(t, Record{}, connectedOnce...)
+					res := Apply(rec, pair[0])
+					checkInvariants(t, rec, pair[0], res)
+					checkResult(t, res, want{OutcomeApplied, connState, connKind, res.Record.ConsecutiveFailures, code, w.action})
+					rec = res.Record
+					res = Apply(rec, pair[1])
+					checkInvariants(t, rec, pair[1], res)
+					checkResult(t, res, want{OutcomeApplied, connState, KindUnspecified, 1, code, w.action})
+				})
+			}
 		})
 	}
 }
@@ -640,7 +651,7 @@ func stateRecords() map[State]Record {
 	for _, s := range []State{StateConnecting, StateHealthy, StateAuthFailed, StateDisconnected, StateDegraded} {
 		r := Record{AccountID: testAccount, UserID: testUser, State: s, StateSince: at(0), EverConnected: s != StateConnecting, ConsecutiveFailures: 2, Unconfirmed: true}
 		if s.NeedsAttention() {
-			r.ErrorCode, r.ErrorMessage, r.OpenIncident = "auth_required", "message of auth_required", true
+			r.ErrorCode, r.ErrorMessage, r.IncidentState = "auth_required", "message of auth_required", s
 		}
 		if s == StateHealthy {
 			r.ConsecutiveFailures = 0
@@ -660,7 +671,7 @@ func TestApplyRemovalFromEveryState(t *testing.T) {
 			checkResult(t, res, want{OutcomeApplied, StateRemoved, KindRemoved, cur.ConsecutiveFailures, "", ActionConnectNewAccount})
 			r := res.Record
 			wantLink(t, r.Remedy, "", testUser)
-			if res.Transition.PreviousState != from || !r.StateSince.Equal(at(10)) || r.ErrorMessage != "" || r.OpenIncident || r.Unconfirmed {
+			if res.Transition.PreviousState != from || !r.StateSince.Equal(at(10)) || r.ErrorMessage != "" || r.IncidentState != StateUnknown || r.Unconfirmed {
 				t.Errorf("transition from %v, record %+v; want from %v, since minute 10, no error, no open incident, confirmed", res.Transition.PreviousState, r, from)
 			}
 		})

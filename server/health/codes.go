@@ -120,3 +120,27 @@ var codeTable = map[string]CodeInfo{
 	"unsupported_auth_type":        {Category: CategoryUnsupported, Action: ActionConnectNewAccount, Message: "The account's way of signing in is not supported; connect a different payroll account in Link."},
 	"multi_driver_account":         {Category: CategoryUnsupported, Action: ActionConnectNewAccount, Message: "Accounts shared by several drivers are not supported; connect an individual driver's account in Link."},
 }
+
+// retryLoginMessage is the sentence for a failed login whose code would tell
+// a connected account to reconnect (a session code, an unknown code or
+// none): a login that never completed is retried instead.
+func retryLoginMessage(code string) string {
+	if msg, ok := retryLoginMessages[code]; ok {
+		return msg
+	}
+	if code == "" {
+		return "The login attempt failed and the provider gave no reason; retry the login in Link."
+	}
+	return fmt.Sprintf("The login attempt failed with the unrecognized error code %q; retry the login in Link, and check the provider's documentation if it persists.", code)
+}
+
+// retryLoginMessages words the session codes whose remedy is Reconnect for a
+// failed login. It is read-only.
+var retryLoginMessages = map[string]string{
+	"auth_required":                    "The payroll platform ended the login before it completed; retry the login in Link.",
+	"full_auth_required":               "The payroll platform needs a full sign-in; retry the login in Link and sign in fully.",
+	"tos_required":                     "Accept the payroll platform's terms of service on its site, then retry the login in Link.",
+	"session_limit_reached":            "Sign out of the payroll platform's other sessions, then retry the login in Link.",
+	"personal_data_access_not_granted": "Retry the login in Link and grant access to the personal data when asked.",
+	"ongoing_refresh_disabled":         "Data refreshes are turned off for this account; retry the login in Link to turn them back on.",
+}

@@ -85,7 +85,9 @@ func (s *fuzzScript) record(failures int) Record {
 	}
 	r.ConsecutiveFailures = failures
 	r.EverConnected = c&0x20 != 0
-	r.OpenIncident = c&0x40 != 0
+	if c&0x40 != 0 {
+		r.IncidentState = State(c%4 + 3) // AUTH_FAILED..REMOVED; REMOVED is corrupt, tolerated
+	}
 	if c&0x80 != 0 {
 		r.SnapshotAt, r.Snapshot = at(100), []byte(`{}`)
 	}
@@ -94,6 +96,9 @@ func (s *fuzzScript) record(failures int) Record {
 		r.ErrorCode, r.ConsecutiveFailures, r.EverConnected = "", 0, true
 	case StateRemoved:
 		r.ErrorCode = ""
+	}
+	if r.State == StateHealthy || r.State == StateRemoved {
+		r.IncidentState = StateUnknown
 	}
 	r.Remedy = remedyFor(r)
 	return r
@@ -246,8 +251,19 @@ func checkAccepted(t testing.TB, cur Record, d Delivery, res Result) {
 	case d.Event == EventAccountsRemoved && next.State != StateRemoved,
 		d.Event != EventAccountsRemoved && next.State == StateRemoved,
 		d.Event == EventAccountsConnected && next.State != StateHealthy,
-		d.Event == EventAccountsFailed && (next.State != StateAuthFailed || next.ErrorCode != d.ErrorCode):
+		d.Event == EventAccountsFailed && !next.State.NeedsAttention():
 		t.Errorf("%q (%q) led to %v with %q", d.Event, d.ErrorCode, next.State, next.ErrorCode)
+	}
+	// An error that names no code keeps the incident's; one that does
+	// replaces it.
+	if code, _ := reportedError(d); next.State.NeedsAttention() && next.State != StateRemoved && d.Event != EventAccountsConnected {
+		reported := d.Event == EventAccountsFailed || d.Snapshot != nil && d.Snapshot.ConnectionStatus == ConnectionError || d.Snapshot == nil && d.ErrorCode != ""
+		switch {
+		case reported && code != "" && next.ErrorCode != code:
+			t.Errorf("%q reported %q, record has %q", d.Event, code, next.ErrorCode)
+		case reported && code == "" && cur.State.NeedsAttention() && (next.ErrorCode != cur.ErrorCode || next.State != cur.State):
+			t.Errorf("%q without a code turned %v %q into %v %q", d.Event, cur.State, cur.ErrorCode, next.State, next.ErrorCode)
+		}
 	}
 	if next.State == StateHealthy && (next.ErrorCode != "" || next.ErrorMessage != "" || next.ConsecutiveFailures != 0 || !next.EverConnected) {
 		t.Errorf("HEALTHY record %+v carries an error, failures or never connected", next)
@@ -285,29 +301,33 @@ func checkRemedy(t testing.TB, r Record) {
 }
 
 // checkTransition asserts a transition comes exactly when the spec wants one,
-// and that OpenIncident follows.
+// and that IncidentState follows.
 func checkTransition(t testing.TB, cur Record, d Delivery, res Result) {
 	t.Helper()
 	next, tr := res.Record, res.Transition
 	kinds := map[State]Kind{StateAuthFailed: KindAuthFailed, StateDisconnected: KindDisconnected, StateDegraded: KindDegraded, StateRemoved: KindRemoved}
 	var want Kind
+	from := cur.State
+	newCode := cur.ErrorCode != "" && next.ErrorCode != "" && cur.ErrorCode != next.ErrorCode
 	switch {
-	case next.State.NeedsAttention() && (next.State != cur.State || next.ErrorCode != cur.ErrorCode):
+	case next.State == StateRemoved:
+		want = KindRemoved
+	case next.State.NeedsAttention() && (!cur.State.NeedsAttention() || newCode):
 		want = kinds[next.State]
-	case next.State == StateHealthy && cur.State != StateHealthy && cur.OpenIncident:
-		want = KindRecovered
+	case next.State == StateHealthy && cur.State != StateHealthy && cur.IncidentState != StateUnknown:
+		want, from = KindRecovered, cur.IncidentState
 	}
 	switch {
 	case next.State == StateHealthy || next.State == StateRemoved:
-		if next.OpenIncident {
-			t.Errorf("%v record keeps an open incident", next.State)
+		if next.IncidentState != StateUnknown {
+			t.Errorf("%v record keeps an incident %v", next.State, next.IncidentState)
 		}
-	case want != KindUnspecified:
-		if !next.OpenIncident {
-			t.Errorf("%v left no open incident", want)
+	case next.State.NeedsAttention():
+		if next.IncidentState != next.State {
+			t.Errorf("%v record has incident %v", next.State, next.IncidentState)
 		}
-	case next.OpenIncident != cur.OpenIncident:
-		t.Errorf("OpenIncident changed %v -> %v without a transition", cur.OpenIncident, next.OpenIncident)
+	case next.IncidentState != cur.IncidentState:
+		t.Errorf("IncidentState changed %v -> %v in %v", cur.IncidentState, next.IncidentState, next.State)
 	}
 	if want == KindUnspecified {
 		if tr != nil {
@@ -319,7 +339,7 @@ func checkTransition(t testing.TB, cur Record, d Delivery, res Result) {
 		t.Fatalf("%v -> %v (%q -> %q): no transition, want %v", cur.State, next.State, cur.ErrorCode, next.ErrorCode, want)
 	}
 	wantTr := Transition{
-		Kind: want, PreviousState: cur.State, State: next.State,
+		Kind: want, PreviousState: from, State: next.State,
 		ErrorCode: next.ErrorCode, ErrorMessage: next.ErrorMessage, Remedy: next.Remedy, OccurredAt: d.ReceivedAt,
 	}
 	if !reflect.DeepEqual(*tr, wantTr) {

@@ -142,9 +142,11 @@ type Record struct {
 	// Unconfirmed is set when an accounts.updated arrived without a resource:
 	// something changed that the state does not reflect yet.
 	Unconfirmed bool
-	// OpenIncident is set between a disconnection event and the recovery
-	// that closes it, so a recovery fires even via CONNECTING.
-	OpenIncident bool
+	// IncidentState is the last state that needed attention while an
+	// incident is open (from a disconnection event to the recovery that
+	// closes it), StateUnknown when none is: a recovery fires even via
+	// CONNECTING, and names the state it recovered from.
+	IncidentState State
 	SnapshotAt   time.Time // Snapshot.Time() of the applied snapshot
 	Snapshot     []byte    // the last applied resource JSON, nil if none
 }
@@ -200,11 +202,13 @@ func (k Kind) String() string {
 }
 
 // Transition is a change subscribers must hear about: a disconnection event
-// (entering AUTH_FAILED, DISCONNECTED, DEGRADED or REMOVED, or staying in
-// one of them with a different error code) or a recovery (entering HEALTHY
-// with an open incident).
+// (entering AUTH_FAILED, DISCONNECTED, DEGRADED or REMOVED from a state that
+// needed no attention, or a new error code replacing another) or a recovery
+// (entering HEALTHY with an open incident).
 type Transition struct {
-	Kind          Kind
+	Kind Kind
+	// PreviousState is the state left; for a recovery, the last state that
+	// needed attention (not an intermediate CONNECTING).
 	PreviousState State
 	State         State
 	ErrorCode     string

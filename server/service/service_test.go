@@ -40,6 +40,7 @@ func TestWebhookIntakeAnswers(t *testing.T) {
 		t.Run(tr.name, func(t *testing.T) {
 			acct := "acct-" + tr.name
 			good := leanBody("accounts.added", acct, "user-1")
+			retried := leanBody("accounts.failed", acct, "user-1")
 			cases := []struct {
 				name      string
 				body      []byte
@@ -57,7 +58,9 @@ func TestWebhookIntakeAnswers(t *testing.T) {
 				{"no event", []byte(`{"name":"x","data":{"account":"` + acct + `-x"}}`), "", codes.InvalidArgument, 400, 0, "event"},
 				{"too large", big, "", codes.ResourceExhausted, 413, 0, "too large"},
 				{"accepted", good, "", codes.OK, 200, ahv1.DeliveryOutcome_DELIVERY_OUTCOME_APPLIED, ""},
-				{"byte-identical redelivery", good, "", codes.OK, 200, ahv1.DeliveryOutcome_DELIVERY_OUTCOME_DUPLICATE, ""},
+				{"lean idempotent delivery again: applied again", good, "", codes.OK, 200, ahv1.DeliveryOutcome_DELIVERY_OUTCOME_APPLIED, ""},
+				{"lean failed", retried, "", codes.OK, 200, ahv1.DeliveryOutcome_DELIVERY_OUTCOME_APPLIED, ""},
+				{"byte-identical retry of a lean failed", retried, "", codes.OK, 200, ahv1.DeliveryOutcome_DELIVERY_OUTCOME_DUPLICATE, ""},
 				{"unknown event accepted", leanBody("payouts.invented", acct, "user-1"), "", codes.OK, 200, ahv1.DeliveryOutcome_DELIVERY_OUTCOME_NOT_ACCOUNT_EVENT, ""},
 			}
 			for _, c := range cases {
@@ -121,7 +124,7 @@ func TestSignedFixtureStory(t *testing.T) {
 		{"12_paystubs_added_unrelated.json", ahv1.DeliveryOutcome_DELIVERY_OUTCOME_NOT_ACCOUNT_EVENT, want{connected, ahv1.HealthState_HEALTH_STATE_REMOVED, "", ahv1.RemedyAction_REMEDY_ACTION_CONNECT_NEW_ACCOUNT, 0}},
 		// Late and repeated deliveries after the removal change nothing.
 		{"07_accounts_updated_reconnected.json", ahv1.DeliveryOutcome_DELIVERY_OUTCOME_DUPLICATE, want{connected, ahv1.HealthState_HEALTH_STATE_REMOVED, "", ahv1.RemedyAction_REMEDY_ACTION_CONNECT_NEW_ACCOUNT, 0}},
-		{"10_accounts_removed.json", ahv1.DeliveryOutcome_DELIVERY_OUTCOME_DUPLICATE, want{connected, ahv1.HealthState_HEALTH_STATE_REMOVED, "", ahv1.RemedyAction_REMEDY_ACTION_CONNECT_NEW_ACCOUNT, 0}},
+		{"10_accounts_removed.json", ahv1.DeliveryOutcome_DELIVERY_OUTCOME_AFTER_REMOVAL, want{connected, ahv1.HealthState_HEALTH_STATE_REMOVED, "", ahv1.RemedyAction_REMEDY_ACTION_CONNECT_NEW_ACCOUNT, 0}},
 	}
 	for _, r := range readers {
 		t.Run(r.name, func(t *testing.T) {
@@ -165,9 +168,11 @@ func TestSignedFixtureStory(t *testing.T) {
 			if got := strings.Join(kinds, " "); got != wantKinds {
 				t.Errorf("transitions = %s, want %s", got, wantKinds)
 			}
-			// 01,02,05..10 and 12 name the account; 11 (a user event) does not.
-			if n := len(events.GetEvents()); n != 9 {
-				t.Errorf("timeline has %d entries, want 9", n)
+			// 01,02,05..10 and 12 name the account, and so does the second
+			// (lean) 10, recorded after the removal; 11 (a user event) does
+			// not, and the second 07 is a redelivery.
+			if n := len(events.GetEvents()); n != 10 {
+				t.Errorf("timeline has %d entries, want 10", n)
 			}
 
 			sum := &ahv1.GetHealthSummaryResponse{}

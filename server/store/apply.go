@@ -10,11 +10,24 @@ import (
 	"github.com/accounthealth/accounthealth/server/health"
 )
 
-// DefaultRedeliveryWindow is how long after a delivery without a resource a
-// byte-identical one still counts as its redelivery. The provider retries
-// once after about 30 s; well beyond that, identical bytes are more likely a
-// genuinely new event (the provider sends no event id to tell them apart).
+// DefaultRedeliveryWindow is how long after a lean accounts.failed an
+// identical one may still count as its retry (see health.IsRedelivery). The
+// provider retries once after about 30 s; well beyond that, identical bytes
+// are more likely a genuinely new event (the provider sends no event id to
+// tell them apart).
 const DefaultRedeliveryWindow = 10 * time.Minute
+
+// Rules derive health from the log. The zero value means the health
+// package's; tests substitute others to play an older build.
+type Rules struct {
+	// Version numbers the rules (health.RulesVersion): records derived
+	// under a lower one are rebuilt (see Rebuild).
+	Version int
+	Apply   func(health.Record, health.Delivery) health.Result
+}
+
+// CurrentRules are the health package's.
+func CurrentRules() Rules { return Rules{Version: health.RulesVersion, Apply: health.Apply} }
 
 // Options tune the commit rules; the zero value means the defaults.
 type Options struct {
@@ -22,6 +35,8 @@ type Options struct {
 	// negative window turns time-based detection off, leaving only
 	// deliveries that carry a resource to be recognised as redeliveries.
 	RedeliveryWindow time.Duration
+	// Rules: CurrentRules when zero.
+	Rules Rules
 }
 
 func (o Options) redeliveryWindow() time.Duration {
@@ -29,6 +44,14 @@ func (o Options) redeliveryWindow() time.Duration {
 		return DefaultRedeliveryWindow
 	}
 	return o.RedeliveryWindow
+}
+
+// RulesOrCurrent is o.Rules, or CurrentRules when unset.
+func (o Options) RulesOrCurrent() Rules {
+	if o.Rules.Apply == nil {
+		return CurrentRules()
+	}
+	return o.Rules
 }
 
 // Tx is what a driver offers inside one transaction. Apply relies on the
@@ -55,10 +78,10 @@ type Tx interface {
 // inside the driver's transaction and returns one Result per delivery, in
 // order. On error the driver must roll back everything.
 func Apply(ctx context.Context, tx Tx, deliveries []Delivery, opts Options) ([]Result, error) {
-	window := opts.redeliveryWindow()
+	c := committer{tx: tx, window: opts.redeliveryWindow(), rules: opts.RulesOrCurrent()}
 	results := make([]Result, len(deliveries))
 	for i := range deliveries {
-		r, err := applyOne(ctx, tx, &deliveries[i], window)
+		r, err := c.commit(ctx, &deliveries[i])
 		if err != nil {
 			return nil, fmt.Errorf("delivery %d of %d: %w", i+1, len(deliveries), err)
 		}
@@ -67,27 +90,43 @@ func Apply(ctx context.Context, tx Tx, deliveries []Delivery, opts Options) ([]R
 	return results, nil
 }
 
-func applyOne(ctx context.Context, tx Tx, d *Delivery, window time.Duration) (Result, error) {
-	h := sha256.Sum256(d.Body)
-	seq, at, found, err := tx.LastByHash(ctx, h)
-	if err != nil {
-		return Result{}, fmt.Errorf("find redelivery: %w", err)
-	}
-	if found && isRedelivery(&d.Decoded, at, window) {
-		if err := tx.CountRedelivery(ctx, seq); err != nil {
-			return Result{}, fmt.Errorf("count redelivery: %w", err)
-		}
-		return Result{EntrySeq: seq, Outcome: health.OutcomeDuplicate}, nil
-	}
+// committer applies deliveries one at a time through a Tx: ingests and
+// rebuilds (which replay the log through an in-memory Tx) share it, so
+// both follow the same rules.
+type committer struct {
+	tx     Tx
+	window time.Duration
+	rules  Rules
+}
 
+func (c committer) commit(ctx context.Context, d *Delivery) (Result, error) {
+	tx := c.tx
 	ev := &d.Decoded
-	var cur health.Record
+	var (
+		cur health.Record
+		err error
+	)
 	if ev.AccountID != "" {
 		if cur, err = tx.GetRecord(ctx, ev.AccountID); err != nil {
 			return Result{}, fmt.Errorf("get record: %w", err)
 		}
 	}
-	res := health.Apply(cur, *ev)
+	h := sha256.Sum256(d.Body)
+	// Only these can be redeliveries (see health.IsRedelivery): the others
+	// skip the lookup.
+	if ev.Snapshot != nil || ev.Event == health.EventAccountsFailed {
+		seq, at, found, err := tx.LastByHash(ctx, h)
+		if err != nil {
+			return Result{}, fmt.Errorf("find redelivery: %w", err)
+		}
+		if found && health.IsRedelivery(cur, *ev, at, c.window) {
+			if err := tx.CountRedelivery(ctx, seq); err != nil {
+				return Result{}, fmt.Errorf("count redelivery: %w", err)
+			}
+			return Result{EntrySeq: seq, Outcome: health.OutcomeDuplicate}, nil
+		}
+	}
+	res := c.rules.Apply(cur, *ev)
 
 	source := d.Source
 	if source == "" {
@@ -134,17 +173,4 @@ func applyOne(ctx context.Context, tx Tx, d *Delivery, window time.Duration) (Re
 		out.Change = &c
 	}
 	return out, nil
-}
-
-// isRedelivery decides whether a delivery whose bytes equal those of an
-// entry received at originalAt repeats it. A resource carries the account's
-// timestamps, so identical bytes are the same event however late; without
-// one, only a retry-sized gap (the window, either way round) says so.
-func isRedelivery(d *health.Delivery, originalAt time.Time, window time.Duration) bool {
-	if d.Snapshot != nil {
-		return true
-	}
-	// Compared as bounds rather than |a-b| so that far-apart or zero times
-	// cannot overflow a Duration.
-	return !d.ReceivedAt.Before(originalAt.Add(-window)) && !d.ReceivedAt.After(originalAt.Add(window))
 }

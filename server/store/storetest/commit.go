@@ -193,6 +193,39 @@ func testDuplicateWithoutSnapshotWindow(t *testing.T, s store.Store) {
 	}
 }
 
+// testIdenticalBytesNewFact: identical lean bytes that are a new fact are
+// applied, never taken for a redelivery (health.IsRedelivery).
+func testIdenticalBytesNewFact(t *testing.T, s store.Store) {
+	acct, user := accountID(1), userID(1)
+	lean := Event{Event: health.EventAccountsConnected, AccountID: acct, UserID: user, ReceivedAt: t0}
+	ingest(t, s, added(acct, user, t0), lean)
+	// Disconnected, then reconnected a minute later: the lean
+	// accounts.connected has the same bytes as the first one.
+	ingest(t, s, updatedError(acct, user, "auth_required", t0.Add(time.Minute)))
+	lean.ReceivedAt = t0.Add(2 * time.Minute)
+	r := ingest(t, s, lean)[0]
+	if r.Outcome != health.OutcomeApplied || r.Change == nil || r.Change.Kind != health.KindRecovered || r.Change.PreviousState != health.StateDisconnected {
+		t.Errorf("reconnection: %+v, want APPLIED with a recovery from DISCONNECTED", r)
+	}
+	if rec := mustGetHealth(t, s, acct); rec.State != health.StateHealthy {
+		t.Errorf("state %v after the reconnection, want HEALTHY", rec.State)
+	}
+
+	// A lean failed retried after the account moved on is a new attempt.
+	fail := failed(acct, user, "invalid_mfa", t0.Add(3*time.Minute))
+	first := ingest(t, s, fail)[0]
+	fail.ReceivedAt = t0.Add(4 * time.Minute)
+	ingest(t, s, Event{Event: health.EventAccountsConnected, AccountID: acct, UserID: user, ReceivedAt: fail.ReceivedAt})
+	fail.ReceivedAt = t0.Add(5 * time.Minute)
+	again := ingest(t, s, fail)[0]
+	if again.Outcome != health.OutcomeApplied || again.EntrySeq == first.EntrySeq || again.Change == nil || again.Change.Kind != health.KindAuthFailed {
+		t.Errorf("failure after a reconnection: %+v, want APPLIED with an AUTH_FAILED event", again)
+	}
+	if rec := mustGetHealth(t, s, acct); rec.State != health.StateAuthFailed || rec.ConsecutiveFailures != 1 {
+		t.Errorf("record %v with %d failures, want AUTH_FAILED with 1", rec.State, rec.ConsecutiveFailures)
+	}
+}
+
 func testBatch(t *testing.T, s store.Store) {
 	const accounts = 10
 	codes := []string{"auth_required", "platform_unavailable", "expired_credentials"}

@@ -27,6 +27,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ReadChangesPaging", testReadChangesPaging},
 		{"DuplicateWithSnapshot", testDuplicateWithSnapshot},
 		{"DuplicateWithoutSnapshotWindow", testDuplicateWithoutSnapshotWindow},
+		{"IdenticalBytesNewFact", testIdenticalBytesNewFact},
 		{"Batch", testBatch},
 		{"CancelledContextCommitsNothing", testCancelledContext},
 		{"ListHealthFilters", testListHealthFilters},
