@@ -525,7 +525,9 @@ func TestApply(t *testing.T) {
 		{
 			name: "failed with an unknown code",
 			steps: []step{{d: failed(10, "brand_new_code"), want: want{OutcomeApplied, StateAuthFailed, KindAuthFailed, 1, "brand_new_code", ActionRetryLogin},
-				check: func(t *testing.T, res Result) { wantMention(t, res.Record.Remedy.Message, `"brand_new_code"`, "retry the login in Link") }}},
+				check: func(t *testing.T, res Result) {
+					wantMention(t, res.Record.Remedy.Message, `"brand_new_code"`, "retry the login in Link")
+				}}},
 		},
 		{
 			name:  "error status without a code",

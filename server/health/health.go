@@ -147,8 +147,8 @@ type Record struct {
 	// closes it), StateUnknown when none is: a recovery fires even via
 	// CONNECTING, and names the state it recovered from.
 	IncidentState State
-	SnapshotAt   time.Time // Snapshot.Time() of the applied snapshot
-	Snapshot     []byte    // the last applied resource JSON, nil if none
+	SnapshotAt    time.Time // Snapshot.Time() of the applied snapshot
+	Snapshot      []byte    // the last applied resource JSON, nil if none
 }
 
 // Outcome says what a delivery did to the account.
