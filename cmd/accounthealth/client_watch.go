@@ -25,7 +25,7 @@ stopped and started again misses nothing either: it starts right after the last 
 	var users, codes listFlag
 	var kinds enumFlag[ahv1.TransitionKind]
 	c.fs.Var(&users, "user", "only this user's accounts (repeat or comma-separate for several)")
-	c.fs.Var(&kinds, "kind", "only these kinds: "+enumChoices(ahv1.TransitionKind(0).Descriptor())+"; default: every disconnection")
+	c.fs.Var(&kinds, "kind", "only these kinds: "+enumChoices(ahv1.TransitionKind(0).Descriptor())+"; default: every disconnection and correction")
 	c.fs.Var(&codes, "error-code", "only disconnections with this error code (removals have none, so this leaves them out)")
 	recoveries := c.fs.Bool("include-recoveries", false, "also print accounts coming back to HEALTHY")
 	since := c.fs.String("since", "", "start with the events since this time: RFC 3339 (2026-01-02T15:04:05Z) or a duration back from now (24h); default: new events only; a cursor in --resume-file wins")

@@ -48,6 +48,7 @@ func commands() []command {
 		{"purge-failed", "delete every failed account idle for longer than a duration", runPurgeFailed},
 		{"webhooks", "list, create or delete webhook subscriptions at the provider", runWebhooks},
 		{"token", "make an internal API token (token new NAME)", runToken},
+		{"rebuild", "re-derive every account's health from the log under this binary's rules", runRebuild},
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/accounthealth/accounthealth/server/auth"
+	"github.com/accounthealth/accounthealth/server/rebuild"
 	"github.com/accounthealth/accounthealth/server/service"
 	"github.com/accounthealth/accounthealth/server/store"
 	"github.com/accounthealth/accounthealth/server/store/postgres"
@@ -99,6 +100,12 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	st, err := openStore(ctx, *databaseURL, cfg.DataDir)
 	if err != nil {
 		return err
+	}
+	// Before any traffic: records derived under older rules are rebuilt
+	// from the log, so nothing is served or streamed under stale rules.
+	if _, err := rebuild.Run(ctx, st, logger, rebuild.Options{}); err != nil {
+		st.Close()
+		return fmt.Errorf("rebuild health from the log: %w; start again to resume it", err)
 	}
 	srv, err := service.New(cfg, st, logger)
 	if err != nil {

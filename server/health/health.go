@@ -190,9 +190,13 @@ const (
 	KindDegraded
 	KindRemoved
 	KindRecovered
+	// KindCorrected: a rebuild under newer rules derived another state or
+	// error code than the one subscribers were told; PreviousState is the
+	// one they were told. Apply never returns it.
+	KindCorrected
 )
 
-var kindNames = [...]string{"UNSPECIFIED", "DISCONNECTED", "AUTH_FAILED", "DEGRADED", "REMOVED", "RECOVERED"}
+var kindNames = [...]string{"UNSPECIFIED", "DISCONNECTED", "AUTH_FAILED", "DEGRADED", "REMOVED", "RECOVERED", "CORRECTED"}
 
 func (k Kind) String() string {
 	if k < 0 || int(k) >= len(kindNames) {

@@ -44,6 +44,8 @@ func TestEnumStrings(t *testing.T) {
 		{KindDegraded, "DEGRADED"},
 		{KindRemoved, "REMOVED"},
 		{KindRecovered, "RECOVERED"},
+		{KindCorrected, "CORRECTED"},
+		{Kind(7), "INVALID"},
 		{Kind(-1), "INVALID"},
 	}
 	for _, tt := range tests {

@@ -40,6 +40,7 @@ var (
 		health.KindDegraded:     ahv1.TransitionKind_TRANSITION_KIND_DEGRADED,
 		health.KindRemoved:      ahv1.TransitionKind_TRANSITION_KIND_REMOVED,
 		health.KindRecovered:    ahv1.TransitionKind_TRANSITION_KIND_RECOVERED,
+		health.KindCorrected:    ahv1.TransitionKind_TRANSITION_KIND_CORRECTED,
 	}
 	outcomesToProto = []ahv1.DeliveryOutcome{
 		health.OutcomeApplied:         ahv1.DeliveryOutcome_DELIVERY_OUTCOME_APPLIED,

@@ -3,7 +3,7 @@
 // The log is the source of truth: every accepted delivery is appended as an
 // Entry, applied to its account's health.Record, and each transition that a
 // subscriber must hear about is appended as a Change, all in one commit.
-// Drivers (sqlite, and later postgres) implement Store; the shared rules of
+// Drivers (sqlite, postgres) implement Store; the shared rules of
 // a commit live in Apply so that every driver behaves the same, and the
 // conformance suite in storetest proves it.
 package store
@@ -154,6 +154,13 @@ type Store interface {
 	// reading after it yields every change that occurred since t (and maybe
 	// a few older ones committed later, which the caller filters out).
 	ChangeSeqBefore(ctx context.Context, t time.Time) (int64, error)
+	// Derivation says under which rules the records were derived: a
+	// RulesVersion below health.RulesVersion means they need a Rebuild.
+	Derivation(ctx context.Context) (Derivation, error)
+	// Rebuild re-derives every record from the log under the store's
+	// rules (see RunRebuild). It is safe alongside Ingest and in several
+	// processes at once: one rebuilds, the others wait, then find it done.
+	Rebuild(ctx context.Context, o RebuildOptions) (RebuildProgress, error)
 	// Ping checks that the store can serve reads and writes.
 	Ping(ctx context.Context) error
 	// Close releases the store; every call after it, Close included, fails

@@ -13,10 +13,12 @@ import (
 //
 // Recoveries are opt-in: they are sent when IncludeRecoveries is set or when
 // Kinds lists health.KindRecovered (asking for a kind by name is asking for
-// it). ErrorCodes does not apply to recoveries, since a recovery carries no
-// error code: filtering them by code would make IncludeRecoveries useless
-// together with ErrorCodes. Removals carry no error code either, so an
-// ErrorCodes filter excludes them.
+// it). Corrections (a rebuild under new rules changed what subscribers were
+// told) come with the disconnection kinds when Kinds is empty. ErrorCodes
+// applies to neither: a recovery carries no error code, and a correction
+// may take away the very code a subscriber filtered on, so filtering them by
+// code would hide what the subscriber most needs. Removals carry no error
+// code either, so an ErrorCodes filter excludes them.
 type Filter struct {
 	UserIDs           []string
 	Kinds             []health.Kind
@@ -44,9 +46,10 @@ func (f Filter) compile(since time.Time) (matcher, error) {
 		for k := health.KindDisconnected; k < health.KindRecovered; k++ {
 			m.kinds |= kindBit(k)
 		}
+		m.kinds |= kindBit(health.KindCorrected)
 	}
 	for _, k := range f.Kinds {
-		if k <= health.KindUnspecified || k > health.KindRecovered {
+		if k <= health.KindUnspecified || k > health.KindCorrected {
 			return matcher{}, fmt.Errorf("%w: unknown kind %d", store.ErrInvalidArgument, int(k))
 		}
 		m.kinds |= kindBit(k)
@@ -75,7 +78,7 @@ func (m *matcher) match(c *store.Change) bool {
 	if m.users != nil && !has(m.users, c.UserID) {
 		return false
 	}
-	if m.codes != nil && c.Kind != health.KindRecovered && !has(m.codes, c.ErrorCode) {
+	if m.codes != nil && c.Kind != health.KindRecovered && c.Kind != health.KindCorrected && !has(m.codes, c.ErrorCode) {
 		return false
 	}
 	// A start time also applies to live changes: a delivery accepted

@@ -69,10 +69,41 @@ func TestFilters(t *testing.T) {
 
 func TestFilterRejectsUnknownKinds(t *testing.T) {
 	e := newEnv(t, Options{})
-	for _, k := range []health.Kind{health.KindUnspecified, health.KindRecovered + 1, -1} {
+	for _, k := range []health.Kind{health.KindUnspecified, health.KindCorrected + 1, -1} {
 		_, err := e.broker.Subscribe(t.Context(), Request{Filter: Filter{Kinds: []health.Kind{k}}})
 		if !errors.Is(err, store.ErrInvalidArgument) {
 			t.Errorf("kind %d: err = %v, want store.ErrInvalidArgument", int(k), err)
 		}
+	}
+}
+
+// TestFilterCorrections: corrections come with the default kinds, or when
+// asked for by kind, whatever the error codes asked for; a user filter
+// applies to them as to every change.
+func TestFilterCorrections(t *testing.T) {
+	correction := &store.Change{UserID: userID(1), Transition: health.Transition{
+		Kind: health.KindCorrected, PreviousState: health.StateDisconnected, State: health.StateAuthFailed, ErrorCode: "invalid_mfa"}}
+	cases := []struct {
+		name   string
+		filter Filter
+		want   bool
+	}{
+		{"default kinds", Filter{}, true},
+		{"asked for by kind", Filter{Kinds: []health.Kind{health.KindCorrected}}, true},
+		{"other kinds only", Filter{Kinds: []health.Kind{health.KindDisconnected}}, false},
+		{"another error code", Filter{ErrorCodes: []string{"auth_required"}}, true},
+		{"the user", Filter{UserIDs: []string{userID(1)}}, true},
+		{"another user", Filter{UserIDs: []string{userID(2)}}, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m, err := c.filter.compile(time.Time{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := m.match(correction); got != c.want {
+				t.Errorf("match = %v, want %v", got, c.want)
+			}
+		})
 	}
 }

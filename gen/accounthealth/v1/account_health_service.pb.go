@@ -628,12 +628,13 @@ type StreamDisconnectionsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Only these users' accounts; empty: all.
 	UserIds []string `protobuf:"bytes,1,rep,name=user_ids,json=userIds,proto3" json:"user_ids,omitempty"`
-	// Only these kinds; empty: all disconnection kinds. Recoveries come when
-	// include_recoveries is set or this lists TRANSITION_KIND_RECOVERED.
+	// Only these kinds; empty: all disconnection kinds and corrections.
+	// Recoveries come when include_recoveries is set or this lists
+	// TRANSITION_KIND_RECOVERED.
 	Kinds []TransitionKind `protobuf:"varint,2,rep,packed,name=kinds,proto3,enum=accounthealth.v1.TransitionKind" json:"kinds,omitempty"`
 	// Only disconnection events with one of these error codes. Removals carry
-	// no code, so this leaves them out; recoveries (when included) are not
-	// filtered by code.
+	// no code, so this leaves them out; recoveries (when included) and
+	// corrections are not filtered by code.
 	ErrorCodes []string `protobuf:"bytes,3,rep,name=error_codes,json=errorCodes,proto3" json:"error_codes,omitempty"`
 	// Also stream recoveries (back to HEALTHY).
 	IncludeRecoveries bool `protobuf:"varint,4,opt,name=include_recoveries,json=includeRecoveries,proto3" json:"include_recoveries,omitempty"`

@@ -177,6 +177,10 @@ const (
 	TransitionKind_TRANSITION_KIND_DEGRADED     TransitionKind = 3
 	TransitionKind_TRANSITION_KIND_REMOVED      TransitionKind = 4
 	TransitionKind_TRANSITION_KIND_RECOVERED    TransitionKind = 5
+	// The health rules changed and a rebuild from the log derived another
+	// state or error code than subscribers were told: previous_state is the
+	// state they were told, state the corrected one.
+	TransitionKind_TRANSITION_KIND_CORRECTED TransitionKind = 6
 )
 
 // Enum value maps for TransitionKind.
@@ -188,6 +192,7 @@ var (
 		3: "TRANSITION_KIND_DEGRADED",
 		4: "TRANSITION_KIND_REMOVED",
 		5: "TRANSITION_KIND_RECOVERED",
+		6: "TRANSITION_KIND_CORRECTED",
 	}
 	TransitionKind_value = map[string]int32{
 		"TRANSITION_KIND_UNSPECIFIED":  0,
@@ -196,6 +201,7 @@ var (
 		"TRANSITION_KIND_DEGRADED":     3,
 		"TRANSITION_KIND_REMOVED":      4,
 		"TRANSITION_KIND_RECOVERED":    5,
+		"TRANSITION_KIND_CORRECTED":    6,
 	}
 )
 
@@ -864,14 +870,15 @@ const file_accounthealth_v1_health_proto_rawDesc = "" +
 	"\x19REMEDY_ACTION_RETRY_LOGIN\x10\x05\x12\x1b\n" +
 	"\x17REMEDY_ACTION_RETRY_MFA\x10\x06\x12*\n" +
 	"&REMEDY_ACTION_CONTACT_PAYROLL_PROVIDER\x10\a\x12%\n" +
-	"!REMEDY_ACTION_CONNECT_NEW_ACCOUNT\x10\b*\xce\x01\n" +
+	"!REMEDY_ACTION_CONNECT_NEW_ACCOUNT\x10\b*\xed\x01\n" +
 	"\x0eTransitionKind\x12\x1f\n" +
 	"\x1bTRANSITION_KIND_UNSPECIFIED\x10\x00\x12 \n" +
 	"\x1cTRANSITION_KIND_DISCONNECTED\x10\x01\x12\x1f\n" +
 	"\x1bTRANSITION_KIND_AUTH_FAILED\x10\x02\x12\x1c\n" +
 	"\x18TRANSITION_KIND_DEGRADED\x10\x03\x12\x1b\n" +
 	"\x17TRANSITION_KIND_REMOVED\x10\x04\x12\x1d\n" +
-	"\x19TRANSITION_KIND_RECOVERED\x10\x05*\xfb\x01\n" +
+	"\x19TRANSITION_KIND_RECOVERED\x10\x05\x12\x1d\n" +
+	"\x19TRANSITION_KIND_CORRECTED\x10\x06*\xfb\x01\n" +
 	"\x0fDeliveryOutcome\x12 \n" +
 	"\x1cDELIVERY_OUTCOME_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18DELIVERY_OUTCOME_APPLIED\x10\x01\x12\x1a\n" +

@@ -3,8 +3,6 @@ package postgres
 import (
 	"context"
 	"database/sql"
-	"slices"
-	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -55,17 +53,12 @@ func (s *Store) Ingest(ctx context.Context, deliveries []store.Delivery) ([]stor
 	if err := s.guard.CheckOpen(op); err != nil {
 		return nil, err
 	}
-	t := ingestTx{pool: s.pool}
-	t.batch.BeginTx(pgx.TxOptions{})
-	t.batch.Queue(lockSQL, appendLockClass, int32(s.logID))
+	t := s.beginIngest()
 	defer t.rollback(ctx)
 
-	results, err := store.Apply(ctx, &t, deliveries, s.opts)
+	results, err := store.Apply(ctx, t, deliveries, s.opts)
 	if err == nil {
-		if last := lastChangeSeq(results); last > 0 {
-			t.batch.Queue(notifySQL, s.channel, strconv.FormatInt(last, 10))
-		}
-		err = t.commit(ctx)
+		err = s.commitIngest(ctx, t)
 	}
 	if err != nil {
 		return nil, s.guard.Fail(op, err)
@@ -73,14 +66,18 @@ func (s *Store) Ingest(ctx context.Context, deliveries []store.Delivery) ([]stor
 	return results, nil
 }
 
-// lastChangeSeq is the Seq of the last change the results appended, 0 if none.
-func lastChangeSeq(results []store.Result) int64 {
-	for _, r := range slices.Backward(results) {
-		if r.Change != nil {
-			return r.Change.Seq
-		}
-	}
-	return 0
+// beginIngest starts a write transaction that takes the append lock first.
+func (s *Store) beginIngest() *ingestTx {
+	t := &ingestTx{pool: s.pool}
+	t.batch.BeginTx(pgx.TxOptions{})
+	t.batch.Queue(lockSQL, appendLockClass, int32(s.logID))
+	return t
+}
+
+// commitIngest commits t, announcing the changes it appended.
+func (s *Store) commitIngest(ctx context.Context, t *ingestTx) error {
+	s.notify(t)
+	return t.commit(ctx)
 }
 
 // ingestTx is the store.Tx of one ingest. To spare round trips, statements
@@ -92,6 +89,8 @@ type ingestTx struct {
 	pool  *pgxpool.Pool
 	tx    pgx.Tx    // nil until the first batch, which begins it, is sent
 	batch pgx.Batch // queued, not yet sent
+	// lastChange is the Seq of the last change appended, 0 if none.
+	lastChange int64
 }
 
 func (t *ingestTx) LastByHash(ctx context.Context, h [32]byte) (int64, time.Time, bool, error) {
@@ -133,6 +132,7 @@ func (t *ingestTx) AppendEntry(ctx context.Context, e store.Entry, h [32]byte) (
 
 func (t *ingestTx) AppendChange(ctx context.Context, c store.Change) (seq int64, err error) {
 	_, err = t.queryRow(ctx, appendChangeSQL, sqlstore.ChangeArgs(&c), scanSeq(&seq))
+	t.lastChange = max(t.lastChange, seq)
 	return seq, err
 }
 

@@ -9,7 +9,10 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store { return openURL(t, pgtest.URL(t)) })
+	storetest.Run(t, func(t *testing.T) storetest.Opener {
+		databaseURL := pgtest.URL(t)
+		return func(opts store.Options) store.Store { return openURLWith(t, databaseURL, opts) }
+	})
 }
 
 func BenchmarkIngest(b *testing.B) {
@@ -24,6 +27,11 @@ func BenchmarkReads(b *testing.B) {
 // unless the test closed it first.
 func openURL(t testing.TB, databaseURL string) *Store {
 	t.Helper()
-	s, err := Open(t.Context(), databaseURL, store.Options{})
+	return openURLWith(t, databaseURL, store.Options{})
+}
+
+func openURLWith(t testing.TB, databaseURL string, opts store.Options) *Store {
+	t.Helper()
+	s, err := Open(t.Context(), databaseURL, opts)
 	return storetest.Opened(t, s, err)
 }

@@ -45,11 +45,7 @@ func (s *Store) Ingest(ctx context.Context, deliveries []store.Delivery) ([]stor
 	}
 	defer tx.Rollback() // after Commit, a harmless ErrTxDone
 
-	var itx ingestTx
-	for i, st := range s.write {
-		itx.stmts[i] = tx.StmtContext(ctx, st)
-	}
-	results, err := store.Apply(ctx, &itx, deliveries, s.opts)
+	results, err := store.Apply(ctx, s.ingestTx(ctx, tx), deliveries, s.opts)
 	if err == nil {
 		err = tx.Commit()
 	}
@@ -57,6 +53,15 @@ func (s *Store) Ingest(ctx context.Context, deliveries []store.Delivery) ([]stor
 		return nil, s.guard.Fail(op, err)
 	}
 	return results, nil
+}
+
+// ingestTx binds the prepared write statements into tx.
+func (s *Store) ingestTx(ctx context.Context, tx *sql.Tx) *ingestTx {
+	var itx ingestTx
+	for i, st := range s.write {
+		itx.stmts[i] = tx.StmtContext(ctx, st)
+	}
+	return &itx
 }
 
 // ingestTx is the store.Tx of one ingest transaction.

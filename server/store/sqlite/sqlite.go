@@ -47,6 +47,8 @@ type Store struct {
 	read  [numReadStmts]*sql.Stmt
 	opts  store.Options
 	guard sqlstore.Guard // the closed flag; wraps errors
+	// rebuilding holds a token while a Rebuild runs.
+	rebuilding chan struct{}
 }
 
 var _ store.Store = (*Store)(nil)
@@ -63,7 +65,7 @@ func Open(ctx context.Context, dir string, opts store.Options) (_ *Store, err er
 		return nil, fmt.Errorf("sqlite: open: %w: path %q contains '?'", store.ErrInvalidArgument, path)
 	}
 
-	s := &Store{opts: opts, guard: sqlstore.Guard{Driver: "sqlite"}}
+	s := &Store{opts: opts, guard: sqlstore.Guard{Driver: "sqlite"}, rebuilding: make(chan struct{}, 1)}
 	defer func() {
 		if err != nil {
 			err = fmt.Errorf("sqlite: open %s: %w", path, errors.Join(err, s.release()))

@@ -23,15 +23,21 @@ func BenchmarkReads(b *testing.B) {
 	storetest.BenchmarkReads(b, func(b *testing.B) store.Store { return openDir(b, b.TempDir()) })
 }
 
-func newStore(t *testing.T) store.Store {
-	return openDir(t, t.TempDir())
+func newStore(t *testing.T) storetest.Opener {
+	dir := t.TempDir()
+	return func(opts store.Options) store.Store { return openDirWith(t, dir, opts) }
 }
 
 // openDir opens the store in dir and closes it when the test ends, unless
 // the test closed it first.
 func openDir(t testing.TB, dir string) *sqlite.Store {
 	t.Helper()
-	s, err := sqlite.Open(t.Context(), dir, store.Options{})
+	return openDirWith(t, dir, store.Options{})
+}
+
+func openDirWith(t testing.TB, dir string, opts store.Options) *sqlite.Store {
+	t.Helper()
+	s, err := sqlite.Open(t.Context(), dir, opts)
 	return storetest.Opened(t, s, err)
 }
 

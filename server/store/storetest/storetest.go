@@ -11,12 +11,19 @@ import (
 	"github.com/accounthealth/accounthealth/server/store"
 )
 
-// Run runs the suite. newStore returns a fresh, empty store with the default
-// store.Options and registers its cleanup (closing it, ignoring
-// store.ErrClosed: a subtest may have closed it). Every subtest gets its own
-// store, so no subtest can depend on another's leftovers or order, and they
-// run in parallel: newStore must be safe to call concurrently.
-func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
+// Opener opens one database (a fresh, empty one per call of a Factory)
+// with opts; it may be called again to reopen the same database, e.g. with
+// other options. Each store it returns is closed when the test ends (Close
+// errors of store.ErrClosed ignored: a subtest may have closed it).
+type Opener func(opts store.Options) store.Store
+
+// Factory makes a fresh, empty database for a test. It must be safe to
+// call concurrently.
+type Factory func(t *testing.T) Opener
+
+// Run runs the suite. Every subtest gets its own database, so no subtest
+// can depend on another's leftovers or order, and they run in parallel.
+func Run(t *testing.T, newDB Factory) {
 	tests := []struct {
 		name string
 		fn   func(*testing.T, store.Store)
@@ -45,7 +52,21 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			tc.fn(t, newStore(t))
+			tc.fn(t, newDB(t)(store.Options{}))
+		})
+	}
+	reopening := []struct {
+		name string
+		fn   func(*testing.T, Opener)
+	}{
+		{"RebuildUnderNewRules", testRebuildUnderNewRules},
+		{"RebuildResumes", testRebuildResumes},
+		{"RebuildConcurrently", testRebuildConcurrently},
+	}
+	for _, tc := range reopening {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.fn(t, newDB(t))
 		})
 	}
 }

@@ -7,11 +7,12 @@ UPDATE records SET incident_state = state WHERE open_incident AND state IN (3, 4
 ALTER TABLE records DROP COLUMN open_incident;
 
 -- The version of the health rules the records were derived under, and,
--- while a rebuild to newer rules is under way, the last account it
--- finished (it resumes after it). One row.
+-- while a rebuild to the rules of rebuild_version is under way, the last
+-- account it finished (it resumes after it). One row.
 CREATE TABLE derivation (
-	id            INTEGER PRIMARY KEY CHECK (id = 1),
-	rules_version INTEGER NOT NULL,
-	rebuilt_until TEXT COLLATE "C"
+	id              INTEGER PRIMARY KEY CHECK (id = 1),
+	rules_version   INTEGER NOT NULL,
+	rebuild_version INTEGER NOT NULL DEFAULT 0,
+	rebuilt_until   TEXT COLLATE "C"
 );
 INSERT INTO derivation (id, rules_version) VALUES (1, 1);

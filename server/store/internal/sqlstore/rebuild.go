@@ -1,0 +1,105 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+
+	"github.com/accounthealth/accounthealth/server/health"
+	"github.com/accounthealth/accounthealth/server/store"
+)
+
+// TxQuerier runs statements in a driver's write transaction.
+type TxQuerier interface {
+	// Query runs query and hands its rows to scan.
+	Query(ctx context.Context, query string, args []any, scan func(Rows) error) error
+	// Exec runs a statement whose result is not read.
+	Exec(ctx context.Context, query string, args ...any) error
+}
+
+// RebuildSQL is the SQL of a rebuild in one dialect.
+type RebuildSQL struct {
+	accountsAfter, accountEntries, setOutcome, setDerivation string
+	// Derivation also runs on a driver's read handle, CountLogAccounts only there.
+	Derivation, CountLogAccounts string
+}
+
+// NewRebuildSQL builds the rebuild's statements for placeholder style p.
+func NewRebuildSQL(p Placeholder) RebuildSQL {
+	return RebuildSQL{
+		// account_id > '' also leaves out the entries that name none.
+		accountsAfter:  "SELECT DISTINCT account_id FROM entries WHERE account_id > " + p(1) + " ORDER BY account_id LIMIT " + p(2),
+		accountEntries: SelectEntriesSQL + " WHERE account_id = " + p(1) + " ORDER BY seq",
+		setOutcome:     "UPDATE entries SET outcome = " + p(1) + " WHERE seq = " + p(2),
+		setDerivation: "UPDATE derivation SET rules_version = " + p(1) + ", rebuild_version = " + p(2) +
+			", rebuilt_until = NULLIF(" + p(3) + ", '') WHERE id = 1",
+		Derivation:       "SELECT rules_version, rebuild_version, COALESCE(rebuilt_until, '') FROM derivation WHERE id = 1",
+		CountLogAccounts: "SELECT COUNT(DISTINCT account_id) FROM entries WHERE account_id <> ''",
+	}
+}
+
+// SelectEntriesSQL selects every entry, body included; a caller adds its
+// WHERE clause.
+var SelectEntriesSQL = "SELECT " + Cols("entries", EntryCols) + " FROM entries"
+
+// ScanDerivation scans a row of RebuildSQL.Derivation.
+func ScanDerivation(sc Scanner) (d store.Derivation, err error) {
+	err = sc.Scan(&d.RulesVersion, &d.RebuildVersion, &d.RebuiltUntil)
+	return d, err
+}
+
+// RebuildTx is store.RebuildTx over a driver's ingest Tx and a querier of
+// the same transaction.
+type RebuildTx struct {
+	store.Tx
+	Q   TxQuerier
+	SQL *RebuildSQL
+}
+
+var _ store.RebuildTx = RebuildTx{}
+
+func (t RebuildTx) AccountsAfter(ctx context.Context, after string, limit int) (ids []string, err error) {
+	err = t.Q.Query(ctx, t.SQL.accountsAfter, []any{after, limit}, func(rows Rows) (err error) {
+		ids, err = Collect(rows, func(sc Scanner) (id string, err error) {
+			err = sc.Scan(&id)
+			return id, err
+		})
+		return err
+	})
+	return ids, err
+}
+
+func (t RebuildTx) AccountEntries(ctx context.Context, accountID string) (entries []store.Entry, err error) {
+	err = t.Q.Query(ctx, t.SQL.accountEntries, []any{accountID}, func(rows Rows) (err error) {
+		entries, err = Collect(rows, scanBareEntry)
+		return err
+	})
+	return entries, err
+}
+
+func (t RebuildTx) Derivation(ctx context.Context) (d store.Derivation, err error) {
+	err = t.Q.Query(ctx, t.SQL.Derivation, nil, func(rows Rows) error {
+		if !rows.Next() {
+			return errors.Join(rows.Err(), errors.New("the derivation row is missing"))
+		}
+		d, err = ScanDerivation(rows)
+		return err
+	})
+	return d, err
+}
+
+func (t RebuildTx) SetOutcome(ctx context.Context, seq int64, o health.Outcome) error {
+	return t.Q.Exec(ctx, t.SQL.setOutcome, o, seq)
+}
+
+func (t RebuildTx) SetDerivation(ctx context.Context, d store.Derivation) error {
+	return t.Q.Exec(ctx, t.SQL.setDerivation, d.RulesVersion, d.RebuildVersion, d.RebuiltUntil)
+}
+
+// scanBareEntry scans a row of EntryCols alone.
+func scanBareEntry(sc Scanner) (store.Entry, error) {
+	var er entryRow
+	if err := sc.Scan(er.dest()...); err != nil {
+		return store.Entry{}, err
+	}
+	return er.entry(), nil
+}

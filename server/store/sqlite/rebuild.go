@@ -1,0 +1,86 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+
+	"github.com/accounthealth/accounthealth/server/store"
+	"github.com/accounthealth/accounthealth/server/store/internal/sqlstore"
+)
+
+var rebuildSQL = sqlstore.NewRebuildSQL(sqlstore.Question)
+
+// Derivation says under which rules the records were derived.
+func (s *Store) Derivation(ctx context.Context) (store.Derivation, error) {
+	const op = "derivation"
+	if err := s.guard.CheckOpen(op); err != nil {
+		return store.Derivation{}, err
+	}
+	d, err := sqlstore.ScanDerivation(s.r.QueryRowContext(ctx, rebuildSQL.Derivation))
+	if err != nil {
+		return d, s.guard.Fail(op, err)
+	}
+	return d, nil
+}
+
+// Rebuild re-derives every record from the log (see store.RunRebuild).
+// Its transactions queue on the one writer with the ingests, so it is safe
+// while the store serves; a second Rebuild of this Store waits for the
+// first. (Several processes writing one database file are not supported.)
+func (s *Store) Rebuild(ctx context.Context, o store.RebuildOptions) (store.RebuildProgress, error) {
+	const op = "rebuild"
+	if err := s.guard.CheckOpen(op); err != nil {
+		return store.RebuildProgress{}, err
+	}
+	p, err := store.RunRebuild(ctx, rebuildDriver{s}, o, s.opts)
+	if err != nil {
+		return p, s.guard.Fail(op, err)
+	}
+	return p, nil
+}
+
+type rebuildDriver struct{ s *Store }
+
+func (d rebuildDriver) LockRebuild(ctx context.Context) (func(), error) {
+	select {
+	case d.s.rebuilding <- struct{}{}:
+		return func() { <-d.s.rebuilding }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (d rebuildDriver) CountLogAccounts(ctx context.Context) (n int, err error) {
+	err = d.s.r.QueryRowContext(ctx, rebuildSQL.CountLogAccounts).Scan(&n)
+	return n, err
+}
+
+func (d rebuildDriver) InWriteTx(ctx context.Context, fn func(store.RebuildTx) error) error {
+	tx, err := d.s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() // after Commit, a harmless ErrTxDone
+	itx := d.s.ingestTx(ctx, tx)
+	if err := fn(sqlstore.RebuildTx{Tx: itx, Q: txQuerier{tx}, SQL: &rebuildSQL}); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// txQuerier is a sqlstore.TxQuerier over a database/sql transaction.
+type txQuerier struct{ tx *sql.Tx }
+
+func (q txQuerier) Query(ctx context.Context, query string, args []any, scan func(sqlstore.Rows) error) error {
+	rows, err := q.tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	return scan(rows)
+}
+
+func (q txQuerier) Exec(ctx context.Context, query string, args ...any) error {
+	_, err := q.tx.ExecContext(ctx, query, args...)
+	return err
+}
