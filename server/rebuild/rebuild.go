@@ -79,8 +79,7 @@ func Run(ctx context.Context, st store.Store, logger *slog.Logger, o Options) (s
 	}
 	start := time.Now()
 	lastLog := start
-	logger.Info("rebuilding health from the log", "from_rules_version", der.RulesVersion, "to_rules_version", health.RulesVersion,
-		"resuming_after", der.RebuiltUntil)
+	begun := false
 	p, err := st.Rebuild(ctx, store.RebuildOptions{
 		Decode: Decode,
 		Force:  o.Force,
@@ -88,17 +87,25 @@ func Run(ctx context.Context, st store.Store, logger *slog.Logger, o Options) (s
 			if o.Progress != nil {
 				o.Progress(p)
 			}
-			if now := time.Now(); !p.Done && now.Sub(lastLog) >= every {
+			// An empty store (a new install) has nothing to tell.
+			if !begun && p.Total > 0 {
+				begun = true
+				logger.Info("rebuilding health from the log", "from_rules_version", der.RulesVersion, "to_rules_version", health.RulesVersion,
+					"accounts", p.Total, "resumed", p.Resumed)
+			}
+			if now := time.Now(); begun && !p.Done && now.Sub(lastLog) >= every {
 				lastLog = now
 				logger.Info("rebuild progress", progressAttrs(p, now.Sub(start))...)
 			}
 		},
 	})
-	if err != nil {
+	switch {
+	case err != nil:
 		return p, err
-	}
-	if p.Skipped {
+	case p.Skipped:
 		logger.Info("rebuild not needed: another process rebuilt the records meanwhile")
+		return p, nil
+	case !begun:
 		return p, nil
 	}
 	logger.Info("rebuild done", progressAttrs(p, time.Since(start))...)

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/accounthealth/accounthealth/server/health"
 	"github.com/accounthealth/accounthealth/server/store"
 )
 
@@ -93,5 +94,45 @@ func TestOpenSettings(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("PRAGMA %s = %s, want %s", tc.pragma, got, tc.want)
 		}
+	}
+}
+
+// TestMigrateFromRulesVersion1: a database written by a build before the
+// second migration keeps its records, learns which incidents were open,
+// and says its records follow rules version 1, so they get rebuilt.
+func TestMigrateFromRulesVersion1(t *testing.T) {
+	dir := t.TempDir()
+	ms, err := loadMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", dir+"/"+FileName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = db.ExecContext(t.Context(), ms[0].SQL+`;
+		CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT;
+		INSERT INTO schema_migrations VALUES (1, '0001_init.sql', 0);
+		INSERT INTO records VALUES ('a-disconnected', 'u', 4, 'auth_required', '', 2, '', '', '', 0, 'accounts.updated', 0, 0, 1, 0, 1, NULL, NULL);
+		INSERT INTO records VALUES ('a-reconnecting', 'u', 1, '', '', 1, '', '', '', 0, 'accounts.updated', 0, 0, 1, 0, 1, NULL, NULL);
+		INSERT INTO records VALUES ('a-healthy', 'u', 2, '', '', 0, '', '', '', 0, 'accounts.connected', 0, 0, 1, 0, 0, NULL, NULL)`)
+	if err != nil {
+		t.Fatalf("write a version 1 database: %v", err)
+	}
+	db.Close()
+
+	s, err := Open(t.Context(), dir, store.Options{})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer s.Close()
+	for id, want := range map[string]health.State{"a-disconnected": health.StateDisconnected, "a-reconnecting": health.StateUnknown, "a-healthy": health.StateUnknown} {
+		rec, err := s.GetHealth(t.Context(), id)
+		if err != nil || rec.IncidentState != want {
+			t.Errorf("%s: incident %v, %v; want %v", id, rec.IncidentState, err, want)
+		}
+	}
+	if d, err := s.Derivation(t.Context()); err != nil || d != (store.Derivation{RulesVersion: 1}) {
+		t.Errorf("Derivation = %+v, %v; want rules version 1", d, err)
 	}
 }
