@@ -76,9 +76,10 @@ type RebuildTx interface {
 	// AccountsAfter lists up to limit account ids the log names, above
 	// after in the store's order.
 	AccountsAfter(ctx context.Context, after string, limit int) ([]string, error)
-	// AccountEntries returns the account's whole timeline in Seq order,
+	// AccountEntries returns the whole timelines of the accounts above
+	// after up to last, by account in AccountsAfter's order, then by Seq;
 	// bodies included, changes not.
-	AccountEntries(ctx context.Context, accountID string) ([]Entry, error)
+	AccountEntries(ctx context.Context, after, last string) ([]Entry, error)
 	// SetOutcome rewrites an entry's outcome.
 	SetOutcome(ctx context.Context, seq int64, o health.Outcome) error
 	// SetDerivation records how the records are derived.
@@ -176,10 +177,19 @@ func RunRebuild(ctx context.Context, d RebuildDriver, o RebuildOptions, opts Opt
 				p.Done = true
 				return tx.SetDerivation(ctx, Derivation{RulesVersion: rules.Version})
 			}
+			entries, err := tx.AccountEntries(ctx, der.RebuiltUntil, ids[len(ids)-1])
+			if err != nil {
+				return err
+			}
 			for _, id := range ids {
-				if err := r.account(ctx, tx, id, &p); err != nil {
+				n := 0
+				for n < len(entries) && entries[n].AccountID == id {
+					n++
+				}
+				if err := r.account(ctx, tx, id, entries[:n], &p); err != nil {
 					return fmt.Errorf("account %s: %w", id, err)
 				}
+				entries = entries[n:]
 			}
 			n = len(ids)
 			der.RebuiltUntil = ids[len(ids)-1]
@@ -209,11 +219,7 @@ type rebuilder struct {
 
 // account replays one account's entries through the same committer as
 // Ingest, over an in-memory Tx, and writes what differs.
-func (r rebuilder) account(ctx context.Context, tx RebuildTx, id string, p *RebuildProgress) error {
-	entries, err := tx.AccountEntries(ctx, id)
-	if err != nil {
-		return err
-	}
+func (r rebuilder) account(ctx context.Context, tx RebuildTx, id string, entries []Entry, p *RebuildProgress) error {
 	mem := newReplayTx()
 	c := committer{tx: mem, window: r.window, rules: r.rules}
 	for _, e := range entries {

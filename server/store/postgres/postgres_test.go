@@ -23,6 +23,13 @@ func BenchmarkReads(b *testing.B) {
 	storetest.BenchmarkReads(b, func(b *testing.B) store.Store { return openURL(b, pgtest.URL(b)) })
 }
 
+func BenchmarkRebuild(b *testing.B) {
+	storetest.BenchmarkRebuild(b, func(b *testing.B) storetest.Opener {
+		databaseURL := pgtest.URL(b)
+		return func(opts store.Options) store.Store { return openURLWith(b, databaseURL, opts) }
+	})
+}
+
 // openURL opens the store at databaseURL and closes it when the test ends,
 // unless the test closed it first.
 func openURL(t testing.TB, databaseURL string) *Store {

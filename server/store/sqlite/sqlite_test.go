@@ -23,6 +23,13 @@ func BenchmarkReads(b *testing.B) {
 	storetest.BenchmarkReads(b, func(b *testing.B) store.Store { return openDir(b, b.TempDir()) })
 }
 
+func BenchmarkRebuild(b *testing.B) {
+	storetest.BenchmarkRebuild(b, func(b *testing.B) storetest.Opener {
+		dir := b.TempDir()
+		return func(opts store.Options) store.Store { return openDirWith(b, dir, opts) }
+	})
+}
+
 func newStore(t *testing.T) storetest.Opener {
 	dir := t.TempDir()
 	return func(opts store.Options) store.Store { return openDirWith(t, dir, opts) }

@@ -2,12 +2,15 @@ package storetest
 
 import (
 	"fmt"
+	"os"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/accounthealth/accounthealth/server/health"
 	"github.com/accounthealth/accounthealth/server/store"
+	"github.com/accounthealth/accounthealth/server/webhook"
 )
 
 // BenchmarkIngest commits accounts.updated deliveries of about 2 KB (a full
@@ -111,4 +114,80 @@ func benchEvent(b *testing.B) func(n int) Event {
 		b.Fatalf("delivery of %d bytes, want about 2 KB", size)
 	}
 	return event
+}
+
+// BenchmarkRebuild measures Rebuild over a log written under olderRules:
+// ACCOUNTHEALTH_BENCH_REBUILD_ACCOUNTS accounts (10,000 when unset) of
+// three deliveries each, a quarter of them corrected, bodies decoded by the
+// webhook decoder as the service does. Writing the log is not timed; the
+// rate is reported in accounts/s.
+func BenchmarkRebuild(b *testing.B, newDB func(b *testing.B) Opener) {
+	accounts := 10000
+	if v := os.Getenv("ACCOUNTHEALTH_BENCH_REBUILD_ACCOUNTS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			b.Fatalf("ACCOUNTHEALTH_BENCH_REBUILD_ACCOUNTS=%q: want a positive number", v)
+		}
+		accounts = n
+	}
+	decode := func(e store.Entry) (health.Delivery, error) {
+		env, err := webhook.Decode(e.Body, e.ReceivedAt)
+		return env.Delivery, err
+	}
+	b.Run(fmt.Sprintf("accounts=%d", accounts), func(b *testing.B) {
+		rebuilt, corrected := 0, 0
+		for b.Loop() {
+			b.StopTimer()
+			open := newDB(b)
+			old := open(store.Options{Rules: olderRules})
+			writeRebuildLog(b, old, accounts)
+			if err := old.Close(); err != nil {
+				b.Fatal(err)
+			}
+			s := open(store.Options{})
+			b.StartTimer()
+			p, err := s.Rebuild(b.Context(), store.RebuildOptions{Decode: decode})
+			if err != nil {
+				b.Fatal(err)
+			}
+			rebuilt, corrected = rebuilt+p.Accounts, corrected+p.Corrections
+		}
+		b.ReportMetric(float64(rebuilt)/b.Elapsed().Seconds(), "accounts/s")
+		b.ReportMetric(float64(corrected)/float64(max(rebuilt, 1)), "corrected/account")
+	})
+}
+
+// writeRebuildLog ingests three deliveries for each of n accounts, in
+// large batches.
+func writeRebuildLog(b *testing.B, s store.Store, n int) {
+	const batch = 1000
+	ds := make([]store.Delivery, 0, batch+3)
+	flush := func() {
+		if _, err := s.Ingest(b.Context(), ds); err != nil {
+			b.Fatal(err)
+		}
+		ds = ds[:0]
+	}
+	for i := range n {
+		a, u := fmt.Sprintf("0190a1e3-%08x-7c12-8e55-6b2d9f0c1a11", i), userID(i%5000)
+		at := t0.Add(time.Duration(i) * time.Second)
+		evs := []Event{added(a, u, at)}
+		switch i % 4 {
+		case 0:
+			evs = append(evs, failed(a, u, "invalid_mfa", at.Add(time.Minute)), failed(a, u, "mfa_timeout", at.Add(2*time.Minute)))
+		case 1:
+			evs = append(evs, connected(a, u, at.Add(time.Minute)), updatedError(a, u, "auth_required", at.Add(time.Hour)))
+		case 2:
+			evs = append(evs, failedWithResource(a, u, "invalid_credentials", at.Add(time.Minute)), connected(a, u, at.Add(time.Hour)))
+		default:
+			evs = append(evs, connected(a, u, at.Add(time.Minute)), updatedError(a, u, "platform_unavailable", at.Add(time.Hour)))
+		}
+		ds = append(ds, Deliveries(evs...)...)
+		if len(ds) >= batch {
+			flush()
+		}
+	}
+	if len(ds) > 0 {
+		flush()
+	}
 }

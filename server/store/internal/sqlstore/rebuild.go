@@ -28,7 +28,7 @@ func NewRebuildSQL(p Placeholder) RebuildSQL {
 	return RebuildSQL{
 		// account_id > '' also leaves out the entries that name none.
 		accountsAfter:  "SELECT DISTINCT account_id FROM entries WHERE account_id > " + p(1) + " ORDER BY account_id LIMIT " + p(2),
-		accountEntries: SelectEntriesSQL + " WHERE account_id = " + p(1) + " ORDER BY seq",
+		accountEntries: SelectEntriesSQL + " WHERE account_id > " + p(1) + " AND account_id <= " + p(2) + " ORDER BY account_id, seq",
 		setOutcome:     "UPDATE entries SET outcome = " + p(1) + " WHERE seq = " + p(2),
 		setDerivation: "UPDATE derivation SET rules_version = " + p(1) + ", rebuild_version = " + p(2) +
 			", rebuilt_until = NULLIF(" + p(3) + ", '') WHERE id = 1",
@@ -68,8 +68,8 @@ func (t RebuildTx) AccountsAfter(ctx context.Context, after string, limit int) (
 	return ids, err
 }
 
-func (t RebuildTx) AccountEntries(ctx context.Context, accountID string) (entries []store.Entry, err error) {
-	err = t.Q.Query(ctx, t.SQL.accountEntries, []any{accountID}, func(rows Rows) (err error) {
+func (t RebuildTx) AccountEntries(ctx context.Context, after, last string) (entries []store.Entry, err error) {
+	err = t.Q.Query(ctx, t.SQL.accountEntries, []any{after, last}, func(rows Rows) (err error) {
 		entries, err = Collect(rows, scanBareEntry)
 		return err
 	})
