@@ -683,7 +683,8 @@ type AccountEvent struct {
 	SubscriptionName string                 `protobuf:"bytes,4,opt,name=subscription_name,json=subscriptionName,proto3" json:"subscription_name,omitempty"`
 	ReceivedAt       *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=received_at,json=receivedAt,proto3" json:"received_at,omitempty"`
 	Outcome          DeliveryOutcome        `protobuf:"varint,6,opt,name=outcome,proto3,enum=accounthealth.v1.DeliveryOutcome" json:"outcome,omitempty"`
-	// Byte-identical redeliveries recognised after this one.
+	// Redeliveries of this entry recognised after it (byte-identical, and
+	// taken for a retry: see the README on redeliveries).
 	Redeliveries int32 `protobuf:"varint,7,opt,name=redeliveries,proto3" json:"redeliveries,omitempty"`
 	// Who asked, for API actions.
 	Actor string `protobuf:"bytes,8,opt,name=actor,proto3" json:"actor,omitempty"`
