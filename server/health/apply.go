@@ -2,6 +2,7 @@ package health
 
 import (
 	"math"
+	"reflect"
 	"strings"
 	"time"
 )
@@ -79,7 +80,7 @@ func Apply(cur Record, d Delivery) Result {
 		next.UserID = d.UserID
 	}
 	if d.Snapshot != nil {
-		applySnapshot(&next, d.Snapshot)
+		applySnapshot(&next, d.Snapshot, d.ReceivedAt)
 	}
 	outcome := OutcomeApplied
 	switch d.Event {
@@ -132,10 +133,12 @@ func Apply(cur Record, d Delivery) Result {
 //     late: the object's timestamps make every real change's bytes new.
 //   - A lean accounts.failed counts an attempt, so applying a retry would
 //     count one attempt twice. It is a retry when it comes within window of
-//     the original (either way round) and the account's state has not
-//     changed since: a real change in between (a reconnection, say) makes
-//     an identical failure a new attempt. Two real identical failures in a
-//     row within the window count as one; their state is the same anyway.
+//     the original (either way round), applying it would change nothing
+//     but the count, and no account object has been applied since the
+//     original came (an object that came after it may be the next
+//     attempt's, whose accounts.failed has the same bytes when it carries
+//     no object). Two real identical failures in a row within the window
+//     with nothing between them count as one; their state is the same.
 //   - Any other lean delivery is applied again: applying it twice changes
 //     nothing that applying it once did not, so suppressing it could only
 //     hide a new fact (a reconnection's lean accounts.connected has the same
@@ -150,7 +153,12 @@ func IsRedelivery(cur Record, d Delivery, originalAt time.Time, window time.Dura
 	// Compared as bounds rather than |a-b| so that far-apart or zero times
 	// cannot overflow a Duration.
 	within := !d.ReceivedAt.Before(originalAt.Add(-window)) && !d.ReceivedAt.After(originalAt.Add(window))
-	return within && !cur.StateSince.After(originalAt)
+	if !within || cur.SnapshotReceivedAt.After(originalAt) {
+		return false
+	}
+	next := Apply(cur, d).Record
+	next.ConsecutiveFailures, next.LastEventType, next.LastEventAt = cur.ConsecutiveFailures, cur.LastEventType, cur.LastEventAt
+	return reflect.DeepEqual(next, cur)
 }
 
 // olderThan reports whether snapshot time t is known to precede ref. A zero
@@ -164,7 +172,7 @@ func olderThan(t, ref time.Time) bool {
 // applySnapshot keeps the newest resource and learns from it what the
 // provider knows: it only scans accounts that connected, so a scan time
 // proves a past connection even when we missed that delivery.
-func applySnapshot(next *Record, s *Snapshot) {
+func applySnapshot(next *Record, s *Snapshot, receivedAt time.Time) {
 	t := s.Time()
 	if olderThan(t, next.SnapshotAt) {
 		// Only accounts.removed gets here (others are stale): keep the
@@ -175,6 +183,7 @@ func applySnapshot(next *Record, s *Snapshot) {
 	if t.After(next.SnapshotAt) {
 		next.SnapshotAt = t
 	}
+	next.SnapshotReceivedAt = receivedAt
 	next.Unconfirmed = false
 	if !s.ScannedAt.IsZero() {
 		next.EverConnected = true

@@ -149,6 +149,9 @@ type Record struct {
 	IncidentState State
 	SnapshotAt    time.Time // Snapshot.Time() of the applied snapshot
 	Snapshot      []byte    // the last applied resource JSON, nil if none
+	// SnapshotReceivedAt is when the delivery of the last applied resource
+	// was received: an arrival time, like LastEventAt.
+	SnapshotReceivedAt time.Time
 }
 
 // Outcome says what a delivery did to the account.

@@ -50,9 +50,10 @@ func arrive(n int, ds ...Delivery) []Delivery {
 	return out
 }
 
-// comparable blanks what only says which delivery came last.
+// comparable blanks the arrival times that only say which delivery came
+// last.
 func comparable(r Record) Record {
-	r.LastEventType, r.LastEventAt = "", time.Time{}
+	r.LastEventType, r.LastEventAt, r.SnapshotReceivedAt = "", time.Time{}, time.Time{}
 	return r
 }
 
@@ -226,8 +227,10 @@ func TestRetryLoginRemedies(t *testing.T) {
 
 func TestIsRedelivery(t *testing.T) {
 	const window = 10 * time.Minute
+	// failedAt is an account whose login failed with invalid_mfa at minute n.
 	failedAt := func(n int) Record {
-		return Record{AccountID: testAccount, State: StateAuthFailed, ErrorCode: "invalid_mfa", StateSince: at(n)}
+		rec, _ := outcomeOf(t, Record{}, []Delivery{added(0), failed(n, "invalid_mfa")})
+		return rec
 	}
 	tests := []struct {
 		name       string
@@ -239,6 +242,14 @@ func TestIsRedelivery(t *testing.T) {
 		{"with the account object, however late", Record{State: StateHealthy, StateSince: at(500)}, companion(900, ConnectionError, "auth_required", 10, true), at(10), true},
 		{"lean failed retried, state unchanged", failedAt(10), failed(11, "invalid_mfa"), at(10), true},
 		{"lean failed retried, failed already before", failedAt(2), failed(11, "invalid_mfa"), at(10), true},
+		{"lean failed retried after another code", func() Record {
+			r, _ := outcomeOf(t, failedAt(10), []Delivery{failed(12, "invalid_credentials")})
+			return r
+		}(), failed(13, "invalid_mfa"), at(10), false},
+		{"lean failed retried after an account object came", func() Record {
+			r, _ := outcomeOf(t, failedAt(10), []Delivery{companion(11, ConnectionError, "invalid_mfa", 11, false)})
+			return r
+		}(), failed(12, "invalid_mfa"), at(10), false},
 		{"lean failed at the window's edge", failedAt(10), failed(20, "invalid_mfa"), at(10), true},
 		{"lean failed past the window", failedAt(10), failed(21, "invalid_mfa"), at(10), false},
 		{"lean failed after the state changed since", Record{State: StateHealthy, StateSince: at(12)}, failed(13, "invalid_mfa"), at(10), false},

@@ -28,7 +28,7 @@ var (
 		"account_id", "user_id", "state", "error_code", "error_message",
 		"remedy_action", "remedy_message", "remedy_link_account_id", "remedy_link_user_id",
 		"state_since", "last_event_type", "last_event_at", "consecutive_failures",
-		"ever_connected", "unconfirmed", "incident_state", "snapshot_at", "snapshot",
+		"ever_connected", "unconfirmed", "incident_state", "snapshot_at", "snapshot", "snapshot_received_at",
 	}
 	// EntryCols are read back; an insert adds body_sha256.
 	EntryCols = []string{
@@ -150,23 +150,24 @@ func RecordArgs(r *health.Record) []any {
 		r.AccountID, r.UserID, r.State, r.ErrorCode, r.ErrorMessage,
 		r.Remedy.Action, r.Remedy.Message, r.Remedy.LinkAccountID, r.Remedy.LinkUserID,
 		Nanos(r.StateSince), r.LastEventType, Nanos(r.LastEventAt), r.ConsecutiveFailures,
-		r.EverConnected, r.Unconfirmed, r.IncidentState, Nanos(r.SnapshotAt), blob(r.Snapshot),
+		r.EverConnected, r.Unconfirmed, r.IncidentState, Nanos(r.SnapshotAt), blob(r.Snapshot), Nanos(r.SnapshotReceivedAt),
 	}
 }
 
 // ScanRecord scans a row of RecordCols.
 func ScanRecord(sc Scanner) (health.Record, error) {
 	var (
-		r                                   health.Record
-		stateSince, lastEventAt, snapshotAt sql.NullInt64
+		r                                                       health.Record
+		stateSince, lastEventAt, snapshotAt, snapshotReceivedAt sql.NullInt64
 	)
 	err := sc.Scan(
 		&r.AccountID, &r.UserID, &r.State, &r.ErrorCode, &r.ErrorMessage,
 		&r.Remedy.Action, &r.Remedy.Message, &r.Remedy.LinkAccountID, &r.Remedy.LinkUserID,
 		&stateSince, &r.LastEventType, &lastEventAt, &r.ConsecutiveFailures,
-		&r.EverConnected, &r.Unconfirmed, &r.IncidentState, &snapshotAt, &r.Snapshot,
+		&r.EverConnected, &r.Unconfirmed, &r.IncidentState, &snapshotAt, &r.Snapshot, &snapshotReceivedAt,
 	)
 	r.StateSince, r.LastEventAt, r.SnapshotAt = FromNanos(stateSince), FromNanos(lastEventAt), FromNanos(snapshotAt)
+	r.SnapshotReceivedAt = FromNanos(snapshotReceivedAt)
 	return r, err
 }
 

@@ -5,6 +5,10 @@
 ALTER TABLE records ADD COLUMN incident_state INTEGER NOT NULL DEFAULT 0;
 UPDATE records SET incident_state = state WHERE open_incident = 1 AND state IN (3, 4, 5);
 ALTER TABLE records DROP COLUMN open_incident;
+-- When the last applied account object was received: a lean
+-- accounts.failed is a retry only if no object came since (see
+-- health.IsRedelivery). Unknown for records of before: NULL.
+ALTER TABLE records ADD COLUMN snapshot_received_at INTEGER;
 
 -- The version of the health rules the records were derived under, and,
 -- while a rebuild to the rules of rebuild_version is under way, the last
