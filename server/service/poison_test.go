@@ -5,10 +5,14 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -247,5 +251,111 @@ func TestUnservableStoredBytesServed(t *testing.T) {
 			t.Errorf("%s stream: %v", st.name, evs[0])
 		}
 		w.cancel()
+	}
+}
+
+// FuzzIntakeToReads posts each input as a signed delivery to the webhook
+// route and, when it is accepted, reads it back every way a caller can,
+// over gRPC and REST: no read may fail on anything intake accepted.
+func FuzzIntakeToReads(f *testing.F) {
+	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	for _, p := range poisons {
+		f.Add(p.body(health.EventAccountsUpdated, "acct-1", "user-1", at))
+		f.Add(p.body(health.EventAccountsFailed, "acct-2", "user-1", at))
+	}
+	files, _ := filepath.Glob(filepath.Join(fixturesDir, "deliveries", "*.json"))
+	for _, file := range files {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	base := start(f, nil)
+	streams := []*watcher{
+		base.watchGRPC(&ahv1.StreamDisconnectionsRequest{IncludeRecoveries: true}),
+		base.watchREST(&ahv1.StreamDisconnectionsRequest{IncludeRecoveries: true}),
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		e := *base
+		e.t = t
+		got := e.postHTTP(body, webhook.Sign(fixtureSecret, body))
+		switch {
+		case got.http >= 500:
+			t.Fatalf("webhook answered %d: %s", got.http, got.message)
+		case got.http != http.StatusOK:
+			return // refused, so nothing was stored
+		}
+		if e.readBack(got) && got.outcome != ahv1.DeliveryOutcome_DELIVERY_OUTCOME_DUPLICATE {
+			for _, w := range streams {
+				w.waitDelivery(t, got.sequence)
+			}
+		}
+	})
+}
+
+// readBack reads what an accepted delivery stored, failing the test on any
+// read that does not succeed: the first page of all accounts, the summary,
+// the account, a page that holds it, and its whole timeline. It reports
+// whether the delivery's entry made a change, which streams must bring.
+func (e *env) readBack(got reply) (changed bool) {
+	t := e.t
+	for _, r := range readers {
+		mustRead := func(method string, req, resp proto.Message) {
+			t.Helper()
+			if code := r.call(e, method, req, resp); code != codes.OK {
+				t.Fatalf("%s %s(%v): %s", r.name, method, req, code)
+			}
+		}
+		mustRead("ListAccountHealth", &ahv1.ListAccountHealthRequest{}, &ahv1.ListAccountHealthResponse{})
+		mustRead("GetHealthSummary", &ahv1.GetHealthSummaryRequest{}, &ahv1.GetHealthSummaryResponse{})
+		if !nameable(got.account) {
+			continue
+		}
+		h := &ahv1.GetAccountHealthResponse{}
+		switch code := r.call(e, "GetAccountHealth", &ahv1.GetAccountHealthRequest{AccountId: got.account}, h); {
+		case code == codes.NotFound: // not an account event: no record
+		case code != codes.OK:
+			t.Fatalf("%s GetAccountHealth(%q): %s", r.name, got.account, code)
+		case nameable(h.GetAccountHealth().GetUserId()):
+			mustRead("ListAccountHealth", &ahv1.ListAccountHealthRequest{UserId: h.GetAccountHealth().GetUserId()}, &ahv1.ListAccountHealthResponse{})
+		}
+		for token := ""; ; {
+			events := &ahv1.ListAccountEventsResponse{}
+			mustRead("ListAccountEvents", &ahv1.ListAccountEventsRequest{AccountId: got.account, PageSize: 500, PageToken: token}, events)
+			for _, ev := range events.GetEvents() {
+				changed = changed || ev.GetSequence() == got.sequence && ev.GetTransition() != nil
+			}
+			if token = events.GetNextPageToken(); token == "" {
+				break
+			}
+		}
+	}
+	return changed
+}
+
+// nameable reports whether a request can name id: the API takes up to 128
+// printable characters without spaces, and the REST routes, where an id is
+// a path segment, no "/" even escaped (the provider's ids are uuids).
+func nameable(id string) bool {
+	return id != "" && len(id) <= 128 && !strings.ContainsFunc(id, func(r rune) bool { return !unicode.IsPrint(r) || unicode.IsSpace(r) || r == '/' })
+}
+
+// waitDelivery waits for the event of the change that the delivery at
+// entrySeq caused, skipping earlier ones.
+func (w *watcher) waitDelivery(t *testing.T, entrySeq int64) {
+	t.Helper()
+	timeout := time.After(15 * time.Second)
+	for {
+		select {
+		case m := <-w.msgs:
+			if m.GetEvent().GetDelivery().GetSequence() == entrySeq {
+				return
+			}
+		case <-w.done:
+			t.Fatalf("stream ended: %v", w.err)
+		case <-timeout:
+			t.Fatalf("no stream event for delivery %d within 15s", entrySeq)
+		}
 	}
 }
