@@ -22,6 +22,8 @@ import (
 	ahv1 "github.com/accounthealth/accounthealth/gen/accounthealth/v1"
 	"github.com/accounthealth/accounthealth/server/health"
 	"github.com/accounthealth/accounthealth/server/store"
+	"github.com/accounthealth/accounthealth/server/store/postgres"
+	"github.com/accounthealth/accounthealth/server/store/postgres/pgtest"
 	"github.com/accounthealth/accounthealth/server/webhook"
 )
 
@@ -52,6 +54,8 @@ var poisons = []poison{
 	{name: "repeated key in the account object", resource: `"item":"item_0","item":"item_9",`, message: "Reconnect.", seen: `"item":"item_9"`},
 	{name: "number beyond float64 in data", data: `"attempts":1e400,`, message: "Reconnect.", seen: `"attempts":"1e400"`},
 	{name: "number beyond float64 in the account object", resource: `"balance":-1E+999,`, message: "Reconnect.", seen: `"balance":"-1E+999"`},
+	{name: "NUL in the error message and the account object", resource: `"employers":["Caf\u0000"],`, message: `Caf\u0000 down`,
+		shown: "Caf" + rc + " down", seen: `"employers":["Caf\u0000"]`},
 	{name: "nesting deeper than readers decode", resource: `"deep":` + strings.Repeat("[", 4000) + strings.Repeat("]", 4000) + `,`, message: "Reconnect.", seen: `"[[[[`},
 }
 
@@ -106,7 +110,29 @@ func (e *env) listAll(r reader, pageSize int32) []string {
 // read, over gRPC and REST: with U+FFFD where the text was not valid and the
 // health they call for, and pages holding them among healthy accounts too.
 func TestPoisonedDeliveriesServed(t *testing.T) {
-	e := start(t, nil)
+	for _, s := range storeKinds {
+		t.Run(s.name, func(t *testing.T) { testPoisonedDeliveriesServed(t, s.open(t)) })
+	}
+}
+
+// storeKinds are the drivers a test can run over: PostgreSQL refuses what
+// SQLite takes (NUL in text), so intake must not hand it such text.
+var storeKinds = []struct {
+	name string
+	open func(t *testing.T) store.Store
+}{
+	{"sqlite", func(t *testing.T) store.Store { return openStore(t, t.TempDir()) }},
+	{"postgres", func(t *testing.T) store.Store {
+		st, err := postgres.Open(t.Context(), pgtest.URL(t), store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}},
+}
+
+func testPoisonedDeliveriesServed(t *testing.T, st store.Store) {
+	e := start(t, st)
 	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	type account struct {
 		id, event string

@@ -89,11 +89,11 @@ func (l *lenientTime) UnmarshalJSON(b []byte) error {
 // Everything else is tolerated: unknown fields and event types, and inside
 // data.resource any value we cannot read (see resource).
 //
-// Strings are valid UTF-8: encoding/json decodes invalid UTF-8 and lone
-// surrogate escapes as U+FFFD. The snapshot's Raw is data.resource as
-// delivered or, in the rare case that readers could not serve that (see
-// jsonstruct.Servable), its servable form; the body stored beside it keeps
-// the exact bytes.
+// Strings are valid UTF-8 without NUL: encoding/json decodes invalid UTF-8
+// and lone surrogate escapes as U+FFFD, and Decode NUL. The snapshot's Raw
+// is data.resource as delivered or, in the rare case that readers could not
+// serve that (see jsonstruct.Servable), its servable form; the body stored
+// beside it keeps the exact bytes.
 func Decode(body []byte, receivedAt time.Time) (Envelope, error) {
 	// Checked first so that every later type error names a field.
 	if !isObject(body) {
@@ -115,6 +115,13 @@ func Decode(body []byte, receivedAt time.Time) (Envelope, error) {
 		// every other field: a value of the wrong type is left absent, as
 		// intended.
 		_ = json.Unmarshal(d.Data.Resource, &res)
+	}
+	// JSON may carry NUL (\u0000), which PostgreSQL's text type refuses: a
+	// delivery that cannot be stored is answered 503, and lost once the
+	// provider's one retry fails the same way.
+	for _, s := range []*string{&d.Event, &d.Name, &d.Data.Account, &d.Data.User, &d.Data.ErrorCode, &d.Data.ErrorMessage,
+		&res.ID, &res.User, &res.Connection.Status, &res.Connection.ErrorCode, &res.Connection.ErrorMessage} {
+		*s = strings.ReplaceAll(*s, "\x00", "\uFFFD")
 	}
 	del := health.Delivery{
 		Event:        d.Event,

@@ -365,6 +365,16 @@ func TestDecode(t *testing.T) {
 			}},
 		},
 		{
+			// PostgreSQL's text type refuses NUL; the snapshot keeps it.
+			name:     "NUL reads as U+FFFD",
+			body:     `{"event": "accounts.failed\u0000", "name": "\u0000", "data": {"account": "a\u0000", "error_message": "x\u0000y", "resource": {"connection": {"status": "error\u0000"}}}}`,
+			wantName: "\uFFFD",
+			want: health.Delivery{Event: "accounts.failed\uFFFD", AccountID: "a\uFFFD", ErrorMessage: "x\uFFFDy", Snapshot: &health.Snapshot{
+				ConnectionStatus: "error\uFFFD",
+				Raw:              []byte(`{"connection": {"status": "error\u0000"}}`),
+			}},
+		},
+		{
 			name: "resource with a repeated key and a number beyond float64 re-encoded",
 			body: `{"event": "accounts.updated", "data": {"resource": {"id": "a", "balance": 1e400, "connection": {"status": "error", "status": "connected"}}}}`,
 			want: health.Delivery{Event: "accounts.updated", AccountID: "a", Snapshot: &health.Snapshot{
@@ -453,9 +463,13 @@ func FuzzDecode(f *testing.F) {
 			t.Fatal("accepted invalid JSON")
 		}
 		d := env.Delivery
-		for _, s := range []string{env.Name, d.AccountID, d.UserID, d.ErrorCode, d.ErrorMessage, d.Event} {
-			if !utf8.ValidString(s) {
-				t.Fatalf("decoded string %q is not valid UTF-8", s)
+		texts := []string{env.Name, d.AccountID, d.UserID, d.ErrorCode, d.ErrorMessage, d.Event}
+		if s := d.Snapshot; s != nil {
+			texts = append(texts, s.ConnectionStatus, s.ConnectionErrorCode, s.ConnectionErrorMessage)
+		}
+		for _, s := range texts {
+			if !utf8.ValidString(s) || strings.IndexByte(s, 0) >= 0 {
+				t.Fatalf("decoded string %q is not valid UTF-8 without NUL", s)
 			}
 		}
 		if s := d.Snapshot; s != nil {
