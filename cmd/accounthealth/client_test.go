@@ -178,6 +178,63 @@ func TestClientCommands(t *testing.T) {
 	}
 }
 
+// Deliveries whose text is not valid (lone surrogate escapes, invalid
+// UTF-8) or holding repeated keys or numbers beyond float64, in data and in
+// the account object, are accepted, and every command shows them: with
+// U+FFFD where the text was not valid, and the health they call for.
+func TestClientCommandsPoisonedDeliveries(t *testing.T) {
+	s := serve(t, t.TempDir())
+	env := []string{"ACCOUNTHEALTH_SERVER=" + s.grpc}
+	w := startBinary(t, "", env, "watch", "-o", "json")
+	w.waitOutput(t, w.stderr, "watching "+s.grpc, 1)
+	s.deliver(t, connectedJSON("acct-0", "user-1"),
+		[]byte(`{"event":"accounts.failed","name":"cli-test","data":{"account":"acct-1","user":"user-1","error_code":"invalid_credentials",`+
+			`"error_message":"Caf\udce9 login failed","attempts":1e400,"resource":{"id":"acct-1","employers":["Caf\udce9"],"item":"i","item":"item_9",`+
+			`"connection":{"status":"error","error_code":"invalid_credentials","error_message":"Caf\udce9 login failed"}}}}`),
+		connectedJSON("acct-2", "user-1"),
+		[]byte(`{"event":"accounts.updated","name":"cli-test","data":{"account":"acct-2","user":"user-1","note":"`+"\xff"+`","resource":{"id":"acct-2",`+
+			`"employers":["Caf`+"\xe9"+`"],"balance":-1E+999,"updated_at":"2026-11-02T00:00:00Z","connection":{"status":"error","error_code":"auth_required",`+
+			`"error_message":"Logged out \ud83d","updated_at":"2026-11-02T00:00:00Z"}}}}`),
+		connectedJSON("acct-3", "user-1"))
+	w.waitOutput(t, w.stdout, "\n", 2)
+	w.stop(t, syscall.SIGINT)
+	for _, want := range []string{`"accountId":"acct-1","userId":"user-1","kind":"TRANSITION_KIND_AUTH_FAILED"`, "\"errorMessage\":\"Caf\uFFFD login failed\"",
+		`"accountId":"acct-2"`, "\"errorMessage\":\"Logged out \uFFFD\""} {
+		if !strings.Contains(w.stdout.String(), want) {
+			t.Errorf("watch output does not contain %q:\n%s", want, w.stdout)
+		}
+	}
+
+	cases := []struct {
+		name   string
+		args   []string
+		stdout []string // parts of it
+	}{
+		{"get", []string{"health", "get", "acct-1"}, []string{"state       AUTH_FAILED since ", "error       invalid_credentials: Caf\uFFFD login failed"}},
+		{"get the other", []string{"health", "get", "acct-2"}, []string{"state       DISCONNECTED since ", "error       auth_required: Logged out \uFFFD"}},
+		{"get as json", []string{"health", "get", "-o", "json", "acct-1"}, []string{"\"employers\":[\"Caf\uFFFD\"]", `"item":"item_9"`}},
+		{"get the other as json", []string{"health", "get", "-o", "json", "acct-2"}, []string{`"balance":"-1E+999"`, "\"employers\":[\"Caf\uFFFD\"]"}},
+		{"list", []string{"health", "list"}, []string{"acct-0", "acct-1   AUTH_FAILED   invalid_credentials", "acct-2   DISCONNECTED  auth_required", "acct-3"}},
+		{"list as json", []string{"health", "list", "-o", "json"}, []string{"\"errorMessage\":\"Caf\uFFFD login failed\"", "\"errorMessage\":\"Logged out \uFFFD\""}},
+		{"events", []string{"events", "acct-1"}, []string{"accounts.failed  APPLIED  new → AUTH_FAILED (invalid_credentials)"}},
+		{"events as json", []string{"events", "-o", "json", "acct-1"}, []string{`"attempts":"1e400"`, "\"error_message\":\"Caf\uFFFD login failed\""}},
+		{"events of the other as json", []string{"events", "-o", "json", "acct-2"}, []string{"\"note\":\"\uFFFD\"", `"balance":"-1E+999"`}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, stdout, stderr := runBinary(t, env, c.args...)
+			if code != exitOK {
+				t.Fatalf("exit code %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+			}
+			for _, want := range c.stdout {
+				if !strings.Contains(stdout, want) {
+					t.Errorf("stdout does not contain %q:\n%s", want, stdout)
+				}
+			}
+		})
+	}
+}
+
 // Against a server that wants a token, the commands say to set one, and
 // work with it.
 func TestClientToken(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/accounthealth/accounthealth/server/health"
+	"github.com/accounthealth/accounthealth/server/jsonstruct"
 	"github.com/accounthealth/accounthealth/server/provider"
 	"github.com/accounthealth/accounthealth/server/store"
 )
@@ -119,7 +120,8 @@ func (r *Refresher) refresh(ctx context.Context, id string) {
 }
 
 // Delivery turns the provider's account object into the accounts.updated
-// it stands for, as our own API action.
+// it stands for, as our own API action. The body keeps the object's exact
+// bytes; the snapshot, the form readers can serve (see webhook.Decode).
 func Delivery(a provider.Account, at time.Time) store.Delivery {
 	c := a.Connection
 	return store.Delivery{
@@ -141,7 +143,7 @@ func Delivery(a provider.Account, at time.Time) store.Delivery {
 				ConnectionUpdatedAt:    c.UpdatedAt,
 				UpdatedAt:              a.UpdatedAt,
 				ScannedAt:              a.ScannedAt,
-				Raw:                    a.Raw,
+				Raw:                    jsonstruct.Servable(a.Raw),
 			},
 		},
 	}

@@ -73,3 +73,28 @@ func TestRequestsCoalesceAndFailuresAreSkipped(t *testing.T) {
 		t.Errorf("delivery = %+v", d)
 	}
 }
+
+// The provider's object is recorded exactly as it came; the snapshot is a
+// form every reader can serve, the same bytes when they already are.
+func TestDeliveryServableSnapshot(t *testing.T) {
+	for _, tt := range []struct{ name, object, snapshot string }{
+		{"served as it is", `{"id": "a", "connection": {"status": "connected"}}`, `{"id": "a", "connection": {"status": "connected"}}`},
+		{"lone surrogate, repeated key, number beyond float64",
+			`{"id": "a", "employers": ["Caf\udce9"], "id": "a", "n": 1e400, "connection": {"status": "error", "error_message": "Caf\udce9"}}`,
+			`{"connection":{"error_message":"Caf` + "\uFFFD" + `","status":"error"},"employers":["Caf` + "\uFFFD" + `"],"id":"a","n":"1e400"}`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var a provider.Account
+			if err := a.UnmarshalJSON([]byte(tt.object)); err != nil {
+				t.Fatal(err)
+			}
+			d := Delivery(a, time.Now())
+			if string(d.Body) != tt.object {
+				t.Errorf("body = %s, want the exact bytes %s", d.Body, tt.object)
+			}
+			if got := string(d.Decoded.Snapshot.Raw); got != tt.snapshot {
+				t.Errorf("snapshot = %s, want %s", got, tt.snapshot)
+			}
+		})
+	}
+}

@@ -66,11 +66,7 @@ func (s *AccountHealthService) GetAccountHealth(ctx context.Context, req *ahv1.G
 	if err != nil {
 		return nil, s.accountError(ctx, req.GetAccountId(), err)
 	}
-	out, err := recordToProto(rec)
-	if err != nil {
-		return nil, toStatus(ctx, s.logger, err)
-	}
-	return &ahv1.GetAccountHealthResponse{AccountHealth: out}, nil
+	return &ahv1.GetAccountHealthResponse{AccountHealth: s.recordToProto(ctx, rec)}, nil
 }
 
 func (s *AccountHealthService) ListAccountHealth(ctx context.Context, req *ahv1.ListAccountHealthRequest) (*ahv1.ListAccountHealthResponse, error) {
@@ -94,11 +90,7 @@ func (s *AccountHealthService) ListAccountHealth(ctx context.Context, req *ahv1.
 	}
 	out := &ahv1.ListAccountHealthResponse{NextPageToken: page.NextPageToken, Accounts: make([]*ahv1.AccountHealth, 0, len(page.Records))}
 	for _, r := range page.Records {
-		a, err := recordToProto(r)
-		if err != nil {
-			return nil, toStatus(ctx, s.logger, err)
-		}
-		out.Accounts = append(out.Accounts, a)
+		out.Accounts = append(out.Accounts, s.recordToProto(ctx, r))
 	}
 	return out, nil
 }
@@ -115,7 +107,7 @@ func (s *AccountHealthService) GetHealthSummary(ctx context.Context, _ *ahv1.Get
 		out.ByState = append(out.ByState, &ahv1.StateCount{State: stateToProto(st), Count: int64(sum.ByState[st])})
 	}
 	for _, code := range slices.Sorted(maps.Keys(sum.ByErrorCode)) {
-		out.ByErrorCode = append(out.ByErrorCode, &ahv1.ErrorCodeCount{ErrorCode: code, Count: int64(sum.ByErrorCode[code])})
+		out.ByErrorCode = append(out.ByErrorCode, &ahv1.ErrorCodeCount{ErrorCode: text(code), Count: int64(sum.ByErrorCode[code])})
 	}
 	return out, nil
 }
@@ -133,11 +125,7 @@ func (s *AccountHealthService) ListAccountEvents(ctx context.Context, req *ahv1.
 	}
 	out := &ahv1.ListAccountEventsResponse{NextPageToken: page.NextPageToken, Events: make([]*ahv1.AccountEvent, 0, len(page.Entries))}
 	for _, e := range page.Entries {
-		ev, err := entryToProto(e)
-		if err != nil {
-			return nil, toStatus(ctx, s.logger, err)
-		}
-		out.Events = append(out.Events, ev)
+		out.Events = append(out.Events, s.entryToProto(ctx, e))
 	}
 	return out, nil
 }

@@ -1,14 +1,16 @@
 package service
 
 import (
+	"context"
+	"strings"
 	"time"
 
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ahv1 "github.com/accounthealth/accounthealth/gen/accounthealth/v1"
 	"github.com/accounthealth/accounthealth/server/health"
+	"github.com/accounthealth/accounthealth/server/jsonstruct"
 	"github.com/accounthealth/accounthealth/server/store"
 )
 
@@ -76,10 +78,15 @@ func stateFromProto(s ahv1.HealthState) (health.State, bool) {
 	return health.StateUnknown, false
 }
 
+// text is s for a response. A proto string field must be valid UTF-8, or
+// the whole response fails to encode: intake stores only valid strings, and
+// this covers rows written otherwise, with no copy when s is valid.
+func text(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
+
 func remedyToProto(r health.Remedy) *ahv1.Remedy {
-	out := &ahv1.Remedy{Action: actionToProto(r.Action), Message: r.Message}
+	out := &ahv1.Remedy{Action: actionToProto(r.Action), Message: text(r.Message)}
 	if r.LinkUserID != "" || r.LinkAccountID != "" {
-		out.Link = &ahv1.LinkParameters{UserId: r.LinkUserID, AccountId: r.LinkAccountID}
+		out.Link = &ahv1.LinkParameters{UserId: text(r.LinkUserID), AccountId: text(r.LinkAccountID)}
 	}
 	return out
 }
@@ -91,40 +98,35 @@ func timeToProto(t time.Time) *timestamppb.Timestamp {
 	return timestamppb.New(t)
 }
 
-// jsonToStruct turns stored JSON (an object, checked at intake) into a
-// Struct so REST callers see it as JSON, not as base64 bytes.
-func jsonToStruct(raw []byte) (*structpb.Struct, error) {
-	if len(raw) == 0 {
-		return nil, nil
+// jsonField converts stored JSON, a snapshot or a delivery's exact bytes,
+// for a response. jsonstruct serves any JSON object; other bytes, which
+// intake never stores, leave the field out with a warning rather than fail
+// a response that may hold other accounts.
+func (s *AccountHealthService) jsonField(ctx context.Context, field, accountID string, raw []byte) *structpb.Struct {
+	st, err := jsonstruct.Struct(raw)
+	if err != nil {
+		s.logger.WarnContext(ctx, "stored JSON is not an object; served without it", "field", field, "account", accountID, "error", err)
 	}
-	s := &structpb.Struct{}
-	if err := protojson.Unmarshal(raw, s); err != nil {
-		return nil, err
-	}
-	return s, nil
+	return st
 }
 
-func recordToProto(r health.Record) (*ahv1.AccountHealth, error) {
-	snapshot, err := jsonToStruct(r.Snapshot)
-	if err != nil {
-		return nil, err
-	}
+func (s *AccountHealthService) recordToProto(ctx context.Context, r health.Record) *ahv1.AccountHealth {
 	return &ahv1.AccountHealth{
-		AccountId:           r.AccountID,
-		UserId:              r.UserID,
+		AccountId:           text(r.AccountID),
+		UserId:              text(r.UserID),
 		State:               stateToProto(r.State),
-		ErrorCode:           r.ErrorCode,
-		ErrorMessage:        r.ErrorMessage,
+		ErrorCode:           text(r.ErrorCode),
+		ErrorMessage:        text(r.ErrorMessage),
 		Remedy:              remedyToProto(r.Remedy),
 		StateSince:          timeToProto(r.StateSince),
-		LastEventType:       r.LastEventType,
+		LastEventType:       text(r.LastEventType),
 		LastEventAt:         timeToProto(r.LastEventAt),
 		ConsecutiveFailures: int32(r.ConsecutiveFailures),
 		EverConnected:       r.EverConnected,
 		Unconfirmed:         r.Unconfirmed,
-		LastSnapshot:        snapshot,
+		LastSnapshot:        s.jsonField(ctx, "last_snapshot", r.AccountID, r.Snapshot),
 		LastSnapshotAt:      timeToProto(r.SnapshotAt),
-	}, nil
+	}
 }
 
 func transitionToProto(t health.Transition) *ahv1.HealthTransition {
@@ -132,31 +134,27 @@ func transitionToProto(t health.Transition) *ahv1.HealthTransition {
 		Kind:          kindToProto(t.Kind),
 		PreviousState: stateToProto(t.PreviousState),
 		State:         stateToProto(t.State),
-		ErrorCode:     t.ErrorCode,
-		ErrorMessage:  t.ErrorMessage,
+		ErrorCode:     text(t.ErrorCode),
+		ErrorMessage:  text(t.ErrorMessage),
 		Remedy:        remedyToProto(t.Remedy),
 		OccurredAt:    timeToProto(t.OccurredAt),
 	}
 }
 
-func entryToProto(e store.Entry) (*ahv1.AccountEvent, error) {
-	payload, err := jsonToStruct(e.Body)
-	if err != nil {
-		return nil, err
-	}
+func (s *AccountHealthService) entryToProto(ctx context.Context, e store.Entry) *ahv1.AccountEvent {
 	out := &ahv1.AccountEvent{
 		Sequence:         e.Seq,
-		Source:           string(e.Source),
-		EventType:        e.Event,
-		SubscriptionName: e.Name,
+		Source:           text(string(e.Source)),
+		EventType:        text(e.Event),
+		SubscriptionName: text(e.Name),
 		ReceivedAt:       timeToProto(e.ReceivedAt),
 		Outcome:          outcomeToProto(e.Outcome),
 		Redeliveries:     int32(e.Redeliveries),
-		Actor:            e.Actor,
-		Payload:          payload,
+		Actor:            text(e.Actor),
+		Payload:          s.jsonField(ctx, "payload", e.AccountID, e.Body),
 	}
 	if e.Change != nil {
 		out.Transition = transitionToProto(e.Change.Transition)
 	}
-	return out, nil
+	return out
 }

@@ -214,10 +214,10 @@ func (d *deleter) purgeCandidates(ctx context.Context, cutoff time.Time, limit i
 // purgeResult reports one account of a purge. An account whose state
 // changed since it was listed is skipped, not failed.
 func purgeResult(rec health.Record, outcome ahv1.DeletionOutcome, err error) *ahv1.PurgeResult {
-	r := &ahv1.PurgeResult{AccountId: rec.AccountID, UserId: rec.UserID, Outcome: outcome, LastEventAt: timeToProto(rec.LastEventAt)}
+	r := &ahv1.PurgeResult{AccountId: text(rec.AccountID), UserId: text(rec.UserID), Outcome: outcome, LastEventAt: timeToProto(rec.LastEventAt)}
 	if err != nil {
 		st := status.Convert(err)
-		r.Message = st.Message()
+		r.Message = text(st.Message())
 		r.Outcome = ahv1.DeletionOutcome_DELETION_OUTCOME_FAILED
 		if reasonOf(st) == ReasonNotDeletable {
 			r.Outcome = ahv1.DeletionOutcome_DELETION_OUTCOME_SKIPPED
@@ -245,11 +245,7 @@ func (s *AccountHealthService) DeleteFailedAccount(ctx context.Context, req *ahv
 	if err != nil {
 		return nil, s.accountError(ctx, req.GetAccountId(), err)
 	}
-	out, err := recordToProto(rec)
-	if err != nil {
-		return nil, toStatus(ctx, s.logger, err)
-	}
-	return &ahv1.DeleteFailedAccountResponse{AccountHealth: out, Outcome: outcome}, nil
+	return &ahv1.DeleteFailedAccountResponse{AccountHealth: s.recordToProto(ctx, rec), Outcome: outcome}, nil
 }
 
 // minPurgeAge keeps a purge from racing a user who is still trying to log in.

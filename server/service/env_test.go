@@ -136,6 +136,7 @@ type reply struct {
 	http     int        // HTTP status; 0 over gRPC
 	outcome  ahv1.DeliveryOutcome
 	sequence int64
+	account  string
 	message  string
 }
 
@@ -175,7 +176,7 @@ func (e *env) postHTTP(body []byte, signature string) reply {
 	if err := protojson.Unmarshal(raw, &ok); err != nil {
 		e.t.Fatalf("decode webhook response %q: %v", raw, err)
 	}
-	r.outcome, r.sequence = ok.GetOutcome(), ok.GetSequence()
+	r.outcome, r.sequence, r.account = ok.GetOutcome(), ok.GetSequence(), ok.GetAccountId()
 	return r
 }
 
@@ -183,7 +184,7 @@ func (e *env) postGRPC(body []byte, signature string) reply {
 	e.t.Helper()
 	resp, err := e.webhook.ReceiveArgyleWebhook(e.t.Context(), &ahv1.ReceiveArgyleWebhookRequest{Payload: body, Signature: signature})
 	st := status.Convert(err)
-	return reply{code: st.Code(), message: st.Message(), outcome: resp.GetOutcome(), sequence: resp.GetSequence()}
+	return reply{code: st.Code(), message: st.Message(), outcome: resp.GetOutcome(), sequence: resp.GetSequence(), account: resp.GetAccountId()}
 }
 
 // restError reads an HTTP error body, {"code": <gRPC code>, "message": ...},

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	ahv1 "github.com/accounthealth/accounthealth/gen/accounthealth/v1"
+	"github.com/accounthealth/accounthealth/server/service"
 	"github.com/accounthealth/accounthealth/server/webhook"
 )
 
@@ -88,6 +89,38 @@ func TestWebhookIntakeAnswers(t *testing.T) {
 			resp := &ahv1.ListAccountEventsResponse{}
 			if code := e.callGRPC("ListAccountEvents", &ahv1.ListAccountEventsRequest{AccountId: acct + "-x"}, resp); code != codes.NotFound {
 				t.Errorf("refused deliveries left a timeline: %s %v", code, resp.GetEvents())
+			}
+		})
+	}
+}
+
+// Headers that cannot travel into gRPC as they are, a signature that is not
+// UTF-8 or a request id that is not printable ASCII, do not make the route
+// answer 500, which the provider would retry: the signature is wrong, and
+// the request id is replaced.
+func TestWebhookHeadersNotForwardable(t *testing.T) {
+	e := start(t, nil)
+	body := leanBody("accounts.added", "acct-1", "user-1")
+	for _, c := range []struct {
+		name, signature, requestID string
+		want                       int
+	}{
+		{"signature not UTF-8", "\xff" + webhook.Sign(fixtureSecret, body)[1:], "", http.StatusUnauthorized},
+		{"request id not ASCII", webhook.Sign(fixtureSecret, body), "caf\xe9", http.StatusOK},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodPost, "http://"+e.addrs.Webhook+service.WebhookPath, bytes.NewReader(body))
+			req.Header.Set(webhook.SignatureHeader, c.signature)
+			if c.requestID != "" {
+				req.Header.Set("X-Request-Id", c.requestID)
+			}
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if id := res.Header.Get("X-Request-Id"); res.StatusCode != c.want || id == "" || id == c.requestID {
+				t.Errorf("HTTP %d, request id %q; want %d and a new id", res.StatusCode, id, c.want)
 			}
 		})
 	}

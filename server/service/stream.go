@@ -110,8 +110,8 @@ func changeToProto(c *store.Change) *ahv1.DisconnectionEvent {
 	t := transitionToProto(c.Transition)
 	return &ahv1.DisconnectionEvent{
 		Cursor:        stream.EncodeCursor(c.Seq),
-		AccountId:     c.AccountID,
-		UserId:        c.UserID,
+		AccountId:     text(c.AccountID),
+		UserId:        text(c.UserID),
 		Kind:          t.Kind,
 		PreviousState: t.PreviousState,
 		State:         t.State,
@@ -119,6 +119,6 @@ func changeToProto(c *store.Change) *ahv1.DisconnectionEvent {
 		ErrorMessage:  t.ErrorMessage,
 		Remedy:        t.Remedy,
 		OccurredAt:    t.OccurredAt,
-		Delivery:      &ahv1.DeliveryReference{Sequence: c.EntrySeq, EventType: c.Event},
+		Delivery:      &ahv1.DeliveryReference{Sequence: c.EntrySeq, EventType: text(c.Event)},
 	}
 }

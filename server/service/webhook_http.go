@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc/codes"
@@ -52,7 +53,7 @@ type webhookRoute struct {
 
 func (h *webhookRoute) serve(w http.ResponseWriter, r *http.Request, _ map[string]string) {
 	id := r.Header.Get(requestIDHeader)
-	if id == "" || len(id) > 64 {
+	if !isRequestID(id) {
 		id = newRequestID()
 	}
 	w.Header().Set(requestIDHeader, id)
@@ -84,8 +85,10 @@ func (h *webhookRoute) serve(w http.ResponseWriter, r *http.Request, _ map[strin
 
 	ctx = metadata.AppendToOutgoingContext(ctx, requestIDHeader, id, callerHeader, webhookCaller)
 	resp, err := h.client.ReceiveArgyleWebhook(ctx, &ahv1.ReceiveArgyleWebhookRequest{
-		Payload:   body,
-		Signature: r.Header.Get(webhook.SignatureHeader),
+		Payload: body,
+		// A proto string must be UTF-8: a header that is not would fail
+		// to forward (500, which the sender retries), not verify (401).
+		Signature: text(r.Header.Get(webhook.SignatureHeader)),
 	})
 	if err != nil {
 		st := status.Convert(err)
@@ -100,6 +103,12 @@ func (h *webhookRoute) serve(w http.ResponseWriter, r *http.Request, _ map[strin
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(out)
+}
+
+// isRequestID reports whether a caller's request id can be kept: short
+// enough for the logs, and printable ASCII, as gRPC metadata must be.
+func isRequestID(id string) bool {
+	return id != "" && len(id) <= 64 && !strings.ContainsFunc(id, func(r rune) bool { return r < ' ' || r > '~' })
 }
 
 // httpStatus is the gateway's usual mapping, except that an oversized body

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/accounthealth/accounthealth/server/health"
+	"github.com/accounthealth/accounthealth/server/jsonstruct"
 )
 
 // ErrMalformed is wrapped by every Decode error; intake maps it to 400. The
@@ -40,7 +41,7 @@ type delivery struct {
 		User         string `json:"user"`
 		ErrorCode    string `json:"error_code"`
 		ErrorMessage string `json:"error_message"`
-		// Resource stays raw: it is stored as delivered, and only read
+		// Resource stays raw: it is kept as the snapshot, and only read
 		// further when it is an object.
 		Resource json.RawMessage `json:"resource"`
 	} `json:"data"`
@@ -87,6 +88,12 @@ func (l *lenientTime) UnmarshalJSON(b []byte) error {
 // "error_message" must be strings or null; "data" must be an object or null.
 // Everything else is tolerated: unknown fields and event types, and inside
 // data.resource any value we cannot read (see resource).
+//
+// Strings are valid UTF-8 without NUL: encoding/json decodes invalid UTF-8
+// and lone surrogate escapes as U+FFFD, and Decode NUL. The snapshot's Raw
+// is data.resource as delivered or, in the rare case that readers could not
+// serve that (see jsonstruct.Servable), its servable form; the body stored
+// beside it keeps the exact bytes.
 func Decode(body []byte, receivedAt time.Time) (Envelope, error) {
 	// Checked first so that every later type error names a field.
 	if !isObject(body) {
@@ -108,6 +115,13 @@ func Decode(body []byte, receivedAt time.Time) (Envelope, error) {
 		// every other field: a value of the wrong type is left absent, as
 		// intended.
 		_ = json.Unmarshal(d.Data.Resource, &res)
+	}
+	// JSON may carry NUL (\u0000), which PostgreSQL's text type refuses: a
+	// delivery that cannot be stored is answered 503, and lost once the
+	// provider's one retry fails the same way.
+	for _, s := range []*string{&d.Event, &d.Name, &d.Data.Account, &d.Data.User, &d.Data.ErrorCode, &d.Data.ErrorMessage,
+		&res.ID, &res.User, &res.Connection.Status, &res.Connection.ErrorCode, &res.Connection.ErrorMessage} {
+		*s = strings.ReplaceAll(*s, "\x00", "\uFFFD")
 	}
 	del := health.Delivery{
 		Event:        d.Event,
@@ -133,7 +147,7 @@ func Decode(body []byte, receivedAt time.Time) (Envelope, error) {
 			ConnectionUpdatedAt:    conn.UpdatedAt.t,
 			UpdatedAt:              res.UpdatedAt.t,
 			ScannedAt:              res.ScannedAt.t,
-			Raw:                    d.Data.Resource,
+			Raw:                    jsonstruct.Servable(d.Data.Resource),
 		}
 	}
 	return Envelope{Event: d.Event, Name: d.Name, Delivery: del}, nil

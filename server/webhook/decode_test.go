@@ -10,8 +10,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/accounthealth/accounthealth/server/health"
+	"github.com/accounthealth/accounthealth/server/jsonstruct"
 )
 
 var received = time.Date(2026, 11, 12, 5, 0, 18, 0, time.UTC)
@@ -352,6 +354,35 @@ func TestDecode(t *testing.T) {
 			}},
 		},
 		{
+			// encoding/json decodes invalid UTF-8 and lone surrogates as
+			// U+FFFD; protojson refuses them, so the snapshot is re-encoded.
+			name: "lone surrogates and invalid UTF-8 read as U+FFFD",
+			body: "{\"event\": \"accounts.failed\", \"data\": {\"account\": \"a\", \"error_code\": \"invalid_credentials\", \"error_message\": \"Caf\\udce9\", " +
+				"\"resource\": {\"employers\": [\"Caf\xe9\"], \"connection\": {\"status\": \"error\", \"error_message\": \"Caf\\udce9 \\ud83d\\ude00\"}}}}",
+			want: health.Delivery{Event: "accounts.failed", AccountID: "a", ErrorCode: "invalid_credentials", ErrorMessage: "Caf\uFFFD", Snapshot: &health.Snapshot{
+				ConnectionStatus: "error", ConnectionErrorMessage: "Caf\uFFFD \U0001F600",
+				Raw: []byte(`{"connection":{"error_message":"Caf` + "\uFFFD \U0001F600" + `","status":"error"},"employers":["Caf` + "\uFFFD" + `"]}`),
+			}},
+		},
+		{
+			// PostgreSQL's text type refuses NUL; the snapshot keeps it.
+			name:     "NUL reads as U+FFFD",
+			body:     `{"event": "accounts.failed\u0000", "name": "\u0000", "data": {"account": "a\u0000", "error_message": "x\u0000y", "resource": {"connection": {"status": "error\u0000"}}}}`,
+			wantName: "\uFFFD",
+			want: health.Delivery{Event: "accounts.failed\uFFFD", AccountID: "a\uFFFD", ErrorMessage: "x\uFFFDy", Snapshot: &health.Snapshot{
+				ConnectionStatus: "error\uFFFD",
+				Raw:              []byte(`{"connection": {"status": "error\u0000"}}`),
+			}},
+		},
+		{
+			name: "resource with a repeated key and a number beyond float64 re-encoded",
+			body: `{"event": "accounts.updated", "data": {"resource": {"id": "a", "balance": 1e400, "connection": {"status": "error", "status": "connected"}}}}`,
+			want: health.Delivery{Event: "accounts.updated", AccountID: "a", Snapshot: &health.Snapshot{
+				ConnectionStatus: "connected",
+				Raw:              []byte(`{"balance":"1e400","connection":{"status":"connected"},"id":"a"}`),
+			}},
+		},
+		{
 			name: "surrounding whitespace",
 			body: " \r\n\t{\"event\": \"items.updated\"}\n",
 			want: health.Delivery{Event: "items.updated"},
@@ -431,14 +462,32 @@ func FuzzDecode(f *testing.F) {
 		if !json.Valid(data) {
 			t.Fatal("accepted invalid JSON")
 		}
-		if s := env.Delivery.Snapshot; s != nil {
+		d := env.Delivery
+		texts := []string{env.Name, d.AccountID, d.UserID, d.ErrorCode, d.ErrorMessage, d.Event}
+		if s := d.Snapshot; s != nil {
+			texts = append(texts, s.ConnectionStatus, s.ConnectionErrorCode, s.ConnectionErrorMessage)
+		}
+		for _, s := range texts {
+			if !utf8.ValidString(s) || strings.IndexByte(s, 0) >= 0 {
+				t.Fatalf("decoded string %q is not valid UTF-8 without NUL", s)
+			}
+		}
+		if s := d.Snapshot; s != nil {
 			raw := bytes.Clone(s.Raw)
 			clear(body)
 			if !bytes.Equal(s.Raw, raw) {
 				t.Fatal("Snapshot.Raw shares memory with the body")
 			}
-			if !bytes.Contains(data, raw) || !isObject(raw) || !json.Valid(raw) {
-				t.Fatalf("Snapshot.Raw %q is not an object sent in the body", raw)
+			if _, err := jsonstruct.Struct(raw); err != nil || !isObject(raw) {
+				t.Fatalf("Snapshot.Raw %q does not serve: %v", raw, err)
+			}
+			// Kept as sent whenever that serves.
+			var sent struct {
+				Data struct{ Resource json.RawMessage }
+			}
+			_ = json.Unmarshal(data, &sent)
+			if orig := sent.Data.Resource; bytes.Equal(jsonstruct.Servable(orig), orig) && !bytes.Equal(raw, orig) {
+				t.Fatalf("Snapshot.Raw %q re-encodes %q, which serves as it is", raw, orig)
 			}
 		}
 	})
@@ -455,17 +504,22 @@ func BenchmarkDecode(b *testing.B) {
 	}
 }
 
-// checkDelivery reports how got differs from want. Snapshot.Raw must be an
-// object copied verbatim from body, and equal want's when want sets it.
+// checkDelivery reports how got differs from want. Snapshot.Raw must be a
+// servable object, equal to want's when want sets it, else copied verbatim
+// from body.
 func checkDelivery(t *testing.T, body []byte, got, want health.Delivery) {
 	t.Helper()
 	if got.Snapshot != nil {
 		raw := got.Snapshot.Raw
-		if !bytes.Contains(body, raw) || !isObject(raw) || !json.Valid(raw) {
-			t.Errorf("Snapshot.Raw %q is not an object copied from the body", raw)
+		if !isObject(raw) || !bytes.Equal(jsonstruct.Servable(raw), raw) {
+			t.Errorf("Snapshot.Raw %q is not a servable object", raw)
 		}
-		if want.Snapshot != nil && want.Snapshot.Raw != nil && !bytes.Equal(raw, want.Snapshot.Raw) {
-			t.Errorf("Snapshot.Raw = %q, want %q", raw, want.Snapshot.Raw)
+		if want.Snapshot != nil && want.Snapshot.Raw != nil {
+			if !bytes.Equal(raw, want.Snapshot.Raw) {
+				t.Errorf("Snapshot.Raw = %q, want %q", raw, want.Snapshot.Raw)
+			}
+		} else if !bytes.Contains(body, raw) {
+			t.Errorf("Snapshot.Raw %q is not copied from the body", raw)
 		}
 	}
 	if g, w := withoutRaw(got), withoutRaw(want); !reflect.DeepEqual(g, w) {

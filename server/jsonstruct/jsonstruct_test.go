@@ -1,0 +1,173 @@
+package jsonstruct
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
+)
+
+// poison is JSON that encoding/json takes and protojson, or a reader's
+// protobuf decoder, does not; want is its servable form.
+var poison = []struct{ name, in, want string }{
+	{"lone low surrogate", `{"employer":"Caf\udce9"}`, `{"employer":"Caf` + "\uFFFD" + `"}`},
+	{"lone high surrogate", `{"a":"\ud83d!"}`, `{"a":"` + "\uFFFD" + `!"}`},
+	{"reversed pair", `{"a":"\ude00\ud83d"}`, `{"a":"` + "\uFFFD\uFFFD" + `"}`},
+	{"surrogate in a key", `{"Caf\udce9":1}`, `{"Caf` + "\uFFFD" + `":1}`},
+	{"invalid UTF-8", "{\"employer\":\"Caf\xe9\"}", `{"employer":"Caf` + "\uFFFD" + `"}`},
+	{"encoded surrogate", "{\"a\":\"\xed\xa0\x80\"}", `{"a":"` + "\uFFFD\uFFFD\uFFFD" + `"}`},
+	{"invalid UTF-8 in a key", "{\"\xff\":true}", `{"` + "\uFFFD" + `":true}`},
+	{"duplicate key", `{"code":"a","x":[1],"code":"b"}`, `{"code":"b","x":[1]}`},
+	{"duplicate nested key", `{"c":{"s":1,"s":{"t":2}}}`, `{"c":{"s":{"t":2}}}`},
+	{"duplicate escaped key", `{"a":1,"\u0061":2}`, `{"a":2}`},
+	{"number beyond float64", `{"n":1e400,"m":-2.5E+999,"k":[7]}`, `{"k":[7],"m":"-2.5E+999","n":"1e400"}`},
+	{"long integer beyond float64", `{"n":` + strings.Repeat("9", 400) + `}`, `{"n":"` + strings.Repeat("9", 400) + `"}`},
+	{"too deep", `{"a":` + strings.Repeat(`[`, 40) + strings.Repeat(`]`, 40) + `}`,
+		`{"a":` + strings.Repeat(`[`, 31) + `"` + strings.Repeat(`[`, 9) + strings.Repeat(`]`, 9) + `"` + strings.Repeat(`]`, 31) + `}`},
+	{"far too deep for Go", strings.Repeat(`{"a":`, 4000) + `1` + strings.Repeat(`}`, 4000),
+		strings.Repeat(`{"a":`, 32) + `"` + strings.ReplaceAll(strings.Repeat(`{"a":`, 4000-32), `"`, `\"`) + `1` + strings.Repeat(`}`, 4000-32) + `"` + strings.Repeat(`}`, 32)},
+	{"all at once, HTML kept", "{\"h\":\"<&>\",\"b\":1,\"b\":\"\xc0\",\"n\":1e999}", `{"b":"` + "\uFFFD" + `","h":"<&>","n":"1e999"}`},
+}
+
+// Text protojson takes as it is, including what looks like poison.
+var fine = []string{
+	`{}`,
+	` {"a": 1} `,
+	`{"pair":"\ud83d\ude00","upper":"\uD83D\uDE00","nul":"\u0000","max":"\uffff","quoted":"\"\\u\\udc00"}`,
+	`{"tiny":1e-400,"big":1.7976931348623157e308,"long":0.` + strings.Repeat("0", 400) + `1}`,
+	`{"a":1,"A":2,"b":{"a":1},"c":[{"a":1},{"a":2}]}`,
+	`{"a":` + strings.Repeat(`[`, 31) + strings.Repeat(`]`, 31) + `}`,
+	`{"e":"` + "é\u2028" + `","deep":"[[[[{{{{","num":-0.5e-3}`,
+}
+
+func TestServable(t *testing.T) {
+	for _, tt := range poison {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Servable([]byte(tt.in))
+			if string(got) != tt.want {
+				t.Errorf("Servable =\n%.300s\nwant\n%.300s", got, tt.want)
+			}
+			checkServes(t, []byte(tt.in))
+		})
+	}
+	for _, in := range fine {
+		b := []byte(in)
+		if got := Servable(b); &got[0] != &b[0] {
+			t.Errorf("Servable(%s) = %s, want it unchanged", in, got)
+		}
+		checkServes(t, b)
+	}
+}
+
+// The provider's objects, and the deliveries that carry them, are kept
+// as they are: the same slice, not a copy.
+func TestServableKeepsRecorded(t *testing.T) {
+	files, _ := filepath.Glob("../../testdata/fixtures/*/*.json")
+	if len(files) < 30 {
+		t.Fatalf("only %d fixtures", len(files))
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !json.Valid(b) || bytes.TrimSpace(b)[0] != '{' {
+			continue
+		}
+		if got := Servable(b); &got[0] != &b[0] {
+			t.Errorf("%s re-encoded", f)
+		}
+	}
+}
+
+func TestStructRefuses(t *testing.T) {
+	for _, in := range []string{`[1]`, `"s"`, `{"a":}`, `{"a":1} {}`, "\ufeff{}"} {
+		if s, err := Struct([]byte(in)); err == nil {
+			t.Errorf("Struct(%q) = %v, want an error", in, s)
+		}
+	}
+	if s, err := Struct(nil); s != nil || err != nil {
+		t.Errorf("Struct(nil) = %v, %v", s, err)
+	}
+}
+
+func FuzzStruct(f *testing.F) {
+	for _, tt := range poison {
+		f.Add([]byte(tt.in))
+	}
+	for _, in := range fine {
+		f.Add([]byte(in))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if !json.Valid(b) || bytes.TrimLeft(b, " \t\r\n")[0] != '{' {
+			return
+		}
+		checkServes(t, b)
+		// Servable is exact: it keeps every text that converts as it is.
+		strict := protojson.Unmarshal(b, &structpb.Struct{}) == nil && depth(b) <= MaxDepth
+		if servable(b) != strict {
+			t.Fatalf("servable = %v, but protojson takes it: %v", !strict, strict)
+		}
+	})
+}
+
+// checkServes checks that b converts, that any reader decodes the result,
+// and that Servable is idempotent.
+func checkServes(t *testing.T, b []byte) {
+	t.Helper()
+	s, err := Struct(b)
+	if err != nil {
+		t.Fatalf("Struct(%q): %v", b, err)
+	}
+	wire, err := proto.Marshal(s)
+	if err != nil {
+		t.Fatalf("proto.Marshal: %v", err)
+	}
+	if err := proto.Unmarshal(wire, &structpb.Struct{}); err != nil {
+		t.Fatalf("proto.Unmarshal: %v", err)
+	}
+	if _, err := protojson.Marshal(s); err != nil {
+		t.Fatalf("protojson.Marshal: %v", err)
+	}
+	once := Servable(b)
+	if twice := Servable(once); !bytes.Equal(once, twice) || !servable(once) {
+		t.Fatalf("Servable not idempotent: %q, then %q", once, twice)
+	}
+}
+
+// depth is the deepest nesting of objects and arrays in the JSON text b.
+func depth(b []byte) int {
+	d := json.NewDecoder(bytes.NewReader(b))
+	n, deepest := 0, 0
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return deepest
+		}
+		switch tok {
+		case json.Delim('{'), json.Delim('['):
+			n++
+			deepest = max(deepest, n)
+		case json.Delim('}'), json.Delim(']'):
+			n--
+		}
+	}
+}
+
+func BenchmarkServable(b *testing.B) {
+	body, err := os.ReadFile("../../testdata/fixtures/recorded/accounts_updated_1.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		Servable(body)
+	}
+}
