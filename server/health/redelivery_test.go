@@ -26,6 +26,37 @@ func account(lean bool) *simulate.Account {
 	return g.NewAccount()
 }
 
+// dual is one account as two subscriptions see it, one to "*" (no object),
+// one to accounts.updated with include_resource: step plays a change on
+// both twins and returns the codeless accounts.failed (or the lean event)
+// and the accounts.updated with the object (zero when the change sends
+// none).
+type dual struct{ lean, full *simulate.Account }
+
+func newDual() dual { return dual{account(true), account(false)} }
+
+func (d dual) step(change func(*simulate.Account) []simulate.Delivery) (event, updated simulate.Delivery) {
+	l, f := change(d.lean), change(d.full)
+	event = l[0]
+	if i := slices.IndexFunc(f, func(d simulate.Delivery) bool { return d.Event == simulate.EventUpdated }); i >= 0 {
+		updated = f[i]
+	}
+	if event.Event == simulate.EventFailed {
+		event.Body = simtest.Codeless(event.Body)
+	}
+	return event, updated
+}
+
+func connect(a *simulate.Account) []simulate.Delivery { return a.Connect() }
+
+func failWith(code string) func(*simulate.Account) []simulate.Delivery {
+	return func(a *simulate.Account) []simulate.Delivery { return a.Fail(code) }
+}
+
+func disconnectWith(code string) func(*simulate.Account) []simulate.Delivery {
+	return func(a *simulate.Account) []simulate.Delivery { return a.Disconnect(code) }
+}
+
 // of picks the delivery of an event among a change's deliveries.
 func of(ds []simulate.Delivery, event string) simulate.Delivery {
 	i := slices.IndexFunc(ds, func(d simulate.Delivery) bool { return d.Event == event })
@@ -159,6 +190,25 @@ func TestRedeliveryRule(t *testing.T) {
 			want: want{health.OutcomeApplied, health.StateAuthFailed, "invalid_mfa", health.ActionRetryMFA, 3,
 				[]health.Kind{health.KindAuthFailed, health.KindAuthFailed, health.KindAuthFailed}},
 		},
+		{
+			// Two subscriptions: the failure's accounts.failed names no
+			// code, so on a disconnected account it keeps the
+			// disconnection; its accounts.updated, with the object, then
+			// moves the account to AUTH_FAILED. The provider's retry of the
+			// accounts.failed finds the state changed since the original
+			// and counts the one attempt twice.
+			name: "the retry of a codeless accounts.failed, after its accounts.updated moved the account, counts one failure",
+			ds: func() []sent {
+				d := newDual()
+				add, _ := d.step(func(a *simulate.Account) []simulate.Delivery { return a.Add() })
+				conn, connUpd := d.step(connect)
+				_, disc := d.step(disconnectWith("auth_required"))
+				fail, failUpd := d.step(failWith("invalid_mfa"))
+				return []sent{{add, 0}, {conn, 5}, {connUpd, 30}, {disc, 60}, {fail, 120}, {failUpd, 121}, {fail, 151}}
+			},
+			want: want{health.OutcomeDuplicate, health.StateAuthFailed, "invalid_mfa", health.ActionRetryMFA, 1,
+				[]health.Kind{health.KindDisconnected, health.KindAuthFailed}},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -203,5 +253,37 @@ func TestDeliveriesWithoutTimestamp(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestDualAttemptOrder: with two subscriptions, each failed attempt comes
+// as a codeless accounts.failed and an accounts.updated with the object.
+// Whichever of the two arrives first, the record must end the same; here
+// two failed re-logins of a disconnected account count two failures in
+// one order and one in the other, because a codeless accounts.failed
+// is taken for a retry when the state has not changed since the last one,
+// and which delivery changes the state depends on the order.
+func TestDualAttemptOrder(t *testing.T) {
+	for _, updatedFirst := range []bool{false, true} {
+		t.Run(fmt.Sprintf("accounts.updated first=%v", updatedFirst), func(t *testing.T) {
+			d := newDual()
+			add, _ := d.step(func(a *simulate.Account) []simulate.Delivery { return a.Add() })
+			conn, connUpd := d.step(connect)
+			_, disc := d.step(disconnectWith("auth_required"))
+			f1, u1 := d.step(failWith("invalid_mfa"))
+			f2, u2 := d.step(failWith("invalid_mfa"))
+			pair := func(f, u simulate.Delivery, at int) []sent {
+				if updatedFirst {
+					return []sent{{u, at}, {f, at + 1}}
+				}
+				return []sent{{f, at}, {u, at + 1}}
+			}
+			ds := slices.Concat([]sent{{add, 0}, {conn, 5}, {connUpd, 30}, {disc, 60}}, pair(f1, u1, 120), pair(f2, u2, 250))
+			_, rec, events := commitAll(t, ds)
+			if rec.State != health.StateAuthFailed || rec.ErrorCode != "invalid_mfa" || rec.ConsecutiveFailures != 2 || len(events) != 2 {
+				t.Errorf("%v %q, %d failures, events %+v; want AUTH_FAILED \"invalid_mfa\", 2 failures, a disconnection and one failure event",
+					rec.State, rec.ErrorCode, rec.ConsecutiveFailures, events)
+			}
+		})
 	}
 }

@@ -39,18 +39,21 @@ func InOrder(ds []Delivery) Arrangement {
 	return a
 }
 
-// PairSwapped: the two deliveries of every attempt (accounts.failed or
+// PairSwapped: the deliveries of every attempt (accounts.failed or
 // accounts.connected, and the accounts.updated that goes with it) in the
-// other order; the provider documents none.
+// reverse order; the provider documents none.
 func PairSwapped(h *History, ds []Delivery) Arrangement {
 	a := InOrder(ds)
 	a.Name = "pairs swapped"
-	for i := 0; i+1 < len(ds); i++ {
-		op := h.Steps[ds[i].Step].Op
-		if ds[i].Step == ds[i+1].Step && (op == OpFail || op == OpConnect) {
-			a.Arrivals[i], a.Arrivals[i+1] = a.Arrivals[i+1], a.Arrivals[i]
-			i++
+	for i := 0; i < len(ds); {
+		j := i + 1
+		for j < len(ds) && ds[j].Step == ds[i].Step {
+			j++
 		}
+		if op := h.Steps[ds[i].Step].Op; op == OpFail || op == OpConnect {
+			slices.Reverse(a.Arrivals[i:j])
+		}
+		i = j
 	}
 	return a
 }

@@ -54,17 +54,27 @@ const (
 	// Bare: no account object, and accounts.failed without error_code or
 	// error_message in data, as v2 deliveries may come.
 	Bare
+	// Dual: two subscriptions, one to "*" (which cannot include the
+	// object) and one to accounts.updated with include_resource: every
+	// event comes lean (accounts.failed bare), and every accounts.updated
+	// comes once more with the object, right after.
+	Dual
 )
 
 // Modes lists every mode.
-var Modes = []Mode{Full, Lean, Bare}
+var Modes = []Mode{Full, Lean, Bare, Dual}
 
-var modeNames = [...]string{"full", "lean", "bare"}
+var modeNames = [...]string{"full", "lean", "bare", "dual"}
 
 func (m Mode) String() string { return modeNames[m] }
 
-// Timed reports whether the mode's deliveries carry timestamps.
+// Timed reports whether every delivery of the mode carries the account
+// object, and so timestamps.
 func (m Mode) Timed() bool { return m == Full }
+
+// Objects reports whether the mode's accounts.updated deliveries carry the
+// account object, so that the service sees every change of its connection.
+func (m Mode) Objects() bool { return m == Full || m == Dual }
 
 // Step is one change of the account.
 type Step struct {
@@ -120,7 +130,7 @@ type History struct {
 	Seed          int64
 	Account, User string
 	Steps         []Step
-	deliveries    [3][]Delivery // by Mode
+	deliveries    [4][]Delivery // by Mode
 	lastCode      string        // the connection's error code, while generating
 }
 
@@ -380,13 +390,21 @@ func (h *History) add(s Step, full, lean *simulate.Account) {
 		full.At = full.Decoded.Snapshot.Time()
 		bare := ls[i].Body
 		if f.Event == simulate.EventFailed {
-			bare = withoutError(bare)
+			bare = Codeless(bare)
 		}
 		lean, bared := newDelivery(f.Event, ls[i].Body, step), newDelivery(f.Event, bare, step)
 		lean.At, bared.At = full.At, full.At
 		h.deliveries[Full] = append(h.deliveries[Full], full)
 		h.deliveries[Lean] = append(h.deliveries[Lean], lean)
 		h.deliveries[Bare] = append(h.deliveries[Bare], bared)
+		if f.Event == simulate.EventFailed {
+			h.deliveries[Dual] = append(h.deliveries[Dual], bared)
+		} else {
+			h.deliveries[Dual] = append(h.deliveries[Dual], lean)
+		}
+		if f.Event == simulate.EventUpdated {
+			h.deliveries[Dual] = append(h.deliveries[Dual], full)
+		}
 	}
 }
 
@@ -411,9 +429,10 @@ func reauth(a *simulate.Account, code string) []simulate.Delivery {
 	return ds
 }
 
-// withoutError re-encodes a lean delivery without data.error_code and
-// data.error_message, in the provider's indented form.
-func withoutError(body []byte) []byte {
+// Codeless re-encodes a lean delivery without data.error_code and
+// data.error_message, in the provider's indented form: an accounts.failed
+// as v2 deliveries may come.
+func Codeless(body []byte) []byte {
 	var env struct {
 		Event string `json:"event"`
 		Name  string `json:"name"`

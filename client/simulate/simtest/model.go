@@ -139,7 +139,7 @@ func (rp *Replay) String() string {
 			code = "-"
 		}
 		snap := "no object"
-		if rp.Mode.Timed() {
+		if d.Decoded.Snapshot != nil {
 			snap = "object at " + d.At.Format("15:04:05.000000")
 		}
 		copied := ""

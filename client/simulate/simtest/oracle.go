@@ -59,6 +59,7 @@ func Expect(h *History, m Mode) []Expectation {
 	out := make([]Expectation, len(h.Steps))
 	for i, s := range h.Steps {
 		o.events = nil
+		o.moment++
 		o.step(i, s)
 		out[i] = Expectation{State: o.state, Code: o.code, Action: remedy(o.state, o.code), Failures: o.failures, Ever: o.ever, Events: o.events}
 	}
@@ -73,9 +74,11 @@ type oracle struct {
 	ever     bool
 	failures int
 	events   []Event
-	// For lean failures: the step of the last applied accounts.failed by
-	// its bytes (its code; Bare: all alike), and of the last state change.
+	// For lean failures: when (by moment, one per delivery that tells
+	// something) the last applied accounts.failed by its bytes (its code;
+	// Bare and Dual: all alike) was applied, and the last state change.
 	lastFailed  map[string]int
+	moment      int
 	stateChange int
 }
 
@@ -83,7 +86,7 @@ func (o *oracle) step(i int, s Step) {
 	if o.state == health.StateRemoved {
 		return
 	}
-	visible := o.mode.Timed()
+	visible := o.mode.Objects()
 	switch s.Op {
 	case OpAdd:
 		o.to(i, health.StateConnecting, "")
@@ -108,31 +111,46 @@ func (o *oracle) step(i int, s Step) {
 			o.to(i, state, s.Code)
 		}
 	case OpFail:
-		code := s.Code
-		if o.mode == Bare {
-			code = ""
+		inFailed := s.Code // the code accounts.failed carries
+		if o.mode == Bare || o.mode == Dual {
+			inFailed = ""
 		}
-		if !visible {
-			if last, ok := o.lastFailed[code]; ok && o.stateChange <= last && o.code == code {
-				return // the provider's retry: it would change nothing
-			}
-			o.lastFailed[code] = i
+		counted := true
+		o.moment++
+		if !o.mode.Timed() {
+			// Identical bytes are the provider's retry when applying them
+			// would change nothing but the count.
+			last, ok := o.lastFailed[inFailed]
+			unchanged := inFailed == "" && o.state.NeedsAttention() || inFailed != "" && o.code == inFailed
+			counted = !ok || o.stateChange > last || !unchanged
 		}
-		o.failures++
-		switch {
-		case code == "" && o.state.NeedsAttention():
-			// Says nothing new about the incident under way.
-		case code == "":
-			o.to(i, health.StateAuthFailed, "")
-		case !o.ever || slices.Contains(LoginCodes, code):
-			o.to(i, health.StateAuthFailed, code)
-		case slices.Contains(OutageCodes, code):
-			o.to(i, health.StateDegraded, code)
-		default:
-			o.to(i, health.StateDisconnected, code)
+		if counted {
+			o.failures++
+			o.fail(i, inFailed)
+			o.lastFailed[inFailed] = o.moment
+		}
+		if o.mode == Dual {
+			o.moment++
+			o.fail(i, s.Code) // its accounts.updated with the object
 		}
 	case OpRemove:
 		o.to(i, health.StateRemoved, "")
+	}
+}
+
+// fail applies a failure's code, empty when the delivery names none.
+func (o *oracle) fail(i int, code string) {
+	switch {
+	case code == "" && o.state.NeedsAttention():
+		// Says nothing new about the incident under way.
+	case code == "":
+		o.to(i, health.StateAuthFailed, "")
+	case !o.ever || slices.Contains(LoginCodes, code):
+		o.to(i, health.StateAuthFailed, code)
+	case slices.Contains(OutageCodes, code):
+		o.to(i, health.StateDegraded, code)
+	default:
+		o.to(i, health.StateDisconnected, code)
 	}
 }
 
@@ -140,7 +158,7 @@ func (o *oracle) step(i int, s Step) {
 func (o *oracle) to(i int, state health.State, code string) {
 	from, fromCode := o.state, o.code
 	if state != from {
-		o.stateChange = i
+		o.stateChange = o.moment
 	}
 	o.state, o.code = state, code
 	switch {
