@@ -224,6 +224,21 @@ func next(st status, ever bool, s Step) (status, bool) {
 	return st, ever
 }
 
+// WithAccount is the same history for another account id: every
+// delivery's bytes with h.Account replaced by id, so that one history can
+// be delivered to one service more than once.
+func (h *History) WithAccount(id string) *History {
+	w := &History{Seed: h.Seed, Account: id, User: h.User, Steps: h.Steps}
+	for m := range h.deliveries {
+		for _, d := range h.deliveries[m] {
+			nd := newDelivery(d.Event, bytes.ReplaceAll(d.Body, []byte(h.Account), []byte(id)), d.Step)
+			nd.At = d.At
+			w.deliveries[m] = append(w.deliveries[m], nd)
+		}
+	}
+	return w
+}
+
 // Codes the walk uses, by who can fix them.
 var (
 	LoginCodes   = []string{"invalid_credentials", "invalid_mfa", "mfa_timeout"}
@@ -361,7 +376,7 @@ func (h *History) add(s Step, full, lean *simulate.Account) {
 		case OpRecover:
 			return a.Recover()
 		case OpReauth:
-			return reauth(a, h.lastCode)
+			return Reauth(a, h.lastCode)
 		case OpRemove:
 			return a.Remove()
 		}
@@ -408,14 +423,14 @@ func (h *History) add(s Step, full, lean *simulate.Account) {
 	}
 }
 
-// reauth starts a re-authentication: the user is back in Link and the
+// Reauth starts a re-authentication: the user is back in Link and the
 // provider reports the connection as connecting, in an accounts.updated.
 // The simulator has no builder for it. Add makes the same change of the
 // object, and only its event name is the first login's; but it does not
 // wait for the user to come back, so the account's clock is moved on first
 // by a disconnection with the code it is in error with, whose delivery
 // nobody sends (the connection stays as it was, only its time moves).
-func reauth(a *simulate.Account, code string) []simulate.Delivery {
+func Reauth(a *simulate.Account, code string) []simulate.Delivery {
 	_ = a.Disconnect(code)
 	ds := a.Add()
 	for i := range ds {
