@@ -35,9 +35,10 @@ var replayStart = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 // TestPropertyHistories generates random, realistic account histories with
 // the simulator's builders (first login ok or failed, MFA timeouts,
 // disconnections, expiries, outages, re-authentications, reconnections,
-// removal and deliveries after it), in each mode (with the account object,
-// lean, and lean failures without a code), and delivers each through a
-// model of the store's commit rules:
+// removal and deliveries after it), in each mode (with the account object;
+// lean; lean with failures that name no code; two subscriptions, lean "*"
+// and accounts.updated with the object), and delivers each through a model
+// of the store's commit rules (simtest.Store):
 //   - in order, checked step by step against simtest.Expect, an oracle
 //     that knows each step from the simulator's side; lean deliveries,
 //     where they tell the state, must also end where the full ones do;

@@ -137,8 +137,8 @@ func DoubledLate(ds []Delivery, r *rand.Rand) Arrangement {
 	return a
 }
 
-// DoubledWide: every delivery sent twice, the copy one to four deliveries
-// later whatever their times. Only for deliveries that carry the account
+// DoubledWide: every delivery sent twice, the copy after up to three more
+// deliveries whatever their times. Only for deliveries that carry the account
 // object: a lean copy that far behind is a new fact by the rule that lean
 // deliveries apply in arrival order. One draw per delivery.
 func DoubledWide(ds []Delivery, r *rand.Rand) Arrangement {

@@ -25,6 +25,15 @@ func TestGenerate(t *testing.T) {
 				t.Fatalf("seed %d, %s: another history from the same seed", seed, m)
 			}
 		}
+		var updates int
+		for _, d := range h.Deliveries(Full) {
+			if d.Event == health.EventAccountsUpdated {
+				updates++
+			}
+		}
+		if dual := h.Deliveries(Dual); len(dual) != len(h.Deliveries(Full))+updates {
+			t.Fatalf("seed %d: %d dual deliveries for %d and %d updates", seed, len(dual), len(h.Deliveries(Full)), updates)
+		}
 		full, lean, bare := h.Deliveries(Full), h.Deliveries(Lean), h.Deliveries(Bare)
 		if len(full) != len(lean) || len(full) != len(bare) {
 			t.Fatalf("seed %d: %d, %d and %d deliveries", seed, len(full), len(lean), len(bare))
