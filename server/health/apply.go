@@ -134,11 +134,13 @@ func Apply(cur Record, d Delivery) Result {
 //   - A lean accounts.failed counts an attempt, so applying a retry would
 //     count one attempt twice. It is a retry when it comes within window of
 //     the original (either way round), applying it would change nothing
-//     but the count, and no account object has been applied since the
+//     but the count (and Unconfirmed), and no account object has been applied since the
 //     original came (an object that came after it may be the next
 //     attempt's, whose accounts.failed has the same bytes when it carries
 //     no object). Two real identical failures in a row within the window
 //     with nothing between them count as one; their state is the same.
+//     And a retry that arrives after its own attempt's object counts
+//     again: it cannot be told from the next attempt's failure.
 //   - Any other lean delivery is applied again: applying it twice changes
 //     nothing that applying it once did not, so suppressing it could only
 //     hide a new fact (a reconnection's lean accounts.connected has the same
@@ -156,8 +158,11 @@ func IsRedelivery(cur Record, d Delivery, originalAt time.Time, window time.Dura
 	if !within || cur.SnapshotReceivedAt.After(originalAt) {
 		return false
 	}
+	// Unconfirmed aside: a failure does not tell the account object, so
+	// the lean accounts.updated that accompanied the original may leave it
+	// set, and the retry would clear it.
 	next := Apply(cur, d).Record
-	next.ConsecutiveFailures, next.LastEventType, next.LastEventAt = cur.ConsecutiveFailures, cur.LastEventType, cur.LastEventAt
+	next.ConsecutiveFailures, next.LastEventType, next.LastEventAt, next.Unconfirmed = cur.ConsecutiveFailures, cur.LastEventType, cur.LastEventAt, cur.Unconfirmed
 	return reflect.DeepEqual(next, cur)
 }
 
