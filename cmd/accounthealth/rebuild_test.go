@@ -10,25 +10,12 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	ahv1 "github.com/accounthealth/accounthealth/gen/accounthealth/v1"
-	"github.com/accounthealth/accounthealth/server/health"
 	"github.com/accounthealth/accounthealth/server/store"
 	"github.com/accounthealth/accounthealth/server/store/sqlite"
+	"github.com/accounthealth/accounthealth/server/store/storetest"
 	"github.com/accounthealth/accounthealth/server/stream"
 	"github.com/accounthealth/accounthealth/server/webhook"
 )
-
-// olderRules stand for an older build: they never tell a failed login
-// from a disconnection.
-var olderRules = store.Rules{Version: 1, Apply: func(cur health.Record, d health.Delivery) health.Result {
-	res := health.Apply(cur, d)
-	if res.Record.State == health.StateAuthFailed {
-		res.Record.State = health.StateDisconnected
-		if res.Transition != nil {
-			res.Transition.State, res.Transition.Kind = health.StateDisconnected, health.KindDisconnected
-		}
-	}
-	return res
-}}
 
 // seedUnderOlderRules writes, as an older build would have, three accounts
 // into the store in dir: one whose login failed (a disconnection to those
@@ -36,7 +23,7 @@ var olderRules = store.Rules{Version: 1, Apply: func(cur health.Record, d health
 // change those rules made.
 func seedUnderOlderRules(t *testing.T, dir string) string {
 	t.Helper()
-	st, err := sqlite.Open(t.Context(), dir, store.Options{Rules: olderRules})
+	st, err := sqlite.Open(t.Context(), dir, store.Options{Rules: storetest.OlderRules})
 	if err != nil {
 		t.Fatal(err)
 	}

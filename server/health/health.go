@@ -112,7 +112,7 @@ type Snapshot struct {
 	ConnectionUpdatedAt    time.Time // zero when absent
 	UpdatedAt              time.Time // resource.updated_at; zero when absent
 	ScannedAt              time.Time // zero when null: never scanned
-	Raw                    []byte    // the resource JSON exactly as delivered
+	Raw                    []byte    // the resource JSON as delivered, or its servable form (see webhook.Decode)
 }
 
 // Time orders snapshots of one account: the newest of updated_at and

@@ -19,15 +19,7 @@ var rebuildSQL = sqlstore.NewRebuildSQL(sqlstore.Dollar)
 
 // Derivation says under which rules the records were derived.
 func (s *Store) Derivation(ctx context.Context) (store.Derivation, error) {
-	const op = "derivation"
-	if err := s.guard.CheckOpen(op); err != nil {
-		return store.Derivation{}, err
-	}
-	d, err := sqlstore.ScanDerivation(s.pool.QueryRow(ctx, rebuildSQL.Derivation))
-	if err != nil {
-		return d, s.guard.Fail(op, err)
-	}
-	return d, nil
+	return s.rebuilder().Derivation(ctx)
 }
 
 // Rebuild re-derives every record from the log (see store.RunRebuild).
@@ -37,15 +29,12 @@ func (s *Store) Derivation(ctx context.Context) (store.Derivation, error) {
 // take Seqs in commit order and ingests from other replicas interleave
 // safely.
 func (s *Store) Rebuild(ctx context.Context, o store.RebuildOptions) (store.RebuildProgress, error) {
-	const op = "rebuild"
-	if err := s.guard.CheckOpen(op); err != nil {
-		return store.RebuildProgress{}, err
-	}
-	p, err := store.RunRebuild(ctx, rebuildDriver{s}, o, s.opts)
-	if err != nil {
-		return p, s.guard.Fail(op, err)
-	}
-	return p, nil
+	return s.rebuilder().Rebuild(ctx, o)
+}
+
+func (s *Store) rebuilder() sqlstore.Rebuilder {
+	return sqlstore.Rebuilder{Guard: &s.guard, Driver: rebuildDriver{s}, Opts: s.opts,
+		ReadRow: func(ctx context.Context, q string) sqlstore.Scanner { return s.pool.QueryRow(ctx, q) }}
 }
 
 type rebuildDriver struct{ s *Store }

@@ -12,15 +12,7 @@ var rebuildSQL = sqlstore.NewRebuildSQL(sqlstore.Question)
 
 // Derivation says under which rules the records were derived.
 func (s *Store) Derivation(ctx context.Context) (store.Derivation, error) {
-	const op = "derivation"
-	if err := s.guard.CheckOpen(op); err != nil {
-		return store.Derivation{}, err
-	}
-	d, err := sqlstore.ScanDerivation(s.r.QueryRowContext(ctx, rebuildSQL.Derivation))
-	if err != nil {
-		return d, s.guard.Fail(op, err)
-	}
-	return d, nil
+	return s.rebuilder().Derivation(ctx)
 }
 
 // Rebuild re-derives every record from the log (see store.RunRebuild).
@@ -28,15 +20,12 @@ func (s *Store) Derivation(ctx context.Context) (store.Derivation, error) {
 // while the store serves; a second Rebuild of this Store waits for the
 // first. (Several processes writing one database file are not supported.)
 func (s *Store) Rebuild(ctx context.Context, o store.RebuildOptions) (store.RebuildProgress, error) {
-	const op = "rebuild"
-	if err := s.guard.CheckOpen(op); err != nil {
-		return store.RebuildProgress{}, err
-	}
-	p, err := store.RunRebuild(ctx, rebuildDriver{s}, o, s.opts)
-	if err != nil {
-		return p, s.guard.Fail(op, err)
-	}
-	return p, nil
+	return s.rebuilder().Rebuild(ctx, o)
+}
+
+func (s *Store) rebuilder() sqlstore.Rebuilder {
+	return sqlstore.Rebuilder{Guard: &s.guard, Driver: rebuildDriver{s}, Opts: s.opts,
+		ReadRow: func(ctx context.Context, q string) sqlstore.Scanner { return s.r.QueryRowContext(ctx, q) }}
 }
 
 type rebuildDriver struct{ s *Store }

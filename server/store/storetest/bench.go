@@ -116,7 +116,7 @@ func benchEvent(b *testing.B) func(n int) Event {
 	return event
 }
 
-// BenchmarkRebuild measures Rebuild over a log written under olderRules:
+// BenchmarkRebuild measures Rebuild over a log written under OlderRules:
 // ACCOUNTHEALTH_BENCH_REBUILD_ACCOUNTS accounts (10,000 when unset) of
 // three deliveries each, a quarter of them corrected, bodies decoded by the
 // webhook decoder as the service does. Writing the log is not timed; the
@@ -139,7 +139,7 @@ func BenchmarkRebuild(b *testing.B, newDB func(b *testing.B) Opener) {
 		for b.Loop() {
 			b.StopTimer()
 			open := newDB(b)
-			old := open(store.Options{Rules: olderRules})
+			old := open(store.Options{Rules: OlderRules})
 			writeRebuildLog(b, old, accounts)
 			if err := old.Close(); err != nil {
 				b.Fatal(err)

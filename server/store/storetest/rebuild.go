@@ -13,9 +13,9 @@ import (
 	"github.com/accounthealth/accounthealth/server/store"
 )
 
-// olderRules play an older build whose rules differ from the current ones
+// OlderRules play an older build whose rules differ from the current ones
 // for some histories only: they call every failed login a disconnection.
-var olderRules = store.Rules{Version: 1, Apply: func(cur health.Record, d health.Delivery) health.Result {
+var OlderRules = store.Rules{Version: 1, Apply: func(cur health.Record, d health.Delivery) health.Result {
 	res := health.Apply(cur, d)
 	if res.Record.State == health.StateAuthFailed {
 		res.Record.State = health.StateDisconnected
@@ -91,11 +91,11 @@ func replayRules(rules store.Rules, ds []store.Delivery) map[string]health.Recor
 	return recs
 }
 
-// ingestUnderOlderRules commits ds with olderRules and reopens the
+// ingestUnderOlderRules commits ds with OlderRules and reopens the
 // database with the current ones.
 func ingestUnderOlderRules(t *testing.T, open Opener, ds []store.Delivery) (store.Store, []store.Change) {
 	t.Helper()
-	old := open(store.Options{Rules: olderRules})
+	old := open(store.Options{Rules: OlderRules})
 	ingestDeliveries(t, old, ds)
 	before := allChanges(t, old)
 	if err := old.Close(); err != nil {
@@ -113,7 +113,7 @@ func ingestUnderOlderRules(t *testing.T, open Opener, ds []store.Delivery) (stor
 // account whose state or error code the current rules derive differently.
 func wantRebuilt(t *testing.T, s store.Store, ds []store.Delivery, before []store.Change) {
 	t.Helper()
-	oldRecs, newRecs := replayRules(olderRules, ds), replayRules(store.CurrentRules(), ds)
+	oldRecs, newRecs := replayRules(OlderRules, ds), replayRules(store.CurrentRules(), ds)
 	for id, want := range newRecs {
 		wantNoDiff(t, "record of "+id, want, mustGetHealth(t, s, id))
 	}

@@ -32,10 +32,13 @@ func NewRebuildSQL(p Placeholder) RebuildSQL {
 		setOutcome:     "UPDATE entries SET outcome = " + p(1) + " WHERE seq = " + p(2),
 		setDerivation: "UPDATE derivation SET rules_version = " + p(1) + ", rebuild_version = " + p(2) +
 			", rebuilt_until = NULLIF(" + p(3) + ", '') WHERE id = 1",
-		Derivation:       "SELECT rules_version, rebuild_version, COALESCE(rebuilt_until, '') FROM derivation WHERE id = 1",
+		Derivation:       DerivationSQL,
 		CountLogAccounts: "SELECT COUNT(DISTINCT account_id) FROM entries WHERE account_id <> ''",
 	}
 }
+
+// DerivationSQL reads the derivation row; it binds nothing.
+const DerivationSQL = "SELECT rules_version, rebuild_version, COALESCE(rebuilt_until, '') FROM derivation WHERE id = 1"
 
 // SelectEntriesSQL selects every entry, body included; a caller adds its
 // WHERE clause.
@@ -102,4 +105,40 @@ func scanBareEntry(sc Scanner) (store.Entry, error) {
 		return store.Entry{}, err
 	}
 	return er.entry(), nil
+}
+
+// Rebuilder gives a driver its store.Store Derivation and Rebuild methods,
+// over the driver's own parts.
+type Rebuilder struct {
+	Guard  *Guard
+	Driver store.RebuildDriver
+	Opts   store.Options
+	// ReadRow runs a one-row query on the driver's read handle.
+	ReadRow func(ctx context.Context, query string) Scanner
+}
+
+// Derivation says under which rules the records were derived.
+func (r Rebuilder) Derivation(ctx context.Context) (store.Derivation, error) {
+	const op = "derivation"
+	if err := r.Guard.CheckOpen(op); err != nil {
+		return store.Derivation{}, err
+	}
+	d, err := ScanDerivation(r.ReadRow(ctx, DerivationSQL))
+	if err != nil {
+		return d, r.Guard.Fail(op, err)
+	}
+	return d, nil
+}
+
+// Rebuild runs store.RunRebuild.
+func (r Rebuilder) Rebuild(ctx context.Context, o store.RebuildOptions) (store.RebuildProgress, error) {
+	const op = "rebuild"
+	if err := r.Guard.CheckOpen(op); err != nil {
+		return store.RebuildProgress{}, err
+	}
+	p, err := store.RunRebuild(ctx, r.Driver, o, r.Opts)
+	if err != nil {
+		return p, r.Guard.Fail(op, err)
+	}
+	return p, nil
 }
