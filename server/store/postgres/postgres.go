@@ -43,7 +43,9 @@ type Store struct {
 	logID   uint32
 	channel string
 
-	guard    sqlstore.Guard     // the closed flag; wraps errors
+	guard sqlstore.Guard // the closed flag; wraps errors
+	// Rebuilder gives the Derivation and Rebuild methods (newRebuilder).
+	sqlstore.Rebuilder
 	mu       sync.Mutex         // orders Close against WatchChanges joining watchers
 	closing  context.Context    // done once Close has begun: watchers return
 	stop     context.CancelFunc // ends closing
@@ -65,6 +67,7 @@ func Open(ctx context.Context, databaseURL string, opts store.Options) (_ *Store
 		return nil, fmt.Errorf("postgres: open: %w: the database URL does not parse", store.ErrInvalidArgument)
 	}
 	s := &Store{opts: opts, guard: sqlstore.Guard{Driver: "postgres"}}
+	s.Rebuilder = newRebuilder(s)
 	s.closing, s.stop = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {

@@ -17,24 +17,17 @@ const rebuildLockClass int32 = 0x61687262 // "ahrb"
 
 var rebuildSQL = sqlstore.NewRebuildSQL(sqlstore.Dollar)
 
-// Derivation says under which rules the records were derived.
-func (s *Store) Derivation(ctx context.Context) (store.Derivation, error) {
-	return s.rebuilder().Derivation(ctx)
-}
-
+// newRebuilder gives s its Derivation and Rebuild methods.
+//
 // Rebuild re-derives every record from the log (see store.RunRebuild).
 // Replicas that start together queue on an advisory lock: the first
 // rebuilds, the others then find the rules version current. Each batch is
 // one transaction under the append lock, like an ingest, so corrections
 // take Seqs in commit order and ingests from other replicas interleave
 // safely.
-func (s *Store) Rebuild(ctx context.Context, o store.RebuildOptions) (store.RebuildProgress, error) {
-	return s.rebuilder().Rebuild(ctx, o)
-}
-
-func (s *Store) rebuilder() sqlstore.Rebuilder {
-	return sqlstore.Rebuilder{Guard: &s.guard, Driver: rebuildDriver{s}, Opts: s.opts,
-		ReadRow: func(ctx context.Context, q string) sqlstore.Scanner { return s.pool.QueryRow(ctx, q) }}
+func newRebuilder(s *Store) sqlstore.Rebuilder {
+	return sqlstore.NewRebuilder(&s.guard, rebuildDriver{s}, s.opts,
+		func(ctx context.Context, q string) sqlstore.Scanner { return s.pool.QueryRow(ctx, q) })
 }
 
 type rebuildDriver struct{ s *Store }

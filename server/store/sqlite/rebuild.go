@@ -10,22 +10,15 @@ import (
 
 var rebuildSQL = sqlstore.NewRebuildSQL(sqlstore.Question)
 
-// Derivation says under which rules the records were derived.
-func (s *Store) Derivation(ctx context.Context) (store.Derivation, error) {
-	return s.rebuilder().Derivation(ctx)
-}
-
+// newRebuilder gives s its Derivation and Rebuild methods.
+//
 // Rebuild re-derives every record from the log (see store.RunRebuild).
 // Its transactions queue on the one writer with the ingests, so it is safe
 // while the store serves; a second Rebuild of this Store waits for the
 // first. (Several processes writing one database file are not supported.)
-func (s *Store) Rebuild(ctx context.Context, o store.RebuildOptions) (store.RebuildProgress, error) {
-	return s.rebuilder().Rebuild(ctx, o)
-}
-
-func (s *Store) rebuilder() sqlstore.Rebuilder {
-	return sqlstore.Rebuilder{Guard: &s.guard, Driver: rebuildDriver{s}, Opts: s.opts,
-		ReadRow: func(ctx context.Context, q string) sqlstore.Scanner { return s.r.QueryRowContext(ctx, q) }}
+func newRebuilder(s *Store) sqlstore.Rebuilder {
+	return sqlstore.NewRebuilder(&s.guard, rebuildDriver{s}, s.opts,
+		func(ctx context.Context, q string) sqlstore.Scanner { return s.r.QueryRowContext(ctx, q) })
 }
 
 type rebuildDriver struct{ s *Store }

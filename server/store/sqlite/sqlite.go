@@ -47,6 +47,8 @@ type Store struct {
 	read  [numReadStmts]*sql.Stmt
 	opts  store.Options
 	guard sqlstore.Guard // the closed flag; wraps errors
+	// Rebuilder gives the Derivation and Rebuild methods (newRebuilder).
+	sqlstore.Rebuilder
 	// rebuilding holds a token while a Rebuild runs.
 	rebuilding chan struct{}
 }
@@ -66,6 +68,7 @@ func Open(ctx context.Context, dir string, opts store.Options) (_ *Store, err er
 	}
 
 	s := &Store{opts: opts, guard: sqlstore.Guard{Driver: "sqlite"}, rebuilding: make(chan struct{}, 1)}
+	s.Rebuilder = newRebuilder(s)
 	defer func() {
 		if err != nil {
 			err = fmt.Errorf("sqlite: open %s: %w", path, errors.Join(err, s.release()))

@@ -107,25 +107,30 @@ func scanBareEntry(sc Scanner) (store.Entry, error) {
 	return er.entry(), nil
 }
 
-// Rebuilder gives a driver its store.Store Derivation and Rebuild methods,
-// over the driver's own parts.
+// Rebuilder gives a driver that embeds it its store.Store Derivation and
+// Rebuild methods, over the driver's own parts.
 type Rebuilder struct {
-	Guard  *Guard
-	Driver store.RebuildDriver
-	Opts   store.Options
-	// ReadRow runs a one-row query on the driver's read handle.
-	ReadRow func(ctx context.Context, query string) Scanner
+	guard   *Guard
+	driver  store.RebuildDriver
+	opts    store.Options
+	readRow func(ctx context.Context, query string) Scanner
+}
+
+// NewRebuilder is the Rebuilder of a driver: its guard, its RebuildDriver,
+// its options, and readRow, which runs a one-row query on its read handle.
+func NewRebuilder(g *Guard, d store.RebuildDriver, opts store.Options, readRow func(ctx context.Context, query string) Scanner) Rebuilder {
+	return Rebuilder{guard: g, driver: d, opts: opts, readRow: readRow}
 }
 
 // Derivation says under which rules the records were derived.
 func (r Rebuilder) Derivation(ctx context.Context) (store.Derivation, error) {
 	const op = "derivation"
-	if err := r.Guard.CheckOpen(op); err != nil {
+	if err := r.guard.CheckOpen(op); err != nil {
 		return store.Derivation{}, err
 	}
-	d, err := ScanDerivation(r.ReadRow(ctx, DerivationSQL))
+	d, err := ScanDerivation(r.readRow(ctx, DerivationSQL))
 	if err != nil {
-		return d, r.Guard.Fail(op, err)
+		return d, r.guard.Fail(op, err)
 	}
 	return d, nil
 }
@@ -133,12 +138,12 @@ func (r Rebuilder) Derivation(ctx context.Context) (store.Derivation, error) {
 // Rebuild runs store.RunRebuild.
 func (r Rebuilder) Rebuild(ctx context.Context, o store.RebuildOptions) (store.RebuildProgress, error) {
 	const op = "rebuild"
-	if err := r.Guard.CheckOpen(op); err != nil {
+	if err := r.guard.CheckOpen(op); err != nil {
 		return store.RebuildProgress{}, err
 	}
-	p, err := store.RunRebuild(ctx, r.Driver, o, r.Opts)
+	p, err := store.RunRebuild(ctx, r.driver, o, r.opts)
 	if err != nil {
-		return p, r.Guard.Fail(op, err)
+		return p, r.guard.Fail(op, err)
 	}
 	return p, nil
 }
