@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/accounthealth/accounthealth/server/health"
 	"github.com/accounthealth/accounthealth/server/store"
 	"github.com/accounthealth/accounthealth/server/store/postgres/pgtest"
 )
@@ -152,4 +153,40 @@ func newSchemaURL(t *testing.T, name string) string {
 		}
 	})
 	return u.String()
+}
+
+// TestMigrateFromRulesVersion1: a database written by a build before the
+// second migration keeps its records, learns which incidents were open,
+// and says its records follow rules version 1, so they get rebuilt.
+func TestMigrateFromRulesVersion1(t *testing.T) {
+	databaseURL := pgtest.URL(t)
+	ms, err := loadMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// pgtest made the schema search_path names.
+	conn, err := pgx.Connect(t.Context(), databaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	_, err = conn.Exec(t.Context(), ms[0].SQL+`;
+		CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL);
+		INSERT INTO schema_migrations VALUES (1, '0001_init.sql', 0);
+		INSERT INTO records VALUES ('a-disconnected', 'u', 4, 'auth_required', '', 2, '', '', '', 0, 'accounts.updated', 0, 0, true, false, true, NULL, NULL);
+		INSERT INTO records VALUES ('a-reconnecting', 'u', 1, '', '', 1, '', '', '', 0, 'accounts.updated', 0, 0, true, false, true, NULL, NULL);
+		INSERT INTO records VALUES ('a-healthy', 'u', 2, '', '', 0, '', '', '', 0, 'accounts.connected', 0, 0, true, false, false, NULL, NULL)`)
+	if err != nil {
+		t.Fatalf("write a version 1 database: %v", err)
+	}
+	s := openURL(t, databaseURL)
+	for id, want := range map[string]health.State{"a-disconnected": health.StateDisconnected, "a-reconnecting": health.StateUnknown, "a-healthy": health.StateUnknown} {
+		rec, err := s.GetHealth(t.Context(), id)
+		if err != nil || rec.IncidentState != want {
+			t.Errorf("%s: incident %v, %v; want %v", id, rec.IncidentState, err, want)
+		}
+	}
+	if d, err := s.Derivation(t.Context()); err != nil || d != (store.Derivation{RulesVersion: 1}) {
+		t.Errorf("Derivation = %+v, %v; want rules version 1", d, err)
+	}
 }
