@@ -67,6 +67,12 @@ func TestRebuild(t *testing.T) {
 				if code, out, _ := runBinary(t, nil, "rebuild", "--data-dir", dir); code != 0 || !strings.Contains(out, "nothing to rebuild") {
 					t.Errorf("second rebuild: exit %d: %s", code, out)
 				}
+				if code, _, errOut := runBinary(t, nil, "rebuild", "--data-dir", dir, "now"); code != exitUsage || !strings.Contains(errOut, `unexpected argument "now"`) {
+					t.Errorf("rebuild with an argument: exit %d: %s", code, errOut)
+				}
+				if code, _, errOut := runBinary(t, nil, "rebuild", "--database-url", "postgres://%zz"); code != 1 || !strings.Contains(errOut, "does not parse") {
+					t.Errorf("rebuild with a bad database URL: exit %d: %s", code, errOut)
+				}
 			}
 			s := serve(t, dir)
 			logs := s.stderr.String()

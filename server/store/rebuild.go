@@ -121,7 +121,42 @@ func RunRebuild(ctx context.Context, d RebuildDriver, o RebuildOptions, opts Opt
 	defer unlock()
 
 	rules := opts.RulesOrCurrent()
-	var p RebuildProgress
+	p, err := begin(ctx, d, rules, o.Force)
+	if err != nil {
+		return p, err
+	}
+	if p.Skipped {
+		report(o, p)
+		return p, nil
+	}
+	if p.Total, err = d.CountLogAccounts(ctx); err != nil {
+		return p, fmt.Errorf("rebuild: %w", err)
+	}
+	r := rebuilder{opts: o, window: opts.redeliveryWindow(), rules: rules, now: o.Now, batch: o.BatchSize}
+	if r.now == nil {
+		r.now = time.Now
+	}
+	if r.batch <= 0 {
+		r.batch = DefaultRebuildBatch
+	}
+	for !p.Done {
+		var n int
+		err := d.InWriteTx(ctx, func(tx RebuildTx) (err error) {
+			n, err = r.nextBatch(ctx, tx, &p)
+			return err
+		})
+		if err != nil {
+			return p, fmt.Errorf("rebuild: %w", err)
+		}
+		p.Accounts += n
+		report(o, p)
+	}
+	return p, nil
+}
+
+// begin marks a rebuild to rules under way, or finds one to resume, or
+// finds none needed (Skipped, Done).
+func begin(ctx context.Context, d RebuildDriver, rules Rules, force bool) (p RebuildProgress, err error) {
 	err = d.InWriteTx(ctx, func(tx RebuildTx) error {
 		der, err := tx.Derivation(ctx)
 		switch {
@@ -130,8 +165,8 @@ func RunRebuild(ctx context.Context, d RebuildDriver, o RebuildOptions, opts Opt
 		case der.RebuildVersion == rules.Version:
 			p.Resumed = true
 			return nil
-		case der.RulesVersion >= rules.Version && der.RebuildVersion == 0 && !o.Force:
-			p.Skipped = true
+		case der.RulesVersion >= rules.Version && der.RebuildVersion == 0 && !force:
+			p.Skipped, p.Done = true, true
 			return nil
 		}
 		// Begun afresh, also over an unfinished rebuild to other rules.
@@ -139,67 +174,6 @@ func RunRebuild(ctx context.Context, d RebuildDriver, o RebuildOptions, opts Opt
 	})
 	if err != nil {
 		return p, fmt.Errorf("rebuild: %w", err)
-	}
-	if p.Skipped {
-		p.Done = true
-		report(o, p)
-		return p, nil
-	}
-	if p.Total, err = d.CountLogAccounts(ctx); err != nil {
-		return p, fmt.Errorf("rebuild: %w", err)
-	}
-	now := o.Now
-	if now == nil {
-		now = time.Now
-	}
-	batch := o.BatchSize
-	if batch <= 0 {
-		batch = DefaultRebuildBatch
-	}
-	r := rebuilder{opts: o, window: opts.redeliveryWindow(), rules: rules, now: now}
-	for !p.Done {
-		var n int
-		err := d.InWriteTx(ctx, func(tx RebuildTx) error {
-			der, err := tx.Derivation(ctx)
-			if err != nil {
-				return err
-			}
-			if der.RebuildVersion != rules.Version {
-				// Another process finished it meanwhile.
-				p.Done = true
-				return nil
-			}
-			ids, err := tx.AccountsAfter(ctx, der.RebuiltUntil, batch)
-			if err != nil {
-				return err
-			}
-			if len(ids) == 0 {
-				p.Done = true
-				return tx.SetDerivation(ctx, Derivation{RulesVersion: rules.Version})
-			}
-			entries, err := tx.AccountEntries(ctx, der.RebuiltUntil, ids[len(ids)-1])
-			if err != nil {
-				return err
-			}
-			for _, id := range ids {
-				n := 0
-				for n < len(entries) && entries[n].AccountID == id {
-					n++
-				}
-				if err := r.account(ctx, tx, id, entries[:n], &p); err != nil {
-					return fmt.Errorf("account %s: %w", id, err)
-				}
-				entries = entries[n:]
-			}
-			n = len(ids)
-			der.RebuiltUntil = ids[len(ids)-1]
-			return tx.SetDerivation(ctx, der)
-		})
-		if err != nil {
-			return p, fmt.Errorf("rebuild: %w", err)
-		}
-		p.Accounts += n
-		report(o, p)
 	}
 	return p, nil
 }
@@ -215,6 +189,46 @@ type rebuilder struct {
 	window time.Duration
 	rules  Rules
 	now    func() time.Time
+	batch  int
+}
+
+// nextBatch rebuilds the next accounts after the store's cursor and
+// advances it, in tx; it returns how many, and sets p.Done at the end (or
+// when another process finished meanwhile).
+func (r rebuilder) nextBatch(ctx context.Context, tx RebuildTx, p *RebuildProgress) (int, error) {
+	der, err := tx.Derivation(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if der.RebuildVersion != r.rules.Version {
+		p.Done = true
+		return 0, nil
+	}
+	ids, err := tx.AccountsAfter(ctx, der.RebuiltUntil, r.batch)
+	if err != nil {
+		return 0, err
+	}
+	if len(ids) == 0 {
+		p.Done = true
+		return 0, tx.SetDerivation(ctx, Derivation{RulesVersion: r.rules.Version})
+	}
+	last := ids[len(ids)-1]
+	entries, err := tx.AccountEntries(ctx, der.RebuiltUntil, last)
+	if err != nil {
+		return 0, err
+	}
+	for _, id := range ids {
+		k := 0
+		for k < len(entries) && entries[k].AccountID == id {
+			k++
+		}
+		if err := r.account(ctx, tx, id, entries[:k], p); err != nil {
+			return 0, fmt.Errorf("account %s: %w", id, err)
+		}
+		entries = entries[k:]
+	}
+	der.RebuiltUntil = last
+	return len(ids), tx.SetDerivation(ctx, der)
 }
 
 // account replays one account's entries through the same committer as

@@ -270,84 +270,10 @@ func Generate(seed int64, maxSteps int) *History {
 	af, al := full.NewAccount(), lean.NewAccount()
 	h := &History{Seed: seed}
 
-	pick := func(codes []string) string { return codes[r.IntN(len(codes))] }
 	st, ever := stNew, false
 	n := 1 + r.IntN(max(maxSteps, 1))
 	for len(h.Steps) < n || st == stNew {
-		p := r.Float64()
-		var s Step
-		switch st {
-		case stNew:
-			s = Step{Op: OpAdd}
-		case stConnecting:
-			switch {
-			case p < 0.65:
-				s = Step{Op: OpConnect}
-			case p < 0.90:
-				s = Step{Op: OpFail, Code: pick(LoginCodes)}
-			default:
-				// A first login may fail on the provider's side.
-				s = Step{Op: OpFail, Code: "system_error"}
-			}
-		case stConnected:
-			switch {
-			case p < 0.45:
-				s = Step{Op: OpRescan}
-			case p < 0.57:
-				s = Step{Op: OpDisconnect, Code: "auth_required"}
-			case p < 0.65:
-				s = Step{Op: OpDisconnect, Code: "expired_credentials"}
-			case p < 0.80:
-				s = Step{Op: OpDisconnect, Code: pick(OutageCodes)}
-			case p < 0.90:
-				// A re-authentication with a mistyped MFA code or password.
-				s = Step{Op: OpFail, Code: pick(LoginCodes)}
-			case p < 0.95:
-				s = Step{Op: OpFail, Code: "system_error"}
-			default:
-				s = Step{Op: OpRemove}
-			}
-		case stOutage:
-			switch {
-			case p < 0.40 && ever:
-				s = Step{Op: OpRecover}
-			case p < 0.60 && ever:
-				s = Step{Op: OpDisconnect, Code: pick(OutageCodes)}
-			case p < 0.75:
-				s = Step{Op: OpConnect}
-			case p < 0.85:
-				s = Step{Op: OpFail, Code: pick(LoginCodes)}
-			case p < 0.95:
-				s = Step{Op: OpReauth}
-			default:
-				s = Step{Op: OpRemove}
-			}
-		case stUserError:
-			switch {
-			case p < 0.40:
-				s = Step{Op: OpConnect}
-			case p < 0.65:
-				s = Step{Op: OpFail, Code: pick(LoginCodes)}
-			case p < 0.70:
-				s = Step{Op: OpFail, Code: "system_error"}
-			case p < 0.90:
-				s = Step{Op: OpReauth}
-			default:
-				s = Step{Op: OpRemove}
-			}
-		case stRemoved:
-			// The simulator does not stop a removed account: what it sends
-			// then must change nothing.
-			s = Step{AfterRemoval: true}
-			switch {
-			case p < 0.4:
-				s.Op = OpConnect
-			case p < 0.7:
-				s.Op, s.Code = OpFail, pick(LoginCodes)
-			default:
-				s.Op = OpRescan
-			}
-		}
+		s := nextStep(r, st, ever)
 		h.add(s, af, al)
 		st, ever = next(st, ever, s)
 		if s.Op == OpRemove && !s.AfterRemoval {
@@ -356,6 +282,87 @@ func Generate(seed int64, maxSteps int) *History {
 		}
 	}
 	return h
+}
+
+// nextStep draws what happens next to an account in status st: the odds
+// follow what the provider's users and platforms do.
+func nextStep(r *rand.Rand, st status, ever bool) Step {
+	pick := func(codes []string) string { return codes[r.IntN(len(codes))] }
+	p := r.Float64()
+	var s Step
+	switch st {
+	case stNew:
+		s = Step{Op: OpAdd}
+	case stConnecting:
+		switch {
+		case p < 0.65:
+			s = Step{Op: OpConnect}
+		case p < 0.90:
+			s = Step{Op: OpFail, Code: pick(LoginCodes)}
+		default:
+			// A first login may fail on the provider's side.
+			s = Step{Op: OpFail, Code: "system_error"}
+		}
+	case stConnected:
+		switch {
+		case p < 0.45:
+			s = Step{Op: OpRescan}
+		case p < 0.57:
+			s = Step{Op: OpDisconnect, Code: "auth_required"}
+		case p < 0.65:
+			s = Step{Op: OpDisconnect, Code: "expired_credentials"}
+		case p < 0.80:
+			s = Step{Op: OpDisconnect, Code: pick(OutageCodes)}
+		case p < 0.90:
+			// A re-authentication with a mistyped MFA code or password.
+			s = Step{Op: OpFail, Code: pick(LoginCodes)}
+		case p < 0.95:
+			s = Step{Op: OpFail, Code: "system_error"}
+		default:
+			s = Step{Op: OpRemove}
+		}
+	case stOutage:
+		switch {
+		case p < 0.40 && ever:
+			s = Step{Op: OpRecover}
+		case p < 0.60 && ever:
+			s = Step{Op: OpDisconnect, Code: pick(OutageCodes)}
+		case p < 0.75:
+			s = Step{Op: OpConnect}
+		case p < 0.85:
+			s = Step{Op: OpFail, Code: pick(LoginCodes)}
+		case p < 0.95:
+			s = Step{Op: OpReauth}
+		default:
+			s = Step{Op: OpRemove}
+		}
+	case stUserError:
+		switch {
+		case p < 0.40:
+			s = Step{Op: OpConnect}
+		case p < 0.65:
+			s = Step{Op: OpFail, Code: pick(LoginCodes)}
+		case p < 0.70:
+			s = Step{Op: OpFail, Code: "system_error"}
+		case p < 0.90:
+			s = Step{Op: OpReauth}
+		default:
+			s = Step{Op: OpRemove}
+		}
+	case stRemoved:
+		// The simulator does not stop a removed account: what it sends
+		// then must change nothing.
+		s = Step{AfterRemoval: true}
+		switch {
+		case p < 0.4:
+			s.Op = OpConnect
+		case p < 0.7:
+			s.Op, s.Code = OpFail, pick(LoginCodes)
+		default:
+			s.Op = OpRescan
+		}
+	}
+	return s
 }
 
 // add plays s on the full and the lean twin of the account and records the
