@@ -232,7 +232,7 @@ func retryInterceptor(retries int) grpc.UnaryClientInterceptor {
 // nothing says that repeating at once is pointless.
 func retryable(err error) bool {
 	e := asError("", err)
-	return e.Code == codes.Unavailable && e.Reason != ReasonProviderUnavailable
+	return e.Code == codes.Unavailable && e.Reason != ahv1.ErrorReason_PROVIDER_UNAVAILABLE
 }
 
 func deadlineInterceptor(timeout time.Duration) grpc.UnaryClientInterceptor {

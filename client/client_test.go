@@ -184,8 +184,8 @@ func TestRetries(t *testing.T) {
 		{"read gives up after the retries", 2, []error{unavailable, unavailable, unavailable}, getHealth, "GetAccountHealth", 3, codes.Unavailable},
 		{"no retries", 0, []error{unavailable}, getHealth, "GetAccountHealth", 1, codes.Unavailable},
 		{"other codes are final", 3, []error{status.Error(codes.Internal, "bug")}, getHealth, "GetAccountHealth", 1, codes.Internal},
-		{"deletion is idempotent, so retried", 3, []error{withReason(codes.Unavailable, client.ReasonStoreUnavailable, "store")}, deleteFailed, "DeleteFailedAccount", 2, codes.OK},
-		{"provider outage is not retried again", 3, []error{withReason(codes.Unavailable, client.ReasonProviderUnavailable, "provider")}, deleteFailed, "DeleteFailedAccount", 1, codes.Unavailable},
+		{"deletion is idempotent, so retried", 3, []error{withReason(codes.Unavailable, ahv1.ErrorReason_STORE_UNAVAILABLE.String(), "store")}, deleteFailed, "DeleteFailedAccount", 2, codes.OK},
+		{"provider outage is not retried again", 3, []error{withReason(codes.Unavailable, ahv1.ErrorReason_PROVIDER_UNAVAILABLE.String(), "provider")}, deleteFailed, "DeleteFailedAccount", 1, codes.Unavailable},
 		{"purge is never retried", 3, []error{unavailable}, purge, "PurgeFailedAccounts", 1, codes.Unavailable},
 	}
 	for _, c := range cases {
@@ -298,7 +298,7 @@ func TestTokenAuth(t *testing.T) {
 
 	_, err = dial(t, s.target()).Health(t.Context(), "acct-1")
 	var e *client.Error
-	if !client.IsUnauthenticated(err) || !errors.As(err, &e) || e.Reason != client.ReasonUnauthenticated {
+	if !client.IsUnauthenticated(err) || !errors.As(err, &e) || e.Reason != ahv1.ErrorReason_UNAUTHENTICATED {
 		t.Errorf("without a token: %v", err)
 	}
 	cl := dial(t, s.target(), client.WithToken(token))
@@ -322,7 +322,7 @@ func TestErrors(t *testing.T) {
 
 	_, err := cl.Health(ctx, "nobody")
 	var e *client.Error
-	if !errors.As(err, &e) || !client.IsNotFound(err) || e.Reason != client.ReasonNotFound || e.Method != "GetAccountHealth" {
+	if !errors.As(err, &e) || !client.IsNotFound(err) || e.Reason != ahv1.ErrorReason_NOT_FOUND || e.Method != "GetAccountHealth" {
 		t.Errorf("unknown account: %#v", err)
 	}
 	if want := `accounthealth GetAccountHealth: NotFound: account "nobody" not found`; !strings.HasPrefix(err.Error(), want) {
@@ -343,7 +343,7 @@ func TestErrors(t *testing.T) {
 	if err := s.shutdown(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := down.Summary(ctx); !client.IsUnavailable(err) || !errors.As(err, &e) || e.Reason != "" {
+	if _, err := down.Summary(ctx); !client.IsUnavailable(err) || !errors.As(err, &e) || e.Reason != ahv1.ErrorReason_ERROR_REASON_UNSPECIFIED {
 		t.Errorf("server down: %v", err)
 	}
 
@@ -433,7 +433,7 @@ func TestDeleteFailed(t *testing.T) {
 	}
 	_, err := cl.DeleteFailed(t.Context(), "acct-2", client.DeleteOptions{Force: true})
 	var e *client.Error
-	if !client.IsFailedPrecondition(err) || !errors.As(err, &e) || e.Reason != client.ReasonNotDeletable {
+	if !client.IsFailedPrecondition(err) || !errors.As(err, &e) || e.Reason != ahv1.ErrorReason_ACCOUNT_NOT_DELETABLE {
 		t.Errorf("deleting a healthy account: %v", err)
 	}
 }

@@ -7,21 +7,12 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	ahv1 "github.com/accounthealth/accounthealth/gen/accounthealth/v1"
 )
 
-// Reasons the server puts in google.rpc.ErrorInfo, for callers that branch
-// on more than the code. They are part of the API's contract.
-const (
-	ReasonUnauthenticated     = "UNAUTHENTICATED"
-	ReasonNotFound            = "NOT_FOUND"
-	ReasonInvalidArgument     = "INVALID_ARGUMENT"
-	ReasonStoreUnavailable    = "STORE_UNAVAILABLE"
-	ReasonShuttingDown        = "SHUTTING_DOWN"
-	ReasonNotDeletable        = "ACCOUNT_NOT_DELETABLE"
-	ReasonProviderNotSet      = "PROVIDER_NOT_CONFIGURED"
-	ReasonProviderAuth        = "PROVIDER_AUTH_FAILED"
-	ReasonProviderUnavailable = "PROVIDER_UNAVAILABLE"
-)
+// errorDomain is the ErrorInfo domain of the service's reasons.
+const errorDomain = "accounthealth"
 
 // Error is how every call of a Client fails. It keeps the status, so
 // status.Code and status.FromError work on it too.
@@ -29,9 +20,11 @@ type Error struct {
 	// Method is the RPC, e.g. "GetAccountHealth".
 	Method string
 	Code   codes.Code
-	// Reason is the ErrorInfo reason, one of the Reason constants; empty
+	// Reason is the service's reason (google.rpc.ErrorInfo of its
+	// domain), for branching on more than the code; ERROR_REASON_UNSPECIFIED
 	// when the error did not come from the service (e.g. no connection).
-	Reason string
+	// A reason newer than this client is also ERROR_REASON_UNSPECIFIED.
+	Reason ahv1.ErrorReason
 	// Message is the server's (or gRPC's) message: what was wrong, and
 	// for INVALID_ARGUMENT the field first ("page_size: must be ...").
 	Message string
@@ -58,8 +51,8 @@ func asError(method string, err error) *Error {
 	}
 	e = &Error{Method: method[strings.LastIndex(method, "/")+1:], Code: st.Code(), Message: st.Message(), status: st}
 	for _, d := range st.Details() {
-		if info, ok := d.(*errdetails.ErrorInfo); ok {
-			e.Reason = info.GetReason()
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == errorDomain {
+			e.Reason = ahv1.ErrorReason(ahv1.ErrorReason_value[info.GetReason()])
 		}
 	}
 	return e

@@ -25,6 +25,7 @@ const webhookSecret = "client-test-secret"
 // same ports and data, as a deploy would.
 type server struct {
 	cfg  service.Config
+	api  string // the REST gateway's address, bound at start
 	dir  string
 	stop func() error // ends Run; nil while stopped
 }
@@ -76,6 +77,7 @@ func (s *server) start() error {
 		st.Close()
 		return err
 	}
+	s.api = srv.Addrs().API
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()

@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/accounthealth/accounthealth/client"
+	ahv1 "github.com/accounthealth/accounthealth/gen/accounthealth/v1"
 )
 
 // clientExitCodes ends the --help of every command that calls the server.
@@ -168,18 +169,18 @@ func (c *clientCommand) explain(err error, accountID string) error {
 		return usageError{errors.New(e.Message)}
 	case codes.Unavailable:
 		switch e.Reason {
-		case "":
+		case ahv1.ErrorReason_ERROR_REASON_UNSPECIFIED:
 			return c.unreachable(transportCause(e.Message))
-		case client.ReasonProviderUnavailable:
+		case ahv1.ErrorReason_PROVIDER_UNAVAILABLE:
 			return errors.New(e.Message)
-		case client.ReasonShuttingDown:
+		case ahv1.ErrorReason_SHUTTING_DOWN:
 			return fmt.Errorf("the server at %s is shutting down — try again once it is back", c.server)
 		}
 		return fmt.Errorf("the server at %s cannot serve right now: %s", c.server, e.Message)
 	case codes.DeadlineExceeded:
 		return fmt.Errorf("the server at %s did not answer within %s — it may be overloaded; try again, or raise --timeout", c.server, c.timeout)
 	case codes.FailedPrecondition:
-		if e.Reason == client.ReasonProviderNotSet {
+		if e.Reason == ahv1.ErrorReason_PROVIDER_NOT_CONFIGURED {
 			return fmt.Errorf("%s — without a provider account, `accounthealth fake-provider` stands in for it (see the README)", e.Message)
 		}
 		return errors.New(e.Message)

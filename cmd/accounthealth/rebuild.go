@@ -17,8 +17,7 @@ import (
 // are current.
 func runRebuild(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("rebuild", "rebuild [flags]", stderr)
-	dataDir := fs.String("data-dir", "./data", "directory of the embedded SQLite database (when no --database-url)")
-	databaseURL := fs.String("database-url", "", "PostgreSQL URL of the shared store")
+	dataDir, databaseURL := storeFlags(fs)
 	force := fs.Bool("force", false, "rebuild even when the records already follow this binary's rules")
 	logLevel := fs.String("log-level", "warn", "debug, info, warn or error")
 	if err := parseFlags(fs, args); err != nil {

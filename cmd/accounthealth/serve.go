@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -46,8 +47,7 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.StringVar(&cfg.WebhookAddr, "webhook-addr", cfg.WebhookAddr, "internet-facing listener: POST "+service.WebhookPath+", GET /healthz and GET /readyz only")
 	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", cfg.GRPCAddr, "internal gRPC listener (all services, grpc.health.v1, reflection)")
 	fs.StringVar(&cfg.APIAddr, "api-addr", cfg.APIAddr, "internal REST gateway for AccountHealthService, /healthz, /readyz and Prometheus /metrics (authenticated like the API)")
-	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory of the embedded SQLite database (when no --database-url)")
-	databaseURL := fs.String("database-url", "", "PostgreSQL URL (postgres://user:pass@host:5432/db); set it to share one database between replicas")
+	dataDir, databaseURL := storeFlags(fs)
 	fs.Var((*secretList)(&cfg.WebhookSecrets), "webhook-secret", "secret of the provider's webhook subscription; comma-separated to accept two while rotating")
 	fs.BoolVar(&cfg.AllowUnsignedWebhooks, "allow-unsigned-webhooks", false, "accept deliveries without a signature (local testing only)")
 	fs.IntVar(&cfg.MaxBodyBytes, "max-body-bytes", cfg.MaxBodyBytes, "largest delivery body accepted; larger ones get 413")
@@ -97,7 +97,7 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 		}()
 		cfg.TracerProvider = tp
 	}
-	st, err := openStore(ctx, *databaseURL, cfg.DataDir)
+	st, err := openStore(ctx, *databaseURL, *dataDir)
 	if err != nil {
 		return err
 	}
@@ -178,8 +178,18 @@ func reloadOnSIGHUP(srv *service.Server, logger *slog.Logger) (stop func()) {
 
 // openStore picks the driver: PostgreSQL when a database URL is given (the
 // store several replicas share), else the embedded SQLite in dataDir.
+// storeFlags are the flags that choose the store, shared by the commands
+// that open one.
+func storeFlags(fs *flag.FlagSet) (dataDir, databaseURL *string) {
+	dataDir = fs.String("data-dir", "./data", "directory of the embedded SQLite database (when no --database-url)")
+	databaseURL = fs.String("database-url", "", "PostgreSQL URL (postgres://user:pass@host:5432/db); set it to share one database between replicas")
+	return dataDir, databaseURL
+}
+
 func openStore(ctx context.Context, databaseURL, dataDir string) (store.Store, error) {
 	switch {
+	case databaseURL == "" && dataDir == "":
+		return nil, usageError{errors.New("data-dir: must not be empty")}
 	case databaseURL != "":
 		st, err := postgres.Open(ctx, databaseURL, store.Options{})
 		if err != nil {

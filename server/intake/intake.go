@@ -141,10 +141,6 @@ func NewPipeline(cfg Config, commit func(context.Context, store.Delivery) (store
 	return p, nil
 }
 
-// MaxBodyBytes is the cap the pipeline enforces, for transports that read
-// the body (they must refuse larger bodies before reading them whole).
-func (p *Pipeline) MaxBodyBytes() int { return p.maxBody }
-
 // Accepted describes a committed delivery.
 type Accepted struct {
 	Envelope webhook.Envelope
@@ -163,14 +159,6 @@ func (p *Pipeline) Receive(ctx context.Context, payload []byte, signature string
 	}
 	p.observer.DeliveryAccepted(acc.Result.Outcome, time.Since(start))
 	return acc, nil
-}
-
-// Refused tells the Observer of a delivery that its transport refused
-// before it reached Receive (reason: ReasonTooLarge or ReasonUnreadable),
-// so that every delivery is counted, not only those that got this far.
-func (p *Pipeline) Refused(reason string) {
-	p.observer.DeliveryReceived()
-	p.observer.DeliveryRejected(reason)
 }
 
 func (p *Pipeline) receive(ctx context.Context, payload []byte, signature string) (Accepted, error) {
@@ -228,7 +216,9 @@ func (p *Pipeline) step(ctx context.Context, name string, fn func(context.Contex
 
 func (p *Pipeline) checkSize(payload []byte) error {
 	if len(payload) > p.maxBody {
-		return fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, len(payload), p.maxBody)
+		// A transport reads at most one byte over the cap, so the length
+		// is not the body's: say only the limit.
+		return fmt.Errorf("%w: the limit is %d bytes", ErrTooLarge, p.maxBody)
 	}
 	return nil
 }

@@ -185,13 +185,6 @@ func TestObserverHearsEveryDelivery(t *testing.T) {
 			}
 		})
 	}
-	t.Run("refused by the transport", func(t *testing.T) {
-		h := &heard{}
-		newTestPipeline(t, Config{Secrets: []string{secret}, Observer: h}, &recorder{}).Refused(ReasonUnreadable)
-		if got := strings.Join(h.calls, ", "); got != "received, rejected unreadable" {
-			t.Errorf("observer heard %q", got)
-		}
-	})
 }
 
 // gate is a store whose commits wait until released, so a test can pile

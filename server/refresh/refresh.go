@@ -52,6 +52,15 @@ func New(f Fetcher, commit func(context.Context, store.Delivery) (store.Result, 
 	}
 }
 
+// Accepted hears of a committed delivery and queues a fetch when it left
+// the account unconfirmed: a delivery that said only that the account
+// changed.
+func (r *Refresher) Accepted(accountID string, res store.Result) {
+	if res.Outcome == health.OutcomeUnconfirmed {
+		r.Request(accountID)
+	}
+}
+
 // Request asks for accountID to be fetched. It never blocks: an account
 // already waiting is not queued twice, and when the queue is full the
 // request is dropped and the account stays marked unconfirmed, which its

@@ -3,16 +3,14 @@ package service
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
 	"strings"
 	"unicode"
 
-	"google.golang.org/grpc/codes"
-
 	ahv1 "github.com/accounthealth/accounthealth/gen/accounthealth/v1"
+	"github.com/accounthealth/accounthealth/server/deletion"
 	"github.com/accounthealth/accounthealth/server/health"
 	"github.com/accounthealth/accounthealth/server/metrics"
 	"github.com/accounthealth/accounthealth/server/store"
@@ -24,7 +22,7 @@ import (
 type AccountHealthService struct {
 	ahv1.UnimplementedAccountHealthServiceServer
 	store   store.Store
-	deleter *deleter
+	deleter *deletion.Deleter
 	broker  *stream.Broker
 	encoded *encodedEvents
 	tracing tracing
@@ -64,7 +62,7 @@ func (s *AccountHealthService) GetAccountHealth(ctx context.Context, req *ahv1.G
 	}
 	rec, err := s.store.GetHealth(ctx, req.GetAccountId())
 	if err != nil {
-		return nil, s.accountError(ctx, req.GetAccountId(), err)
+		return nil, accountError(req.GetAccountId(), err)
 	}
 	return &ahv1.GetAccountHealthResponse{AccountHealth: s.recordToProto(ctx, rec)}, nil
 }
@@ -86,7 +84,7 @@ func (s *AccountHealthService) ListAccountHealth(ctx context.Context, req *ahv1.
 	}
 	page, err := s.store.ListHealth(ctx, q)
 	if err != nil {
-		return nil, s.pageError(ctx, err)
+		return nil, pageError(err)
 	}
 	out := &ahv1.ListAccountHealthResponse{NextPageToken: page.NextPageToken, Accounts: make([]*ahv1.AccountHealth, 0, len(page.Records))}
 	for _, r := range page.Records {
@@ -98,7 +96,7 @@ func (s *AccountHealthService) ListAccountHealth(ctx context.Context, req *ahv1.
 func (s *AccountHealthService) GetHealthSummary(ctx context.Context, _ *ahv1.GetHealthSummaryRequest) (*ahv1.GetHealthSummaryResponse, error) {
 	sum, err := s.store.Summary(ctx)
 	if err != nil {
-		return nil, toStatus(ctx, s.logger, err)
+		return nil, err
 	}
 	out := &ahv1.GetHealthSummaryResponse{Total: int64(sum.Total)}
 	// Every state is listed, zeros included, in enum order, so dashboards
@@ -121,7 +119,7 @@ func (s *AccountHealthService) ListAccountEvents(ctx context.Context, req *ahv1.
 	}
 	page, err := s.store.ListEntries(ctx, store.EntryQuery{AccountID: req.GetAccountId(), PageSize: int(req.GetPageSize()), PageToken: req.GetPageToken()})
 	if err != nil {
-		return nil, s.accountError(ctx, req.GetAccountId(), s.pageError(ctx, err))
+		return nil, accountError(req.GetAccountId(), pageError(err))
 	}
 	out := &ahv1.ListAccountEventsResponse{NextPageToken: page.NextPageToken, Events: make([]*ahv1.AccountEvent, 0, len(page.Entries))}
 	for _, e := range page.Entries {
@@ -132,19 +130,18 @@ func (s *AccountHealthService) ListAccountEvents(ctx context.Context, req *ahv1.
 
 // accountError words NOT_FOUND for the caller instead of passing on the
 // store's message.
-func (s *AccountHealthService) accountError(ctx context.Context, accountID string, err error) error {
+func accountError(accountID string, err error) error {
 	if errors.Is(err, store.ErrNotFound) {
-		return withReason(codes.NotFound, ReasonNotFound,
-			fmt.Sprintf("account %q not found: no delivery naming it was ever accepted", accountID))
+		return errorf(store.ErrNotFound, "account %q not found: no delivery naming it was ever accepted", accountID)
 	}
-	return toStatus(ctx, s.logger, err)
+	return err
 }
 
 // pageError words the only argument the store itself can refuse after the
 // checks above: a page token it did not issue.
-func (s *AccountHealthService) pageError(ctx context.Context, err error) error {
+func pageError(err error) error {
 	if errors.Is(err, store.ErrInvalidArgument) {
 		return invalidArgument("page_token", "is not a token this server issued; start again without one")
 	}
-	return toStatus(ctx, s.logger, err)
+	return err
 }

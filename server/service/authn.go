@@ -4,15 +4,14 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
-	"google.golang.org/grpc/status"
 
 	"github.com/accounthealth/accounthealth/server/auth"
 )
@@ -59,7 +58,7 @@ func authenticateGRPC(a *auth.Authenticator) authStep {
 		}
 		name, err := a.Identify(verified, authz, addr)
 		if err != nil {
-			return ctx, withReason(codes.Unauthenticated, "UNAUTHENTICATED", err.Error())
+			return ctx, err
 		}
 		return context.WithValue(ctx, callerKey{}, name), nil
 	}
@@ -72,7 +71,7 @@ func trustFrontEnd(ctx context.Context, _ string) (context.Context, error) {
 			return context.WithValue(ctx, callerKey{}, v[len(v)-1]), nil
 		}
 	}
-	return ctx, status.Error(codes.Internal, "a front end called without naming its caller")
+	return ctx, errors.New("a front end called without naming its caller")
 }
 
 func authUnary(step authStep) grpc.UnaryServerInterceptor {
@@ -105,7 +104,7 @@ func (s *contextStream) Context() context.Context { return s.ctx }
 
 // authenticateHTTP guards the REST gateway like authenticateGRPC guards the
 // gRPC listener, and hands the caller on (callerMetadata).
-func authenticateHTTP(a *auth.Authenticator, next http.Handler) http.Handler {
+func authenticateHTTP(a *auth.Authenticator, logger *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Nobody outside may name the caller: the gateway would pass such
 		// a header on as metadata.
@@ -130,7 +129,7 @@ func authenticateHTTP(a *auth.Authenticator, next http.Handler) http.Handler {
 			if !errors.Is(err, auth.ErrUnauthenticated) {
 				err = auth.ErrUnauthenticated
 			}
-			writeError(w, http.StatusUnauthorized, codes.Unauthenticated, err.Error())
+			writeError(r.Context(), logger, w, err)
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, name)))

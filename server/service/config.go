@@ -25,8 +25,6 @@ type Config struct {
 	// APIAddr is the internal REST gateway for AccountHealthService, with
 	// the probes and Prometheus /metrics (authenticated like the API).
 	APIAddr string
-	// DataDir holds the embedded SQLite database.
-	DataDir string
 	// WebhookSecrets verify deliveries; two at once while rotating.
 	WebhookSecrets []string
 	// AllowUnsignedWebhooks accepts deliveries without a signature.
@@ -69,7 +67,6 @@ func DefaultConfig() Config {
 		WebhookAddr:           "127.0.0.1:8080",
 		GRPCAddr:              "127.0.0.1:9090",
 		APIAddr:               "127.0.0.1:8081",
-		DataDir:               "./data",
 		MaxBodyBytes:          intake.DefaultMaxBodyBytes,
 		ShutdownTimeout:       15 * time.Second,
 		StreamHeartbeat:       15 * time.Second,
@@ -88,9 +85,6 @@ func (c Config) Validate() error {
 		if _, _, err := net.SplitHostPort(a.addr); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %q is not host:port: %w", a.name, a.addr, err))
 		}
-	}
-	if c.DataDir == "" {
-		errs = append(errs, errors.New("data-dir: must not be empty"))
 	}
 	for i, s := range c.WebhookSecrets {
 		if s == "" {

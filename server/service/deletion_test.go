@@ -353,6 +353,24 @@ func TestPurgeFailedAccounts(t *testing.T) {
 		}
 	}
 
+	// An outage fails each account on its own, with the reason a single
+	// deletion would carry; a refused key ends the purge.
+	fake.AddFault(providerfake.Fault{Route: "DELETE /v2/accounts/{id}", Status: 503})
+	down, code := purge(&ahv1.PurgeFailedAccountsRequest{OlderThan: durationpb.New(time.Hour), Limit: 1})
+	if code != codes.OK || len(down) != 1 {
+		t.Fatalf("purge with the provider down: %s, %d results", code, len(down))
+	}
+	if r := down[0].GetResult(); r.GetOutcome() != ahv1.DeletionOutcome_DELETION_OUTCOME_FAILED ||
+		r.GetReason() != ahv1.ErrorReason_PROVIDER_UNAVAILABLE || !strings.Contains(r.GetMessage(), "retry later") {
+		t.Errorf("purge with the provider down: %v", r)
+	}
+	fake.ClearFaults()
+	fake.AddFault(providerfake.Fault{Route: "DELETE /v2/accounts/{id}", Status: 401})
+	if got, code := purge(&ahv1.PurgeFailedAccountsRequest{OlderThan: durationpb.New(time.Hour)}); code != codes.FailedPrecondition || len(got) != 0 {
+		t.Errorf("purge with a refused key: %s %v", code, got)
+	}
+	fake.ClearFaults()
+
 	done, code := purge(&ahv1.PurgeFailedAccountsRequest{OlderThan: durationpb.New(time.Hour)})
 	if code != codes.OK || len(done) != 5 {
 		t.Fatalf("purge: %s, %d results", code, len(done))

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	statuspb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -138,6 +140,7 @@ type reply struct {
 	sequence int64
 	account  string
 	message  string
+	reason   ahv1.ErrorReason // of an error
 }
 
 // transport delivers one webhook body with a signature header value.
@@ -169,7 +172,7 @@ func (e *env) postHTTP(body []byte, signature string) reply {
 	raw, _ := io.ReadAll(resp.Body)
 	r := reply{http: resp.StatusCode}
 	if resp.StatusCode != http.StatusOK {
-		r.code, r.message = e.restError(resp.StatusCode, raw)
+		r.code, r.message, r.reason = e.restFailure(resp.StatusCode, raw)
 		return r
 	}
 	var ok ahv1.ReceiveArgyleWebhookResponse
@@ -184,28 +187,50 @@ func (e *env) postGRPC(body []byte, signature string) reply {
 	e.t.Helper()
 	resp, err := e.webhook.ReceiveArgyleWebhook(e.t.Context(), &ahv1.ReceiveArgyleWebhookRequest{Payload: body, Signature: signature})
 	st := status.Convert(err)
-	return reply{code: st.Code(), message: st.Message(), outcome: resp.GetOutcome(), sequence: resp.GetSequence(), account: resp.GetAccountId()}
+	return reply{code: st.Code(), message: st.Message(), reason: reasonOf(st.Details()),
+		outcome: resp.GetOutcome(), sequence: resp.GetSequence(), account: resp.GetAccountId()}
 }
 
-// restError reads an HTTP error body, {"code": <gRPC code>, "message": ...},
-// and checks that the HTTP status is the one that code stands for.
+// restError reads an HTTP error body, a google.rpc.Status as JSON, and
+// checks that the HTTP status is the one its code stands for.
 func (e *env) restError(httpStatus int, raw []byte) (codes.Code, string) {
 	e.t.Helper()
-	var body struct {
-		Code    codes.Code
-		Message string
+	code, msg, _ := e.restFailure(httpStatus, raw)
+	return code, msg
+}
+
+// restFailure is restError with the error's reason.
+func (e *env) restFailure(httpStatus int, raw []byte) (codes.Code, string, ahv1.ErrorReason) {
+	e.t.Helper()
+	var st statuspb.Status
+	if err := protojson.Unmarshal(raw, &st); err != nil {
+		e.t.Fatalf("HTTP %d error body is not a google.rpc.Status: %q: %v", httpStatus, raw, err)
 	}
-	if err := json.Unmarshal(raw, &body); err != nil {
-		e.t.Fatalf("HTTP %d error body is not JSON: %q", httpStatus, raw)
+	var details []any
+	for _, d := range st.GetDetails() {
+		if m, err := d.UnmarshalNew(); err == nil {
+			details = append(details, m)
+		}
 	}
-	want := runtime.HTTPStatusFromCode(body.Code)
-	if body.Code == codes.ResourceExhausted {
+	code, reason := codes.Code(st.GetCode()), reasonOf(details)
+	want := runtime.HTTPStatusFromCode(code)
+	if reason == ahv1.ErrorReason_DELIVERY_TOO_LARGE {
 		want = http.StatusRequestEntityTooLarge
 	}
 	if httpStatus != want {
-		e.t.Errorf("HTTP status %d for %s, want %d", httpStatus, body.Code, want)
+		e.t.Errorf("HTTP status %d for %s, want %d", httpStatus, code, want)
 	}
-	return body.Code, body.Message
+	return code, st.GetMessage(), reason
+}
+
+// reasonOf finds the service's reason among a status's details.
+func reasonOf(details []any) ahv1.ErrorReason {
+	for _, d := range details {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == "accounthealth" {
+			return ahv1.ErrorReason(ahv1.ErrorReason_value[info.GetReason()])
+		}
+	}
+	return ahv1.ErrorReason_ERROR_REASON_UNSPECIFIED
 }
 
 // deliver sends a signed body over HTTP and fails the test unless accepted.

@@ -2,13 +2,21 @@ package service
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net/http"
 
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
 
+	ahv1 "github.com/accounthealth/accounthealth/gen/accounthealth/v1"
+	"github.com/accounthealth/accounthealth/server/auth"
+	"github.com/accounthealth/accounthealth/server/deletion"
 	"github.com/accounthealth/accounthealth/server/intake"
 	"github.com/accounthealth/accounthealth/server/store"
 	"github.com/accounthealth/accounthealth/server/stream"
@@ -18,40 +26,71 @@ import (
 // errorDomain names this service in google.rpc.ErrorInfo details.
 const errorDomain = "accounthealth"
 
-// Reasons in ErrorInfo, for callers that branch on more than the code.
+// Messages that replace an error's own text, which may name files or hosts.
 const (
-	ReasonNotFound         = "NOT_FOUND"
-	ReasonInvalidArgument  = "INVALID_ARGUMENT"
-	ReasonMissingSignature = "MISSING_SIGNATURE"
-	ReasonInvalidSignature = "INVALID_SIGNATURE"
-	ReasonMalformed        = "MALFORMED_DELIVERY"
-	ReasonTooLarge         = "DELIVERY_TOO_LARGE"
-	ReasonStoreUnavailable = "STORE_UNAVAILABLE"
-	ReasonShuttingDown     = "SHUTTING_DOWN"
+	storeUnavailableMessage = "temporarily unavailable (storage or shutdown); retry later"
+	shuttingDownMessage     = "the server is shutting down; reconnect and resume after the last cursor you received"
 )
 
-// errorMapping is the one table from our errors to gRPC status codes.
+// errorMapping is the one table from the domain's errors to what callers
+// see: the gRPC code, the ErrorInfo reason, and over HTTP the status when
+// the gateway's usual one for the code would mislead.
 var errorMapping = []struct {
 	target error
 	code   codes.Code
-	reason string
+	reason ahv1.ErrorReason
+	// httpStatus, when not 0, replaces the gateway's status for code.
+	httpStatus int
+	// public, when set, replaces the error's text, which is logged.
+	public string
 }{
-	{store.ErrNotFound, codes.NotFound, ReasonNotFound},
-	{store.ErrInvalidArgument, codes.InvalidArgument, ReasonInvalidArgument},
-	{webhook.ErrMissingSignature, codes.Unauthenticated, ReasonMissingSignature},
-	{webhook.ErrInvalidSignature, codes.Unauthenticated, ReasonInvalidSignature},
-	{webhook.ErrMalformed, codes.InvalidArgument, ReasonMalformed},
-	{intake.ErrTooLarge, codes.ResourceExhausted, ReasonTooLarge},
-	{intake.ErrUnavailable, codes.Unavailable, ReasonStoreUnavailable},
-	{intake.ErrStopped, codes.Unavailable, ReasonStoreUnavailable},
-	{store.ErrClosed, codes.Unavailable, ReasonStoreUnavailable},
-	{stream.ErrClosed, codes.Unavailable, ReasonShuttingDown},
+	{target: errBadField, code: codes.InvalidArgument, reason: ahv1.ErrorReason_INVALID_ARGUMENT},
+	{target: store.ErrNotFound, code: codes.NotFound, reason: ahv1.ErrorReason_NOT_FOUND},
+	{target: store.ErrInvalidArgument, code: codes.InvalidArgument, reason: ahv1.ErrorReason_INVALID_ARGUMENT},
+	{target: auth.ErrUnauthenticated, code: codes.Unauthenticated, reason: ahv1.ErrorReason_UNAUTHENTICATED},
+	{target: webhook.ErrMissingSignature, code: codes.Unauthenticated, reason: ahv1.ErrorReason_MISSING_SIGNATURE},
+	{target: webhook.ErrInvalidSignature, code: codes.Unauthenticated, reason: ahv1.ErrorReason_INVALID_SIGNATURE},
+	{target: webhook.ErrMalformed, code: codes.InvalidArgument, reason: ahv1.ErrorReason_MALFORMED_DELIVERY},
+	// 413, not the gateway's 429: the sender must not retry it unchanged.
+	{target: intake.ErrTooLarge, code: codes.ResourceExhausted, reason: ahv1.ErrorReason_DELIVERY_TOO_LARGE, httpStatus: http.StatusRequestEntityTooLarge},
+	{target: errUnreadable, code: codes.InvalidArgument, reason: ahv1.ErrorReason_DELIVERY_UNREADABLE},
+	{target: errSourceNotAllowed, code: codes.PermissionDenied, reason: ahv1.ErrorReason_SOURCE_NOT_ALLOWED},
+	{target: intake.ErrUnavailable, code: codes.Unavailable, reason: ahv1.ErrorReason_STORE_UNAVAILABLE, public: storeUnavailableMessage},
+	{target: intake.ErrStopped, code: codes.Unavailable, reason: ahv1.ErrorReason_STORE_UNAVAILABLE, public: storeUnavailableMessage},
+	{target: store.ErrClosed, code: codes.Unavailable, reason: ahv1.ErrorReason_STORE_UNAVAILABLE, public: storeUnavailableMessage},
+	{target: errNotReady, code: codes.Unavailable, reason: ahv1.ErrorReason_STORE_UNAVAILABLE},
+	{target: stream.ErrClosed, code: codes.Unavailable, reason: ahv1.ErrorReason_SHUTTING_DOWN, public: shuttingDownMessage},
+	{target: errShuttingDown, code: codes.Unavailable, reason: ahv1.ErrorReason_SHUTTING_DOWN},
+	{target: deletion.ErrNotDeletable, code: codes.FailedPrecondition, reason: ahv1.ErrorReason_ACCOUNT_NOT_DELETABLE},
+	{target: deletion.ErrProviderNotConfigured, code: codes.FailedPrecondition, reason: ahv1.ErrorReason_PROVIDER_NOT_CONFIGURED},
+	{target: deletion.ErrProviderAuth, code: codes.FailedPrecondition, reason: ahv1.ErrorReason_PROVIDER_AUTH_FAILED},
+	{target: deletion.ErrProviderUnavailable, code: codes.Unavailable, reason: ahv1.ErrorReason_PROVIDER_UNAVAILABLE},
+	{target: deletion.ErrNotRecorded, code: codes.Unavailable, reason: ahv1.ErrorReason_STORE_UNAVAILABLE},
+}
+
+// Errors of the service's own front ends, mapped like the domain's.
+var (
+	// errBadField: a request field is wrong (see invalidArgument).
+	errBadField = errors.New("invalid argument")
+	// errUnreadable: the webhook route could not read the request body.
+	errUnreadable = errors.New("could not read the request body")
+	// errSourceNotAllowed: a delivery from an address not allowed.
+	errSourceNotAllowed = errors.New("source not allowed")
+	// errNotReady: the readiness probe's last check failed.
+	errNotReady = errors.New("not ready")
+	// errShuttingDown: the readiness probe's answer once shutdown began.
+	errShuttingDown = errors.New("shutting down")
+)
+
+// invalidArgument reports a bad request field, naming it first.
+func invalidArgument(field, problem string) error {
+	return errorf(errBadField, "%s: %s", field, problem)
 }
 
 // toStatus translates err into a gRPC status error. Our own errors keep
-// their message (they say what was wrong and what to do); anything else is
-// logged in full and returned as a generic Internal error so no detail of
-// the store leaks to callers.
+// their message (they say what was wrong and what to do), unless the
+// mapping gives a public one; anything else is logged in full and returned
+// as a generic Internal error so no detail of the store leaks to callers.
 func toStatus(ctx context.Context, logger *slog.Logger, err error) error {
 	if err == nil {
 		return nil
@@ -66,32 +105,79 @@ func toStatus(ctx context.Context, logger *slog.Logger, err error) error {
 		return status.Error(codes.DeadlineExceeded, err.Error())
 	}
 	for _, m := range errorMapping {
-		if errors.Is(err, m.target) {
-			msg := err.Error()
-			if m.reason == ReasonShuttingDown {
-				msg = "the server is shutting down; reconnect and resume after the last cursor you received"
-			} else if m.code == codes.Unavailable {
-				// The cause may name files or hosts; log it, tell the caller
-				// only what to do.
-				logger.ErrorContext(ctx, "request failed: store unavailable", "error", err)
-				msg = "temporarily unavailable (storage or shutdown); retry later"
-			}
-			return withReason(m.code, m.reason, msg)
+		if !errors.Is(err, m.target) {
+			continue
 		}
+		msg := err.Error()
+		if m.public != "" {
+			if m.code == codes.Unavailable && m.reason != ahv1.ErrorReason_SHUTTING_DOWN {
+				logger.ErrorContext(ctx, "request failed: store unavailable", "error", err)
+			}
+			msg = m.public
+		}
+		st, derr := status.New(m.code, msg).WithDetails(&errdetails.ErrorInfo{Reason: m.reason.String(), Domain: errorDomain})
+		if derr != nil {
+			return status.Error(m.code, msg)
+		}
+		return st.Err()
 	}
 	logger.ErrorContext(ctx, "request failed: internal error", "error", err)
 	return status.Error(codes.Internal, "internal error; the server log has the details")
 }
 
-func withReason(code codes.Code, reason, msg string) error {
-	st, err := status.New(code, msg).WithDetails(&errdetails.ErrorInfo{Reason: reason, Domain: errorDomain})
-	if err != nil {
-		return status.Error(code, msg)
+// reasonOf returns the ErrorInfo reason of a status error, if any.
+func reasonOf(err error) ahv1.ErrorReason {
+	for _, d := range status.Convert(err).Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == errorDomain {
+			return ahv1.ErrorReason(ahv1.ErrorReason_value[info.GetReason()])
+		}
 	}
-	return st.Err()
+	return ahv1.ErrorReason_ERROR_REASON_UNSPECIFIED
 }
 
-// invalidArgument reports a bad request field, naming it.
-func invalidArgument(field, problem string) error {
-	return withReason(codes.InvalidArgument, ReasonInvalidArgument, field+": "+problem)
+// httpStatus is the HTTP status of a status error: the mapping's, or the
+// gateway's usual one for its code.
+func httpStatus(err error) int {
+	reason := reasonOf(err)
+	for _, m := range errorMapping {
+		if m.reason == reason && m.httpStatus != 0 {
+			return m.httpStatus
+		}
+	}
+	return runtime.HTTPStatusFromCode(status.Code(err))
 }
+
+// httpErrorHandler is both gateway muxes' error handler: the gateway's
+// usual answer with the mapping's HTTP status.
+func httpErrorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, &runtime.HTTPStatusError{HTTPStatus: httpStatus(err), Err: err})
+}
+
+// writeError answers an HTTP request that fails before it reaches the
+// gateway (authentication, source filter, probes) in the gateway's error
+// shape, a google.rpc.Status as JSON, so every HTTP error reads the same.
+func writeError(ctx context.Context, logger *slog.Logger, w http.ResponseWriter, err error) {
+	err = toStatus(ctx, logger, err)
+	body, merr := protojson.Marshal(status.Convert(err).Proto())
+	if merr != nil {
+		body, _ = json.Marshal(map[string]any{"code": codes.Internal, "message": "internal error"})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(httpStatus(err))
+	_, _ = w.Write(body)
+}
+
+// errorf words target for the caller: the message replaces target's own
+// text (it says what was wrong and what to do) and errors.Is still finds
+// target, so the mapping applies.
+func errorf(target error, format string, args ...any) error {
+	return &worded{target: target, msg: fmt.Sprintf(format, args...)}
+}
+
+type worded struct {
+	target error
+	msg    string
+}
+
+func (e *worded) Error() string { return e.msg }
+func (e *worded) Unwrap() error { return e.target }

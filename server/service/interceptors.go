@@ -42,13 +42,15 @@ func requestID(ctx context.Context) string {
 // unaryInterceptors is the one interceptor chain, in order: recovery first
 // so a panic anywhere below becomes an Internal status, not a dead process;
 // then request id and logging, so every later line carries the id; then
-// authentication, which names the caller for audit entries.
+// the error mapping, so handlers and authentication return the domain's
+// errors and the log shows the code the caller got; then authentication,
+// which names the caller for audit entries. Streams get the same chain.
 func unaryInterceptors(logger *slog.Logger, authn authStep) []grpc.UnaryServerInterceptor {
-	return []grpc.UnaryServerInterceptor{recoverUnary(logger), logUnary(logger), authUnary(authn)}
+	return []grpc.UnaryServerInterceptor{recoverUnary(logger), logUnary(logger), statusUnary(logger), authUnary(authn)}
 }
 
 func streamInterceptors(logger *slog.Logger, authn authStep) []grpc.StreamServerInterceptor {
-	return []grpc.StreamServerInterceptor{recoverStream(logger), authStream(authn)}
+	return []grpc.StreamServerInterceptor{recoverStream(logger), logStream(logger), statusStream(logger), authStream(authn)}
 }
 
 func recoverUnary(logger *slog.Logger) grpc.UnaryServerInterceptor {
@@ -80,14 +82,48 @@ func panicToStatus(ctx context.Context, logger *slog.Logger, method string, r an
 
 func logUnary(logger *slog.Logger) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		id := requestID(ctx)
-		ctx = context.WithValue(ctx, requestIDKey{}, id)
-		_ = grpc.SetHeader(ctx, metadata.Pairs(requestIDHeader, id))
+		ctx = withRequestID(ctx)
 		start := time.Now()
 		resp, err := handler(ctx, req)
-		logger.DebugContext(ctx, "rpc done", "method", info.FullMethod, "code", status.Code(err).String(),
-			"duration", time.Since(start))
+		logDone(ctx, logger, info.FullMethod, start, err)
 		return resp, err
+	}
+}
+
+func logStream(logger *slog.Logger) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		ctx := withRequestID(ss.Context())
+		start := time.Now()
+		err := handler(srv, &contextStream{ServerStream: ss, ctx: ctx})
+		logDone(ctx, logger, info.FullMethod, start, err)
+		return err
+	}
+}
+
+// withRequestID keeps the call's request id in ctx, for the logs, and
+// sends it back in the response header.
+func withRequestID(ctx context.Context) context.Context {
+	id := requestID(ctx)
+	_ = grpc.SetHeader(ctx, metadata.Pairs(requestIDHeader, id))
+	return context.WithValue(ctx, requestIDKey{}, id)
+}
+
+func logDone(ctx context.Context, logger *slog.Logger, method string, start time.Time, err error) {
+	logger.DebugContext(ctx, "rpc done", "method", method, "code", status.Code(err).String(), "duration", time.Since(start))
+}
+
+// statusUnary and statusStream pass every error through the one mapping
+// (toStatus), so that handlers return the domain's errors as they are.
+func statusUnary(logger *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		resp, err := handler(ctx, req)
+		return resp, toStatus(ctx, logger, err)
+	}
+}
+
+func statusStream(logger *slog.Logger) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		return toStatus(ss.Context(), logger, handler(srv, ss))
 	}
 }
 

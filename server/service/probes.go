@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
-	"google.golang.org/grpc/codes"
 	grpchealth "google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
@@ -109,7 +108,11 @@ func (r *readiness) serveReadyz(w http.ResponseWriter, req *http.Request, _ map[
 	notReady := r.notReady
 	r.mu.Unlock()
 	if notReady != "" {
-		writeError(w, http.StatusServiceUnavailable, codes.Unavailable, notReady)
+		target := errNotReady
+		if notReady == notReadyShuttingDown {
+			target = errShuttingDown
+		}
+		writeError(req.Context(), r.logger, w, errorf(target, "%s", notReady))
 		return
 	}
 	liveness(w, req, nil)

@@ -50,19 +50,20 @@ func TestWebhookIntakeAnswers(t *testing.T) {
 				http      int
 				outcome   ahv1.DeliveryOutcome
 				message   string // a part of the error message
+				reason    ahv1.ErrorReason
 			}{
-				{"missing signature", leanBody("accounts.failed", acct+"-x", "u"), "", codes.Unauthenticated, 401, 0, "signature"},
-				{"signed with another secret", leanBody("accounts.failed", acct+"-x", "u"), webhook.Sign("not-our-secret", good), codes.Unauthenticated, 401, 0, "signature"},
-				{"signature of another body", leanBody("accounts.failed", acct+"-x", "u"), webhook.Sign(fixtureSecret, good), codes.Unauthenticated, 401, 0, "signature"},
-				{"not hex", leanBody("accounts.failed", acct+"-x", "u"), "zz", codes.Unauthenticated, 401, 0, "signature"},
-				{"not JSON", []byte(`{"event": "accounts.failed", `), "", codes.InvalidArgument, 400, 0, "JSON"},
-				{"no event", []byte(`{"name":"x","data":{"account":"` + acct + `-x"}}`), "", codes.InvalidArgument, 400, 0, "event"},
-				{"too large", big, "", codes.ResourceExhausted, 413, 0, "too large"},
-				{"accepted", good, "", codes.OK, 200, ahv1.DeliveryOutcome_DELIVERY_OUTCOME_APPLIED, ""},
-				{"lean idempotent delivery again: applied again", good, "", codes.OK, 200, ahv1.DeliveryOutcome_DELIVERY_OUTCOME_APPLIED, ""},
-				{"lean failed", retried, "", codes.OK, 200, ahv1.DeliveryOutcome_DELIVERY_OUTCOME_APPLIED, ""},
-				{"byte-identical retry of a lean failed", retried, "", codes.OK, 200, ahv1.DeliveryOutcome_DELIVERY_OUTCOME_DUPLICATE, ""},
-				{"unknown event accepted", leanBody("payouts.invented", acct, "user-1"), "", codes.OK, 200, ahv1.DeliveryOutcome_DELIVERY_OUTCOME_NOT_ACCOUNT_EVENT, ""},
+				{"missing signature", leanBody("accounts.failed", acct+"-x", "u"), "", codes.Unauthenticated, 401, 0, "signature", ahv1.ErrorReason_MISSING_SIGNATURE},
+				{"signed with another secret", leanBody("accounts.failed", acct+"-x", "u"), webhook.Sign("not-our-secret", good), codes.Unauthenticated, 401, 0, "signature", ahv1.ErrorReason_INVALID_SIGNATURE},
+				{"signature of another body", leanBody("accounts.failed", acct+"-x", "u"), webhook.Sign(fixtureSecret, good), codes.Unauthenticated, 401, 0, "signature", ahv1.ErrorReason_INVALID_SIGNATURE},
+				{"not hex", leanBody("accounts.failed", acct+"-x", "u"), "zz", codes.Unauthenticated, 401, 0, "signature", ahv1.ErrorReason_INVALID_SIGNATURE},
+				{"not JSON", []byte(`{"event": "accounts.failed", `), "", codes.InvalidArgument, 400, 0, "JSON", ahv1.ErrorReason_MALFORMED_DELIVERY},
+				{"no event", []byte(`{"name":"x","data":{"account":"` + acct + `-x"}}`), "", codes.InvalidArgument, 400, 0, "event", ahv1.ErrorReason_MALFORMED_DELIVERY},
+				{"too large", big, "", codes.ResourceExhausted, 413, 0, "too large", ahv1.ErrorReason_DELIVERY_TOO_LARGE},
+				{"accepted", good, "", codes.OK, 200, ahv1.DeliveryOutcome_DELIVERY_OUTCOME_APPLIED, "", 0},
+				{"lean idempotent delivery again: applied again", good, "", codes.OK, 200, ahv1.DeliveryOutcome_DELIVERY_OUTCOME_APPLIED, "", 0},
+				{"lean failed", retried, "", codes.OK, 200, ahv1.DeliveryOutcome_DELIVERY_OUTCOME_APPLIED, "", 0},
+				{"byte-identical retry of a lean failed", retried, "", codes.OK, 200, ahv1.DeliveryOutcome_DELIVERY_OUTCOME_DUPLICATE, "", 0},
+				{"unknown event accepted", leanBody("payouts.invented", acct, "user-1"), "", codes.OK, 200, ahv1.DeliveryOutcome_DELIVERY_OUTCOME_NOT_ACCOUNT_EVENT, "", 0},
 			}
 			for _, c := range cases {
 				t.Run(c.name, func(t *testing.T) {
@@ -82,6 +83,9 @@ func TestWebhookIntakeAnswers(t *testing.T) {
 					}
 					if !strings.Contains(got.message, c.message) {
 						t.Errorf("message %q does not mention %q", got.message, c.message)
+					}
+					if got.reason != c.reason {
+						t.Errorf("reason = %s, want %s", got.reason, c.reason)
 					}
 				})
 			}

@@ -27,7 +27,7 @@ func (s *AccountHealthService) StreamDisconnections(req *ahv1.StreamDisconnectio
 		if errors.Is(err, stream.ErrInvalidCursor) {
 			return invalidArgument("resume_after", "is not a cursor of this service's log (it must come from an event or heartbeat of this stream); start without it, or with since")
 		}
-		return toStatus(ctx, s.logger, err)
+		return err
 	}
 	s.metrics.StreamOpened()
 	defer s.metrics.StreamClosed()
@@ -41,7 +41,7 @@ func (s *AccountHealthService) StreamDisconnections(req *ahv1.StreamDisconnectio
 	for {
 		item, err := sub.Next(ctx)
 		if err != nil {
-			return toStatus(ctx, s.logger, err)
+			return err
 		}
 		if item.Change == nil {
 			err = out.Send(itemToProto(item))

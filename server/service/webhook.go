@@ -3,15 +3,18 @@ package service
 import (
 	"context"
 	"log/slog"
+	"strings"
+
+	"google.golang.org/grpc/metadata"
 
 	ahv1 "github.com/accounthealth/accounthealth/gen/accounthealth/v1"
-	"github.com/accounthealth/accounthealth/server/health"
 	"github.com/accounthealth/accounthealth/server/intake"
 	"github.com/accounthealth/accounthealth/server/refresh"
+	"github.com/accounthealth/accounthealth/server/webhook"
 )
 
-// WebhookService takes deliveries in over gRPC; the HTTP route on the
-// webhook listener forwards to it with the exact bytes received.
+// WebhookService takes deliveries in over gRPC; the webhook listener's
+// gateway route calls it with the exact bytes received.
 type WebhookService struct {
 	ahv1.UnimplementedWebhookServiceServer
 	pipeline  *intake.Pipeline
@@ -21,15 +24,23 @@ type WebhookService struct {
 
 var _ ahv1.WebhookServiceServer = (*WebhookService)(nil)
 
+// signatureMetadata carries the signature header from the webhook route,
+// which cannot put a header into a request field.
+var signatureMetadata = strings.ToLower(webhook.SignatureHeader)
+
 func (s *WebhookService) ReceiveArgyleWebhook(ctx context.Context, req *ahv1.ReceiveArgyleWebhookRequest) (*ahv1.ReceiveArgyleWebhookResponse, error) {
-	acc, err := s.pipeline.Receive(ctx, req.GetPayload(), req.GetSignature())
+	signature := req.GetSignature()
+	if signature == "" {
+		signature = firstMetadata(ctx, signatureMetadata)
+	}
+	acc, err := s.pipeline.Receive(ctx, req.GetPayload(), signature)
 	if err != nil {
 		s.logger.WarnContext(ctx, "webhook rejected", "bytes", len(req.GetPayload()), "error", err)
-		return nil, toStatus(ctx, s.logger, err)
+		return nil, err
 	}
 	d := acc.Envelope.Delivery
-	if acc.Result.Outcome == health.OutcomeUnconfirmed && s.refresher != nil {
-		s.refresher.Request(d.AccountID)
+	if s.refresher != nil {
+		s.refresher.Accepted(d.AccountID, acc.Result)
 	}
 	s.logger.InfoContext(ctx, "webhook accepted", "event", acc.Envelope.Event, "account", d.AccountID,
 		"outcome", acc.Result.Outcome.String(), "sequence", acc.Result.EntrySeq)
@@ -39,4 +50,13 @@ func (s *WebhookService) ReceiveArgyleWebhook(ctx context.Context, req *ahv1.Rec
 		Outcome:   outcomeToProto(acc.Result.Outcome),
 		Sequence:  acc.Result.EntrySeq,
 	}, nil
+}
+
+// firstMetadata returns the first value of key in the call's metadata.
+func firstMetadata(ctx context.Context, key string) string {
+	md, _ := metadata.FromIncomingContext(ctx)
+	if v := md.Get(key); len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }

@@ -1,19 +1,17 @@
 package service
 
 import (
-	"encoding/json"
+	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
-	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	ahv1 "github.com/accounthealth/accounthealth/gen/accounthealth/v1"
 	"github.com/accounthealth/accounthealth/server/auth"
@@ -21,112 +19,152 @@ import (
 	"github.com/accounthealth/accounthealth/server/webhook"
 )
 
-// WebhookPath is where the provider POSTs deliveries.
+// WebhookPath is where the provider POSTs deliveries: the HTTP rule of
+// ReceiveArgyleWebhook (proto/accounthealth/v1/http_rules.yaml).
 const WebhookPath = "/v1/webhooks/argyle"
 
-// newWebhookMux serves the internet-facing listener: the webhook route and
-// the probes. Everything else (metrics included) is the gateway mux's 404.
-func newWebhookMux(client ahv1.WebhookServiceClient, pipeline *intake.Pipeline, sources *auth.SourceFilter, tr tracing, ready *readiness, logger *slog.Logger) (*runtime.ServeMux, error) {
-	mux := runtime.NewServeMux()
-	h := &webhookRoute{client: client, pipeline: pipeline, sources: sources, tracing: tr, logger: logger}
-	if err := mux.HandlePath(http.MethodPost, WebhookPath, h.serve); err != nil {
+// webhookFront is what the webhook listener does before the gateway: the
+// transport's concerns, each once. In order: a request id, the trace span,
+// the source filter, and reading the body (the signature covers the exact
+// bytes, so the gateway must not decode and re-encode it).
+type webhookFront struct {
+	next    http.Handler
+	sources *auth.SourceFilter // who may deliver; admits all when not active
+	// readLimit is the most of a body read: one byte over the cap, so
+	// that the pipeline, which owns the cap, refuses what is over it.
+	readLimit int64
+	observer  intake.Observer // counts what the transport refuses
+	tracing   tracing
+	logger    *slog.Logger
+}
+
+// newWebhookHandler serves the internet-facing listener: the webhook route,
+// which is ReceiveArgyleWebhook through the gateway, and the probes.
+// Everything else (metrics included) is the gateway's 404.
+func newWebhookHandler(conn *grpc.ClientConn, front webhookFront, ready *readiness) (http.Handler, error) {
+	none := func(string) (string, bool) { return "", false }
+	mux := runtime.NewServeMux(
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, &rawBodyMarshaler{}),
+		// Nothing of the sender's headers reaches the RPC but what
+		// webhookMetadata picks; the response's id header is set up front.
+		runtime.WithIncomingHeaderMatcher(none),
+		runtime.WithOutgoingHeaderMatcher(none),
+		runtime.WithMetadata(webhookMetadata),
+		runtime.WithErrorHandler(httpErrorHandler),
+	)
+	if err := ahv1.RegisterWebhookServiceHandler(context.Background(), mux, conn); err != nil {
 		return nil, err
 	}
 	if err := handleProbes(mux, ready); err != nil {
 		return nil, err
 	}
-	return mux, nil
+	front.next = mux
+	return &front, nil
 }
 
-// webhookRoute hands the exact bytes received and the signature header to
-// ReceiveArgyleWebhook. It reads the body itself because the signature
-// covers the raw bytes: a gateway-decoded, re-encoded body would not verify.
-type webhookRoute struct {
-	client ahv1.WebhookServiceClient
-	// pipeline gives the body cap, and counts the deliveries this route
-	// refuses before they reach it.
-	pipeline *intake.Pipeline
-	sources  *auth.SourceFilter // who may deliver; admits all when not active
-	tracing  tracing
-	logger   *slog.Logger
-}
-
-func (h *webhookRoute) serve(w http.ResponseWriter, r *http.Request, _ map[string]string) {
+func (f *webhookFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := r.Header.Get(requestIDHeader)
 	if !isRequestID(id) {
 		id = newRequestID()
+		r.Header.Set(requestIDHeader, id)
 	}
 	w.Header().Set(requestIDHeader, id)
-	ctx, span := h.tracing.startWebhook(r)
+	if r.Method != http.MethodPost || r.URL.Path != WebhookPath {
+		f.next.ServeHTTP(w, r)
+		return
+	}
+	ctx, span := f.tracing.startWebhook(r)
 	defer span.End()
+	if src, ok := f.sources.Admit(r); !ok {
+		f.refuse(ctx, w, intake.ReasonSourceNotAllowed, errorf(errSourceNotAllowed,
+			"deliveries are accepted only from the configured sources (--webhook-allow-sources); this one came from %s", src))
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, f.readLimit))
+	var tooLarge *http.MaxBytesError
+	if err != nil && !errors.As(err, &tooLarge) {
+		f.refuse(ctx, w, intake.ReasonUnreadable, errorf(errUnreadable, "could not read the request body: %v", err))
+		return
+	}
+	r = r.WithContext(ctx)
+	r.Body = &readBody{data: body}
+	// The signature comes from its header only, never from the URL.
+	r.URL.RawQuery = ""
+	f.next.ServeHTTP(w, r)
+}
 
-	if src, ok := h.sources.Admit(r); !ok {
-		h.pipeline.Refused(intake.ReasonSourceNotAllowed)
-		h.logger.Warn("webhook refused: source not allowed", "source", src.String(), "request_id", id)
-		writeError(w, http.StatusForbidden, codes.PermissionDenied,
-			"deliveries are accepted only from the configured sources (--webhook-allow-sources); this one came from "+src.String())
-		return
-	}
+// refuse answers a delivery the transport turns down, counting it as the
+// pipeline counts those it refuses.
+func (f *webhookFront) refuse(ctx context.Context, w http.ResponseWriter, reason string, err error) {
+	f.observer.DeliveryReceived()
+	f.observer.DeliveryRejected(reason)
+	f.logger.WarnContext(ctx, "webhook refused", "reason", reason, "error", err)
+	writeError(ctx, f.logger, w, err)
+}
 
-	maxBody := h.pipeline.MaxBodyBytes()
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(maxBody)))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			h.pipeline.Refused(intake.ReasonTooLarge)
-			writeError(w, http.StatusRequestEntityTooLarge, codes.ResourceExhausted,
-				fmt.Sprintf("delivery body too large: the limit is %d bytes", maxBody))
-			return
-		}
-		h.pipeline.Refused(intake.ReasonUnreadable)
-		writeError(w, http.StatusBadRequest, codes.InvalidArgument, "could not read the request body: "+err.Error())
-		return
-	}
+// webhookMetadata hands the RPC what it needs of the HTTP request: the
+// request id, the caller, and the signature header, which the gateway
+// cannot put in a request field.
+func webhookMetadata(_ context.Context, r *http.Request) metadata.MD {
+	return metadata.Pairs(
+		requestIDHeader, r.Header.Get(requestIDHeader),
+		callerHeader, webhookCaller,
+		signatureMetadata, asciiSignature(r.Header.Get(webhook.SignatureHeader)),
+	)
+}
 
-	ctx = metadata.AppendToOutgoingContext(ctx, requestIDHeader, id, callerHeader, webhookCaller)
-	resp, err := h.client.ReceiveArgyleWebhook(ctx, &ahv1.ReceiveArgyleWebhookRequest{
-		Payload: body,
-		// A proto string must be UTF-8: a header that is not would fail
-		// to forward (500, which the sender retries), not verify (401).
-		Signature: text(r.Header.Get(webhook.SignatureHeader)),
-	})
-	if err != nil {
-		st := status.Convert(err)
-		writeError(w, httpStatus(st.Code()), st.Code(), st.Message())
-		return
+// asciiSignature returns a signature header as gRPC metadata can carry
+// it. A header that is not printable ASCII cannot be a hex signature; its
+// quoted form keeps it failing verification (401) instead of failing the
+// call (500, which the sender would retry).
+func asciiSignature(sig string) string {
+	if isPrintableASCII(sig) {
+		return sig
 	}
-	out, err := protojson.Marshal(resp)
-	if err != nil {
-		h.logger.Error("cannot encode webhook response", "error", err)
-		writeError(w, http.StatusInternalServerError, codes.Internal, "internal error")
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(out)
+	return strconv.QuoteToASCII(sig)
 }
 
 // isRequestID reports whether a caller's request id can be kept: short
 // enough for the logs, and printable ASCII, as gRPC metadata must be.
 func isRequestID(id string) bool {
-	return id != "" && len(id) <= 64 && !strings.ContainsFunc(id, func(r rune) bool { return r < ' ' || r > '~' })
+	return id != "" && len(id) <= 64 && isPrintableASCII(id)
 }
 
-// httpStatus is the gateway's usual mapping, except that an oversized body
-// is 413, not 429: the sender must not retry it unchanged.
-func httpStatus(c codes.Code) int {
-	if c == codes.ResourceExhausted {
-		return http.StatusRequestEntityTooLarge
+func isPrintableASCII(s string) bool {
+	return !strings.ContainsFunc(s, func(r rune) bool { return r < ' ' || r > '~' })
+}
+
+// readBody is a body already read, so the marshaler can take its bytes as
+// they are instead of copying them.
+type readBody struct{ data []byte }
+
+func (b *readBody) Read(p []byte) (int, error) {
+	if len(b.data) == 0 {
+		return 0, io.EOF
 	}
-	return runtime.HTTPStatusFromCode(c)
+	n := copy(p, b.data)
+	b.data = b.data[n:]
+	return n, nil
 }
 
-// writeError answers in the REST gateway's error shape (a google.rpc.Status
-// as JSON), so every HTTP error of the service reads the same.
-func writeError(w http.ResponseWriter, httpCode int, code codes.Code, message string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(httpCode)
-	_ = json.NewEncoder(w).Encode(struct {
-		Code    codes.Code `json:"code"`
-		Message string     `json:"message"`
-	}{code, message})
+func (b *readBody) Close() error { return nil }
+
+// rawBodyMarshaler decodes a webhook body into ReceiveArgyleWebhookRequest's
+// payload as the exact bytes received, and writes answers as JSON.
+type rawBodyMarshaler struct{ runtime.JSONPb }
+
+func (*rawBodyMarshaler) NewDecoder(r io.Reader) runtime.Decoder {
+	return runtime.DecoderFunc(func(v any) error {
+		dst, ok := v.(*[]byte)
+		if !ok {
+			return errors.New("the webhook route decodes only the raw payload")
+		}
+		if b, ok := r.(*readBody); ok {
+			*dst, b.data = b.data, nil
+			return nil
+		}
+		data, err := io.ReadAll(r)
+		*dst = data
+		return err
+	})
 }

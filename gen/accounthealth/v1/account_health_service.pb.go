@@ -1316,7 +1316,11 @@ type PurgeResult struct {
 	LastEventAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=last_event_at,json=lastEventAt,proto3" json:"last_event_at,omitempty"`
 	Outcome     DeletionOutcome        `protobuf:"varint,4,opt,name=outcome,proto3,enum=accounthealth.v1.DeletionOutcome" json:"outcome,omitempty"`
 	// Why, when the outcome is FAILED or SKIPPED.
-	Message       string `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
+	Message string `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
+	// The reason an error about this account alone would carry, when the
+	// outcome is FAILED or SKIPPED (e.g. ACCOUNT_NOT_DELETABLE,
+	// PROVIDER_UNAVAILABLE).
+	Reason        ErrorReason `protobuf:"varint,6,opt,name=reason,proto3,enum=accounthealth.v1.ErrorReason" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1386,11 +1390,18 @@ func (x *PurgeResult) GetMessage() string {
 	return ""
 }
 
+func (x *PurgeResult) GetReason() ErrorReason {
+	if x != nil {
+		return x.Reason
+	}
+	return ErrorReason_ERROR_REASON_UNSPECIFIED
+}
+
 var File_accounthealth_v1_account_health_service_proto protoreflect.FileDescriptor
 
 const file_accounthealth_v1_account_health_service_proto_rawDesc = "" +
 	"\n" +
-	"-accounthealth/v1/account_health_service.proto\x12\x10accounthealth.v1\x1a\x1daccounthealth/v1/health.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"8\n" +
+	"-accounthealth/v1/account_health_service.proto\x12\x10accounthealth.v1\x1a\x1daccounthealth/v1/errors.proto\x1a\x1daccounthealth/v1/health.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"8\n" +
 	"\x17GetAccountHealthRequest\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\"b\n" +
@@ -1481,14 +1492,15 @@ const file_accounthealth_v1_account_health_service_proto_rawDesc = "" +
 	"\x1bPurgeFailedAccountsResponse\x125\n" +
 	"\x06result\x18\x01 \x01(\v2\x1d.accounthealth.v1.PurgeResultR\x06result\x12\x1c\n" +
 	"\tprocessed\x18\x02 \x01(\x05R\tprocessed\x12\x14\n" +
-	"\x05total\x18\x03 \x01(\x05R\x05total\"\xdc\x01\n" +
+	"\x05total\x18\x03 \x01(\x05R\x05total\"\x93\x02\n" +
 	"\vPurgeResult\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\x12>\n" +
 	"\rlast_event_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\vlastEventAt\x12;\n" +
 	"\aoutcome\x18\x04 \x01(\x0e2!.accounthealth.v1.DeletionOutcomeR\aoutcome\x12\x18\n" +
-	"\amessage\x18\x05 \x01(\tR\amessage*\xd2\x01\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage\x125\n" +
+	"\x06reason\x18\x06 \x01(\x0e2\x1d.accounthealth.v1.ErrorReasonR\x06reason*\xd2\x01\n" +
 	"\x0fDeletionOutcome\x12 \n" +
 	"\x1cDELETION_OUTCOME_UNSPECIFIED\x10\x00\x12!\n" +
 	"\x1dDELETION_OUTCOME_WOULD_DELETE\x10\x01\x12\x1c\n" +
@@ -1549,6 +1561,7 @@ var file_accounthealth_v1_account_health_service_proto_goTypes = []any{
 	(*timestamppb.Timestamp)(nil),        // 25: google.protobuf.Timestamp
 	(*Remedy)(nil),                       // 26: accounthealth.v1.Remedy
 	(*durationpb.Duration)(nil),          // 27: google.protobuf.Duration
+	(ErrorReason)(0),                     // 28: accounthealth.v1.ErrorReason
 }
 var file_accounthealth_v1_account_health_service_proto_depIdxs = []int32{
 	21, // 0: accounthealth.v1.GetAccountHealthResponse.account_health:type_name -> accounthealth.v1.AccountHealth
@@ -1575,25 +1588,26 @@ var file_accounthealth_v1_account_health_service_proto_depIdxs = []int32{
 	20, // 21: accounthealth.v1.PurgeFailedAccountsResponse.result:type_name -> accounthealth.v1.PurgeResult
 	25, // 22: accounthealth.v1.PurgeResult.last_event_at:type_name -> google.protobuf.Timestamp
 	0,  // 23: accounthealth.v1.PurgeResult.outcome:type_name -> accounthealth.v1.DeletionOutcome
-	1,  // 24: accounthealth.v1.AccountHealthService.GetAccountHealth:input_type -> accounthealth.v1.GetAccountHealthRequest
-	3,  // 25: accounthealth.v1.AccountHealthService.ListAccountHealth:input_type -> accounthealth.v1.ListAccountHealthRequest
-	5,  // 26: accounthealth.v1.AccountHealthService.GetHealthSummary:input_type -> accounthealth.v1.GetHealthSummaryRequest
-	9,  // 27: accounthealth.v1.AccountHealthService.ListAccountEvents:input_type -> accounthealth.v1.ListAccountEventsRequest
-	11, // 28: accounthealth.v1.AccountHealthService.StreamDisconnections:input_type -> accounthealth.v1.StreamDisconnectionsRequest
-	16, // 29: accounthealth.v1.AccountHealthService.DeleteFailedAccount:input_type -> accounthealth.v1.DeleteFailedAccountRequest
-	18, // 30: accounthealth.v1.AccountHealthService.PurgeFailedAccounts:input_type -> accounthealth.v1.PurgeFailedAccountsRequest
-	2,  // 31: accounthealth.v1.AccountHealthService.GetAccountHealth:output_type -> accounthealth.v1.GetAccountHealthResponse
-	4,  // 32: accounthealth.v1.AccountHealthService.ListAccountHealth:output_type -> accounthealth.v1.ListAccountHealthResponse
-	6,  // 33: accounthealth.v1.AccountHealthService.GetHealthSummary:output_type -> accounthealth.v1.GetHealthSummaryResponse
-	10, // 34: accounthealth.v1.AccountHealthService.ListAccountEvents:output_type -> accounthealth.v1.ListAccountEventsResponse
-	12, // 35: accounthealth.v1.AccountHealthService.StreamDisconnections:output_type -> accounthealth.v1.StreamDisconnectionsResponse
-	17, // 36: accounthealth.v1.AccountHealthService.DeleteFailedAccount:output_type -> accounthealth.v1.DeleteFailedAccountResponse
-	19, // 37: accounthealth.v1.AccountHealthService.PurgeFailedAccounts:output_type -> accounthealth.v1.PurgeFailedAccountsResponse
-	31, // [31:38] is the sub-list for method output_type
-	24, // [24:31] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	28, // 24: accounthealth.v1.PurgeResult.reason:type_name -> accounthealth.v1.ErrorReason
+	1,  // 25: accounthealth.v1.AccountHealthService.GetAccountHealth:input_type -> accounthealth.v1.GetAccountHealthRequest
+	3,  // 26: accounthealth.v1.AccountHealthService.ListAccountHealth:input_type -> accounthealth.v1.ListAccountHealthRequest
+	5,  // 27: accounthealth.v1.AccountHealthService.GetHealthSummary:input_type -> accounthealth.v1.GetHealthSummaryRequest
+	9,  // 28: accounthealth.v1.AccountHealthService.ListAccountEvents:input_type -> accounthealth.v1.ListAccountEventsRequest
+	11, // 29: accounthealth.v1.AccountHealthService.StreamDisconnections:input_type -> accounthealth.v1.StreamDisconnectionsRequest
+	16, // 30: accounthealth.v1.AccountHealthService.DeleteFailedAccount:input_type -> accounthealth.v1.DeleteFailedAccountRequest
+	18, // 31: accounthealth.v1.AccountHealthService.PurgeFailedAccounts:input_type -> accounthealth.v1.PurgeFailedAccountsRequest
+	2,  // 32: accounthealth.v1.AccountHealthService.GetAccountHealth:output_type -> accounthealth.v1.GetAccountHealthResponse
+	4,  // 33: accounthealth.v1.AccountHealthService.ListAccountHealth:output_type -> accounthealth.v1.ListAccountHealthResponse
+	6,  // 34: accounthealth.v1.AccountHealthService.GetHealthSummary:output_type -> accounthealth.v1.GetHealthSummaryResponse
+	10, // 35: accounthealth.v1.AccountHealthService.ListAccountEvents:output_type -> accounthealth.v1.ListAccountEventsResponse
+	12, // 36: accounthealth.v1.AccountHealthService.StreamDisconnections:output_type -> accounthealth.v1.StreamDisconnectionsResponse
+	17, // 37: accounthealth.v1.AccountHealthService.DeleteFailedAccount:output_type -> accounthealth.v1.DeleteFailedAccountResponse
+	19, // 38: accounthealth.v1.AccountHealthService.PurgeFailedAccounts:output_type -> accounthealth.v1.PurgeFailedAccountsResponse
+	32, // [32:39] is the sub-list for method output_type
+	25, // [25:32] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_accounthealth_v1_account_health_service_proto_init() }
@@ -1601,6 +1615,7 @@ func file_accounthealth_v1_account_health_service_proto_init() {
 	if File_accounthealth_v1_account_health_service_proto != nil {
 		return
 	}
+	file_accounthealth_v1_errors_proto_init()
 	file_accounthealth_v1_health_proto_init()
 	file_accounthealth_v1_account_health_service_proto_msgTypes[10].OneofWrappers = []any{
 		(*StreamDisconnectionsRequest_ResumeAfter)(nil),

@@ -23,9 +23,12 @@ const (
 
 type ReceiveArgyleWebhookRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The request body exactly as the provider sent it.
+	// The request body exactly as the provider sent it. Over HTTP: the raw
+	// body (not base64).
 	Payload []byte `protobuf:"bytes,1,opt,name=payload,proto3" json:"payload,omitempty"`
-	// The X-Argyle-Signature header: hex HMAC-SHA512 of payload.
+	// The X-Argyle-Signature header: hex HMAC-SHA512 of payload. Over HTTP it
+	// is read from that header only; a query parameter is ignored. Over gRPC,
+	// when empty, it is read from the x-argyle-signature metadata.
 	Signature     string `protobuf:"bytes,2,opt,name=signature,proto3" json:"signature,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -27,15 +27,16 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
 // WebhookService takes the provider's webhook deliveries in. From the
-// internet it is reached as POST /v1/webhooks/argyle, a route that hands the
-// exact bytes received and the signature header to ReceiveArgyleWebhook;
-// an internal relay may call the RPC directly.
+// internet it is reached as POST /v1/webhooks/argyle, through the gateway,
+// which hands the exact bytes received and the X-Argyle-Signature header to
+// ReceiveArgyleWebhook; an internal relay may call the RPC directly.
 type WebhookServiceClient interface {
 	// ReceiveArgyleWebhook verifies, decodes and durably stores one delivery
 	// and applies it to the account's health before it returns OK.
 	// UNAUTHENTICATED: signature missing or wrong. INVALID_ARGUMENT: the body
 	// is not a delivery. RESOURCE_EXHAUSTED: the body is over the size cap.
-	// UNAVAILABLE: it could not be stored; send it again.
+	// UNAVAILABLE: it could not be stored; send it again. Errors carry an
+	// ErrorReason; over HTTP an oversized body is 413.
 	ReceiveArgyleWebhook(ctx context.Context, in *ReceiveArgyleWebhookRequest, opts ...grpc.CallOption) (*ReceiveArgyleWebhookResponse, error)
 }
 
@@ -62,15 +63,16 @@ func (c *webhookServiceClient) ReceiveArgyleWebhook(ctx context.Context, in *Rec
 // for forward compatibility.
 //
 // WebhookService takes the provider's webhook deliveries in. From the
-// internet it is reached as POST /v1/webhooks/argyle, a route that hands the
-// exact bytes received and the signature header to ReceiveArgyleWebhook;
-// an internal relay may call the RPC directly.
+// internet it is reached as POST /v1/webhooks/argyle, through the gateway,
+// which hands the exact bytes received and the X-Argyle-Signature header to
+// ReceiveArgyleWebhook; an internal relay may call the RPC directly.
 type WebhookServiceServer interface {
 	// ReceiveArgyleWebhook verifies, decodes and durably stores one delivery
 	// and applies it to the account's health before it returns OK.
 	// UNAUTHENTICATED: signature missing or wrong. INVALID_ARGUMENT: the body
 	// is not a delivery. RESOURCE_EXHAUSTED: the body is over the size cap.
-	// UNAVAILABLE: it could not be stored; send it again.
+	// UNAVAILABLE: it could not be stored; send it again. Errors carry an
+	// ErrorReason; over HTTP an oversized body is 413.
 	ReceiveArgyleWebhook(context.Context, *ReceiveArgyleWebhookRequest) (*ReceiveArgyleWebhookResponse, error)
 	mustEmbedUnimplementedWebhookServiceServer()
 }

@@ -1,0 +1,66 @@
+package service
+
+import (
+	"log/slog"
+
+	"github.com/accounthealth/accounthealth/server/deletion"
+	"github.com/accounthealth/accounthealth/server/intake"
+	"github.com/accounthealth/accounthealth/server/metrics"
+	"github.com/accounthealth/accounthealth/server/provider"
+	"github.com/accounthealth/accounthealth/server/refresh"
+	"github.com/accounthealth/accounthealth/server/store"
+	"github.com/accounthealth/accounthealth/server/stream"
+)
+
+// core is what the front ends serve: the store and the domain parts over
+// it, wired to one another.
+type core struct {
+	store    store.Store
+	metrics  *metrics.Metrics
+	tracing  tracing
+	ready    *readiness // grpc.health.v1 and /readyz
+	broker   *stream.Broker
+	batcher  *intake.Batcher
+	pipeline *intake.Pipeline
+	deleter  *deletion.Deleter
+	// refresher fetches accounts whose health is unconfirmed; nil without
+	// a provider API key.
+	refresher *refresh.Refresher
+}
+
+// newCore builds the core over s. On error nothing is left running.
+func newCore(cfg Config, s store.Store, logger *slog.Logger) (_ *core, err error) {
+	c := &core{store: s, tracing: newTracing(cfg.TracerProvider)}
+	c.metrics = metrics.New(s.Summary, cfg.MetricsAccountsMaxAge, logger)
+	c.ready = newReadiness(s, cfg.HealthCheckInterval, logger)
+	c.broker = stream.New(s, stream.Options{HeartbeatInterval: cfg.StreamHeartbeat, Logger: logger})
+	c.batcher = intake.NewBatcher(s, 0, c.broker.Notify, c.metrics.Committed)
+	defer func() {
+		if err != nil {
+			c.batcher.Close()
+		}
+	}()
+	c.pipeline, err = intake.NewPipeline(intake.Config{
+		Secrets: cfg.WebhookSecrets, AllowUnsigned: cfg.AllowUnsignedWebhooks, MaxBodyBytes: cfg.MaxBodyBytes,
+		Observer: c.metrics, Tracer: c.tracing.tracer,
+	}, c.batcher.Submit)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Provider.KeyID == "" {
+		c.deleter = deletion.New(s, nil, c.batcher.Submit, logger)
+		return c, nil
+	}
+	pcfg := cfg.Provider
+	pcfg.Observer = c.metrics.ProviderCall
+	client, err := provider.New(pcfg)
+	if err != nil {
+		return nil, err
+	}
+	c.deleter = deletion.New(s, client, c.batcher.Submit, logger)
+	c.refresher = refresh.New(client, c.batcher.Submit, logger, refreshQueueLimit)
+	return c, nil
+}
+
+// refreshQueueLimit bounds the accounts waiting for a provider refresh.
+const refreshQueueLimit = 10000

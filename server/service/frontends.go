@@ -1,0 +1,218 @@
+package service
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/test/bufconn"
+
+	ahv1 "github.com/accounthealth/accounthealth/gen/accounthealth/v1"
+	"github.com/accounthealth/accounthealth/server/auth"
+)
+
+// frontEnds are how callers reach the core: the gRPC listener, and the two
+// HTTP listeners (webhook route, REST gateway) that reach the same gRPC
+// services in memory.
+type frontEnds struct {
+	// grpc serves callers on the gRPC listener, authenticated; inproc
+	// serves the two HTTP front ends over an in-memory connection,
+	// trusting the caller they authenticated. Both run the same services
+	// and interceptors but for authentication.
+	grpc, inproc *grpc.Server
+	inprocLis    *bufconn.Listener
+	conn         *grpc.ClientConn   // the HTTP front ends' connection to inproc
+	certs        *auth.CertReloader // nil without TLS
+
+	grpcLis, webhookLis, apiLis net.Listener
+	webhookSrv, apiSrv          *http.Server
+}
+
+// envelopeSlack is the room a gRPC message needs beyond the largest
+// accepted body: the request's other fields and framing.
+const envelopeSlack = 64 << 10
+
+// maxStreamsPerConnection bounds concurrent calls on one gRPC connection;
+// a client with more subscribers opens more connections.
+const maxStreamsPerConnection = 1000
+
+// newFrontEnds binds the listeners and builds the servers over c. On error
+// everything it opened is closed again.
+func newFrontEnds(cfg Config, c *core, logger *slog.Logger) (_ *frontEnds, err error) {
+	fe := &frontEnds{}
+	var undo []func()
+	defer func() {
+		if err != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+		}
+	}()
+	publicTLS, internalTLS, err := fe.loadTLS(cfg)
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range []struct {
+		name, addr string
+		lis        *net.Listener
+	}{{"grpc-addr", cfg.GRPCAddr, &fe.grpcLis}, {"webhook-addr", cfg.WebhookAddr, &fe.webhookLis}, {"api-addr", cfg.APIAddr, &fe.apiLis}} {
+		if *l.lis, err = listen(l.name, l.addr); err != nil {
+			return nil, err
+		}
+		undo = append(undo, func() { (*l.lis).Close() })
+	}
+
+	authn := auth.NewAuthenticator(cfg.APITokens, cfg.TLSClientCAFile != "")
+	if authn.Open() {
+		logger.Warn("internal API runs without authentication (development mode): configure --api-tokens-file or --tls-client-ca before exposing it", "grpc_addr", cfg.GRPCAddr, "api_addr", cfg.APIAddr)
+	}
+	fe.newGRPCServers(cfg, c, authn, internalTLS, logger)
+
+	// The HTTP front ends reach the services in memory: no port to
+	// protect, no TLS to a listener of our own, and the same interceptors
+	// as gRPC.
+	fe.inprocLis = bufconn.Listen(1 << 20)
+	fe.conn, err = grpc.NewClient("passthrough:///inproc", append([]grpc.DialOption{
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return fe.inprocLis.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(cfg.MaxBodyBytes + envelopeSlack)),
+	}, c.tracing.dialOptions()...)...)
+	if err != nil {
+		return nil, fmt.Errorf("in-process connection: %w", err)
+	}
+	undo = append(undo, func() { fe.conn.Close() })
+
+	webhookHandler, apiHandler, err := fe.newHTTPHandlers(cfg, c, authn, logger)
+	if err != nil {
+		return nil, err
+	}
+	fe.webhookSrv = newHTTPServer(webhookHandler, publicTLS, logger)
+	fe.apiSrv = newHTTPServer(apiHandler, internalTLS, logger)
+	return fe, nil
+}
+
+// newGRPCServers makes the two gRPC servers and registers the services.
+func (fe *frontEnds) newGRPCServers(cfg Config, c *core, authn *auth.Authenticator, internalTLS *tls.Config, logger *slog.Logger) {
+	webhooks := &WebhookService{pipeline: c.pipeline, refresher: c.refresher, logger: logger}
+	accounts := &AccountHealthService{tracing: c.tracing, store: c.store, deleter: c.deleter, broker: c.broker, encoded: newEncodedEvents(8192), metrics: c.metrics, logger: logger}
+	// Streams are long-lived: cap them per connection so one client cannot
+	// hold unbounded server resources. The in-process server is exempt: all
+	// REST callers share its one connection.
+	extra := []grpc.ServerOption{grpc.MaxConcurrentStreams(maxStreamsPerConnection)}
+	if internalTLS != nil {
+		extra = append(extra, grpc.Creds(credentials.NewTLS(internalTLS)))
+	}
+	fe.grpc = newGRPCServer(cfg, c.tracing, logger, authenticateGRPC(authn), extra...)
+	fe.inproc = newGRPCServer(cfg, c.tracing, logger, trustFrontEnd)
+	for _, g := range []*grpc.Server{fe.grpc, fe.inproc} {
+		ahv1.RegisterWebhookServiceServer(g, webhooks)
+		ahv1.RegisterAccountHealthServiceServer(g, accounts)
+		healthpb.RegisterHealthServer(g, c.ready.health)
+	}
+	reflection.Register(fe.grpc)
+}
+
+// newHTTPHandlers makes the webhook listener's handler and the REST API's.
+func (fe *frontEnds) newHTTPHandlers(cfg Config, c *core, authn *auth.Authenticator, logger *slog.Logger) (webhook, api http.Handler, err error) {
+	sources, err := auth.NewSourceFilter(cfg.WebhookAllowSources, cfg.TrustedProxies)
+	if err != nil {
+		return nil, nil, err
+	}
+	webhook, err = newWebhookHandler(fe.conn, webhookFront{
+		sources: sources, readLimit: int64(cfg.MaxBodyBytes) + 1, observer: c.metrics, tracing: c.tracing, logger: logger,
+	}, c.ready)
+	if err != nil {
+		return nil, nil, err
+	}
+	apiMux := runtime.NewServeMux(runtime.WithMetadata(callerMetadata), runtime.WithErrorHandler(httpErrorHandler))
+	if err := ahv1.RegisterAccountHealthServiceHandler(context.Background(), apiMux, fe.conn); err != nil {
+		return nil, nil, fmt.Errorf("api gateway: %w", err)
+	}
+	if err := handleProbes(apiMux, c.ready); err != nil {
+		return nil, nil, err
+	}
+	// Metrics only on the internal listener, authenticated like the API
+	// (a scraper sends a bearer token or a client certificate).
+	metricsHandler := c.metrics.Handler()
+	if err := apiMux.HandlePath(http.MethodGet, "/metrics", func(w http.ResponseWriter, r *http.Request, _ map[string]string) {
+		metricsHandler.ServeHTTP(w, r)
+	}); err != nil {
+		return nil, nil, err
+	}
+	return webhook, authenticateHTTP(authn, logger, apiMux), nil
+}
+
+// loadTLS builds the listeners' TLS configurations, nil without TLS: the
+// webhook listener's (server certificate only) and the internal
+// listeners' (also verifying client certificates when a CA is set).
+func (fe *frontEnds) loadTLS(cfg Config) (public, internal *tls.Config, err error) {
+	if cfg.TLSCertFile == "" {
+		return nil, nil, nil
+	}
+	if fe.certs, err = auth.NewCertReloader(cfg.TLSCertFile, cfg.TLSKeyFile); err != nil {
+		return nil, nil, err
+	}
+	if public, err = auth.ServerTLS(fe.certs, ""); err != nil {
+		return nil, nil, err
+	}
+	internal, err = auth.ServerTLS(fe.certs, cfg.TLSClientCAFile)
+	return public, internal, err
+}
+
+// ReloadCertificates reloads the TLS certificate and key (on SIGHUP).
+func (fe *frontEnds) ReloadCertificates() error {
+	if fe.certs == nil {
+		return nil
+	}
+	return fe.certs.Reload()
+}
+
+// newGRPCServer makes one of the two gRPC servers; authn is its
+// authentication step.
+func newGRPCServer(cfg Config, tr tracing, logger *slog.Logger, authn authStep, extra ...grpc.ServerOption) *grpc.Server {
+	opts := append([]grpc.ServerOption{
+		// Stream events are encoded once and shared by all subscribers.
+		grpc.ForceServerCodecV2(newSharedCodec()),
+		grpc.ChainUnaryInterceptor(unaryInterceptors(logger, authn)...),
+		grpc.ChainStreamInterceptor(streamInterceptors(logger, authn)...),
+		grpc.MaxRecvMsgSize(cfg.MaxBodyBytes + envelopeSlack),
+		// Long-lived streams sit idle between events: ping idle connections
+		// so dead peers are noticed, and let clients ping too (down to every
+		// 10 s) to keep NATs and proxies from dropping them.
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+	}, extra...)
+	opts = append(opts, tr.serverOptions()...)
+	return grpc.NewServer(opts...)
+}
+
+func listen(name, addr string) (net.Listener, error) {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: cannot listen on %s: %w", name, addr, err)
+	}
+	return lis, nil
+}
+
+func newHTTPServer(h http.Handler, tlsConfig *tls.Config, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		TLSConfig:         tlsConfig,
+		ReadHeaderTimeout: 5 * time.Second,
+		// Webhook bodies are small; a slow body is a slowloris, not a sender.
+		ReadTimeout: 30 * time.Second,
+		IdleTimeout: 2 * time.Minute,
+		ErrorLog:    slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+}
