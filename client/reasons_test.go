@@ -45,11 +45,20 @@ func TestErrorReasons(t *testing.T) {
 	}{
 		{"unknown account", func(ctx context.Context) error { _, err := cl.Health(ctx, "nobody"); return err },
 			http.MethodGet, "/v1/accounts/nobody/health", false, ahv1.ErrorReason_NOT_FOUND, http.StatusNotFound},
-		{"page too large", func(ctx context.Context) error { _, err := cl.ListHealth(ctx, client.ListOptions{PageSize: 1000}); return err },
+		{"page too large", func(ctx context.Context) error {
+			_, err := cl.ListHealth(ctx, client.ListOptions{PageSize: 1000})
+			return err
+		},
 			http.MethodGet, "/v1/accounts/health?page_size=1000", false, ahv1.ErrorReason_INVALID_ARGUMENT, http.StatusBadRequest},
-		{"healthy account deleted", func(ctx context.Context) error { _, err := cl.DeleteFailed(ctx, "acct-ok", client.DeleteOptions{}); return err },
+		{"healthy account deleted", func(ctx context.Context) error {
+			_, err := cl.DeleteFailed(ctx, "acct-ok", client.DeleteOptions{})
+			return err
+		},
 			http.MethodDelete, "/v1/accounts/acct-ok", false, ahv1.ErrorReason_ACCOUNT_NOT_DELETABLE, http.StatusBadRequest},
-		{"no provider to delete at", func(ctx context.Context) error { _, err := cl.DeleteFailed(ctx, "acct-failed", client.DeleteOptions{}); return err },
+		{"no provider to delete at", func(ctx context.Context) error {
+			_, err := cl.DeleteFailed(ctx, "acct-failed", client.DeleteOptions{})
+			return err
+		},
 			http.MethodDelete, "/v1/accounts/acct-failed", false, ahv1.ErrorReason_PROVIDER_NOT_CONFIGURED, http.StatusBadRequest},
 		{"no token", func(ctx context.Context) error { _, err := anonymous.Summary(ctx); return err },
 			http.MethodGet, "/v1/health/summary", true, ahv1.ErrorReason_UNAUTHENTICATED, http.StatusUnauthorized},
