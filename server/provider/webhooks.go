@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"slices"
 	"time"
 )
@@ -112,24 +111,20 @@ func (c *Client) CreateWebhook(ctx context.Context, spec WebhookSpec) (Webhook, 
 // ListWebhooks returns every subscription, following the pages.
 func (c *Client) ListWebhooks(ctx context.Context) ([]Webhook, error) {
 	var all []Webhook
-	seen := map[string]bool{}
-	q := url.Values{"limit": {fmt.Sprint(MaxPageSize)}}
-	for {
-		var p page[Webhook]
-		if err := c.do(ctx, request{method: http.MethodGet, path: "/webhooks", query: q}, &p); err != nil {
+	pages := walk("webhooks", "", func(cursor string) (page[Webhook], string, error) {
+		q, err := pageQuery("webhooks", "", MaxPageSize, cursor)
+		if err != nil {
+			return page[Webhook]{}, "", err
+		}
+		return listPage[Webhook](ctx, c, "/webhooks", q)
+	})
+	for p, err := range pages {
+		if err != nil {
 			return nil, err
 		}
 		all = append(all, p.Results...)
-		cursor, err := p.nextCursor()
-		if err != nil || cursor == "" {
-			return all, err
-		}
-		if seen[cursor] {
-			return nil, fmt.Errorf("argyle: list webhooks: the next page link repeats cursor %q", cursor)
-		}
-		seen[cursor] = true
-		q.Set("cursor", cursor)
 	}
+	return all, nil
 }
 
 // DeleteWebhook deletes a subscription. One already gone ends in an error
