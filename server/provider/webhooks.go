@@ -136,24 +136,3 @@ func (c *Client) DeleteWebhook(ctx context.Context, id string) error {
 	}
 	return c.do(ctx, request{method: http.MethodDelete, path: "/webhooks/" + p}, nil)
 }
-
-// CreateUserToken returns a one-hour token with which Link opens on the
-// user's accounts (with accountId set: straight at its Reconnect button).
-// The token is a credential: do not log it. It is retried only when the
-// provider surely created nothing (see creating).
-func (c *Client) CreateUserToken(ctx context.Context, userID string) (string, error) {
-	if userID == "" {
-		return "", errors.New("argyle: create user token: empty user id")
-	}
-	var out struct {
-		Token string `json:"user_token"`
-	}
-	body := map[string]string{"user": userID}
-	if err := c.do(ctx, request{method: http.MethodPost, path: "/user-tokens", body: body, policy: creating}, &out); err != nil {
-		return "", err
-	}
-	if out.Token == "" {
-		return "", errors.New("argyle POST /user-tokens: the answer has no user_token")
-	}
-	return out.Token, nil
-}

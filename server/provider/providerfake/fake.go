@@ -79,6 +79,7 @@ type Fake struct {
 	deletes  map[string]int
 	webhooks map[string]*subscription
 	faults   []*Fault
+	tokens   map[string]int // user token requests by user
 }
 
 type account struct {
@@ -113,6 +114,7 @@ func New(opts Options) *Fake {
 		removed:  map[string]bool{},
 		deletes:  map[string]int{},
 		webhooks: map[string]*subscription{},
+		tokens:   map[string]int{},
 	}
 	f.idle = sync.NewCond(&f.mu)
 	f.handler = f.routes()

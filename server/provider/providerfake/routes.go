@@ -1,7 +1,6 @@
 package providerfake
 
 import (
-	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
@@ -175,20 +174,6 @@ func (f *Fake) deleteWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
-}
-
-func (f *Fake) createUserToken(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		User string `json:"user"`
-	}
-	if !decode(w, r, &in) {
-		return
-	}
-	if in.User == "" {
-		writeJSON(w, http.StatusBadRequest, map[string][]string{"user": {"This field is required."}})
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"user_token": "fake-user-token-" + rand.Text()})
 }
 
 func (f *Fake) postFault(w http.ResponseWriter, r *http.Request) {
