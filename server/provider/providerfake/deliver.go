@@ -82,6 +82,9 @@ func (f *Fake) targets() []target {
 // in the background. f.mu is held, so the resource sent is the state right
 // after the change, and Close cannot slip between its check and the start.
 func (f *Fake) notify(a AccountSeed, events ...string) {
+	if len(events) == 0 {
+		return
+	}
 	if f.closed {
 		f.log.Warn("fake closed; deliveries dropped", "account", a.ID, "events", events)
 		return

@@ -101,7 +101,7 @@ func (f *Fake) deleteAccount(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	f.mu.Lock()
 	f.deletes[id]++
-	err := f.remove(id)
+	err := f.remove(id, nil)
 	f.mu.Unlock()
 	if err != nil {
 		writeDetail(w, http.StatusNotFound, "Not found.")
@@ -207,25 +207,33 @@ func (f *Fake) postAccount(w http.ResponseWriter, r *http.Request) {
 }
 
 // postAction runs a simulation helper: connect, fail, disconnect or
-// remove, with an optional {"error_code": "..."} for fail and disconnect.
+// remove, with an optional body {"error_code": "..."} for fail and
+// disconnect, "silently": true to deliver none of the change's webhooks,
+// and "drop": ["accounts.updated", ...] to lose only those.
 func (f *Fake) postAction(w http.ResponseWriter, r *http.Request) {
 	var in struct {
-		ErrorCode string `json:"error_code"`
+		ErrorCode string   `json:"error_code"`
+		Silently  bool     `json:"silently"`
+		Drop      []string `json:"drop"`
 	}
 	if !decode(w, r, &in) {
 		return
+	}
+	opts := []ChangeOption{Dropping(in.Drop...)}
+	if in.Silently {
+		opts = append(opts, Silently())
 	}
 	id := r.PathValue("id")
 	var err error
 	switch r.PathValue("action") {
 	case "connect":
-		err = f.Connect(id)
+		err = f.Connect(id, opts...)
 	case "fail":
-		err = f.Fail(id, in.ErrorCode)
+		err = f.Fail(id, in.ErrorCode, opts...)
 	case "disconnect":
-		err = f.Disconnect(id, in.ErrorCode)
+		err = f.Disconnect(id, in.ErrorCode, opts...)
 	case "remove":
-		err = f.Remove(id)
+		err = f.Remove(id, opts...)
 	default:
 		writeDetail(w, http.StatusNotFound, "Unknown action: use connect, fail, disconnect or remove.")
 		return
