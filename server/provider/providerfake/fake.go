@@ -8,10 +8,12 @@
 //
 // The API: GET /v2/accounts (cursor pages by limit, filter user),
 // GET|DELETE /v2/accounts/{id}, POST|GET /v2/webhooks,
-// DELETE /v2/webhooks/{id} and POST /v2/user-tokens (JWTs expiring in an
-// hour). Cursors name a position, not an offset: pages neither skip nor
-// repeat what is added or deleted between them, and what is added comes
-// last.
+// DELETE /v2/webhooks/{id}, POST /v2/user-tokens (JWTs expiring in an
+// hour), GET /v2/invites (cursor pages, filter user) and
+// POST /v2/invites/{id} (re-send; a revoked invite gets 400, as the
+// provider documents no answer for it). Cursors name a position, not an
+// offset: pages neither skip nor repeat what is added or deleted between
+// them, and what is added comes last.
 //
 // The control routes, all behind the same API key:
 //
@@ -19,6 +21,7 @@
 //	POST   /_fake/accounts/{id}/{action}  connect, fail, disconnect, remove, with
 //	                                      an optional {"error_code": "...",
 //	                                      "silently": true, "drop": ["accounts.updated"]}
+//	POST   /_fake/invites                 {InviteSeed}: AddInvite
 //	POST   /_fake/faults                  {Fault}: AddFault
 //	DELETE /_fake/faults                  ClearFaults
 //
@@ -100,6 +103,8 @@ type Fake struct {
 	webhooks map[string]*subscription
 	faults   []*Fault
 	tokens   map[string]int // user token requests by user
+	invites  map[string]*invite
+	resends  map[string]int // by invite id
 }
 
 type account struct {
@@ -135,6 +140,8 @@ func New(opts Options) *Fake {
 		deletes:  map[string]int{},
 		webhooks: map[string]*subscription{},
 		tokens:   map[string]int{},
+		invites:  map[string]*invite{},
+		resends:  map[string]int{},
 	}
 	f.idle = sync.NewCond(&f.mu)
 	f.handler = f.routes()

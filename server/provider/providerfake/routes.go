@@ -30,6 +30,8 @@ func (f *Fake) routes() http.Handler {
 		"GET /v2/webhooks":         f.listWebhooks,
 		"DELETE /v2/webhooks/{id}": f.deleteWebhook,
 		"POST /v2/user-tokens":     f.createUserToken,
+		"GET /v2/invites":          f.listInvites,
+		"POST /v2/invites/{id}":    f.resendInvite,
 	}
 	f.faultRoutes = map[string]bool{}
 	for pattern, h := range api {
@@ -42,6 +44,7 @@ func (f *Fake) routes() http.Handler {
 		"DELETE /_fake/faults":               f.deleteFaults,
 		"POST /_fake/accounts":               f.postAccount,
 		"POST /_fake/accounts/{id}/{action}": f.postAction,
+		"POST /_fake/invites":                f.postInvite,
 	}
 	for pattern, h := range control {
 		mux.Handle(pattern, f.authenticated(h))
