@@ -77,15 +77,7 @@ type AccountPage struct {
 }
 
 // ListAccountsParams selects a page of accounts.
-type ListAccountsParams struct {
-	// User limits the list to one user's accounts; empty: all.
-	User string
-	// Limit is the page size, at most MaxPageSize; 0: the provider's
-	// default.
-	Limit int
-	// Cursor is a previous page's NextCursor; empty: the first page.
-	Cursor string
-}
+type ListAccountsParams = ListParams
 
 // GetAccount fetches one account. An unknown or deleted id ends in an
 // error matching ErrNotFound.
@@ -101,7 +93,7 @@ func (c *Client) GetAccount(ctx context.Context, id string) (Account, error) {
 
 // ListAccounts fetches one page of accounts.
 func (c *Client) ListAccounts(ctx context.Context, params ListAccountsParams) (AccountPage, error) {
-	q, err := pageQuery("accounts", params.User, params.Limit, params.Cursor)
+	q, err := params.query("accounts")
 	if err != nil {
 		return AccountPage{}, err
 	}

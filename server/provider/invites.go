@@ -64,15 +64,7 @@ func (i Invite) LogValue() slog.Value {
 }
 
 // ListInvitesParams selects a page of invites.
-type ListInvitesParams struct {
-	// User limits the page to one user's invites; empty: all.
-	User string
-	// Limit is the page size, at most MaxPageSize; 0: the provider's
-	// default.
-	Limit int
-	// Cursor is a previous page's NextCursor; empty: the first page.
-	Cursor string
-}
+type ListInvitesParams = ListParams
 
 // InvitePage is one page of ListInvites.
 type InvitePage struct {
@@ -90,7 +82,7 @@ type InvitePage struct {
 // answer holds only User's invites either way. A filtered page may then
 // be short, or empty, with more pages after it.
 func (c *Client) ListInvites(ctx context.Context, params ListInvitesParams) (InvitePage, error) {
-	q, err := pageQuery("invites", params.User, params.Limit, params.Cursor)
+	q, err := params.query("invites")
 	if err != nil {
 		return InvitePage{}, err
 	}

@@ -37,22 +37,32 @@ func (p page[T]) nextCursor() (string, error) {
 	return cursor, nil
 }
 
-// pageQuery is the query selecting one page of a list: the user filter
-// (empty: none), the page size (0: the provider's default of 10) and the
-// position (empty: the first page).
-func pageQuery(list, user string, limit int, cursor string) (url.Values, error) {
-	if limit < 0 || limit > MaxPageSize {
-		return nil, fmt.Errorf("argyle: list %s: limit %d out of range [0, %d]", list, limit, MaxPageSize)
+// ListParams selects a page of a list (ListAccountsParams,
+// ListInvitesParams).
+type ListParams struct {
+	// User limits the list to one user's items; empty: all.
+	User string
+	// Limit is the page size, at most MaxPageSize; 0: the provider's
+	// default of 10.
+	Limit int
+	// Cursor is a previous page's NextCursor; empty: the first page.
+	Cursor string
+}
+
+// query is the query selecting the page of list that p names.
+func (p ListParams) query(list string) (url.Values, error) {
+	if p.Limit < 0 || p.Limit > MaxPageSize {
+		return nil, fmt.Errorf("argyle: list %s: limit %d out of range [0, %d]", list, p.Limit, MaxPageSize)
 	}
 	q := url.Values{}
-	if user != "" {
-		q.Set("user", user)
+	if p.User != "" {
+		q.Set("user", p.User)
 	}
-	if limit > 0 {
-		q.Set("limit", strconv.Itoa(limit))
+	if p.Limit > 0 {
+		q.Set("limit", strconv.Itoa(p.Limit))
 	}
-	if cursor != "" {
-		q.Set("cursor", cursor)
+	if p.Cursor != "" {
+		q.Set("cursor", p.Cursor)
 	}
 	return q, nil
 }

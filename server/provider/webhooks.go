@@ -112,7 +112,7 @@ func (c *Client) CreateWebhook(ctx context.Context, spec WebhookSpec) (Webhook, 
 func (c *Client) ListWebhooks(ctx context.Context) ([]Webhook, error) {
 	var all []Webhook
 	pages := walk("webhooks", "", func(cursor string) (page[Webhook], string, error) {
-		q, err := pageQuery("webhooks", "", MaxPageSize, cursor)
+		q, err := ListParams{Limit: MaxPageSize, Cursor: cursor}.query("webhooks")
 		if err != nil {
 			return page[Webhook]{}, "", err
 		}

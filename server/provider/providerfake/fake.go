@@ -254,21 +254,31 @@ func (f *Fake) Accounts() []AccountSeed {
 // DeleteCount is how many authenticated DELETE /v2/accounts/{id} requests
 // for id the fake processed, whatever it answered; requests answered by an
 // injected fault are not counted.
-func (f *Fake) DeleteCount(id string) int {
+func (f *Fake) DeleteCount(id string) int { return f.count(f.deletes, id) }
+
+// count reads a counter of the fake.
+func (f *Fake) count(counter map[string]int, key string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.deletes[id]
+	return counter[key]
 }
 
 // sortedAccounts lists the live accounts of user (empty: all) in the
 // order they were added. f.mu is held.
 func (f *Fake) sortedAccounts(user string) []*account {
-	var out []*account
-	for _, a := range f.accounts {
-		if user == "" || a.User == user {
-			out = append(out, a)
+	return inOrder(f.accounts, func(a *account) int64 { return a.seq },
+		func(a *account) bool { return user == "" || a.User == user })
+}
+
+// inOrder lists the values of m that keep takes, ordered by seq: the
+// order they were made in, which is also the order of list pages.
+func inOrder[T any](m map[string]*T, seq func(*T) int64, keep func(*T) bool) []*T {
+	var out []*T
+	for _, v := range m {
+		if keep(v) {
+			out = append(out, v)
 		}
 	}
-	slices.SortFunc(out, func(a, b *account) int { return cmp.Compare(a.seq, b.seq) })
+	slices.SortFunc(out, func(a, b *T) int { return cmp.Compare(seq(a), seq(b)) })
 	return out
 }

@@ -1,10 +1,8 @@
 package providerfake
 
 import (
-	"cmp"
 	"fmt"
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/accounthealth/accounthealth/server/provider/accountobject"
@@ -95,23 +93,13 @@ func (f *Fake) Invites() []InviteSeed {
 // ResendCount is how many times invite id was re-sent through POST
 // /v2/invites/{id}; refusals (unknown, revoked) and requests answered by an
 // injected fault are not counted.
-func (f *Fake) ResendCount(id string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.resends[id]
-}
+func (f *Fake) ResendCount(id string) int { return f.count(f.resends, id) }
 
 // sortedInvites lists the invites of user (empty: all) in the order they
 // were added. f.mu is held.
 func (f *Fake) sortedInvites(user string) []*invite {
-	var out []*invite
-	for _, inv := range f.invites {
-		if user == "" || inv.User == user {
-			out = append(out, inv)
-		}
-	}
-	slices.SortFunc(out, func(a, b *invite) int { return cmp.Compare(a.seq, b.seq) })
-	return out
+	return inOrder(f.invites, func(inv *invite) int64 { return inv.seq },
+		func(inv *invite) bool { return user == "" || inv.User == user })
 }
 
 // listInvites serves GET /v2/invites, filtered by the user query parameter,
@@ -156,20 +144,6 @@ func (f *Fake) resendInvite(w http.ResponseWriter, r *http.Request) {
 		f.log.Info("invite re-sent", "invite", id, "user", s.User)
 		writeJSON(w, http.StatusOK, renderInvite(s, f.mintToken(s.User)))
 	}
-}
-
-// postInvite serves POST /_fake/invites: AddInvite from the JSON body.
-func (f *Fake) postInvite(w http.ResponseWriter, r *http.Request) {
-	var s InviteSeed
-	if !decode(w, r, &s) {
-		return
-	}
-	s, err := f.AddInvite(s)
-	if err != nil {
-		writeDetail(w, http.StatusConflict, err.Error())
-		return
-	}
-	writeJSON(w, http.StatusCreated, renderInvite(s, ""))
 }
 
 // inviteObject is the provider's invite object. The recipient's details

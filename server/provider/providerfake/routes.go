@@ -42,9 +42,9 @@ func (f *Fake) routes() http.Handler {
 	control := map[string]http.HandlerFunc{
 		"POST /_fake/faults":                 f.postFault,
 		"DELETE /_fake/faults":               f.deleteFaults,
-		"POST /_fake/accounts":               f.postAccount,
+		"POST /_fake/accounts":               seedRoute(f.AddAccount, func(s AccountSeed) any { return render(s) }),
 		"POST /_fake/accounts/{id}/{action}": f.postAction,
-		"POST /_fake/invites":                f.postInvite,
+		"POST /_fake/invites":                seedRoute(f.AddInvite, func(s InviteSeed) any { return renderInvite(s, "") }),
 	}
 	for pattern, h := range control {
 		mux.Handle(pattern, f.authenticated(h))
@@ -196,17 +196,22 @@ func (f *Fake) deleteFaults(w http.ResponseWriter, _ *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (f *Fake) postAccount(w http.ResponseWriter, r *http.Request) {
-	var s AccountSeed
-	if !decode(w, r, &s) {
-		return
+// seedRoute serves a control route that adds what its JSON body describes
+// and answers 201 with the object as the API shows it (show), or 409 when
+// add refuses it.
+func seedRoute[S any](add func(S) (S, error), show func(S) any) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var s S
+		if !decode(w, r, &s) {
+			return
+		}
+		s, err := add(s)
+		if err != nil {
+			writeDetail(w, http.StatusConflict, err.Error())
+			return
+		}
+		writeJSON(w, http.StatusCreated, show(s))
 	}
-	s, err := f.AddAccount(s)
-	if err != nil {
-		writeDetail(w, http.StatusConflict, err.Error())
-		return
-	}
-	writeJSON(w, http.StatusCreated, render(s))
 }
 
 // postAction runs a simulation helper: connect, fail, disconnect or

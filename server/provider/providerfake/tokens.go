@@ -35,11 +35,7 @@ func (f *Fake) createUserToken(w http.ResponseWriter, r *http.Request) {
 // UserTokenRequests is how many user tokens the fake made for user through
 // POST /v2/user-tokens; requests answered by an injected fault or refused
 // are not counted.
-func (f *Fake) UserTokenRequests(user string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.tokens[user]
-}
+func (f *Fake) UserTokenRequests(user string) int { return f.count(f.tokens, user) }
 
 // mintToken makes a user token shaped like the provider's: a JWT signed
 // with the key secret, for user, expiring tokenLifetime after the fake's
