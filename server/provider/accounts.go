@@ -5,9 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"iter"
 	"net/http"
 	"net/url"
-	"strconv"
 	"time"
 )
 
@@ -77,18 +77,7 @@ type AccountPage struct {
 }
 
 // ListAccountsParams selects a page of accounts.
-type ListAccountsParams struct {
-	// User limits the list to one user's accounts; empty: all.
-	User string
-	// Limit is the page size, at most MaxPageSize; 0: the provider's
-	// default.
-	Limit int
-	// Cursor is a previous page's NextCursor; empty: the first page.
-	Cursor string
-}
-
-// MaxPageSize is the largest page the provider serves.
-const MaxPageSize = 200
+type ListAccountsParams = ListParams
 
 // GetAccount fetches one account. An unknown or deleted id ends in an
 // error matching ErrNotFound.
@@ -104,30 +93,29 @@ func (c *Client) GetAccount(ctx context.Context, id string) (Account, error) {
 
 // ListAccounts fetches one page of accounts.
 func (c *Client) ListAccounts(ctx context.Context, params ListAccountsParams) (AccountPage, error) {
-	if params.Limit < 0 || params.Limit > MaxPageSize {
-		return AccountPage{}, fmt.Errorf("argyle: list accounts: limit %d out of range [0, %d]", params.Limit, MaxPageSize)
-	}
-	q := url.Values{}
-	if params.User != "" {
-		q.Set("user", params.User)
-	}
-	if params.Limit > 0 {
-		q.Set("limit", strconv.Itoa(params.Limit))
-	}
-	if params.Cursor != "" {
-		q.Set("cursor", params.Cursor)
-	}
-	var p page[Account]
-	if err := c.do(ctx, request{method: http.MethodGet, path: "/accounts", query: q}, &p); err != nil {
-		return AccountPage{}, err
-	}
-	next, err := p.nextCursor()
+	q, err := params.query("accounts")
 	if err != nil {
 		return AccountPage{}, err
 	}
-	return AccountPage{
-		Accounts: p.Results, Next: p.Next, Previous: p.Previous, NextCursor: next,
-	}, nil
+	p, next, err := listPage[Account](ctx, c, "/accounts", q)
+	if err != nil {
+		return AccountPage{}, err
+	}
+	return AccountPage{Accounts: p.Results, Next: p.Next, Previous: p.Previous, NextCursor: next}, nil
+}
+
+// AccountPages walks the accounts page by page from params.Cursor on, as
+// a backfill does: each page comes with the NextCursor to persist once the
+// page is handled, so that a walk cut short resumes where it stopped when
+// that cursor is passed back as params.Cursor. The last page has an empty
+// NextCursor: a walk started again from there starts from the first page.
+// An error is yielded once, with a zero page, and ends the walk.
+func (c *Client) AccountPages(ctx context.Context, params ListAccountsParams) iter.Seq2[AccountPage, error] {
+	return walk("accounts", params.Cursor, func(cursor string) (AccountPage, string, error) {
+		params.Cursor = cursor
+		p, err := c.ListAccounts(ctx, params)
+		return p, p.NextCursor, err
+	})
 }
 
 // DeleteAccount deletes an account and all its data; the provider then
@@ -139,31 +127,6 @@ func (c *Client) DeleteAccount(ctx context.Context, id string) error {
 		return err
 	}
 	return c.do(ctx, request{method: http.MethodDelete, path: "/accounts/" + p}, nil)
-}
-
-// page is the provider's list envelope.
-type page[T any] struct {
-	Next     string `json:"next"`
-	Previous string `json:"previous"`
-	Results  []T    `json:"results"`
-}
-
-// nextCursor takes the cursor out of the next link. Following the link
-// itself would send our credentials wherever it points; the cursor is
-// applied to our own base URL instead.
-func (p page[T]) nextCursor() (string, error) {
-	if p.Next == "" {
-		return "", nil
-	}
-	u, err := url.Parse(p.Next)
-	if err != nil {
-		return "", fmt.Errorf("argyle: malformed next page link: %w", err)
-	}
-	cursor := u.Query().Get("cursor")
-	if cursor == "" {
-		return "", fmt.Errorf("argyle: next page link %s has no cursor", u.Redacted())
-	}
-	return cursor, nil
 }
 
 // segment escapes an id for use as one path segment, refusing ids that

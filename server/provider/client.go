@@ -1,9 +1,10 @@
 // Package provider is the client of the payroll provider's (Argyle's) v2
-// REST API: the account lookups, deletions, webhook subscriptions and user
-// tokens the service needs. Calls are rate-limited client-side, retried
-// where that is safe (see retryPolicy), bounded in time, and end with an
-// *APIError that says what the provider answered. Nothing here logs, and
-// no error or printed Config contains the key secret.
+// REST API: the account lookups and listings, deletions, webhook
+// subscriptions, user tokens and invites the service needs. Calls are
+// rate-limited client-side, retried where that is safe (see retryPolicy),
+// bounded in time, and end with an *APIError that says what the provider
+// answered. Nothing here logs, and no error or printed value contains the
+// key secret, a user token or an invite URL.
 package provider
 
 import (

@@ -244,7 +244,7 @@ func TestListWebhooksFollowsPages(t *testing.T) {
 func TestCreateUserToken(t *testing.T) {
 	srv, rec := scripted(t, answer{status: 200, body: `{"user_token":"tok-123"}`})
 	tok, err := newClient(t, srv.URL).CreateUserToken(t.Context(), "u1")
-	if err != nil || tok != "tok-123" {
+	if err != nil || tok.Token != "tok-123" {
 		t.Fatalf("token %q, %v", tok, err)
 	}
 	if got := rec.get(0); got.method != http.MethodPost || got.path != "/v2/user-tokens" || string(got.body) != `{"user":"u1"}` {

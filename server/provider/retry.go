@@ -22,7 +22,7 @@ const (
 	// creating calls (POST) are repeated only when the provider surely did
 	// not act: on 429, and when the connection could not even be opened.
 	// A timeout or a 5xx may come after the provider created the webhook
-	// or token, so those end the call.
+	// or token, or re-sent the invite, so those end the call.
 	creating
 )
 

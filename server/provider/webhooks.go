@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"slices"
 	"time"
 )
@@ -112,24 +111,20 @@ func (c *Client) CreateWebhook(ctx context.Context, spec WebhookSpec) (Webhook, 
 // ListWebhooks returns every subscription, following the pages.
 func (c *Client) ListWebhooks(ctx context.Context) ([]Webhook, error) {
 	var all []Webhook
-	seen := map[string]bool{}
-	q := url.Values{"limit": {fmt.Sprint(MaxPageSize)}}
-	for {
-		var p page[Webhook]
-		if err := c.do(ctx, request{method: http.MethodGet, path: "/webhooks", query: q}, &p); err != nil {
+	pages := walk("webhooks", "", func(cursor string) (page[Webhook], string, error) {
+		q, err := ListParams{Limit: MaxPageSize, Cursor: cursor}.query("webhooks")
+		if err != nil {
+			return page[Webhook]{}, "", err
+		}
+		return listPage[Webhook](ctx, c, "/webhooks", q)
+	})
+	for p, err := range pages {
+		if err != nil {
 			return nil, err
 		}
 		all = append(all, p.Results...)
-		cursor, err := p.nextCursor()
-		if err != nil || cursor == "" {
-			return all, err
-		}
-		if seen[cursor] {
-			return nil, fmt.Errorf("argyle: list webhooks: the next page link repeats cursor %q", cursor)
-		}
-		seen[cursor] = true
-		q.Set("cursor", cursor)
 	}
+	return all, nil
 }
 
 // DeleteWebhook deletes a subscription. One already gone ends in an error
@@ -140,25 +135,4 @@ func (c *Client) DeleteWebhook(ctx context.Context, id string) error {
 		return err
 	}
 	return c.do(ctx, request{method: http.MethodDelete, path: "/webhooks/" + p}, nil)
-}
-
-// CreateUserToken returns a one-hour token with which Link opens on the
-// user's accounts (with accountId set: straight at its Reconnect button).
-// The token is a credential: do not log it. It is retried only when the
-// provider surely created nothing (see creating).
-func (c *Client) CreateUserToken(ctx context.Context, userID string) (string, error) {
-	if userID == "" {
-		return "", errors.New("argyle: create user token: empty user id")
-	}
-	var out struct {
-		Token string `json:"user_token"`
-	}
-	body := map[string]string{"user": userID}
-	if err := c.do(ctx, request{method: http.MethodPost, path: "/user-tokens", body: body, policy: creating}, &out); err != nil {
-		return "", err
-	}
-	if out.Token == "" {
-		return "", errors.New("argyle POST /user-tokens: the answer has no user_token")
-	}
-	return out.Token, nil
 }

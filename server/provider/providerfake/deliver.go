@@ -2,7 +2,6 @@ package providerfake
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -82,6 +81,9 @@ func (f *Fake) targets() []target {
 // in the background. f.mu is held, so the resource sent is the state right
 // after the change, and Close cannot slip between its check and the start.
 func (f *Fake) notify(a AccountSeed, events ...string) {
+	if len(events) == 0 {
+		return
+	}
 	if f.closed {
 		f.log.Warn("fake closed; deliveries dropped", "account", a.ID, "events", events)
 		return
@@ -180,10 +182,5 @@ func (f *Fake) markSent(id string) {
 // sortedSubscriptions lists the subscriptions in the order they were made.
 // f.mu is held.
 func (f *Fake) sortedSubscriptions() []*subscription {
-	out := make([]*subscription, 0, len(f.webhooks))
-	for _, s := range f.webhooks {
-		out = append(out, s)
-	}
-	slices.SortFunc(out, func(a, b *subscription) int { return cmp.Compare(a.seq, b.seq) })
-	return out
+	return inOrder(f.webhooks, func(s *subscription) int64 { return s.seq }, func(*subscription) bool { return true })
 }

@@ -5,6 +5,29 @@
 // a person drives `accounthealth fake-provider` through the /_fake control
 // routes. It imports nothing of the service but the signature scheme, so
 // that it checks the client rather than mirroring it.
+//
+// The API: GET /v2/accounts (cursor pages by limit, filter user),
+// GET|DELETE /v2/accounts/{id}, POST|GET /v2/webhooks,
+// DELETE /v2/webhooks/{id}, POST /v2/user-tokens (JWTs expiring in an
+// hour), GET /v2/invites (cursor pages, filter user) and
+// POST /v2/invites/{id} (re-send; a revoked invite gets 400, as the
+// provider documents no answer for it). Cursors name a position, not an
+// offset: pages neither skip nor repeat what is added or deleted between
+// them, and what is added comes last.
+//
+// The control routes, all behind the same API key:
+//
+//	POST   /_fake/accounts                {AccountSeed}: AddAccount, no webhook
+//	POST   /_fake/accounts/{id}/{action}  connect, fail, disconnect, remove, with
+//	                                      an optional {"error_code": "...",
+//	                                      "silently": true, "drop": ["accounts.updated"]}
+//	POST   /_fake/invites                 {InviteSeed}: AddInvite
+//	POST   /_fake/faults                  {Fault}: AddFault
+//	DELETE /_fake/faults                  ClearFaults
+//
+// A change made Silently, at the provider with none of its webhooks, or
+// Dropping some of them, is how a test loses deliveries: the service can
+// then only learn of it by fetching or listing the account.
 package providerfake
 
 import (
@@ -79,6 +102,9 @@ type Fake struct {
 	deletes  map[string]int
 	webhooks map[string]*subscription
 	faults   []*Fault
+	tokens   map[string]int // user token requests by user
+	invites  map[string]*invite
+	resends  map[string]int // by invite id
 }
 
 type account struct {
@@ -113,6 +139,9 @@ func New(opts Options) *Fake {
 		removed:  map[string]bool{},
 		deletes:  map[string]int{},
 		webhooks: map[string]*subscription{},
+		tokens:   map[string]int{},
+		invites:  map[string]*invite{},
+		resends:  map[string]int{},
 	}
 	f.idle = sync.NewCond(&f.mu)
 	f.handler = f.routes()
@@ -225,95 +254,31 @@ func (f *Fake) Accounts() []AccountSeed {
 // DeleteCount is how many authenticated DELETE /v2/accounts/{id} requests
 // for id the fake processed, whatever it answered; requests answered by an
 // injected fault are not counted.
-func (f *Fake) DeleteCount(id string) int {
+func (f *Fake) DeleteCount(id string) int { return f.count(f.deletes, id) }
+
+// count reads a counter of the fake.
+func (f *Fake) count(counter map[string]int, key string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.deletes[id]
-}
-
-// Fail records a failed login, as when the user mistypes credentials or
-// MFA in Link: connection error with code (default invalid_credentials),
-// then accounts.failed and accounts.updated.
-func (f *Fake) Fail(id, code string) error {
-	return f.change(id, func(a *AccountSeed, now time.Time) { setError(a, now, code, "invalid_credentials") },
-		"accounts.failed", "accounts.updated")
-}
-
-// Disconnect records the payroll system ending the session: connection
-// error with code (default auth_required), then only accounts.updated, as
-// the provider sends no accounts.failed for it.
-func (f *Fake) Disconnect(id, code string) error {
-	return f.change(id, func(a *AccountSeed, now time.Time) { setError(a, now, code, "auth_required") },
-		"accounts.updated")
-}
-
-// Connect records a successful (re)authentication and the scan after it,
-// then accounts.connected and accounts.updated.
-func (f *Fake) Connect(id string) error {
-	return f.change(id, func(a *AccountSeed, now time.Time) {
-		a.Status, a.ErrorCode, a.ErrorMessage = "connected", "", ""
-		a.ConnectionUpdatedAt, a.ScannedAt = now, now
-	}, "accounts.connected", "accounts.updated")
-}
-
-// Remove deletes the account as when the user revokes access in Link, and
-// sends accounts.removed.
-func (f *Fake) Remove(id string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.remove(id)
-}
-
-func setError(a *AccountSeed, now time.Time, code, fallback string) {
-	if code == "" {
-		code = fallback
-	}
-	a.Status, a.ErrorCode, a.ErrorMessage = "error", code, errorMessage(code)
-	a.ConnectionUpdatedAt = now
-}
-
-// change applies edit to a live account at a time later than its last
-// change, so that updated_at always advances, then sends events in order.
-func (f *Fake) change(id string, edit func(a *AccountSeed, now time.Time), events ...string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	a := f.accounts[id]
-	if a == nil {
-		return fmt.Errorf("%w: %s", ErrUnknownAccount, id)
-	}
-	now := accountobject.Truncate(f.opts.Clock())
-	if !now.After(a.UpdatedAt) {
-		now = a.UpdatedAt.Add(time.Microsecond)
-	}
-	edit(&a.AccountSeed, now)
-	a.UpdatedAt = now
-	f.log.Info("account changed", "account", id, "status", a.Status, "error_code", a.ErrorCode, "events", events)
-	f.notify(a.AccountSeed, events...)
-	return nil
-}
-
-// remove deletes a live account and sends accounts.removed. f.mu is held.
-func (f *Fake) remove(id string) error {
-	a := f.accounts[id]
-	if a == nil {
-		return fmt.Errorf("%w: %s", ErrUnknownAccount, id)
-	}
-	delete(f.accounts, id)
-	f.removed[id] = true
-	f.log.Info("account removed", "account", id)
-	f.notify(a.AccountSeed, "accounts.removed")
-	return nil
+	return counter[key]
 }
 
 // sortedAccounts lists the live accounts of user (empty: all) in the
 // order they were added. f.mu is held.
 func (f *Fake) sortedAccounts(user string) []*account {
-	var out []*account
-	for _, a := range f.accounts {
-		if user == "" || a.User == user {
-			out = append(out, a)
+	return inOrder(f.accounts, func(a *account) int64 { return a.seq },
+		func(a *account) bool { return user == "" || a.User == user })
+}
+
+// inOrder lists the values of m that keep takes, ordered by seq: the
+// order they were made in, which is also the order of list pages.
+func inOrder[T any](m map[string]*T, seq func(*T) int64, keep func(*T) bool) []*T {
+	var out []*T
+	for _, v := range m {
+		if keep(v) {
+			out = append(out, v)
 		}
 	}
-	slices.SortFunc(out, func(a, b *account) int { return cmp.Compare(a.seq, b.seq) })
+	slices.SortFunc(out, func(a, b *T) int { return cmp.Compare(seq(a), seq(b)) })
 	return out
 }

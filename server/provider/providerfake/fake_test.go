@@ -301,7 +301,7 @@ func TestWebhookSubscriptionsReceiveTheirEvents(t *testing.T) {
 func TestUserTokens(t *testing.T) {
 	e := start(t, providerfake.Options{})
 	tok, err := e.client.CreateUserToken(t.Context(), "u1")
-	if err != nil || tok == "" {
+	if err != nil || tok.Token == "" {
 		t.Fatalf("token %q, %v", tok, err)
 	}
 	if status, _ := e.authed(t, "POST", "/v2/user-tokens", `{}`); status != http.StatusBadRequest {

@@ -1,7 +1,6 @@
 package providerfake
 
 import (
-	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
@@ -31,6 +30,8 @@ func (f *Fake) routes() http.Handler {
 		"GET /v2/webhooks":         f.listWebhooks,
 		"DELETE /v2/webhooks/{id}": f.deleteWebhook,
 		"POST /v2/user-tokens":     f.createUserToken,
+		"GET /v2/invites":          f.listInvites,
+		"POST /v2/invites/{id}":    f.resendInvite,
 	}
 	f.faultRoutes = map[string]bool{}
 	for pattern, h := range api {
@@ -41,8 +42,9 @@ func (f *Fake) routes() http.Handler {
 	control := map[string]http.HandlerFunc{
 		"POST /_fake/faults":                 f.postFault,
 		"DELETE /_fake/faults":               f.deleteFaults,
-		"POST /_fake/accounts":               f.postAccount,
+		"POST /_fake/accounts":               seedRoute(f.AddAccount, func(s AccountSeed) any { return render(s) }),
 		"POST /_fake/accounts/{id}/{action}": f.postAction,
+		"POST /_fake/invites":                seedRoute(f.AddInvite, func(s InviteSeed) any { return renderInvite(s, "") }),
 	}
 	for pattern, h := range control {
 		mux.Handle(pattern, f.authenticated(h))
@@ -102,7 +104,7 @@ func (f *Fake) deleteAccount(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	f.mu.Lock()
 	f.deletes[id]++
-	err := f.remove(id)
+	err := f.remove(id, nil)
 	f.mu.Unlock()
 	if err != nil {
 		writeDetail(w, http.StatusNotFound, "Not found.")
@@ -177,20 +179,6 @@ func (f *Fake) deleteWebhook(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (f *Fake) createUserToken(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		User string `json:"user"`
-	}
-	if !decode(w, r, &in) {
-		return
-	}
-	if in.User == "" {
-		writeJSON(w, http.StatusBadRequest, map[string][]string{"user": {"This field is required."}})
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"user_token": "fake-user-token-" + rand.Text()})
-}
-
 func (f *Fake) postFault(w http.ResponseWriter, r *http.Request) {
 	var x Fault
 	if !decode(w, r, &x) {
@@ -208,39 +196,52 @@ func (f *Fake) deleteFaults(w http.ResponseWriter, _ *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (f *Fake) postAccount(w http.ResponseWriter, r *http.Request) {
-	var s AccountSeed
-	if !decode(w, r, &s) {
-		return
+// seedRoute serves a control route that adds what its JSON body describes
+// and answers 201 with the object as the API shows it (show), or 409 when
+// add refuses it.
+func seedRoute[S any](add func(S) (S, error), show func(S) any) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var s S
+		if !decode(w, r, &s) {
+			return
+		}
+		s, err := add(s)
+		if err != nil {
+			writeDetail(w, http.StatusConflict, err.Error())
+			return
+		}
+		writeJSON(w, http.StatusCreated, show(s))
 	}
-	s, err := f.AddAccount(s)
-	if err != nil {
-		writeDetail(w, http.StatusConflict, err.Error())
-		return
-	}
-	writeJSON(w, http.StatusCreated, render(s))
 }
 
 // postAction runs a simulation helper: connect, fail, disconnect or
-// remove, with an optional {"error_code": "..."} for fail and disconnect.
+// remove, with an optional body {"error_code": "..."} for fail and
+// disconnect, "silently": true to deliver none of the change's webhooks,
+// and "drop": ["accounts.updated", ...] to lose only those.
 func (f *Fake) postAction(w http.ResponseWriter, r *http.Request) {
 	var in struct {
-		ErrorCode string `json:"error_code"`
+		ErrorCode string   `json:"error_code"`
+		Silently  bool     `json:"silently"`
+		Drop      []string `json:"drop"`
 	}
 	if !decode(w, r, &in) {
 		return
+	}
+	opts := []ChangeOption{Dropping(in.Drop...)}
+	if in.Silently {
+		opts = append(opts, Silently())
 	}
 	id := r.PathValue("id")
 	var err error
 	switch r.PathValue("action") {
 	case "connect":
-		err = f.Connect(id)
+		err = f.Connect(id, opts...)
 	case "fail":
-		err = f.Fail(id, in.ErrorCode)
+		err = f.Fail(id, in.ErrorCode, opts...)
 	case "disconnect":
-		err = f.Disconnect(id, in.ErrorCode)
+		err = f.Disconnect(id, in.ErrorCode, opts...)
 	case "remove":
-		err = f.Remove(id)
+		err = f.Remove(id, opts...)
 	default:
 		writeDetail(w, http.StatusNotFound, "Unknown action: use connect, fail, disconnect or remove.")
 		return
