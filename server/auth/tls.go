@@ -22,11 +22,12 @@ type CertReloader struct {
 	cert    *tls.Certificate
 	modTime time.Time
 	checked time.Time
+	now     func() time.Time // the clock of the once-a-second check
 }
 
 // NewCertReloader loads the pair once; an error here is fatal at start.
 func NewCertReloader(certFile, keyFile string) (*CertReloader, error) {
-	r := &CertReloader{certFile: certFile, keyFile: keyFile}
+	r := &CertReloader{certFile: certFile, keyFile: keyFile, now: time.Now}
 	if err := r.Reload(); err != nil {
 		return nil, err
 	}
@@ -41,7 +42,7 @@ func (r *CertReloader) Reload() error {
 	}
 	mod := r.modified()
 	r.mu.Lock()
-	r.cert, r.modTime, r.checked = &cert, mod, time.Now()
+	r.cert, r.modTime, r.checked = &cert, mod, r.now()
 	r.mu.Unlock()
 	return nil
 }
@@ -60,11 +61,11 @@ func (r *CertReloader) modified() time.Time {
 // GetCertificate is tls.Config.GetCertificate.
 func (r *CertReloader) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	r.mu.RLock()
-	cert, stale := r.cert, time.Since(r.checked) > time.Second
+	cert, stale := r.cert, r.now().Sub(r.checked) > time.Second
 	r.mu.RUnlock()
 	if stale {
 		r.mu.Lock()
-		r.checked = time.Now()
+		r.checked = r.now()
 		r.mu.Unlock()
 		if mod := r.modified(); mod.After(r.loadedAt()) {
 			if err := r.Reload(); err == nil {

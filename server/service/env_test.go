@@ -45,6 +45,7 @@ var fixturesDir = filepath.Join("..", "..", "testdata", "fixtures")
 // transports.
 type env struct {
 	t       testing.TB
+	srv     *service.Server
 	addrs   service.Addrs
 	conn    *grpc.ClientConn
 	webhook ahv1.WebhookServiceClient
@@ -99,7 +100,7 @@ func startLogging(t testing.TB, level slog.Level, st store.Store, configure ...f
 	}
 	t.Cleanup(func() { conn.Close() })
 	return &env{
-		t: t, addrs: srv.Addrs(), logs: logs, stop: stop,
+		t: t, srv: srv, addrs: srv.Addrs(), logs: logs, stop: stop,
 		conn:    conn,
 		webhook: ahv1.NewWebhookServiceClient(conn),
 	}

@@ -122,6 +122,9 @@ func TestShutdownLosesNothingAcknowledged(t *testing.T) {
 		mu    sync.Mutex
 		acked []string
 		wg    sync.WaitGroup
+		// busy closes once deliveries are being acknowledged, so that the
+		// shutdown starts in the middle of the traffic.
+		busy = make(chan struct{})
 	)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
@@ -143,12 +146,15 @@ func TestShutdownLosesNothingAcknowledged(t *testing.T) {
 				if res.StatusCode == http.StatusOK {
 					mu.Lock()
 					acked = append(acked, id)
+					if len(acked) == 50 {
+						close(busy)
+					}
 					mu.Unlock()
 				}
 			}
 		}()
 	}
-	time.Sleep(300 * time.Millisecond)
+	<-busy
 	if err := e.stop(); err != nil {
 		t.Fatalf("shutdown: %v", err)
 	}
