@@ -18,9 +18,9 @@ import (
 // SignatureHeader is the HTTP header carrying a delivery's signature.
 const SignatureHeader = "X-Argyle-Signature"
 
-// Sentinel errors of Verify. Intake maps both to 401; the wrapped reason is
-// safe to return to the sender: it never contains a secret or the expected
-// signature.
+// Sentinel errors of Verify. The API maps both to UNAUTHENTICATED (HTTP
+// 401), each with its reason; the wrapped text is safe to return to the
+// sender: it never contains a secret or the expected signature.
 var (
 	ErrMissingSignature = errors.New("missing signature")
 	ErrInvalidSignature = errors.New("invalid signature")
