@@ -16,9 +16,9 @@ import (
 
 func TestMigrateIsIdempotent(t *testing.T) {
 	databaseURL := pgtest.URL(t)
-	ms, err := loadMigrations()
+	ms, err := schema.Migrations()
 	if err != nil {
-		t.Fatalf("loadMigrations: %v", err)
+		t.Fatalf("Migrations: %v", err)
 	}
 	for open := range 2 {
 		s := openURL(t, databaseURL)
@@ -39,9 +39,9 @@ func TestMigrateIsIdempotent(t *testing.T) {
 // schema's name needs quoting, so search_path's parsing is tested too.
 func TestOpenConcurrently(t *testing.T) {
 	databaseURL := newSchemaURL(t, "Fresh Schema ü")
-	ms, err := loadMigrations()
+	ms, err := schema.Migrations()
 	if err != nil {
-		t.Fatalf("loadMigrations: %v", err)
+		t.Fatalf("Migrations: %v", err)
 	}
 	const replicas = 8
 	stores := make([]*Store, replicas)
@@ -160,7 +160,7 @@ func newSchemaURL(t *testing.T, name string) string {
 // and says its records follow rules version 1, so they get rebuilt.
 func TestMigrateFromRulesVersion1(t *testing.T) {
 	databaseURL := pgtest.URL(t)
-	ms, err := loadMigrations()
+	ms, err := schema.Migrations()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -136,7 +136,7 @@ func (s *Store) Ping(ctx context.Context) error {
 		err = errors.New("the database accepts no writes (transaction_read_only is on)")
 	}
 	if err == nil {
-		err = sqlstore.CheckCurrent(migrationFS, "migrations", version)
+		err = schema.CheckCurrent(version)
 	}
 	if err != nil {
 		return s.guard.Fail(op, err)

@@ -11,9 +11,9 @@ import (
 
 func TestMigrateIsIdempotent(t *testing.T) {
 	dir := t.TempDir()
-	ms, err := loadMigrations()
+	ms, err := schema.Migrations()
 	if err != nil {
-		t.Fatalf("loadMigrations: %v", err)
+		t.Fatalf("Migrations: %v", err)
 	}
 	for open := range 2 {
 		s, err := Open(t.Context(), dir, store.Options{})
@@ -102,7 +102,7 @@ func TestOpenSettings(t *testing.T) {
 // and says its records follow rules version 1, so they get rebuilt.
 func TestMigrateFromRulesVersion1(t *testing.T) {
 	dir := t.TempDir()
-	ms, err := loadMigrations()
+	ms, err := schema.Migrations()
 	if err != nil {
 		t.Fatal(err)
 	}

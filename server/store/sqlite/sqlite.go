@@ -148,7 +148,7 @@ func (s *Store) Ping(ctx context.Context) error {
 	if err := s.read[readSchemaVersion].QueryRowContext(ctx).Scan(&version); err != nil {
 		return s.guard.Fail(op, err)
 	}
-	if err := sqlstore.CheckCurrent(migrationFS, "migrations", version); err != nil {
+	if err := schema.CheckCurrent(version); err != nil {
 		return s.guard.Fail(op, err)
 	}
 	tx, err := s.w.BeginTx(ctx, nil)

@@ -7,27 +7,6 @@ import (
 	"github.com/accounthealth/accounthealth/server/store"
 )
 
-// Rows is a query's result, as *sql.Rows and pgx.Rows give it. Closing is
-// left to the driver: the two libraries' Close methods differ.
-type Rows interface {
-	Scanner
-	Next() bool
-	Err() error
-}
-
-// Collect scans every row with scan, stopping at the first error.
-func Collect[T any](rows Rows, scan func(Scanner) (T, error)) ([]T, error) {
-	var out []T
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
-}
-
 // AccountNotFound is the error for an account the store holds nothing of.
 func AccountNotFound(accountID string) error {
 	return fmt.Errorf("account %q: %w", accountID, store.ErrNotFound)

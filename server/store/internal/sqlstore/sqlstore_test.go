@@ -103,7 +103,7 @@ func TestLoadMigrations(t *testing.T) {
 			"m/0001_init.sql": file("A"),
 			"m/0010_last.sql": file("C"),
 		}
-		ms, err := LoadMigrations(fsys, "m")
+		ms, err := loadMigrations(fsys, "m")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -121,7 +121,7 @@ func TestLoadMigrations(t *testing.T) {
 		"missing":       {},
 	} {
 		t.Run(name, func(t *testing.T) {
-			if ms, err := LoadMigrations(fsys, "m"); err == nil {
+			if ms, err := loadMigrations(fsys, "m"); err == nil {
 				t.Errorf("got %+v, want an error", ms)
 			}
 		})
@@ -139,13 +139,13 @@ func TestPending(t *testing.T) {
 		{3, ms[2:]},
 		{5, nil},
 	} {
-		got, err := Pending(ms, tc.current)
+		got, err := pending(ms, tc.current)
 		if err != nil || !reflect.DeepEqual(got, tc.want) {
-			t.Errorf("Pending(%d) = %+v, %v; want %+v", tc.current, got, err, tc.want)
+			t.Errorf("pending(%d) = %+v, %v; want %+v", tc.current, got, err, tc.want)
 		}
 	}
-	if got, err := Pending(ms, 6); err == nil || !strings.Contains(err.Error(), "newer than this binary") {
-		t.Errorf("Pending(6) = %+v, %v; want a schema version error", got, err)
+	if got, err := pending(ms, 6); err == nil || !strings.Contains(err.Error(), "newer than this binary") {
+		t.Errorf("pending(6) = %+v, %v; want a schema version error", got, err)
 	}
 }
 
@@ -189,5 +189,17 @@ func TestEntryPage(t *testing.T) {
 	page, err := EntryPage(q, 2, 0, []store.Entry{{Seq: 1}, {Seq: 2}, {Seq: 3}})
 	if err != nil || len(page.Entries) != 2 || page.NextPageToken != q.NextPageToken(2) {
 		t.Errorf("full page: %+v, %v; want 2 entries and a token after Seq 2", page, err)
+	}
+}
+
+// TestMigrationsTableSQL: the table is the one every earlier binary made.
+func TestMigrationsTableSQL(t *testing.T) {
+	for d, want := range map[*Dialect]string{
+		&SQLite:     "CREATE TABLE IF NOT EXISTS schema_migrations ( version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL ) STRICT",
+		&PostgreSQL: "CREATE TABLE IF NOT EXISTS schema_migrations ( version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL )",
+	} {
+		if got := strings.Join(strings.Fields(migrationsTableSQL(*d)), " "); got != want {
+			t.Errorf("got %q, want %q", got, want)
+		}
 	}
 }
