@@ -9,6 +9,10 @@ import (
 	"github.com/accounthealth/accounthealth/server/store/internal/sqlstore"
 )
 
+// The reads run as single statements on the pool; pgx prepares each once
+// per connection and keeps it.
+var readSQL = sqlstore.NewReadSQL(sqlstore.PostgreSQL)
+
 // querier is a sqlstore.TxQuerier over the pool or a transaction.
 type querier struct {
 	h interface {

@@ -180,15 +180,41 @@ func TestGuard(t *testing.T) {
 
 func TestEntryPage(t *testing.T) {
 	q := store.EntryQuery{AccountID: "a", PageSize: 2}
-	if _, err := EntryPage(q, 2, 0, nil); !errors.Is(err, store.ErrNotFound) {
+	if _, err := entryPage(q, 2, 0, nil); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("empty first page: %v, want %v", err, store.ErrNotFound)
 	}
-	if page, err := EntryPage(q, 2, 7, nil); err != nil || page.NextPageToken != "" || len(page.Entries) != 0 {
+	if page, err := entryPage(q, 2, 7, nil); err != nil || page.NextPageToken != "" || len(page.Entries) != 0 {
 		t.Errorf("empty later page: %+v, %v; want an empty last page", page, err)
 	}
-	page, err := EntryPage(q, 2, 0, []store.Entry{{Seq: 1}, {Seq: 2}, {Seq: 3}})
+	page, err := entryPage(q, 2, 0, []store.Entry{{Seq: 1}, {Seq: 2}, {Seq: 3}})
 	if err != nil || len(page.Entries) != 2 || page.NextPageToken != q.NextPageToken(2) {
 		t.Errorf("full page: %+v, %v; want 2 entries and a token after Seq 2", page, err)
+	}
+}
+
+func TestListHealthSQL(t *testing.T) {
+	q := store.HealthQuery{UserID: "u", States: []health.State{health.StateHealthy, health.StateAuthFailed}, ErrorCodes: []string{"a", "b"}}
+	for _, tc := range []struct {
+		dialect    Dialect
+		where      string
+		wantArgs   []any
+		unfiltered string
+	}{
+		{SQLite, " WHERE account_id > ? AND user_id = ? AND state IN (?, ?) AND error_code IN (?, ?) ORDER BY account_id LIMIT ?",
+			[]any{"after", "u", int32(health.StateHealthy), int32(health.StateAuthFailed), "a", "b", 11},
+			" WHERE account_id > ? ORDER BY account_id LIMIT ?"},
+		{PostgreSQL, " WHERE account_id > $1 AND user_id = $2 AND state = ANY($3) AND error_code = ANY($4) ORDER BY account_id LIMIT $5",
+			[]any{"after", "u", []int32{int32(health.StateHealthy), int32(health.StateAuthFailed)}, []string{"a", "b"}, 11},
+			" WHERE account_id > $1 ORDER BY account_id LIMIT $2"},
+	} {
+		rs := NewReadSQL(tc.dialect)
+		query, args := rs.listHealth(q, "after", 11)
+		if query != selectRecordsSQL+tc.where || !reflect.DeepEqual(args, tc.wantArgs) {
+			t.Errorf("listHealth = %q, %#v; want %q, %#v", query, args, selectRecordsSQL+tc.where, tc.wantArgs)
+		}
+		if query, _ := rs.listHealth(store.HealthQuery{}, "", 11); query != selectRecordsSQL+tc.unfiltered {
+			t.Errorf("listHealth of no filter = %q, want %q", query, selectRecordsSQL+tc.unfiltered)
+		}
 	}
 }
 
