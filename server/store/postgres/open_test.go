@@ -74,35 +74,6 @@ func TestOpenConcurrently(t *testing.T) {
 	}
 }
 
-// TestOpenRefusesNewerSchema: a binary must not write to a schema it does
-// not know, e.g. after a rollback.
-func TestOpenRefusesNewerSchema(t *testing.T) {
-	databaseURL := pgtest.URL(t)
-	s := openURL(t, databaseURL)
-	if err := s.Ping(t.Context()); err != nil {
-		t.Fatalf("Ping: %v", err)
-	}
-	_, err := s.pool.Exec(t.Context(), `INSERT INTO schema_migrations (version, name, applied_at) VALUES (999999, '999999_future.sql', 0)`)
-	if err != nil {
-		t.Fatalf("insert: %v", err)
-	}
-	// Another replica migrated the shared database past this one: not ready.
-	if err := s.Ping(t.Context()); err == nil || !strings.Contains(err.Error(), "newer than this binary") {
-		t.Errorf("Ping after a newer migration: %v, want a schema version error", err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-	s, err = Open(t.Context(), databaseURL, store.Options{})
-	if err == nil {
-		s.Close()
-		t.Fatal("Open of a newer schema succeeded")
-	}
-	if !strings.Contains(err.Error(), "newer than this binary") {
-		t.Errorf("Open: %v, want a schema version error", err)
-	}
-}
-
 // TestOpenHidesPassword: the URL of a failed Open may end up in logs.
 func TestOpenHidesPassword(t *testing.T) {
 	for _, databaseURL := range []string{
