@@ -24,6 +24,7 @@ var (
 	lockSQL            = `SELECT pg_advisory_xact_lock($1, $2)`
 	lastByHashSQL      = `SELECT seq, received_at FROM entries WHERE body_sha256 = $1 ORDER BY seq DESC LIMIT 1`
 	countRedeliverySQL = `UPDATE entries SET redeliveries = redeliveries + 1 WHERE seq = $1`
+	getRecordSQL       = sqlstore.GetRecordSQL(sqlstore.Dollar)
 	putRecordSQL       = sqlstore.PutRecordSQL(sqlstore.Dollar)
 	appendEntrySQL     = sqlstore.AppendEntrySQL(sqlstore.Dollar) + " RETURNING seq"
 	appendChangeSQL    = sqlstore.AppendChangeSQL(sqlstore.Dollar) + " RETURNING seq"
@@ -113,7 +114,7 @@ func (t *ingestTx) CountRedelivery(_ context.Context, seq int64) error {
 }
 
 func (t *ingestTx) GetRecord(ctx context.Context, accountID string) (rec health.Record, err error) {
-	_, err = t.queryRow(ctx, selectRecordSQL, []any{accountID}, func(row sqlstore.Scanner) (err error) {
+	_, err = t.queryRow(ctx, getRecordSQL, []any{accountID}, func(row sqlstore.Scanner) (err error) {
 		rec, err = sqlstore.ScanRecord(row)
 		return err
 	})

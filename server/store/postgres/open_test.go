@@ -16,9 +16,9 @@ import (
 
 func TestMigrateIsIdempotent(t *testing.T) {
 	databaseURL := pgtest.URL(t)
-	ms, err := loadMigrations()
+	ms, err := schema.Migrations()
 	if err != nil {
-		t.Fatalf("loadMigrations: %v", err)
+		t.Fatalf("Migrations: %v", err)
 	}
 	for open := range 2 {
 		s := openURL(t, databaseURL)
@@ -39,9 +39,9 @@ func TestMigrateIsIdempotent(t *testing.T) {
 // schema's name needs quoting, so search_path's parsing is tested too.
 func TestOpenConcurrently(t *testing.T) {
 	databaseURL := newSchemaURL(t, "Fresh Schema ü")
-	ms, err := loadMigrations()
+	ms, err := schema.Migrations()
 	if err != nil {
-		t.Fatalf("loadMigrations: %v", err)
+		t.Fatalf("Migrations: %v", err)
 	}
 	const replicas = 8
 	stores := make([]*Store, replicas)
@@ -71,35 +71,6 @@ func TestOpenConcurrently(t *testing.T) {
 		if s.logID != stores[0].logID {
 			t.Errorf("Open #%d: log %d, want the first one's %d", i+1, s.logID, stores[0].logID)
 		}
-	}
-}
-
-// TestOpenRefusesNewerSchema: a binary must not write to a schema it does
-// not know, e.g. after a rollback.
-func TestOpenRefusesNewerSchema(t *testing.T) {
-	databaseURL := pgtest.URL(t)
-	s := openURL(t, databaseURL)
-	if err := s.Ping(t.Context()); err != nil {
-		t.Fatalf("Ping: %v", err)
-	}
-	_, err := s.pool.Exec(t.Context(), `INSERT INTO schema_migrations (version, name, applied_at) VALUES (999999, '999999_future.sql', 0)`)
-	if err != nil {
-		t.Fatalf("insert: %v", err)
-	}
-	// Another replica migrated the shared database past this one: not ready.
-	if err := s.Ping(t.Context()); err == nil || !strings.Contains(err.Error(), "newer than this binary") {
-		t.Errorf("Ping after a newer migration: %v, want a schema version error", err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-	s, err = Open(t.Context(), databaseURL, store.Options{})
-	if err == nil {
-		s.Close()
-		t.Fatal("Open of a newer schema succeeded")
-	}
-	if !strings.Contains(err.Error(), "newer than this binary") {
-		t.Errorf("Open: %v, want a schema version error", err)
 	}
 }
 
@@ -160,7 +131,7 @@ func newSchemaURL(t *testing.T, name string) string {
 // and says its records follow rules version 1, so they get rebuilt.
 func TestMigrateFromRulesVersion1(t *testing.T) {
 	databaseURL := pgtest.URL(t)
-	ms, err := loadMigrations()
+	ms, err := schema.Migrations()
 	if err != nil {
 		t.Fatal(err)
 	}

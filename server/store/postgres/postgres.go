@@ -44,6 +44,8 @@ type Store struct {
 	channel string
 
 	guard sqlstore.Guard // the closed flag; wraps errors
+	// Reader gives the read methods, GetHealth to ChangeSeqBefore.
+	sqlstore.Reader
 	// Rebuilder gives the Derivation and Rebuild methods (newRebuilder).
 	sqlstore.Rebuilder
 	mu       sync.Mutex         // orders Close against WatchChanges joining watchers
@@ -81,6 +83,7 @@ func Open(ctx context.Context, databaseURL string, opts store.Options) (_ *Store
 	if s.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
 		return nil, err
 	}
+	s.Reader = sqlstore.NewReader(&s.guard, querier{s.pool}, &readSQL)
 	// The pool connects lazily: say so when the server is what fails.
 	if err = s.pool.Ping(ctx); err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
@@ -120,6 +123,10 @@ func (s *Store) Close() error {
 	return nil
 }
 
+// pingSQL reads the schema version and whether the server takes writes,
+// in one round trip.
+const pingSQL = "SELECT COALESCE(MAX(version), 0), current_setting('transaction_read_only')::boolean FROM schema_migrations"
+
 // Ping checks that the schema is there and that the server accepts writes
 // (a standby, or a primary turned read-only, does not).
 func (s *Store) Ping(ctx context.Context) error {
@@ -131,12 +138,12 @@ func (s *Store) Ping(ctx context.Context) error {
 		version  int64
 		readOnly bool
 	)
-	err := s.pool.QueryRow(ctx, readSQL[readPing]).Scan(&version, &readOnly)
+	err := s.pool.QueryRow(ctx, pingSQL).Scan(&version, &readOnly)
 	if err == nil && readOnly {
 		err = errors.New("the database accepts no writes (transaction_read_only is on)")
 	}
 	if err == nil {
-		err = sqlstore.CheckCurrent(migrationFS, "migrations", version)
+		err = schema.CheckCurrent(version)
 	}
 	if err != nil {
 		return s.guard.Fail(op, err)

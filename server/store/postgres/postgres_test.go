@@ -1,7 +1,10 @@
 package postgres
 
 import (
+	"context"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/accounthealth/accounthealth/server/store"
 	"github.com/accounthealth/accounthealth/server/store/postgres/pgtest"
@@ -9,11 +12,26 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) storetest.Opener {
+	storetest.Run(t, func(t *testing.T) storetest.DB {
 		databaseURL := pgtest.URL(t)
-		return func(opts store.Options) store.Store { return openURLWith(t, databaseURL, opts) }
+		return storetest.DB{
+			Open: func(opts store.Options) (store.Store, error) { return Open(t.Context(), databaseURL, opts) },
+			AdvanceSchema: func(t *testing.T) {
+				conn, err := pgx.Connect(t.Context(), databaseURL)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close(context.Background())
+				if _, err := conn.Exec(t.Context(), futureMigrationSQL); err != nil {
+					t.Fatalf("advance the schema: %v", err)
+				}
+			},
+		}
 	})
 }
+
+// futureMigrationSQL records a migration no binary has.
+const futureMigrationSQL = `INSERT INTO schema_migrations (version, name, applied_at) VALUES (999999, '999999_future.sql', 0)`
 
 func BenchmarkIngest(b *testing.B) {
 	storetest.BenchmarkIngest(b, func(b *testing.B) store.Store { return openURL(b, pgtest.URL(b)) })

@@ -26,7 +26,7 @@ const (
 var writeSQL = [numWriteStmts]string{
 	writeLastByHash:      `SELECT seq, received_at FROM entries WHERE body_sha256 = ? ORDER BY seq DESC LIMIT 1`,
 	writeCountRedelivery: `UPDATE entries SET redeliveries = redeliveries + 1 WHERE seq = ?`,
-	writeGetRecord:       selectRecordSQL,
+	writeGetRecord:       sqlstore.GetRecordSQL(sqlstore.Question),
 	writePutRecord:       sqlstore.PutRecordSQL(sqlstore.Question),
 	writeAppendEntry:     sqlstore.AppendEntrySQL(sqlstore.Question),
 	writeAppendChange:    sqlstore.AppendChangeSQL(sqlstore.Question),

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 
 	"github.com/accounthealth/accounthealth/server/store"
 	"github.com/accounthealth/accounthealth/server/store/internal/sqlstore"
@@ -44,25 +43,8 @@ func (d rebuildDriver) InWriteTx(ctx context.Context, fn func(store.RebuildTx) e
 	}
 	defer tx.Rollback() // after Commit, a harmless ErrTxDone
 	itx := d.s.ingestTx(ctx, tx)
-	if err := fn(sqlstore.RebuildTx{Tx: itx, Q: txQuerier{tx}, SQL: &rebuildSQL}); err != nil {
+	if err := fn(sqlstore.RebuildTx{Tx: itx, Q: querier{db: tx}, SQL: &rebuildSQL}); err != nil {
 		return err
 	}
 	return tx.Commit()
-}
-
-// txQuerier is a sqlstore.TxQuerier over a database/sql transaction.
-type txQuerier struct{ tx *sql.Tx }
-
-func (q txQuerier) Query(ctx context.Context, query string, args []any, scan func(sqlstore.Rows) error) error {
-	rows, err := q.tx.QueryContext(ctx, query, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	return scan(rows)
-}
-
-func (q txQuerier) Exec(ctx context.Context, query string, args ...any) error {
-	_, err := q.tx.ExecContext(ctx, query, args...)
-	return err
 }

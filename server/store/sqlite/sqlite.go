@@ -11,9 +11,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
@@ -44,9 +46,11 @@ type Store struct {
 	w     *sql.DB // exactly one connection: the writer
 	r     *sql.DB // the read pool
 	write [numWriteStmts]*sql.Stmt
-	read  [numReadStmts]*sql.Stmt
+	read  map[string]*sql.Stmt // readStmts, prepared on r
 	opts  store.Options
 	guard sqlstore.Guard // the closed flag; wraps errors
+	// Reader gives the read methods, GetHealth to ChangeSeqBefore.
+	sqlstore.Reader
 	// Rebuilder gives the Derivation and Rebuild methods (newRebuilder).
 	sqlstore.Rebuilder
 	// rebuilding holds a token while a Rebuild runs.
@@ -89,25 +93,32 @@ func Open(ctx context.Context, dir string, opts store.Options) (_ *Store, err er
 	readers := max(4, runtime.GOMAXPROCS(0))
 	s.r.SetMaxOpenConns(readers)
 	s.r.SetMaxIdleConns(readers)
-	if err = prepareAll(ctx, s.w, s.write[:], writeSQL[:]); err != nil {
+	if err = prepareAll(ctx, s.w, writeSQL[:], func(i int, st *sql.Stmt) { s.write[i] = st }); err != nil {
 		return nil, err
 	}
-	if err = prepareAll(ctx, s.r, s.read[:], readSQL[:]); err != nil {
+	s.read = make(map[string]*sql.Stmt, len(readStmts))
+	if err = prepareAll(ctx, s.r, readStmts, func(i int, st *sql.Stmt) { s.read[readStmts[i]] = st }); err != nil {
 		return nil, err
 	}
+	s.Reader = sqlstore.NewReader(&s.guard, s.reads(), &readSQL)
 	return s, nil
 }
 
-func prepareAll(ctx context.Context, db *sql.DB, dst []*sql.Stmt, queries []string) error {
+// prepareAll prepares queries on db, handing each statement to put as soon
+// as it is ready, so that release closes it should a later one fail.
+func prepareAll(ctx context.Context, db *sql.DB, queries []string, put func(i int, st *sql.Stmt)) error {
 	for i, q := range queries {
 		st, err := db.PrepareContext(ctx, q)
 		if err != nil {
 			return fmt.Errorf("prepare %q: %w", q, err)
 		}
-		dst[i] = st
+		put(i, st)
 	}
 	return nil
 }
+
+// reads is the querier of the read pool.
+func (s *Store) reads() querier { return querier{db: s.r, prepared: s.read} }
 
 // Close releases the database. Calls after it, Close included, fail with
 // store.ErrClosed.
@@ -124,7 +135,7 @@ func (s *Store) Close() error {
 // release closes whatever Open got as far as opening.
 func (s *Store) release() error {
 	var errs []error
-	for _, st := range append(s.write[:], s.read[:]...) {
+	for _, st := range slices.Concat(s.write[:], slices.Collect(maps.Values(s.read))) {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
@@ -144,11 +155,11 @@ func (s *Store) Ping(ctx context.Context) error {
 	if err := s.guard.CheckOpen(op); err != nil {
 		return err
 	}
-	var version int64
-	if err := s.read[readSchemaVersion].QueryRowContext(ctx).Scan(&version); err != nil {
+	version, err := sqlstore.SchemaVersion(ctx, s.reads())
+	if err != nil {
 		return s.guard.Fail(op, err)
 	}
-	if err := sqlstore.CheckCurrent(migrationFS, "migrations", version); err != nil {
+	if err := schema.CheckCurrent(version); err != nil {
 		return s.guard.Fail(op, err)
 	}
 	tx, err := s.w.BeginTx(ctx, nil)

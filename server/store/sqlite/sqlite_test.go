@@ -1,6 +1,8 @@
 package sqlite_test
 
 import (
+	"database/sql"
+	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
@@ -30,10 +32,25 @@ func BenchmarkRebuild(b *testing.B) {
 	})
 }
 
-func newStore(t *testing.T) storetest.Opener {
+func newStore(t *testing.T) storetest.DB {
 	dir := t.TempDir()
-	return func(opts store.Options) store.Store { return openDirWith(t, dir, opts) }
+	return storetest.DB{
+		Open: func(opts store.Options) (store.Store, error) { return sqlite.Open(t.Context(), dir, opts) },
+		AdvanceSchema: func(t *testing.T) {
+			db, err := sql.Open("sqlite", filepath.Join(dir, sqlite.FileName)+"?_busy_timeout=5000")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if _, err := db.ExecContext(t.Context(), futureMigrationSQL); err != nil {
+				t.Fatalf("advance the schema: %v", err)
+			}
+		},
+	}
 }
+
+// futureMigrationSQL records a migration no binary has.
+const futureMigrationSQL = `INSERT INTO schema_migrations (version, name, applied_at) VALUES (999999, '999999_future.sql', 0)`
 
 // openDir opens the store in dir and closes it when the test ends, unless
 // the test closed it first.

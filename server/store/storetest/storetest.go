@@ -5,6 +5,7 @@ package storetest
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/accounthealth/accounthealth/server/health"
@@ -19,7 +20,27 @@ type Opener func(opts store.Options) store.Store
 
 // Factory makes a fresh, empty database for a test. It must be safe to
 // call concurrently.
-type Factory func(t *testing.T) Opener
+type Factory func(t *testing.T) DB
+
+// DB is the database a Factory made, as the suite reaches it.
+type DB struct {
+	// Open opens (or reopens) the database with opts, returning the
+	// driver's Open's error. The suite closes what it opens.
+	Open func(opts store.Options) (store.Store, error)
+	// AdvanceSchema records in the database, past any open store, a
+	// schema version above every one the driver knows, as a newer
+	// binary's migration would.
+	AdvanceSchema func(t *testing.T)
+}
+
+// opener is db's Opener for t.
+func (db DB) opener(t *testing.T) Opener {
+	return func(opts store.Options) store.Store {
+		t.Helper()
+		s, err := db.Open(opts)
+		return Opened(t, s, err)
+	}
+}
 
 // Run runs the suite. Every subtest gets its own database, so no subtest
 // can depend on another's leftovers or order, and they run in parallel.
@@ -52,7 +73,7 @@ func Run(t *testing.T, newDB Factory) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			tc.fn(t, newDB(t)(store.Options{}))
+			tc.fn(t, newDB(t).opener(t)(store.Options{}))
 		})
 	}
 	reopening := []struct {
@@ -66,8 +87,39 @@ func Run(t *testing.T, newDB Factory) {
 	for _, tc := range reopening {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			tc.fn(t, newDB(t))
+			tc.fn(t, newDB(t).opener(t))
 		})
+	}
+	t.Run("RefusesNewerSchema", func(t *testing.T) {
+		t.Parallel()
+		testRefusesNewerSchema(t, newDB(t))
+	})
+}
+
+// testRefusesNewerSchema: a binary must not write to a schema it does not
+// know, e.g. after a rollback.
+func testRefusesNewerSchema(t *testing.T, db DB) {
+	const want = "newer than this binary"
+	s := db.opener(t)(store.Options{})
+	if err := s.Ping(t.Context()); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+	// Another binary (a replica, say) migrated the database past this
+	// one: not ready.
+	db.AdvanceSchema(t)
+	if err := s.Ping(t.Context()); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Ping after a newer migration: %v, want a schema version error", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	s, err := db.Open(store.Options{})
+	if err == nil {
+		s.Close()
+		t.Fatal("Open of a newer schema succeeded")
+	}
+	if !strings.Contains(err.Error(), want) {
+		t.Errorf("Open: %v, want a schema version error", err)
 	}
 }
 
@@ -151,10 +203,10 @@ func wantNoDiff(t *testing.T, what string, want, got any) {
 	}
 }
 
-// Opened is what a driver's test does with what its Open returned: it
-// fails t on err, and otherwise closes s when t ends, unless t closed it
-// first (store.ErrClosed is no failure). It is how newStore (see Run) and
-// BenchmarkIngest's open register their cleanup.
+// Opened is what a test does with what a driver's Open returned: it fails
+// t on err, and otherwise closes s when t ends, unless t closed it first
+// (store.ErrClosed is no failure). It is how the suite's Opener and a
+// driver's benchmarks register their cleanup.
 func Opened[S store.Store](t testing.TB, s S, err error) S {
 	t.Helper()
 	if err != nil {

@@ -1,42 +1,236 @@
 package sqlstore
 
 import (
+	"context"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/accounthealth/accounthealth/server/health"
 	"github.com/accounthealth/accounthealth/server/store"
 )
 
-// Rows is a query's result, as *sql.Rows and pgx.Rows give it. Closing is
-// left to the driver: the two libraries' Close methods differ.
-type Rows interface {
-	Scanner
-	Next() bool
-	Err() error
+// ReadSQL is the SQL of the reads in one dialect. Each is one statement,
+// so it reads one snapshot: a WAL reader's, or under PostgreSQL's READ
+// COMMITTED everything committed when it starts.
+type ReadSQL struct {
+	dialect Dialect // for ListHealth's, built per call
+
+	record, changes, lastChangeSeq, changeSeqBefore, entries, summary string
 }
 
-// Collect scans every row with scan, stopping at the first error.
-func Collect[T any](rows Rows, scan func(Scanner) (T, error)) ([]T, error) {
-	var out []T
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
+// NewReadSQL builds the reads' statements for dialect d.
+func NewReadSQL(d Dialect) ReadSQL {
+	p := d.P
+	return ReadSQL{
+		dialect:       d,
+		record:        GetRecordSQL(p),
+		changes:       "SELECT " + Cols("c", ChangeCols) + " FROM changes c WHERE c.seq > " + p(1) + " ORDER BY c.seq LIMIT " + p(2),
+		lastChangeSeq: "SELECT COALESCE(MAX(seq), 0) FROM changes",
+		changeSeqBefore: "SELECT COALESCE((SELECT MIN(seq) FROM changes WHERE occurred_at >= " + p(1) + ") - 1," +
+			" (SELECT COALESCE(MAX(seq), 0) FROM changes))",
+		entries: "SELECT " + Cols("e", EntryCols) + ", " + Cols("c", ChangeCols) +
+			" FROM entries e LEFT JOIN changes c ON c.entry_seq = e.seq" +
+			" WHERE e.account_id = " + p(1) + " AND e.seq > " + p(2) + " ORDER BY e.seq LIMIT " + p(3),
+		// One statement, so both counts come from the same snapshot; see
+		// summaryCount. SQLite reads false and true as 0 and 1.
+		summary: `SELECT false, state, '', COUNT(*) FROM records GROUP BY state
+		UNION ALL
+		SELECT true, 0, error_code, COUNT(*) FROM records WHERE error_code <> '' GROUP BY error_code`,
 	}
-	return out, rows.Err()
 }
 
-// AccountNotFound is the error for an account the store holds nothing of.
-func AccountNotFound(accountID string) error {
+// Fixed lists the statements that do not depend on a read's arguments, for
+// a driver to prepare; ListHealth's SQL depends on its filters and is built
+// per call.
+func (s *ReadSQL) Fixed() []string {
+	return []string{s.record, s.changes, s.lastChangeSeq, s.changeSeqBefore, s.entries, s.summary}
+}
+
+// listHealth selects up to n records of q after the account id after.
+// Only the filters q sets appear in the SQL, so that each combination gets
+// a plan that uses its index.
+func (s *ReadSQL) listHealth(q store.HealthQuery, after string, n int) (string, []any) {
+	var b strings.Builder
+	args := []any{after}
+	bind := func(arg any) string {
+		args = append(args, arg)
+		return s.dialect.P(len(args))
+	}
+	b.WriteString(selectRecordsSQL + " WHERE account_id > " + s.dialect.P(1))
+	if q.UserID != "" {
+		b.WriteString(" AND user_id = " + bind(q.UserID))
+	}
+	if len(q.States) > 0 {
+		states := make([]int32, len(q.States))
+		for i, st := range q.States {
+			states[i] = int32(st)
+		}
+		b.WriteString(" AND " + oneOf(s.dialect, "state", states, bind))
+	}
+	if len(q.ErrorCodes) > 0 {
+		b.WriteString(" AND " + oneOf(s.dialect, "error_code", q.ErrorCodes, bind))
+	}
+	b.WriteString(" ORDER BY account_id LIMIT " + bind(n))
+	return b.String(), args
+}
+
+// oneOf is the condition that col is one of vals, binding them with bind.
+// A database with arrays binds one (= ANY), so that the statement is the
+// same for any number of values; SQLite has none and binds an IN list.
+func oneOf[T any](d Dialect, col string, vals []T, bind func(any) string) string {
+	if d.arrays {
+		return col + " = ANY(" + bind(vals) + ")"
+	}
+	params := make([]string, len(vals))
+	for i, v := range vals {
+		params[i] = bind(v)
+	}
+	return col + " IN (" + strings.Join(params, ", ") + ")"
+}
+
+// Reader gives a driver that embeds it its store.Store read methods, over
+// the driver's read handle.
+type Reader struct {
+	guard *Guard
+	q     Querier
+	sql   *ReadSQL
+}
+
+// NewReader is the Reader of a driver: its guard, the Querier of its read
+// handle, and its dialect's ReadSQL.
+func NewReader(g *Guard, q Querier, sql *ReadSQL) Reader {
+	return Reader{guard: g, q: q, sql: sql}
+}
+
+// GetHealth returns the account's record or store.ErrNotFound.
+func (r Reader) GetHealth(ctx context.Context, accountID string) (health.Record, error) {
+	const op = "get health"
+	if err := r.guard.CheckOpen(op); err != nil {
+		return health.Record{}, err
+	}
+	rec, found, err := queryOne(ctx, r.q, r.sql.record, []any{accountID}, ScanRecord)
+	if err == nil && !found {
+		err = accountNotFound(accountID)
+	}
+	if err != nil {
+		return health.Record{}, r.guard.Fail(op, err)
+	}
+	return rec, nil
+}
+
+// ListHealth pages through the records matching q, by account id.
+func (r Reader) ListHealth(ctx context.Context, q store.HealthQuery) (store.HealthPage, error) {
+	const op = "list health"
+	if err := r.guard.CheckOpen(op); err != nil {
+		return store.HealthPage{}, err
+	}
+	limit, after, err := q.Cursor()
+	if err != nil {
+		return store.HealthPage{}, r.guard.Fail(op, err)
+	}
+	query, args := r.sql.listHealth(q, after, limit+1)
+	recs, err := queryAll(ctx, r.q, query, args, ScanRecord)
+	if err != nil {
+		return store.HealthPage{}, r.guard.Fail(op, err)
+	}
+	return healthPage(q, limit, recs), nil
+}
+
+// Summary counts all records by state and by current error code.
+func (r Reader) Summary(ctx context.Context) (store.Summary, error) {
+	const op = "summary"
+	if err := r.guard.CheckOpen(op); err != nil {
+		return store.Summary{}, err
+	}
+	counts, err := queryAll(ctx, r.q, r.sql.summary, nil, scanSummaryCount)
+	if err != nil {
+		return store.Summary{}, r.guard.Fail(op, err)
+	}
+	return summarize(counts), nil
+}
+
+// ListEntries pages through an account's timeline, oldest first, each entry
+// with the change it caused.
+func (r Reader) ListEntries(ctx context.Context, q store.EntryQuery) (store.EntryPage, error) {
+	const op = "list entries"
+	if err := r.guard.CheckOpen(op); err != nil {
+		return store.EntryPage{}, err
+	}
+	limit, after, err := q.Cursor()
+	if err != nil {
+		return store.EntryPage{}, r.guard.Fail(op, err)
+	}
+	entries, err := queryAll(ctx, r.q, r.sql.entries, []any{q.AccountID, after, limit + 1}, ScanEntry)
+	var page store.EntryPage
+	if err == nil {
+		page, err = entryPage(q, limit, after, entries)
+	}
+	if err != nil {
+		return store.EntryPage{}, r.guard.Fail(op, err)
+	}
+	return page, nil
+}
+
+// ReadChanges returns up to limit changes with Seq > after, in Seq order;
+// limit follows the page size rules (0 means store.DefaultPageSize).
+func (r Reader) ReadChanges(ctx context.Context, after int64, limit int) ([]store.Change, error) {
+	const op = "read changes"
+	if err := r.guard.CheckOpen(op); err != nil {
+		return nil, err
+	}
+	limit, err := store.PageLimit(limit)
+	if err != nil {
+		return nil, r.guard.Fail(op, err)
+	}
+	changes, err := queryAll(ctx, r.q, r.sql.changes, []any{after, limit}, ScanChange)
+	if err != nil {
+		return nil, r.guard.Fail(op, err)
+	}
+	return changes, nil
+}
+
+// LastChangeSeq returns the Seq of the newest committed change, 0 if none.
+func (r Reader) LastChangeSeq(ctx context.Context) (int64, error) {
+	return r.readSeq(ctx, "last change seq", r.sql.lastChangeSeq)
+}
+
+// ChangeSeqBefore returns the Seq just below the first change that occurred
+// at or after t, or LastChangeSeq when there is none.
+func (r Reader) ChangeSeqBefore(ctx context.Context, t time.Time) (int64, error) {
+	return r.readSeq(ctx, "change seq before", r.sql.changeSeqBefore, Nanos(t))
+}
+
+// readSeq runs a statement that returns one sequence number.
+func (r Reader) readSeq(ctx context.Context, op, query string, args ...any) (int64, error) {
+	if err := r.guard.CheckOpen(op); err != nil {
+		return 0, err
+	}
+	seq, err := queryInt64(ctx, r.q, query, args...)
+	if err != nil {
+		return 0, r.guard.Fail(op, err)
+	}
+	return seq, nil
+}
+
+// queryAll runs a query on q and scans every row with scan.
+func queryAll[T any](ctx context.Context, q Querier, query string, args []any, scan func(Scanner) (T, error)) (vs []T, err error) {
+	err = q.Query(ctx, query, args, func(rows Rows) (err error) {
+		vs, err = Collect(rows, scan)
+		return err
+	})
+	return vs, err
+}
+
+// accountNotFound is the error for an account the store holds nothing of.
+func accountNotFound(accountID string) error {
 	return fmt.Errorf("account %q: %w", accountID, store.ErrNotFound)
 }
 
-// HealthPage is the page of q for the records a driver fetched: up to
+// healthPage is the page of q for the records a query fetched: up to
 // limit+1 (limit from q.Cursor), the one beyond limit telling that there
 // is a next page.
-func HealthPage(q store.HealthQuery, limit int, recs []health.Record) store.HealthPage {
+func healthPage(q store.HealthQuery, limit int, recs []health.Record) store.HealthPage {
 	page := store.HealthPage{Records: recs}
 	if len(recs) > limit {
 		page.Records = recs[:limit]
@@ -45,13 +239,13 @@ func HealthPage(q store.HealthQuery, limit int, recs []health.Record) store.Heal
 	return page
 }
 
-// EntryPage is the page of q for the entries a driver fetched: up to
+// entryPage is the page of q for the entries a query fetched: up to
 // limit+1 after the Seq after (limit and after from q.Cursor).
-func EntryPage(q store.EntryQuery, limit int, after int64, entries []store.Entry) (store.EntryPage, error) {
+func entryPage(q store.EntryQuery, limit int, after int64, entries []store.Entry) (store.EntryPage, error) {
 	if len(entries) == 0 && after == 0 {
 		// Entries are never deleted, so only a first page can be empty
 		// because the account is unknown.
-		return store.EntryPage{}, AccountNotFound(q.AccountID)
+		return store.EntryPage{}, accountNotFound(q.AccountID)
 	}
 	page := store.EntryPage{Entries: entries}
 	if len(entries) > limit {
@@ -61,24 +255,24 @@ func EntryPage(q store.EntryQuery, limit int, after int64, entries []store.Entry
 	return page, nil
 }
 
-// SummaryCount is one row of a driver's summary query, which selects the
-// columns (by error code, state, error code, count): a row per state, with
-// by error code false and an empty error code, then a row per non-empty
-// error code, with by error code true and state 0.
-type SummaryCount struct {
+// summaryCount is one row of the summary query, which selects the columns
+// (by error code, state, error code, count): a row per state, with by
+// error code false and an empty error code, then a row per non-empty error
+// code, with by error code true and state 0.
+type summaryCount struct {
 	byCode bool
 	state  health.State
 	code   string
 	n      int
 }
 
-// ScanSummaryCount scans a row of the summary query.
-func ScanSummaryCount(sc Scanner) (c SummaryCount, err error) {
-	return c, sc.Scan(&c.byCode, &c.state, &c.code, &c.n)
+func scanSummaryCount(sc Scanner) (c summaryCount, err error) {
+	err = sc.Scan(&c.byCode, &c.state, &c.code, &c.n)
+	return c, err
 }
 
-// Summarize adds up the rows of the summary query.
-func Summarize(counts []SummaryCount) store.Summary {
+// summarize adds up the rows of the summary query.
+func summarize(counts []summaryCount) store.Summary {
 	sum := store.Summary{ByState: map[health.State]int{}, ByErrorCode: map[string]int{}}
 	for _, c := range counts {
 		if c.byCode {

@@ -8,14 +8,6 @@ import (
 	"github.com/accounthealth/accounthealth/server/store"
 )
 
-// TxQuerier runs statements in a driver's write transaction.
-type TxQuerier interface {
-	// Query runs query and hands its rows to scan.
-	Query(ctx context.Context, query string, args []any, scan func(Rows) error) error
-	// Exec runs a statement whose result is not read.
-	Exec(ctx context.Context, query string, args ...any) error
-}
-
 // RebuildSQL is the SQL of a rebuild in one dialect.
 type RebuildSQL struct {
 	accountsAfter, accountEntries, setOutcome, setDerivation string

@@ -1,9 +1,10 @@
 // Package sqlstore is what the SQL drivers (sqlite, postgres) share: the
 // column lists and the codecs that bind and scan them, the time encoding,
-// turning query results into store pages, loading embedded migrations, and
-// the wrapping of errors around Close. Everything that depends on the
-// dialect or on the database handle (the SQL of each query, connections,
-// transactions, locking) stays in the drivers.
+// the reads (Reader), rebuilds (Rebuilder) and migrations (Schema), and
+// the wrapping of errors around Close. The shared SQL is built for a
+// Dialect and runs on a driver's handle through a Querier; connections,
+// transactions, locking, the writes of an ingest and the SQL where the
+// dialects really differ stay in the drivers.
 //
 // The codecs scan into database/sql's Null types, which pgx scans into too,
 // so the same code reads rows from *sql.Rows and pgx.Rows.
@@ -43,8 +44,13 @@ var (
 	}
 )
 
-// SelectRecordsSQL selects every record; a driver adds its WHERE clause.
-var SelectRecordsSQL = "SELECT " + strings.Join(RecordCols, ", ") + " FROM records"
+// selectRecordsSQL selects every record; a caller adds its WHERE clause.
+var selectRecordsSQL = "SELECT " + strings.Join(RecordCols, ", ") + " FROM records"
+
+// GetRecordSQL selects the record of the account id it binds.
+func GetRecordSQL(p Placeholder) string {
+	return selectRecordsSQL + " WHERE account_id = " + p(1)
+}
 
 // Cols lists columns for a SELECT, qualified with a table alias.
 func Cols(alias string, names []string) string {
@@ -67,6 +73,25 @@ var (
 	Question Placeholder = func(int) string { return "?" }
 	// Dollar is PostgreSQL's: $1, $2, ...
 	Dollar Placeholder = func(n int) string { return "$" + strconv.Itoa(n) }
+)
+
+// Dialect is what the shared SQL needs to know of a driver's database.
+type Dialect struct {
+	P Placeholder
+	// arrays: the database binds a list as one array parameter.
+	arrays bool
+	// int64 is the type of a 64-bit integer column: PostgreSQL's INTEGER
+	// has 32 bits.
+	int64 string
+	// tableOptions end a CREATE TABLE: SQLite's tables are STRICT, so that
+	// a column holds values of its type only.
+	tableOptions string
+}
+
+// The dialects of the drivers.
+var (
+	SQLite     = Dialect{P: Question, int64: "INTEGER", tableOptions: " STRICT"}
+	PostgreSQL = Dialect{P: Dollar, arrays: true, int64: "BIGINT"}
 )
 
 // InsertSQL is an INSERT of names, bound in order; with key set, an upsert

@@ -103,7 +103,7 @@ func TestLoadMigrations(t *testing.T) {
 			"m/0001_init.sql": file("A"),
 			"m/0010_last.sql": file("C"),
 		}
-		ms, err := LoadMigrations(fsys, "m")
+		ms, err := loadMigrations(fsys, "m")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -121,7 +121,7 @@ func TestLoadMigrations(t *testing.T) {
 		"missing":       {},
 	} {
 		t.Run(name, func(t *testing.T) {
-			if ms, err := LoadMigrations(fsys, "m"); err == nil {
+			if ms, err := loadMigrations(fsys, "m"); err == nil {
 				t.Errorf("got %+v, want an error", ms)
 			}
 		})
@@ -139,13 +139,13 @@ func TestPending(t *testing.T) {
 		{3, ms[2:]},
 		{5, nil},
 	} {
-		got, err := Pending(ms, tc.current)
+		got, err := pending(ms, tc.current)
 		if err != nil || !reflect.DeepEqual(got, tc.want) {
-			t.Errorf("Pending(%d) = %+v, %v; want %+v", tc.current, got, err, tc.want)
+			t.Errorf("pending(%d) = %+v, %v; want %+v", tc.current, got, err, tc.want)
 		}
 	}
-	if got, err := Pending(ms, 6); err == nil || !strings.Contains(err.Error(), "newer than this binary") {
-		t.Errorf("Pending(6) = %+v, %v; want a schema version error", got, err)
+	if got, err := pending(ms, 6); err == nil || !strings.Contains(err.Error(), "newer than this binary") {
+		t.Errorf("pending(6) = %+v, %v; want a schema version error", got, err)
 	}
 }
 
@@ -180,14 +180,52 @@ func TestGuard(t *testing.T) {
 
 func TestEntryPage(t *testing.T) {
 	q := store.EntryQuery{AccountID: "a", PageSize: 2}
-	if _, err := EntryPage(q, 2, 0, nil); !errors.Is(err, store.ErrNotFound) {
+	if _, err := entryPage(q, 2, 0, nil); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("empty first page: %v, want %v", err, store.ErrNotFound)
 	}
-	if page, err := EntryPage(q, 2, 7, nil); err != nil || page.NextPageToken != "" || len(page.Entries) != 0 {
+	if page, err := entryPage(q, 2, 7, nil); err != nil || page.NextPageToken != "" || len(page.Entries) != 0 {
 		t.Errorf("empty later page: %+v, %v; want an empty last page", page, err)
 	}
-	page, err := EntryPage(q, 2, 0, []store.Entry{{Seq: 1}, {Seq: 2}, {Seq: 3}})
+	page, err := entryPage(q, 2, 0, []store.Entry{{Seq: 1}, {Seq: 2}, {Seq: 3}})
 	if err != nil || len(page.Entries) != 2 || page.NextPageToken != q.NextPageToken(2) {
 		t.Errorf("full page: %+v, %v; want 2 entries and a token after Seq 2", page, err)
+	}
+}
+
+func TestListHealthSQL(t *testing.T) {
+	q := store.HealthQuery{UserID: "u", States: []health.State{health.StateHealthy, health.StateAuthFailed}, ErrorCodes: []string{"a", "b"}}
+	for _, tc := range []struct {
+		dialect    Dialect
+		where      string
+		wantArgs   []any
+		unfiltered string
+	}{
+		{SQLite, " WHERE account_id > ? AND user_id = ? AND state IN (?, ?) AND error_code IN (?, ?) ORDER BY account_id LIMIT ?",
+			[]any{"after", "u", int32(health.StateHealthy), int32(health.StateAuthFailed), "a", "b", 11},
+			" WHERE account_id > ? ORDER BY account_id LIMIT ?"},
+		{PostgreSQL, " WHERE account_id > $1 AND user_id = $2 AND state = ANY($3) AND error_code = ANY($4) ORDER BY account_id LIMIT $5",
+			[]any{"after", "u", []int32{int32(health.StateHealthy), int32(health.StateAuthFailed)}, []string{"a", "b"}, 11},
+			" WHERE account_id > $1 ORDER BY account_id LIMIT $2"},
+	} {
+		rs := NewReadSQL(tc.dialect)
+		query, args := rs.listHealth(q, "after", 11)
+		if query != selectRecordsSQL+tc.where || !reflect.DeepEqual(args, tc.wantArgs) {
+			t.Errorf("listHealth = %q, %#v; want %q, %#v", query, args, selectRecordsSQL+tc.where, tc.wantArgs)
+		}
+		if query, _ := rs.listHealth(store.HealthQuery{}, "", 11); query != selectRecordsSQL+tc.unfiltered {
+			t.Errorf("listHealth of no filter = %q, want %q", query, selectRecordsSQL+tc.unfiltered)
+		}
+	}
+}
+
+// TestMigrationsTableSQL: the table is the one every earlier binary made.
+func TestMigrationsTableSQL(t *testing.T) {
+	for d, want := range map[*Dialect]string{
+		&SQLite:     "CREATE TABLE IF NOT EXISTS schema_migrations ( version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL ) STRICT",
+		&PostgreSQL: "CREATE TABLE IF NOT EXISTS schema_migrations ( version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL )",
+	} {
+		if got := strings.Join(strings.Fields(migrationsTableSQL(*d)), " "); got != want {
+			t.Errorf("got %q, want %q", got, want)
+		}
 	}
 }
