@@ -13,8 +13,9 @@ const accountsPrefix = "accounts."
 // RulesVersion numbers the derivation rules of Apply and IsRedelivery. It
 // goes up whenever they derive a different record or transition from some
 // history, so that stores holding records derived under older rules know to
-// rebuild them from their log.
-const RulesVersion = 2
+// rebuild them from their log. Version 3: a lean accounts.failed leaves the
+// record unconfirmed, and records carry ConfirmedAt.
+const RulesVersion = 3
 
 // Result is what one delivery does to an account.
 type Result struct {
@@ -47,9 +48,13 @@ type Result struct {
 //     code that was missing (see transitionKind).
 //
 // Besides, it decides that:
-//   - accounts.connected, accounts.failed and accounts.removed, and an error
-//     code without a resource, clear Unconfirmed like a snapshot does: they
-//     tell the state, so the record no longer lags behind.
+//   - accounts.connected and accounts.removed, and an error code without a
+//     resource, clear Unconfirmed like a snapshot does: they tell the state,
+//     so the record no longer lags behind. A lean accounts.failed sets it:
+//     the attempt failed, but only the account object tells whether the
+//     connection is still in error and with which code.
+//   - Any delivery with a resource confirms the account (ConfirmedAt), even
+//     one too late to apply: the provider's object was seen at that time.
 //   - accounts.added is read like accounts.updated when it carries a
 //     resource, also for an account seen first: the resource is the account
 //     as it is now, which may be more than "connecting".
@@ -69,6 +74,9 @@ func Apply(cur Record, d Delivery) Result {
 
 	next := cur
 	next.LastEventType, next.LastEventAt = d.Event, d.ReceivedAt
+	if d.Snapshot != nil && d.ReceivedAt.After(next.ConfirmedAt) {
+		next.ConfirmedAt = d.ReceivedAt
+	}
 	if d.Event != EventAccountsRemoved && d.Snapshot != nil && olderThan(d.Snapshot.Time(), cur.SnapshotAt) {
 		// A late delivery: the account has moved on since. Removal is never
 		// late, it wins whatever its snapshot says.
@@ -207,6 +215,10 @@ func markHealthy(next *Record) {
 // markFailed records a failed login attempt. One without a code, when no
 // incident is under way, is a failed login all the same.
 func markFailed(next *Record, d Delivery) {
+	// A lean failure of an error already known (the attempt's
+	// accounts.updated came first) leaves nothing to confirm, so the two
+	// deliveries end the same in either order.
+	known := next.ErrorCode != "" && (d.ErrorCode == "" || d.ErrorCode == next.ErrorCode)
 	code, msg := reportedError(d)
 	if code == "" && !next.State.NeedsAttention() {
 		next.State = StateAuthFailed
@@ -216,7 +228,7 @@ func markFailed(next *Record, d Delivery) {
 	}
 	// Clamped so that a corrupt stored count neither stays negative nor wraps.
 	next.ConsecutiveFailures = min(max(next.ConsecutiveFailures, 0), math.MaxInt-1) + 1
-	next.Unconfirmed = false
+	next.Unconfirmed = d.Snapshot == nil && !known
 }
 
 // observe applies what accounts.updated (and accounts.added, and any

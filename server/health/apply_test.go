@@ -363,10 +363,31 @@ func TestApply(t *testing.T) {
 				check: func(t *testing.T, res Result) { wantUnconfirmed(t, res, false) }}},
 		},
 		{
-			name:  "unconfirmed, then a lean accounts.failed confirms",
-			given: []Delivery{added(0), event(EventAccountsUpdated, 1)},
+			name:  "a lean accounts.failed leaves the account unconfirmed: only the object tells the connection's error",
+			given: []Delivery{added(0), connected(1)},
 			steps: []step{{d: failed(10, "invalid_mfa"), want: want{OutcomeApplied, StateAuthFailed, KindAuthFailed, 1, "invalid_mfa", ActionRetryMFA},
-				check: func(t *testing.T, res Result) { wantUnconfirmed(t, res, false) }}},
+				check: func(t *testing.T, res Result) { wantUnconfirmed(t, res, true) }}},
+		},
+		{
+			name:  "a lean accounts.failed of the error already held leaves nothing to confirm",
+			given: []Delivery{added(0), updated(1, ConnectionError, "invalid_mfa", false)},
+			steps: []step{
+				{d: failed(10, "invalid_mfa"), want: want{OutcomeApplied, StateAuthFailed, KindUnspecified, 1, "invalid_mfa", ActionRetryMFA},
+					check: func(t *testing.T, res Result) { wantUnconfirmed(t, res, false) }},
+				{d: failed(11, ""), want: want{OutcomeApplied, StateAuthFailed, KindUnspecified, 2, "invalid_mfa", ActionRetryMFA},
+					check: func(t *testing.T, res Result) { wantUnconfirmed(t, res, false) }},
+			},
+		},
+		{
+			name:  "a snapshot confirms a lean failure",
+			given: []Delivery{added(0), connected(1), failed(2, "invalid_mfa")},
+			steps: []step{{d: updated(3, ConnectionError, "invalid_mfa", true), want: want{OutcomeApplied, StateAuthFailed, KindUnspecified, 1, "invalid_mfa", ActionRetryMFA},
+				check: func(t *testing.T, res Result) {
+					wantUnconfirmed(t, res, false)
+					if !res.Record.ConfirmedAt.Equal(at(3)) {
+						t.Errorf("ConfirmedAt %v, want %v", res.Record.ConfirmedAt, at(3))
+					}
+				}}},
 		},
 		{
 			name:  "error code in data only, on a connected unconfirmed account",
@@ -391,7 +412,7 @@ func TestApply(t *testing.T) {
 				{d: withResource(event(EventAccountsUpdated, 20), ConnectionError, "auth_required", 5, true), want: want{OutcomeStale, StateHealthy, KindUnspecified, 0, "", ActionNone},
 					check: func(t *testing.T, res Result) {
 						r := res.Record
-						if r.LastEventType != EventAccountsUpdated || !r.LastEventAt.Equal(at(20)) || !r.SnapshotAt.Equal(at(10).Add(time.Second)) || !strings.Contains(string(r.Snapshot), `"minute":10`) {
+						if r.LastEventType != EventAccountsUpdated || !r.LastEventAt.Equal(at(20)) || !r.ConfirmedAt.Equal(at(20)) || !r.SnapshotAt.Equal(at(10).Add(time.Second)) || !strings.Contains(string(r.Snapshot), `"minute":10`) {
 							t.Errorf("record %+v; want only the last event updated", r)
 						}
 					}},

@@ -139,9 +139,13 @@ type Record struct {
 	LastEventAt         time.Time
 	ConsecutiveFailures int  // accounts.failed in a row since the last success
 	EverConnected       bool // the account was connected at least once
-	// Unconfirmed is set when an accounts.updated arrived without a resource:
-	// something changed that the state does not reflect yet.
+	// Unconfirmed is set when an accounts.updated or accounts.failed arrived
+	// without a resource: something changed that only the account object
+	// tells in full. Fetching the account from the provider confirms it.
 	Unconfirmed bool
+	// ConfirmedAt is when the account object was last seen: the arrival of
+	// the newest delivery (or fetch) that carried it, applied or not.
+	ConfirmedAt time.Time
 	// IncidentState is the last state that needed attention while an
 	// incident is open (from a disconnection event to the recovery that
 	// closes it), StateUnknown when none is: a recovery fires even via

@@ -53,7 +53,7 @@ func arrive(n int, ds ...Delivery) []Delivery {
 // comparable blanks the arrival times that only say which delivery came
 // last.
 func comparable(r Record) Record {
-	r.LastEventType, r.LastEventAt, r.SnapshotReceivedAt = "", time.Time{}, time.Time{}
+	r.LastEventType, r.LastEventAt, r.SnapshotReceivedAt, r.ConfirmedAt = "", time.Time{}, time.Time{}, time.Time{}
 	return r
 }
 

@@ -374,7 +374,8 @@ func normalize(rp *simtest.Replay) normalized {
 	}
 	r := rp.Final()
 	n := normalized{StateSince: sinceOf(r.StateSince)}
-	r.LastEventType, r.LastEventAt, r.StateSince, r.SnapshotReceivedAt = "", time.Time{}, time.Time{}, time.Time{}
+	// Arrival times, which depend on the order by nature.
+	r.LastEventType, r.LastEventAt, r.StateSince, r.SnapshotReceivedAt, r.ConfirmedAt = "", time.Time{}, time.Time{}, time.Time{}, time.Time{}
 	if !rp.Mode.Timed() {
 		// Whether the record is unconfirmed depends on whether an
 		// accounts.updated without the object came last.
