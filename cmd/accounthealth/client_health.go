@@ -52,7 +52,7 @@ func runHealthGet(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	row("connected", map[bool]string{true: "yes, at least once", false: "never"}[h.GetEverConnected()])
 	if h.GetUnconfirmed() {
-		row("unconfirmed", "an accounts.updated came without the account object: the state may lag behind")
+		row("unconfirmed", "a delivery came without the account object: the state may lag behind until the account is fetched")
 	}
 	return tw.Flush()
 }

@@ -127,7 +127,7 @@ func TestClientCommands(t *testing.T) {
 		stdout, stderr []string // parts of each
 	}{
 		{"get", []string{"health", "get", "acct-1"}, exitOK,
-			[]string{"account     acct-1", "state       AUTH_FAILED since ", "error       invalid_credentials: Login failed.", "remedy      RETRY_LOGIN: ", "connected   never"}, nil},
+			[]string{"account      acct-1", "state        AUTH_FAILED since ", "error        invalid_credentials: Login failed.", "remedy       RETRY_LOGIN: ", "connected    never", "unconfirmed  a delivery came without the account object"}, nil},
 		{"get as json", []string{"health", "get", "-o", "json", "acct-1"}, exitOK, []string{`{"accountId":"acct-1","userId":"user-1","state":"HEALTH_STATE_AUTH_FAILED"`}, nil},
 		{"get unknown", []string{"health", "get", "nobody"}, exitNotFound, nil,
 			[]string{"account nobody not found: no delivery named it yet — check the id"}},

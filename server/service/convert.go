@@ -126,6 +126,7 @@ func (s *AccountHealthService) recordToProto(ctx context.Context, r health.Recor
 		Unconfirmed:         r.Unconfirmed,
 		LastSnapshot:        s.jsonField(ctx, "last_snapshot", r.AccountID, r.Snapshot),
 		LastSnapshotAt:      timeToProto(r.SnapshotAt),
+		ConfirmedAt:         timeToProto(r.ConfirmedAt),
 	}
 }
 

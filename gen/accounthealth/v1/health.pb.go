@@ -438,15 +438,19 @@ type AccountHealth struct {
 	ConsecutiveFailures int32 `protobuf:"varint,10,opt,name=consecutive_failures,json=consecutiveFailures,proto3" json:"consecutive_failures,omitempty"`
 	// The account was connected at least once (so it holds the user's data).
 	EverConnected bool `protobuf:"varint,11,opt,name=ever_connected,json=everConnected,proto3" json:"ever_connected,omitempty"`
-	// An accounts.updated arrived without the account object: the account
-	// changed in a way the state may not reflect yet.
+	// An accounts.updated or accounts.failed arrived without the account
+	// object: the account changed in a way the state may not reflect yet,
+	// until the account is fetched from the provider.
 	Unconfirmed bool `protobuf:"varint,12,opt,name=unconfirmed,proto3" json:"unconfirmed,omitempty"`
 	// The last account object delivered (data.resource), when one was.
 	LastSnapshot *structpb.Struct `protobuf:"bytes,13,opt,name=last_snapshot,json=lastSnapshot,proto3" json:"last_snapshot,omitempty"`
 	// The snapshot's own time (its updated_at or connection.updated_at).
 	LastSnapshotAt *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=last_snapshot_at,json=lastSnapshotAt,proto3" json:"last_snapshot_at,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// When the account object was last seen (a delivery that carried it, or
+	// a fetch from the provider), applied or not; unset when never.
+	ConfirmedAt   *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=confirmed_at,json=confirmedAt,proto3" json:"confirmed_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AccountHealth) Reset() {
@@ -573,6 +577,13 @@ func (x *AccountHealth) GetLastSnapshot() *structpb.Struct {
 func (x *AccountHealth) GetLastSnapshotAt() *timestamppb.Timestamp {
 	if x != nil {
 		return x.LastSnapshotAt
+	}
+	return nil
+}
+
+func (x *AccountHealth) GetConfirmedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ConfirmedAt
 	}
 	return nil
 }
@@ -808,7 +819,7 @@ const file_accounthealth_v1_health_proto_rawDesc = "" +
 	"\x0eLinkParameters\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1d\n" +
 	"\n" +
-	"account_id\x18\x02 \x01(\tR\taccountId\"\x97\x05\n" +
+	"account_id\x18\x02 \x01(\tR\taccountId\"\xd6\x05\n" +
 	"\rAccountHealth\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\x12\x17\n" +
@@ -827,7 +838,8 @@ const file_accounthealth_v1_health_proto_rawDesc = "" +
 	"\x0eever_connected\x18\v \x01(\bR\reverConnected\x12 \n" +
 	"\vunconfirmed\x18\f \x01(\bR\vunconfirmed\x12<\n" +
 	"\rlast_snapshot\x18\r \x01(\v2\x17.google.protobuf.StructR\flastSnapshot\x12D\n" +
-	"\x10last_snapshot_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\x0elastSnapshotAt\"\xf6\x02\n" +
+	"\x10last_snapshot_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\x0elastSnapshotAt\x12=\n" +
+	"\fconfirmed_at\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\vconfirmedAt\"\xf6\x02\n" +
 	"\x10HealthTransition\x124\n" +
 	"\x04kind\x18\x01 \x01(\x0e2 .accounthealth.v1.TransitionKindR\x04kind\x12D\n" +
 	"\x0eprevious_state\x18\x02 \x01(\x0e2\x1d.accounthealth.v1.HealthStateR\rpreviousState\x123\n" +
@@ -926,20 +938,21 @@ var file_accounthealth_v1_health_proto_depIdxs = []int32{
 	9,  // 5: accounthealth.v1.AccountHealth.last_event_at:type_name -> google.protobuf.Timestamp
 	10, // 6: accounthealth.v1.AccountHealth.last_snapshot:type_name -> google.protobuf.Struct
 	9,  // 7: accounthealth.v1.AccountHealth.last_snapshot_at:type_name -> google.protobuf.Timestamp
-	2,  // 8: accounthealth.v1.HealthTransition.kind:type_name -> accounthealth.v1.TransitionKind
-	0,  // 9: accounthealth.v1.HealthTransition.previous_state:type_name -> accounthealth.v1.HealthState
-	0,  // 10: accounthealth.v1.HealthTransition.state:type_name -> accounthealth.v1.HealthState
-	4,  // 11: accounthealth.v1.HealthTransition.remedy:type_name -> accounthealth.v1.Remedy
-	9,  // 12: accounthealth.v1.HealthTransition.occurred_at:type_name -> google.protobuf.Timestamp
-	9,  // 13: accounthealth.v1.AccountEvent.received_at:type_name -> google.protobuf.Timestamp
-	3,  // 14: accounthealth.v1.AccountEvent.outcome:type_name -> accounthealth.v1.DeliveryOutcome
-	7,  // 15: accounthealth.v1.AccountEvent.transition:type_name -> accounthealth.v1.HealthTransition
-	10, // 16: accounthealth.v1.AccountEvent.payload:type_name -> google.protobuf.Struct
-	17, // [17:17] is the sub-list for method output_type
-	17, // [17:17] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	9,  // 8: accounthealth.v1.AccountHealth.confirmed_at:type_name -> google.protobuf.Timestamp
+	2,  // 9: accounthealth.v1.HealthTransition.kind:type_name -> accounthealth.v1.TransitionKind
+	0,  // 10: accounthealth.v1.HealthTransition.previous_state:type_name -> accounthealth.v1.HealthState
+	0,  // 11: accounthealth.v1.HealthTransition.state:type_name -> accounthealth.v1.HealthState
+	4,  // 12: accounthealth.v1.HealthTransition.remedy:type_name -> accounthealth.v1.Remedy
+	9,  // 13: accounthealth.v1.HealthTransition.occurred_at:type_name -> google.protobuf.Timestamp
+	9,  // 14: accounthealth.v1.AccountEvent.received_at:type_name -> google.protobuf.Timestamp
+	3,  // 15: accounthealth.v1.AccountEvent.outcome:type_name -> accounthealth.v1.DeliveryOutcome
+	7,  // 16: accounthealth.v1.AccountEvent.transition:type_name -> accounthealth.v1.HealthTransition
+	10, // 17: accounthealth.v1.AccountEvent.payload:type_name -> google.protobuf.Struct
+	18, // [18:18] is the sub-list for method output_type
+	18, // [18:18] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_accounthealth_v1_health_proto_init() }
