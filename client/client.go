@@ -200,14 +200,18 @@ func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]strin
 
 func (b bearer) RequireTransportSecurity() bool { return b.secure }
 
-// Methods that may be repeated: the reads, and DeleteFailedAccount, which
-// the server makes idempotent.
+// Methods that may be repeated: the reads, DeleteFailedAccount, which the
+// server makes idempotent, a refresh (a repeat fetches again) and a
+// reconnect link (a repeat shares or mints a token). Not ResendInvite: a
+// repeat would be refused as too soon after the first.
 var idempotent = map[string]bool{
-	ahv1.AccountHealthService_GetAccountHealth_FullMethodName:    true,
-	ahv1.AccountHealthService_ListAccountHealth_FullMethodName:   true,
-	ahv1.AccountHealthService_GetHealthSummary_FullMethodName:    true,
-	ahv1.AccountHealthService_ListAccountEvents_FullMethodName:   true,
-	ahv1.AccountHealthService_DeleteFailedAccount_FullMethodName: true,
+	ahv1.AccountHealthService_GetAccountHealth_FullMethodName:     true,
+	ahv1.AccountHealthService_ListAccountHealth_FullMethodName:    true,
+	ahv1.AccountHealthService_GetHealthSummary_FullMethodName:     true,
+	ahv1.AccountHealthService_ListAccountEvents_FullMethodName:    true,
+	ahv1.AccountHealthService_DeleteFailedAccount_FullMethodName:  true,
+	ahv1.AccountHealthService_RefreshAccountHealth_FullMethodName: true,
+	ahv1.AccountHealthService_GetReconnectLink_FullMethodName:     true,
 }
 
 // retryBackoff spaces the retries of unary calls: short, since a call has

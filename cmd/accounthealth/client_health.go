@@ -15,6 +15,7 @@ func runHealth(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		{"get", "ID", "one account's health, and what the user must do about it", runHealthGet},
 		{"list", "", "accounts by user, state or error code, a page or all", runHealthList},
 		{"summary", "", "how many accounts are in each state and have each error code", runHealthSummary},
+		{"refresh", "ID", "fetch the account from the provider now and show the resulting health", runHealthRefresh},
 	}, args, stdout, stderr)
 }
 

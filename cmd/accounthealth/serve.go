@@ -16,6 +16,7 @@ import (
 
 	"github.com/accounthealth/accounthealth/server/auth"
 	"github.com/accounthealth/accounthealth/server/rebuild"
+	"github.com/accounthealth/accounthealth/server/reconnect"
 	"github.com/accounthealth/accounthealth/server/service"
 	"github.com/accounthealth/accounthealth/server/store"
 	"github.com/accounthealth/accounthealth/server/store/postgres"
@@ -58,6 +59,7 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.StringVar(&cfg.Provider.BaseURL, "argyle-api-url", cfg.Provider.BaseURL, "the provider's v2 API: sandbox, production, or a fake provider's URL")
 	fs.StringVar(&cfg.Provider.KeyID, "argyle-api-key-id", "", "provider API key id (needed to delete failed accounts)")
 	fs.StringVar(&cfg.Provider.KeySecret, "argyle-api-key-secret", "", "provider API key secret")
+	fs.DurationVar(&cfg.InviteResendInterval, "invite-resend-interval", reconnect.DefaultResendInterval, "least time between two sends of a user's invite (reconnect-invite)")
 	tokensFile := fs.String("api-tokens-file", "", `file of internal API tokens, one "name:sha256-hex" per line ('accounthealth token new NAME' makes one)`)
 	tokensList := fs.String("api-tokens", "", `internal API tokens as comma-separated "name:sha256-hex" entries (hashes, never the tokens)`)
 	fs.StringVar(&cfg.TLSCertFile, "tls-cert", "", "PEM certificate for every listener (reloaded on change and on SIGHUP)")

@@ -24,8 +24,6 @@ import (
 var (
 	// ErrNotDeletable: the account is not one this deletion applies to.
 	ErrNotDeletable = errors.New("account not deletable")
-	// ErrProviderNotConfigured: no provider API key is configured.
-	ErrProviderNotConfigured = errors.New("the provider API is not configured")
 	// ErrProviderAuth: the provider refused the API key; every other
 	// deletion would fail the same way.
 	ErrProviderAuth = errors.New("the provider refused this service's API key")
@@ -143,6 +141,11 @@ func deletable(rec health.Record, force bool) error {
 	return notDeletable("account %s is %s; only an account whose login failed is deleted by this call", rec.AccountID, rec.State)
 }
 
+// notConfigured is provider.ErrNotConfigured with what to do.
+func notConfigured() error {
+	return fmt.Errorf("%w: start the server with --argyle-api-key-id and --argyle-api-key-secret", provider.ErrNotConfigured)
+}
+
 func notDeletable(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrNotDeletable, fmt.Sprintf(format, args...))
 }
@@ -166,7 +169,7 @@ func (d *Deleter) Delete(ctx context.Context, req Request) (health.Record, Outco
 		return rec, WouldDelete, nil
 	}
 	if d.provider == nil {
-		return rec, 0, fmt.Errorf("%w: start the server with --argyle-api-key-id and --argyle-api-key-secret", ErrProviderNotConfigured)
+		return rec, 0, notConfigured()
 	}
 	type result struct {
 		rec     health.Record

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/accounthealth/accounthealth/server/health"
+	"github.com/accounthealth/accounthealth/server/provider"
 	"github.com/accounthealth/accounthealth/server/store"
 )
 
@@ -43,7 +44,7 @@ func (d *Deleter) Purge(ctx context.Context, req PurgeRequest, report func(Purge
 	}
 	for i, rec := range candidates {
 		_, outcome, err := d.Delete(ctx, Request{AccountID: rec.AccountID, DryRun: req.DryRun, Actor: req.Actor})
-		if errors.Is(err, ErrProviderAuth) || errors.Is(err, ErrProviderNotConfigured) {
+		if errors.Is(err, ErrProviderAuth) || errors.Is(err, provider.ErrNotConfigured) {
 			return err
 		}
 		if ctx.Err() != nil {

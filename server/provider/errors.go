@@ -27,6 +27,9 @@ var (
 	// ErrUnavailable: 5xx, timeouts or network errors when the retries or
 	// the time budget ran out. The last cause is wrapped.
 	ErrUnavailable = errors.New("argyle: unavailable")
+	// ErrNotConfigured is for callers that hold no Client because no API
+	// key is configured; no Client method returns it.
+	ErrNotConfigured = errors.New("the provider API is not configured")
 )
 
 // Outcomes of a call as Config.Observer hears them: a fixed vocabulary,

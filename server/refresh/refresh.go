@@ -8,6 +8,8 @@ package refresh
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -31,6 +33,7 @@ type Fetcher interface {
 // account, not per delivery.
 type Refresher struct {
 	fetch  Fetcher
+	store  store.Store // what we know of an account the provider does not
 	commit func(context.Context, store.Delivery) (store.Result, error)
 	logger *slog.Logger
 	now    func() time.Time
@@ -43,11 +46,11 @@ type Refresher struct {
 	dropped int
 }
 
-// New makes a Refresher that commits through commit (normally the intake
-// batcher) and keeps at most limit accounts waiting.
-func New(f Fetcher, commit func(context.Context, store.Delivery) (store.Result, error), logger *slog.Logger, limit int) *Refresher {
+// New makes a Refresher that reads s, commits through commit (normally the
+// intake batcher) and keeps at most limit accounts waiting.
+func New(f Fetcher, s store.Store, commit func(context.Context, store.Delivery) (store.Result, error), logger *slog.Logger, limit int) *Refresher {
 	return &Refresher{
-		fetch: f, commit: commit, logger: logger, now: time.Now,
+		fetch: f, store: s, commit: commit, logger: logger, now: time.Now,
 		queued: map[string]bool{}, limit: limit, wake: make(chan struct{}, 1),
 	}
 }
@@ -114,18 +117,50 @@ func (r *Refresher) next() (string, bool) {
 }
 
 func (r *Refresher) refresh(ctx context.Context, id string) {
-	acct, err := r.fetch.GetAccount(ctx, id)
+	// Unauthorised, unavailable: the account stays unconfirmed, which is
+	// the truth as far as we know it.
+	if _, err := r.Fetch(ctx, id); err != nil && ctx.Err() == nil {
+		r.logger.Warn("provider refresh failed; account stays unconfirmed", "account", id, "error", err)
+	}
+}
+
+// Fetch asks the provider for the account now and commits its answer: the
+// account object, applied like a delivery that carries it, or, when the
+// provider no longer has an account we know, its removal. An account
+// neither knows is store.ErrNotFound; the provider's errors are returned
+// as its client gives them.
+func (r *Refresher) Fetch(ctx context.Context, accountID string) (store.Result, error) {
+	acct, err := r.fetch.GetAccount(ctx, accountID)
+	switch {
+	case errors.Is(err, provider.ErrNotFound):
+		return r.gone(ctx, accountID)
+	case err != nil:
+		return store.Result{}, err
+	}
+	return r.commit(ctx, Delivery(acct, r.now().UTC()))
+}
+
+// gone records the removal of an account the provider answers 404 for.
+func (r *Refresher) gone(ctx context.Context, accountID string) (store.Result, error) {
+	rec, err := r.store.GetHealth(ctx, accountID)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Result{}, fmt.Errorf("account %q: neither this service nor the provider knows it: %w", accountID, store.ErrNotFound)
+	}
 	if err != nil {
-		// Not found, unauthorised, unavailable: the account stays
-		// unconfirmed, which is the truth as far as we know it.
-		if ctx.Err() == nil {
-			r.logger.Warn("provider refresh failed; account stays unconfirmed", "account", id, "error", err)
-		}
-		return
+		return store.Result{}, err
 	}
-	if _, err := r.commit(ctx, Delivery(acct, r.now().UTC())); err != nil {
-		r.logger.Warn("provider refresh not recorded", "account", id, "error", err)
-	}
+	return r.commit(ctx, store.Delivery{
+		Source: store.SourceAPI,
+		Actor:  Actor,
+		Name:   "GET /v2/accounts/{id}",
+		Body:   fmt.Appendf(nil, `{"action":"provider_fetch","account":%q,"answer":"404 not found"}`, accountID),
+		Decoded: health.Delivery{
+			Event:      health.EventAccountsRemoved,
+			AccountID:  accountID,
+			UserID:     rec.UserID,
+			ReceivedAt: r.now().UTC(),
+		},
+	})
 }
 
 // Delivery turns the provider's account object into the accounts.updated

@@ -31,6 +31,13 @@ func (f *fakeFetcher) GetAccount(_ context.Context, id string) (provider.Account
 		Connection: provider.Connection{Status: provider.StatusError, ErrorCode: "auth_required"}}, nil
 }
 
+// knowsNothing is a store that holds no account.
+type knowsNothing struct{ store.Store }
+
+func (knowsNothing) GetHealth(context.Context, string) (health.Record, error) {
+	return health.Record{}, store.ErrNotFound
+}
+
 func TestRequestsCoalesceAndFailuresAreSkipped(t *testing.T) {
 	f := &fakeFetcher{calls: map[string]int{}, release: make(chan struct{})}
 	var mu sync.Mutex
@@ -41,7 +48,7 @@ func TestRequestsCoalesceAndFailuresAreSkipped(t *testing.T) {
 		committed = append(committed, d)
 		return store.Result{}, nil
 	}
-	r := New(f, commit, slog.New(slog.NewTextHandler(io.Discard, nil)), 3)
+	r := New(f, knowsNothing{}, commit, slog.New(slog.NewTextHandler(io.Discard, nil)), 3)
 	for _, id := range []string{"a", "a", "b", "gone", "a", "dropped-when-full"} {
 		r.Request(id)
 	}

@@ -13,6 +13,8 @@ import (
 	"github.com/accounthealth/accounthealth/server/deletion"
 	"github.com/accounthealth/accounthealth/server/health"
 	"github.com/accounthealth/accounthealth/server/metrics"
+	"github.com/accounthealth/accounthealth/server/reconnect"
+	"github.com/accounthealth/accounthealth/server/refresh"
 	"github.com/accounthealth/accounthealth/server/store"
 	"github.com/accounthealth/accounthealth/server/stream"
 )
@@ -23,11 +25,14 @@ type AccountHealthService struct {
 	ahv1.UnimplementedAccountHealthServiceServer
 	store   store.Store
 	deleter *deletion.Deleter
-	broker  *stream.Broker
-	encoded *encodedEvents
-	tracing tracing
-	metrics *metrics.Metrics // stream subscribers, events sent and lag
-	logger  *slog.Logger
+	// refresher and reconnector are nil without a provider API key.
+	refresher   *refresh.Refresher
+	reconnector *reconnect.Reconnector
+	broker      *stream.Broker
+	encoded     *encodedEvents
+	tracing     tracing
+	metrics     *metrics.Metrics // stream subscribers, events sent and lag
+	logger      *slog.Logger
 }
 
 var _ ahv1.AccountHealthServiceServer = (*AccountHealthService)(nil)

@@ -57,8 +57,12 @@ type Config struct {
 	// listeners (mutual TLS), as an alternative to tokens.
 	TLSCertFile, TLSKeyFile, TLSClientCAFile string
 	// Provider configures the provider's REST API client, used to delete
-	// failed accounts. Without a key id the API is not called.
+	// failed accounts, fetch accounts and bring users back to Link. Without
+	// a key id the API is not called.
 	Provider provider.Config
+	// InviteResendInterval is the least time between two sends of a
+	// user's invite (ResendInvite); 0: reconnect.DefaultResendInterval.
+	InviteResendInterval time.Duration
 }
 
 // DefaultConfig is what `serve` runs with when nothing is set.

@@ -7,6 +7,7 @@ import (
 	"github.com/accounthealth/accounthealth/server/intake"
 	"github.com/accounthealth/accounthealth/server/metrics"
 	"github.com/accounthealth/accounthealth/server/provider"
+	"github.com/accounthealth/accounthealth/server/reconnect"
 	"github.com/accounthealth/accounthealth/server/refresh"
 	"github.com/accounthealth/accounthealth/server/store"
 	"github.com/accounthealth/accounthealth/server/stream"
@@ -23,9 +24,10 @@ type core struct {
 	batcher  *intake.Batcher
 	pipeline *intake.Pipeline
 	deleter  *deletion.Deleter
-	// refresher fetches accounts whose health is unconfirmed; nil without
-	// a provider API key.
-	refresher *refresh.Refresher
+	// refresher fetches accounts whose health is unconfirmed, and
+	// reconnector brings users back to Link; nil without a provider API key.
+	refresher   *refresh.Refresher
+	reconnector *reconnect.Reconnector
 }
 
 // newCore builds the core over s. On error nothing is left running.
@@ -58,7 +60,8 @@ func newCore(cfg Config, s store.Store, logger *slog.Logger) (_ *core, err error
 		return nil, err
 	}
 	c.deleter = deletion.New(s, client, c.batcher.Submit, logger)
-	c.refresher = refresh.New(client, c.batcher.Submit, logger, refreshQueueLimit)
+	c.refresher = refresh.New(client, s, c.batcher.Submit, logger, refreshQueueLimit)
+	c.reconnector = reconnect.New(s, client, c.batcher.Submit, logger, reconnect.Options{ResendInterval: cfg.InviteResendInterval})
 	return c, nil
 }
 

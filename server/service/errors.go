@@ -18,6 +18,8 @@ import (
 	"github.com/accounthealth/accounthealth/server/auth"
 	"github.com/accounthealth/accounthealth/server/deletion"
 	"github.com/accounthealth/accounthealth/server/intake"
+	"github.com/accounthealth/accounthealth/server/provider"
+	"github.com/accounthealth/accounthealth/server/reconnect"
 	"github.com/accounthealth/accounthealth/server/store"
 	"github.com/accounthealth/accounthealth/server/stream"
 	"github.com/accounthealth/accounthealth/server/webhook"
@@ -62,10 +64,19 @@ var errorMapping = []struct {
 	{target: stream.ErrClosed, code: codes.Unavailable, reason: ahv1.ErrorReason_SHUTTING_DOWN, public: shuttingDownMessage},
 	{target: errShuttingDown, code: codes.Unavailable, reason: ahv1.ErrorReason_SHUTTING_DOWN},
 	{target: deletion.ErrNotDeletable, code: codes.FailedPrecondition, reason: ahv1.ErrorReason_ACCOUNT_NOT_DELETABLE},
-	{target: deletion.ErrProviderNotConfigured, code: codes.FailedPrecondition, reason: ahv1.ErrorReason_PROVIDER_NOT_CONFIGURED},
 	{target: deletion.ErrProviderAuth, code: codes.FailedPrecondition, reason: ahv1.ErrorReason_PROVIDER_AUTH_FAILED},
 	{target: deletion.ErrProviderUnavailable, code: codes.Unavailable, reason: ahv1.ErrorReason_PROVIDER_UNAVAILABLE},
 	{target: deletion.ErrNotRecorded, code: codes.Unavailable, reason: ahv1.ErrorReason_STORE_UNAVAILABLE},
+	{target: reconnect.ErrNotReconnectable, code: codes.FailedPrecondition, reason: ahv1.ErrorReason_ACCOUNT_NOT_RECONNECTABLE},
+	{target: reconnect.ErrNoInvite, code: codes.FailedPrecondition, reason: ahv1.ErrorReason_NO_INVITE},
+	{target: reconnect.ErrInviteRevoked, code: codes.FailedPrecondition, reason: ahv1.ErrorReason_INVITE_REVOKED},
+	{target: reconnect.ErrResentRecently, code: codes.ResourceExhausted, reason: ahv1.ErrorReason_INVITE_RESENT_RECENTLY},
+	// The provider's errors as its client gives them, for the calls that
+	// pass them on with their own words (refresh, reconnect).
+	{target: provider.ErrNotConfigured, code: codes.FailedPrecondition, reason: ahv1.ErrorReason_PROVIDER_NOT_CONFIGURED},
+	{target: provider.ErrUnauthorized, code: codes.FailedPrecondition, reason: ahv1.ErrorReason_PROVIDER_AUTH_FAILED},
+	{target: provider.ErrRateLimited, code: codes.Unavailable, reason: ahv1.ErrorReason_PROVIDER_UNAVAILABLE},
+	{target: provider.ErrUnavailable, code: codes.Unavailable, reason: ahv1.ErrorReason_PROVIDER_UNAVAILABLE},
 }
 
 // Errors of the service's own front ends, mapped like the domain's.

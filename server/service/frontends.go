@@ -105,7 +105,10 @@ func newFrontEnds(cfg Config, c *core, logger *slog.Logger) (_ *frontEnds, err e
 // newGRPCServers makes the two gRPC servers and registers the services.
 func (fe *frontEnds) newGRPCServers(cfg Config, c *core, authn *auth.Authenticator, internalTLS *tls.Config, logger *slog.Logger) {
 	webhooks := &WebhookService{pipeline: c.pipeline, refresher: c.refresher, logger: logger}
-	accounts := &AccountHealthService{tracing: c.tracing, store: c.store, deleter: c.deleter, broker: c.broker, encoded: newEncodedEvents(8192), metrics: c.metrics, logger: logger}
+	accounts := &AccountHealthService{
+		tracing: c.tracing, store: c.store, deleter: c.deleter, refresher: c.refresher, reconnector: c.reconnector,
+		broker: c.broker, encoded: newEncodedEvents(8192), metrics: c.metrics, logger: logger,
+	}
 	// Streams are long-lived: cap them per connection so one client cannot
 	// hold unbounded server resources. The in-process server is exempt: all
 	// REST callers share its one connection.

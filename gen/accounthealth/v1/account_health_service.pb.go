@@ -1397,6 +1397,377 @@ func (x *PurgeResult) GetReason() ErrorReason {
 	return ErrorReason_ERROR_REASON_UNSPECIFIED
 }
 
+type RefreshAccountHealthRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AccountId     string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RefreshAccountHealthRequest) Reset() {
+	*x = RefreshAccountHealthRequest{}
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RefreshAccountHealthRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RefreshAccountHealthRequest) ProtoMessage() {}
+
+func (x *RefreshAccountHealthRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RefreshAccountHealthRequest.ProtoReflect.Descriptor instead.
+func (*RefreshAccountHealthRequest) Descriptor() ([]byte, []int) {
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *RefreshAccountHealthRequest) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+type RefreshAccountHealthResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AccountHealth *AccountHealth         `protobuf:"bytes,1,opt,name=account_health,json=accountHealth,proto3" json:"account_health,omitempty"`
+	// What the provider's answer did: APPLIED, DUPLICATE (nothing changed
+	// since the object last seen), STALE (a newer one is held).
+	Outcome       DeliveryOutcome `protobuf:"varint,2,opt,name=outcome,proto3,enum=accounthealth.v1.DeliveryOutcome" json:"outcome,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RefreshAccountHealthResponse) Reset() {
+	*x = RefreshAccountHealthResponse{}
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RefreshAccountHealthResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RefreshAccountHealthResponse) ProtoMessage() {}
+
+func (x *RefreshAccountHealthResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RefreshAccountHealthResponse.ProtoReflect.Descriptor instead.
+func (*RefreshAccountHealthResponse) Descriptor() ([]byte, []int) {
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *RefreshAccountHealthResponse) GetAccountHealth() *AccountHealth {
+	if x != nil {
+		return x.AccountHealth
+	}
+	return nil
+}
+
+func (x *RefreshAccountHealthResponse) GetOutcome() DeliveryOutcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return DeliveryOutcome_DELIVERY_OUTCOME_UNSPECIFIED
+}
+
+type GetReconnectLinkRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AccountId     string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetReconnectLinkRequest) Reset() {
+	*x = GetReconnectLinkRequest{}
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetReconnectLinkRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetReconnectLinkRequest) ProtoMessage() {}
+
+func (x *GetReconnectLinkRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetReconnectLinkRequest.ProtoReflect.Descriptor instead.
+func (*GetReconnectLinkRequest) Descriptor() ([]byte, []int) {
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *GetReconnectLinkRequest) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+type GetReconnectLinkResponse struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	AccountId string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	UserId    string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// A Link user token for user_id. A secret: hand it to the user's Link
+	// session only.
+	UserToken          string                 `protobuf:"bytes,3,opt,name=user_token,json=userToken,proto3" json:"user_token,omitempty"`
+	UserTokenExpiresAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=user_token_expires_at,json=userTokenExpiresAt,proto3" json:"user_token_expires_at,omitempty"`
+	// What the user does in Link, and the sentence to show them.
+	Remedy *Remedy `protobuf:"bytes,5,opt,name=remedy,proto3" json:"remedy,omitempty"`
+	// The Link initialisation parameters, by their Link names: userToken and
+	// accountId.
+	LinkParameters map[string]string `protobuf:"bytes,6,rep,name=link_parameters,json=linkParameters,proto3" json:"link_parameters,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// The user's original invite, when they reached Link through one: its
+	// URL does not expire and reopens Link as the same user. Empty otherwise.
+	InviteUrl     string `protobuf:"bytes,7,opt,name=invite_url,json=inviteUrl,proto3" json:"invite_url,omitempty"`
+	InviteId      string `protobuf:"bytes,8,opt,name=invite_id,json=inviteId,proto3" json:"invite_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetReconnectLinkResponse) Reset() {
+	*x = GetReconnectLinkResponse{}
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetReconnectLinkResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetReconnectLinkResponse) ProtoMessage() {}
+
+func (x *GetReconnectLinkResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetReconnectLinkResponse.ProtoReflect.Descriptor instead.
+func (*GetReconnectLinkResponse) Descriptor() ([]byte, []int) {
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *GetReconnectLinkResponse) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *GetReconnectLinkResponse) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *GetReconnectLinkResponse) GetUserToken() string {
+	if x != nil {
+		return x.UserToken
+	}
+	return ""
+}
+
+func (x *GetReconnectLinkResponse) GetUserTokenExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UserTokenExpiresAt
+	}
+	return nil
+}
+
+func (x *GetReconnectLinkResponse) GetRemedy() *Remedy {
+	if x != nil {
+		return x.Remedy
+	}
+	return nil
+}
+
+func (x *GetReconnectLinkResponse) GetLinkParameters() map[string]string {
+	if x != nil {
+		return x.LinkParameters
+	}
+	return nil
+}
+
+func (x *GetReconnectLinkResponse) GetInviteUrl() string {
+	if x != nil {
+		return x.InviteUrl
+	}
+	return ""
+}
+
+func (x *GetReconnectLinkResponse) GetInviteId() string {
+	if x != nil {
+		return x.InviteId
+	}
+	return ""
+}
+
+type ResendInviteRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AccountId     string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResendInviteRequest) Reset() {
+	*x = ResendInviteRequest{}
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResendInviteRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResendInviteRequest) ProtoMessage() {}
+
+func (x *ResendInviteRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResendInviteRequest.ProtoReflect.Descriptor instead.
+func (*ResendInviteRequest) Descriptor() ([]byte, []int) {
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *ResendInviteRequest) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+type ResendInviteResponse struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	InviteId string                 `protobuf:"bytes,1,opt,name=invite_id,json=inviteId,proto3" json:"invite_id,omitempty"`
+	UserId   string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// The invite's status at the provider after the re-send (e.g. "sent").
+	InviteStatus string                 `protobuf:"bytes,3,opt,name=invite_status,json=inviteStatus,proto3" json:"invite_status,omitempty"`
+	InvitedAt    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=invited_at,json=invitedAt,proto3" json:"invited_at,omitempty"`
+	// The earliest time the invite may be re-sent again.
+	NextResendAt  *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=next_resend_at,json=nextResendAt,proto3" json:"next_resend_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResendInviteResponse) Reset() {
+	*x = ResendInviteResponse{}
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResendInviteResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResendInviteResponse) ProtoMessage() {}
+
+func (x *ResendInviteResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResendInviteResponse.ProtoReflect.Descriptor instead.
+func (*ResendInviteResponse) Descriptor() ([]byte, []int) {
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ResendInviteResponse) GetInviteId() string {
+	if x != nil {
+		return x.InviteId
+	}
+	return ""
+}
+
+func (x *ResendInviteResponse) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *ResendInviteResponse) GetInviteStatus() string {
+	if x != nil {
+		return x.InviteStatus
+	}
+	return ""
+}
+
+func (x *ResendInviteResponse) GetInvitedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.InvitedAt
+	}
+	return nil
+}
+
+func (x *ResendInviteResponse) GetNextResendAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NextResendAt
+	}
+	return nil
+}
+
 var File_accounthealth_v1_account_health_service_proto protoreflect.FileDescriptor
 
 const file_accounthealth_v1_account_health_service_proto_rawDesc = "" +
@@ -1500,14 +1871,48 @@ const file_accounthealth_v1_account_health_service_proto_rawDesc = "" +
 	"\rlast_event_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\vlastEventAt\x12;\n" +
 	"\aoutcome\x18\x04 \x01(\x0e2!.accounthealth.v1.DeletionOutcomeR\aoutcome\x12\x18\n" +
 	"\amessage\x18\x05 \x01(\tR\amessage\x125\n" +
-	"\x06reason\x18\x06 \x01(\x0e2\x1d.accounthealth.v1.ErrorReasonR\x06reason*\xd2\x01\n" +
+	"\x06reason\x18\x06 \x01(\x0e2\x1d.accounthealth.v1.ErrorReasonR\x06reason\"<\n" +
+	"\x1bRefreshAccountHealthRequest\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x01 \x01(\tR\taccountId\"\xa3\x01\n" +
+	"\x1cRefreshAccountHealthResponse\x12F\n" +
+	"\x0eaccount_health\x18\x01 \x01(\v2\x1f.accounthealth.v1.AccountHealthR\raccountHealth\x12;\n" +
+	"\aoutcome\x18\x02 \x01(\x0e2!.accounthealth.v1.DeliveryOutcomeR\aoutcome\"8\n" +
+	"\x17GetReconnectLinkRequest\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x01 \x01(\tR\taccountId\"\xda\x03\n" +
+	"\x18GetReconnectLinkResponse\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x01 \x01(\tR\taccountId\x12\x17\n" +
+	"\auser_id\x18\x02 \x01(\tR\x06userId\x12\x1d\n" +
+	"\n" +
+	"user_token\x18\x03 \x01(\tR\tuserToken\x12M\n" +
+	"\x15user_token_expires_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x12userTokenExpiresAt\x120\n" +
+	"\x06remedy\x18\x05 \x01(\v2\x18.accounthealth.v1.RemedyR\x06remedy\x12g\n" +
+	"\x0flink_parameters\x18\x06 \x03(\v2>.accounthealth.v1.GetReconnectLinkResponse.LinkParametersEntryR\x0elinkParameters\x12\x1d\n" +
+	"\n" +
+	"invite_url\x18\a \x01(\tR\tinviteUrl\x12\x1b\n" +
+	"\tinvite_id\x18\b \x01(\tR\binviteId\x1aA\n" +
+	"\x13LinkParametersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"4\n" +
+	"\x13ResendInviteRequest\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x01 \x01(\tR\taccountId\"\xee\x01\n" +
+	"\x14ResendInviteResponse\x12\x1b\n" +
+	"\tinvite_id\x18\x01 \x01(\tR\binviteId\x12\x17\n" +
+	"\auser_id\x18\x02 \x01(\tR\x06userId\x12#\n" +
+	"\rinvite_status\x18\x03 \x01(\tR\finviteStatus\x129\n" +
+	"\n" +
+	"invited_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tinvitedAt\x12@\n" +
+	"\x0enext_resend_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\fnextResendAt*\xd2\x01\n" +
 	"\x0fDeletionOutcome\x12 \n" +
 	"\x1cDELETION_OUTCOME_UNSPECIFIED\x10\x00\x12!\n" +
 	"\x1dDELETION_OUTCOME_WOULD_DELETE\x10\x01\x12\x1c\n" +
 	"\x18DELETION_OUTCOME_DELETED\x10\x02\x12!\n" +
 	"\x1dDELETION_OUTCOME_ALREADY_GONE\x10\x03\x12\x1b\n" +
 	"\x17DELETION_OUTCOME_FAILED\x10\x04\x12\x1c\n" +
-	"\x18DELETION_OUTCOME_SKIPPED\x10\x052\xab\x06\n" +
+	"\x18DELETION_OUTCOME_SKIPPED\x10\x052\xec\b\n" +
 	"\x14AccountHealthService\x12i\n" +
 	"\x10GetAccountHealth\x12).accounthealth.v1.GetAccountHealthRequest\x1a*.accounthealth.v1.GetAccountHealthResponse\x12l\n" +
 	"\x11ListAccountHealth\x12*.accounthealth.v1.ListAccountHealthRequest\x1a+.accounthealth.v1.ListAccountHealthResponse\x12i\n" +
@@ -1515,7 +1920,10 @@ const file_accounthealth_v1_account_health_service_proto_rawDesc = "" +
 	"\x11ListAccountEvents\x12*.accounthealth.v1.ListAccountEventsRequest\x1a+.accounthealth.v1.ListAccountEventsResponse\x12w\n" +
 	"\x14StreamDisconnections\x12-.accounthealth.v1.StreamDisconnectionsRequest\x1a..accounthealth.v1.StreamDisconnectionsResponse0\x01\x12r\n" +
 	"\x13DeleteFailedAccount\x12,.accounthealth.v1.DeleteFailedAccountRequest\x1a-.accounthealth.v1.DeleteFailedAccountResponse\x12t\n" +
-	"\x13PurgeFailedAccounts\x12,.accounthealth.v1.PurgeFailedAccountsRequest\x1a-.accounthealth.v1.PurgeFailedAccountsResponse0\x01B\xdf\x01\n" +
+	"\x13PurgeFailedAccounts\x12,.accounthealth.v1.PurgeFailedAccountsRequest\x1a-.accounthealth.v1.PurgeFailedAccountsResponse0\x01\x12u\n" +
+	"\x14RefreshAccountHealth\x12-.accounthealth.v1.RefreshAccountHealthRequest\x1a..accounthealth.v1.RefreshAccountHealthResponse\x12i\n" +
+	"\x10GetReconnectLink\x12).accounthealth.v1.GetReconnectLinkRequest\x1a*.accounthealth.v1.GetReconnectLinkResponse\x12]\n" +
+	"\fResendInvite\x12%.accounthealth.v1.ResendInviteRequest\x1a&.accounthealth.v1.ResendInviteResponseB\xdf\x01\n" +
 	"\x14com.accounthealth.v1B\x19AccountHealthServiceProtoP\x01ZKgithub.com/accounthealth/accounthealth/gen/accounthealth/v1;accounthealthv1\xa2\x02\x03AXX\xaa\x02\x10Accounthealth.V1\xca\x02\x10Accounthealth\\V1\xe2\x02\x1cAccounthealth\\V1\\GPBMetadata\xea\x02\x11Accounthealth::V1b\x06proto3"
 
 var (
@@ -1531,7 +1939,7 @@ func file_accounthealth_v1_account_health_service_proto_rawDescGZIP() []byte {
 }
 
 var file_accounthealth_v1_account_health_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_accounthealth_v1_account_health_service_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_accounthealth_v1_account_health_service_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_accounthealth_v1_account_health_service_proto_goTypes = []any{
 	(DeletionOutcome)(0),                 // 0: accounthealth.v1.DeletionOutcome
 	(*GetAccountHealthRequest)(nil),      // 1: accounthealth.v1.GetAccountHealthRequest
@@ -1554,60 +1962,81 @@ var file_accounthealth_v1_account_health_service_proto_goTypes = []any{
 	(*PurgeFailedAccountsRequest)(nil),   // 18: accounthealth.v1.PurgeFailedAccountsRequest
 	(*PurgeFailedAccountsResponse)(nil),  // 19: accounthealth.v1.PurgeFailedAccountsResponse
 	(*PurgeResult)(nil),                  // 20: accounthealth.v1.PurgeResult
-	(*AccountHealth)(nil),                // 21: accounthealth.v1.AccountHealth
-	(HealthState)(0),                     // 22: accounthealth.v1.HealthState
-	(*AccountEvent)(nil),                 // 23: accounthealth.v1.AccountEvent
-	(TransitionKind)(0),                  // 24: accounthealth.v1.TransitionKind
-	(*timestamppb.Timestamp)(nil),        // 25: google.protobuf.Timestamp
-	(*Remedy)(nil),                       // 26: accounthealth.v1.Remedy
-	(*durationpb.Duration)(nil),          // 27: google.protobuf.Duration
-	(ErrorReason)(0),                     // 28: accounthealth.v1.ErrorReason
+	(*RefreshAccountHealthRequest)(nil),  // 21: accounthealth.v1.RefreshAccountHealthRequest
+	(*RefreshAccountHealthResponse)(nil), // 22: accounthealth.v1.RefreshAccountHealthResponse
+	(*GetReconnectLinkRequest)(nil),      // 23: accounthealth.v1.GetReconnectLinkRequest
+	(*GetReconnectLinkResponse)(nil),     // 24: accounthealth.v1.GetReconnectLinkResponse
+	(*ResendInviteRequest)(nil),          // 25: accounthealth.v1.ResendInviteRequest
+	(*ResendInviteResponse)(nil),         // 26: accounthealth.v1.ResendInviteResponse
+	nil,                                  // 27: accounthealth.v1.GetReconnectLinkResponse.LinkParametersEntry
+	(*AccountHealth)(nil),                // 28: accounthealth.v1.AccountHealth
+	(HealthState)(0),                     // 29: accounthealth.v1.HealthState
+	(*AccountEvent)(nil),                 // 30: accounthealth.v1.AccountEvent
+	(TransitionKind)(0),                  // 31: accounthealth.v1.TransitionKind
+	(*timestamppb.Timestamp)(nil),        // 32: google.protobuf.Timestamp
+	(*Remedy)(nil),                       // 33: accounthealth.v1.Remedy
+	(*durationpb.Duration)(nil),          // 34: google.protobuf.Duration
+	(ErrorReason)(0),                     // 35: accounthealth.v1.ErrorReason
+	(DeliveryOutcome)(0),                 // 36: accounthealth.v1.DeliveryOutcome
 }
 var file_accounthealth_v1_account_health_service_proto_depIdxs = []int32{
-	21, // 0: accounthealth.v1.GetAccountHealthResponse.account_health:type_name -> accounthealth.v1.AccountHealth
-	22, // 1: accounthealth.v1.ListAccountHealthRequest.states:type_name -> accounthealth.v1.HealthState
-	21, // 2: accounthealth.v1.ListAccountHealthResponse.accounts:type_name -> accounthealth.v1.AccountHealth
+	28, // 0: accounthealth.v1.GetAccountHealthResponse.account_health:type_name -> accounthealth.v1.AccountHealth
+	29, // 1: accounthealth.v1.ListAccountHealthRequest.states:type_name -> accounthealth.v1.HealthState
+	28, // 2: accounthealth.v1.ListAccountHealthResponse.accounts:type_name -> accounthealth.v1.AccountHealth
 	7,  // 3: accounthealth.v1.GetHealthSummaryResponse.by_state:type_name -> accounthealth.v1.StateCount
 	8,  // 4: accounthealth.v1.GetHealthSummaryResponse.by_error_code:type_name -> accounthealth.v1.ErrorCodeCount
-	22, // 5: accounthealth.v1.StateCount.state:type_name -> accounthealth.v1.HealthState
-	23, // 6: accounthealth.v1.ListAccountEventsResponse.events:type_name -> accounthealth.v1.AccountEvent
-	24, // 7: accounthealth.v1.StreamDisconnectionsRequest.kinds:type_name -> accounthealth.v1.TransitionKind
-	25, // 8: accounthealth.v1.StreamDisconnectionsRequest.since:type_name -> google.protobuf.Timestamp
+	29, // 5: accounthealth.v1.StateCount.state:type_name -> accounthealth.v1.HealthState
+	30, // 6: accounthealth.v1.ListAccountEventsResponse.events:type_name -> accounthealth.v1.AccountEvent
+	31, // 7: accounthealth.v1.StreamDisconnectionsRequest.kinds:type_name -> accounthealth.v1.TransitionKind
+	32, // 8: accounthealth.v1.StreamDisconnectionsRequest.since:type_name -> google.protobuf.Timestamp
 	13, // 9: accounthealth.v1.StreamDisconnectionsResponse.event:type_name -> accounthealth.v1.DisconnectionEvent
 	15, // 10: accounthealth.v1.StreamDisconnectionsResponse.heartbeat:type_name -> accounthealth.v1.Heartbeat
-	24, // 11: accounthealth.v1.DisconnectionEvent.kind:type_name -> accounthealth.v1.TransitionKind
-	22, // 12: accounthealth.v1.DisconnectionEvent.previous_state:type_name -> accounthealth.v1.HealthState
-	22, // 13: accounthealth.v1.DisconnectionEvent.state:type_name -> accounthealth.v1.HealthState
-	26, // 14: accounthealth.v1.DisconnectionEvent.remedy:type_name -> accounthealth.v1.Remedy
-	25, // 15: accounthealth.v1.DisconnectionEvent.occurred_at:type_name -> google.protobuf.Timestamp
+	31, // 11: accounthealth.v1.DisconnectionEvent.kind:type_name -> accounthealth.v1.TransitionKind
+	29, // 12: accounthealth.v1.DisconnectionEvent.previous_state:type_name -> accounthealth.v1.HealthState
+	29, // 13: accounthealth.v1.DisconnectionEvent.state:type_name -> accounthealth.v1.HealthState
+	33, // 14: accounthealth.v1.DisconnectionEvent.remedy:type_name -> accounthealth.v1.Remedy
+	32, // 15: accounthealth.v1.DisconnectionEvent.occurred_at:type_name -> google.protobuf.Timestamp
 	14, // 16: accounthealth.v1.DisconnectionEvent.delivery:type_name -> accounthealth.v1.DeliveryReference
-	25, // 17: accounthealth.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
-	21, // 18: accounthealth.v1.DeleteFailedAccountResponse.account_health:type_name -> accounthealth.v1.AccountHealth
+	32, // 17: accounthealth.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
+	28, // 18: accounthealth.v1.DeleteFailedAccountResponse.account_health:type_name -> accounthealth.v1.AccountHealth
 	0,  // 19: accounthealth.v1.DeleteFailedAccountResponse.outcome:type_name -> accounthealth.v1.DeletionOutcome
-	27, // 20: accounthealth.v1.PurgeFailedAccountsRequest.older_than:type_name -> google.protobuf.Duration
+	34, // 20: accounthealth.v1.PurgeFailedAccountsRequest.older_than:type_name -> google.protobuf.Duration
 	20, // 21: accounthealth.v1.PurgeFailedAccountsResponse.result:type_name -> accounthealth.v1.PurgeResult
-	25, // 22: accounthealth.v1.PurgeResult.last_event_at:type_name -> google.protobuf.Timestamp
+	32, // 22: accounthealth.v1.PurgeResult.last_event_at:type_name -> google.protobuf.Timestamp
 	0,  // 23: accounthealth.v1.PurgeResult.outcome:type_name -> accounthealth.v1.DeletionOutcome
-	28, // 24: accounthealth.v1.PurgeResult.reason:type_name -> accounthealth.v1.ErrorReason
-	1,  // 25: accounthealth.v1.AccountHealthService.GetAccountHealth:input_type -> accounthealth.v1.GetAccountHealthRequest
-	3,  // 26: accounthealth.v1.AccountHealthService.ListAccountHealth:input_type -> accounthealth.v1.ListAccountHealthRequest
-	5,  // 27: accounthealth.v1.AccountHealthService.GetHealthSummary:input_type -> accounthealth.v1.GetHealthSummaryRequest
-	9,  // 28: accounthealth.v1.AccountHealthService.ListAccountEvents:input_type -> accounthealth.v1.ListAccountEventsRequest
-	11, // 29: accounthealth.v1.AccountHealthService.StreamDisconnections:input_type -> accounthealth.v1.StreamDisconnectionsRequest
-	16, // 30: accounthealth.v1.AccountHealthService.DeleteFailedAccount:input_type -> accounthealth.v1.DeleteFailedAccountRequest
-	18, // 31: accounthealth.v1.AccountHealthService.PurgeFailedAccounts:input_type -> accounthealth.v1.PurgeFailedAccountsRequest
-	2,  // 32: accounthealth.v1.AccountHealthService.GetAccountHealth:output_type -> accounthealth.v1.GetAccountHealthResponse
-	4,  // 33: accounthealth.v1.AccountHealthService.ListAccountHealth:output_type -> accounthealth.v1.ListAccountHealthResponse
-	6,  // 34: accounthealth.v1.AccountHealthService.GetHealthSummary:output_type -> accounthealth.v1.GetHealthSummaryResponse
-	10, // 35: accounthealth.v1.AccountHealthService.ListAccountEvents:output_type -> accounthealth.v1.ListAccountEventsResponse
-	12, // 36: accounthealth.v1.AccountHealthService.StreamDisconnections:output_type -> accounthealth.v1.StreamDisconnectionsResponse
-	17, // 37: accounthealth.v1.AccountHealthService.DeleteFailedAccount:output_type -> accounthealth.v1.DeleteFailedAccountResponse
-	19, // 38: accounthealth.v1.AccountHealthService.PurgeFailedAccounts:output_type -> accounthealth.v1.PurgeFailedAccountsResponse
-	32, // [32:39] is the sub-list for method output_type
-	25, // [25:32] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	35, // 24: accounthealth.v1.PurgeResult.reason:type_name -> accounthealth.v1.ErrorReason
+	28, // 25: accounthealth.v1.RefreshAccountHealthResponse.account_health:type_name -> accounthealth.v1.AccountHealth
+	36, // 26: accounthealth.v1.RefreshAccountHealthResponse.outcome:type_name -> accounthealth.v1.DeliveryOutcome
+	32, // 27: accounthealth.v1.GetReconnectLinkResponse.user_token_expires_at:type_name -> google.protobuf.Timestamp
+	33, // 28: accounthealth.v1.GetReconnectLinkResponse.remedy:type_name -> accounthealth.v1.Remedy
+	27, // 29: accounthealth.v1.GetReconnectLinkResponse.link_parameters:type_name -> accounthealth.v1.GetReconnectLinkResponse.LinkParametersEntry
+	32, // 30: accounthealth.v1.ResendInviteResponse.invited_at:type_name -> google.protobuf.Timestamp
+	32, // 31: accounthealth.v1.ResendInviteResponse.next_resend_at:type_name -> google.protobuf.Timestamp
+	1,  // 32: accounthealth.v1.AccountHealthService.GetAccountHealth:input_type -> accounthealth.v1.GetAccountHealthRequest
+	3,  // 33: accounthealth.v1.AccountHealthService.ListAccountHealth:input_type -> accounthealth.v1.ListAccountHealthRequest
+	5,  // 34: accounthealth.v1.AccountHealthService.GetHealthSummary:input_type -> accounthealth.v1.GetHealthSummaryRequest
+	9,  // 35: accounthealth.v1.AccountHealthService.ListAccountEvents:input_type -> accounthealth.v1.ListAccountEventsRequest
+	11, // 36: accounthealth.v1.AccountHealthService.StreamDisconnections:input_type -> accounthealth.v1.StreamDisconnectionsRequest
+	16, // 37: accounthealth.v1.AccountHealthService.DeleteFailedAccount:input_type -> accounthealth.v1.DeleteFailedAccountRequest
+	18, // 38: accounthealth.v1.AccountHealthService.PurgeFailedAccounts:input_type -> accounthealth.v1.PurgeFailedAccountsRequest
+	21, // 39: accounthealth.v1.AccountHealthService.RefreshAccountHealth:input_type -> accounthealth.v1.RefreshAccountHealthRequest
+	23, // 40: accounthealth.v1.AccountHealthService.GetReconnectLink:input_type -> accounthealth.v1.GetReconnectLinkRequest
+	25, // 41: accounthealth.v1.AccountHealthService.ResendInvite:input_type -> accounthealth.v1.ResendInviteRequest
+	2,  // 42: accounthealth.v1.AccountHealthService.GetAccountHealth:output_type -> accounthealth.v1.GetAccountHealthResponse
+	4,  // 43: accounthealth.v1.AccountHealthService.ListAccountHealth:output_type -> accounthealth.v1.ListAccountHealthResponse
+	6,  // 44: accounthealth.v1.AccountHealthService.GetHealthSummary:output_type -> accounthealth.v1.GetHealthSummaryResponse
+	10, // 45: accounthealth.v1.AccountHealthService.ListAccountEvents:output_type -> accounthealth.v1.ListAccountEventsResponse
+	12, // 46: accounthealth.v1.AccountHealthService.StreamDisconnections:output_type -> accounthealth.v1.StreamDisconnectionsResponse
+	17, // 47: accounthealth.v1.AccountHealthService.DeleteFailedAccount:output_type -> accounthealth.v1.DeleteFailedAccountResponse
+	19, // 48: accounthealth.v1.AccountHealthService.PurgeFailedAccounts:output_type -> accounthealth.v1.PurgeFailedAccountsResponse
+	22, // 49: accounthealth.v1.AccountHealthService.RefreshAccountHealth:output_type -> accounthealth.v1.RefreshAccountHealthResponse
+	24, // 50: accounthealth.v1.AccountHealthService.GetReconnectLink:output_type -> accounthealth.v1.GetReconnectLinkResponse
+	26, // 51: accounthealth.v1.AccountHealthService.ResendInvite:output_type -> accounthealth.v1.ResendInviteResponse
+	42, // [42:52] is the sub-list for method output_type
+	32, // [32:42] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_accounthealth_v1_account_health_service_proto_init() }
@@ -1631,7 +2060,7 @@ func file_accounthealth_v1_account_health_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_accounthealth_v1_account_health_service_proto_rawDesc), len(file_accounthealth_v1_account_health_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   20,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -26,6 +26,9 @@ const (
 	AccountHealthService_StreamDisconnections_FullMethodName = "/accounthealth.v1.AccountHealthService/StreamDisconnections"
 	AccountHealthService_DeleteFailedAccount_FullMethodName  = "/accounthealth.v1.AccountHealthService/DeleteFailedAccount"
 	AccountHealthService_PurgeFailedAccounts_FullMethodName  = "/accounthealth.v1.AccountHealthService/PurgeFailedAccounts"
+	AccountHealthService_RefreshAccountHealth_FullMethodName = "/accounthealth.v1.AccountHealthService/RefreshAccountHealth"
+	AccountHealthService_GetReconnectLink_FullMethodName     = "/accounthealth.v1.AccountHealthService/GetReconnectLink"
+	AccountHealthService_ResendInvite_FullMethodName         = "/accounthealth.v1.AccountHealthService/ResendInvite"
 )
 
 // AccountHealthServiceClient is the client API for AccountHealthService service.
@@ -66,6 +69,29 @@ type AccountHealthServiceClient interface {
 	// and has seen no delivery for older_than, one at a time within the
 	// provider's rate limit, streaming progress and a result per account.
 	PurgeFailedAccounts(ctx context.Context, in *PurgeFailedAccountsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[PurgeFailedAccountsResponse], error)
+	// RefreshAccountHealth fetches the account from the provider now, records
+	// the answer like a webhook delivery with the account object (it never
+	// overrides a newer one) and returns the resulting health. An account the
+	// provider no longer has ends REMOVED. NOT_FOUND only when neither this
+	// service nor the provider knows the account; UNAVAILABLE
+	// (PROVIDER_UNAVAILABLE) when the provider cannot be reached;
+	// FAILED_PRECONDITION without a provider API key.
+	RefreshAccountHealth(ctx context.Context, in *RefreshAccountHealthRequest, opts ...grpc.CallOption) (*RefreshAccountHealthResponse, error)
+	// GetReconnectLink returns what an internal caller needs to open Link
+	// straight at the account's Reconnect or login screen, for an account
+	// whose remedy happens in Link (DISCONNECTED, AUTH_FAILED): a fresh user
+	// token (valid one hour; never logged or stored by this service), the
+	// remedy, the Link initialisation parameters, and the user's original
+	// invite URL when they reached Link through one. FAILED_PRECONDITION
+	// (ACCOUNT_NOT_RECONNECTABLE) for other states, saying why.
+	GetReconnectLink(ctx context.Context, in *GetReconnectLinkRequest, opts ...grpc.CallOption) (*GetReconnectLinkResponse, error)
+	// ResendInvite re-sends the user's original invite (never a new one,
+	// which would create a second user), at most once per user within the
+	// server's --invite-resend-interval, and records it in the account's
+	// timeline. FAILED_PRECONDITION: the user has no invite (NO_INVITE), or
+	// only revoked ones (INVITE_REVOKED); RESOURCE_EXHAUSTED
+	// (INVITE_RESENT_RECENTLY) within the interval.
+	ResendInvite(ctx context.Context, in *ResendInviteRequest, opts ...grpc.CallOption) (*ResendInviteResponse, error)
 }
 
 type accountHealthServiceClient struct {
@@ -164,6 +190,36 @@ func (c *accountHealthServiceClient) PurgeFailedAccounts(ctx context.Context, in
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type AccountHealthService_PurgeFailedAccountsClient = grpc.ServerStreamingClient[PurgeFailedAccountsResponse]
 
+func (c *accountHealthServiceClient) RefreshAccountHealth(ctx context.Context, in *RefreshAccountHealthRequest, opts ...grpc.CallOption) (*RefreshAccountHealthResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RefreshAccountHealthResponse)
+	err := c.cc.Invoke(ctx, AccountHealthService_RefreshAccountHealth_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *accountHealthServiceClient) GetReconnectLink(ctx context.Context, in *GetReconnectLinkRequest, opts ...grpc.CallOption) (*GetReconnectLinkResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetReconnectLinkResponse)
+	err := c.cc.Invoke(ctx, AccountHealthService_GetReconnectLink_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *accountHealthServiceClient) ResendInvite(ctx context.Context, in *ResendInviteRequest, opts ...grpc.CallOption) (*ResendInviteResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResendInviteResponse)
+	err := c.cc.Invoke(ctx, AccountHealthService_ResendInvite_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AccountHealthServiceServer is the server API for AccountHealthService service.
 // All implementations must embed UnimplementedAccountHealthServiceServer
 // for forward compatibility.
@@ -202,6 +258,29 @@ type AccountHealthServiceServer interface {
 	// and has seen no delivery for older_than, one at a time within the
 	// provider's rate limit, streaming progress and a result per account.
 	PurgeFailedAccounts(*PurgeFailedAccountsRequest, grpc.ServerStreamingServer[PurgeFailedAccountsResponse]) error
+	// RefreshAccountHealth fetches the account from the provider now, records
+	// the answer like a webhook delivery with the account object (it never
+	// overrides a newer one) and returns the resulting health. An account the
+	// provider no longer has ends REMOVED. NOT_FOUND only when neither this
+	// service nor the provider knows the account; UNAVAILABLE
+	// (PROVIDER_UNAVAILABLE) when the provider cannot be reached;
+	// FAILED_PRECONDITION without a provider API key.
+	RefreshAccountHealth(context.Context, *RefreshAccountHealthRequest) (*RefreshAccountHealthResponse, error)
+	// GetReconnectLink returns what an internal caller needs to open Link
+	// straight at the account's Reconnect or login screen, for an account
+	// whose remedy happens in Link (DISCONNECTED, AUTH_FAILED): a fresh user
+	// token (valid one hour; never logged or stored by this service), the
+	// remedy, the Link initialisation parameters, and the user's original
+	// invite URL when they reached Link through one. FAILED_PRECONDITION
+	// (ACCOUNT_NOT_RECONNECTABLE) for other states, saying why.
+	GetReconnectLink(context.Context, *GetReconnectLinkRequest) (*GetReconnectLinkResponse, error)
+	// ResendInvite re-sends the user's original invite (never a new one,
+	// which would create a second user), at most once per user within the
+	// server's --invite-resend-interval, and records it in the account's
+	// timeline. FAILED_PRECONDITION: the user has no invite (NO_INVITE), or
+	// only revoked ones (INVITE_REVOKED); RESOURCE_EXHAUSTED
+	// (INVITE_RESENT_RECENTLY) within the interval.
+	ResendInvite(context.Context, *ResendInviteRequest) (*ResendInviteResponse, error)
 	mustEmbedUnimplementedAccountHealthServiceServer()
 }
 
@@ -232,6 +311,15 @@ func (UnimplementedAccountHealthServiceServer) DeleteFailedAccount(context.Conte
 }
 func (UnimplementedAccountHealthServiceServer) PurgeFailedAccounts(*PurgeFailedAccountsRequest, grpc.ServerStreamingServer[PurgeFailedAccountsResponse]) error {
 	return status.Error(codes.Unimplemented, "method PurgeFailedAccounts not implemented")
+}
+func (UnimplementedAccountHealthServiceServer) RefreshAccountHealth(context.Context, *RefreshAccountHealthRequest) (*RefreshAccountHealthResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RefreshAccountHealth not implemented")
+}
+func (UnimplementedAccountHealthServiceServer) GetReconnectLink(context.Context, *GetReconnectLinkRequest) (*GetReconnectLinkResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetReconnectLink not implemented")
+}
+func (UnimplementedAccountHealthServiceServer) ResendInvite(context.Context, *ResendInviteRequest) (*ResendInviteResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ResendInvite not implemented")
 }
 func (UnimplementedAccountHealthServiceServer) mustEmbedUnimplementedAccountHealthServiceServer() {}
 func (UnimplementedAccountHealthServiceServer) testEmbeddedByValue()                              {}
@@ -366,6 +454,60 @@ func _AccountHealthService_PurgeFailedAccounts_Handler(srv interface{}, stream g
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type AccountHealthService_PurgeFailedAccountsServer = grpc.ServerStreamingServer[PurgeFailedAccountsResponse]
 
+func _AccountHealthService_RefreshAccountHealth_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RefreshAccountHealthRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AccountHealthServiceServer).RefreshAccountHealth(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AccountHealthService_RefreshAccountHealth_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AccountHealthServiceServer).RefreshAccountHealth(ctx, req.(*RefreshAccountHealthRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AccountHealthService_GetReconnectLink_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetReconnectLinkRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AccountHealthServiceServer).GetReconnectLink(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AccountHealthService_GetReconnectLink_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AccountHealthServiceServer).GetReconnectLink(ctx, req.(*GetReconnectLinkRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AccountHealthService_ResendInvite_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResendInviteRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AccountHealthServiceServer).ResendInvite(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AccountHealthService_ResendInvite_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AccountHealthServiceServer).ResendInvite(ctx, req.(*ResendInviteRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AccountHealthService_ServiceDesc is the grpc.ServiceDesc for AccountHealthService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -392,6 +534,18 @@ var AccountHealthService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteFailedAccount",
 			Handler:    _AccountHealthService_DeleteFailedAccount_Handler,
+		},
+		{
+			MethodName: "RefreshAccountHealth",
+			Handler:    _AccountHealthService_RefreshAccountHealth_Handler,
+		},
+		{
+			MethodName: "GetReconnectLink",
+			Handler:    _AccountHealthService_GetReconnectLink_Handler,
+		},
+		{
+			MethodName: "ResendInvite",
+			Handler:    _AccountHealthService_ResendInvite_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

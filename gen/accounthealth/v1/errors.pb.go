@@ -74,6 +74,18 @@ const (
 	// UNAVAILABLE: the provider could not be reached or kept refusing (rate
 	// limit or outage); nothing changed, retry later.
 	ErrorReason_PROVIDER_UNAVAILABLE ErrorReason = 15
+	// FAILED_PRECONDITION: the account's state has no remedy in Link (it is
+	// healthy, connecting, degraded on the provider's side, or removed); the
+	// message says why.
+	ErrorReason_ACCOUNT_NOT_RECONNECTABLE ErrorReason = 16
+	// FAILED_PRECONDITION: the provider holds no invite for the account's
+	// user; they reached Link another way.
+	ErrorReason_NO_INVITE ErrorReason = 17
+	// FAILED_PRECONDITION: the user's invites are all revoked.
+	ErrorReason_INVITE_REVOKED ErrorReason = 18
+	// RESOURCE_EXHAUSTED: the user's invite was sent within the resend
+	// interval; the message says when it may be sent again.
+	ErrorReason_INVITE_RESENT_RECENTLY ErrorReason = 19
 )
 
 // Enum value maps for ErrorReason.
@@ -95,24 +107,32 @@ var (
 		13: "PROVIDER_NOT_CONFIGURED",
 		14: "PROVIDER_AUTH_FAILED",
 		15: "PROVIDER_UNAVAILABLE",
+		16: "ACCOUNT_NOT_RECONNECTABLE",
+		17: "NO_INVITE",
+		18: "INVITE_REVOKED",
+		19: "INVITE_RESENT_RECENTLY",
 	}
 	ErrorReason_value = map[string]int32{
-		"ERROR_REASON_UNSPECIFIED": 0,
-		"UNAUTHENTICATED":          1,
-		"NOT_FOUND":                2,
-		"INVALID_ARGUMENT":         3,
-		"MISSING_SIGNATURE":        4,
-		"INVALID_SIGNATURE":        5,
-		"MALFORMED_DELIVERY":       6,
-		"DELIVERY_TOO_LARGE":       7,
-		"DELIVERY_UNREADABLE":      8,
-		"SOURCE_NOT_ALLOWED":       9,
-		"STORE_UNAVAILABLE":        10,
-		"SHUTTING_DOWN":            11,
-		"ACCOUNT_NOT_DELETABLE":    12,
-		"PROVIDER_NOT_CONFIGURED":  13,
-		"PROVIDER_AUTH_FAILED":     14,
-		"PROVIDER_UNAVAILABLE":     15,
+		"ERROR_REASON_UNSPECIFIED":  0,
+		"UNAUTHENTICATED":           1,
+		"NOT_FOUND":                 2,
+		"INVALID_ARGUMENT":          3,
+		"MISSING_SIGNATURE":         4,
+		"INVALID_SIGNATURE":         5,
+		"MALFORMED_DELIVERY":        6,
+		"DELIVERY_TOO_LARGE":        7,
+		"DELIVERY_UNREADABLE":       8,
+		"SOURCE_NOT_ALLOWED":        9,
+		"STORE_UNAVAILABLE":         10,
+		"SHUTTING_DOWN":             11,
+		"ACCOUNT_NOT_DELETABLE":     12,
+		"PROVIDER_NOT_CONFIGURED":   13,
+		"PROVIDER_AUTH_FAILED":      14,
+		"PROVIDER_UNAVAILABLE":      15,
+		"ACCOUNT_NOT_RECONNECTABLE": 16,
+		"NO_INVITE":                 17,
+		"INVITE_REVOKED":            18,
+		"INVITE_RESENT_RECENTLY":    19,
 	}
 )
 
@@ -147,7 +167,7 @@ var File_accounthealth_v1_errors_proto protoreflect.FileDescriptor
 
 const file_accounthealth_v1_errors_proto_rawDesc = "" +
 	"\n" +
-	"\x1daccounthealth/v1/errors.proto\x12\x10accounthealth.v1*\x8a\x03\n" +
+	"\x1daccounthealth/v1/errors.proto\x12\x10accounthealth.v1*\xe8\x03\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fUNAUTHENTICATED\x10\x01\x12\r\n" +
@@ -165,7 +185,11 @@ const file_accounthealth_v1_errors_proto_rawDesc = "" +
 	"\x15ACCOUNT_NOT_DELETABLE\x10\f\x12\x1b\n" +
 	"\x17PROVIDER_NOT_CONFIGURED\x10\r\x12\x18\n" +
 	"\x14PROVIDER_AUTH_FAILED\x10\x0e\x12\x18\n" +
-	"\x14PROVIDER_UNAVAILABLE\x10\x0fB\xd1\x01\n" +
+	"\x14PROVIDER_UNAVAILABLE\x10\x0f\x12\x1d\n" +
+	"\x19ACCOUNT_NOT_RECONNECTABLE\x10\x10\x12\r\n" +
+	"\tNO_INVITE\x10\x11\x12\x12\n" +
+	"\x0eINVITE_REVOKED\x10\x12\x12\x1a\n" +
+	"\x16INVITE_RESENT_RECENTLY\x10\x13B\xd1\x01\n" +
 	"\x14com.accounthealth.v1B\vErrorsProtoP\x01ZKgithub.com/accounthealth/accounthealth/gen/accounthealth/v1;accounthealthv1\xa2\x02\x03AXX\xaa\x02\x10Accounthealth.V1\xca\x02\x10Accounthealth\\V1\xe2\x02\x1cAccounthealth\\V1\\GPBMetadata\xea\x02\x11Accounthealth::V1b\x06proto3"
 
 var (

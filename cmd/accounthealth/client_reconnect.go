@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"text/tabwriter"
+)
+
+func runHealthRefresh(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newClientCommand("health refresh", "health refresh ID [flags]",
+		`Has the server fetch the account from the provider now and record the answer like a webhook with the
+account object (it never overrides a newer one), then shows the resulting health. An account the provider
+no longer has ends REMOVED. The server needs the provider's API key.`,
+		stdout, stderr, "ID")
+	cl, names, err := c.connect(args)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	resp, err := cl.Refresh(ctx, names[0])
+	if err != nil {
+		return c.explain(err, names[0])
+	}
+	if c.output == "json" {
+		return printJSON(stdout, resp)
+	}
+	h := resp.GetAccountHealth()
+	_, err = fmt.Fprintf(stdout, "fetched account %s from the provider (%s): %s since %s; %s\n", h.GetAccountId(),
+		enumName(resp.GetOutcome()), enumName(h.GetState()), when(h.GetStateSince()), remedyText(h.GetRemedy()))
+	return err
+}
+
+func runReconnectLink(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newClientCommand("reconnect-link", "reconnect-link ID [flags]",
+		`Prints what opens Link at the account's Reconnect or login screen: a fresh user token (valid one hour; a
+secret: hand it to the user's Link session only), the Link parameters, the remedy, and the user's original
+invite URL when they reached Link through one. Only for accounts whose remedy happens in Link
+(DISCONNECTED, AUTH_FAILED). The server needs the provider's API key.`,
+		stdout, stderr, "ID")
+	cl, names, err := c.connect(args)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	resp, err := cl.ReconnectLink(ctx, names[0])
+	if err != nil {
+		return c.explain(err, names[0])
+	}
+	if c.output == "json" {
+		return printJSON(stdout, resp)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
+	row("account", resp.GetAccountId())
+	row("user", resp.GetUserId())
+	row("remedy", remedyText(resp.GetRemedy()))
+	row("expires", when(resp.GetUserTokenExpiresAt()))
+	for _, k := range slices.Sorted(maps.Keys(resp.GetLinkParameters())) {
+		row("link "+k, resp.GetLinkParameters()[k])
+	}
+	if resp.GetInviteUrl() != "" {
+		row("invite", resp.GetInviteUrl()+" (the user's original invite; `reconnect-invite "+resp.GetAccountId()+"` re-sends it)")
+	}
+	return tw.Flush()
+}
+
+func runReconnectInvite(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newClientCommand("reconnect-invite", "reconnect-invite ID [flags]",
+		`Re-sends the original invite of the account's user, so they come back to Link as the same user (a new
+invite would create a second user). A user is sent their invite at most once per the server's
+--invite-resend-interval. The server needs the provider's API key.`,
+		stdout, stderr, "ID")
+	cl, names, err := c.connect(args)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	resp, err := cl.ResendInvite(ctx, names[0])
+	if err != nil {
+		return c.explain(err, names[0])
+	}
+	if c.output == "json" {
+		return printJSON(stdout, resp)
+	}
+	_, err = fmt.Fprintf(stdout, "re-sent invite %s to user %s (%s); it may be sent again from %s\n",
+		resp.GetInviteId(), resp.GetUserId(), or(resp.GetInviteStatus()), when(resp.GetNextResendAt()))
+	return err
+}
