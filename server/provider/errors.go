@@ -32,6 +32,13 @@ var (
 	ErrNotConfigured = errors.New("the provider API is not configured")
 )
 
+// IsTransient reports whether err is the provider failing for a while (an
+// outage, or rate limiting past the retries), which callers wait out,
+// rather than refusing for good.
+func IsTransient(err error) bool {
+	return errors.Is(err, ErrUnavailable) || errors.Is(err, ErrRateLimited)
+}
+
 // Outcomes of a call as Config.Observer hears them: a fixed vocabulary,
 // so it is safe as a metric label.
 const (

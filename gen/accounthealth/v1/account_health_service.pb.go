@@ -1768,6 +1768,159 @@ func (x *ResendInviteResponse) GetNextResendAt() *timestamppb.Timestamp {
 	return nil
 }
 
+type SyncAccountsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Start from the provider's first page even when a backfill finished.
+	Restart       bool `protobuf:"varint,1,opt,name=restart,proto3" json:"restart,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyncAccountsRequest) Reset() {
+	*x = SyncAccountsRequest{}
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncAccountsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncAccountsRequest) ProtoMessage() {}
+
+func (x *SyncAccountsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncAccountsRequest.ProtoReflect.Descriptor instead.
+func (*SyncAccountsRequest) Descriptor() ([]byte, []int) {
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *SyncAccountsRequest) GetRestart() bool {
+	if x != nil {
+		return x.Restart
+	}
+	return false
+}
+
+type SyncAccountsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Pages committed, accounts seen and accounts whose health the backfill
+	// changed (applied objects), since the backfill began.
+	Pages   int64 `protobuf:"varint,1,opt,name=pages,proto3" json:"pages,omitempty"`
+	Seen    int64 `protobuf:"varint,2,opt,name=seen,proto3" json:"seen,omitempty"`
+	Applied int64 `protobuf:"varint,3,opt,name=applied,proto3" json:"applied,omitempty"`
+	// Accounts seen per second in this call.
+	AccountsPerSecond float64 `protobuf:"fixed64,4,opt,name=accounts_per_second,json=accountsPerSecond,proto3" json:"accounts_per_second,omitempty"`
+	// The last page is committed: the store knows every account the
+	// provider holds.
+	Done      bool                   `protobuf:"varint,5,opt,name=done,proto3" json:"done,omitempty"`
+	StartedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
+	// Set while the provider fails: the backfill waits and asks again.
+	Waiting string `protobuf:"bytes,7,opt,name=waiting,proto3" json:"waiting,omitempty"`
+	// An estimate of the time left, when the number of accounts can be
+	// guessed (from an earlier backfill, or the accounts the store knows).
+	Eta           *durationpb.Duration `protobuf:"bytes,8,opt,name=eta,proto3" json:"eta,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyncAccountsResponse) Reset() {
+	*x = SyncAccountsResponse{}
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncAccountsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncAccountsResponse) ProtoMessage() {}
+
+func (x *SyncAccountsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncAccountsResponse.ProtoReflect.Descriptor instead.
+func (*SyncAccountsResponse) Descriptor() ([]byte, []int) {
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *SyncAccountsResponse) GetPages() int64 {
+	if x != nil {
+		return x.Pages
+	}
+	return 0
+}
+
+func (x *SyncAccountsResponse) GetSeen() int64 {
+	if x != nil {
+		return x.Seen
+	}
+	return 0
+}
+
+func (x *SyncAccountsResponse) GetApplied() int64 {
+	if x != nil {
+		return x.Applied
+	}
+	return 0
+}
+
+func (x *SyncAccountsResponse) GetAccountsPerSecond() float64 {
+	if x != nil {
+		return x.AccountsPerSecond
+	}
+	return 0
+}
+
+func (x *SyncAccountsResponse) GetDone() bool {
+	if x != nil {
+		return x.Done
+	}
+	return false
+}
+
+func (x *SyncAccountsResponse) GetStartedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartedAt
+	}
+	return nil
+}
+
+func (x *SyncAccountsResponse) GetWaiting() string {
+	if x != nil {
+		return x.Waiting
+	}
+	return ""
+}
+
+func (x *SyncAccountsResponse) GetEta() *durationpb.Duration {
+	if x != nil {
+		return x.Eta
+	}
+	return nil
+}
+
 var File_accounthealth_v1_account_health_service_proto protoreflect.FileDescriptor
 
 const file_accounthealth_v1_account_health_service_proto_rawDesc = "" +
@@ -1905,14 +2058,26 @@ const file_accounthealth_v1_account_health_service_proto_rawDesc = "" +
 	"\rinvite_status\x18\x03 \x01(\tR\finviteStatus\x129\n" +
 	"\n" +
 	"invited_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tinvitedAt\x12@\n" +
-	"\x0enext_resend_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\fnextResendAt*\xd2\x01\n" +
+	"\x0enext_resend_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\fnextResendAt\"/\n" +
+	"\x13SyncAccountsRequest\x12\x18\n" +
+	"\arestart\x18\x01 \x01(\bR\arestart\"\xa0\x02\n" +
+	"\x14SyncAccountsResponse\x12\x14\n" +
+	"\x05pages\x18\x01 \x01(\x03R\x05pages\x12\x12\n" +
+	"\x04seen\x18\x02 \x01(\x03R\x04seen\x12\x18\n" +
+	"\aapplied\x18\x03 \x01(\x03R\aapplied\x12.\n" +
+	"\x13accounts_per_second\x18\x04 \x01(\x01R\x11accountsPerSecond\x12\x12\n" +
+	"\x04done\x18\x05 \x01(\bR\x04done\x129\n" +
+	"\n" +
+	"started_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x12\x18\n" +
+	"\awaiting\x18\a \x01(\tR\awaiting\x12+\n" +
+	"\x03eta\x18\b \x01(\v2\x19.google.protobuf.DurationR\x03eta*\xd2\x01\n" +
 	"\x0fDeletionOutcome\x12 \n" +
 	"\x1cDELETION_OUTCOME_UNSPECIFIED\x10\x00\x12!\n" +
 	"\x1dDELETION_OUTCOME_WOULD_DELETE\x10\x01\x12\x1c\n" +
 	"\x18DELETION_OUTCOME_DELETED\x10\x02\x12!\n" +
 	"\x1dDELETION_OUTCOME_ALREADY_GONE\x10\x03\x12\x1b\n" +
 	"\x17DELETION_OUTCOME_FAILED\x10\x04\x12\x1c\n" +
-	"\x18DELETION_OUTCOME_SKIPPED\x10\x052\xec\b\n" +
+	"\x18DELETION_OUTCOME_SKIPPED\x10\x052\xcd\t\n" +
 	"\x14AccountHealthService\x12i\n" +
 	"\x10GetAccountHealth\x12).accounthealth.v1.GetAccountHealthRequest\x1a*.accounthealth.v1.GetAccountHealthResponse\x12l\n" +
 	"\x11ListAccountHealth\x12*.accounthealth.v1.ListAccountHealthRequest\x1a+.accounthealth.v1.ListAccountHealthResponse\x12i\n" +
@@ -1923,7 +2088,8 @@ const file_accounthealth_v1_account_health_service_proto_rawDesc = "" +
 	"\x13PurgeFailedAccounts\x12,.accounthealth.v1.PurgeFailedAccountsRequest\x1a-.accounthealth.v1.PurgeFailedAccountsResponse0\x01\x12u\n" +
 	"\x14RefreshAccountHealth\x12-.accounthealth.v1.RefreshAccountHealthRequest\x1a..accounthealth.v1.RefreshAccountHealthResponse\x12i\n" +
 	"\x10GetReconnectLink\x12).accounthealth.v1.GetReconnectLinkRequest\x1a*.accounthealth.v1.GetReconnectLinkResponse\x12]\n" +
-	"\fResendInvite\x12%.accounthealth.v1.ResendInviteRequest\x1a&.accounthealth.v1.ResendInviteResponseB\xdf\x01\n" +
+	"\fResendInvite\x12%.accounthealth.v1.ResendInviteRequest\x1a&.accounthealth.v1.ResendInviteResponse\x12_\n" +
+	"\fSyncAccounts\x12%.accounthealth.v1.SyncAccountsRequest\x1a&.accounthealth.v1.SyncAccountsResponse0\x01B\xdf\x01\n" +
 	"\x14com.accounthealth.v1B\x19AccountHealthServiceProtoP\x01ZKgithub.com/accounthealth/accounthealth/gen/accounthealth/v1;accounthealthv1\xa2\x02\x03AXX\xaa\x02\x10Accounthealth.V1\xca\x02\x10Accounthealth\\V1\xe2\x02\x1cAccounthealth\\V1\\GPBMetadata\xea\x02\x11Accounthealth::V1b\x06proto3"
 
 var (
@@ -1939,7 +2105,7 @@ func file_accounthealth_v1_account_health_service_proto_rawDescGZIP() []byte {
 }
 
 var file_accounthealth_v1_account_health_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_accounthealth_v1_account_health_service_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_accounthealth_v1_account_health_service_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_accounthealth_v1_account_health_service_proto_goTypes = []any{
 	(DeletionOutcome)(0),                 // 0: accounthealth.v1.DeletionOutcome
 	(*GetAccountHealthRequest)(nil),      // 1: accounthealth.v1.GetAccountHealthRequest
@@ -1968,75 +2134,81 @@ var file_accounthealth_v1_account_health_service_proto_goTypes = []any{
 	(*GetReconnectLinkResponse)(nil),     // 24: accounthealth.v1.GetReconnectLinkResponse
 	(*ResendInviteRequest)(nil),          // 25: accounthealth.v1.ResendInviteRequest
 	(*ResendInviteResponse)(nil),         // 26: accounthealth.v1.ResendInviteResponse
-	nil,                                  // 27: accounthealth.v1.GetReconnectLinkResponse.LinkParametersEntry
-	(*AccountHealth)(nil),                // 28: accounthealth.v1.AccountHealth
-	(HealthState)(0),                     // 29: accounthealth.v1.HealthState
-	(*AccountEvent)(nil),                 // 30: accounthealth.v1.AccountEvent
-	(TransitionKind)(0),                  // 31: accounthealth.v1.TransitionKind
-	(*timestamppb.Timestamp)(nil),        // 32: google.protobuf.Timestamp
-	(*Remedy)(nil),                       // 33: accounthealth.v1.Remedy
-	(*durationpb.Duration)(nil),          // 34: google.protobuf.Duration
-	(ErrorReason)(0),                     // 35: accounthealth.v1.ErrorReason
-	(DeliveryOutcome)(0),                 // 36: accounthealth.v1.DeliveryOutcome
+	(*SyncAccountsRequest)(nil),          // 27: accounthealth.v1.SyncAccountsRequest
+	(*SyncAccountsResponse)(nil),         // 28: accounthealth.v1.SyncAccountsResponse
+	nil,                                  // 29: accounthealth.v1.GetReconnectLinkResponse.LinkParametersEntry
+	(*AccountHealth)(nil),                // 30: accounthealth.v1.AccountHealth
+	(HealthState)(0),                     // 31: accounthealth.v1.HealthState
+	(*AccountEvent)(nil),                 // 32: accounthealth.v1.AccountEvent
+	(TransitionKind)(0),                  // 33: accounthealth.v1.TransitionKind
+	(*timestamppb.Timestamp)(nil),        // 34: google.protobuf.Timestamp
+	(*Remedy)(nil),                       // 35: accounthealth.v1.Remedy
+	(*durationpb.Duration)(nil),          // 36: google.protobuf.Duration
+	(ErrorReason)(0),                     // 37: accounthealth.v1.ErrorReason
+	(DeliveryOutcome)(0),                 // 38: accounthealth.v1.DeliveryOutcome
 }
 var file_accounthealth_v1_account_health_service_proto_depIdxs = []int32{
-	28, // 0: accounthealth.v1.GetAccountHealthResponse.account_health:type_name -> accounthealth.v1.AccountHealth
-	29, // 1: accounthealth.v1.ListAccountHealthRequest.states:type_name -> accounthealth.v1.HealthState
-	28, // 2: accounthealth.v1.ListAccountHealthResponse.accounts:type_name -> accounthealth.v1.AccountHealth
+	30, // 0: accounthealth.v1.GetAccountHealthResponse.account_health:type_name -> accounthealth.v1.AccountHealth
+	31, // 1: accounthealth.v1.ListAccountHealthRequest.states:type_name -> accounthealth.v1.HealthState
+	30, // 2: accounthealth.v1.ListAccountHealthResponse.accounts:type_name -> accounthealth.v1.AccountHealth
 	7,  // 3: accounthealth.v1.GetHealthSummaryResponse.by_state:type_name -> accounthealth.v1.StateCount
 	8,  // 4: accounthealth.v1.GetHealthSummaryResponse.by_error_code:type_name -> accounthealth.v1.ErrorCodeCount
-	29, // 5: accounthealth.v1.StateCount.state:type_name -> accounthealth.v1.HealthState
-	30, // 6: accounthealth.v1.ListAccountEventsResponse.events:type_name -> accounthealth.v1.AccountEvent
-	31, // 7: accounthealth.v1.StreamDisconnectionsRequest.kinds:type_name -> accounthealth.v1.TransitionKind
-	32, // 8: accounthealth.v1.StreamDisconnectionsRequest.since:type_name -> google.protobuf.Timestamp
+	31, // 5: accounthealth.v1.StateCount.state:type_name -> accounthealth.v1.HealthState
+	32, // 6: accounthealth.v1.ListAccountEventsResponse.events:type_name -> accounthealth.v1.AccountEvent
+	33, // 7: accounthealth.v1.StreamDisconnectionsRequest.kinds:type_name -> accounthealth.v1.TransitionKind
+	34, // 8: accounthealth.v1.StreamDisconnectionsRequest.since:type_name -> google.protobuf.Timestamp
 	13, // 9: accounthealth.v1.StreamDisconnectionsResponse.event:type_name -> accounthealth.v1.DisconnectionEvent
 	15, // 10: accounthealth.v1.StreamDisconnectionsResponse.heartbeat:type_name -> accounthealth.v1.Heartbeat
-	31, // 11: accounthealth.v1.DisconnectionEvent.kind:type_name -> accounthealth.v1.TransitionKind
-	29, // 12: accounthealth.v1.DisconnectionEvent.previous_state:type_name -> accounthealth.v1.HealthState
-	29, // 13: accounthealth.v1.DisconnectionEvent.state:type_name -> accounthealth.v1.HealthState
-	33, // 14: accounthealth.v1.DisconnectionEvent.remedy:type_name -> accounthealth.v1.Remedy
-	32, // 15: accounthealth.v1.DisconnectionEvent.occurred_at:type_name -> google.protobuf.Timestamp
+	33, // 11: accounthealth.v1.DisconnectionEvent.kind:type_name -> accounthealth.v1.TransitionKind
+	31, // 12: accounthealth.v1.DisconnectionEvent.previous_state:type_name -> accounthealth.v1.HealthState
+	31, // 13: accounthealth.v1.DisconnectionEvent.state:type_name -> accounthealth.v1.HealthState
+	35, // 14: accounthealth.v1.DisconnectionEvent.remedy:type_name -> accounthealth.v1.Remedy
+	34, // 15: accounthealth.v1.DisconnectionEvent.occurred_at:type_name -> google.protobuf.Timestamp
 	14, // 16: accounthealth.v1.DisconnectionEvent.delivery:type_name -> accounthealth.v1.DeliveryReference
-	32, // 17: accounthealth.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
-	28, // 18: accounthealth.v1.DeleteFailedAccountResponse.account_health:type_name -> accounthealth.v1.AccountHealth
+	34, // 17: accounthealth.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
+	30, // 18: accounthealth.v1.DeleteFailedAccountResponse.account_health:type_name -> accounthealth.v1.AccountHealth
 	0,  // 19: accounthealth.v1.DeleteFailedAccountResponse.outcome:type_name -> accounthealth.v1.DeletionOutcome
-	34, // 20: accounthealth.v1.PurgeFailedAccountsRequest.older_than:type_name -> google.protobuf.Duration
+	36, // 20: accounthealth.v1.PurgeFailedAccountsRequest.older_than:type_name -> google.protobuf.Duration
 	20, // 21: accounthealth.v1.PurgeFailedAccountsResponse.result:type_name -> accounthealth.v1.PurgeResult
-	32, // 22: accounthealth.v1.PurgeResult.last_event_at:type_name -> google.protobuf.Timestamp
+	34, // 22: accounthealth.v1.PurgeResult.last_event_at:type_name -> google.protobuf.Timestamp
 	0,  // 23: accounthealth.v1.PurgeResult.outcome:type_name -> accounthealth.v1.DeletionOutcome
-	35, // 24: accounthealth.v1.PurgeResult.reason:type_name -> accounthealth.v1.ErrorReason
-	28, // 25: accounthealth.v1.RefreshAccountHealthResponse.account_health:type_name -> accounthealth.v1.AccountHealth
-	36, // 26: accounthealth.v1.RefreshAccountHealthResponse.outcome:type_name -> accounthealth.v1.DeliveryOutcome
-	32, // 27: accounthealth.v1.GetReconnectLinkResponse.user_token_expires_at:type_name -> google.protobuf.Timestamp
-	33, // 28: accounthealth.v1.GetReconnectLinkResponse.remedy:type_name -> accounthealth.v1.Remedy
-	27, // 29: accounthealth.v1.GetReconnectLinkResponse.link_parameters:type_name -> accounthealth.v1.GetReconnectLinkResponse.LinkParametersEntry
-	32, // 30: accounthealth.v1.ResendInviteResponse.invited_at:type_name -> google.protobuf.Timestamp
-	32, // 31: accounthealth.v1.ResendInviteResponse.next_resend_at:type_name -> google.protobuf.Timestamp
-	1,  // 32: accounthealth.v1.AccountHealthService.GetAccountHealth:input_type -> accounthealth.v1.GetAccountHealthRequest
-	3,  // 33: accounthealth.v1.AccountHealthService.ListAccountHealth:input_type -> accounthealth.v1.ListAccountHealthRequest
-	5,  // 34: accounthealth.v1.AccountHealthService.GetHealthSummary:input_type -> accounthealth.v1.GetHealthSummaryRequest
-	9,  // 35: accounthealth.v1.AccountHealthService.ListAccountEvents:input_type -> accounthealth.v1.ListAccountEventsRequest
-	11, // 36: accounthealth.v1.AccountHealthService.StreamDisconnections:input_type -> accounthealth.v1.StreamDisconnectionsRequest
-	16, // 37: accounthealth.v1.AccountHealthService.DeleteFailedAccount:input_type -> accounthealth.v1.DeleteFailedAccountRequest
-	18, // 38: accounthealth.v1.AccountHealthService.PurgeFailedAccounts:input_type -> accounthealth.v1.PurgeFailedAccountsRequest
-	21, // 39: accounthealth.v1.AccountHealthService.RefreshAccountHealth:input_type -> accounthealth.v1.RefreshAccountHealthRequest
-	23, // 40: accounthealth.v1.AccountHealthService.GetReconnectLink:input_type -> accounthealth.v1.GetReconnectLinkRequest
-	25, // 41: accounthealth.v1.AccountHealthService.ResendInvite:input_type -> accounthealth.v1.ResendInviteRequest
-	2,  // 42: accounthealth.v1.AccountHealthService.GetAccountHealth:output_type -> accounthealth.v1.GetAccountHealthResponse
-	4,  // 43: accounthealth.v1.AccountHealthService.ListAccountHealth:output_type -> accounthealth.v1.ListAccountHealthResponse
-	6,  // 44: accounthealth.v1.AccountHealthService.GetHealthSummary:output_type -> accounthealth.v1.GetHealthSummaryResponse
-	10, // 45: accounthealth.v1.AccountHealthService.ListAccountEvents:output_type -> accounthealth.v1.ListAccountEventsResponse
-	12, // 46: accounthealth.v1.AccountHealthService.StreamDisconnections:output_type -> accounthealth.v1.StreamDisconnectionsResponse
-	17, // 47: accounthealth.v1.AccountHealthService.DeleteFailedAccount:output_type -> accounthealth.v1.DeleteFailedAccountResponse
-	19, // 48: accounthealth.v1.AccountHealthService.PurgeFailedAccounts:output_type -> accounthealth.v1.PurgeFailedAccountsResponse
-	22, // 49: accounthealth.v1.AccountHealthService.RefreshAccountHealth:output_type -> accounthealth.v1.RefreshAccountHealthResponse
-	24, // 50: accounthealth.v1.AccountHealthService.GetReconnectLink:output_type -> accounthealth.v1.GetReconnectLinkResponse
-	26, // 51: accounthealth.v1.AccountHealthService.ResendInvite:output_type -> accounthealth.v1.ResendInviteResponse
-	42, // [42:52] is the sub-list for method output_type
-	32, // [32:42] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	37, // 24: accounthealth.v1.PurgeResult.reason:type_name -> accounthealth.v1.ErrorReason
+	30, // 25: accounthealth.v1.RefreshAccountHealthResponse.account_health:type_name -> accounthealth.v1.AccountHealth
+	38, // 26: accounthealth.v1.RefreshAccountHealthResponse.outcome:type_name -> accounthealth.v1.DeliveryOutcome
+	34, // 27: accounthealth.v1.GetReconnectLinkResponse.user_token_expires_at:type_name -> google.protobuf.Timestamp
+	35, // 28: accounthealth.v1.GetReconnectLinkResponse.remedy:type_name -> accounthealth.v1.Remedy
+	29, // 29: accounthealth.v1.GetReconnectLinkResponse.link_parameters:type_name -> accounthealth.v1.GetReconnectLinkResponse.LinkParametersEntry
+	34, // 30: accounthealth.v1.ResendInviteResponse.invited_at:type_name -> google.protobuf.Timestamp
+	34, // 31: accounthealth.v1.ResendInviteResponse.next_resend_at:type_name -> google.protobuf.Timestamp
+	34, // 32: accounthealth.v1.SyncAccountsResponse.started_at:type_name -> google.protobuf.Timestamp
+	36, // 33: accounthealth.v1.SyncAccountsResponse.eta:type_name -> google.protobuf.Duration
+	1,  // 34: accounthealth.v1.AccountHealthService.GetAccountHealth:input_type -> accounthealth.v1.GetAccountHealthRequest
+	3,  // 35: accounthealth.v1.AccountHealthService.ListAccountHealth:input_type -> accounthealth.v1.ListAccountHealthRequest
+	5,  // 36: accounthealth.v1.AccountHealthService.GetHealthSummary:input_type -> accounthealth.v1.GetHealthSummaryRequest
+	9,  // 37: accounthealth.v1.AccountHealthService.ListAccountEvents:input_type -> accounthealth.v1.ListAccountEventsRequest
+	11, // 38: accounthealth.v1.AccountHealthService.StreamDisconnections:input_type -> accounthealth.v1.StreamDisconnectionsRequest
+	16, // 39: accounthealth.v1.AccountHealthService.DeleteFailedAccount:input_type -> accounthealth.v1.DeleteFailedAccountRequest
+	18, // 40: accounthealth.v1.AccountHealthService.PurgeFailedAccounts:input_type -> accounthealth.v1.PurgeFailedAccountsRequest
+	21, // 41: accounthealth.v1.AccountHealthService.RefreshAccountHealth:input_type -> accounthealth.v1.RefreshAccountHealthRequest
+	23, // 42: accounthealth.v1.AccountHealthService.GetReconnectLink:input_type -> accounthealth.v1.GetReconnectLinkRequest
+	25, // 43: accounthealth.v1.AccountHealthService.ResendInvite:input_type -> accounthealth.v1.ResendInviteRequest
+	27, // 44: accounthealth.v1.AccountHealthService.SyncAccounts:input_type -> accounthealth.v1.SyncAccountsRequest
+	2,  // 45: accounthealth.v1.AccountHealthService.GetAccountHealth:output_type -> accounthealth.v1.GetAccountHealthResponse
+	4,  // 46: accounthealth.v1.AccountHealthService.ListAccountHealth:output_type -> accounthealth.v1.ListAccountHealthResponse
+	6,  // 47: accounthealth.v1.AccountHealthService.GetHealthSummary:output_type -> accounthealth.v1.GetHealthSummaryResponse
+	10, // 48: accounthealth.v1.AccountHealthService.ListAccountEvents:output_type -> accounthealth.v1.ListAccountEventsResponse
+	12, // 49: accounthealth.v1.AccountHealthService.StreamDisconnections:output_type -> accounthealth.v1.StreamDisconnectionsResponse
+	17, // 50: accounthealth.v1.AccountHealthService.DeleteFailedAccount:output_type -> accounthealth.v1.DeleteFailedAccountResponse
+	19, // 51: accounthealth.v1.AccountHealthService.PurgeFailedAccounts:output_type -> accounthealth.v1.PurgeFailedAccountsResponse
+	22, // 52: accounthealth.v1.AccountHealthService.RefreshAccountHealth:output_type -> accounthealth.v1.RefreshAccountHealthResponse
+	24, // 53: accounthealth.v1.AccountHealthService.GetReconnectLink:output_type -> accounthealth.v1.GetReconnectLinkResponse
+	26, // 54: accounthealth.v1.AccountHealthService.ResendInvite:output_type -> accounthealth.v1.ResendInviteResponse
+	28, // 55: accounthealth.v1.AccountHealthService.SyncAccounts:output_type -> accounthealth.v1.SyncAccountsResponse
+	45, // [45:56] is the sub-list for method output_type
+	34, // [34:45] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_accounthealth_v1_account_health_service_proto_init() }
@@ -2060,7 +2232,7 @@ func file_accounthealth_v1_account_health_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_accounthealth_v1_account_health_service_proto_rawDesc), len(file_accounthealth_v1_account_health_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   27,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

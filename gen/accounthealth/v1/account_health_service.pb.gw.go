@@ -422,6 +422,29 @@ func local_request_AccountHealthService_ResendInvite_0(ctx context.Context, mars
 	return msg, metadata, err
 }
 
+func request_AccountHealthService_SyncAccounts_0(ctx context.Context, marshaler runtime.Marshaler, client AccountHealthServiceClient, req *http.Request, pathParams map[string]string) (AccountHealthService_SyncAccountsClient, runtime.ServerMetadata, error) {
+	var (
+		protoReq SyncAccountsRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	stream, err := client.SyncAccounts(ctx, &protoReq)
+	if err != nil {
+		return nil, metadata, err
+	}
+	header, err := stream.Header()
+	if err != nil {
+		return nil, metadata, err
+	}
+	metadata.HeaderMD = header
+	return stream, metadata, nil
+}
+
 // RegisterAccountHealthServiceHandlerServer registers the http handlers for service AccountHealthService to "mux".
 // UnaryRPC     :call AccountHealthServiceServer directly.
 // StreamingRPC :currently unsupported pending https://github.com/grpc/grpc-go/issues/906.
@@ -601,6 +624,13 @@ func RegisterAccountHealthServiceHandlerServer(ctx context.Context, mux *runtime
 			return
 		}
 		forward_AccountHealthService_ResendInvite_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+
+	mux.Handle(http.MethodPost, pattern_AccountHealthService_SyncAccounts_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		err := status.Error(codes.Unimplemented, "streaming calls are not yet supported in the in-process transport")
+		_, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+		return
 	})
 
 	return nil
@@ -812,6 +842,23 @@ func RegisterAccountHealthServiceHandlerClient(ctx context.Context, mux *runtime
 		}
 		forward_AccountHealthService_ResendInvite_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodPost, pattern_AccountHealthService_SyncAccounts_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/accounthealth.v1.AccountHealthService/SyncAccounts", runtime.WithHTTPPathPattern("/v1/accounts:sync"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_AccountHealthService_SyncAccounts_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_AccountHealthService_SyncAccounts_0(annotatedContext, mux, outboundMarshaler, w, req, func() (proto.Message, error) { return resp.Recv() }, mux.GetForwardResponseOptions()...)
+	})
 	return nil
 }
 
@@ -826,6 +873,7 @@ var (
 	pattern_AccountHealthService_RefreshAccountHealth_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "accounts", "account_id"}, "refresh"))
 	pattern_AccountHealthService_GetReconnectLink_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "accounts", "account_id"}, "reconnectLink"))
 	pattern_AccountHealthService_ResendInvite_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "accounts", "account_id"}, "resendInvite"))
+	pattern_AccountHealthService_SyncAccounts_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "accounts"}, "sync"))
 )
 
 var (
@@ -839,4 +887,5 @@ var (
 	forward_AccountHealthService_RefreshAccountHealth_0 = runtime.ForwardResponseMessage
 	forward_AccountHealthService_GetReconnectLink_0     = runtime.ForwardResponseMessage
 	forward_AccountHealthService_ResendInvite_0         = runtime.ForwardResponseMessage
+	forward_AccountHealthService_SyncAccounts_0         = runtime.ForwardResponseStream
 )

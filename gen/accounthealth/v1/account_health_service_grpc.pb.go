@@ -29,6 +29,7 @@ const (
 	AccountHealthService_RefreshAccountHealth_FullMethodName = "/accounthealth.v1.AccountHealthService/RefreshAccountHealth"
 	AccountHealthService_GetReconnectLink_FullMethodName     = "/accounthealth.v1.AccountHealthService/GetReconnectLink"
 	AccountHealthService_ResendInvite_FullMethodName         = "/accounthealth.v1.AccountHealthService/ResendInvite"
+	AccountHealthService_SyncAccounts_FullMethodName         = "/accounthealth.v1.AccountHealthService/SyncAccounts"
 )
 
 // AccountHealthServiceClient is the client API for AccountHealthService service.
@@ -92,6 +93,15 @@ type AccountHealthServiceClient interface {
 	// only revoked ones (INVITE_REVOKED); RESOURCE_EXHAUSTED
 	// (INVITE_RESENT_RECENTLY) within the interval.
 	ResendInvite(ctx context.Context, in *ResendInviteRequest, opts ...grpc.CallOption) (*ResendInviteResponse, error)
+	// SyncAccounts backfills: it lists every account at the provider and
+	// records each account object like a webhook delivery that carries it
+	// (actor provider-sync; same ordering rules, same stream events for real
+	// changes), streaming progress after each page. It resumes after the last
+	// page committed; a provider outage or rate limit pauses it (progress
+	// says so) rather than failing it. A finished backfill answers its final
+	// state at once unless restart. FAILED_PRECONDITION: no provider API key,
+	// or a backfill already running on this server (SYNC_IN_PROGRESS).
+	SyncAccounts(ctx context.Context, in *SyncAccountsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SyncAccountsResponse], error)
 }
 
 type accountHealthServiceClient struct {
@@ -220,6 +230,25 @@ func (c *accountHealthServiceClient) ResendInvite(ctx context.Context, in *Resen
 	return out, nil
 }
 
+func (c *accountHealthServiceClient) SyncAccounts(ctx context.Context, in *SyncAccountsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SyncAccountsResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &AccountHealthService_ServiceDesc.Streams[2], AccountHealthService_SyncAccounts_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[SyncAccountsRequest, SyncAccountsResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AccountHealthService_SyncAccountsClient = grpc.ServerStreamingClient[SyncAccountsResponse]
+
 // AccountHealthServiceServer is the server API for AccountHealthService service.
 // All implementations must embed UnimplementedAccountHealthServiceServer
 // for forward compatibility.
@@ -281,6 +310,15 @@ type AccountHealthServiceServer interface {
 	// only revoked ones (INVITE_REVOKED); RESOURCE_EXHAUSTED
 	// (INVITE_RESENT_RECENTLY) within the interval.
 	ResendInvite(context.Context, *ResendInviteRequest) (*ResendInviteResponse, error)
+	// SyncAccounts backfills: it lists every account at the provider and
+	// records each account object like a webhook delivery that carries it
+	// (actor provider-sync; same ordering rules, same stream events for real
+	// changes), streaming progress after each page. It resumes after the last
+	// page committed; a provider outage or rate limit pauses it (progress
+	// says so) rather than failing it. A finished backfill answers its final
+	// state at once unless restart. FAILED_PRECONDITION: no provider API key,
+	// or a backfill already running on this server (SYNC_IN_PROGRESS).
+	SyncAccounts(*SyncAccountsRequest, grpc.ServerStreamingServer[SyncAccountsResponse]) error
 	mustEmbedUnimplementedAccountHealthServiceServer()
 }
 
@@ -320,6 +358,9 @@ func (UnimplementedAccountHealthServiceServer) GetReconnectLink(context.Context,
 }
 func (UnimplementedAccountHealthServiceServer) ResendInvite(context.Context, *ResendInviteRequest) (*ResendInviteResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ResendInvite not implemented")
+}
+func (UnimplementedAccountHealthServiceServer) SyncAccounts(*SyncAccountsRequest, grpc.ServerStreamingServer[SyncAccountsResponse]) error {
+	return status.Error(codes.Unimplemented, "method SyncAccounts not implemented")
 }
 func (UnimplementedAccountHealthServiceServer) mustEmbedUnimplementedAccountHealthServiceServer() {}
 func (UnimplementedAccountHealthServiceServer) testEmbeddedByValue()                              {}
@@ -508,6 +549,17 @@ func _AccountHealthService_ResendInvite_Handler(srv interface{}, ctx context.Con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AccountHealthService_SyncAccounts_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(SyncAccountsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(AccountHealthServiceServer).SyncAccounts(m, &grpc.GenericServerStream[SyncAccountsRequest, SyncAccountsResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AccountHealthService_SyncAccountsServer = grpc.ServerStreamingServer[SyncAccountsResponse]
+
 // AccountHealthService_ServiceDesc is the grpc.ServiceDesc for AccountHealthService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -557,6 +609,11 @@ var AccountHealthService_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "PurgeFailedAccounts",
 			Handler:       _AccountHealthService_PurgeFailedAccounts_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "SyncAccounts",
+			Handler:       _AccountHealthService_SyncAccounts_Handler,
 			ServerStreams: true,
 		},
 	},
