@@ -123,7 +123,7 @@ func checkEvents(w Webhook, covered []string, fullUpdates bool) []Finding {
 	for _, e := range AccountEvents() {
 		if !slices.Contains(covered, e) {
 			out = append(out, Finding{Subscription: w.ID, Problem: ProblemMissingEvent, Message: fmt.Sprintf(
-				"delivers no %s, nor does any other subscription to this URL: %s; %s", e, eventMeaning[e], fix)})
+				"delivers no %s, nor does any other of the service's subscriptions: %s; %s", e, eventMeaning[e], fix)})
 		}
 	}
 	if w.delivers(health.EventAccountsUpdated) && !w.Config.IncludeResource && !fullUpdates {
@@ -139,12 +139,12 @@ func checkEvents(w Webhook, covered []string, fullUpdates bool) []Finding {
 
 // checkSecret flags deliveries the service refuses.
 func checkSecret(w Webhook, want Expectations) []Finding {
-	fix := fmt.Sprintf("`accounthealth webhooks create --url %s --webhook-secret <serve's secret> --replace` makes a signed one and deletes this one", w.URL)
+	fix := fmt.Sprintf("`accounthealth webhooks create --url %s --webhook-secret <serve's secret> --replace` makes one signed with serve's secret and deletes this one", w.URL)
 	switch {
 	case !w.Secret.IsSet() && !want.AllowUnsigned:
 		return []Finding{{Subscription: w.ID, Problem: ProblemNoSecret, Message: "has no secret: the provider signs nothing, and the service refuses unsigned deliveries (unless --allow-unsigned-webhooks); " + fix}}
 	case w.Secret.IsSet() && len(want.Secrets) > 0 && !slices.ContainsFunc(want.Secrets, w.Secret.Matches):
-		return []Finding{{Subscription: w.ID, Problem: ProblemOtherSecret, Message: "signs with a secret that is none of the service's --webhook-secret: the service refuses its deliveries; " + fix}}
+		return []Finding{{Subscription: w.ID, Problem: ProblemOtherSecret, Message: "signs with a secret that is none of the service's --webhook-secret: the service refuses its deliveries; give serve that secret too, or " + fix}}
 	}
 	return nil
 }

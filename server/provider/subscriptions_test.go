@@ -31,84 +31,99 @@ func except(names ...string) []string {
 	return slices.DeleteFunc(AccountEvents(), func(e string) bool { return slices.Contains(names, e) })
 }
 
-func TestCheckSubscriptions(t *testing.T) {
-	want := Expectations{URL: ourURL, Secrets: []string{secretA}}
-	updatedOnly := []string{"accounts.updated"}
-	cases := []struct {
-		name string
-		subs []Webhook
-		want Expectations
-		// findings are "id problem text", text a part of the message.
-		findings []string
-	}{
-		{"by the book", []Webhook{full("w1")}, want, nil},
+// checkCase is a CheckSubscriptions case: findings are "id problem text",
+// text a part of the message.
+type checkCase struct {
+	name     string
+	subs     []Webhook
+	want     Expectations
+	findings []string
+}
+
+var (
+	serveWants  = Expectations{URL: ourURL, Secrets: []string{secretA}}
+	updatedOnly = []string{"accounts.updated"}
+)
+
+func TestCheckSubscriptionsEvents(t *testing.T) {
+	runChecks(t, []checkCase{
+		{"by the book", []Webhook{full("w1")}, serveWants, nil},
 		{"one subscription per event", func() []Webhook {
 			var subs []Webhook
 			for i, e := range AccountEvents() {
 				subs = append(subs, sub(fmt.Sprint("w", i), ourURL, []string{e}, true, secretA))
 			}
 			return subs
-		}(), want, nil},
-		{"no subscription at all", nil, want, []string{" no_subscription to " + ourURL + ": the service hears of no account"}},
+		}(), serveWants, nil},
+		{"no subscription at all", nil, serveWants, []string{" no_subscription to " + ourURL + ": the service hears of no account"}},
 		{"no subscription, no URL given", nil, Expectations{}, []string{" no_subscription <its public webhook URL>"}},
-		{"only an items subscription", []Webhook{sub("w1", ourURL, []string{"items.updated"}, false, secretA)}, want,
+		{"only an items subscription", []Webhook{sub("w1", ourURL, []string{"items.updated"}, false, secretA)}, serveWants,
 			[]string{" no_subscription no subscription delivers account events"}},
-		{"one event missing", []Webhook{sub("w1", ourURL, except("accounts.removed"), true, secretA)}, want,
-			[]string{"w1 missing_event delivers no accounts.removed, nor does any other subscription to this URL: revoked and deleted accounts look alive"}},
-		{"only accounts.updated", []Webhook{sub("w1", ourURL, updatedOnly, true, secretA)}, want, []string{
+		{"one event missing", []Webhook{sub("w1", ourURL, except("accounts.removed"), true, secretA)}, serveWants,
+			[]string{"w1 missing_event delivers no accounts.removed, nor does any other of the service's subscriptions: revoked and deleted accounts look alive"}},
+		{"only accounts.updated", []Webhook{sub("w1", ourURL, updatedOnly, true, secretA)}, serveWants, []string{
 			"w1 missing_event no accounts.added", "w1 missing_event no accounts.connected",
 			"w1 missing_event no accounts.failed", "w1 missing_event no accounts.removed",
 		}},
 		{"a missing event that another subscription delivers", []Webhook{
 			sub("w1", ourURL, except("accounts.removed"), true, secretA), sub("w2", ourURL, []string{"accounts.removed"}, false, secretA),
-		}, want, nil},
+		}, serveWants, nil},
 		{"an event missing from both", []Webhook{
 			sub("w1", ourURL, except("accounts.failed"), true, secretA), sub("w2", ourURL, []string{"accounts.removed"}, false, secretA),
-		}, want, []string{"w1 missing_event no accounts.failed", "w2 missing_event no accounts.failed"}},
-		{"accounts.updated without the object", []Webhook{sub("w1", ourURL, AccountEvents(), false, secretA)}, want,
+		}, serveWants, []string{"w1 missing_event no accounts.failed", "w2 missing_event no accounts.failed"}},
+		{"accounts.updated without the object", []Webhook{sub("w1", ourURL, AccountEvents(), false, secretA)}, serveWants,
 			[]string{"w1 no_include_resource (include_resource is off): a disconnection is not in the delivery"}},
 		{"lean and full accounts.updated side by side", []Webhook{
 			sub("w1", ourURL, AccountEvents(), false, secretA), sub("w2", ourURL, updatedOnly, true, secretA),
-		}, want, nil},
+		}, serveWants, nil},
 		{"full and lean accounts.updated side by side", []Webhook{
 			sub("w1", ourURL, updatedOnly, true, secretA), sub("w2", ourURL, AccountEvents(), false, secretA),
-		}, want, nil},
-		{`"*" covers every event but cannot carry the object`, []Webhook{sub("w1", ourURL, []string{"*"}, false, secretA)}, want,
+		}, serveWants, nil},
+		{`"*" covers every event but cannot carry the object`, []Webhook{sub("w1", ourURL, []string{"*"}, false, secretA)}, serveWants,
 			[]string{`w1 no_include_resource a "*" subscription cannot carry include_resource`}},
 		{`"*" beside a full accounts.updated`, []Webhook{
 			sub("w1", ourURL, []string{"*"}, false, secretA), sub("w2", ourURL, updatedOnly, true, secretA),
-		}, want, nil},
-		{"no secret", []Webhook{sub("w1", ourURL, AccountEvents(), true, "")}, want,
+		}, serveWants, nil},
+	})
+}
+
+func TestCheckSubscriptionsSecretsAndURLs(t *testing.T) {
+	runChecks(t, []checkCase{
+		{"no secret", []Webhook{sub("w1", ourURL, AccountEvents(), true, "")}, serveWants,
 			[]string{"w1 no_secret the service refuses unsigned deliveries (unless --allow-unsigned-webhooks)"}},
 		{"no secret, unsigned deliveries allowed", []Webhook{sub("w1", ourURL, AccountEvents(), true, "")},
 			Expectations{URL: ourURL, Secrets: []string{secretA}, AllowUnsigned: true}, nil},
-		{"no secret on an items subscription to the service", []Webhook{full("w1"), sub("w2", ourURL, []string{"items.updated"}, false, "")}, want,
+		{"no secret on an items subscription to the service", []Webhook{full("w1"), sub("w2", ourURL, []string{"items.updated"}, false, "")}, serveWants,
 			[]string{"w2 no_secret has no secret"}},
-		{"a secret the service lacks", []Webhook{sub("w1", ourURL, AccountEvents(), true, secretB)}, want,
+		{"a secret the service lacks", []Webhook{sub("w1", ourURL, AccountEvents(), true, secretB)}, serveWants,
 			[]string{"w1 other_secret none of the service's --webhook-secret"}},
 		{"the new secret while rotating", []Webhook{sub("w1", ourURL, AccountEvents(), true, secretB)},
 			Expectations{URL: ourURL, Secrets: []string{secretA, secretB}}, nil},
 		{"secrets not given: only their absence counts", []Webhook{sub("w1", ourURL, AccountEvents(), true, secretB)},
 			Expectations{URL: ourURL}, nil},
-		{"account events to another URL", []Webhook{full("w1"), sub("w2", otherURL, AccountEvents(), true, secretA)}, want,
+		{"account events to another URL", []Webhook{full("w1"), sub("w2", otherURL, AccountEvents(), true, secretA)}, serveWants,
 			[]string{"w2 other_url delivers account events to " + otherURL + ", not to the service's " + ourURL}},
-		{"only another URL", []Webhook{sub("w1", otherURL, AccountEvents(), true, secretA)}, want,
+		{"only another URL", []Webhook{sub("w1", otherURL, AccountEvents(), true, secretA)}, serveWants,
 			[]string{" no_subscription to " + ourURL, "w1 other_url `accounthealth webhooks delete w1`"}},
 		{"other events to another URL are not the service's business", []Webhook{
 			full("w1"), sub("w2", otherURL, []string{"reports.ready"}, false, ""),
-		}, want, nil},
-		{"scheme and host in any case", []Webhook{sub("w1", "HTTPS://Hooks.Example.COM/v1/webhooks/argyle", AccountEvents(), true, secretA)}, want, nil},
-		{"a path that differs by a slash", []Webhook{sub("w1", ourURL+"/", AccountEvents(), true, secretA)}, want,
+		}, serveWants, nil},
+		{"scheme and host in any case", []Webhook{sub("w1", "HTTPS://Hooks.Example.COM/v1/webhooks/argyle", AccountEvents(), true, secretA)}, serveWants, nil},
+		{"a path that differs by a slash", []Webhook{sub("w1", ourURL+"/", AccountEvents(), true, secretA)}, serveWants,
 			[]string{" no_subscription", "w1 other_url"}},
 		{"URL not given: every account subscription counts", []Webhook{
 			sub("w1", ourURL, except("accounts.removed"), true, secretA), sub("w2", otherURL, []string{"accounts.removed"}, true, secretA),
 			sub("w3", otherURL, []string{"reports.ready"}, false, ""),
 		}, Expectations{Secrets: []string{secretA}}, nil},
-		{"everything wrong with one subscription, in order", []Webhook{sub("w1", ourURL, updatedOnly, false, "")}, want, []string{
+		{"everything wrong with one subscription, in order", []Webhook{sub("w1", ourURL, updatedOnly, false, "")}, serveWants, []string{
 			"w1 no_secret", "w1 missing_event no accounts.added", "w1 missing_event no accounts.connected",
 			"w1 missing_event no accounts.failed", "w1 missing_event no accounts.removed", "w1 no_include_resource",
 		}},
-	}
+	})
+}
+
+func runChecks(t *testing.T, cases []checkCase) {
+	t.Helper()
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			got := CheckSubscriptions(c.subs, c.want)
