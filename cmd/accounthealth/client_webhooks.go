@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/url"
 	"strings"
 	"text/tabwriter"
@@ -329,4 +330,54 @@ func runWebhooksDelete(ctx context.Context, args []string, stdout, stderr io.Wri
 	}
 	_, err = fmt.Fprintf(stdout, "deleted webhook %s\n", id)
 	return err
+}
+
+// subscriptionCheckTimeout bounds serve's start-up check of the
+// subscriptions. The check runs beside start-up and delays nothing; the
+// bound keeps a hanging provider from holding it open.
+const subscriptionCheckTimeout = 20 * time.Second
+
+// checkSubscriptionsAtStart logs, for serve and without holding up its
+// start, a warning per problem CheckSubscriptions finds in the provider's
+// subscriptions, or one when they cannot be listed. Without a provider key
+// it does nothing. The func it returns stops the check and waits for it.
+func checkSubscriptionsAtStart(ctx context.Context, cfg service.Config, publicURL string, logger *slog.Logger) (stop func()) {
+	if cfg.Provider.KeyID == "" {
+		return func() {}
+	}
+	want := provider.Expectations{URL: publicURL, Secrets: cfg.WebhookSecrets, AllowUnsigned: cfg.AllowUnsignedWebhooks}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		logFindings(ctx, cfg.Provider, want, logger)
+	}()
+	return func() { cancel(); <-done }
+}
+
+func logFindings(ctx context.Context, pcfg provider.Config, want provider.Expectations, logger *slog.Logger) {
+	pc, err := provider.New(pcfg)
+	if err != nil {
+		logger.Warn("webhook subscriptions not checked: the provider settings are wrong", "error", err)
+		return
+	}
+	listing, cancel := context.WithTimeout(ctx, subscriptionCheckTimeout)
+	defer cancel()
+	hooks, err := pc.ListWebhooks(listing)
+	switch {
+	case ctx.Err() != nil:
+		return // shutting down: nobody is waiting for the answer
+	case err != nil:
+		logger.Warn("webhook subscriptions not checked: listing them at the provider failed; `accounthealth webhooks list` checks them later",
+			"error", err, "timeout", subscriptionCheckTimeout)
+		return
+	}
+	findings := provider.CheckSubscriptions(hooks, want)
+	for _, f := range findings {
+		logger.Warn("webhook subscription leaves the service blind", "subscription", f.Subscription, "problem", string(f.Problem), "detail", f.Message)
+	}
+	if want.URL == "" {
+		logger.Info("webhook subscription URLs not checked: set --webhook-public-url to the address the provider delivers to")
+	}
+	logger.Info("webhook subscriptions checked", "subscriptions", len(hooks), "problems", len(findings))
 }

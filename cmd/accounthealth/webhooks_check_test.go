@@ -1,11 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/accounthealth/accounthealth/server/provider"
 	"github.com/accounthealth/accounthealth/server/provider/providerfake"
@@ -190,5 +195,137 @@ func TestWebhooksListFlagsBlindSubscriptions(t *testing.T) {
 	clean.webhooks(t, exitOK, nil, "create", "--url", hooksURL)
 	if _, stderr := clean.webhooks(t, exitOK, public, "list"); stderr != "checked 1 subscription: none leaves the service blind\n" {
 		t.Errorf("a subscription by the book:\n%s", stderr)
+	}
+}
+
+// logWatch collects a process's log, and lets a test wait for a line.
+type logWatch struct {
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	wrote chan struct{} // one pending token: something was written since the last look
+}
+
+func newLogWatch() *logWatch { return &logWatch{wrote: make(chan struct{}, 1)} }
+
+func (w *logWatch) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	w.buf.Write(b)
+	w.mu.Unlock()
+	select {
+	case w.wrote <- struct{}{}:
+	default:
+	}
+	return len(b), nil
+}
+
+func (w *logWatch) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+// waitFor returns the log once it holds s; it fails the test when a
+// minute passes first, as only a hung process takes that long.
+func (w *logWatch) waitFor(t *testing.T, s string) string {
+	t.Helper()
+	deadline := time.After(time.Minute)
+	for {
+		if log := w.String(); strings.Contains(log, s) {
+			return log
+		}
+		select {
+		case <-w.wrote:
+		case <-deadline:
+			t.Fatalf("no %q in the log within a minute:\n%s", s, w)
+		}
+	}
+}
+
+// startServe runs serve against the fake provider, its log in a logWatch.
+func startServe(t *testing.T, p *providerEnv, env ...string) (*exec.Cmd, *logWatch) {
+	t.Helper()
+	log := newLogWatch()
+	cmd := exec.Command(binary, "serve", "--data-dir", t.TempDir(),
+		"--webhook-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0")
+	cmd.Env = append(append(cleanEnv(), p.env...), env...)
+	cmd.Stderr = log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return cmd, log
+}
+
+const blindWarning = `level=WARN msg="webhook subscription leaves the service blind"`
+
+// serve logs, at start, a warning per problem of the subscriptions.
+func TestServeWarnsOfBlindSubscriptions(t *testing.T) {
+	p := startProvider(t, nil)
+	lean := p.subscribe(t, provider.WebhookSpec{Events: []string{"accounts.updated"}, Name: "lean", URL: hooksURL, Secret: fixtureSecret})
+	_, log := startServe(t, p, "ACCOUNTHEALTH_WEBHOOK_PUBLIC_URL="+hooksURL)
+
+	log.waitFor(t, `msg="webhook subscriptions checked" subscriptions=1 problems=5`)
+	out := log.String()
+	for _, problem := range []string{"missing_event", "no_include_resource"} {
+		if !strings.Contains(out, blindWarning+" subscription="+lean.ID+" problem="+problem) {
+			t.Errorf("no %s warning:\n%s", problem, out)
+		}
+	}
+	if n := strings.Count(out, blindWarning); n != 5 {
+		t.Errorf("%d warnings, want 5 (4 events missing, no account object):\n%s", n, out)
+	}
+	if strings.Contains(out, "URLs not checked") {
+		t.Errorf("the URL was given, yet not checked:\n%s", out)
+	}
+}
+
+// A provider that refuses the listing costs one warning line, and serve
+// runs on.
+func TestServeWarnsOnceWhenSubscriptionsCannotBeListed(t *testing.T) {
+	p := startProvider(t, nil)
+	_, log := startServe(t, p, "ACCOUNTHEALTH_ARGYLE_API_KEY_SECRET=wrong")
+	log.waitFor(t, "msg=serving")
+	out := log.waitFor(t, "webhook subscriptions not checked")
+	if n := strings.Count(out, "level=WARN msg=\"webhook subscriptions not checked: listing them at the provider failed"); n != 1 || !strings.Contains(out, "401") {
+		t.Errorf("%d warnings about the listing, want 1 naming the 401:\n%s", n, out)
+	}
+	if strings.Contains(out, blindWarning) || strings.Contains(out, "webhook subscriptions checked") {
+		t.Errorf("findings without a listing:\n%s", out)
+	}
+}
+
+// A provider that never answers holds up neither start nor shutdown.
+func TestServeStartsWhileTheProviderHangs(t *testing.T) {
+	listing := make(chan struct{}, 1)
+	p := startProvider(t, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodGet && r.URL.Path == "/v2/webhooks" {
+				select {
+				case listing <- struct{}{}:
+				default:
+				}
+			}
+			next.ServeHTTP(w, r)
+		})
+	})
+	if err := p.fake.AddFault(providerfake.Fault{Route: "GET /v2/webhooks", Hang: true}); err != nil {
+		t.Fatal(err)
+	}
+	cmd, log := startServe(t, p)
+	select {
+	case <-listing:
+	case <-time.After(time.Minute):
+		t.Fatalf("serve did not list the subscriptions within a minute:\n%s", log)
+	}
+	log.waitFor(t, "msg=serving")
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("serve ended with %v\n%s", err, log)
+	}
+	if out := log.String(); strings.Contains(out, "webhook subscriptions") {
+		t.Errorf("a check cut short by shutdown was reported:\n%s", out)
 	}
 }
