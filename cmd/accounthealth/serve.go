@@ -60,6 +60,7 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.StringVar(&cfg.Provider.KeyID, "argyle-api-key-id", "", "provider API key id (needed to delete failed accounts)")
 	fs.StringVar(&cfg.Provider.KeySecret, "argyle-api-key-secret", "", "provider API key secret")
 	fs.DurationVar(&cfg.InviteResendInterval, "invite-resend-interval", reconnect.DefaultResendInterval, "least time between two sends of a user's invite (reconnect-invite)")
+	publicURL := fs.String("webhook-public-url", "", publicURLUsage+"; checked at start when a provider key is set")
 	tokensFile := fs.String("api-tokens-file", "", `file of internal API tokens, one "name:sha256-hex" per line ('accounthealth token new NAME' makes one)`)
 	tokensList := fs.String("api-tokens", "", `internal API tokens as comma-separated "name:sha256-hex" entries (hashes, never the tokens)`)
 	fs.StringVar(&cfg.TLSCertFile, "tls-cert", "", "PEM certificate for every listener (reloaded on change and on SIGHUP)")
@@ -82,7 +83,7 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if cfg.APITokens, err = loadTokens(*tokensFile, *tokensList); err != nil {
 		return usageError{err}
 	}
-	if err := cfg.Validate(); err != nil {
+	if err := errors.Join(cfg.Validate(), checkPublicURL(*publicURL)); err != nil {
 		return usageError{err}
 	}
 
@@ -119,6 +120,7 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	stopReload := reloadOnSIGHUP(srv, logger)
 	defer stopReload()
+	defer checkSubscriptionsAtStart(ctx, cfg, *publicURL, logger)()
 	return srv.Run(ctx)
 }
 

@@ -72,15 +72,17 @@ type WebhookConfig struct {
 	IncludeResource bool `json:"include_resource"`
 }
 
-// Webhook is a subscription as the provider lists it. Its secret, which the
-// provider sends back, is deliberately not kept: nothing here needs it, and
-// a value without it can be logged freely.
+// Webhook is a subscription as the provider lists it. It can be printed
+// and logged freely: its Secret never shows.
 type Webhook struct {
-	ID        string        `json:"id"`
-	Name      string        `json:"name"`
-	Events    []string      `json:"events"`
-	URL       string        `json:"url"`
-	Config    WebhookConfig `json:"config"`
+	ID     string        `json:"id"`
+	Name   string        `json:"name"`
+	Events []string      `json:"events"`
+	URL    string        `json:"url"`
+	Config WebhookConfig `json:"config"`
+	// Secret is kept to tell whether the deliveries are signed, and with
+	// which secret (see CheckSubscriptions and MatchSubscriptions).
+	Secret    WebhookSecret `json:"secret"`
 	CreatedAt time.Time     `json:"created_at"`
 	UpdatedAt time.Time     `json:"updated_at"`
 	// LastSentAt is zero when nothing was delivered yet.
