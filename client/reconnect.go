@@ -2,6 +2,8 @@ package client
 
 import (
 	"context"
+	"errors"
+	"io"
 
 	ahv1 "github.com/accounthealth/accounthealth/gen/accounthealth/v1"
 )
@@ -26,4 +28,28 @@ func (c *Client) ReconnectLink(ctx context.Context, accountID string) (*ahv1.Get
 // ResendInvite re-sends the original invite of the account's user.
 func (c *Client) ResendInvite(ctx context.Context, accountID string) (*ahv1.ResendInviteResponse, error) {
 	return c.api.ResendInvite(ctx, &ahv1.ResendInviteRequest{AccountId: accountID})
+}
+
+// Sync has the server backfill every account from the provider's list,
+// calling progress after each page and with the final state; it returns
+// once the backfill finished or failed. Interrupted, a later call resumes
+// it. restart starts it over after one finished.
+func (c *Client) Sync(ctx context.Context, restart bool, progress func(*ahv1.SyncAccountsResponse)) error {
+	const method = ahv1.AccountHealthService_SyncAccounts_FullMethodName
+	stream, err := c.api.SyncAccounts(ctx, &ahv1.SyncAccountsRequest{Restart: restart})
+	if err != nil {
+		return asError(method, err)
+	}
+	for {
+		msg, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return asError(method, err)
+		}
+		if progress != nil {
+			progress(msg)
+		}
+	}
 }

@@ -7,6 +7,9 @@ import (
 	"maps"
 	"slices"
 	"text/tabwriter"
+	"time"
+
+	ahv1 "github.com/accounthealth/accounthealth/gen/accounthealth/v1"
 )
 
 func runHealthRefresh(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -88,4 +91,50 @@ invite would create a second user). A user is sent their invite at most once per
 	_, err = fmt.Fprintf(stdout, "re-sent invite %s to user %s (%s); it may be sent again from %s\n",
 		resp.GetInviteId(), resp.GetUserId(), or(resp.GetInviteStatus()), when(resp.GetNextResendAt()))
 	return err
+}
+
+func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newClientCommand("sync", "sync [flags]",
+		`Has the server backfill every account from the provider's account list, recording each account object like
+a webhook that carries it (it never overrides a newer one). Progress goes to stderr: accounts seen, applied
+(health changed), per second, and an estimate of the time left when one can be guessed. Interrupted, the
+next run resumes after the last page committed; a provider outage pauses it rather than failing it. A
+backfill that finished is not run again unless --restart. The server needs the provider's API key.`,
+		stdout, stderr)
+	restart := c.fs.Bool("restart", false, "start again from the provider's first page, even after a backfill finished")
+	cl, _, err := c.connect(args)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	var last *ahv1.SyncAccountsResponse
+	err = cl.Sync(ctx, *restart, func(p *ahv1.SyncAccountsResponse) {
+		last = p
+		fmt.Fprintln(stderr, syncLine(p))
+	})
+	if err != nil {
+		return c.explain(err, "")
+	}
+	if c.output == "json" {
+		return printJSON(stdout, last)
+	}
+	_, err = fmt.Fprintf(stdout, "backfill done: %d accounts in %d pages, %d applied (the others were known already)\n",
+		last.GetSeen(), last.GetPages(), last.GetApplied())
+	return err
+}
+
+// syncLine is one line of a backfill's progress.
+func syncLine(p *ahv1.SyncAccountsResponse) string {
+	line := fmt.Sprintf("seen %d, applied %d, %.0f accounts/s", p.GetSeen(), p.GetApplied(), p.GetAccountsPerSecond())
+	switch {
+	case p.GetWaiting() != "":
+		line += "; waiting for the provider: " + p.GetWaiting()
+	case p.GetDone():
+		line += "; done"
+	case p.GetEta() != nil:
+		line += "; about " + shortDuration(p.GetEta().AsDuration().Round(time.Second)) + " left"
+	default:
+		line += "; time left unknown (the provider does not say how many accounts it holds)"
+	}
+	return line
 }

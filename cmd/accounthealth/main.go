@@ -46,6 +46,7 @@ func commands() []command {
 		{"watch", "print disconnections as they happen; resumable", runWatch},
 		{"delete-failed", "delete, at the provider, an account whose login failed", runDeleteFailed},
 		{"purge-failed", "delete every failed account idle for longer than a duration", runPurgeFailed},
+		{"sync", "backfill every account from the provider's list into the server's store", runSync},
 		{"reconnect-link", "a Link user token and parameters that open Link at an account to fix it", runReconnectLink},
 		{"reconnect-invite", "re-send the user's original invite, never a new one", runReconnectInvite},
 		{"webhooks", "list, create or delete webhook subscriptions at the provider", runWebhooks},

@@ -42,13 +42,20 @@ func (s *secretList) Set(v string) error {
 	return nil
 }
 
-func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
-	cfg := service.DefaultConfig()
-	fs := newFlagSet("serve", "serve [flags]", stderr)
+// serveOptions are serve's flags that service.Config does not hold.
+type serveOptions struct {
+	dataDir, databaseURL, publicURL, tokensFile, tokensList *string
+	otlpEndpoint, logLevel, logFormat                       *string
+	otlpInsecure                                            *bool
+}
+
+// serveFlags defines serve's flags, filling cfg.
+func serveFlags(fs *flag.FlagSet, cfg *service.Config) serveOptions {
+	var o serveOptions
 	fs.StringVar(&cfg.WebhookAddr, "webhook-addr", cfg.WebhookAddr, "internet-facing listener: POST "+service.WebhookPath+", GET /healthz and GET /readyz only")
 	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", cfg.GRPCAddr, "internal gRPC listener (all services, grpc.health.v1, reflection)")
 	fs.StringVar(&cfg.APIAddr, "api-addr", cfg.APIAddr, "internal REST gateway for AccountHealthService, /healthz, /readyz and Prometheus /metrics (authenticated like the API)")
-	dataDir, databaseURL := storeFlags(fs)
+	o.dataDir, o.databaseURL = storeFlags(fs)
 	fs.Var((*secretList)(&cfg.WebhookSecrets), "webhook-secret", "secret of the provider's webhook subscription; comma-separated to accept two while rotating")
 	fs.BoolVar(&cfg.AllowUnsignedWebhooks, "allow-unsigned-webhooks", false, "accept deliveries without a signature (local testing only)")
 	fs.IntVar(&cfg.MaxBodyBytes, "max-body-bytes", cfg.MaxBodyBytes, "largest delivery body accepted; larger ones get 413")
@@ -56,39 +63,54 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long shutdown waits for in-flight requests")
 	fs.DurationVar(&cfg.HealthCheckInterval, "health-check-interval", cfg.HealthCheckInterval, "how often the store is checked for grpc.health.v1 and /readyz")
 	fs.DurationVar(&cfg.MetricsAccountsMaxAge, "metrics-accounts-max-age", cfg.MetricsAccountsMaxAge, "how long /metrics reuses its count of accounts by state before querying the store again")
-	fs.StringVar(&cfg.Provider.BaseURL, "argyle-api-url", cfg.Provider.BaseURL, "the provider's v2 API: sandbox, production, or a fake provider's URL")
-	fs.StringVar(&cfg.Provider.KeyID, "argyle-api-key-id", "", "provider API key id (needed to delete failed accounts)")
-	fs.StringVar(&cfg.Provider.KeySecret, "argyle-api-key-secret", "", "provider API key secret")
-	fs.DurationVar(&cfg.InviteResendInterval, "invite-resend-interval", reconnect.DefaultResendInterval, "least time between two sends of a user's invite (reconnect-invite)")
-	publicURL := fs.String("webhook-public-url", "", publicURLUsage+"; checked at start when a provider key is set")
-	tokensFile := fs.String("api-tokens-file", "", `file of internal API tokens, one "name:sha256-hex" per line ('accounthealth token new NAME' makes one)`)
-	tokensList := fs.String("api-tokens", "", `internal API tokens as comma-separated "name:sha256-hex" entries (hashes, never the tokens)`)
+	providerFlags(fs, cfg)
+	o.publicURL = fs.String("webhook-public-url", "", publicURLUsage+"; checked at start when a provider key is set")
+	o.tokensFile = fs.String("api-tokens-file", "", `file of internal API tokens, one "name:sha256-hex" per line ('accounthealth token new NAME' makes one)`)
+	o.tokensList = fs.String("api-tokens", "", `internal API tokens as comma-separated "name:sha256-hex" entries (hashes, never the tokens)`)
 	fs.StringVar(&cfg.TLSCertFile, "tls-cert", "", "PEM certificate for every listener (reloaded on change and on SIGHUP)")
 	fs.StringVar(&cfg.TLSKeyFile, "tls-key", "", "PEM private key of --tls-cert")
 	fs.StringVar(&cfg.TLSClientCAFile, "tls-client-ca", "", "PEM CA whose client certificates authenticate internal callers (mutual TLS)")
 	fs.Var((*listFlag)(&cfg.WebhookAllowSources), "webhook-allow-sources", `admit deliveries only from these comma-separated addresses or CIDRs ("argyle": the provider's four documented addresses); default: any`)
 	fs.Var((*listFlag)(&cfg.TrustedProxies), "trusted-proxies", "comma-separated addresses or CIDRs of proxies whose X-Forwarded-For is believed")
-	otlpEndpoint := fs.String("otlp-endpoint", "", "OpenTelemetry collector (host:port, OTLP/gRPC) to send traces to; empty: tracing off")
-	otlpInsecure := fs.Bool("otlp-insecure", false, "send traces to the collector without TLS")
+	o.otlpEndpoint = fs.String("otlp-endpoint", "", "OpenTelemetry collector (host:port, OTLP/gRPC) to send traces to; empty: tracing off")
+	o.otlpInsecure = fs.Bool("otlp-insecure", false, "send traces to the collector without TLS")
 	fs.String("config", "", `file of "setting = value" lines (the flags' names, # comments); flags and environment override it`)
-	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	logFormat := fs.String("log-format", "text", "text or json")
+	o.logLevel = fs.String("log-level", "info", "debug, info, warn or error")
+	o.logFormat = fs.String("log-format", "text", "text or json")
+	return o
+}
+
+// providerFlags are serve's settings of the provider's API and of what the
+// service does with it.
+func providerFlags(fs *flag.FlagSet, cfg *service.Config) {
+	fs.StringVar(&cfg.Provider.BaseURL, "argyle-api-url", cfg.Provider.BaseURL, "the provider's v2 API: sandbox, production, or a fake provider's URL")
+	fs.StringVar(&cfg.Provider.KeyID, "argyle-api-key-id", "", "provider API key id (needed to delete failed accounts, fetch accounts, backfill and reconcile, and reconnect links)")
+	fs.StringVar(&cfg.Provider.KeySecret, "argyle-api-key-secret", "", "provider API key secret")
+	fs.DurationVar(&cfg.InviteResendInterval, "invite-resend-interval", reconnect.DefaultResendInterval, "least time between two sends of a user's invite (reconnect-invite)")
+	fs.BoolVar(&cfg.SyncOnStart, "sync-on-start", cfg.SyncOnStart, "with a provider key: backfill every account from the provider at start unless a backfill finished (see `accounthealth sync`)")
+	fs.DurationVar(&cfg.ReconcileInterval, "reconcile-interval", cfg.ReconcileInterval, "with a provider key: how often accounts due are fetched from the provider (0: never)")
+	fs.DurationVar(&cfg.ReconcileMaxAge, "reconcile-max-age", cfg.ReconcileMaxAge, "an account whose object was last seen longer ago is fetched again; unconfirmed ones always are")
+}
+
+func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
+	cfg := service.DefaultConfig()
+	fs := newFlagSet("serve", "serve [flags]", stderr)
+	o := serveFlags(fs, &cfg)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	logger, err := newLogger(stderr, *logLevel, *logFormat)
+	logger, err := newLogger(stderr, *o.logLevel, *o.logFormat)
 	if err != nil {
 		return usageError{err}
 	}
-	if cfg.APITokens, err = loadTokens(*tokensFile, *tokensList); err != nil {
+	if cfg.APITokens, err = loadTokens(*o.tokensFile, *o.tokensList); err != nil {
 		return usageError{err}
 	}
-	if err := errors.Join(cfg.Validate(), checkPublicURL(*publicURL)); err != nil {
+	if err := errors.Join(cfg.Validate(), checkPublicURL(*o.publicURL)); err != nil {
 		return usageError{err}
 	}
-
-	if *otlpEndpoint != "" {
-		tp, stopTracing, err := tracing.New(ctx, *otlpEndpoint, *otlpInsecure)
+	if *o.otlpEndpoint != "" {
+		tp, stopTracing, err := tracing.New(ctx, *o.otlpEndpoint, *o.otlpInsecure)
 		if err != nil {
 			return usageError{err}
 		}
@@ -100,28 +122,38 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 		}()
 		cfg.TracerProvider = tp
 	}
-	st, err := openStore(ctx, *databaseURL, *dataDir)
+	srv, err := newServer(ctx, cfg, *o.databaseURL, *o.dataDir, logger)
 	if err != nil {
 		return err
+	}
+	stopReload := reloadOnSIGHUP(srv, logger)
+	defer stopReload()
+	defer checkSubscriptionsAtStart(ctx, cfg, *o.publicURL, logger)()
+	return srv.Run(ctx)
+}
+
+// newServer opens the store, rebuilds health under this binary's rules if
+// it must, and builds the server over it.
+func newServer(ctx context.Context, cfg service.Config, databaseURL, dataDir string, logger *slog.Logger) (*service.Server, error) {
+	st, err := openStore(ctx, databaseURL, dataDir)
+	if err != nil {
+		return nil, err
 	}
 	// Before any traffic: records derived under older rules are rebuilt
 	// from the log, so nothing is served or streamed under stale rules.
 	if _, err := rebuild.Run(ctx, st, logger, rebuild.Options{}); err != nil {
 		st.Close()
-		return fmt.Errorf("rebuild health from the log: %w; start again to resume it", err)
+		return nil, fmt.Errorf("rebuild health from the log: %w; start again to resume it", err)
 	}
 	srv, err := service.New(cfg, st, logger)
 	if err != nil {
 		st.Close()
-		return err
+		return nil, err
 	}
 	if cfg.AllowUnsignedWebhooks {
 		logger.Warn("unsigned webhook deliveries are accepted; never run like this where the webhook listener is reachable from outside")
 	}
-	stopReload := reloadOnSIGHUP(srv, logger)
-	defer stopReload()
-	defer checkSubscriptionsAtStart(ctx, cfg, *publicURL, logger)()
-	return srv.Run(ctx)
+	return srv, nil
 }
 
 // loadTokens reads the internal API tokens from a file and a list (both

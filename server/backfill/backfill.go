@@ -49,6 +49,9 @@ type Progress struct {
 	store.SyncState
 	// Rate is the accounts seen per second in this run.
 	Rate float64
+	// Expected guesses how many accounts the provider lists, for an
+	// estimate of the time left; 0: no guess (see Options.Expected).
+	Expected int64
 	// Waiting is set while the provider fails: the backfill retries the
 	// page after a pause, Waiting says why.
 	Waiting error
@@ -60,6 +63,9 @@ type Options struct {
 	Restart bool
 	// Progress hears of each page; nil: nothing.
 	Progress func(Progress)
+	// Expected, when set, guesses how many accounts the provider lists
+	// (the provider does not say); called once a run.
+	Expected func(context.Context) int64
 	// Concurrency is how many deliveries of a page are committed at once
 	// (they share commits); default 32.
 	Concurrency int
@@ -108,6 +114,9 @@ func Run(ctx context.Context, st State, list Lister, commit Commit, o Options) (
 		state = store.SyncState{StartedAt: o.Now().UTC()}
 	}
 	r := &run{st: st, list: list, commit: commit, o: o, state: state, start: o.Now(), seenAtStart: state.Seen}
+	if o.Expected != nil {
+		r.expected = o.Expected(ctx)
+	}
 	return r.state, r.loop(ctx)
 }
 
@@ -119,6 +128,7 @@ type run struct {
 	state       store.SyncState
 	start       time.Time
 	seenAtStart int64
+	expected    int64
 }
 
 // loop walks the pages from the saved cursor, walking again from the last
@@ -211,7 +221,7 @@ func (r *run) report(waiting error) {
 	if r.o.Progress == nil {
 		return
 	}
-	p := Progress{SyncState: r.state, Waiting: waiting}
+	p := Progress{SyncState: r.state, Waiting: waiting, Expected: r.expected}
 	if el := r.o.Now().Sub(r.start).Seconds(); el > 0 {
 		p.Rate = float64(r.state.Seen-r.seenAtStart) / el
 	}

@@ -54,6 +54,7 @@ type Metrics struct {
 	sent        prometheus.Counter
 	calls       *prometheus.CounterVec
 	callSeconds *prometheus.HistogramVec
+	syncMetrics
 }
 
 // New registers the metrics. summary counts accounts by state for the
@@ -123,6 +124,7 @@ func New(summary func(context.Context) (store.Summary, error), maxAge time.Durat
 			Help:    "Duration of calls to the provider's API, retries and waits included.",
 			Buckets: latencyBuckets,
 		}, []string{"method"}),
+		syncMetrics: newSyncMetrics(f),
 	}
 }
 

@@ -150,6 +150,11 @@ func (r *Reconciler) Round(ctx context.Context) (RoundResult, error) {
 	for range min(r.o.Concurrency, len(due)) {
 		wg.Go(func() {
 			for id := range work {
+				select {
+				case <-stopped:
+					continue // paused: leave the rest due
+				default:
+				}
 				outcome, err := r.fetchOne(ctx, id)
 				mu.Lock()
 				res.count(outcome)

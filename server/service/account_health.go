@@ -10,6 +10,7 @@ import (
 	"unicode"
 
 	ahv1 "github.com/accounthealth/accounthealth/gen/accounthealth/v1"
+	"github.com/accounthealth/accounthealth/server/backfill"
 	"github.com/accounthealth/accounthealth/server/deletion"
 	"github.com/accounthealth/accounthealth/server/health"
 	"github.com/accounthealth/accounthealth/server/metrics"
@@ -28,6 +29,7 @@ type AccountHealthService struct {
 	// refresher and reconnector are nil without a provider API key.
 	refresher   *refresh.Refresher
 	reconnector *reconnect.Reconnector
+	backfill    *backfill.Runner
 	broker      *stream.Broker
 	encoded     *encodedEvents
 	tracing     tracing

@@ -11,6 +11,7 @@ import (
 	"github.com/accounthealth/accounthealth/server/auth"
 	"github.com/accounthealth/accounthealth/server/intake"
 	"github.com/accounthealth/accounthealth/server/provider"
+	"github.com/accounthealth/accounthealth/server/reconcile"
 )
 
 // Config is everything `accounthealth serve` needs. Flags and environment
@@ -63,6 +64,13 @@ type Config struct {
 	// InviteResendInterval is the least time between two sends of a
 	// user's invite (ResendInvite); 0: reconnect.DefaultResendInterval.
 	InviteResendInterval time.Duration
+	// SyncOnStart backfills from the provider's account list at start when
+	// a provider key is configured and no backfill has finished yet.
+	SyncOnStart bool
+	// ReconcileInterval is how often accounts are reconciled with the
+	// provider (0: never); ReconcileMaxAge, how old an account's last
+	// confirmation may grow before it is fetched again.
+	ReconcileInterval, ReconcileMaxAge time.Duration
 }
 
 // DefaultConfig is what `serve` runs with when nothing is set.
@@ -77,6 +85,9 @@ func DefaultConfig() Config {
 		HealthCheckInterval:   5 * time.Second,
 		MetricsAccountsMaxAge: 5 * time.Second,
 		Provider:              provider.Config{BaseURL: provider.DefaultBaseURL},
+		SyncOnStart:           true,
+		ReconcileInterval:     reconcile.DefaultInterval,
+		ReconcileMaxAge:       reconcile.DefaultMaxAge,
 	}
 }
 
@@ -135,6 +146,9 @@ func (c Config) Validate() error {
 		if _, err := provider.New(c.Provider); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if c.ReconcileInterval < 0 || (c.ReconcileInterval > 0 && c.ReconcileMaxAge <= 0) {
+		errs = append(errs, fmt.Errorf("reconcile-interval/reconcile-max-age: %v/%v; the interval is 0 (off) or positive, and then the max age positive (e.g. 1m and 24h)", c.ReconcileInterval, c.ReconcileMaxAge))
 	}
 	return errors.Join(errs...)
 }

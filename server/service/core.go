@@ -1,12 +1,17 @@
 package service
 
 import (
+	"context"
+	"fmt"
 	"log/slog"
+	"os"
 
+	"github.com/accounthealth/accounthealth/server/backfill"
 	"github.com/accounthealth/accounthealth/server/deletion"
 	"github.com/accounthealth/accounthealth/server/intake"
 	"github.com/accounthealth/accounthealth/server/metrics"
 	"github.com/accounthealth/accounthealth/server/provider"
+	"github.com/accounthealth/accounthealth/server/reconcile"
 	"github.com/accounthealth/accounthealth/server/reconnect"
 	"github.com/accounthealth/accounthealth/server/refresh"
 	"github.com/accounthealth/accounthealth/server/store"
@@ -28,6 +33,8 @@ type core struct {
 	// reconnector brings users back to Link; nil without a provider API key.
 	refresher   *refresh.Refresher
 	reconnector *reconnect.Reconnector
+	backfill    *backfill.Runner
+	reconciler  *reconcile.Reconciler // nil also when turned off
 }
 
 // newCore builds the core over s. On error nothing is left running.
@@ -62,7 +69,50 @@ func newCore(cfg Config, s store.Store, logger *slog.Logger) (_ *core, err error
 	c.deleter = deletion.New(s, client, c.batcher.Submit, logger)
 	c.refresher = refresh.New(client, s, c.batcher.Submit, logger, refreshQueueLimit)
 	c.reconnector = reconnect.New(s, client, c.batcher.Submit, logger, reconnect.Options{ResendInterval: cfg.InviteResendInterval})
+	c.backfill = backfill.NewRunner(s, client, c.batcher.Submit, backfill.Options{
+		Logger: logger, Progress: backfillMetrics(c.metrics), Expected: knownAccounts(s),
+	})
+	if cfg.ReconcileInterval > 0 {
+		c.reconciler = reconcile.New(s, c.refresher, reconcile.Options{
+			Holder: replicaName(), Interval: cfg.ReconcileInterval, MaxAge: cfg.ReconcileMaxAge, Logger: logger,
+			Observer: reconcile.Observer{Fetched: c.metrics.ReconcileFetched, Lag: c.metrics.ReconcileLag},
+		})
+	}
 	return c, nil
+}
+
+// backfillMetrics counts the pages a backfill reports. Runs do not overlap
+// (backfill.Runner), and a restart begins its counts anew.
+func backfillMetrics(m *metrics.Metrics) func(backfill.Progress) {
+	var last store.SyncState
+	return func(p backfill.Progress) {
+		m.BackfillWaiting(p.Waiting != nil)
+		if p.Pages < last.Pages {
+			last = store.SyncState{}
+		}
+		if p.Pages > last.Pages {
+			m.BackfillPage(int(p.Seen-last.Seen), int(p.Applied-last.Applied))
+			last = p.SyncState
+		}
+	}
+}
+
+// knownAccounts guesses the provider's account count from the store's.
+func knownAccounts(s store.Store) func(context.Context) int64 {
+	return func(ctx context.Context) int64 {
+		sum, err := s.Summary(ctx)
+		if err != nil {
+			return 0
+		}
+		return int64(sum.Total)
+	}
+}
+
+// replicaName names this process in the store's reconciliation leases:
+// the host, the process id and a random suffix, unique across restarts.
+func replicaName() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), newRequestID()[:8])
 }
 
 // refreshQueueLimit bounds the accounts waiting for a provider refresh.

@@ -28,13 +28,13 @@ const fakeKeySecret = "fake-key-secret-never-logged"
 
 // withFake starts the service wired to a fake provider that sends its
 // webhooks (e.g. accounts.removed after a delete) back to the service.
-func withFake(t *testing.T, st store.Store, configure ...func(*service.Config)) (*env, *providerfake.Fake) {
+func withFake(t testing.TB, st store.Store, configure ...func(*service.Config)) (*env, *providerfake.Fake) {
 	t.Helper()
 	return withFakeLogging(t, slog.LevelInfo, st, configure...)
 }
 
 // withFakeLogging is withFake with a chosen log level.
-func withFakeLogging(t *testing.T, level slog.Level, st store.Store, configure ...func(*service.Config)) (*env, *providerfake.Fake) {
+func withFakeLogging(t testing.TB, level slog.Level, st store.Store, configure ...func(*service.Config)) (*env, *providerfake.Fake) {
 	t.Helper()
 	var fake *providerfake.Fake
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fake.Handler().ServeHTTP(w, r) }))

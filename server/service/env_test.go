@@ -117,14 +117,43 @@ func openStore(t testing.TB, dir string) store.Store {
 
 // lockedLog collects the server's log lines while a test reads them.
 type lockedLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	written chan struct{} // closed and replaced at each write
 }
 
 func (l *lockedLog) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.written != nil {
+		close(l.written)
+		l.written = nil
+	}
 	return l.buf.Write(p)
+}
+
+// waitLog waits until the server logged a line containing s.
+func (e *env) waitLog(t *testing.T, s string) {
+	t.Helper()
+	guard := time.After(15 * time.Second)
+	for {
+		l := e.logs
+		l.mu.Lock()
+		found := bytes.Contains(l.buf.Bytes(), []byte(s))
+		if l.written == nil {
+			l.written = make(chan struct{})
+		}
+		written := l.written
+		l.mu.Unlock()
+		if found {
+			return
+		}
+		select {
+		case <-written:
+		case <-guard:
+			t.Fatalf("the server did not log %q in 15s:\n%s", s, e.logs.String())
+		}
+	}
 }
 
 func (l *lockedLog) String() string {

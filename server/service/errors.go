@@ -16,6 +16,7 @@ import (
 
 	ahv1 "github.com/accounthealth/accounthealth/gen/accounthealth/v1"
 	"github.com/accounthealth/accounthealth/server/auth"
+	"github.com/accounthealth/accounthealth/server/backfill"
 	"github.com/accounthealth/accounthealth/server/deletion"
 	"github.com/accounthealth/accounthealth/server/intake"
 	"github.com/accounthealth/accounthealth/server/provider"
@@ -71,6 +72,7 @@ var errorMapping = []struct {
 	{target: reconnect.ErrNoInvite, code: codes.FailedPrecondition, reason: ahv1.ErrorReason_NO_INVITE},
 	{target: reconnect.ErrInviteRevoked, code: codes.FailedPrecondition, reason: ahv1.ErrorReason_INVITE_REVOKED},
 	{target: reconnect.ErrResentRecently, code: codes.ResourceExhausted, reason: ahv1.ErrorReason_INVITE_RESENT_RECENTLY},
+	{target: backfill.ErrInProgress, code: codes.FailedPrecondition, reason: ahv1.ErrorReason_SYNC_IN_PROGRESS},
 	// The provider's errors as its client gives them, for the calls that
 	// pass them on with their own words (refresh, reconnect).
 	{target: provider.ErrNotConfigured, code: codes.FailedPrecondition, reason: ahv1.ErrorReason_PROVIDER_NOT_CONFIGURED},

@@ -106,7 +106,7 @@ func newFrontEnds(cfg Config, c *core, logger *slog.Logger) (_ *frontEnds, err e
 func (fe *frontEnds) newGRPCServers(cfg Config, c *core, authn *auth.Authenticator, internalTLS *tls.Config, logger *slog.Logger) {
 	webhooks := &WebhookService{pipeline: c.pipeline, refresher: c.refresher, logger: logger}
 	accounts := &AccountHealthService{
-		tracing: c.tracing, store: c.store, deleter: c.deleter, refresher: c.refresher, reconnector: c.reconnector,
+		tracing: c.tracing, store: c.store, deleter: c.deleter, refresher: c.refresher, reconnector: c.reconnector, backfill: c.backfill,
 		broker: c.broker, encoded: newEncodedEvents(8192), metrics: c.metrics, logger: logger,
 	}
 	// Streams are long-lived: cap them per connection so one client cannot

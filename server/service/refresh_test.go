@@ -19,22 +19,17 @@ func TestLeanUpdateIsConfirmedWithTheProvider(t *testing.T) {
 	if _, err := fake.AddAccount(providerfake.AccountSeed{ID: "acct", User: "user-acct", Status: "error", ErrorCode: "auth_required", ScannedAt: scanned}); err != nil {
 		t.Fatal(err)
 	}
+	w := e.watchGRPC(&ahv1.StreamDisconnectionsRequest{})
 	if r := e.deliver(leanBody("accounts.updated", "acct", "user-acct")); r.outcome != ahv1.DeliveryOutcome_DELIVERY_OUTCOME_UNCONFIRMED {
 		t.Fatalf("outcome %s", r.outcome)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		h := e.getHealth(readers[0], "acct")
-		if h.GetState() == ahv1.HealthState_HEALTH_STATE_DISCONNECTED && !h.GetUnconfirmed() {
-			if h.GetErrorCode() != "auth_required" || h.GetLastSnapshot() == nil {
-				t.Errorf("confirmed health = %v", h)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("still %s unconfirmed=%v after 10s", h.GetState(), h.GetUnconfirmed())
-		}
-		time.Sleep(20 * time.Millisecond)
+	// The fetch's answer disconnects the account: the stream tells.
+	if ev := w.events(t, 1)[0]; ev.GetKind() != ahv1.TransitionKind_TRANSITION_KIND_DISCONNECTED {
+		t.Fatalf("event %v", ev)
+	}
+	h := e.getHealth(readers[0], "acct")
+	if h.GetUnconfirmed() || h.GetErrorCode() != "auth_required" || h.GetLastSnapshot() == nil {
+		t.Errorf("confirmed health = %v", h)
 	}
 	events := &ahv1.ListAccountEventsResponse{}
 	if code := e.callGRPC("ListAccountEvents", &ahv1.ListAccountEventsRequest{AccountId: "acct"}, events); code != codes.OK {

@@ -77,6 +77,12 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.refresher != nil {
 		s.workers.Go(func() { s.refresher.Run(workCtx) })
 	}
+	if s.reconciler != nil {
+		s.workers.Go(func() { s.reconciler.Run(workCtx) })
+	}
+	if s.backfill != nil && s.cfg.SyncOnStart {
+		s.workers.Go(func() { s.syncOnStart(workCtx) })
+	}
 	// The first check comes before serving, so that the first probe
 	// already gets the store's answer.
 	s.ready.check(workCtx)
@@ -95,6 +101,25 @@ func (s *Server) Run(ctx context.Context) error {
 		s.logger.Error("listener failed; shutting down", "error", runErr)
 	}
 	return errors.Join(runErr, s.shutdown())
+}
+
+// syncOnStart backfills when none has finished, beside the listeners:
+// webhooks are served meanwhile, and the ordering rules keep the two from
+// undoing each other.
+func (s *Server) syncOnStart(ctx context.Context) {
+	if pending, err := s.backfill.Pending(ctx); err != nil || !pending {
+		return
+	}
+	s.logger.Info("backfilling accounts from the provider (--sync-on-start)")
+	st, err := s.backfill.Run(ctx, false, nil)
+	switch {
+	case err != nil && ctx.Err() != nil:
+		s.logger.Info("backfill stopped by shutdown; the next start resumes it", "pages", st.Pages, "seen", st.Seen)
+	case err != nil:
+		s.logger.Error("backfill failed; the next start or `accounthealth sync` resumes it", "error", err, "pages", st.Pages, "seen", st.Seen)
+	default:
+		s.logger.Info("backfill done", "pages", st.Pages, "seen", st.Seen, "applied", st.Applied)
+	}
 }
 
 // serveHTTP serves plain HTTP, or HTTPS when the server has a TLS config.
