@@ -55,6 +55,10 @@ type Result struct {
 	Outcome  health.Outcome
 	// Change is the transition committed with the entry, nil when none.
 	Change *Change
+	// Unconfirmed is the record's Unconfirmed flag after the commit (false
+	// for OutcomeNotAccountEvent): the caller knows that a fetch is due
+	// without reading the record again.
+	Unconfirmed bool
 }
 
 // Entry is one row of an account's timeline: a delivery or an API action.

@@ -69,6 +69,8 @@ func Run(t *testing.T, newDB Factory) {
 		{"Closed", testClosed},
 		{"ChangeSeqBefore", testChangeSeqBefore},
 		{"APIAction", testAPIAction},
+		{"ConfirmedAt", testConfirmedAt},
+		{"ResultUnconfirmed", testResultUnconfirmed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -83,6 +85,7 @@ func Run(t *testing.T, newDB Factory) {
 		{"RebuildUnderNewRules", testRebuildUnderNewRules},
 		{"RebuildResumes", testRebuildResumes},
 		{"RebuildConcurrently", testRebuildConcurrently},
+		{"RebuildDerivesConfirmedAt", testRebuildDerivesConfirmedAt},
 	}
 	for _, tc := range reopening {
 		t.Run(tc.name, func(t *testing.T) {

@@ -30,6 +30,7 @@ var (
 		"remedy_action", "remedy_message", "remedy_link_account_id", "remedy_link_user_id",
 		"state_since", "last_event_type", "last_event_at", "consecutive_failures",
 		"ever_connected", "unconfirmed", "incident_state", "snapshot_at", "snapshot", "snapshot_received_at",
+		"confirmed_at",
 	}
 	// EntryCols are read back; an insert adds body_sha256.
 	EntryCols = []string{
@@ -176,6 +177,7 @@ func RecordArgs(r *health.Record) []any {
 		r.Remedy.Action, r.Remedy.Message, r.Remedy.LinkAccountID, r.Remedy.LinkUserID,
 		Nanos(r.StateSince), r.LastEventType, Nanos(r.LastEventAt), r.ConsecutiveFailures,
 		r.EverConnected, r.Unconfirmed, r.IncidentState, Nanos(r.SnapshotAt), blob(r.Snapshot), Nanos(r.SnapshotReceivedAt),
+		Nanos(r.ConfirmedAt),
 	}
 }
 
@@ -184,15 +186,17 @@ func ScanRecord(sc Scanner) (health.Record, error) {
 	var (
 		r                                                       health.Record
 		stateSince, lastEventAt, snapshotAt, snapshotReceivedAt sql.NullInt64
+		confirmedAt                                             sql.NullInt64
 	)
 	err := sc.Scan(
 		&r.AccountID, &r.UserID, &r.State, &r.ErrorCode, &r.ErrorMessage,
 		&r.Remedy.Action, &r.Remedy.Message, &r.Remedy.LinkAccountID, &r.Remedy.LinkUserID,
 		&stateSince, &r.LastEventType, &lastEventAt, &r.ConsecutiveFailures,
 		&r.EverConnected, &r.Unconfirmed, &r.IncidentState, &snapshotAt, &r.Snapshot, &snapshotReceivedAt,
+		&confirmedAt,
 	)
 	r.StateSince, r.LastEventAt, r.SnapshotAt = FromNanos(stateSince), FromNanos(lastEventAt), FromNanos(snapshotAt)
-	r.SnapshotReceivedAt = FromNanos(snapshotReceivedAt)
+	r.SnapshotReceivedAt, r.ConfirmedAt = FromNanos(snapshotReceivedAt), FromNanos(confirmedAt)
 	return r, err
 }
 
