@@ -435,6 +435,13 @@ func testClosed(t *testing.T, s store.Store) {
 	wantErr(t, "ReadChanges", err, store.ErrClosed)
 	_, err = s.LastChangeSeq(ctx)
 	wantErr(t, "LastChangeSeq", err, store.ErrClosed)
+	_, err = s.SyncState(ctx)
+	wantErr(t, "SyncState", err, store.ErrClosed)
+	wantErr(t, "SaveSyncState", s.SaveSyncState(ctx, store.SyncState{}), store.ErrClosed)
+	_, err = s.ClaimDue(ctx, store.DueQuery{Holder: "r1", Now: t0, LeaseFor: time.Minute, Limit: 1})
+	wantErr(t, "ClaimDue", err, store.ErrClosed)
+	_, _, err = s.OldestUnconfirmed(ctx)
+	wantErr(t, "OldestUnconfirmed", err, store.ErrClosed)
 	wantErr(t, "Ping", s.Ping(ctx), store.ErrClosed)
 	wantErr(t, "Close", s.Close(), store.ErrClosed)
 }

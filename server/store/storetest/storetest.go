@@ -71,6 +71,10 @@ func Run(t *testing.T, newDB Factory) {
 		{"APIAction", testAPIAction},
 		{"ConfirmedAt", testConfirmedAt},
 		{"ResultUnconfirmed", testResultUnconfirmed},
+		{"SyncState", testSyncState},
+		{"OldestUnconfirmed", testOldestUnconfirmed},
+		{"ClaimDue", testClaimDue},
+		{"ClaimDueInvalid", testClaimDueInvalid},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -86,6 +90,7 @@ func Run(t *testing.T, newDB Factory) {
 		{"RebuildResumes", testRebuildResumes},
 		{"RebuildConcurrently", testRebuildConcurrently},
 		{"RebuildDerivesConfirmedAt", testRebuildDerivesConfirmedAt},
+		{"ClaimDueConcurrently", testClaimDueConcurrently},
 	}
 	for _, tc := range reopening {
 		t.Run(tc.name, func(t *testing.T) {
