@@ -123,7 +123,10 @@ func (c committer) commit(ctx context.Context, d *Delivery) (Result, error) {
 			if err := tx.CountRedelivery(ctx, seq); err != nil {
 				return Result{}, fmt.Errorf("count redelivery: %w", err)
 			}
-			return Result{EntrySeq: seq, Outcome: health.OutcomeDuplicate}, nil
+			if err := c.confirm(ctx, cur, ev); err != nil {
+				return Result{}, fmt.Errorf("confirm redelivery: %w", err)
+			}
+			return Result{EntrySeq: seq, Outcome: health.OutcomeDuplicate, Unconfirmed: cur.Unconfirmed}, nil
 		}
 	}
 	res := c.rules.Apply(cur, *ev)
@@ -156,6 +159,9 @@ func (c committer) commit(ctx context.Context, d *Delivery) (Result, error) {
 	}
 
 	out := Result{EntrySeq: entrySeq, Outcome: res.Outcome}
+	if res.Outcome != health.OutcomeNotAccountEvent {
+		out.Unconfirmed = res.Record.Unconfirmed
+	}
 	if res.Transition != nil {
 		c := Change{
 			EntrySeq:   entrySeq,
@@ -173,4 +179,20 @@ func (c committer) commit(ctx context.Context, d *Delivery) (Result, error) {
 		out.Change = &c
 	}
 	return out, nil
+}
+
+// confirm raises cur's ConfirmedAt for a redelivery, which is counted, not
+// applied: its account object was seen again all the same. It takes the
+// ConfirmedAt that applying d would give, so that the rules alone say what
+// confirms an account (never a removed one, say), and it never lowers it.
+func (c committer) confirm(ctx context.Context, cur health.Record, d *health.Delivery) error {
+	if cur.State == health.StateUnknown {
+		return nil // no record, and a redelivery makes none
+	}
+	at := c.rules.Apply(cur, *d).Record.ConfirmedAt
+	if !at.After(cur.ConfirmedAt) {
+		return nil
+	}
+	cur.ConfirmedAt = at
+	return c.tx.PutRecord(ctx, cur)
 }

@@ -263,6 +263,12 @@ func (r rebuilder) account(ctx context.Context, tx RebuildTx, id string, entries
 		return err
 	}
 	rebuilt, ok := mem.records[id]
+	// Redeliveries confirm an account (committer.confirm) but are counted,
+	// not logged: a replay cannot see them, so it keeps the confirmation
+	// the record holds when that is newer.
+	if stored.ConfirmedAt.After(rebuilt.ConfirmedAt) {
+		rebuilt.ConfirmedAt = stored.ConfirmedAt
+	}
 	// A record the rules no longer derive is left as it is: no rule drops
 	// an account that a delivery named.
 	if !ok || sameRecord(stored, rebuilt) {
@@ -284,6 +290,7 @@ func (r rebuilder) account(ctx context.Context, tx RebuildTx, id string, entries
 func sameRecord(a, b health.Record) bool {
 	for _, r := range []*health.Record{&a, &b} {
 		r.StateSince, r.LastEventAt, r.SnapshotAt = r.StateSince.UTC(), r.LastEventAt.UTC(), r.SnapshotAt.UTC()
+		r.SnapshotReceivedAt, r.ConfirmedAt = r.SnapshotReceivedAt.UTC(), r.ConfirmedAt.UTC()
 		if len(r.Snapshot) == 0 {
 			r.Snapshot = nil
 		}

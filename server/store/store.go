@@ -55,6 +55,10 @@ type Result struct {
 	Outcome  health.Outcome
 	// Change is the transition committed with the entry, nil when none.
 	Change *Change
+	// Unconfirmed is the record's Unconfirmed flag after the commit (false
+	// for OutcomeNotAccountEvent): the caller knows that a fetch is due
+	// without reading the record again.
+	Unconfirmed bool
 }
 
 // Entry is one row of an account's timeline: a delivery or an API action.
@@ -161,6 +165,24 @@ type Store interface {
 	// rules (see RunRebuild). It is safe alongside Ingest and in several
 	// processes at once: one rebuilds, the others wait, then find it done.
 	Rebuild(ctx context.Context, o RebuildOptions) (RebuildProgress, error)
+	// SyncState returns the backfill's progress, the zero value when no
+	// backfill ever saved any.
+	SyncState(ctx context.Context) (SyncState, error)
+	// SaveSyncState replaces the backfill's progress. Saves from several
+	// processes are not ordered: the last one wins (see SyncState).
+	SaveSyncState(ctx context.Context, st SyncState) error
+	// ClaimDue leases and returns up to q.Limit accounts that are due: not
+	// removed, either Unconfirmed or confirmed before q.ConfirmedBefore (or
+	// never), and not leased to anyone (any holder, including q.Holder)
+	// until after q.Now. Unconfirmed ones first, then the oldest
+	// confirmation first (never confirmed before all), each account once.
+	// The lease is in the store, so of several processes sharing it, one at
+	// a time fetches an account. ErrInvalidArgument when q.Check rejects q.
+	ClaimDue(ctx context.Context, q DueQuery) ([]DueAccount, error)
+	// OldestUnconfirmed returns the LastEventAt of the record, not
+	// removed, that has been Unconfirmed the longest by that measure;
+	// false when none is.
+	OldestUnconfirmed(ctx context.Context) (time.Time, bool, error)
 	// Ping checks that the store can serve reads and writes.
 	Ping(ctx context.Context) error
 	// Close releases the store; every call after it, Close included, fails

@@ -12,6 +12,7 @@ import (
 	"github.com/accounthealth/accounthealth/server/health"
 	"github.com/accounthealth/accounthealth/server/store"
 	"github.com/accounthealth/accounthealth/server/store/postgres/pgtest"
+	"github.com/accounthealth/accounthealth/server/store/storetest"
 )
 
 func TestMigrateIsIdempotent(t *testing.T) {
@@ -131,25 +132,10 @@ func newSchemaURL(t *testing.T, name string) string {
 // and says its records follow rules version 1, so they get rebuilt.
 func TestMigrateFromRulesVersion1(t *testing.T) {
 	databaseURL := pgtest.URL(t)
-	ms, err := schema.Migrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// pgtest made the schema search_path names.
-	conn, err := pgx.Connect(t.Context(), databaseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	_, err = conn.Exec(t.Context(), ms[0].SQL+`;
-		CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL);
-		INSERT INTO schema_migrations VALUES (1, '0001_init.sql', 0);
+	writeSchemaVersion(t, databaseURL, 1, `
 		INSERT INTO records VALUES ('a-disconnected', 'u', 4, 'auth_required', '', 2, '', '', '', 0, 'accounts.updated', 0, 0, true, false, true, NULL, NULL);
 		INSERT INTO records VALUES ('a-reconnecting', 'u', 1, '', '', 1, '', '', '', 0, 'accounts.updated', 0, 0, true, false, true, NULL, NULL);
 		INSERT INTO records VALUES ('a-healthy', 'u', 2, '', '', 0, '', '', '', 0, 'accounts.connected', 0, 0, true, false, false, NULL, NULL)`)
-	if err != nil {
-		t.Fatalf("write a version 1 database: %v", err)
-	}
 	s := openURL(t, databaseURL)
 	for id, want := range map[string]health.State{"a-disconnected": health.StateDisconnected, "a-reconnecting": health.StateUnknown, "a-healthy": health.StateUnknown} {
 		rec, err := s.GetHealth(t.Context(), id)
@@ -159,5 +145,32 @@ func TestMigrateFromRulesVersion1(t *testing.T) {
 	}
 	if d, err := s.Derivation(t.Context()); err != nil || d != (store.Derivation{RulesVersion: 1}) {
 		t.Errorf("Derivation = %+v, %v; want rules version 1", d, err)
+	}
+}
+
+// TestMigrateFromRulesVersion2: a database written by a build before the
+// third migration keeps its records, which are due for a fetch (see
+// storetest.WantMigratedFromVersion2).
+func TestMigrateFromRulesVersion2(t *testing.T) {
+	databaseURL := pgtest.URL(t)
+	writeSchemaVersion(t, databaseURL, 2, storetest.Version2SQL)
+	storetest.WantMigratedFromVersion2(t, openURL(t, databaseURL))
+}
+
+// writeSchemaVersion writes the schema of databaseURL (pgtest made it) as
+// a binary whose last migration is version v left it, then runs more.
+func writeSchemaVersion(t *testing.T, databaseURL string, v int64, more string) {
+	t.Helper()
+	script, err := schema.ScriptTo(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(t.Context(), databaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(t.Context(), script+";\n"+more); err != nil {
+		t.Fatalf("write a version %d database: %v", v, err)
 	}
 }

@@ -48,6 +48,8 @@ type Store struct {
 	sqlstore.Reader
 	// Rebuilder gives the Derivation and Rebuild methods (newRebuilder).
 	sqlstore.Rebuilder
+	// Syncer gives the methods of the provider sync (newSyncer).
+	sqlstore.Syncer
 	mu       sync.Mutex         // orders Close against WatchChanges joining watchers
 	closing  context.Context    // done once Close has begun: watchers return
 	stop     context.CancelFunc // ends closing
@@ -84,6 +86,7 @@ func Open(ctx context.Context, databaseURL string, opts store.Options) (_ *Store
 		return nil, err
 	}
 	s.Reader = sqlstore.NewReader(&s.guard, querier{s.pool}, &readSQL)
+	s.Syncer = newSyncer(s)
 	// The pool connects lazily: say so when the server is what fails.
 	if err = s.pool.Ping(ctx); err != nil {
 		return nil, fmt.Errorf("connect: %w", err)

@@ -41,6 +41,10 @@ func BenchmarkReads(b *testing.B) {
 	storetest.BenchmarkReads(b, func(b *testing.B) store.Store { return openURL(b, pgtest.URL(b)) })
 }
 
+func BenchmarkClaimDue(b *testing.B) {
+	storetest.BenchmarkClaimDue(b, func(b *testing.B) store.Store { return openURL(b, pgtest.URL(b)) })
+}
+
 func BenchmarkRebuild(b *testing.B) {
 	storetest.BenchmarkRebuild(b, func(b *testing.B) storetest.Opener {
 		databaseURL := pgtest.URL(b)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/accounthealth/accounthealth/server/health"
 	"github.com/accounthealth/accounthealth/server/store"
+	"github.com/accounthealth/accounthealth/server/store/storetest"
 )
 
 func TestMigrateIsIdempotent(t *testing.T) {
@@ -69,24 +70,10 @@ func TestOpenSettings(t *testing.T) {
 // and says its records follow rules version 1, so they get rebuilt.
 func TestMigrateFromRulesVersion1(t *testing.T) {
 	dir := t.TempDir()
-	ms, err := schema.Migrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("sqlite", dir+"/"+FileName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = db.ExecContext(t.Context(), ms[0].SQL+`;
-		CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT;
-		INSERT INTO schema_migrations VALUES (1, '0001_init.sql', 0);
+	writeSchemaVersion(t, dir, 1, `
 		INSERT INTO records VALUES ('a-disconnected', 'u', 4, 'auth_required', '', 2, '', '', '', 0, 'accounts.updated', 0, 0, 1, 0, 1, NULL, NULL);
 		INSERT INTO records VALUES ('a-reconnecting', 'u', 1, '', '', 1, '', '', '', 0, 'accounts.updated', 0, 0, 1, 0, 1, NULL, NULL);
 		INSERT INTO records VALUES ('a-healthy', 'u', 2, '', '', 0, '', '', '', 0, 'accounts.connected', 0, 0, 1, 0, 0, NULL, NULL)`)
-	if err != nil {
-		t.Fatalf("write a version 1 database: %v", err)
-	}
-	db.Close()
 
 	s, err := Open(t.Context(), dir, store.Options{})
 	if err != nil {
@@ -101,5 +88,33 @@ func TestMigrateFromRulesVersion1(t *testing.T) {
 	}
 	if d, err := s.Derivation(t.Context()); err != nil || d != (store.Derivation{RulesVersion: 1}) {
 		t.Errorf("Derivation = %+v, %v; want rules version 1", d, err)
+	}
+}
+
+// TestMigrateFromRulesVersion2: a database written by a build before the
+// third migration keeps its records, which are due for a fetch (see
+// storetest.WantMigratedFromVersion2).
+func TestMigrateFromRulesVersion2(t *testing.T) {
+	dir := t.TempDir()
+	writeSchemaVersion(t, dir, 2, storetest.Version2SQL)
+	s, err := Open(t.Context(), dir, store.Options{})
+	storetest.WantMigratedFromVersion2(t, storetest.Opened(t, s, err))
+}
+
+// writeSchemaVersion writes the database in dir as a binary whose last
+// migration is version v left it, then runs more.
+func writeSchemaVersion(t *testing.T, dir string, v int64, more string) {
+	t.Helper()
+	script, err := schema.ScriptTo(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", dir+"/"+FileName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(t.Context(), script+";\n"+more); err != nil {
+		t.Fatalf("write a version %d database: %v", v, err)
 	}
 }

@@ -11,8 +11,8 @@ var readSQL = sqlstore.NewReadSQL(sqlstore.SQLite)
 
 // readStmts are the read pool's fixed statements, prepared once: streams
 // poll ReadChanges and LastChangeSeq, dashboards GetHealth and Summary,
-// probes Ping.
-var readStmts = append(readSQL.Fixed(), sqlstore.SchemaVersionSQL)
+// probes Ping, metrics OldestUnconfirmed.
+var readStmts = append(append(readSQL.Fixed(), syncSQL.Fixed()...), sqlstore.SchemaVersionSQL)
 
 // querier is a sqlstore.TxQuerier over a database/sql handle: the read
 // pool, with its prepared statements by their SQL, or a transaction.

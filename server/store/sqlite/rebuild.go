@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 
 	"github.com/accounthealth/accounthealth/server/store"
 	"github.com/accounthealth/accounthealth/server/store/internal/sqlstore"
@@ -37,14 +38,7 @@ func (d rebuildDriver) CountLogAccounts(ctx context.Context) (n int, err error) 
 }
 
 func (d rebuildDriver) InWriteTx(ctx context.Context, fn func(store.RebuildTx) error) error {
-	tx, err := d.s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback() // after Commit, a harmless ErrTxDone
-	itx := d.s.ingestTx(ctx, tx)
-	if err := fn(sqlstore.RebuildTx{Tx: itx, Q: querier{db: tx}, SQL: &rebuildSQL}); err != nil {
-		return err
-	}
-	return tx.Commit()
+	return d.s.inWriteTx(ctx, func(tx *sql.Tx) error {
+		return fn(sqlstore.RebuildTx{Tx: d.s.ingestTx(ctx, tx), Q: querier{db: tx}, SQL: &rebuildSQL})
+	})
 }

@@ -53,6 +53,8 @@ type Store struct {
 	sqlstore.Reader
 	// Rebuilder gives the Derivation and Rebuild methods (newRebuilder).
 	sqlstore.Rebuilder
+	// Syncer gives the methods of the provider sync (newSyncer).
+	sqlstore.Syncer
 	// rebuilding holds a token while a Rebuild runs.
 	rebuilding chan struct{}
 }
@@ -101,6 +103,7 @@ func Open(ctx context.Context, dir string, opts store.Options) (_ *Store, err er
 		return nil, err
 	}
 	s.Reader = sqlstore.NewReader(&s.guard, s.reads(), &readSQL)
+	s.Syncer = newSyncer(s)
 	return s, nil
 }
 

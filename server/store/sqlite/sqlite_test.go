@@ -25,6 +25,10 @@ func BenchmarkReads(b *testing.B) {
 	storetest.BenchmarkReads(b, func(b *testing.B) store.Store { return openDir(b, b.TempDir()) })
 }
 
+func BenchmarkClaimDue(b *testing.B) {
+	storetest.BenchmarkClaimDue(b, func(b *testing.B) store.Store { return openDir(b, b.TempDir()) })
+}
+
 func BenchmarkRebuild(b *testing.B) {
 	storetest.BenchmarkRebuild(b, func(b *testing.B) storetest.Opener {
 		dir := b.TempDir()

@@ -122,14 +122,7 @@ func benchEvent(b *testing.B) func(n int) Event {
 // webhook decoder as the service does. Writing the log is not timed; the
 // rate is reported in accounts/s.
 func BenchmarkRebuild(b *testing.B, newDB func(b *testing.B) Opener) {
-	accounts := 10000
-	if v := os.Getenv("ACCOUNTHEALTH_BENCH_REBUILD_ACCOUNTS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n <= 0 {
-			b.Fatalf("ACCOUNTHEALTH_BENCH_REBUILD_ACCOUNTS=%q: want a positive number", v)
-		}
-		accounts = n
-	}
+	accounts := benchAccounts(b, "ACCOUNTHEALTH_BENCH_REBUILD_ACCOUNTS", 10000)
 	decode := func(e store.Entry) (health.Delivery, error) {
 		env, err := webhook.Decode(e.Body, e.ReceivedAt)
 		return env.Delivery, err
@@ -190,4 +183,18 @@ func writeRebuildLog(b *testing.B, s store.Store, n int) {
 	if len(ds) > 0 {
 		flush()
 	}
+}
+
+// benchAccounts reads how many accounts a benchmark is to use from the
+// environment variable env, def when it is unset.
+func benchAccounts(b *testing.B, env string, def int) int {
+	v := os.Getenv(env)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		b.Fatalf("%s=%q: want a positive number", env, v)
+	}
+	return n
 }

@@ -145,7 +145,8 @@ func testDuplicateWithSnapshot(t *testing.T, s store.Store) {
 	changes := allChanges(t, s)
 
 	// Its resource's timestamps make the bytes unique to the event: however
-	// late a copy comes, it is the same delivery.
+	// late a copy comes, it is the same delivery. It shows the account
+	// object again, though: the record is confirmed then.
 	for i := 1; i <= 2; i++ {
 		ev.ReceivedAt = t0.Add(time.Duration(i) * 48 * time.Hour)
 		r := ingest(t, s, ev)[0]
@@ -153,6 +154,7 @@ func testDuplicateWithSnapshot(t *testing.T, s store.Store) {
 			t.Errorf("redelivery %d: %+v, want DUPLICATE of entry %d without change", i, r, first.EntrySeq)
 		}
 	}
+	before.ConfirmedAt = ev.ReceivedAt
 	wantNoDiff(t, "record after redeliveries", before, mustGetHealth(t, s, acct))
 	wantNoDiff(t, "change log after redeliveries", changes, allChanges(t, s))
 	entries := allEntries(t, s, acct, 0)
@@ -433,6 +435,13 @@ func testClosed(t *testing.T, s store.Store) {
 	wantErr(t, "ReadChanges", err, store.ErrClosed)
 	_, err = s.LastChangeSeq(ctx)
 	wantErr(t, "LastChangeSeq", err, store.ErrClosed)
+	_, err = s.SyncState(ctx)
+	wantErr(t, "SyncState", err, store.ErrClosed)
+	wantErr(t, "SaveSyncState", s.SaveSyncState(ctx, store.SyncState{}), store.ErrClosed)
+	_, err = s.ClaimDue(ctx, store.DueQuery{Holder: "r1", Now: t0, LeaseFor: time.Minute, Limit: 1})
+	wantErr(t, "ClaimDue", err, store.ErrClosed)
+	_, _, err = s.OldestUnconfirmed(ctx)
+	wantErr(t, "OldestUnconfirmed", err, store.ErrClosed)
 	wantErr(t, "Ping", s.Ping(ctx), store.ErrClosed)
 	wantErr(t, "Close", s.Close(), store.ErrClosed)
 }

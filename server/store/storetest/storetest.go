@@ -69,6 +69,12 @@ func Run(t *testing.T, newDB Factory) {
 		{"Closed", testClosed},
 		{"ChangeSeqBefore", testChangeSeqBefore},
 		{"APIAction", testAPIAction},
+		{"ConfirmedAt", testConfirmedAt},
+		{"ResultUnconfirmed", testResultUnconfirmed},
+		{"SyncState", testSyncState},
+		{"OldestUnconfirmed", testOldestUnconfirmed},
+		{"ClaimDue", testClaimDue},
+		{"ClaimDueInvalid", testClaimDueInvalid},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -83,6 +89,8 @@ func Run(t *testing.T, newDB Factory) {
 		{"RebuildUnderNewRules", testRebuildUnderNewRules},
 		{"RebuildResumes", testRebuildResumes},
 		{"RebuildConcurrently", testRebuildConcurrently},
+		{"RebuildDerivesConfirmedAt", testRebuildDerivesConfirmedAt},
+		{"ClaimDueConcurrently", testClaimDueConcurrently},
 	}
 	for _, tc := range reopening {
 		t.Run(tc.name, func(t *testing.T) {

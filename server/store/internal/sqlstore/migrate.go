@@ -159,3 +159,22 @@ func (s Schema) CheckCurrent(current int64) error {
 	}
 	return nil
 }
+
+// ScriptTo is one script that brings an empty database to schema version
+// v, recording the migrations as Migrate does: tests write with it the
+// databases that older binaries left.
+func (s Schema) ScriptTo(v int64) (string, error) {
+	ms, err := s.Migrations()
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	b.WriteString(migrationsTableSQL(s.dialect))
+	for _, m := range ms {
+		if m.Version > v {
+			break
+		}
+		fmt.Fprintf(&b, ";\n%s;\nINSERT INTO schema_migrations (version, name, applied_at) VALUES (%d, '%s', 0)", m.SQL, m.Version, m.Name)
+	}
+	return b.String(), nil
+}

@@ -52,12 +52,9 @@ func (s *ReadSQL) Fixed() []string {
 // a plan that uses its index.
 func (s *ReadSQL) listHealth(q store.HealthQuery, after string, n int) (string, []any) {
 	var b strings.Builder
-	args := []any{after}
-	bind := func(arg any) string {
-		args = append(args, arg)
-		return s.dialect.P(len(args))
-	}
-	b.WriteString(selectRecordsSQL + " WHERE account_id > " + s.dialect.P(1))
+	args := NewBinder(s.dialect.P)
+	bind := args.Bind
+	b.WriteString(selectRecordsSQL + " WHERE account_id > " + bind(after))
 	if q.UserID != "" {
 		b.WriteString(" AND user_id = " + bind(q.UserID))
 	}
@@ -72,7 +69,7 @@ func (s *ReadSQL) listHealth(q store.HealthQuery, after string, n int) (string, 
 		b.WriteString(" AND " + oneOf(s.dialect, "error_code", q.ErrorCodes, bind))
 	}
 	b.WriteString(" ORDER BY account_id LIMIT " + bind(n))
-	return b.String(), args
+	return b.String(), args.Args
 }
 
 // oneOf is the condition that col is one of vals, binding them with bind.

@@ -30,6 +30,7 @@ var (
 		"remedy_action", "remedy_message", "remedy_link_account_id", "remedy_link_user_id",
 		"state_since", "last_event_type", "last_event_at", "consecutive_failures",
 		"ever_connected", "unconfirmed", "incident_state", "snapshot_at", "snapshot", "snapshot_received_at",
+		"confirmed_at",
 	}
 	// EntryCols are read back; an insert adds body_sha256.
 	EntryCols = []string{
@@ -86,12 +87,42 @@ type Dialect struct {
 	// tableOptions end a CREATE TABLE: SQLite's tables are STRICT, so that
 	// a column holds values of its type only.
 	tableOptions string
+	// rowLocks: writers may run at once, so a claim locks the rows it
+	// selects and skips those others locked (PostgreSQL). SQLite has one
+	// writer at a time.
+	rowLocks bool
+}
+
+// skipLocked ends a SELECT that takes the lock of strength on the rows of
+// table it reads, skipping rows another transaction holds: "" without
+// row locks.
+func (d Dialect) skipLocked(strength, table string) string {
+	if !d.rowLocks {
+		return ""
+	}
+	return " FOR " + strength + " OF " + table + " SKIP LOCKED"
+}
+
+// Binder numbers a statement's arguments as its SQL is built, so that
+// only the conditions a call needs appear in it.
+type Binder struct {
+	p    Placeholder
+	Args []any
+}
+
+// NewBinder is a Binder in placeholder style p.
+func NewBinder(p Placeholder) *Binder { return &Binder{p: p} }
+
+// Bind adds v to the arguments and returns its placeholder.
+func (b *Binder) Bind(v any) string {
+	b.Args = append(b.Args, v)
+	return b.p(len(b.Args))
 }
 
 // The dialects of the drivers.
 var (
 	SQLite     = Dialect{P: Question, int64: "INTEGER", tableOptions: " STRICT"}
-	PostgreSQL = Dialect{P: Dollar, arrays: true, int64: "BIGINT"}
+	PostgreSQL = Dialect{P: Dollar, arrays: true, int64: "BIGINT", rowLocks: true}
 )
 
 // InsertSQL is an INSERT of names, bound in order; with key set, an upsert
@@ -139,13 +170,19 @@ var (
 
 // Nanos encodes t for a bind parameter.
 func Nanos(t time.Time) any {
-	switch {
-	case t.IsZero():
+	if t.IsZero() {
 		return nil
+	}
+	return clampedNanos(t)
+}
+
+// clampedNanos is t in Unix nanoseconds, clamped to the range they reach.
+func clampedNanos(t time.Time) int64 {
+	switch {
 	case t.Before(minTime):
-		return int64(math.MinInt64)
+		return math.MinInt64
 	case t.After(maxTime):
-		return int64(math.MaxInt64)
+		return math.MaxInt64
 	}
 	return t.UnixNano()
 }
@@ -176,6 +213,7 @@ func RecordArgs(r *health.Record) []any {
 		r.Remedy.Action, r.Remedy.Message, r.Remedy.LinkAccountID, r.Remedy.LinkUserID,
 		Nanos(r.StateSince), r.LastEventType, Nanos(r.LastEventAt), r.ConsecutiveFailures,
 		r.EverConnected, r.Unconfirmed, r.IncidentState, Nanos(r.SnapshotAt), blob(r.Snapshot), Nanos(r.SnapshotReceivedAt),
+		Nanos(r.ConfirmedAt),
 	}
 }
 
@@ -184,15 +222,17 @@ func ScanRecord(sc Scanner) (health.Record, error) {
 	var (
 		r                                                       health.Record
 		stateSince, lastEventAt, snapshotAt, snapshotReceivedAt sql.NullInt64
+		confirmedAt                                             sql.NullInt64
 	)
 	err := sc.Scan(
 		&r.AccountID, &r.UserID, &r.State, &r.ErrorCode, &r.ErrorMessage,
 		&r.Remedy.Action, &r.Remedy.Message, &r.Remedy.LinkAccountID, &r.Remedy.LinkUserID,
 		&stateSince, &r.LastEventType, &lastEventAt, &r.ConsecutiveFailures,
 		&r.EverConnected, &r.Unconfirmed, &r.IncidentState, &snapshotAt, &r.Snapshot, &snapshotReceivedAt,
+		&confirmedAt,
 	)
 	r.StateSince, r.LastEventAt, r.SnapshotAt = FromNanos(stateSince), FromNanos(lastEventAt), FromNanos(snapshotAt)
-	r.SnapshotReceivedAt = FromNanos(snapshotReceivedAt)
+	r.SnapshotReceivedAt, r.ConfirmedAt = FromNanos(snapshotReceivedAt), FromNanos(confirmedAt)
 	return r, err
 }
 

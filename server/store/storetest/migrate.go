@@ -1,0 +1,48 @@
+package storetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/accounthealth/accounthealth/server/health"
+	"github.com/accounthealth/accounthealth/server/store"
+)
+
+// Version2SQL writes, into a database at schema version 2, records as a
+// build of rules version 2 left them, which kept no confirmation: one
+// unconfirmed, one healthy, one removed. Both drivers' databases run it.
+const Version2SQL = `UPDATE derivation SET rules_version = 2;
+INSERT INTO records (account_id, user_id, state, error_code, error_message, remedy_action, remedy_message,
+	remedy_link_account_id, remedy_link_user_id, state_since, last_event_type, last_event_at,
+	consecutive_failures, ever_connected, unconfirmed, incident_state)
+VALUES ('a-unconfirmed', 'u', 2, '', '', 0, '', '', '', 0, 'accounts.updated', 60000000000, 0, TRUE, TRUE, 0),
+	('a-healthy', 'u', 2, '', '', 0, '', '', '', 0, 'accounts.connected', 0, 0, TRUE, FALSE, 0),
+	('a-removed', 'u', 6, '', '', 7, '', '', '', 0, 'accounts.removed', 0, 0, TRUE, FALSE, 0)`
+
+// WantMigratedFromVersion2 checks a store opened on the database that
+// Version2SQL wrote: the records are kept, never confirmed as far as the
+// store knows, so they are due for a fetch until a rebuild (the rules
+// version says one is needed) derives their confirmation from the log.
+func WantMigratedFromVersion2(t *testing.T, s store.Store) {
+	t.Helper()
+	ctx := t.Context()
+	if d, err := s.Derivation(ctx); err != nil || d != (store.Derivation{RulesVersion: 2}) {
+		t.Errorf("Derivation = %+v, %v; want rules version 2", d, err)
+	}
+	for id, unconfirmed := range map[string]bool{"a-unconfirmed": true, "a-healthy": false, "a-removed": false} {
+		if rec := mustGetHealth(t, s, id); rec.Unconfirmed != unconfirmed || !rec.ConfirmedAt.IsZero() {
+			t.Errorf("%s: unconfirmed %v, confirmed at %v; want %v, never", id, rec.Unconfirmed, rec.ConfirmedAt, unconfirmed)
+		}
+	}
+	if at, ok, err := s.OldestUnconfirmed(ctx); err != nil || !ok || !at.Equal(time.Unix(60, 0)) {
+		t.Errorf("OldestUnconfirmed = %v, %v, %v; want 00:01 UTC on 1 January 1970", at, ok, err)
+	}
+	if st, err := s.SyncState(ctx); err != nil || st != (store.SyncState{}) {
+		t.Errorf("SyncState = %+v, %v; want none", st, err)
+	}
+	got := claim(t, s, store.DueQuery{Holder: "r1", Now: t0, ConfirmedBefore: t0, LeaseFor: time.Minute, Limit: 10})
+	wantNoDiff(t, "due accounts", []store.DueAccount{{AccountID: "a-unconfirmed", Unconfirmed: true}, {AccountID: "a-healthy"}}, got)
+	if rec := mustGetHealth(t, s, "a-healthy"); rec.State != health.StateHealthy {
+		t.Errorf("a-healthy is %v, want HEALTHY", rec.State)
+	}
+}
