@@ -163,6 +163,9 @@ func (r *run) loop(ctx context.Context) error {
 func (r *run) walk(ctx context.Context) error {
 	params := provider.ListAccountsParams{Limit: PageSize, Cursor: r.state.Cursor}
 	for page, err := range r.list.AccountPages(ctx, params) {
+		if err == nil {
+			err = ctx.Err() // stop between pages, whatever the lister does
+		}
 		if err != nil {
 			return err
 		}

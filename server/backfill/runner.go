@@ -19,8 +19,11 @@ type Runner struct {
 	commit Commit
 	base   Options
 
-	mu      sync.Mutex
-	running bool
+	mu sync.Mutex
+	// current is the running backfill's context, nil when none runs;
+	// finished closes when it returns.
+	current  context.Context
+	finished chan struct{}
 }
 
 // NewRunner returns a Runner; base gives the options of every run but its
@@ -30,21 +33,14 @@ func NewRunner(st State, list Lister, commit Commit, base Options) *Runner {
 }
 
 // Run runs a backfill (see Run), or fails with ErrInProgress while another
-// runs. progress, when not nil, hears of each page after the base
-// Options' Progress.
+// runs. One whose caller has gone (its context is done) is waited for, as
+// it stops at its next page, and then taken over. progress, when not nil,
+// hears of each page after the base Options' Progress.
 func (r *Runner) Run(ctx context.Context, restart bool, progress func(Progress)) (store.SyncState, error) {
-	r.mu.Lock()
-	if r.running {
-		r.mu.Unlock()
-		return store.SyncState{}, ErrInProgress
+	if err := r.begin(ctx); err != nil {
+		return store.SyncState{}, err
 	}
-	r.running = true
-	r.mu.Unlock()
-	defer func() {
-		r.mu.Lock()
-		r.running = false
-		r.mu.Unlock()
-	}()
+	defer r.end()
 	o := r.base
 	o.Restart = restart
 	o.Progress = func(p Progress) {
@@ -56,6 +52,35 @@ func (r *Runner) Run(ctx context.Context, restart bool, progress func(Progress))
 		}
 	}
 	return Run(ctx, r.st, r.list, r.commit, o)
+}
+
+// begin makes ctx's backfill the running one.
+func (r *Runner) begin(ctx context.Context) error {
+	for {
+		r.mu.Lock()
+		if r.current == nil {
+			r.current, r.finished = ctx, make(chan struct{})
+			r.mu.Unlock()
+			return nil
+		}
+		abandoned, finished := r.current.Err() != nil, r.finished
+		r.mu.Unlock()
+		if !abandoned {
+			return ErrInProgress
+		}
+		select {
+		case <-finished:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (r *Runner) end() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	close(r.finished)
+	r.current, r.finished = nil, nil
 }
 
 // Pending reports whether a backfill is due at start: never run, or cut

@@ -67,9 +67,9 @@ func TestRoundCountsOutcomes(t *testing.T) {
 	f := &fetcher{answer: func(id string) (store.Result, error) {
 		switch id {
 		case "changed":
-			return store.Result{Outcome: health.OutcomeApplied, Change: &store.Change{State: health.StateDisconnected}}, nil
+			return store.Result{Outcome: health.OutcomeApplied, Change: &store.Change{Transition: health.Transition{State: health.StateDisconnected}}}, nil
 		case "gone":
-			return store.Result{Outcome: health.OutcomeApplied, Change: &store.Change{State: health.StateRemoved}}, nil
+			return store.Result{Outcome: health.OutcomeApplied, Change: &store.Change{Transition: health.Transition{State: health.StateRemoved}}}, nil
 		case "broken":
 			return store.Result{}, provider.ErrUnauthorized
 		}

@@ -56,10 +56,9 @@ func New(f Fetcher, s store.Store, commit func(context.Context, store.Delivery) 
 }
 
 // Accepted hears of a committed delivery and queues a fetch when it left
-// the account unconfirmed: a delivery that said only that the account
-// changed.
+// the account unconfirmed: a lean accounts.updated or accounts.failed.
 func (r *Refresher) Accepted(accountID string, res store.Result) {
-	if res.Outcome == health.OutcomeUnconfirmed {
+	if res.Unconfirmed {
 		r.Request(accountID)
 	}
 }

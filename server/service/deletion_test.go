@@ -40,6 +40,8 @@ func withFakeLogging(t testing.TB, level slog.Level, st store.Store, configure .
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fake.Handler().ServeHTTP(w, r) }))
 	t.Cleanup(api.Close)
 	e := startLogging(t, level, st, append([]func(*service.Config){func(c *service.Config) {
+		// Tests that want the provider sync turn it on.
+		c.SyncOnStart, c.ReconcileInterval = false, 0
 		c.Provider = provider.Config{
 			BaseURL: api.URL + "/v2", KeyID: "fake-key", KeySecret: fakeKeySecret,
 			Timeout: 300 * time.Millisecond, MaxElapsed: 2 * time.Second, MaxRetries: 2,

@@ -85,7 +85,7 @@ func TestRefreshAccountHealth(t *testing.T) {
 			resp, code, _ := refresh("known")
 			h := resp.GetAccountHealth()
 			if code != codes.OK || h.GetState() != ahv1.HealthState_HEALTH_STATE_DISCONNECTED || h.GetErrorCode() != "auth_required" ||
-				h.GetUnconfirmed() || h.GetLastSnapshot() == nil {
+				h.GetUnconfirmed() || h.GetConfirmedAt() == nil || h.GetLastSnapshot() == nil {
 				t.Errorf("known account: %s %v", code, resp)
 			}
 			if resp, code, _ := refresh("only-there"); code != codes.OK || resp.GetAccountHealth().GetState() != ahv1.HealthState_HEALTH_STATE_HEALTHY {

@@ -114,7 +114,7 @@ func TestSyncOnStart(t *testing.T) {
 		c.Provider = provider.Config{BaseURL: api.URL + "/v2", KeyID: "fake-key", KeySecret: fakeKeySecret}
 	})
 	// The stream shows the ten disconnections the backfill found.
-	w := e.watchGRPC(&ahv1.StreamDisconnectionsRequest{Since: since})
+	w := e.watchGRPC(&ahv1.StreamDisconnectionsRequest{Start: &ahv1.StreamDisconnectionsRequest_Since{Since: since}})
 	if evs := w.events(t, 10); len(evs) != 10 {
 		t.Fatalf("%d events", len(evs))
 	}
