@@ -69,8 +69,13 @@ func seed(t *testing.T, e *env, fake *providerfake.Fake, id string, bodies ...[]
 	}
 }
 
+// failedBody is the accounts.failed of an account's first login, with the
+// account object (so that no fetch follows it).
 func failedBody(id string) []byte {
-	return fmt.Appendf(nil, `{"event":"accounts.failed","name":"t","data":{"account":%q,"user":"user-%s","error_code":"invalid_credentials","error_message":"wrong password"}}`, id, id)
+	ts := time.Now().Add(-time.Minute).UTC().Format(time.RFC3339Nano)
+	return fmt.Appendf(nil, `{"event":"accounts.failed","name":"t","data":{"account":%q,"user":"user-%s","error_code":"invalid_credentials","error_message":"wrong password",`+
+		`"resource":{"id":%q,"user":"user-%s","created_at":%q,"updated_at":%q,"scanned_at":null,"connection":{"status":"error","error_code":"invalid_credentials","error_message":"wrong password","updated_at":%q}}}}`,
+		id, id, id, id, ts, ts, ts)
 }
 
 // deleteCall runs DeleteFailedAccount over gRPC or REST.

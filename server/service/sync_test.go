@@ -150,7 +150,7 @@ func TestReconcileRepairsALostUpdate(t *testing.T) {
 
 // A lean accounts.failed leaves the account unconfirmed; fetching it
 // tells the truth: here the login did succeed in the end.
-func TestReconcileConfirmsALeanFailure(t *testing.T) {
+func TestLeanFailureIsConfirmed(t *testing.T) {
 	e, fake := withFake(t, nil, func(c *service.Config) {
 		c.SyncOnStart, c.ReconcileInterval, c.ReconcileMaxAge = false, 50*time.Millisecond, 24*time.Hour
 	})
@@ -159,7 +159,8 @@ func TestReconcileConfirmsALeanFailure(t *testing.T) {
 	}
 	e.deliver(updatedBody("acct", "u", "connected", "", time.Now().Add(-2*time.Hour)))
 	w := e.watchGRPC(&ahv1.StreamDisconnectionsRequest{IncludeRecoveries: true})
-	if r := e.deliver(failedBody("acct")); r.outcome != ahv1.DeliveryOutcome_DELIVERY_OUTCOME_APPLIED {
+	lean := []byte(`{"event":"accounts.failed","name":"t","data":{"account":"acct","user":"u","error_code":"invalid_credentials"}}`)
+	if r := e.deliver(lean); r.outcome != ahv1.DeliveryOutcome_DELIVERY_OUTCOME_APPLIED {
 		t.Fatalf("lean failure %v", r.outcome)
 	}
 	evs := w.events(t, 2)
