@@ -16,7 +16,9 @@ func (s *AccountHealthService) SyncAccounts(req *ahv1.SyncAccountsRequest, strea
 	}
 	ctx := stream.Context()
 	var sendErr error
+	var rate float64
 	state, err := s.backfill.Run(ctx, req.GetRestart(), func(p backfill.Progress) {
+		rate = p.Rate
 		if sendErr == nil {
 			sendErr = stream.Send(s.syncProgress(p))
 		}
@@ -28,7 +30,7 @@ func (s *AccountHealthService) SyncAccounts(req *ahv1.SyncAccountsRequest, strea
 		return sendErr
 	}
 	// The final state, also when the backfill had finished before.
-	return stream.Send(s.syncProgress(backfill.Progress{SyncState: state}))
+	return stream.Send(s.syncProgress(backfill.Progress{SyncState: state, Rate: rate}))
 }
 
 // syncProgress is one progress message; its ETA comes from the accounts

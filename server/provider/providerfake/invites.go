@@ -109,7 +109,8 @@ func (f *Fake) listInvites(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	var entries []entry
 	for _, inv := range f.sortedInvites(r.URL.Query().Get("user")) {
-		entries = append(entries, entry{seq: inv.seq, obj: renderInvite(inv.InviteSeed, "")})
+		seed := inv.InviteSeed
+		entries = append(entries, entry{seq: inv.seq, obj: func() any { return renderInvite(seed, "") }})
 	}
 	f.mu.Unlock()
 	servePage(w, r, entries)

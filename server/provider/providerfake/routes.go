@@ -94,7 +94,8 @@ func (f *Fake) listAccounts(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	var entries []entry
 	for _, a := range f.sortedAccounts(r.URL.Query().Get("user")) {
-		entries = append(entries, entry{seq: a.seq, obj: render(a.AccountSeed)})
+		seed := a.AccountSeed
+		entries = append(entries, entry{seq: a.seq, obj: func() any { return render(seed) }})
 	}
 	f.mu.Unlock()
 	servePage(w, r, entries)
@@ -160,7 +161,8 @@ func (f *Fake) listWebhooks(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	var entries []entry
 	for _, s := range f.sortedSubscriptions() {
-		entries = append(entries, entry{seq: s.seq, obj: *s})
+		sub := *s
+		entries = append(entries, entry{seq: s.seq, obj: func() any { return sub }})
 	}
 	f.mu.Unlock()
 	servePage(w, r, entries)
@@ -279,7 +281,9 @@ func writeDetail(w http.ResponseWriter, status int, detail string) {
 // entry is one item of a list, positioned by its creation sequence.
 type entry struct {
 	seq int64
-	obj any
+	// obj renders the object, for the page's entries only: rendering
+	// every account for each page would make a walk quadratic.
+	obj func() any
 }
 
 // listPage is the provider's list envelope.
@@ -326,7 +330,7 @@ func servePage(w http.ResponseWriter, r *http.Request, entries []entry) {
 	}
 	p := listPage{Results: []any{}}
 	for _, e := range entries[lo:hi] {
-		p.Results = append(p.Results, e.obj)
+		p.Results = append(p.Results, e.obj())
 	}
 	if lo < hi && hi < len(entries) {
 		p.Next = pageLink(r, formatCursor(true, entries[hi-1].seq))
