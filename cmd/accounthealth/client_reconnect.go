@@ -25,7 +25,8 @@ no longer has ends REMOVED. The server needs the provider's API key.`,
 	defer cl.Close()
 	resp, err := cl.Refresh(ctx, names[0])
 	if err != nil {
-		return c.explain(err, names[0])
+		// Not found means unknown to the provider too: the server says so.
+		return c.explain(err, "")
 	}
 	if c.output == "json" {
 		return printJSON(stdout, resp)
