@@ -120,12 +120,7 @@ func TestClientCommands(t *testing.T) {
 	env := []string{"ACCOUNTHEALTH_SERVER=" + s.grpc}
 	closed := freePort(t)
 
-	cases := []struct {
-		name           string
-		args           []string
-		code           int
-		stdout, stderr []string // parts of each
-	}{
+	cases := []cliCase{
 		{"get", []string{"health", "get", "acct-1"}, exitOK,
 			[]string{"account      acct-1", "state        AUTH_FAILED since ", "error        invalid_credentials: Login failed.", "remedy       RETRY_LOGIN: ", "connected    never", "unconfirmed  a delivery came without the account object"}, nil},
 		{"get as json", []string{"health", "get", "-o", "json", "acct-1"}, exitOK, []string{`{"accountId":"acct-1","userId":"user-1","state":"HEALTH_STATE_AUTH_FAILED"`}, nil},
@@ -158,6 +153,20 @@ func TestClientCommands(t *testing.T) {
 		{"no subcommand", []string{"health"}, exitUsage, nil, []string{"Subcommands:", "name a subcommand"}},
 		{"unknown subcommand", []string{"health", "check"}, exitUsage, nil, []string{`unknown subcommand "check"`}},
 	}
+	runCases(t, env, cases)
+}
+
+// cliCase is one run of the binary and what it must print.
+type cliCase struct {
+	name           string
+	args           []string
+	code           int
+	stdout, stderr []string // parts of each
+}
+
+// runCases runs each case as a subtest with env.
+func runCases(t *testing.T, env []string, cases []cliCase) {
+	t.Helper()
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			code, stdout, stderr := runBinary(t, env, c.args...)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
@@ -35,12 +34,7 @@ func TestProviderCommands(t *testing.T) {
 		"ACCOUNTHEALTH_SYNC_ON_START=false", "ACCOUNTHEALTH_RECONCILE_INTERVAL=0")
 	env := []string{"ACCOUNTHEALTH_SERVER=" + s.grpc}
 
-	cases := []struct {
-		name           string
-		args           []string
-		code           int
-		stdout, stderr []string
-	}{
+	cases := []cliCase{
 		{"sync", []string{"sync"}, exitOK, []string{"backfill done: 3 accounts in 1 pages, 3 applied"}, []string{"seen 3, applied 3", "; done"}},
 		{"sync again", []string{"sync"}, exitOK, []string{"backfill done: 3 accounts"}, nil},
 		{"refresh", []string{"health", "refresh", "acct-d"}, exitOK, []string{"fetched account acct-d from the provider (DUPLICATE): DISCONNECTED since "}, nil},
@@ -52,24 +46,7 @@ func TestProviderCommands(t *testing.T) {
 		{"reconnect invite again", []string{"reconnect-invite", "acct-d"}, exitError, nil, []string{"it may be sent again from"}},
 		{"reconnect invite without invite", []string{"reconnect-invite", "acct-f"}, exitError, nil, []string{"holds no invite for user user-f"}},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			code, stdout, stderr := runBinary(t, env, c.args...)
-			if code != c.code {
-				t.Errorf("exit code %d, want %d\nstdout:\n%s\nstderr:\n%s", code, c.code, stdout, stderr)
-			}
-			for _, want := range c.stdout {
-				if !strings.Contains(stdout, want) {
-					t.Errorf("stdout does not contain %q:\n%s", want, stdout)
-				}
-			}
-			for _, want := range c.stderr {
-				if !strings.Contains(stderr, want) {
-					t.Errorf("stderr does not contain %q:\n%s", want, stderr)
-				}
-			}
-		})
-	}
+	runCases(t, env, cases)
 	if n := fake.ResendCount(invite.ID); n != 1 {
 		t.Errorf("invite re-sent %d times, want 1", n)
 	}
