@@ -125,6 +125,9 @@ func TestGetReconnectLink(t *testing.T) {
 	seed(t, e, fake, "disconnected", updatedBody("disconnected", "user-disconnected", "error", "auth_required", time.Now().Add(-time.Minute)))
 	seed(t, e, fake, "healthy", updatedBody("healthy", "user-healthy", "connected", "", time.Now().Add(-time.Minute)))
 	seed(t, e, fake, "removed", failedBody("removed"), leanBody("accounts.removed", "removed", "user-removed"))
+	seed(t, e, fake, "connecting", leanBody("accounts.added", "connecting", "user-connecting"))
+	seed(t, e, fake, "degraded", updatedBody("degraded", "user-degraded", "connected", "", time.Now().Add(-2*time.Minute)),
+		updatedBody("degraded", "user-degraded", "error", "system_error", time.Now().Add(-time.Minute)))
 	invite, err := fake.AddInvite(providerfake.InviteSeed{User: "user-disconnected", CreatedAt: time.Now().Add(-48 * time.Hour)})
 	if err != nil {
 		t.Fatal(err)
@@ -152,7 +155,7 @@ func TestGetReconnectLink(t *testing.T) {
 					t.Errorf("%s: invite url %q, want %q", id, resp.GetInviteUrl(), wantURL)
 				}
 			}
-			for _, id := range []string{"healthy", "removed"} {
+			for _, id := range []string{"healthy", "removed", "connecting", "degraded"} {
 				if _, code, reason := link(id); code != codes.FailedPrecondition || reason != ahv1.ErrorReason_ACCOUNT_NOT_RECONNECTABLE {
 					t.Errorf("%s: %s %s, want FAILED_PRECONDITION ACCOUNT_NOT_RECONNECTABLE", id, code, reason)
 				}
