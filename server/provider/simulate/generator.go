@@ -4,6 +4,9 @@
 // an account causes (DOMAIN.md §1-3), and sends them signed, one scenario
 // at a time or as a steady load.
 //
+// It sits beside providerfake because both play the provider: providerfake
+// answers the service's REST calls, simulate sends the webhooks.
+//
 // Nothing here is global: a Generator owns its randomness and clock, a
 // Sender its HTTP client, so tests and concurrent runs do not interfere.
 package simulate
