@@ -26,6 +26,7 @@ const webhookSecret = "client-test-secret"
 type server struct {
 	cfg  service.Config
 	dir  string
+	st   store.Store  // while it runs
 	stop func() error // ends Run; nil while stopped
 }
 
@@ -79,8 +80,19 @@ func (s *server) start() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
+	s.st = st
 	s.stop = func() error { cancel(); return <-done }
 	return nil
+}
+
+// lastChange is the position of the newest change in the server's log.
+func (s *server) lastChange(t *testing.T) int64 {
+	t.Helper()
+	seq, err := s.st.LastChangeSeq(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return seq
 }
 
 // shutdown stops the server if it runs.
