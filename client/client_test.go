@@ -72,12 +72,15 @@ type fakeAPI struct {
 	ahv1.UnimplementedAccountHealthServiceServer
 	// fail returns the error of the n-th call (from 1) of method, or nil.
 	fail func(method string, n int) error
-	// delay holds every GetAccountHealth this long.
-	delay time.Duration
+	// hold keeps every GetAccountHealth with a deadline until it passes.
+	hold bool
 
 	mu    sync.Mutex
 	calls map[string]int
 	md    metadata.MD // of the last call
+	// left is the time the last call had before its deadline, when it had one.
+	left        time.Duration
+	hadDeadline bool
 }
 
 func (f *fakeAPI) call(ctx context.Context, method string) error {
@@ -88,6 +91,8 @@ func (f *fakeAPI) call(ctx context.Context, method string) error {
 	f.calls[method]++
 	n := f.calls[method]
 	f.md, _ = metadata.FromIncomingContext(ctx)
+	deadline, ok := ctx.Deadline()
+	f.left, f.hadDeadline = time.Until(deadline), ok
 	f.mu.Unlock()
 	if f.fail != nil {
 		return f.fail(method, n)
@@ -101,6 +106,14 @@ func (f *fakeAPI) count(method string) int {
 	return f.calls[method]
 }
 
+// deadline says whether the last call had a deadline and how long it had
+// left when it reached the server.
+func (f *fakeAPI) deadline() (time.Duration, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.left, f.hadDeadline
+}
+
 func (f *fakeAPI) metadata(key string) string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -111,9 +124,8 @@ func (f *fakeAPI) GetAccountHealth(ctx context.Context, req *ahv1.GetAccountHeal
 	if err := f.call(ctx, "GetAccountHealth"); err != nil {
 		return nil, err
 	}
-	select {
-	case <-time.After(f.delay):
-	case <-ctx.Done():
+	if _, ok := ctx.Deadline(); ok && f.hold {
+		<-ctx.Done()
 		return nil, ctx.Err()
 	}
 	return &ahv1.GetAccountHealthResponse{AccountHealth: &ahv1.AccountHealth{AccountId: req.GetAccountId()}}, nil
@@ -222,21 +234,28 @@ func purge(ctx context.Context, c *client.Client) error {
 	return c.PurgeFailed(ctx, client.PurgeOptions{OlderThan: time.Hour}, nil)
 }
 
+// The server sees the default deadline, or the caller's own instead, and
+// a call held past it ends with DEADLINE_EXCEEDED.
 func TestTimeout(t *testing.T) {
-	api := &fakeAPI{delay: 300 * time.Millisecond}
-	cl := dial(t, serveFake(t, api), client.WithTimeout(50*time.Millisecond))
-	start := time.Now()
+	const timeout = 50 * time.Millisecond
+	held := &fakeAPI{hold: true}
+	cl := dial(t, serveFake(t, held), client.WithTimeout(timeout))
 	if _, err := cl.Health(t.Context(), "acct-1"); status.Code(err) != codes.DeadlineExceeded {
 		t.Errorf("default deadline: %v, want DeadlineExceeded", err)
 	}
-	if d := time.Since(start); d > 250*time.Millisecond {
-		t.Errorf("the call took %s", d)
+	if left, ok := held.deadline(); !ok || left > timeout {
+		t.Errorf("the server saw a deadline %t, %s away; want the default, at most %s", ok, left, timeout)
 	}
-	// A deadline of the caller's own wins over the default.
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+
+	api := &fakeAPI{}
+	cl = dial(t, serveFake(t, api), client.WithTimeout(timeout))
+	ctx, cancel := context.WithTimeout(t.Context(), time.Hour)
 	defer cancel()
 	if _, err := cl.Health(ctx, "acct-1"); err != nil {
 		t.Errorf("with the caller's deadline: %v", err)
+	}
+	if left, ok := api.deadline(); !ok || left <= timeout {
+		t.Errorf("the server saw a deadline %t, %s away; want the caller's, an hour", ok, left)
 	}
 }
 

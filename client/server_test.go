@@ -27,6 +27,7 @@ type server struct {
 	cfg  service.Config
 	api  string // the REST gateway's address, bound at start
 	dir  string
+	st   store.Store  // while it runs
 	stop func() error // ends Run; nil while stopped
 }
 
@@ -81,8 +82,19 @@ func (s *server) start() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
+	s.st = st
 	s.stop = func() error { cancel(); return <-done }
 	return nil
+}
+
+// lastChange is the position of the newest change in the server's log.
+func (s *server) lastChange(t *testing.T) int64 {
+	t.Helper()
+	seq, err := s.st.LastChangeSeq(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return seq
 }
 
 // shutdown stops the server if it runs.

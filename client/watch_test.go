@@ -11,32 +11,40 @@ import (
 
 	"github.com/accounthealth/accounthealth/client"
 	ahv1 "github.com/accounthealth/accounthealth/gen/accounthealth/v1"
+	"github.com/accounthealth/accounthealth/server/stream"
 )
 
 // fastBackoff keeps the tests quick; production watchers keep the default.
 var fastBackoff = client.Backoff{Min: 10 * time.Millisecond, Max: 50 * time.Millisecond}
 
-// watching runs Watch in the background, sending what it hands the caller
-// to got: "ACCOUNT KIND" per event, and on subscribed the first heartbeat's
-// cursor of each connection.
+// waitLimit only guards against a hang: no step comes near it.
+const waitLimit = 10 * time.Second
+
+// watching runs Watch on s in the background, sending what it hands the
+// caller to got: "ACCOUNT KIND" per event, and to heartbeats the cursor of
+// each heartbeat, including the one that opens each connection. Both come
+// from Watch's goroutine in stream order, so an event is in got before any
+// heartbeat that follows it is in heartbeats.
 type watching struct {
+	s          *server
 	got        chan string
-	subscribed chan string
+	heartbeats chan string
 	cursors    []string // of the events, in order
 	done       chan struct{}
 	err        error // what Watch returned, once done is closed
 	cancel     context.CancelFunc
 }
 
-func startWatch(t *testing.T, cl *client.Client, opts client.WatchOptions) *watching {
+func startWatch(t *testing.T, s *server, cl *client.Client, opts client.WatchOptions) *watching {
 	t.Helper()
-	w := &watching{got: make(chan string, 100), subscribed: make(chan string, 100), done: make(chan struct{})}
+	w := &watching{s: s, got: make(chan string, 100), heartbeats: make(chan string, 100), done: make(chan struct{})}
 	ctx, cancel := context.WithCancel(t.Context())
 	w.cancel = cancel
 	opts.Backoff = fastBackoff
 	opts.OnHeartbeat = func(_ context.Context, hb *ahv1.Heartbeat) error {
+		// Dropping one when full is harmless: the next comes soon.
 		select {
-		case w.subscribed <- hb.GetCursor():
+		case w.heartbeats <- hb.GetCursor():
 		default:
 		}
 		return nil
@@ -53,10 +61,12 @@ func startWatch(t *testing.T, cl *client.Client, opts client.WatchOptions) *watc
 	return w
 }
 
-// expect waits for exactly these events, in order, then checks that no
-// other one follows.
-func (w *watching) expect(t *testing.T, want ...string) {
+// expect waits for exactly these events, in order, then for a heartbeat
+// whose cursor has reached the end of the log: any other event committed
+// so far would have come before it. It returns that heartbeat's cursor.
+func (w *watching) expect(t *testing.T, want ...string) string {
 	t.Helper()
+	timeout := time.After(waitLimit)
 	for _, ev := range want {
 		select {
 		case got := <-w.got:
@@ -65,14 +75,34 @@ func (w *watching) expect(t *testing.T, want ...string) {
 			}
 		case <-w.done:
 			t.Fatalf("Watch returned %v, waiting for %q", w.err, ev)
-		case <-time.After(10 * time.Second):
-			t.Fatalf("no event %q within 10s", ev)
+		case <-timeout:
+			t.Fatalf("no event %q within %s", ev, waitLimit)
 		}
 	}
-	select {
-	case got := <-w.got:
-		t.Fatalf("unexpected event %q", got)
-	case <-time.After(300 * time.Millisecond):
+	end := w.s.lastChange(t)
+	for {
+		select {
+		case got := <-w.got:
+			t.Fatalf("unexpected event %q", got)
+		case cursor := <-w.heartbeats:
+			seq, err := stream.DecodeCursor(cursor)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if seq < end {
+				continue
+			}
+			select {
+			case got := <-w.got:
+				t.Fatalf("unexpected event %q", got)
+			default:
+			}
+			return cursor
+		case <-w.done:
+			t.Fatalf("Watch returned %v, waiting for a heartbeat at %d", w.err, end)
+		case <-timeout:
+			t.Fatalf("no heartbeat at %d within %s", end, waitLimit)
+		}
 	}
 }
 
@@ -81,8 +111,8 @@ func waitFor[T any](t *testing.T, ch <-chan T, what string) T {
 	select {
 	case v := <-ch:
 		return v
-	case <-time.After(10 * time.Second):
-		t.Fatalf("no %s within 10s", what)
+	case <-time.After(waitLimit):
+		t.Fatalf("no %s within %s", what, waitLimit)
 		panic("unreachable")
 	}
 }
@@ -97,7 +127,7 @@ func TestWatchResumesAcrossRestart(t *testing.T) {
 	reconnects := make(chan error, 100)
 	var hold atomic.Bool
 	held, release := make(chan struct{}), make(chan struct{})
-	w := startWatch(t, cl, client.WatchOptions{
+	w := startWatch(t, s, cl, client.WatchOptions{
 		IncludeRecoveries: true,
 		OnReconnect: func(err error, _ time.Duration) {
 			reconnects <- err
@@ -107,7 +137,7 @@ func TestWatchResumesAcrossRestart(t *testing.T) {
 			}
 		},
 	})
-	waitFor(t, w.subscribed, "subscription")
+	waitFor(t, w.heartbeats, "subscription")
 	s.mustDeliver(t, failedLogin("acct-1", "user-1", "invalid_credentials"), failedLogin("acct-2", "user-1", "invalid_mfa"))
 	w.expect(t, "acct-1 AUTH_FAILED", "acct-2 AUTH_FAILED")
 
@@ -152,16 +182,15 @@ func TestWatchResumesAcrossRestart(t *testing.T) {
 func TestWatchResumeFromHeartbeat(t *testing.T) {
 	s := startServer(t)
 	cl := dial(t, s.target())
-	first := startWatch(t, cl, client.WatchOptions{UserIDs: []string{"user-1"}})
-	waitFor(t, first.subscribed, "subscription")
+	first := startWatch(t, s, cl, client.WatchOptions{UserIDs: []string{"user-1"}})
+	waitFor(t, first.heartbeats, "subscription")
 	s.mustDeliver(t, failedLogin("acct-1", "user-1", "invalid_credentials"), failedLogin("acct-2", "user-2", "invalid_credentials"))
-	first.expect(t, "acct-1 AUTH_FAILED")
-	// Heartbeats come every 100ms; one after the events covers them.
-	cursor := waitFor(t, first.subscribed, "heartbeat")
+	// The heartbeat that shows acct-2 filtered out is past both events.
+	cursor := first.expect(t, "acct-1 AUTH_FAILED")
 	first.cancel()
 
 	s.mustDeliver(t, failedLogin("acct-3", "user-1", "invalid_mfa"))
-	second := startWatch(t, cl, client.WatchOptions{UserIDs: []string{"user-1"}, ResumeAfter: cursor})
+	second := startWatch(t, s, cl, client.WatchOptions{UserIDs: []string{"user-1"}, ResumeAfter: cursor})
 	second.expect(t, "acct-3 AUTH_FAILED")
 }
 
@@ -201,7 +230,7 @@ func TestWatchEnds(t *testing.T) {
 					return fmt.Errorf("unexpected event %v", ev)
 				}
 			}
-			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			ctx, cancel := context.WithTimeout(t.Context(), waitLimit)
 			defer cancel()
 			if err := cl.Watch(ctx, c.opts, handle); !c.check(err) {
 				t.Errorf("Watch returned %v", err)

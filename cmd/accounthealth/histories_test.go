@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/accounthealth/accounthealth/client/simulate/simtest"
 	ahv1 "github.com/accounthealth/accounthealth/gen/accounthealth/v1"
 	"github.com/accounthealth/accounthealth/server/health"
+	"github.com/accounthealth/accounthealth/server/provider/simulate/simtest"
 	"github.com/accounthealth/accounthealth/server/store"
 )
 

@@ -16,10 +16,10 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/encoding/protojson"
 
-	"github.com/accounthealth/accounthealth/client/simulate"
-	"github.com/accounthealth/accounthealth/client/simulate/simtest"
 	ahv1 "github.com/accounthealth/accounthealth/gen/accounthealth/v1"
 	"github.com/accounthealth/accounthealth/server/health"
+	"github.com/accounthealth/accounthealth/server/provider/simulate"
+	"github.com/accounthealth/accounthealth/server/provider/simulate/simtest"
 	"github.com/accounthealth/accounthealth/server/webhook"
 )
 

@@ -13,7 +13,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/accounthealth/accounthealth/client/simulate"
+	"github.com/accounthealth/accounthealth/server/provider/simulate"
 )
 
 // runSimulate plays the provider against a running server:

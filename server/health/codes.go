@@ -57,7 +57,7 @@ func Classify(code string) CodeInfo {
 }
 
 // codeTable holds the 51 connection error codes the provider documents
-// (DOMAIN.md §3). It is read-only.
+// (docs/provider.md#error-codes). It is read-only.
 var codeTable = map[string]CodeInfo{
 	// Provider: refreshes are paused until the provider or platform recovers.
 	"account_inaccessible":                {Category: CategoryProvider, Action: ActionWait, Message: "The provider cannot access this account and is investigating; no action is needed from the user."},

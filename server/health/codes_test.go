@@ -1,13 +1,17 @@
 package health
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"unicode"
 )
 
-// documentedCodes is the provider's list, copied from DOMAIN.md §3.
+// documentedCodes is the provider's list (docs/provider.md#error-codes),
+// copied so that the tests and the fuzzer need no file; TestDocumentedCodes
+// checks the copy against the page.
 var documentedCodes = strings.FieldsFunc(`account_disabled,
 account_inaccessible, account_incomplete, account_nonunique, account_not_found,
 all_employers_connected, auth_method_temporarily_unavailable, auth_required,
@@ -92,7 +96,11 @@ var wantCodes = map[string]codeWant{
 
 func TestDocumentedCodes(t *testing.T) {
 	if len(documentedCodes) != 51 {
-		t.Fatalf("DOMAIN.md lists 51 codes, the copy here has %d", len(documentedCodes))
+		t.Fatalf("the provider documents 51 codes, the copy here has %d", len(documentedCodes))
+	}
+	if page := codesOnPage(t); !slices.Equal(page, documentedCodes) {
+		t.Errorf("docs/provider.md lists %d codes, not the copy here: only on the page %q, only in the copy %q",
+			len(page), without(page, documentedCodes), without(documentedCodes, page))
 	}
 	if len(codeTable) != 51 {
 		t.Errorf("Classify knows %d codes, want the 51 documented", len(codeTable))
@@ -101,7 +109,7 @@ func TestDocumentedCodes(t *testing.T) {
 		t.Errorf("the expectation table has %d codes, want 51", len(wantCodes))
 	}
 	if !slices.IsSorted(documentedCodes) || len(slices.Compact(slices.Clone(documentedCodes))) != 51 {
-		t.Errorf("the copied list is not the sorted, duplicate-free list of DOMAIN.md")
+		t.Errorf("the copied list is not sorted and free of duplicates")
 	}
 	for _, code := range documentedCodes {
 		if _, ok := codeTable[code]; !ok {
@@ -133,7 +141,8 @@ func TestClassifyDocumented(t *testing.T) {
 }
 
 func TestClassifyDocumentedRemedies(t *testing.T) {
-	// DOMAIN.md §3 spells out what the user does for these.
+	// The provider spells out what the user does for these
+	// (docs/provider.md#remedies).
 	tests := []struct {
 		code    string
 		phrases []string
@@ -205,6 +214,28 @@ func TestCategoryString(t *testing.T) {
 			}
 		})
 	}
+}
+
+// codesOnPage reads the list of docs/provider.md#error-codes: the lines
+// of the first code block after its heading.
+func codesOnPage(t *testing.T) []string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "provider.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(b), "\n## Error codes\n")
+	_, block, _ := strings.Cut(section, "```text\n")
+	block, _, closed := strings.Cut(block, "```")
+	if !ok || !closed {
+		t.Fatal("docs/provider.md has no code block under \"## Error codes\"")
+	}
+	return strings.Fields(block)
+}
+
+// without returns the elements of a that are not in b.
+func without(a, b []string) []string {
+	return slices.DeleteFunc(slices.Clone(a), func(s string) bool { return slices.Contains(b, s) })
 }
 
 // checkSentence asserts msg is one sentence a person can act on.

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/accounthealth/accounthealth/client/simulate/simtest"
 	"github.com/accounthealth/accounthealth/server/health"
+	"github.com/accounthealth/accounthealth/server/provider/simulate/simtest"
 	"github.com/accounthealth/accounthealth/server/store"
 )
 

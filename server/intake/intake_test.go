@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/accounthealth/accounthealth/server/health"
@@ -215,48 +216,50 @@ func (g *gate) Ingest(_ context.Context, ds []store.Delivery) ([]store.Result, e
 }
 
 func TestBatcherGroupsDeliveriesBehindACommit(t *testing.T) {
-	g := &gate{release: make(chan struct{})}
-	var observed []int // commit loop only, read after Close
-	b := NewBatcher(g, 64, nil, func(size int, _ time.Duration, results []store.Result) {
-		if len(results) != size {
-			t.Errorf("observer got %d results for a commit of %d", len(results), size)
-		}
-		observed = append(observed, size)
-	})
+	synctest.Test(t, func(t *testing.T) {
+		g := &gate{release: make(chan struct{})}
+		var observed []int // commit loop only, read after Close
+		b := NewBatcher(g, 64, nil, func(size int, _ time.Duration, results []store.Result) {
+			if len(results) != size {
+				t.Errorf("observer got %d results for a commit of %d", len(results), size)
+			}
+			observed = append(observed, size)
+		})
 
-	var wg sync.WaitGroup
-	results := make([]store.Result, 41)
-	submit := func(i int) {
-		defer wg.Done()
-		res, err := b.Submit(context.Background(), store.Delivery{Body: make([]byte, i)})
-		if err != nil {
-			t.Errorf("submit %d: %v", i, err)
+		var wg sync.WaitGroup
+		results := make([]store.Result, 41)
+		submit := func(i int) {
+			defer wg.Done()
+			res, err := b.Submit(context.Background(), store.Delivery{Body: make([]byte, i)})
+			if err != nil {
+				t.Errorf("submit %d: %v", i, err)
+			}
+			results[i] = res
 		}
-		results[i] = res
-	}
-	wg.Add(1)
-	go submit(0) // its commit holds the gate
-	waitFor(t, func() bool { return g.entered.Load() == 1 })
-	for i := 1; i <= 40; i++ {
 		wg.Add(1)
-		go submit(i)
-	}
-	waitFor(t, func() bool { return len(b.queue) == 40 })
-	close(g.release)
-	wg.Wait()
-	b.Close()
-
-	if len(g.batches) != 2 || g.batches[0] != 1 || g.batches[1] != 40 {
-		t.Errorf("batches = %v, want [1 40]", g.batches)
-	}
-	if !slices.Equal(observed, g.batches) {
-		t.Errorf("observed commits of %v, want %v", observed, g.batches)
-	}
-	for i, r := range results {
-		if r.EntrySeq != int64(i) {
-			t.Errorf("delivery %d got the result of %d", i, r.EntrySeq)
+		go submit(0) // its commit holds the gate
+		settled(t, "one commit in flight", func() bool { return g.entered.Load() == 1 })
+		for i := 1; i <= 40; i++ {
+			wg.Add(1)
+			go submit(i)
 		}
-	}
+		settled(t, "40 queued", func() bool { return len(b.queue) == 40 })
+		close(g.release)
+		wg.Wait()
+		b.Close()
+
+		if len(g.batches) != 2 || g.batches[0] != 1 || g.batches[1] != 40 {
+			t.Errorf("batches = %v, want [1 40]", g.batches)
+		}
+		if !slices.Equal(observed, g.batches) {
+			t.Errorf("observed commits of %v, want %v", observed, g.batches)
+		}
+		for i, r := range results {
+			if r.EntrySeq != int64(i) {
+				t.Errorf("delivery %d got the result of %d", i, r.EntrySeq)
+			}
+		}
+	})
 }
 
 func TestBatcherReportsCommitFailureToEveryone(t *testing.T) {
@@ -270,66 +273,70 @@ func TestBatcherReportsCommitFailureToEveryone(t *testing.T) {
 }
 
 func TestBatcherCloseCommitsWhatIsQueued(t *testing.T) {
-	g := &gate{release: make(chan struct{})}
-	b := NewBatcher(g, 8, nil, nil)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var ok int
-	submit := func() {
-		defer wg.Done()
-		if _, err := b.Submit(context.Background(), store.Delivery{}); err == nil {
-			mu.Lock()
-			ok++
-			mu.Unlock()
+	synctest.Test(t, func(t *testing.T) {
+		g := &gate{release: make(chan struct{})}
+		b := NewBatcher(g, 8, nil, nil)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var ok int
+		submit := func() {
+			defer wg.Done()
+			if _, err := b.Submit(context.Background(), store.Delivery{}); err == nil {
+				mu.Lock()
+				ok++
+				mu.Unlock()
+			}
 		}
-	}
-	wg.Add(5)
-	go submit() // held in the commit
-	waitFor(t, func() bool { return g.entered.Load() == 1 })
-	for range 4 {
-		go submit()
-	}
-	waitFor(t, func() bool { return len(b.queue) == 4 })
-	closed := make(chan struct{})
-	go func() { b.Close(); close(closed) }()
-	close(g.release)
-	<-closed
-	wg.Wait()
-	if ok != 5 {
-		t.Errorf("%d of 5 queued deliveries committed before Close returned", ok)
-	}
-	if _, err := b.Submit(t.Context(), store.Delivery{}); !errors.Is(err, ErrStopped) {
-		t.Errorf("submit after close: %v", err)
-	}
+		wg.Add(5)
+		go submit() // held in the commit
+		settled(t, "one commit in flight", func() bool { return g.entered.Load() == 1 })
+		for range 4 {
+			go submit()
+		}
+		settled(t, "4 queued", func() bool { return len(b.queue) == 4 })
+		closed := make(chan struct{})
+		go func() { b.Close(); close(closed) }()
+		close(g.release)
+		<-closed
+		wg.Wait()
+		if ok != 5 {
+			t.Errorf("%d of 5 queued deliveries committed before Close returned", ok)
+		}
+		if _, err := b.Submit(t.Context(), store.Delivery{}); !errors.Is(err, ErrStopped) {
+			t.Errorf("submit after close: %v", err)
+		}
+	})
 }
 
 func TestBatcherCallerGivingUpDoesNotBlockTheLoop(t *testing.T) {
-	g := &gate{release: make(chan struct{})}
-	b := NewBatcher(g, 8, nil, nil)
-	defer b.Close()
-	ctx, cancel := context.WithCancel(t.Context())
-	errc := make(chan error, 1)
-	go func() { _, err := b.Submit(ctx, store.Delivery{}); errc <- err }()
-	waitFor(t, func() bool { return g.entered.Load() == 1 })
-	cancel()
-	if err := <-errc; !errors.Is(err, context.Canceled) {
-		t.Fatalf("err = %v", err)
-	}
-	close(g.release)
-	// The loop delivers the abandoned result without blocking, then serves others.
-	if _, err := b.Submit(t.Context(), store.Delivery{}); err != nil {
-		t.Fatalf("next submit: %v", err)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		g := &gate{release: make(chan struct{})}
+		b := NewBatcher(g, 8, nil, nil)
+		defer b.Close()
+		ctx, cancel := context.WithCancel(t.Context())
+		errc := make(chan error, 1)
+		go func() { _, err := b.Submit(ctx, store.Delivery{}); errc <- err }()
+		settled(t, "one commit in flight", func() bool { return g.entered.Load() == 1 })
+		cancel()
+		if err := <-errc; !errors.Is(err, context.Canceled) {
+			t.Fatalf("err = %v", err)
+		}
+		close(g.release)
+		// The loop delivers the abandoned result without blocking, then serves others.
+		if _, err := b.Submit(t.Context(), store.Delivery{}); err != nil {
+			t.Fatalf("next submit: %v", err)
+		}
+	})
 }
 
-func waitFor(t *testing.T, cond func() bool) {
+// settled waits, in a synctest bubble, until every other goroutine of the
+// test is blocked, and fails unless cond then holds: with all of them
+// blocked, nothing can make it true before the test acts.
+func settled(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached in 5s")
-		}
-		time.Sleep(time.Millisecond)
+	synctest.Wait()
+	if !cond() {
+		t.Fatalf("not %s once every goroutine waits", what)
 	}
 }
 

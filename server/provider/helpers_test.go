@@ -77,12 +77,51 @@ func (r *record) get(i int) seen {
 	return r.reqs[i]
 }
 
-// scripted serves answers in order, the last one repeating, and records
-// every request.
+// scripted serves the script of answers on a loopback port.
 func scripted(t *testing.T, answers ...answer) (*httptest.Server, *record) {
 	t.Helper()
+	h, rec := script(answers...)
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv, rec
+}
+
+// offline is scripted without a network, for tests in a synctest bubble:
+// there time is fake and only moves when every goroutine waits, so waits
+// and timeouts are exact, and a socket would keep the clock from moving.
+// It returns a client of the script; edit adjusts its settings.
+func offline(t *testing.T, answers []answer, edit ...func(*Config)) (*Client, *record) {
+	t.Helper()
+	h, rec := script(answers...)
+	transport := func(c *Config) { c.HTTPClient = &http.Client{Transport: inMemory{h}} }
+	return newClient(t, "http://provider.test", append([]func(*Config){transport}, edit...)...), rec
+}
+
+// inMemory hands each request to a handler in the caller's goroutine.
+type inMemory struct{ h http.Handler }
+
+func (m inMemory) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil {
+		defer req.Body.Close()
+	}
+	served := req.Clone(req.Context())
+	if served.Body == nil {
+		served.Body = http.NoBody
+	}
+	w := httptest.NewRecorder()
+	m.h.ServeHTTP(w, served)
+	// As over a connection, an attempt cut short gets no answer.
+	if err := req.Context().Err(); err != nil {
+		return nil, err
+	}
+	return w.Result(), nil
+}
+
+// script answers in order, the last one repeating, and records every
+// request.
+func script(answers ...answer) (http.Handler, *record) {
 	rec := &record{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		n := rec.add(seen{
 			method: r.Method, path: r.URL.EscapedPath(), query: r.URL.RawQuery,
@@ -99,9 +138,7 @@ func scripted(t *testing.T, answers ...answer) (*httptest.Server, *record) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(a.status)
 		_, _ = io.WriteString(w, a.body)
-	}))
-	t.Cleanup(srv.Close)
-	return srv, rec
+	}), rec
 }
 
 // fixture reads a recorded provider response.

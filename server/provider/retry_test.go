@@ -9,37 +9,41 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
-// Timing assertions here are lower bounds (a wait was honoured) or generous
-// upper bounds (nothing waited for long); none measures precisely.
+// Tests that measure time run in a synctest bubble against offline: the
+// clock there is fake and moves only when every goroutine waits, so the
+// waits and timeouts they see are exact, however loaded the machine.
 
 func TestRetryAfterIsHonoured(t *testing.T) {
 	tests := []struct {
 		name       string
 		status     int
 		retryAfter func() string
+		wait       time.Duration
 	}{
-		{"429 seconds", 429, func() string { return "1" }},
-		{"429 HTTP date", 429, func() string { return time.Now().Add(2 * time.Second).UTC().Format(http.TimeFormat) }},
-		{"503 seconds", 503, func() string { return "1" }},
+		{"429 seconds", 429, func() string { return "1" }, time.Second},
+		// The fake clock starts on a whole second, which an HTTP date holds.
+		{"429 HTTP date", 429, func() string { return time.Now().Add(2 * time.Second).UTC().Format(http.TimeFormat) }, 2 * time.Second},
+		{"503 seconds", 503, func() string { return "1" }, time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			srv, rec := scripted(t, answer{status: tt.status, retryAfter: tt.retryAfter()}, answer{status: 204})
-			if err := newClient(t, srv.URL).DeleteWebhook(t.Context(), "w1"); err != nil {
-				t.Fatal(err)
-			}
-			// Backoff alone would retry within milliseconds; an HTTP date
-			// has whole seconds, so 2s ahead is at least 1s away.
-			if rec.count() != 2 {
-				t.Fatalf("%d requests, want 2", rec.count())
-			}
-			if gap := rec.get(1).at.Sub(rec.get(0).at); gap < 900*time.Millisecond {
-				t.Errorf("retried after %s, before Retry-After", gap)
-			}
+			synctest.Test(t, func(t *testing.T) {
+				c, rec := offline(t, []answer{{status: tt.status, retryAfter: tt.retryAfter()}, {status: 204}})
+				if err := c.DeleteWebhook(t.Context(), "w1"); err != nil {
+					t.Fatal(err)
+				}
+				if rec.count() != 2 {
+					t.Fatalf("%d requests, want 2", rec.count())
+				}
+				// Backoff alone would retry within 5ms.
+				if gap := rec.get(1).at.Sub(rec.get(0).at); gap != tt.wait {
+					t.Errorf("retried after %s, want Retry-After's %s", gap, tt.wait)
+				}
+			})
 		})
 	}
 }
@@ -83,25 +87,31 @@ func TestUnavailableWhenRetriesRunOut(t *testing.T) {
 func TestHangingAttemptTimesOutAndIsRetried(t *testing.T) {
 	fast := func(c *Config) { c.Timeout = 100 * time.Millisecond; c.MaxRetries = 2 }
 	t.Run("then success", func(t *testing.T) {
-		srv, rec := scripted(t, answer{hang: true}, answer{status: 200, body: `{"id":"a1"}`})
-		if _, err := newClient(t, srv.URL, fast).GetAccount(t.Context(), "a1"); err != nil || rec.count() != 2 {
-			t.Fatalf("err %v after %d requests; want success on the second", err, rec.count())
-		}
+		synctest.Test(t, func(t *testing.T) {
+			c, rec := offline(t, []answer{{hang: true}, {status: 200, body: `{"id":"a1"}`}}, fast)
+			if _, err := c.GetAccount(t.Context(), "a1"); err != nil || rec.count() != 2 {
+				t.Fatalf("err %v after %d requests; want success on the second", err, rec.count())
+			}
+		})
 	})
 	t.Run("forever", func(t *testing.T) {
-		srv, rec := scripted(t, answer{hang: true})
-		start := time.Now()
-		_, err := newClient(t, srv.URL, fast).GetAccount(t.Context(), "a1")
-		var apiErr *APIError
-		if !errors.Is(err, ErrUnavailable) || !errors.As(err, &apiErr) || apiErr.Attempts != 3 || rec.count() != 3 {
-			t.Fatalf("err %v after %d requests; want ErrUnavailable after 3 attempts", err, rec.count())
-		}
-		if !strings.Contains(err.Error(), "no answer within 100ms (argyle-api-timeout)") || errors.Is(err, context.DeadlineExceeded) {
-			t.Errorf("message %q: want the per-attempt timeout named, not a context error", err)
-		}
-		if elapsed := time.Since(start); elapsed > 3*time.Second {
-			t.Errorf("took %s for 3 attempts of 100ms", elapsed)
-		}
+		synctest.Test(t, func(t *testing.T) {
+			c, rec := offline(t, []answer{{hang: true}}, fast)
+			start := time.Now()
+			_, err := c.GetAccount(t.Context(), "a1")
+			elapsed := time.Since(start)
+			var apiErr *APIError
+			if !errors.Is(err, ErrUnavailable) || !errors.As(err, &apiErr) || apiErr.Attempts != 3 || rec.count() != 3 {
+				t.Fatalf("err %v after %d requests; want ErrUnavailable after 3 attempts", err, rec.count())
+			}
+			if !strings.Contains(err.Error(), "no answer within 100ms (argyle-api-timeout)") || errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("message %q: want the per-attempt timeout named, not a context error", err)
+			}
+			// Three timeouts, and two backoffs of at most 1ms and 2ms.
+			if elapsed < 300*time.Millisecond || elapsed > 303*time.Millisecond {
+				t.Errorf("took %s for 3 attempts of 100ms", elapsed)
+			}
+		})
 	})
 }
 
@@ -123,18 +133,19 @@ func TestMaxElapsedBoundsTheCall(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			srv, _ := scripted(t, tt.answers...)
-			start := time.Now()
-			err := newClient(t, srv.URL, budget).DeleteAccount(t.Context(), "a1")
-			elapsed := time.Since(start)
-			var apiErr *APIError
-			if !errors.Is(err, tt.sentinel) || !errors.As(err, &apiErr) || apiErr.Status != tt.status || !tt.attempts(apiErr.Attempts) {
-				t.Fatalf("err %v (%+v)", err, apiErr)
-			}
-			if elapsed > 2*time.Second {
-				t.Errorf("took %s with a 300ms budget", elapsed)
-			}
+			synctest.Test(t, func(t *testing.T) {
+				c, _ := offline(t, tt.answers, budget)
+				start := time.Now()
+				err := c.DeleteAccount(t.Context(), "a1")
+				elapsed := time.Since(start)
+				var apiErr *APIError
+				if !errors.Is(err, tt.sentinel) || !errors.As(err, &apiErr) || apiErr.Status != tt.status || !tt.attempts(apiErr.Attempts) {
+					t.Fatalf("err %v (%+v)", err, apiErr)
+				}
+				if elapsed > 300*time.Millisecond {
+					t.Errorf("took %s with a 300ms budget", elapsed)
+				}
+			})
 		})
 	}
 	t.Run("Retry-After is reported", func(t *testing.T) {
@@ -149,31 +160,36 @@ func TestMaxElapsedBoundsTheCall(t *testing.T) {
 
 func TestCallerContext(t *testing.T) {
 	t.Run("deadline shorter than Retry-After", func(t *testing.T) {
-		srv, rec := scripted(t, answer{status: 503, retryAfter: "5"})
-		ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
-		defer cancel()
-		start := time.Now()
-		_, err := newClient(t, srv.URL).GetAccount(ctx, "a1")
-		if !errors.Is(err, ErrUnavailable) || rec.count() != 1 || time.Since(start) > 250*time.Millisecond {
-			t.Errorf("err %v after %d requests and %s; want the 503 at once, no sleep past the deadline", err, rec.count(), time.Since(start))
-		}
+		synctest.Test(t, func(t *testing.T) {
+			c, rec := offline(t, []answer{{status: 503, retryAfter: "5"}})
+			ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+			defer cancel()
+			start := time.Now()
+			_, err := c.GetAccount(ctx, "a1")
+			if elapsed := time.Since(start); !errors.Is(err, ErrUnavailable) || rec.count() != 1 || elapsed != 0 {
+				t.Errorf("err %v after %d requests and %s; want the 503 at once, no sleep past the deadline", err, rec.count(), elapsed)
+			}
+		})
 	})
 	for name, answers := range map[string][]answer{
 		"canceled during an attempt": {{hang: true}},
 		"canceled during a wait":     {{status: 503, retryAfter: "3"}},
 	} {
 		t.Run(name, func(t *testing.T) {
-			srv, _ := scripted(t, answers...)
-			ctx, cancel := context.WithCancel(t.Context())
-			time.AfterFunc(50*time.Millisecond, cancel)
-			start := time.Now()
-			_, err := newClient(t, srv.URL, func(c *Config) { c.Timeout = 10 * time.Second }).GetAccount(ctx, "a1")
-			if !errors.Is(err, context.Canceled) || errors.Is(err, ErrUnavailable) {
-				t.Errorf("err %v; want context.Canceled and not ErrUnavailable", err)
-			}
-			if elapsed := time.Since(start); elapsed > 2*time.Second {
-				t.Errorf("stopped %s after the cancellation", elapsed)
-			}
+			synctest.Test(t, func(t *testing.T) {
+				c, _ := offline(t, answers, func(c *Config) { c.Timeout = 10 * time.Second })
+				ctx, cancel := context.WithCancel(t.Context())
+				const at = 50 * time.Millisecond
+				time.AfterFunc(at, cancel)
+				start := time.Now()
+				_, err := c.GetAccount(ctx, "a1")
+				if !errors.Is(err, context.Canceled) || errors.Is(err, ErrUnavailable) {
+					t.Errorf("err %v; want context.Canceled and not ErrUnavailable", err)
+				}
+				if elapsed := time.Since(start); elapsed != at {
+					t.Errorf("stopped %s after the start, want at the cancellation, %s", elapsed, at)
+				}
+			})
 		})
 	}
 }
@@ -215,24 +231,30 @@ func TestPostsAreRetriedOnlyWhenNothingWasDone(t *testing.T) {
 }
 
 func TestRateLimiterSpacesRequests(t *testing.T) {
-	srv, rec := scripted(t, answer{status: 200, body: `{"id":"a1"}`})
-	c := newClient(t, srv.URL, func(c *Config) { c.RequestsPerSecond = 10 })
-	ctx, cancel := context.WithTimeout(t.Context(), 450*time.Millisecond)
-	defer cancel()
-	var wg sync.WaitGroup
-	var failed atomic.Int32
-	for range 20 {
-		wg.Go(func() {
-			if _, err := c.GetAccount(ctx, "a1"); err != nil {
-				failed.Add(1)
+	synctest.Test(t, func(t *testing.T) {
+		c, rec := offline(t, []answer{{status: 200, body: `{"id":"a1"}`}}, func(c *Config) { c.RequestsPerSecond = 10 })
+		ctx, cancel := context.WithTimeout(t.Context(), 450*time.Millisecond)
+		defer cancel()
+		var wg sync.WaitGroup
+		var failed atomic.Int32
+		for range 20 {
+			wg.Go(func() {
+				if _, err := c.GetAccount(ctx, "a1"); err != nil {
+					failed.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		// 10/s with a burst of 1 admits requests at 0, 100, ... 400ms.
+		if n := rec.count(); n != 5 || failed.Load() != 15 {
+			t.Errorf("%d of 20 requests reached the server (%d failed); want 5", n, failed.Load())
+		}
+		for i := 1; i < rec.count(); i++ {
+			if gap := rec.get(i).at.Sub(rec.get(i - 1).at); gap != 100*time.Millisecond {
+				t.Errorf("request %d came %s after the one before, want 100ms", i+1, gap)
 			}
-		})
-	}
-	wg.Wait()
-	// 10/s with a burst of 1 admits about 5 requests in 450ms.
-	if n := rec.count(); n < 2 || n > 6 || int(failed.Load()) != 20-n {
-		t.Errorf("%d of 20 requests reached the server (%d failed); want about 5", n, failed.Load())
-	}
+		}
+	})
 }
 
 // The observer hears one outcome per call, after its retries, under the

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/accounthealth/accounthealth/server/health"
@@ -39,46 +40,40 @@ func (knowsNothing) GetHealth(context.Context, string) (health.Record, error) {
 }
 
 func TestRequestsCoalesceAndFailuresAreSkipped(t *testing.T) {
-	f := &fakeFetcher{calls: map[string]int{}, release: make(chan struct{})}
-	var mu sync.Mutex
-	var committed []store.Delivery
-	commit := func(_ context.Context, d store.Delivery) (store.Result, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		committed = append(committed, d)
-		return store.Result{}, nil
-	}
-	r := New(f, knowsNothing{}, commit, slog.New(slog.NewTextHandler(io.Discard, nil)), 3)
-	for _, id := range []string{"a", "a", "b", "gone", "a", "dropped-when-full"} {
-		r.Request(id)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan struct{})
-	go func() { r.Run(ctx); close(done) }()
-	close(f.release)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		f.mu.Lock()
-		n := len(f.calls)
-		f.mu.Unlock()
-		if n == 3 || time.Now().After(deadline) {
-			break
+	synctest.Test(t, func(t *testing.T) {
+		f := &fakeFetcher{calls: map[string]int{}, release: make(chan struct{})}
+		var mu sync.Mutex
+		var committed []store.Delivery
+		commit := func(_ context.Context, d store.Delivery) (store.Result, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			committed = append(committed, d)
+			return store.Result{}, nil
 		}
-		time.Sleep(time.Millisecond)
-	}
-	cancel()
-	<-done
-	if f.calls["a"] != 1 || f.calls["b"] != 1 || f.calls["gone"] != 1 || f.calls["dropped-when-full"] != 0 {
-		t.Errorf("fetches = %v, want a, b and gone once each and nothing past the limit", f.calls)
-	}
-	if len(committed) != 2 {
-		t.Fatalf("%d commits, want 2 (the not-found account is left alone)", len(committed))
-	}
-	d := committed[0]
-	if d.Source != store.SourceAPI || d.Actor != Actor || d.Decoded.Event != health.EventAccountsUpdated ||
-		d.Decoded.Snapshot == nil || d.Decoded.Snapshot.ConnectionStatus != "error" || d.Decoded.ErrorCode != "auth_required" {
-		t.Errorf("delivery = %+v", d)
-	}
+		r := New(f, knowsNothing{}, commit, slog.New(slog.NewTextHandler(io.Discard, nil)), 3)
+		for _, id := range []string{"a", "a", "b", "gone", "a", "dropped-when-full"} {
+			r.Request(id)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() { r.Run(ctx); close(done) }()
+		close(f.release)
+		// Once Run waits again, every fetch it was going to make is made.
+		synctest.Wait()
+		cancel()
+		<-done
+		if f.calls["a"] != 1 || f.calls["b"] != 1 || f.calls["gone"] != 1 || f.calls["dropped-when-full"] != 0 {
+			t.Errorf("fetches = %v, want a, b and gone once each and nothing past the limit", f.calls)
+		}
+		if len(committed) != 2 {
+			t.Fatalf("%d commits, want 2 (the not-found account is left alone)", len(committed))
+		}
+		d := committed[0]
+		if d.Source != store.SourceAPI || d.Actor != Actor || d.Decoded.Event != health.EventAccountsUpdated ||
+			d.Decoded.Snapshot == nil || d.Decoded.Snapshot.ConnectionStatus != "error" || d.Decoded.ErrorCode != "auth_required" {
+			t.Errorf("delivery = %+v", d)
+		}
+	})
 }
 
 // The provider's object is recorded exactly as it came; the snapshot is a

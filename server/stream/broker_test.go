@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/accounthealth/accounthealth/server/store"
@@ -73,34 +74,38 @@ func consume(ctx context.Context, sub *Subscription, final *atomic.Int64, pause 
 	}
 }
 
+// fallBehind waits until the ring no longer holds the change after sub's
+// cursor, so that sub's next read goes to the store, or until written is
+// closed: then the ring may never move again.
+func fallBehind(ctx context.Context, b *Broker, sub *Subscription, written <-chan struct{}) {
+	for {
+		b.mu.RLock()
+		floor, changed := b.ring.floor, b.changed
+		b.mu.RUnlock()
+		if floor > sub.cursor {
+			return
+		}
+		select {
+		case <-changed:
+		case <-written:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
 // TestReplayThenLiveUnderIngestion starts subscribers at several cursors
 // while a writer commits continuously. The ring is small and some
-// subscribers are slow, so they cross between replay and live many times;
-// each must still get exactly the log after its cursor.
+// subscribers are slow: every 50 changes they wait until the ring has
+// moved past them, so they cross between replay and live many times; each
+// must still get exactly the log after its cursor.
 func TestReplayThenLiveUnderIngestion(t *testing.T) {
 	const total, users = 3000, 3
 	e := newEnv(t, Options{RingSize: 32, HeartbeatInterval: 20 * time.Millisecond})
 	// Bounds every step, so that a failing writer ends the test.
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	var final atomic.Int64
-	var writer sync.WaitGroup
-	writer.Go(func() {
-		for from := 0; from < total; {
-			n := min(1+rand.IntN(20), total-from)
-			if _, err := e.store.Ingest(ctx, storetest.Deliveries(failures(from, n, users)...)); err != nil {
-				t.Errorf("writer: %v", err)
-				return
-			}
-			e.broker.Notify()
-			from += n
-		}
-		seq, err := e.store.LastChangeSeq(ctx)
-		if err != nil {
-			t.Errorf("writer: %v", err)
-		}
-		final.Store(seq)
-	})
 
 	type subscriber struct {
 		name   string
@@ -119,13 +124,52 @@ func TestReplayThenLiveUnderIngestion(t *testing.T) {
 		{name: "from the end, slow", slow: true},
 		{name: "from the end"},
 	}
+
+	var final atomic.Int64
+	// reached[i] is closed once the writer is i/len(subs) of the way, and
+	// written once it is done; both also when it gives up.
+	reached := make([]chan struct{}, len(subs))
+	for i := range reached {
+		reached[i] = make(chan struct{})
+	}
+	written := make(chan struct{})
+	var writer sync.WaitGroup
+	writer.Go(func() {
+		milestone := 0
+		reach := func(from int) {
+			for ; milestone < len(reached) && from >= milestone*total/len(reached); milestone++ {
+				close(reached[milestone])
+			}
+		}
+		defer close(written)
+		defer reach(total)
+		for from := 0; from < total; {
+			reach(from)
+			n := min(1+rand.IntN(20), total-from)
+			if _, err := e.store.Ingest(ctx, storetest.Deliveries(failures(from, n, users)...)); err != nil {
+				t.Errorf("writer: %v", err)
+				return
+			}
+			e.broker.Notify()
+			from += n
+		}
+		seq, err := e.store.LastChangeSeq(ctx)
+		if err != nil {
+			t.Errorf("writer: %v", err)
+		}
+		final.Store(seq)
+	})
+
 	var readers sync.WaitGroup
 	for i, s := range subs {
-		// Subscriber i starts once the writer is i/len(subs) of the way.
-		var last int64
-		for last < int64(i*total/len(subs)) && ctx.Err() == nil {
-			time.Sleep(time.Millisecond)
-			last, _ = e.store.LastChangeSeq(ctx)
+		select {
+		case <-reached[i]:
+		case <-ctx.Done():
+			t.Fatal(ctx.Err())
+		}
+		last, err := e.store.LastChangeSeq(ctx)
+		if err != nil {
+			t.Fatal(err)
 		}
 		switch i {
 		case 0, 1, 2:
@@ -137,7 +181,7 @@ func TestReplayThenLiveUnderIngestion(t *testing.T) {
 		s.sub = e.subscribe(Request{Filter: s.filter, Start: StartAfter(s.after)})
 		pause := func(n int) {
 			if s.slow && n%50 == 0 {
-				time.Sleep(5 * time.Millisecond)
+				fallBehind(ctx, e.broker, s.sub, written)
 			}
 		}
 		readers.Go(func() { s.got, s.err = consume(ctx, s.sub, &final, pause) })
@@ -251,44 +295,48 @@ func TestHeartbeats(t *testing.T) {
 // TestShutdown: Close, or the end of Run's context, ends every pending Next
 // promptly with ErrClosed, whether it waits live or replays, and refuses
 // new subscriptions.
+// It runs in a synctest bubble, where time is fake and moves only when
+// every goroutine waits: "promptly" means before the clock moves at all.
 func TestShutdown(t *testing.T) {
 	for name, shutdown := range map[string]func(*env){
 		"Close":             func(e *env) { e.broker.Close() },
 		"Run's context end": func(e *env) { e.stopRun() },
 	} {
 		t.Run(name, func(t *testing.T) {
-			e := newEnv(t, Options{RingSize: 8})
-			e.ingest(failures(0, 50, 1)...)
-			subs := []*Subscription{e.subscribe(Request{}), e.subscribe(Request{}), e.subscribe(Request{Start: StartAfter(0)})}
-			errs := make(chan error, len(subs))
-			for _, sub := range subs[:2] {
-				go func() {
-					_, err := sub.Next(context.Background())
-					errs <- err
-				}()
-			}
-			time.Sleep(20 * time.Millisecond) // let them block
-			shutdown(e)
-			start := time.Now()
-			for range 2 {
-				select {
-				case err := <-errs:
-					if !errors.Is(err, ErrClosed) {
-						t.Errorf("waiting Next: %v, want ErrClosed", err)
-					}
-				case <-time.After(waitLimit):
-					t.Fatal("Next still waiting after shutdown")
+			synctest.Test(t, func(t *testing.T) {
+				e := newEnv(t, Options{RingSize: 8})
+				e.ingest(failures(0, 50, 1)...)
+				subs := []*Subscription{e.subscribe(Request{}), e.subscribe(Request{}), e.subscribe(Request{Start: StartAfter(0)})}
+				errs := make(chan error, len(subs))
+				for _, sub := range subs[:2] {
+					go func() {
+						_, err := sub.Next(context.Background())
+						errs <- err
+					}()
 				}
-			}
-			if d := time.Since(start); d > time.Second {
-				t.Errorf("Next took %v to end", d)
-			}
-			if _, err := subs[2].Next(context.Background()); !errors.Is(err, ErrClosed) {
-				t.Errorf("Next behind the ring: %v, want ErrClosed", err)
-			}
-			if _, err := e.broker.Subscribe(t.Context(), Request{}); !errors.Is(err, ErrClosed) {
-				t.Errorf("Subscribe: %v, want ErrClosed", err)
-			}
+				synctest.Wait() // until both Next calls wait
+				shutdown(e)
+				start := time.Now()
+				for range 2 {
+					select {
+					case err := <-errs:
+						if !errors.Is(err, ErrClosed) {
+							t.Errorf("waiting Next: %v, want ErrClosed", err)
+						}
+					case <-time.After(waitLimit):
+						t.Fatal("Next still waiting after shutdown")
+					}
+				}
+				if d := time.Since(start); d != 0 {
+					t.Errorf("Next took %v to end, want no wait", d)
+				}
+				if _, err := subs[2].Next(context.Background()); !errors.Is(err, ErrClosed) {
+					t.Errorf("Next behind the ring: %v, want ErrClosed", err)
+				}
+				if _, err := e.broker.Subscribe(t.Context(), Request{}); !errors.Is(err, ErrClosed) {
+					t.Errorf("Subscribe: %v, want ErrClosed", err)
+				}
+			})
 		})
 	}
 }
@@ -335,17 +383,21 @@ func TestRestart(t *testing.T) {
 }
 
 // TestPollWithoutNotify: a commit nobody announces still reaches
-// subscribers, within about PollInterval.
+// subscribers, at the next poll. On synctest's fake clock, that is exactly
+// one PollInterval after the broker started.
 func TestPollWithoutNotify(t *testing.T) {
-	const poll = 50 * time.Millisecond
-	e := newEnv(t, Options{PollInterval: poll})
-	sub := e.subscribe(Request{})
-	changes := e.ingestQuietly(failures(0, 1, 1)...)
-	start := time.Now()
-	checkSame(t, "polled", changes, drain(t, sub, lastSeq(changes)))
-	if d := time.Since(start); d > 10*poll {
-		t.Errorf("delivered after %v, want about %v", d, poll)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		const poll = 50 * time.Millisecond
+		e := newEnv(t, Options{PollInterval: poll})
+		sub := e.subscribe(Request{})
+		synctest.Wait() // until Run has read the log's end and waits
+		start := time.Now()
+		changes := e.ingestQuietly(failures(0, 1, 1)...)
+		checkSame(t, "polled", changes, drain(t, sub, lastSeq(changes)))
+		if d := time.Since(start); d != poll {
+			t.Errorf("delivered after %v, want at the first poll, %v", d, poll)
+		}
+	})
 }
 
 // watchingStore is a store shared with other processes: it hands the
@@ -374,21 +426,25 @@ func TestWatcher(t *testing.T) {
 		return e, w
 	}
 	t.Run("wake-ups deliver", func(t *testing.T) {
-		e, w := watch(t, time.Hour, nil)
-		wake := <-w.wakes
-		sub := e.subscribe(Request{})
-		nothing := func(when string) {
-			ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
-			defer cancel()
-			if it, err := sub.Next(ctx); !errors.Is(err, context.DeadlineExceeded) {
-				t.Fatalf("%s: Next = %+v, %v; want nothing", when, it, err)
+		// On synctest's fake clock the 200ms below pass only once every
+		// goroutine waits: anything on its way would have come first.
+		synctest.Test(t, func(t *testing.T) {
+			e, w := watch(t, time.Hour, nil)
+			wake := <-w.wakes
+			sub := e.subscribe(Request{})
+			nothing := func(when string) {
+				ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+				defer cancel()
+				if it, err := sub.Next(ctx); !errors.Is(err, context.DeadlineExceeded) {
+					t.Fatalf("%s: Next = %+v, %v; want nothing", when, it, err)
+				}
 			}
-		}
-		nothing("before any commit")
-		changes := e.ingestQuietly(failures(0, 2, 1)...)
-		nothing("after a commit nobody announced")
-		wake()
-		checkSame(t, "woken", changes, drain(t, sub, lastSeq(changes)))
+			nothing("before any commit")
+			changes := e.ingestQuietly(failures(0, 2, 1)...)
+			nothing("after a commit nobody announced")
+			wake()
+			checkSame(t, "woken", changes, drain(t, sub, lastSeq(changes)))
+		})
 	})
 	t.Run("a broken watch is reopened", func(t *testing.T) {
 		_, w := watch(t, 10*time.Millisecond, errors.New("connection lost"))
@@ -402,11 +458,16 @@ func TestWatcher(t *testing.T) {
 		}
 	})
 	t.Run("a closed store is not watched again", func(t *testing.T) {
-		_, w := watch(t, 10*time.Millisecond, store.ErrClosed)
-		time.Sleep(100 * time.Millisecond)
-		if n := w.calls.Load(); n != 1 {
-			t.Errorf("WatchChanges called %d times, want 1", n)
-		}
+		// On synctest's fake clock, ten retry intervals pass only once
+		// every goroutine waits, so a retry due in them would have happened.
+		synctest.Test(t, func(t *testing.T) {
+			const poll = 10 * time.Millisecond
+			_, w := watch(t, poll, store.ErrClosed)
+			time.Sleep(10 * poll)
+			if n := w.calls.Load(); n != 1 {
+				t.Errorf("WatchChanges called %d times, want 1", n)
+			}
+		})
 	})
 }
 
@@ -435,17 +496,18 @@ func TestItemsSayHowFarBehind(t *testing.T) {
 // waitTail waits until the broker's tail has read the log up to seq.
 func waitTail(t *testing.T, b *Broker, seq int64) {
 	t.Helper()
-	deadline := time.Now().Add(waitLimit)
+	timeout := time.After(waitLimit)
 	for {
 		b.mu.RLock()
-		tail := b.ring.tail
+		tail, changed := b.ring.tail, b.changed
 		b.mu.RUnlock()
 		if tail >= seq {
 			return
 		}
-		if time.Now().After(deadline) {
+		select {
+		case <-changed:
+		case <-timeout:
 			t.Fatalf("the tail reached %d, not %d", tail, seq)
 		}
-		time.Sleep(time.Millisecond)
 	}
 }

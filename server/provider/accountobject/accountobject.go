@@ -1,6 +1,6 @@
 // Package accountobject describes the provider's (Argyle's) v2 account
 // object as it is sent over the wire: in GET /v2/accounts responses and as
-// data.resource of accounts.* webhook deliveries (DOMAIN.md §3).
+// data.resource of accounts.* webhook deliveries (docs/provider.md#account-object).
 //
 // The types only encode. Fields stand in the provider's order, taken from
 // the recorded objects and deliveries in

@@ -29,14 +29,20 @@ type fakeServer struct {
 
 func newFakeServer(t *testing.T) (*fakeServer, string) {
 	t.Helper()
+	f := newFake(t)
+	srv := httptest.NewServer(f)
+	t.Cleanup(srv.Close)
+	return f, srv.URL
+}
+
+// newFake is the fakeServer's handler, not yet served.
+func newFake(t *testing.T) *fakeServer {
+	t.Helper()
 	v, err := webhook.NewVerifier(secret)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fakeServer{verifier: v, bodies: map[string][][]byte{}}
-	srv := httptest.NewServer(f)
-	t.Cleanup(srv.Close)
-	return f, srv.URL
+	return &fakeServer{verifier: v, bodies: map[string][][]byte{}}
 }
 
 func (f *fakeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {

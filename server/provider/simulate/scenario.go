@@ -24,7 +24,8 @@ type Scenario struct {
 	play        func(a *Account) []Delivery
 }
 
-// Scenarios lists every case of DOMAIN.md §2, in the order `all` plays them.
+// Scenarios lists every case of docs/provider.md#events, in the order `all`
+// plays them.
 func Scenarios() []Scenario {
 	connected := func(a *Account) []Delivery { return slices.Concat(a.Add(), a.Connect()) }
 	firstLoginFails := func(code string) func(a *Account) []Delivery {

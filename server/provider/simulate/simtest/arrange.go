@@ -24,7 +24,7 @@ type Arrangement struct {
 }
 
 // The retry the provider is said to make: about 30 s after a failed
-// attempt (DOMAIN.md §1), plus our answer's time and jitter.
+// attempt (docs/provider.md#deliveries), plus our answer's time and jitter.
 const (
 	retryAfter  = 30 * time.Second
 	retryJitter = 15 * time.Second

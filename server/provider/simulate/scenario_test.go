@@ -155,7 +155,7 @@ func TestPlayUnknown(t *testing.T) {
 // fixtures were written with paystubs first); ids that are UUIDv7,
 // timestamps in UTC with microseconds.
 func TestBodyShape(t *testing.T) {
-	recorded, err := os.ReadFile(filepath.Join("..", "..", "testdata", "fixtures", "recorded", "account_object_bob_single.json"))
+	recorded, err := os.ReadFile(filepath.Join("..", "..", "..", "testdata", "fixtures", "recorded", "account_object_bob_single.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +176,7 @@ func TestBodyShape(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.fixture, func(t *testing.T) {
-			fixture, err := os.ReadFile(filepath.Join("..", "..", "testdata", "fixtures", "deliveries", c.fixture))
+			fixture, err := os.ReadFile(filepath.Join("..", "..", "..", "testdata", "fixtures", "deliveries", c.fixture))
 			if err != nil {
 				t.Fatal(err)
 			}

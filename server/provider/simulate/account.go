@@ -7,7 +7,7 @@ import (
 	"github.com/accounthealth/accounthealth/server/provider/accountobject"
 )
 
-// Event names of the accounts.* family (DOMAIN.md §2).
+// Event names of the accounts.* family (docs/provider.md#events).
 const (
 	EventAdded     = "accounts.added"
 	EventConnected = "accounts.connected"

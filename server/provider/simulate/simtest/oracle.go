@@ -34,8 +34,8 @@ func EventOf(t health.Transition) Event {
 // (which change the provider made, with which code) and reads only what
 // the mode's deliveries let the service see: without the account object a
 // disconnection, a recovery or a re-authentication's start is invisible,
-// and Bare failures carry no code. It follows DOMAIN.md §5 and the issue's
-// rules, not server/health's code:
+// and Bare failures carry no code. It follows the health states of
+// README.md and the issue's rules, not server/health's code:
 //   - A first login that fails, whatever the code, is AUTH_FAILED; so is a
 //     failed re-login with a login code (wrong password or MFA answer, MFA
 //     timeout). A re-login of an account that connected, failing on the
@@ -192,8 +192,8 @@ func kindOf(s health.State) health.Kind {
 	return health.KindRemoved
 }
 
-// remedy is the action DOMAIN.md §3 and the issue give for a state and
-// code: a failed login is retried (its MFA for MFA codes), never
+// remedy is the action docs/provider.md#remedies and the issue give for a
+// state and code: a failed login is retried (its MFA for MFA codes), never
 // reconnected; a provider-side failure is waited out.
 func remedy(s health.State, code string) health.Action {
 	switch s {

@@ -19,8 +19,8 @@ import (
 	"slices"
 	"time"
 
-	"github.com/accounthealth/accounthealth/client/simulate"
 	"github.com/accounthealth/accounthealth/server/health"
+	"github.com/accounthealth/accounthealth/server/provider/simulate"
 	"github.com/accounthealth/accounthealth/server/webhook"
 )
 

@@ -1,8 +1,11 @@
 // Package simulate plays the provider's (Argyle's) side of the webhook
 // contract against a running accounthealth server: it models payroll
 // accounts the way the provider does, builds the deliveries each change of
-// an account causes (DOMAIN.md §1-3), and sends them signed, one scenario
+// an account causes (docs/provider.md), and sends them signed, one scenario
 // at a time or as a steady load.
+//
+// It sits beside providerfake because both play the provider: providerfake
+// answers the service's REST calls, simulate sends the webhooks.
 //
 // Nothing here is global: a Generator owns its randomness and clock, a
 // Sender its HTTP client, so tests and concurrent runs do not interfere.
