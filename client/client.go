@@ -60,12 +60,12 @@ type options struct {
 	userAgent string
 }
 
-// Option configures Dial.
+// Option configures New.
 type Option func(*options)
 
 // WithTLS secures the connection with cfg; nil means the system's root
 // certificates. A cfg with Certificates also presents a client
-// certificate, to servers that authenticate callers by mutual TLS. Without WithTLS or WithInsecure, Dial uses plaintext for
+// certificate, to servers that authenticate callers by mutual TLS. Without WithTLS or WithInsecure, New uses plaintext for
 // loopback targets (localhost, 127.0.0.0/8, ::1, unix sockets), where
 // `accounthealth serve` listens by default, and TLS with the system's roots
 // for any other target, so that nothing crosses a network in the clear by
@@ -82,7 +82,7 @@ func WithInsecure() Option {
 }
 
 // WithToken sends "authorization: Bearer <token>" with every call, which
-// a server started with API tokens requires. Dial refuses to send it in
+// a server started with API tokens requires. New refuses to send it in
 // plaintext to a target that is not loopback.
 func WithToken(token string) Option {
 	return func(o *options) { o.token = token }
@@ -112,11 +112,11 @@ func WithUserAgent(ua string) Option {
 	return func(o *options) { o.userAgent = ua }
 }
 
-// Dial prepares a client of the server at target (host:port, or any gRPC
+// New prepares a client of the server at target (host:port, or any gRPC
 // target such as dns:///host:port or unix:///path). Like grpc.NewClient it
 // does not connect: the first call does, and a server that is down shows
 // up as UNAVAILABLE on the calls.
-func Dial(target string, opts ...Option) (*Client, error) {
+func New(target string, opts ...Option) (*Client, error) {
 	o := options{timeout: DefaultTimeout, retries: DefaultRetries, userAgent: DefaultUserAgent}
 	for _, opt := range opts {
 		opt(&o)
@@ -187,7 +187,7 @@ func isLoopback(target string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// bearer is the per-call token. Over plaintext (loopback only, as Dial
+// bearer is the per-call token. Over plaintext (loopback only, as New
 // checks) it must not require transport security, or gRPC refuses to send it.
 type bearer struct {
 	token  string

@@ -29,12 +29,12 @@ import (
 	"github.com/accounthealth/accounthealth/server/service"
 )
 
-func TestDialTransport(t *testing.T) {
+func TestNewTransport(t *testing.T) {
 	cases := []struct {
 		name   string
 		target string
 		opts   []client.Option
-		err    string // part of Dial's error; empty: no error
+		err    string // part of New's error; empty: no error
 	}{
 		{"loopback plaintext with a token", "127.0.0.1:9090", []client.Option{client.WithToken("t")}, ""},
 		{"localhost with a token", "localhost:9090", []client.Option{client.WithToken("t")}, ""},
@@ -50,17 +50,17 @@ func TestDialTransport(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			// Dial does not connect, so no call leaves this machine.
-			cl, err := client.Dial(c.target, c.opts...)
+			// New does not connect, so no call leaves this machine.
+			cl, err := client.New(c.target, c.opts...)
 			if c.err == "" {
 				if err != nil {
-					t.Fatalf("Dial: %v", err)
+					t.Fatalf("New: %v", err)
 				}
 				cl.Close()
 				return
 			}
 			if err == nil || !strings.Contains(err.Error(), c.err) {
-				t.Fatalf("Dial error %v, want one containing %q", err, c.err)
+				t.Fatalf("New error %v, want one containing %q", err, c.err)
 			}
 		})
 	}
@@ -167,7 +167,7 @@ func serveFake(t *testing.T, api *fakeAPI, opts ...grpc.ServerOption) string {
 
 func dial(t *testing.T, target string, opts ...client.Option) *client.Client {
 	t.Helper()
-	c, err := client.Dial(target, opts...)
+	c, err := client.New(target, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,10 +15,10 @@ import (
 // failed their first login, acct-2 connected, and acct-3 connected after a
 // failed login.
 
-func ExampleDial() {
+func ExampleNew() {
 	// Plaintext, since the target is loopback; any other target gets TLS
 	// with the system's roots unless told otherwise.
-	c, err := client.Dial(exampleTarget,
+	c, err := client.New(exampleTarget,
 		client.WithTimeout(5*time.Second),
 		client.WithRetries(2),
 		client.WithUserAgent("billing-sync/1.4"))
@@ -39,7 +39,7 @@ func ExampleDial() {
 }
 
 func ExampleIsNotFound() {
-	c, err := client.Dial(exampleTarget)
+	c, err := client.New(exampleTarget)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -59,7 +59,7 @@ func ExampleIsNotFound() {
 }
 
 func ExampleClient_AllHealth() {
-	c, err := client.Dial(exampleTarget)
+	c, err := client.New(exampleTarget)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func ExampleClient_AllHealth() {
 }
 
 func ExampleClient_Summary() {
-	c, err := client.Dial(exampleTarget)
+	c, err := client.New(exampleTarget)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func ExampleClient_Summary() {
 }
 
 func ExampleClient_AllEvents() {
-	c, err := client.Dial(exampleTarget)
+	c, err := client.New(exampleTarget)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func ExampleClient_AllEvents() {
 }
 
 func ExampleClient_DeleteFailed() {
-	c, err := client.Dial(exampleTarget)
+	c, err := client.New(exampleTarget)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -143,7 +143,7 @@ func ExampleClient_DeleteFailed() {
 }
 
 func ExampleClient_Watch() {
-	c, err := client.Dial(exampleTarget)
+	c, err := client.New(exampleTarget)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -124,7 +124,7 @@ func (c *clientCommand) dial() (*client.Client, error) {
 	if c.token != "" {
 		opts = append(opts, client.WithToken(c.token))
 	}
-	cl, err := client.Dial(c.server, opts...)
+	cl, err := client.New(c.server, opts...)
 	if err != nil {
 		return nil, usageError{err}
 	}
