@@ -104,6 +104,52 @@ type laneResult struct {
 	res  Result
 }
 
+// dispatch starts deliveries on idle lanes, at most Concurrency at once.
+type dispatch struct {
+	s        *Sender
+	ctx      context.Context
+	lanes    []*lane
+	results  chan laneResult
+	inflight int
+	cursor   int
+	// paced: lanes take turns so that every account gets its share of
+	// the rate; unpaced, earlier lanes go first, so that with Concurrency
+	// 1 deliveries go out exactly in the order given.
+	paced bool
+}
+
+// next starts the next delivery of the first idle lane with work and
+// reports whether it did.
+func (d *dispatch) next() bool {
+	if d.inflight >= d.s.cfg.Concurrency {
+		return false
+	}
+	for i := range d.lanes {
+		l := d.lanes[(d.cursor+i)%len(d.lanes)]
+		if l.busy {
+			continue
+		}
+		if len(l.queue) == 0 && l.refill != nil {
+			l.queue = l.refill()
+		}
+		if len(l.queue) == 0 {
+			continue
+		}
+		del := l.queue[0]
+		l.queue = l.queue[1:]
+		l.busy = true
+		d.inflight++
+		if d.paced {
+			d.cursor = (d.cursor + i + 1) % len(d.lanes)
+		}
+		go func() { d.results <- laneResult{l, d.s.deliver(d.ctx, del)} }()
+		return true
+	}
+	return false
+}
+
+func (d *dispatch) pending() bool { return slices.ContainsFunc(d.lanes, (*lane).pending) }
+
 // run sends the lanes' deliveries until they are all sent, duration (if
 // positive) is over or ctx is done, then waits for the requests in flight.
 // All bookkeeping happens in this goroutine; requests run in their own.
@@ -111,43 +157,8 @@ func (s *Sender) run(ctx context.Context, lanes []*lane, duration time.Duration)
 	start := time.Now()
 	st := Stats{Outcomes: map[string]int{}}
 	var latencies []time.Duration
-	results := make(chan laneResult, s.cfg.Concurrency)
-	inflight, cursor := 0, 0
-
-	// next starts the next delivery of the first idle lane with work and
-	// reports whether it did. Paced, lanes take turns so that every account
-	// gets its share of the rate; unpaced, earlier lanes go first, so that
-	// with Concurrency 1 deliveries go out exactly in the order given.
 	paced := s.cfg.Rate > 0
-	next := func() bool {
-		if inflight >= s.cfg.Concurrency {
-			return false
-		}
-		for i := range lanes {
-			l := lanes[(cursor+i)%len(lanes)]
-			if l.busy {
-				continue
-			}
-			if len(l.queue) == 0 && l.refill != nil {
-				l.queue = l.refill()
-			}
-			if len(l.queue) == 0 {
-				continue
-			}
-			d := l.queue[0]
-			l.queue = l.queue[1:]
-			l.busy = true
-			inflight++
-			if paced {
-				cursor = (cursor + i + 1) % len(lanes)
-			}
-			go func() { results <- laneResult{l, s.deliver(ctx, d)} }()
-			return true
-		}
-		return false
-	}
-	pending := func() bool { return slices.ContainsFunc(lanes, (*lane).pending) }
-
+	d := &dispatch{s: s, ctx: ctx, lanes: lanes, results: make(chan laneResult, s.cfg.Concurrency), paced: paced}
 	var tick, deadline, progress <-chan time.Time
 	if paced {
 		t := time.NewTicker(time.Duration(float64(time.Second) / s.cfg.Rate))
@@ -169,10 +180,10 @@ func (s *Sender) run(ctx context.Context, lanes []*lane, duration time.Duration)
 	stopping := false
 	for {
 		if !stopping && tick == nil {
-			for next() {
+			for d.next() {
 			}
 		}
-		if inflight == 0 && (stopping || !pending()) {
+		if d.inflight == 0 && (stopping || !d.pending()) {
 			break
 		}
 		select {
@@ -183,11 +194,11 @@ func (s *Sender) run(ctx context.Context, lanes []*lane, duration time.Duration)
 		case <-tick:
 			// A ticker drops ticks it cannot deliver, so sending never
 			// runs ahead of Rate; a tick without a send is a miss.
-			if !stopping && !next() && pending() {
+			if !stopping && !d.next() && d.pending() {
 				st.Missed++
 			}
-		case r := <-results:
-			inflight--
+		case r := <-d.results:
+			d.inflight--
 			r.lane.busy = false
 			st.record(r.res)
 			if r.res.Status != 0 {
