@@ -84,7 +84,8 @@ func (l *lenientTime) UnmarshalJSON(b []byte) error {
 // accepted it; the body itself carries no time of sending.
 //
 // The envelope is strict: the body must be a JSON object with a non-empty
-// string "event"; "name" and data's "account", "user", "error_code" and
+// string "event", and an accounts.* event must name its account (data.account
+// or data.resource.id); "name" and data's "account", "user", "error_code" and
 // "error_message" must be strings or null; "data" must be an object or null.
 // Everything else is tolerated: unknown fields and event types, and inside
 // data.resource any value we cannot read (see resource).
@@ -149,6 +150,12 @@ func Decode(body []byte, receivedAt time.Time) (Envelope, error) {
 			ScannedAt:              res.ScannedAt.t,
 			Raw:                    jsonstruct.Servable(d.Data.Resource),
 		}
+	}
+	if strings.HasPrefix(d.Event, accountsPrefix) && del.AccountID == "" {
+		// Every accounts.* event is about one account: without its id the
+		// delivery cannot be applied, now or later.
+		return Envelope{}, fmt.Errorf("%w: %q is missing or empty (an %s event names its account in data.account or data.resource.id)",
+			ErrMalformed, "data.account", d.Event)
 	}
 	return Envelope{Event: d.Event, Name: d.Name, Delivery: del}, nil
 }

@@ -249,8 +249,8 @@ func TestDecode(t *testing.T) {
 	}{
 		{
 			name: "minimal",
-			body: `{"event": "accounts.added"}`,
-			want: health.Delivery{Event: "accounts.added"},
+			body: `{"event": "accounts.added", "data": {"account": "a1"}}`,
+			want: health.Delivery{Event: "accounts.added", AccountID: "a1"},
 		},
 		{
 			name: "unknown event and fields everywhere",
@@ -264,13 +264,13 @@ func TestDecode(t *testing.T) {
 		},
 		{
 			name: "nulls read as absent",
-			body: `{"event": "accounts.updated", "name": null, "data": {"account": null, "user": null, "error_code": null, "error_message": null, "resource": null}}`,
-			want: health.Delivery{Event: "accounts.updated"},
+			body: `{"event": "users.fully_synced", "name": null, "data": {"account": null, "user": null, "error_code": null, "error_message": null, "resource": null}}`,
+			want: health.Delivery{Event: "users.fully_synced"},
 		},
 		{
 			name: "data null",
-			body: `{"event": "accounts.removed", "data": null}`,
-			want: health.Delivery{Event: "accounts.removed"},
+			body: `{"event": "users.fully_synced", "data": null}`,
+			want: health.Delivery{Event: "users.fully_synced"},
 		},
 		{
 			name: "resource not an object",
@@ -321,9 +321,9 @@ func TestDecode(t *testing.T) {
 		},
 		{
 			name: "timestamps that do not parse read as zero",
-			body: `{"event": "accounts.updated", "data": {"resource": {"updated_at": "2026-11-02 03:12:45", "scanned_at": 1762053165,
+			body: `{"event": "accounts.updated", "data": {"account": "a1", "resource": {"updated_at": "2026-11-02 03:12:45", "scanned_at": 1762053165,
 				"connection": {"status": "connected", "updated_at": "yesterday"}}}}`,
-			want: health.Delivery{Event: "accounts.updated", Snapshot: &health.Snapshot{
+			want: health.Delivery{Event: "accounts.updated", AccountID: "a1", Snapshot: &health.Snapshot{
 				ConnectionStatus: "connected",
 				Raw: []byte(`{"updated_at": "2026-11-02 03:12:45", "scanned_at": 1762053165,
 				"connection": {"status": "connected", "updated_at": "yesterday"}}`),
@@ -331,8 +331,8 @@ func TestDecode(t *testing.T) {
 		},
 		{
 			name: "timestamps with offsets and without fractions, normalised to UTC",
-			body: `{"event": "accounts.updated", "data": {"resource": {"updated_at": "2026-11-02T05:12:45.774410+02:00", "scanned_at": "2026-11-01T21:05:09Z"}}}`,
-			want: health.Delivery{Event: "accounts.updated", Snapshot: &health.Snapshot{
+			body: `{"event": "accounts.updated", "data": {"account": "a1", "resource": {"updated_at": "2026-11-02T05:12:45.774410+02:00", "scanned_at": "2026-11-01T21:05:09Z"}}}`,
+			want: health.Delivery{Event: "accounts.updated", AccountID: "a1", Snapshot: &health.Snapshot{
 				UpdatedAt: updated,
 				ScannedAt: time.Date(2026, 11, 1, 21, 5, 9, 0, time.UTC),
 				Raw:       []byte(`{"updated_at": "2026-11-02T05:12:45.774410+02:00", "scanned_at": "2026-11-01T21:05:09Z"}`),
@@ -347,8 +347,8 @@ func TestDecode(t *testing.T) {
 		},
 		{
 			name: "connection not an object reads as absent",
-			body: `{"event": "accounts.updated", "data": {"resource": {"connection": "connected", ` + times + `}}}`,
-			want: health.Delivery{Event: "accounts.updated", Snapshot: &health.Snapshot{
+			body: `{"event": "accounts.updated", "data": {"account": "a1", "resource": {"connection": "connected", ` + times + `}}}`,
+			want: health.Delivery{Event: "accounts.updated", AccountID: "a1", Snapshot: &health.Snapshot{
 				UpdatedAt: updated, ScannedAt: scanned,
 				Raw: []byte(`{"connection": "connected", ` + times + `}`),
 			}},
@@ -418,6 +418,8 @@ var malformedCases = []struct {
 	{"event missing", `{"name": "n", "data": {}}`, `malformed delivery: "event" is missing or empty`},
 	{"event null", `{"event": null}`, `malformed delivery: "event" is missing or empty`},
 	{"event empty", `{"event": ""}`, `malformed delivery: "event" is missing or empty`},
+	{"accounts event without its account", `{"event": "accounts.failed", "data": {"user": "u1", "error_code": "invalid_mfa"}}`, `malformed delivery: "data.account" is missing or empty`},
+	{"accounts event with an empty account", `{"event": "accounts.updated", "data": {"account": "", "resource": {"connection": {"status": "error"}}}}`, `malformed delivery: "data.account" is missing or empty`},
 	{"event number", `{"event": 1}`, `malformed delivery: "event" must be a string, got number`},
 	{"name object", `{"event": "accounts.added", "name": {}}`, `malformed delivery: "name" must be a string, got object`},
 	{"data array", `{"event": "accounts.added", "data": []}`, `malformed delivery: "data" must be an object, got array`},
