@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/test/bufconn"
 
+	"github.com/accounthealth/accounthealth"
 	ahv1 "github.com/accounthealth/accounthealth/gen/accounthealth/v1"
 	"github.com/accounthealth/accounthealth/server/auth"
 )
@@ -145,6 +146,9 @@ func (fe *frontEnds) newHTTPHandlers(cfg Config, c *core, authn *auth.Authentica
 	if err := handleProbes(apiMux, c.ready); err != nil {
 		return nil, nil, err
 	}
+	if err := apiMux.HandlePath(http.MethodGet, "/openapi.json", serveOpenAPI); err != nil {
+		return nil, nil, err
+	}
 	// Metrics only on the internal listener, authenticated like the API
 	// (a scraper sends a bearer token or a client certificate).
 	metricsHandler := c.metrics.Handler()
@@ -154,6 +158,13 @@ func (fe *frontEnds) newHTTPHandlers(cfg Config, c *core, authn *auth.Authentica
 		return nil, nil, err
 	}
 	return webhook, authenticateHTTP(authn, logger, apiMux), nil
+}
+
+// serveOpenAPI serves the API's OpenAPI document, authenticated like the
+// API it describes.
+func serveOpenAPI(w http.ResponseWriter, _ *http.Request, _ map[string]string) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(accounthealth.OpenAPI)
 }
 
 // loadTLS builds the listeners' TLS configurations, nil without TLS: the

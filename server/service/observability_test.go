@@ -3,6 +3,7 @@ package service_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -226,4 +227,36 @@ func TestReadinessFollowsTheStore(t *testing.T) {
 
 	st.down.Store(false)
 	e.waitProbes(http.StatusOK, healthpb.HealthCheckResponse_SERVING)
+}
+
+// The OpenAPI document is served on the API listener, authenticated like
+// the API, and describes the webhook route and the error reasons.
+func TestOpenAPIServed(t *testing.T) {
+	ts, tokens := tokensFor(t, "docs")
+	token := tokens["docs"]
+	e := start(t, nil, func(c *service.Config) { c.APITokens = ts })
+	url := "http://" + e.addrs.API + "/openapi.json"
+	if code, _ := restGet(t, http.DefaultClient, url, ""); code != http.StatusUnauthorized {
+		t.Errorf("without a token: %d, want 401", code)
+	}
+	code, body := restGet(t, http.DefaultClient, url, token)
+	var doc struct {
+		Swagger     string
+		Paths       map[string]any
+		Definitions map[string]any
+	}
+	if err := json.Unmarshal([]byte(body), &doc); code != http.StatusOK || err != nil {
+		t.Fatalf("GET /openapi.json: %d %v", code, err)
+	}
+	for _, p := range []string{"/v1/webhooks/argyle", "/v1/accounts/{accountId}/health", "/v1/accounts:sync"} {
+		if doc.Paths[p] == nil {
+			t.Errorf("no path %s", p)
+		}
+	}
+	if doc.Definitions["v1ErrorReason"] == nil {
+		t.Error("no v1ErrorReason definition")
+	}
+	if code, _ := restGet(t, http.DefaultClient, "http://"+e.addrs.Webhook+"/openapi.json", ""); code != http.StatusNotFound {
+		t.Errorf("the webhook listener serves it: %d, want 404", code)
+	}
 }
