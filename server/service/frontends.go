@@ -157,7 +157,7 @@ func (fe *frontEnds) newHTTPHandlers(cfg Config, c *core, authn *auth.Authentica
 	}); err != nil {
 		return nil, nil, err
 	}
-	return webhook, authenticateHTTP(authn, logger, apiMux), nil
+	return webhook, authenticateHTTP(authn, logger, shortEnumNames(logger, apiMux)), nil
 }
 
 // serveOpenAPI serves the API's OpenAPI document, authenticated like the

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -448,4 +449,41 @@ func TestStreamShutdownAndResume(t *testing.T) {
 		t.Errorf("resumed: %s", got)
 	}
 	resumed.quiet(t)
+}
+
+// REST takes enum values by their short names, as the CLI does, and names
+// the values there are when one is none.
+func TestRESTShortEnumNames(t *testing.T) {
+	e := start(t, nil)
+	e.deliver(leanBody("accounts.failed", "acct", "u"))
+	for _, q := range []string{"states=AUTH_FAILED", "states=auth_failed", "states=HEALTH_STATE_AUTH_FAILED", "states=3"} {
+		code, body := restGet(t, http.DefaultClient, "http://"+e.addrs.API+"/v1/accounts/health?"+q, "")
+		if code != http.StatusOK || !strings.Contains(body, `"accountId":"acct"`) {
+			t.Errorf("%s: %d %s", q, code, body)
+		}
+	}
+	res, err := http.Get("http://" + e.addrs.API + "/v1/accounts/health?states=sick")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	code, msg, reason := e.restFailure(res.StatusCode, raw)
+	if code != codes.InvalidArgument || reason != ahv1.ErrorReason_INVALID_ARGUMENT ||
+		!strings.Contains(msg, `states: "sick" is not one of CONNECTING, HEALTHY, AUTH_FAILED`) {
+		t.Errorf("states=sick: %s %s %q", code, reason, msg)
+	}
+	// The stream's kinds too: it opens with its heartbeat.
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+e.addrs.API+"/v1/disconnections:stream?kinds=disconnected&kinds=Removed", nil)
+	stream, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Body.Close()
+	line, _ := bufio.NewReader(stream.Body).ReadString('\n')
+	if stream.StatusCode != http.StatusOK || !strings.Contains(line, "heartbeat") {
+		t.Errorf("kinds=disconnected,Removed: %d %q", stream.StatusCode, line)
+	}
 }
