@@ -82,6 +82,9 @@ it again: it only finds what is left.`,
 	var writeErr error
 	err = cl.PurgeFailed(ctx, opts, func(r *ahv1.PurgeFailedAccountsResponse) {
 		res := r.GetResult()
+		if res == nil {
+			return // the one message of a purge that selected nothing
+		}
 		counts[res.GetOutcome()]++
 		total = r.GetTotal()
 		bar.clear()

@@ -34,13 +34,18 @@ type PurgeResult struct {
 }
 
 // Purge deletes the accounts req selects, handing each result to report
-// as it comes; an error from report ends the purge with it. It stops early
+// as it comes (or, when it selects none, one result with Total 0 and no
+// account, so that the caller hears that nothing matched); an error from
+// report ends the purge with it. It stops early
 // when the provider is not configured or refuses the API key, since every
 // other account would fail the same way.
 func (d *Deleter) Purge(ctx context.Context, req PurgeRequest, report func(PurgeResult) error) error {
 	candidates, err := d.purgeCandidates(ctx, d.now().Add(-req.OlderThan), req.Limit)
 	if err != nil {
 		return err
+	}
+	if len(candidates) == 0 {
+		return report(PurgeResult{})
 	}
 	for i, rec := range candidates {
 		_, outcome, err := d.Delete(ctx, Request{AccountID: rec.AccountID, DryRun: req.DryRun, Actor: req.Actor})

@@ -37,13 +37,16 @@ func (s *AccountHealthService) PurgeFailedAccounts(req *ahv1.PurgeFailedAccounts
 	ctx := stream.Context()
 	age := req.GetOlderThan().AsDuration()
 	if req.GetOlderThan() == nil || req.GetOlderThan().CheckValid() != nil || age < deletion.MinPurgeAge {
-		return invalidArgument("older_than", "is required and must be at least 1m (e.g. \"720h\" over REST, 30 days)")
+		return invalidArgument("older_than", "is required and must be at least 1m (e.g. \"2592000s\" over REST, 720h on the CLI: 30 days)")
 	}
 	if req.GetLimit() < 0 {
 		return invalidArgument("limit", "must not be negative (0 means no limit)")
 	}
 	purge := deletion.PurgeRequest{OlderThan: age, Limit: int(req.GetLimit()), DryRun: req.GetDryRun(), Actor: callerName(ctx)}
 	return s.deleter.Purge(ctx, purge, func(r deletion.PurgeResult) error {
+		if r.Total == 0 {
+			return stream.Send(&ahv1.PurgeFailedAccountsResponse{}) // nothing matched
+		}
 		return stream.Send(&ahv1.PurgeFailedAccountsResponse{Result: s.purgeResult(ctx, r), Processed: int32(r.Processed), Total: int32(r.Total)})
 	})
 }

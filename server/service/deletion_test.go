@@ -343,7 +343,7 @@ func TestPurgeFailedAccounts(t *testing.T) {
 			t.Errorf("%v: %s, want INVALID_ARGUMENT", bad, code)
 		}
 	}
-	if got, code := purge(&ahv1.PurgeFailedAccountsRequest{OlderThan: durationpb.New(3 * time.Hour)}); code != codes.OK || len(got) != 0 {
+	if got, code := purge(&ahv1.PurgeFailedAccountsRequest{OlderThan: durationpb.New(3 * time.Hour)}); code != codes.OK || len(got) != 1 || got[0].GetTotal() != 0 || got[0].GetResult() != nil {
 		t.Errorf("older than 3h: %s %v", code, got)
 	}
 
@@ -392,5 +392,19 @@ func TestPurgeFailedAccounts(t *testing.T) {
 		if fake.DeleteCount(id) != 0 {
 			t.Errorf("purge deleted %s", id)
 		}
+	}
+}
+
+// The README's REST purge works as written, and says when nothing matched.
+func TestPurgeOverREST(t *testing.T) {
+	e := start(t, nil)
+	res, err := http.Post("http://"+e.addrs.API+"/v1/accounts:purgeFailed", "application/json", strings.NewReader(`{"olderThan":"2592000s","dryRun":true}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusOK || !strings.Contains(string(raw), `"total":0`) {
+		t.Errorf("%d %s, want one line with total 0", res.StatusCode, raw)
 	}
 }

@@ -68,7 +68,9 @@ type AccountHealthServiceClient interface {
 	DeleteFailedAccount(ctx context.Context, in *DeleteFailedAccountRequest, opts ...grpc.CallOption) (*DeleteFailedAccountResponse, error)
 	// PurgeFailedAccounts deletes every failed account that never connected
 	// and has seen no delivery for older_than, one at a time within the
-	// provider's rate limit, streaming progress and a result per account.
+	// provider's rate limit, streaming progress and a result per account. A
+	// purge that selects nothing sends one message with total 0 and no
+	// result.
 	PurgeFailedAccounts(ctx context.Context, in *PurgeFailedAccountsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[PurgeFailedAccountsResponse], error)
 	// RefreshAccountHealth fetches the account from the provider now, records
 	// the answer like a webhook delivery with the account object (it never
@@ -285,7 +287,9 @@ type AccountHealthServiceServer interface {
 	DeleteFailedAccount(context.Context, *DeleteFailedAccountRequest) (*DeleteFailedAccountResponse, error)
 	// PurgeFailedAccounts deletes every failed account that never connected
 	// and has seen no delivery for older_than, one at a time within the
-	// provider's rate limit, streaming progress and a result per account.
+	// provider's rate limit, streaming progress and a result per account. A
+	// purge that selects nothing sends one message with total 0 and no
+	// result.
 	PurgeFailedAccounts(*PurgeFailedAccountsRequest, grpc.ServerStreamingServer[PurgeFailedAccountsResponse]) error
 	// RefreshAccountHealth fetches the account from the provider now, records
 	// the answer like a webhook delivery with the account object (it never
