@@ -52,6 +52,7 @@ func commands() []command {
 		{"webhooks", "list, create or delete webhook subscriptions at the provider", runWebhooks},
 		{"token", "make an internal API token (token new NAME)", runToken},
 		{"rebuild", "re-derive every account's health from the log under this binary's rules", runRebuild},
+		{"version", "print the version, the commit and the Go version of this binary", runVersion},
 	}
 }
 
@@ -63,6 +64,9 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version") {
+		args = []string{"version"}
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stderr)
 		if len(args) == 0 {
@@ -97,11 +101,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "Usage: accounthealth <command> [flags]\n\nCommands:")
+	width := 0
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+		width = max(width, len(c.name))
+	}
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-*s  %s\n", width, c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'accounthealth <command> --help' for a command's flags.")
-	fmt.Fprintln(w, "Every flag can also be set as ACCOUNTHEALTH_<FLAG> in the environment.")
+	fmt.Fprintln(w, "Every flag can also be set as ACCOUNTHEALTH_<FLAG> in the environment (-o as ACCOUNTHEALTH_OUTPUT),")
+	fmt.Fprintln(w, "but --force, --dry-run, --restart and --replace, which are given on the command line only.")
 	fmt.Fprintln(w, "\nExit codes: 0 done, 1 failed, 2 wrong command line or configuration, 3 account not found.")
 }
 
@@ -118,8 +127,19 @@ type usageError struct{ err error }
 func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
-// envName is the environment variable that sets a flag.
+// flagOnly are the flags that change what a command does to data: a
+// variable left in a shell must never set them. (Only serve reads a
+// configuration file, and it has none of them.)
+var flagOnly = map[string]bool{"force": true, "dry-run": true, "restart": true, "replace": true}
+
+// envName is the environment variable that sets a flag ("" for none).
 func envName(flagName string) string {
+	switch {
+	case flagOnly[flagName]:
+		return ""
+	case flagName == "o":
+		return "ACCOUNTHEALTH_OUTPUT"
+	}
 	return "ACCOUNTHEALTH_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
@@ -142,7 +162,9 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		if given[f.Name] {
 			return
 		}
-		if v, ok := os.LookupEnv(envName(f.Name)); ok {
+		if name := envName(f.Name); name == "" {
+			return
+		} else if v, ok := os.LookupEnv(name); ok {
 			given[f.Name] = true
 			if err := fs.Set(f.Name, v); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", envName(f.Name), err))
@@ -214,7 +236,11 @@ func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 			if len(f.Name) == 1 {
 				dash = "-" // -o reads better than --o
 			}
-			fmt.Fprintf(stderr, "  %s%s  [%s]\n      %s%s\n", dash, f.Name, envName(f.Name), f.Usage, def)
+			env := envName(f.Name)
+			if env == "" {
+				env = "command line only"
+			}
+			fmt.Fprintf(stderr, "  %s%s  [%s]\n      %s%s\n", dash, f.Name, env, f.Usage, def)
 		})
 	}
 	return fs

@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,5 +50,10 @@ func TestProviderCommands(t *testing.T) {
 	runCases(t, env, cases)
 	if n := fake.ResendCount(invite.ID); n != 1 {
 		t.Errorf("invite re-sent %d times, want 1", n)
+	}
+	// The start-up line (logged before the first call was served) names
+	// the store and the provider's API.
+	if log := s.stderr.String(); !strings.Contains(log, `store="sqlite in `) || !strings.Contains(log, "provider_api="+api.URL+"/v2") {
+		t.Errorf("start-up line:\n%s", log)
 	}
 }

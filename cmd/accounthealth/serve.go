@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -139,6 +140,7 @@ func newServer(ctx context.Context, cfg service.Config, databaseURL, dataDir str
 	if err != nil {
 		return nil, err
 	}
+	cfg.StoreName = storeName(databaseURL, dataDir)
 	// Before any traffic: records derived under older rules are rebuilt
 	// from the log, so nothing is served or streamed under stale rules.
 	if _, err := rebuild.Run(ctx, st, logger, rebuild.Options{}); err != nil {
@@ -214,6 +216,18 @@ func reloadOnSIGHUP(srv *service.Server, logger *slog.Logger) (stop func()) {
 
 // openStore picks the driver: PostgreSQL when a database URL is given (the
 // store several replicas share), else the embedded SQLite in dataDir.
+// storeName names the store for the start-up line: the SQLite directory,
+// or PostgreSQL's host and database, never its password.
+func storeName(databaseURL, dataDir string) string {
+	if databaseURL == "" {
+		return "sqlite in " + dataDir
+	}
+	if u, err := url.Parse(databaseURL); err == nil && u.Host != "" {
+		return "postgresql " + u.Host + u.Path
+	}
+	return "postgresql"
+}
+
 // storeFlags are the flags that choose the store, shared by the commands
 // that open one.
 func storeFlags(fs *flag.FlagSet) (dataDir, databaseURL *string) {

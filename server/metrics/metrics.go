@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/accounthealth/accounthealth/server/buildinfo"
 	"github.com/accounthealth/accounthealth/server/health"
 	"github.com/accounthealth/accounthealth/server/store"
 )
@@ -68,6 +69,12 @@ func New(summary func(context.Context) (store.Summary, error), maxAge time.Durat
 		newAccountsCollector(summary, maxAge),
 	)
 	f := promauto.With(reg)
+	build := buildinfo.Get()
+	f.NewGauge(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "build_info",
+		Help:        "Always 1; its labels name the running build.",
+		ConstLabels: prometheus.Labels{"version": build.Version, "revision": build.Revision, "go_version": build.GoVersion},
+	}).Set(1)
 	return &Metrics{
 		registry: reg,
 		logger:   logger,

@@ -61,6 +61,9 @@ type Config struct {
 	// failed accounts, fetch accounts and bring users back to Link. Without
 	// a key id the API is not called.
 	Provider provider.Config
+	// StoreName says which store the server runs on, for its start-up
+	// line (never a password): e.g. "sqlite ./data/accounthealth.db".
+	StoreName string
 	// InviteResendInterval is the least time between two sends of a
 	// user's invite (ResendInvite); 0: reconnect.DefaultResendInterval.
 	InviteResendInterval time.Duration

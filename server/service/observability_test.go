@@ -260,3 +260,14 @@ func TestOpenAPIServed(t *testing.T) {
 		t.Errorf("the webhook listener serves it: %d, want 404", code)
 	}
 }
+
+// /metrics names the running build.
+func TestBuildInfoMetric(t *testing.T) {
+	e := start(t, nil)
+	for name, v := range e.scrape() {
+		if strings.HasPrefix(name, "accounthealth_build_info{") && strings.Contains(name, `go_version="go1.`) && v == 1 {
+			return
+		}
+	}
+	t.Error("no accounthealth_build_info series")
+}

@@ -15,6 +15,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/accounthealth/accounthealth/server/buildinfo"
 	"github.com/accounthealth/accounthealth/server/store"
 )
 
@@ -91,7 +92,12 @@ func (s *Server) Run(ctx context.Context) error {
 	go func() { serveErr <- wrapServe("in-process grpc", s.inproc.Serve(s.inprocLis)) }()
 	go func() { serveErr <- wrapServe("webhook", serveHTTP(s.webhookSrv, s.webhookLis)) }()
 	go func() { serveErr <- wrapServe("api", serveHTTP(s.apiSrv, s.apiLis)) }()
-	s.logger.Info("serving", "webhook_addr", s.webhookLis.Addr().String(), "grpc_addr", s.grpcLis.Addr().String(),
+	providerAPI := "none (deletions, fetches, sync and reconnect links are off)"
+	if s.cfg.Provider.KeyID != "" {
+		providerAPI = s.cfg.Provider.BaseURL
+	}
+	s.logger.Info("serving", "version", buildinfo.Get().Version, "store", s.cfg.StoreName, "provider_api", providerAPI,
+		"webhook_addr", s.webhookLis.Addr().String(), "grpc_addr", s.grpcLis.Addr().String(),
 		"api_addr", s.apiLis.Addr().String(), "tls", s.certs != nil, "unsigned_webhooks_allowed", s.cfg.AllowUnsignedWebhooks)
 
 	var runErr error
