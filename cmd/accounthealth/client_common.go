@@ -79,10 +79,10 @@ func parseCommand(fs *flag.FlagSet, args, want []string, output *string) ([]stri
 		errs = append(errs, fmt.Errorf("unexpected argument %q", names[len(want)]))
 	}
 	if *output != "table" && *output != "json" {
-		errs = append(errs, fmt.Errorf("o: %q is not table or json", *output))
+		errs = append(errs, fmt.Errorf("-o: %q is not table or json", *output))
 	}
 	if err := errors.Join(errs...); err != nil {
-		return nil, usageError{err}
+		return nil, flagError{usageError{err}, fs.Name()}
 	}
 	return names, nil
 }

@@ -149,7 +149,12 @@ func TestClientCommands(t *testing.T) {
 			[]string{"cannot reach the server at " + closed, "connection refused", "is `accounthealth serve` running? (--server / ACCOUNTHEALTH_SERVER)"}},
 		{"token in plaintext off loopback", []string{"health", "summary", "--server", "10.1.2.3:9090", "--plaintext", "--token", "t"}, exitUsage, nil,
 			[]string{"refusing to send a token in plaintext to 10.1.2.3:9090"}},
-		{"bad output", []string{"health", "summary", "-o", "yaml"}, exitUsage, nil, []string{`o: "yaml" is not table or json`}},
+		{"bad output", []string{"health", "summary", "-o", "yaml"}, exitUsage, nil, []string{`-o: "yaml" is not table or json`, "Run 'accounthealth health summary --help'"}},
+		{"mistyped flag", []string{"health", "list", "--stat", "X"}, exitUsage, nil,
+			[]string{"unknown flag --stat; did you mean --state?\nRun 'accounthealth health list --help' for usage."}},
+		{"bad duration", []string{"health", "summary", "--timeout", "5"}, exitUsage, nil, []string{`--timeout: "5" is not a duration: write it with its unit, e.g. 5s, 2m`}},
+		{"bad boolean", []string{"health", "summary", "--tls=maybe"}, exitUsage, nil, []string{`--tls: "maybe" is not true or false`}},
+		{"flag without its value", []string{"health", "list", "--page-size"}, exitUsage, nil, []string{"--page-size needs a value"}},
 		{"no subcommand", []string{"health"}, exitUsage, nil, []string{"Subcommands:", "name a subcommand"}},
 		{"unknown subcommand", []string{"health", "check"}, exitUsage, nil, []string{`unknown subcommand "check"`}},
 	}

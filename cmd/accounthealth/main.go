@@ -85,8 +85,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			case errors.As(err, new(notFoundError)):
 				fmt.Fprintf(stderr, "accounthealth %s: %v\n", c.name, err)
 				return exitNotFound
-			case errors.As(err, new(usageError)):
-				fmt.Fprintf(stderr, "accounthealth %s: %v\nRun 'accounthealth %s --help' for usage.\n", c.name, err, c.name)
+			case errors.As(err, new(flagError)), errors.As(err, new(usageError)):
+				help := c.name
+				if fe := new(flagError); errors.As(err, fe) {
+					help = fe.help
+				}
+				fmt.Fprintf(stderr, "accounthealth %s: %v\nRun 'accounthealth %s --help' for usage.\n", c.name, err, help)
 				return exitUsage
 			default:
 				fmt.Fprintf(stderr, "accounthealth %s: %v\n", c.name, err)
@@ -125,6 +129,13 @@ func (e notFoundError) Unwrap() error { return e.err }
 type usageError struct{ err error }
 
 func (e usageError) Error() string { return e.err.Error() }
+
+// flagError is a usageError about a flag of the command help names
+// ("health list"), whose --help to point at.
+type flagError struct {
+	usageError
+	help string
+}
 func (e usageError) Unwrap() error { return e.err }
 
 // flagOnly are the flags that change what a command does to data: a
@@ -146,11 +157,8 @@ func envName(flagName string) string {
 // parseFlags parses args, then fills every flag not given on the command
 // line from its environment variable.
 func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err}
+	if err := parseArgs(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}

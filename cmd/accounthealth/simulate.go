@@ -164,11 +164,8 @@ func (f *simulateFlags) setup(names []string, rep *reporter, stderr io.Writer) (
 func parseWithNames(fs *flag.FlagSet, args []string) ([]string, error) {
 	var names []string
 	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
-			}
-			return nil, usageError{err}
+		if err := parseArgs(fs, args); err != nil {
+			return nil, err
 		}
 		if fs.NArg() == 0 {
 			break
