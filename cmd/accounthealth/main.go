@@ -136,6 +136,7 @@ type flagError struct {
 	usageError
 	help string
 }
+
 func (e usageError) Unwrap() error { return e.err }
 
 // flagOnly are the flags that change what a command does to data: a
