@@ -26,7 +26,7 @@ import (
 )
 
 // clientExitCodes ends the --help of every command that calls the server.
-const clientExitCodes = `Exit codes: 0 done; 1 the call failed (the message says why and what to do); 2 the command line is wrong.`
+const clientExitCodes = `Exit codes: 0 done; 1 the call failed (the message says why and what to do); 2 the command line is wrong; 3 the account is unknown to the server.`
 
 // clientCommand is what the commands that call the server share: their
 // flags, the connection, and how their errors read.

@@ -16,6 +16,11 @@ import (
 // --argyle-api-url at it, and it sends its signed webhooks back to serve.
 func runFakeProvider(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("fake-provider", "fake-provider [flags]", stderr)
+	flagUsage := fs.Usage
+	fs.Usage = func() {
+		flagUsage()
+		fmt.Fprintf(stderr, "\n%s\n", providerfake.ControlRoutes)
+	}
 	addr := fs.String("addr", "127.0.0.1:8090", "where the fake API listens")
 	webhookURL := fs.String("webhook-url", "http://127.0.0.1:8080"+service.WebhookPath, "where the fake sends its webhook deliveries (serve's webhook route)")
 	var secrets secretList
@@ -41,7 +46,7 @@ func runFakeProvider(ctx context.Context, args []string, stdout, stderr io.Write
 		return fmt.Errorf("addr: cannot listen on %s: %w", *addr, err)
 	}
 	fmt.Fprintf(stdout, "fake provider API on http://%s/v2 (key %s); webhooks to %s\n", ln.Addr(), *keyID, *webhookURL)
-	fmt.Fprintf(stdout, "point serve at it: --argyle-api-url http://%s/v2 --argyle-api-key-id %s --argyle-api-key-secret <key-secret>\n", ln.Addr(), *keyID)
+	fmt.Fprintf(stdout, "point serve at it: --argyle-api-url http://%s/v2 --argyle-api-key-id %s --argyle-api-key-secret %s\n", ln.Addr(), *keyID, *keySecret)
 	if secret == "" {
 		fmt.Fprintln(stdout, "deliveries are unsigned (no --webhook-secret): serve needs --allow-unsigned-webhooks")
 	}

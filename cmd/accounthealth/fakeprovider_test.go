@@ -72,6 +72,17 @@ func TestFakeProviderLocalRun(t *testing.T) {
 	if strings.Contains(s.stderr.String(), "fake-key-secret") {
 		t.Error("the provider key secret appears in serve's log")
 	}
+	// The fake says how to point serve at it, key secret included (it is
+	// the fake's own), and logs each request it serves.
+	if o := out.String(); !strings.Contains(o, "--argyle-api-key-secret fake-key-secret") ||
+		!strings.Contains(o, "msg=request method=POST path=/_fake/accounts/acct-1/fail") {
+		t.Errorf("fake provider output:\n%s", o)
+	}
+}
+
+func TestFakeProviderHelp(t *testing.T) {
+	runCases(t, nil, []cliCase{{"help lists the control routes", []string{"fake-provider", "--help"}, exitOK, nil,
+		[]string{"Control routes", "POST   /_fake/accounts/{id}/{action}", "DELETE /_fake/faults"}}})
 }
 
 func waitFor(t *testing.T, cond func() bool) {

@@ -238,7 +238,9 @@ func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 		fmt.Fprintf(stderr, "Usage: accounthealth %s\n\nFlags (each also settable as the environment variable shown):\n", synopsis)
 		fs.VisitAll(func(f *flag.Flag) {
 			def := ""
-			if f.DefValue != "" && f.DefValue != "false" {
+			// A required flag has no default to show, even when its zero
+			// value prints as one (0s).
+			if f.DefValue != "" && f.DefValue != "false" && !strings.HasPrefix(f.Usage, "required") {
 				def = fmt.Sprintf(" (default %s)", f.DefValue)
 			}
 			dash := "--"

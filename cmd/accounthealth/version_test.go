@@ -23,3 +23,13 @@ func TestDataChangingFlagsIgnoreTheEnvironment(t *testing.T) {
 		{"help says so", []string{"delete-failed", "--help"}, exitOK, nil, []string{"--force  [command line only]", "-o  [ACCOUNTHEALTH_OUTPUT]"}},
 	})
 }
+
+func TestHelpTexts(t *testing.T) {
+	runCases(t, nil, []cliCase{
+		{"token help", []string{"token", "--help"}, exitOK, nil, []string{"Usage: accounthealth token new NAME", "takes no flags"}},
+		{"token new help", []string{"token", "new", "--help"}, exitOK, nil, []string{"Usage: accounthealth token new NAME"}},
+		{"client help names exit code 3", []string{"health", "get", "--help"}, exitOK, nil, []string{"3 the account is unknown to the server"}},
+		{"a required flag shows no default", []string{"purge-failed", "--help"}, exitOK, nil, []string{"e.g. 720h for 30 days\n"}},
+		{"page size range", []string{"health", "list", "--help"}, exitOK, nil, []string{"accounts per page, 0..500 (0: the server's default, 50)"}},
+	})
+}

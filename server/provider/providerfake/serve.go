@@ -13,9 +13,38 @@ import (
 // releases requests held by faults and ends deliveries) and shuts the
 // server down gracefully, waiting up to 5s for requests in progress. It
 // returns nil after a shutdown caused by ctx.
+// ControlRoutes describes the control routes, for a person driving the
+// fake by hand (the package doc has the same list).
+const ControlRoutes = `Control routes (HTTP Basic auth with the API key, JSON bodies):
+  POST   /_fake/accounts                {"id","user","status","error_code",...}: add an account, no webhook
+  POST   /_fake/accounts/{id}/{action}  connect, fail, disconnect or remove it, sending its webhooks;
+                                        body {"error_code":"...","silently":true,"drop":["accounts.updated"]}
+  POST   /_fake/invites                 {"user","url","status",...}: add an invite
+  POST   /_fake/faults                  {"route":"GET /v2/accounts/{id}","status":503,"times":3}: misbehave
+  DELETE /_fake/faults                  clear the faults`
+
+// logged logs each request the fake serves, with its answer.
+func (f *Fake) logged(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		f.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", rec.status)
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
 func (f *Fake) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
-		Handler:           f.handler,
+		Handler:           f.logged(f.handler),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		ErrorLog:          slog.NewLogLogger(f.log.Handler(), slog.LevelWarn),
