@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -10,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -97,6 +99,9 @@ func (c *clientCommand) connect(args []string) (*client.Client, []string, error)
 	}
 	if c.plaintext && (c.tls || c.tlsCA != "") {
 		return nil, nil, usageError{errors.New("plaintext: cannot be combined with --tls or --tls-ca")}
+	}
+	if u, err := url.Parse(c.server); err == nil && (u.Scheme == "http" || u.Scheme == "https") {
+		return nil, nil, usageError{fmt.Errorf("--server: %q is a URL; it takes the gRPC address as host:port (serve's --grpc-addr), e.g. %s", c.server, cmp.Or(u.Host, "127.0.0.1:9090"))}
 	}
 	cl, err := c.dial()
 	return cl, names, err
@@ -212,6 +217,8 @@ func transportCause(msg string) string {
 // not there, or it is but TLS is not agreed on.
 func (c *clientCommand) unreachable(cause string) error {
 	switch {
+	case strings.Contains(cause, "looked like an HTTP/1.1 header"):
+		return fmt.Errorf("the server at %s answered HTTP/1.1, not gRPC: is it the REST listener (serve's --api-addr) or the webhook one? --server takes serve's --grpc-addr (default 127.0.0.1:9090)", c.server)
 	case strings.Contains(cause, "handshake"):
 		return fmt.Errorf("no TLS connection with the server at %s: %s — check --tls-ca (the CA that signed its certificate), or use --plaintext if it does not use TLS", c.server, cause)
 	case strings.Contains(cause, "server preface") && !c.tls && c.tlsCA == "":
