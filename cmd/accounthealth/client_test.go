@@ -336,6 +336,18 @@ func TestWatchCommand(t *testing.T) {
 		t.Errorf("events %s, want %s", got, want)
 	}
 
+	// A restart of the server: watch says what happens and comes back
+	// by itself, within seconds.
+	third := watch()
+	s.stop(t)
+	third.waitOutput(t, third.stderr, "the server at "+s.grpc+" is shutting down; reconnecting in ", 1)
+	s = serveOn(t, s.webhook, s.grpc, s.rest, s.dataDir)
+	third.waitOutput(t, third.stderr, "reconnected; resuming right after the last event printed", 1)
+	third.stop(t, syscall.SIGINT)
+	if strings.Contains(third.stderr.String(), "try again") {
+		t.Errorf("watch tells the user to try again while it does so itself:\n%s", third.stderr)
+	}
+
 	if err := os.WriteFile(resume, []byte("not-a-cursor\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}

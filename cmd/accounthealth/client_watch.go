@@ -54,6 +54,9 @@ stopped and started again misses nothing either: it starts right after the last 
 		}
 	}
 	opts.OnHeartbeat, opts.OnReconnect = w.heartbeat, w.reconnect
+	// One person watches, not a fleet: come back within seconds of the
+	// server, rather than the library's 30 s that spread many watchers.
+	opts.Backoff = client.Backoff{Max: watchBackoffMax}
 
 	err = cl.Watch(ctx, opts, w.event)
 	switch {
@@ -103,9 +106,16 @@ func (w *watcher) heartbeat(_ context.Context, hb *ahv1.Heartbeat) error {
 	return w.keep(hb.GetCursor())
 }
 
+// watchBackoffMax caps the wait between two reconnections of watch.
+const watchBackoffMax = 3 * time.Second
+
 func (w *watcher) reconnect(err error, delay time.Duration) {
 	msg := "the server ended the stream"
-	if !errors.Is(err, io.EOF) {
+	var e *client.Error
+	switch {
+	case errors.As(err, &e) && e.Reason == ahv1.ErrorReason_SHUTTING_DOWN:
+		msg = "the server at " + w.c.server + " is shutting down"
+	case !errors.Is(err, io.EOF):
 		msg = w.c.explain(err, "").Error()
 	}
 	if msg == w.lastError {

@@ -132,6 +132,7 @@ type server struct {
 	cmd                 *exec.Cmd
 	stderr              *lockedBuffer
 	webhook, grpc, rest string
+	dataDir             string
 }
 
 func freePort(t *testing.T) string {
@@ -148,7 +149,13 @@ func freePort(t *testing.T) string {
 // container would run it, and waits until it answers.
 func serve(t *testing.T, dataDir string, env ...string) *server {
 	t.Helper()
-	s := &server{webhook: freePort(t), grpc: freePort(t), rest: freePort(t), stderr: &lockedBuffer{}}
+	return serveOn(t, freePort(t), freePort(t), freePort(t), dataDir, env...)
+}
+
+// serveOn is serve on the given addresses (a restart keeps them).
+func serveOn(t *testing.T, webhook, grpc, rest, dataDir string, env ...string) *server {
+	t.Helper()
+	s := &server{webhook: webhook, grpc: grpc, rest: rest, dataDir: dataDir, stderr: &lockedBuffer{}}
 	s.cmd = exec.Command(binary, "serve")
 	s.cmd.Env = append(cleanEnv(),
 		"ACCOUNTHEALTH_WEBHOOK_ADDR="+s.webhook, "ACCOUNTHEALTH_GRPC_ADDR="+s.grpc, "ACCOUNTHEALTH_API_ADDR="+s.rest,
