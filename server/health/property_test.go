@@ -532,13 +532,6 @@ func recordDiff(got, want health.Record) string {
 	return b.String()
 }
 
-// describeRecord prints a record for a failure report, its object by time.
-func describeRecord(r health.Record) string {
-	snap := r.Snapshot
-	r.Snapshot = nil
-	return fmt.Sprintf("%+v (object of %d bytes)", r, len(snap))
-}
-
 // stats describes the histories checked.
 type stats struct {
 	steps, deliveries int

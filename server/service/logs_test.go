@@ -1,6 +1,7 @@
 package service_test
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -68,6 +69,28 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	} {
 		if strings.Contains(logs, secret) {
 			t.Errorf("the log holds %s (%q)", what, secret)
+		}
+	}
+}
+
+// Streams get a request id and a log line like unary calls: the caller's
+// id comes back in the header and names the stream's "rpc done" line.
+func TestStreamRequestIDAndLog(t *testing.T) {
+	e := startLogging(t, slog.LevelDebug, nil)
+	ctx, cancel := context.WithCancel(metadata.AppendToOutgoingContext(t.Context(), "x-request-id", "stream-1"))
+	stream, err := ahv1.NewAccountHealthServiceClient(e.conn).StreamDisconnections(ctx, &ahv1.StreamDisconnectionsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err := stream.Header()
+	if err != nil || len(md.Get("x-request-id")) != 1 || md.Get("x-request-id")[0] != "stream-1" {
+		t.Errorf("stream header %v %v, want x-request-id stream-1", md, err)
+	}
+	cancel()
+	e.waitLog(t, "method=/accounthealth.v1.AccountHealthService/StreamDisconnections code=Canceled")
+	for line := range strings.Lines(e.logs.String()) {
+		if strings.Contains(line, "StreamDisconnections code=Canceled") && !strings.Contains(line, "request_id=stream-1") {
+			t.Errorf("the stream's log line has not its request id: %s", line)
 		}
 	}
 }

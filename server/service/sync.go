@@ -20,7 +20,7 @@ func (s *AccountHealthService) SyncAccounts(req *ahv1.SyncAccountsRequest, strea
 	state, err := s.backfill.Run(ctx, req.GetRestart(), func(p backfill.Progress) {
 		rate = p.Rate
 		if sendErr == nil {
-			sendErr = stream.Send(s.syncProgress(p))
+			sendErr = stream.Send(syncProgress(p))
 		}
 	})
 	if err != nil {
@@ -30,12 +30,12 @@ func (s *AccountHealthService) SyncAccounts(req *ahv1.SyncAccountsRequest, strea
 		return sendErr
 	}
 	// The final state, also when the backfill had finished before.
-	return stream.Send(s.syncProgress(backfill.Progress{SyncState: state, Rate: rate}))
+	return stream.Send(syncProgress(backfill.Progress{SyncState: state, Rate: rate}))
 }
 
 // syncProgress is one progress message; its ETA comes from the accounts
 // the store knows, the best guess of how many the provider lists.
-func (s *AccountHealthService) syncProgress(p backfill.Progress) *ahv1.SyncAccountsResponse {
+func syncProgress(p backfill.Progress) *ahv1.SyncAccountsResponse {
 	out := &ahv1.SyncAccountsResponse{
 		Pages: p.Pages, Seen: p.Seen, Applied: p.Applied, AccountsPerSecond: p.Rate, Done: p.Done,
 		StartedAt: timeToProto(p.StartedAt),

@@ -159,12 +159,11 @@ func (*rawBodyMarshaler) NewDecoder(r io.Reader) runtime.Decoder {
 		if !ok {
 			return errors.New("the webhook route decodes only the raw payload")
 		}
-		if b, ok := r.(*readBody); ok {
-			*dst, b.data = b.data, nil
-			return nil
+		b, ok := r.(*readBody)
+		if !ok {
+			return errors.New("the webhook route reads the body in webhookFront")
 		}
-		data, err := io.ReadAll(r)
-		*dst = data
-		return err
+		*dst, b.data = b.data, nil
+		return nil
 	})
 }

@@ -36,7 +36,9 @@ func (m inMemory) RoundTrip(req *http.Request) (*http.Response, error) {
 	return w.Result(), nil
 }
 
-// taking answers like h after d.
+// taking answers like h after d: a slow server. Its callers run in a
+// synctest bubble, where the wait is on the fake clock: exact, and no real
+// time passes.
 func taking(d time.Duration, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(d)
