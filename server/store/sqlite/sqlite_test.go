@@ -38,18 +38,24 @@ func BenchmarkRebuild(b *testing.B) {
 
 func newStore(t *testing.T) storetest.DB {
 	dir := t.TempDir()
+	// A connection of its own: SQLite enforces foreign keys only on
+	// connections that ask.
+	exec := func(t *testing.T, statements ...string) {
+		db, err := sql.Open("sqlite", filepath.Join(dir, sqlite.FileName)+"?_busy_timeout=5000")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		for _, q := range statements {
+			if _, err := db.ExecContext(t.Context(), q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+	}
 	return storetest.DB{
-		Open: func(opts store.Options) (store.Store, error) { return sqlite.Open(t.Context(), dir, opts) },
-		AdvanceSchema: func(t *testing.T) {
-			db, err := sql.Open("sqlite", filepath.Join(dir, sqlite.FileName)+"?_busy_timeout=5000")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
-			if _, err := db.ExecContext(t.Context(), futureMigrationSQL); err != nil {
-				t.Fatalf("advance the schema: %v", err)
-			}
-		},
+		Open:          func(opts store.Options) (store.Store, error) { return sqlite.Open(t.Context(), dir, opts) },
+		AdvanceSchema: func(t *testing.T) { exec(t, futureMigrationSQL) },
+		Tamper:        exec,
 	}
 }
 
