@@ -47,5 +47,5 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintln(stdout, summary+": clean")
 		return nil
 	}
-	return errors.New(summary + fmt.Sprintf(": %d problems; `accounthealth rebuild --force` re-derives records and outcomes from the log, damage to the log itself needs a backup", r.Found))
+	return errors.New(summary + fmt.Sprintf(": problems found: %d; `accounthealth rebuild --force` re-derives records and outcomes from the log, damage to the log itself needs a backup", r.Found))
 }

@@ -23,8 +23,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 
-	ahv1 "github.com/accounthealth/accounthealth/gen/accounthealth/v1"
 	"github.com/accounthealth/accounthealth/client"
+	ahv1 "github.com/accounthealth/accounthealth/gen/accounthealth/v1"
 	"github.com/accounthealth/accounthealth/server/provider/simulate/simtest"
 	"github.com/accounthealth/accounthealth/server/store"
 	"github.com/accounthealth/accounthealth/server/store/postgres/pgtest"
@@ -234,7 +234,7 @@ func runCrash(t *testing.T, seed int64, n, kills int, dataDir string, storeArgs 
 		t.Logf("killed after %d acknowledgements, %d attempts in flight", stats.acked.Load(), inFlight)
 		restarted := time.Now()
 		s = serveOn(t, webhookAddr, grpcAddr, restAddr, dataDir, env...)
-		readyIn = append(readyIn, time.Since(restarted))
+		readyIn = append(readyIn, servingAt(t, s).Sub(restarted).Round(time.Millisecond))
 		gate.open()
 	}
 	<-sent
@@ -284,7 +284,7 @@ func runCrash(t *testing.T, seed int64, n, kills int, dataDir string, storeArgs 
 	if code != 0 || !strings.Contains(out, ": clean") {
 		problems = append(problems, fmt.Sprintf("accounthealth check: exit %d\n%s%s", code, out, errOut))
 	}
-	t.Logf("%d deliveries, %d attempts, %d acknowledged, %d attempts failed and retried, %d commits that outran a kill (committed, never answered), %d kills, ready again after %v, %d changes, in %v; check: %s",
+	t.Logf("%d deliveries, %d attempts, %d acknowledged, %d attempts failed and retried, %d commits that outran a kill (committed, never answered), %d kills, serving again %v after each restart (its log), %d changes, in %v; check: %s",
 		total, stats.attempts.Load(), stats.acked.Load(), stats.failedAttempts.Load(), outran, len(killAt), readyIn, len(logged), duration.Round(time.Millisecond), strings.TrimSpace(out))
 	if len(problems) > 0 {
 		if len(problems) > 50 {
@@ -293,6 +293,25 @@ func runCrash(t *testing.T, seed int64, n, kills int, dataDir string, storeArgs 
 		t.Errorf("seed %d: after %d kills:\n%s", seed, len(killAt), strings.Join(problems, "\n"))
 	}
 	s.stop(t)
+}
+
+// servingAt is when the server logged that it serves: its store open,
+// recovered and checked, its listeners up.
+func servingAt(t *testing.T, s *server) time.Time {
+	t.Helper()
+	for line := range strings.Lines(s.stderr.String()) {
+		if !strings.Contains(line, "msg=serving") {
+			continue
+		}
+		stamp, _, _ := strings.Cut(strings.TrimPrefix(line, "time="), " ")
+		at, err := time.Parse(time.RFC3339Nano, stamp)
+		if err != nil {
+			t.Fatalf("the serving line's time: %v\n%s", err, line)
+		}
+		return at
+	}
+	t.Fatalf("serve did not log serving:\n%s", s.stderr)
+	return time.Time{}
 }
 
 func isClosed(c <-chan struct{}) bool {
@@ -433,12 +452,12 @@ func checkCrashAccount(t *testing.T, e *e2e, a *crashAccount, logged map[int64]b
 	}
 	got := e.health(t, a.id)
 	type view struct {
-		State                 ahv1.HealthState
-		Code, Message         string
-		Action                ahv1.RemedyAction
-		Failures              int32
-		Ever, Unconfirmed     bool
-		LastEvent             string
+		State                   ahv1.HealthState
+		Code, Message           string
+		Action                  ahv1.RemedyAction
+		Failures                int32
+		Ever, Unconfirmed       bool
+		LastEvent               string
 		StateSince, LastEventAt time.Time
 	}
 	gotView := view{got.GetState(), got.GetErrorCode(), got.GetErrorMessage(), got.GetRemedy().GetAction(), got.GetConsecutiveFailures(),
