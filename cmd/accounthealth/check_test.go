@@ -34,7 +34,7 @@ func TestCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, out, errOut := runBinary(t, nil, "check", "--data-dir", dir)
-	if code != exitError || !strings.Contains(out, `account "acct-ok": the record stored differs from the one its log derives`) ||
+	if code != exitError || !strings.Contains(out, `account "acct-ok": the record stored differs from the one its log derives: ConsecutiveFailures stored 7, derived 0`+"\n") ||
 		!strings.Contains(errOut, "problems found: 1; `accounthealth rebuild --force` re-derives records") {
 		t.Errorf("check of a tampered record: exit %d\n%s%s", code, out, errOut)
 	}

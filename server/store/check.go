@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
+	"strings"
 	"time"
 
 	"github.com/accounthealth/accounthealth/server/health"
@@ -109,8 +111,9 @@ type CheckTx interface {
 // memory stays bounded by a batch and never holds the log), that every
 // entry still decodes, that replaying the account's log under the store's
 // rules (the rebuild's replay, RunRebuild) gives the record stored and each
-// entry's outcome, and that no entry has two changes. The records must be derived under the store's rules: when they are
-// not, that is the one problem reported for the accounts (rebuild first).
+// entry's outcome, and that no entry has two changes. The records must be
+// derived under the store's rules: when they are not, that is the one
+// problem reported of the accounts (a rebuild comes first).
 func RunCheck(ctx context.Context, d CheckDriver, o CheckOptions, opts Options) (CheckReport, error) {
 	var r CheckReport
 	if o.Decode == nil {
@@ -139,11 +142,10 @@ func RunCheck(ctx context.Context, d CheckDriver, o CheckOptions, opts Options) 
 	if err != nil {
 		return r, fmt.Errorf("check: %w", err)
 	}
-	if der.RulesVersion != rules.Version || der.RebuildVersion != 0 {
-		r.add(limit, Problem{What: fmt.Sprintf("the records are derived under rules version %d (a rebuild to %d under way: %v), not %d: rebuild them, then check again",
-			der.RulesVersion, der.RebuildVersion, der.RebuildVersion != 0, rules.Version)})
+	if what := notDerivedUnder(der, rules); what != "" {
+		r.add(limit, Problem{What: what})
 		r.Done = true
-		check(o, r)
+		progress(o, r)
 		return r, nil
 	}
 	if r.Total, err = d.CountLogAccounts(ctx); err != nil {
@@ -162,12 +164,24 @@ func RunCheck(ctx context.Context, d CheckDriver, o CheckOptions, opts Options) 
 		if err != nil {
 			return r, fmt.Errorf("check: %w", err)
 		}
-		check(o, r)
+		progress(o, r)
 	}
 	return r, nil
 }
 
-func check(o CheckOptions, r CheckReport) {
+// notDerivedUnder says why records derived as der cannot be checked
+// against rules, "" when they can.
+func notDerivedUnder(der Derivation, rules Rules) string {
+	switch {
+	case der.RebuildVersion != 0:
+		return fmt.Sprintf("a rebuild to rules version %d is under way: let it finish, then check again", der.RebuildVersion)
+	case der.RulesVersion != rules.Version:
+		return fmt.Sprintf("the records are derived under rules version %d, not %d: rebuild them, then check again", der.RulesVersion, rules.Version)
+	}
+	return ""
+}
+
+func progress(o CheckOptions, r CheckReport) {
 	if o.Progress != nil {
 		o.Progress(r)
 	}
@@ -205,15 +219,15 @@ func (c checker) nextBatch(ctx context.Context, tx CheckTx, after string, r *Che
 	for _, rec := range records {
 		stored[rec.AccountID] = rec
 	}
+	// By account: a change of an account the log does not name is
+	// LogProblems'.
+	changesOf := map[string][]Change{}
+	for _, ch := range changes {
+		changesOf[ch.AccountID] = append(changesOf[ch.AccountID], ch)
+	}
 	err = eachAccount(ids, entries, func(id string, entries []Entry) error {
-		k := 0
-		for k < len(changes) && changes[k].AccountID == id {
-			k++
-		}
-		own := changes[:k]
-		changes = changes[k:]
 		rec, found := stored[id]
-		return c.account(ctx, id, entries, own, rec, found, r)
+		return c.account(ctx, id, entries, changesOf[id], rec, found, r)
 	})
 	if err != nil {
 		return after, err
@@ -249,7 +263,7 @@ func (c checker) account(ctx context.Context, id string, entries []Entry, change
 	case !derived && found:
 		problem(0, "a record is stored (%s), the log derives none", stored.State)
 	case derived && !sameRecord(stored, want):
-		problem(0, "the record stored differs from the one its log derives:\n  stored  %+v\n  derived %+v", stored, want)
+		problem(0, "the record stored differs from the one its log derives: %s", recordDiff(stored, want))
 	}
 
 	// Changes are not compared with the replay's transitions: those that
@@ -278,4 +292,24 @@ func (c checker) account(ctx context.Context, id string, entries []Entry, change
 		}
 	}
 	return nil
+}
+
+// recordDiff lists the fields in which the stored record differs from the
+// derived one, with both values (a snapshot's sizes only: it may be large).
+func recordDiff(stored, derived health.Record) string {
+	a, b := reflect.ValueOf(asStored(stored)), reflect.ValueOf(asStored(derived))
+	var diffs []string
+	for i := range a.NumField() {
+		x, y := a.Field(i).Interface(), b.Field(i).Interface()
+		if reflect.DeepEqual(x, y) {
+			continue
+		}
+		name := a.Type().Field(i).Name
+		if bx, ok := x.([]byte); ok {
+			diffs = append(diffs, fmt.Sprintf("%s stored %d bytes, derived %d", name, len(bx), len(y.([]byte))))
+			continue
+		}
+		diffs = append(diffs, fmt.Sprintf("%s stored %v, derived %v", name, x, y))
+	}
+	return strings.Join(diffs, "; ")
 }

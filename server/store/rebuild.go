@@ -339,14 +339,17 @@ func (rp accountReplay) recordOver(stored health.Record) (health.Record, bool) {
 // sameRecord compares records as a store keeps them: times as instants, an
 // empty snapshot as none.
 func sameRecord(a, b health.Record) bool {
-	for _, r := range []*health.Record{&a, &b} {
-		r.StateSince, r.LastEventAt, r.SnapshotAt = r.StateSince.UTC(), r.LastEventAt.UTC(), r.SnapshotAt.UTC()
-		r.SnapshotReceivedAt, r.ConfirmedAt = r.SnapshotReceivedAt.UTC(), r.ConfirmedAt.UTC()
-		if len(r.Snapshot) == 0 {
-			r.Snapshot = nil
-		}
+	return reflect.DeepEqual(asStored(a), asStored(b))
+}
+
+// asStored is r as a store reads it back.
+func asStored(r health.Record) health.Record {
+	r.StateSince, r.LastEventAt, r.SnapshotAt = r.StateSince.UTC(), r.LastEventAt.UTC(), r.SnapshotAt.UTC()
+	r.SnapshotReceivedAt, r.ConfirmedAt = r.SnapshotReceivedAt.UTC(), r.ConfirmedAt.UTC()
+	if len(r.Snapshot) == 0 {
+		r.Snapshot = nil
 	}
-	return reflect.DeepEqual(a, b)
+	return r
 }
 
 // correct appends the entry and the change that tell of a corrected record.
