@@ -101,10 +101,11 @@ type crashAck struct {
 }
 
 // crashHistories generates accounts until they hold n deliveries, each
-// history in one of the delivery modes in turn.
-func crashHistories(t *testing.T, seed int64, n int) []*crashAccount {
+// history in one of the delivery modes in turn, and counts them by event.
+func crashHistories(t *testing.T, seed int64, n int) ([]*crashAccount, map[string]int) {
 	t.Helper()
 	var accounts []*crashAccount
+	events := map[string]int{}
 	seen := map[string]bool{}
 	for total, i := 0, 0; total < n; i++ {
 		h := simtest.Generate(seed+int64(i), 12)
@@ -115,12 +116,13 @@ func crashHistories(t *testing.T, seed int64, n int) []*crashAccount {
 		a := &crashAccount{id: h.Account}
 		for _, d := range h.Deliveries(simtest.Modes[i%len(simtest.Modes)]) {
 			a.bodies = append(a.bodies, d.Body)
+			events[d.Event]++
 		}
 		a.acks = make([]crashAck, len(a.bodies))
 		accounts = append(accounts, a)
 		total += len(a.bodies)
 	}
-	return accounts
+	return accounts, events
 }
 
 // upGate is open while the server is up: senders whose attempt failed
@@ -154,7 +156,7 @@ type crashStats struct {
 }
 
 func runCrash(t *testing.T, seed int64, n, kills int, dataDir string, storeArgs []string, env ...string) {
-	accounts := crashHistories(t, seed, n)
+	accounts, events := crashHistories(t, seed, n)
 	total := 0
 	for _, a := range accounts {
 		total += len(a.bodies)
@@ -167,7 +169,7 @@ func runCrash(t *testing.T, seed int64, n, kills int, dataDir string, storeArgs 
 	for k := 1; k <= kills; k++ {
 		killAt = append(killAt, int64(k*step+rng.IntN(step/2+1)-step/4))
 	}
-	t.Logf("%d deliveries to %d accounts, kills after %v acknowledgements", total, len(accounts), killAt)
+	t.Logf("%d deliveries to %d accounts (%v), kills after %v acknowledgements", total, len(accounts), events, killAt)
 
 	webhookAddr, grpcAddr, restAddr := freePort(t), freePort(t), freePort(t)
 	s := serveOn(t, webhookAddr, grpcAddr, restAddr, dataDir, env...)
@@ -264,10 +266,17 @@ func runCrash(t *testing.T, seed int64, n, kills int, dataDir string, storeArgs 
 	}
 	for name, evs := range map[string][]*ahv1.DisconnectionEvent{"the subscriber from the start": fromStartEvents, "the subscriber across the kills": survivorEvents} {
 		got := map[int64]int{}
+		lastOf := map[string]int64{} // the last entry whose change came, by account
 		for _, ev := range evs {
-			if ev.GetAccountId() != "crash-sentinel" {
-				got[ev.GetDelivery().GetSequence()]++
+			if ev.GetAccountId() == "crash-sentinel" {
+				continue
 			}
+			seq := ev.GetDelivery().GetSequence()
+			if seq <= lastOf[ev.GetAccountId()] {
+				problems = append(problems, fmt.Sprintf("%s got the change of entry %d after that of entry %d", name, seq, lastOf[ev.GetAccountId()]))
+			}
+			lastOf[ev.GetAccountId()] = seq
+			got[seq]++
 		}
 		for seq, n := range got {
 			if n != 1 || !logged[seq] {
