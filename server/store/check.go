@@ -97,8 +97,8 @@ type CheckTx interface {
 	// AccountsAfter and AccountEntries are RebuildTx's.
 	AccountsAfter(ctx context.Context, after string, limit int) ([]string, error)
 	AccountEntries(ctx context.Context, after, last string) ([]Entry, error)
-	// AccountChanges returns the changes of the accounts above after up to
-	// last, by account, then by Seq.
+	// AccountChanges returns the changes of the entries of the accounts
+	// above after up to last, by Seq.
 	AccountChanges(ctx context.Context, after, last string) ([]Change, error)
 	// AccountRecords returns the records of the accounts above after up to
 	// last.

@@ -281,14 +281,12 @@ func (r rebuilder) account(ctx context.Context, tx RebuildTx, id string, entries
 	return r.correct(ctx, tx, stored, rebuilt)
 }
 
-// accountReplay is what replaying one account's log gives: what rebuilds write
-// and checks compare.
+// accountReplay is what replaying one account's log gives: what rebuilds
+// write and checks compare.
 type accountReplay struct {
-	id       string
 	record   health.Record
 	derived  bool                     // the rules derive a record for the account
 	outcomes map[int64]health.Outcome // by entry Seq, of the entries replayed
-	changes  map[int64]Change         // by entry Seq: the transitions the entries make
 	// undecodable are the entries left out, by Seq: Decode failed.
 	undecodable map[int64]error
 }
@@ -299,7 +297,7 @@ type accountReplay struct {
 func replayAccount(ctx context.Context, id string, entries []Entry, decode func(Entry) (health.Delivery, error), window time.Duration, rules Rules) (accountReplay, error) {
 	mem := newReplayTx()
 	c := committer{tx: mem, window: window, rules: rules}
-	rp := accountReplay{id: id, outcomes: map[int64]health.Outcome{}, changes: map[int64]Change{}, undecodable: map[int64]error{}}
+	rp := accountReplay{outcomes: map[int64]health.Outcome{}, undecodable: map[int64]error{}}
 	for _, e := range entries {
 		if e.Source == SourceRebuild {
 			continue
@@ -315,9 +313,6 @@ func replayAccount(ctx context.Context, id string, entries []Entry, decode func(
 			return rp, err
 		}
 		rp.outcomes[e.Seq] = res.Outcome
-		if res.Change != nil {
-			rp.changes[e.Seq] = *res.Change
-		}
 	}
 	rp.record, rp.derived = mem.records[id]
 	return rp, nil

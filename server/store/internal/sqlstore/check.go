@@ -20,8 +20,10 @@ type CheckSQL struct {
 func NewCheckSQL(p Placeholder, rebuild *RebuildSQL) CheckSQL {
 	return CheckSQL{
 		rebuild: rebuild,
-		accountChanges: "SELECT " + Cols("c", ChangeCols) + " FROM changes c WHERE c.account_id > " + p(1) +
-			" AND c.account_id <= " + p(2) + " ORDER BY c.account_id, c.seq",
+		// Through the entries, whose index is by account; a change that
+		// names another account than its entry is LogProblems'.
+		accountChanges: "SELECT " + Cols("c", ChangeCols) + " FROM entries e JOIN changes c ON c.entry_seq = e.seq" +
+			" WHERE e.account_id > " + p(1) + " AND e.account_id <= " + p(2) + " ORDER BY c.seq",
 		accountRecords: selectRecordsSQL + " WHERE account_id > " + p(1) + " AND account_id <= " + p(2),
 		orphanChanges: "SELECT c.seq, c.account_id, c.entry_seq, COALESCE(e.account_id, '') FROM changes c" +
 			" LEFT JOIN entries e ON e.seq = c.entry_seq WHERE e.seq IS NULL OR e.account_id <> c.account_id ORDER BY c.seq LIMIT " + p(1),

@@ -11,8 +11,8 @@ import (
 // RebuildSQL is the SQL of a rebuild in one dialect.
 type RebuildSQL struct {
 	accountsAfter, accountEntries, setOutcome, setDerivation string
-	// Derivation also runs on a driver's read handle, CountLogAccounts only there.
-	Derivation, CountLogAccounts string
+	// CountLogAccounts runs on a driver's read handle.
+	CountLogAccounts string
 }
 
 // NewRebuildSQL builds the rebuild's statements for placeholder style p.
@@ -24,7 +24,6 @@ func NewRebuildSQL(p Placeholder) RebuildSQL {
 		setOutcome:     "UPDATE entries SET outcome = " + p(1) + " WHERE seq = " + p(2),
 		setDerivation: "UPDATE derivation SET rules_version = " + p(1) + ", rebuild_version = " + p(2) +
 			", rebuilt_until = NULLIF(" + p(3) + ", '') WHERE id = 1",
-		Derivation:       DerivationSQL,
 		CountLogAccounts: "SELECT COUNT(DISTINCT account_id) FROM entries WHERE account_id <> ''",
 	}
 }
@@ -36,7 +35,7 @@ const DerivationSQL = "SELECT rules_version, rebuild_version, COALESCE(rebuilt_u
 // WHERE clause.
 var SelectEntriesSQL = "SELECT " + Cols("entries", EntryCols) + " FROM entries"
 
-// ScanDerivation scans a row of RebuildSQL.Derivation.
+// ScanDerivation scans a row of DerivationSQL.
 func ScanDerivation(sc Scanner) (d store.Derivation, err error) {
 	err = sc.Scan(&d.RulesVersion, &d.RebuildVersion, &d.RebuiltUntil)
 	return d, err
