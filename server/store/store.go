@@ -165,6 +165,10 @@ type Store interface {
 	// rules (see RunRebuild). It is safe alongside Ingest and in several
 	// processes at once: one rebuilds, the others wait, then find it done.
 	Rebuild(ctx context.Context, o RebuildOptions) (RebuildProgress, error)
+	// Check reads the whole store and reports what is damaged or
+	// inconsistent (see RunCheck); it writes nothing and is safe alongside
+	// Ingest.
+	Check(ctx context.Context, o CheckOptions) (CheckReport, error)
 	// SyncState returns the backfill's progress, the zero value when no
 	// backfill ever saved any.
 	SyncState(ctx context.Context) (SyncState, error)

@@ -50,6 +50,8 @@ type Store struct {
 	sqlstore.Rebuilder
 	// Syncer gives the methods of the provider sync (newSyncer).
 	sqlstore.Syncer
+	// Checker gives the Check method (newChecker).
+	sqlstore.Checker
 	mu       sync.Mutex         // orders Close against WatchChanges joining watchers
 	closing  context.Context    // done once Close has begun: watchers return
 	stop     context.CancelFunc // ends closing
@@ -87,6 +89,7 @@ func Open(ctx context.Context, databaseURL string, opts store.Options) (_ *Store
 	}
 	s.Reader = sqlstore.NewReader(&s.guard, querier{s.pool}, &readSQL)
 	s.Syncer = newSyncer(s)
+	s.Checker = newChecker(s)
 	// The pool connects lazily: say so when the server is what fails.
 	if err = s.pool.Ping(ctx); err != nil {
 		return nil, fmt.Errorf("connect: %w", err)

@@ -55,6 +55,8 @@ type Store struct {
 	sqlstore.Rebuilder
 	// Syncer gives the methods of the provider sync (newSyncer).
 	sqlstore.Syncer
+	// Checker gives the Check method (newChecker).
+	sqlstore.Checker
 	// rebuilding holds a token while a Rebuild runs.
 	rebuilding chan struct{}
 }
@@ -104,6 +106,7 @@ func Open(ctx context.Context, dir string, opts store.Options) (_ *Store, err er
 	}
 	s.Reader = sqlstore.NewReader(&s.guard, s.reads(), &readSQL)
 	s.Syncer = newSyncer(s)
+	s.Checker = newChecker(s)
 	return s, nil
 }
 

@@ -31,6 +31,10 @@ type DB struct {
 	// schema version above every one the driver knows, as a newer
 	// binary's migration would.
 	AdvanceSchema func(t *testing.T)
+	// Tamper runs statements on the database behind any open store's
+	// back, with foreign keys unenforced, as damage or a careless
+	// operator would.
+	Tamper func(t *testing.T, statements ...string)
 }
 
 // opener is db's Opener for t.
@@ -91,6 +95,7 @@ func Run(t *testing.T, newDB Factory) {
 		{"RebuildConcurrently", testRebuildConcurrently},
 		{"RebuildDerivesConfirmedAt", testRebuildDerivesConfirmedAt},
 		{"ClaimDueConcurrently", testClaimDueConcurrently},
+		{"CheckClean", testCheckClean},
 	}
 	for _, tc := range reopening {
 		t.Run(tc.name, func(t *testing.T) {
@@ -98,6 +103,10 @@ func Run(t *testing.T, newDB Factory) {
 			tc.fn(t, newDB(t).opener(t))
 		})
 	}
+	t.Run("CheckFindsDamage", func(t *testing.T) {
+		t.Parallel()
+		testCheckFindsDamage(t, newDB)
+	})
 	t.Run("RefusesNewerSchema", func(t *testing.T) {
 		t.Parallel()
 		testRefusesNewerSchema(t, newDB(t))
