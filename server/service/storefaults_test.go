@@ -315,10 +315,18 @@ func watchHealth(t *testing.T, e *env) *healthWatch {
 // await waits for the health status to be want.
 func (h *healthWatch) await(t *testing.T, want healthpb.HealthCheckResponse_ServingStatus) {
 	t.Helper()
-	for got := range h.updates {
-		if got == want {
-			return
+	guard := time.After(15 * time.Second) // far above any wait: a hang fails, not stalls
+	for {
+		select {
+		case got, ok := <-h.updates:
+			if !ok {
+				t.Fatalf("health watch ended before it said %s", want)
+			}
+			if got == want {
+				return
+			}
+		case <-guard:
+			t.Fatalf("health watch did not say %s within 15s", want)
 		}
 	}
-	t.Fatalf("health watch ended before it said %s", want)
 }
