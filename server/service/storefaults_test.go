@@ -172,6 +172,26 @@ func TestStreamCatchUpOutageIsUnavailable(t *testing.T) {
 	wantUnavailable(t, "StreamDisconnections (its catch-up)", err)
 }
 
+// A live stream whose tail cannot read the log ends UNAVAILABLE at its next
+// heartbeat, rather than vouch for a cursor no one can check.
+func TestStreamTailOutageIsUnavailable(t *testing.T) {
+	o := &outage{Store: openStore(t, t.TempDir()), only: "ReadChanges"}
+	e := start(t, o, func(c *service.Config) { c.StreamHeartbeat = 100 * time.Millisecond })
+	stream, err := ahv1.NewAccountHealthServiceClient(e.conn).StreamDisconnections(t.Context(), &ahv1.StreamDisconnectionsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.Recv(); err != nil {
+		t.Fatalf("the stream's first heartbeat: %v", err)
+	}
+	o.down.Store(true)
+	e.deliver(leanBody("accounts.failed", "a1", "u1"))
+	for err == nil {
+		_, err = stream.Recv()
+	}
+	wantUnavailable(t, "StreamDisconnections (live, its tail failing)", err)
+}
+
 func wantUnavailable(t *testing.T, what string, err error) {
 	t.Helper()
 	st := status.Convert(err)
