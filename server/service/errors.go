@@ -60,6 +60,7 @@ var errorMapping = []struct {
 	{target: errSourceNotAllowed, code: codes.PermissionDenied, reason: ahv1.ErrorReason_SOURCE_NOT_ALLOWED},
 	{target: intake.ErrUnavailable, code: codes.Unavailable, reason: ahv1.ErrorReason_STORE_UNAVAILABLE, public: storeUnavailableMessage},
 	{target: intake.ErrStopped, code: codes.Unavailable, reason: ahv1.ErrorReason_STORE_UNAVAILABLE, public: storeUnavailableMessage},
+	{target: store.ErrUnavailable, code: codes.Unavailable, reason: ahv1.ErrorReason_STORE_UNAVAILABLE, public: storeUnavailableMessage},
 	{target: store.ErrClosed, code: codes.Unavailable, reason: ahv1.ErrorReason_STORE_UNAVAILABLE, public: storeUnavailableMessage},
 	{target: errNotReady, code: codes.Unavailable, reason: ahv1.ErrorReason_STORE_UNAVAILABLE},
 	{target: stream.ErrClosed, code: codes.Unavailable, reason: ahv1.ErrorReason_SHUTTING_DOWN, public: shuttingDownMessage},

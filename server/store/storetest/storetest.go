@@ -213,6 +213,14 @@ func wantErr(t *testing.T, what string, err, target error) {
 	}
 }
 
+// notUnavailable: err must not ask callers to retry.
+func notUnavailable(t *testing.T, what string, err error) {
+	t.Helper()
+	if errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("%s: %v, which is store.ErrUnavailable", what, err)
+	}
+}
+
 func wantNoDiff(t *testing.T, what string, want, got any) {
 	t.Helper()
 	if d := diff(want, got); d != "" {
