@@ -220,8 +220,8 @@ func readID(raw json.RawMessage, field string) (string, error) {
 	return id, nil
 }
 
-// jsonType names the type of the JSON value raw as encoding/json's errors
-// do.
+// jsonType names the type of raw, a JSON value other than a string or
+// null, as encoding/json's errors do.
 func jsonType(raw json.RawMessage) string {
 	switch raw[0] {
 	case '{':
@@ -230,8 +230,6 @@ func jsonType(raw json.RawMessage) string {
 		return "array"
 	case 't', 'f':
 		return "bool"
-	case '"':
-		return "string"
 	}
 	return "number"
 }

@@ -440,6 +440,8 @@ var malformedCases = []struct {
 	{"data string", `{"event": "accounts.added", "data": "a"}`, `malformed delivery: "data" must be an object, got string`},
 	{"account number", `{"event": "accounts.added", "data": {"account": 5}}`, `malformed delivery: "data.account" must be a string, got number`},
 	{"user bool", `{"event": "accounts.added", "data": {"user": true}}`, `malformed delivery: "data.user" must be a string, got bool`},
+	{"account object", `{"event": "accounts.added", "data": {"account": {"id": "a"}}}`, `malformed delivery: "data.account" must be a string, got object`},
+	{"user array", `{"event": "accounts.added", "data": {"account": "a", "user": ["u"]}}`, `malformed delivery: "data.user" must be a string, got array`},
 	{"error_code object", `{"event": "accounts.failed", "data": {"error_code": {"code": "x"}}}`, `malformed delivery: "data.error_code" must be a string, got object`},
 	{"error_message array", `{"event": "accounts.failed", "data": {"error_message": ["x"]}}`, `malformed delivery: "data.error_message" must be a string, got array`},
 	// Ids are never repaired (see readID).
