@@ -200,15 +200,24 @@ func (s *server) stop(t *testing.T) {
 
 func (s *server) post(t *testing.T, body []byte) int {
 	t.Helper()
+	code, err := s.tryPost(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code
+}
+
+// tryPost is post for goroutines other than the test's.
+func (s *server) tryPost(body []byte) (int, error) {
 	req, _ := http.NewRequest(http.MethodPost, "http://"+s.webhook+"/v1/webhooks/argyle", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(webhook.SignatureHeader, webhook.Sign(fixtureSecret, body))
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		return 0, err
 	}
 	res.Body.Close()
-	return res.StatusCode
+	return res.StatusCode, nil
 }
 
 func (s *server) grpcState(t *testing.T, accountID string) ahv1.HealthState {

@@ -169,6 +169,9 @@ func (r *run) walk(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		for _, skipped := range page.Unusable {
+			r.o.Logger.Warn("backfill skipped an account whose id cannot be used", "error", skipped)
+		}
 		applied, err := r.commitPage(ctx, page.Accounts)
 		if err != nil {
 			return err

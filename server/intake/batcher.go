@@ -3,6 +3,7 @@ package intake
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -43,13 +44,21 @@ type outcome struct {
 // small enough that one transaction stays short.
 const DefaultMaxBatch = 256
 
-// commitTimeout bounds one commit so a stuck store cannot hold senders forever.
-const commitTimeout = 30 * time.Second
+// commitTimeout bounds one commit, and a sender's wait for its own, so a
+// stuck store cannot hold senders forever: they get errNotCommitted (a 503)
+// and retry. It stays below the provider's 10 s webhook timeout (see
+// DOMAIN.md), which answers nothing the sender could act on; a commit of a
+// full batch normally takes milliseconds.
+const commitTimeout = 8 * time.Second
 
-// CommitObserver hears about every commit, for metrics: how many
-// deliveries it held, how long the store took, and their results (nil when
-// the commit failed). It runs on the commit loop, so it must be quick.
-type CommitObserver func(size int, elapsed time.Duration, results []store.Result)
+// errNotCommitted: commitTimeout ran out. A retry may find the store back.
+var errNotCommitted = fmt.Errorf("%w: the store did not commit within %s", store.ErrUnavailable, commitTimeout)
+
+// CommitObserver hears about every commit, for metrics and readiness: how
+// many deliveries it held, how long the store took, and their results, or
+// (results nil) why it failed. It runs on the commit loop, so it must be
+// quick.
+type CommitObserver func(size int, elapsed time.Duration, results []store.Result, err error)
 
 // NewBatcher starts the commit loop. Call Close to stop it. onChange, when
 // not nil, is called after every commit that appended at least one change
@@ -72,9 +81,12 @@ func NewBatcher(s store.Store, maxBatch int, onChange func(), observe CommitObse
 }
 
 // Submit commits d and returns its result once it is durable. A caller that
-// gives up (ctx done) gets ctx's error; its delivery may still be committed,
+// gives up (ctx done) gets ctx's error, and one that waited commitTimeout
+// gets errNotCommitted; either way its delivery may still be committed,
 // which is safe: the sender retries and the redelivery is recognised.
 func (b *Batcher) Submit(ctx context.Context, d store.Delivery) (store.Result, error) {
+	ctx, cancel := context.WithTimeoutCause(ctx, commitTimeout, errNotCommitted)
+	defer cancel()
 	p := &pending{delivery: d, done: make(chan outcome, 1)}
 	b.mu.RLock()
 	if b.closed {
@@ -86,13 +98,13 @@ func (b *Batcher) Submit(ctx context.Context, d store.Delivery) (store.Result, e
 		b.mu.RUnlock()
 	case <-ctx.Done():
 		b.mu.RUnlock()
-		return store.Result{}, ctx.Err()
+		return store.Result{}, context.Cause(ctx)
 	}
 	select {
 	case o := <-p.done:
 		return o.result, o.err
 	case <-ctx.Done():
-		return store.Result{}, ctx.Err()
+		return store.Result{}, context.Cause(ctx)
 	}
 }
 
@@ -140,15 +152,20 @@ func (b *Batcher) commit(batch []*pending) {
 	// The commit is not tied to any caller's context: one caller giving up
 	// must not roll back the others. The timeout bounds a stuck store; the
 	// senders then get an error and retry.
-	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+	ctx, cancel := context.WithTimeoutCause(context.Background(), commitTimeout, errNotCommitted)
 	defer cancel()
 	start := time.Now()
 	results, err := b.store.Ingest(ctx, deliveries)
 	if err != nil {
 		results = nil // a failed commit has no results, whatever Ingest returned
+		if ctx.Err() != nil {
+			// The store's error would say "context deadline exceeded",
+			// which reads as the sender's own deadline.
+			err = fmt.Errorf("%w (%v)", context.Cause(ctx), err)
+		}
 	}
 	if b.observe != nil {
-		b.observe(len(batch), time.Since(start), results)
+		b.observe(len(batch), time.Since(start), results, err)
 	}
 	if err == nil && b.onChange != nil && slices.ContainsFunc(results, func(r store.Result) bool { return r.Change != nil }) {
 		b.onChange()

@@ -3,6 +3,7 @@ package intake
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -219,9 +220,9 @@ func TestBatcherGroupsDeliveriesBehindACommit(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		g := &gate{release: make(chan struct{})}
 		var observed []int // commit loop only, read after Close
-		b := NewBatcher(g, 64, nil, func(size int, _ time.Duration, results []store.Result) {
-			if len(results) != size {
-				t.Errorf("observer got %d results for a commit of %d", len(results), size)
+		b := NewBatcher(g, 64, nil, func(size int, _ time.Duration, results []store.Result, err error) {
+			if len(results) != size || err != nil {
+				t.Errorf("observer got %d results and error %v for a commit of %d", len(results), err, size)
 			}
 			observed = append(observed, size)
 		})
@@ -270,6 +271,42 @@ func TestBatcherReportsCommitFailureToEveryone(t *testing.T) {
 	if _, err := b.Submit(t.Context(), store.Delivery{}); err == nil || !strings.Contains(err.Error(), "disk full") {
 		t.Fatalf("err = %v", err)
 	}
+}
+
+// hung is a store whose commits never return until their ctx ends.
+type hung struct{ store.Store }
+
+func (hung) Ingest(ctx context.Context, _ []store.Delivery) ([]store.Result, error) {
+	<-ctx.Done()
+	return nil, fmt.Errorf("ingest: %w", ctx.Err())
+}
+
+// TestBatcherBoundsAHungStore: a store that does not answer costs senders
+// commitTimeout, below the provider's webhook timeout, and they hear a
+// failure a retry can fix, not a deadline of their own; so does the
+// observer.
+func TestBatcherBoundsAHungStore(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var observed error
+		b := NewBatcher(hung{}, 0, nil, func(_ int, _ time.Duration, results []store.Result, err error) {
+			if results != nil {
+				t.Errorf("observer got results of a failed commit")
+			}
+			observed = err
+		})
+		start := time.Now()
+		_, err := b.Submit(context.Background(), store.Delivery{})
+		if !errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Submit to a hung store: %v, want store.ErrUnavailable and not a deadline", err)
+		}
+		if waited := time.Since(start); waited != commitTimeout || commitTimeout >= 10*time.Second {
+			t.Errorf("the sender waited %s (fake clock), want commitTimeout, %s, below the provider's 10 s", waited, commitTimeout)
+		}
+		b.Close()
+		if !errors.Is(observed, store.ErrUnavailable) || errors.Is(observed, context.DeadlineExceeded) {
+			t.Errorf("the observer heard %v, want store.ErrUnavailable and not a deadline", observed)
+		}
+	})
 }
 
 func TestBatcherCloseCommitsWhatIsQueued(t *testing.T) {

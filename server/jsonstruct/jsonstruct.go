@@ -16,6 +16,7 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protojson"
@@ -66,6 +67,30 @@ func Struct(b []byte) (*structpb.Struct, error) {
 	s := &structpb.Struct{}
 	if err := protojson.Unmarshal(Servable(b), s); err != nil {
 		return nil, err
+	}
+	return s, nil
+}
+
+// ID decodes lit, a JSON string literal (quotes included), as an
+// identifier: exactly the text written, or an error saying why it is not.
+// Other text is repaired (see Servable); an id is not, since a repaired id
+// names a different thing, and two different bad ids can become one. So
+// invalid UTF-8 and lone surrogate escapes, which encoding/json decodes as
+// U+FFFD, are errors, and so is NUL, which PostgreSQL's text cannot hold.
+// lit must be a string as encoding/json delimits one (a json.RawMessage).
+func ID(lit []byte) (string, error) {
+	var s string
+	if err := json.Unmarshal(lit, &s); err != nil {
+		return "", err
+	}
+	switch _, _, ok := scanString(lit, 0); {
+	case !utf8.Valid(lit):
+		return "", errors.New("not valid UTF-8 (an invalid byte sequence)")
+	case !ok:
+		return "", errors.New("not valid UTF-8 (a lone surrogate escape)")
+	}
+	if strings.ContainsRune(s, 0) {
+		return "", errors.New(`contains NUL (\u0000)`)
 	}
 	return s, nil
 }

@@ -152,6 +152,59 @@ func FuzzStruct(f *testing.F) {
 	})
 }
 
+// ids are string literals and what ID makes of them: the text, or the
+// error's message.
+var ids = []struct{ name, lit, want, err string }{
+	{"plain", `"acct-1"`, "acct-1", ""},
+	{"escapes and a pair", `"a\u00e9\ud83d\ude00\/"`, "a\u00e9\U0001F600/", ""},
+	{"U+FFFD as written", `"a\ufffd"`, "a\uFFFD", ""},
+	{"lone high surrogate", `"acct-\ud800"`, "", "not valid UTF-8 (a lone surrogate escape)"},
+	{"lone low surrogate", `"\udc00acct"`, "", "not valid UTF-8 (a lone surrogate escape)"},
+	{"reversed pair", `"\ude00\ud83d"`, "", "not valid UTF-8 (a lone surrogate escape)"},
+	{"invalid UTF-8", "\"acct-\xff\"", "", "not valid UTF-8 (an invalid byte sequence)"},
+	{"encoded surrogate", "\"\xed\xa0\x80\"", "", "not valid UTF-8 (an invalid byte sequence)"},
+	{"NUL", `"a\u0000"`, "", `contains NUL (\u0000)`},
+}
+
+func TestID(t *testing.T) {
+	for _, tt := range ids {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ID([]byte(tt.lit))
+			if msg := errText(err); got != tt.want || msg != tt.err {
+				t.Errorf("ID(%s) = %q, %q; want %q, %q", tt.lit, got, msg, tt.want, tt.err)
+			}
+		})
+	}
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// FuzzID checks ID against protojson, which refuses exactly the text that
+// encoding/json repairs: ID takes a string when protojson does, with the
+// same text, unless it holds NUL.
+func FuzzID(f *testing.F) {
+	for _, tt := range ids {
+		f.Add([]byte(tt.lit))
+	}
+	f.Fuzz(func(t *testing.T, lit []byte) {
+		var s string
+		if len(lit) == 0 || lit[0] != '"' || json.Unmarshal(lit, &s) != nil {
+			return
+		}
+		got, err := ID(lit)
+		var v structpb.Value
+		strict := protojson.Unmarshal(lit, &v) == nil && !strings.ContainsRune(v.GetStringValue(), 0)
+		if (err == nil) != strict || err == nil && got != v.GetStringValue() {
+			t.Fatalf("ID(%q) = %q, %v; protojson reads %q (takes it: %v)", lit, got, err, v.GetStringValue(), strict)
+		}
+	})
+}
+
 // checkServes checks that b converts, that any reader decodes the result,
 // and that Servable is idempotent.
 func checkServes(t *testing.T, b []byte) {

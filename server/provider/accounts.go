@@ -8,7 +8,10 @@ import (
 	"iter"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
+
+	"github.com/accounthealth/accounthealth/server/jsonstruct"
 )
 
 // ConnectionStatus is an account's connection.status. The provider adds
@@ -44,6 +47,10 @@ type Account struct {
 	ScannedAt time.Time `json:"scanned_at"`
 	// Raw is the account object exactly as the provider sent it.
 	Raw json.RawMessage `json:"-"`
+	// unusable says why ID or User is not the id the provider sent, nil
+	// when both are: GetAccount fails with it, ListAccounts leaves the
+	// account out.
+	unusable error
 }
 
 // UnmarshalJSON parses the known fields and keeps the whole object in Raw.
@@ -53,6 +60,35 @@ func (a *Account) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	a.Raw = bytes.Clone(b)
+	// encoding/json repairs what it cannot decode as U+FFFD; only then
+	// may an id differ from the one sent.
+	if strings.ContainsAny(a.ID+a.User, "\uFFFD\x00") {
+		a.unusable = unusableID(b)
+	}
+	return nil
+}
+
+// unusableID says why the id or user of the account object b cannot be
+// used as sent, as a delivery's ids cannot (see jsonstruct.ID).
+func unusableID(b []byte) error {
+	var ids struct {
+		ID   json.RawMessage `json:"id"`
+		User json.RawMessage `json:"user"`
+	}
+	if err := json.Unmarshal(b, &ids); err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		name string
+		raw  json.RawMessage
+	}{{"id", ids.ID}, {"user", ids.User}} {
+		if len(f.raw) == 0 || f.raw[0] != '"' {
+			continue // absent or null
+		}
+		if _, err := jsonstruct.ID(f.raw); err != nil {
+			return fmt.Errorf("argyle: account %s: %s: %v; an id is used as sent, never repaired", ids.ID, f.name, err)
+		}
+	}
 	return nil
 }
 
@@ -74,6 +110,9 @@ type AccountPage struct {
 	// NextCursor is the ListAccountsParams.Cursor that fetches the next
 	// page; empty on the last page.
 	NextCursor string
+	// Unusable are the page's accounts left out of Accounts, each saying
+	// why its id cannot be used as sent (see Account).
+	Unusable []error
 }
 
 // ListAccountsParams selects a page of accounts.
@@ -87,7 +126,9 @@ func (c *Client) GetAccount(ctx context.Context, id string) (Account, error) {
 	if err != nil {
 		return a, err
 	}
-	err = c.do(ctx, request{method: http.MethodGet, path: "/accounts/" + p}, &a)
+	if err = c.do(ctx, request{method: http.MethodGet, path: "/accounts/" + p}, &a); err == nil {
+		err = a.unusable
+	}
 	return a, err
 }
 
@@ -101,7 +142,15 @@ func (c *Client) ListAccounts(ctx context.Context, params ListAccountsParams) (A
 	if err != nil {
 		return AccountPage{}, err
 	}
-	return AccountPage{Accounts: p.Results, Next: p.Next, Previous: p.Previous, NextCursor: next}, nil
+	page := AccountPage{Accounts: p.Results[:0], Next: p.Next, Previous: p.Previous, NextCursor: next}
+	for _, a := range p.Results {
+		if a.unusable != nil {
+			page.Unusable = append(page.Unusable, a.unusable)
+			continue
+		}
+		page.Accounts = append(page.Accounts, a)
+	}
+	return page, nil
 }
 
 // AccountPages walks the accounts page by page from params.Cursor on, as

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -115,6 +116,44 @@ func TestAccountKeepsUnknownFieldsAndValues(t *testing.T) {
 	if err != nil || string(out) != body {
 		t.Errorf("re-encoded %s, %v; want the body as received", out, err)
 	}
+}
+
+// An account whose id or user the provider sends as text encoding/json
+// would repair (a lone surrogate, invalid UTF-8, NUL) is never used under
+// the repaired id: GetAccount fails naming the field, ListAccounts leaves
+// it out and says why. A U+FFFD the provider writes is its own.
+func TestAccountIDsAreNotRepaired(t *testing.T) {
+	bad := []struct{ name, object, want string }{
+		{"lone surrogate in the id", `{"id":"a\ud800","user":"u1"}`, `argyle: account "a\ud800": id: not valid UTF-8 (a lone surrogate escape); an id is used as sent, never repaired`},
+		{"invalid UTF-8 in the user", "{\"id\":\"a2\",\"user\":\"u\xff\"}", `argyle: account "a2": user: not valid UTF-8 (an invalid byte sequence); an id is used as sent, never repaired`},
+		{"NUL in the id", `{"id":"a\u0000"}`, `argyle: account "a\u0000": id: contains NUL (\u0000); an id is used as sent, never repaired`},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, _ := scripted(t, answer{status: 200, body: tt.object})
+			if a, err := newClient(t, srv.URL).GetAccount(t.Context(), "a"); err == nil || err.Error() != tt.want {
+				t.Errorf("GetAccount = %+v, %v; want the error %q", a, err, tt.want)
+			}
+		})
+	}
+	t.Run("list", func(t *testing.T) {
+		body := `{"next":null,"previous":null,"results":[{"id":"a0","user":"u0"},` + bad[0].object + `,{"id":"a\ufffd","user":"u\uFFFD"},` + bad[1].object + `]}`
+		srv, _ := scripted(t, answer{status: 200, body: body})
+		p, err := newClient(t, srv.URL).ListAccounts(t.Context(), ListAccountsParams{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids, why []string
+		for _, a := range p.Accounts {
+			ids = append(ids, a.ID+"/"+a.User)
+		}
+		for _, err := range p.Unusable {
+			why = append(why, err.Error())
+		}
+		if want := []string{"a0/u0", "a\uFFFD/u\uFFFD"}; !slices.Equal(ids, want) || !slices.Equal(why, []string{bad[0].want, bad[1].want}) {
+			t.Errorf("accounts %q, unusable %q; want %q and the errors of the two bad ones", ids, why, want)
+		}
+	})
 }
 
 func TestListAccountsRequestAndCursor(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/accounthealth/accounthealth/server/backfill"
 	"github.com/accounthealth/accounthealth/server/deletion"
@@ -39,11 +40,15 @@ type core struct {
 
 // newCore builds the core over s. On error nothing is left running.
 func newCore(cfg Config, s store.Store, logger *slog.Logger) (_ *core, err error) {
+	s = boundReads(s)
 	c := &core{store: s, tracing: newTracing(cfg.TracerProvider)}
 	c.metrics = metrics.New(s.Summary, cfg.MetricsAccountsMaxAge, logger)
 	c.ready = newReadiness(s, cfg.HealthCheckInterval, logger)
 	c.broker = stream.New(s, stream.Options{HeartbeatInterval: cfg.StreamHeartbeat, Logger: logger})
-	c.batcher = intake.NewBatcher(s, 0, c.broker.Notify, c.metrics.Committed)
+	c.batcher = intake.NewBatcher(s, 0, c.broker.Notify, func(size int, elapsed time.Duration, results []store.Result, err error) {
+		c.metrics.Committed(size, elapsed, results)
+		c.ready.committed(err)
+	})
 	defer func() {
 		if err != nil {
 			c.batcher.Close()

@@ -244,8 +244,11 @@ func (e *env) restFailure(httpStatus int, raw []byte) (codes.Code, string, ahv1.
 	}
 	code, reason := codes.Code(st.GetCode()), reasonOf(details)
 	want := runtime.HTTPStatusFromCode(code)
-	if reason == ahv1.ErrorReason_DELIVERY_TOO_LARGE {
+	switch reason {
+	case ahv1.ErrorReason_DELIVERY_TOO_LARGE:
 		want = http.StatusRequestEntityTooLarge
+	case ahv1.ErrorReason_METHOD_NOT_ALLOWED:
+		want = http.StatusMethodNotAllowed
 	}
 	if httpStatus != want {
 		e.t.Errorf("HTTP status %d for %s, want %d", httpStatus, code, want)

@@ -60,8 +60,11 @@ var errorMapping = []struct {
 	{target: intake.ErrTooLarge, code: codes.ResourceExhausted, reason: ahv1.ErrorReason_DELIVERY_TOO_LARGE, httpStatus: http.StatusRequestEntityTooLarge},
 	{target: errUnreadable, code: codes.InvalidArgument, reason: ahv1.ErrorReason_DELIVERY_UNREADABLE},
 	{target: errSourceNotAllowed, code: codes.PermissionDenied, reason: ahv1.ErrorReason_SOURCE_NOT_ALLOWED},
+	// 405, not the gateway's 501: the path exists, for other methods.
+	{target: errMethodNotAllowed, code: codes.Unimplemented, reason: ahv1.ErrorReason_METHOD_NOT_ALLOWED, httpStatus: http.StatusMethodNotAllowed},
 	{target: intake.ErrUnavailable, code: codes.Unavailable, reason: ahv1.ErrorReason_STORE_UNAVAILABLE, public: storeUnavailableMessage},
 	{target: intake.ErrStopped, code: codes.Unavailable, reason: ahv1.ErrorReason_STORE_UNAVAILABLE, public: storeUnavailableMessage},
+	{target: store.ErrUnavailable, code: codes.Unavailable, reason: ahv1.ErrorReason_STORE_UNAVAILABLE, public: storeUnavailableMessage},
 	{target: store.ErrClosed, code: codes.Unavailable, reason: ahv1.ErrorReason_STORE_UNAVAILABLE, public: storeUnavailableMessage},
 	{target: errNotReady, code: codes.Unavailable, reason: ahv1.ErrorReason_STORE_UNAVAILABLE},
 	{target: stream.ErrClosed, code: codes.Unavailable, reason: ahv1.ErrorReason_SHUTTING_DOWN, public: shuttingDownMessage},
@@ -91,6 +94,8 @@ var (
 	errUnreadable = errors.New("could not read the request body")
 	// errSourceNotAllowed: a delivery from an address not allowed.
 	errSourceNotAllowed = errors.New("source not allowed")
+	// errMethodNotAllowed: an HTTP path exists, but not for the method.
+	errMethodNotAllowed = errors.New("method not allowed")
 	// errNotReady: the readiness probe's last check failed.
 	errNotReady = errors.New("not ready")
 	// errShuttingDown: the readiness probe's answer once shutdown began.

@@ -139,7 +139,8 @@ func (fe *frontEnds) newHTTPHandlers(cfg Config, c *core, authn *auth.Authentica
 	if err != nil {
 		return nil, nil, err
 	}
-	apiMux := runtime.NewServeMux(runtime.WithMetadata(callerMetadata), runtime.WithErrorHandler(httpErrorHandler))
+	rest := newMethodRouter(logger, runtime.WithMetadata(callerMetadata), runtime.WithErrorHandler(httpErrorHandler))
+	apiMux := rest.mux
 	if err := ahv1.RegisterAccountHealthServiceHandler(context.Background(), apiMux, fe.conn); err != nil {
 		return nil, nil, fmt.Errorf("api gateway: %w", err)
 	}
@@ -157,7 +158,7 @@ func (fe *frontEnds) newHTTPHandlers(cfg Config, c *core, authn *auth.Authentica
 	}); err != nil {
 		return nil, nil, err
 	}
-	return webhook, authenticateHTTP(authn, logger, shortEnumNames(logger, apiMux)), nil
+	return webhook, authenticateHTTP(authn, logger, shortEnumNames(logger, rest)), nil
 }
 
 // serveOpenAPI serves the API's OpenAPI document, authenticated like the

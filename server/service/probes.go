@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -23,24 +24,31 @@ const pingTimeout = 5 * time.Second
 // Why the server is not ready, as /readyz says it. Never the store's own
 // error: the webhook listener faces the internet; the log has the cause.
 const (
-	notReadyStore        = "not ready: the store does not answer; the server log has the cause"
+	notReadyCommits      = "not ready: commits fail: the store is full or unreachable; the server log has the cause"
+	notReadyStore        = "not ready: the store does not answer or cannot commit a write; the server log has the cause"
 	notReadyShuttingDown = "not ready: shutting down"
 )
 
 // readiness answers "may this server take traffic?" for grpc.health.v1
 // (the whole server, "", and each service by name) and for /readyz alike.
-// A loop pings the store every interval and publishes the answer, so
-// probes, however many and from wherever, never reach the store
-// themselves.
+// Two things say no: the last check, which reads the store and commits a
+// heartbeat (store.Ping) every interval, failed; or the last commit of
+// deliveries failed in a way a retry can fix (full, unreachable, hung).
+// A replica whose commits fail is out of the load balancer's rotation
+// until a commit or a check succeeds: the check's heartbeat notices that
+// writes work again even though no delivery reaches it any more. Probes,
+// however many and from wherever, never reach the store themselves.
 type readiness struct {
 	store    store.Store
 	health   *grpchealth.Server
 	interval time.Duration
 	logger   *slog.Logger
 
-	mu       sync.Mutex
-	notReady string // why not; "" when ready
-	stopped  bool   // shutting down: no check changes the answer any more
+	mu          sync.Mutex
+	checkFailed bool   // the last check failed
+	commitsFail bool   // the last commit failed, and no check passed since
+	notReady    string // why not, as published; "" when ready
+	stopped     bool   // shutting down: nothing changes the answer any more
 }
 
 // healthServices are the names grpc.health.v1 answers for.
@@ -64,7 +72,8 @@ func (r *readiness) run(ctx context.Context) {
 	}
 }
 
-// check pings the store once and publishes the answer.
+// check pings the store once and publishes the answer. A passing check
+// committed a write, so it also clears failed commits.
 func (r *readiness) check(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, pingTimeout)
 	defer cancel()
@@ -72,19 +81,53 @@ func (r *readiness) check(ctx context.Context) {
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.checkFailed = err != nil
+	if err == nil {
+		r.commitsFail = false
+	}
+	r.publish(err)
+}
+
+// committed hears each commit's outcome (see intake.CommitObserver). Only
+// failures a retry can fix count: a delivery that trips a bug says nothing
+// about whether this replica can store the next one.
+func (r *readiness) committed(err error) {
+	if err != nil && !errors.Is(err, store.ErrUnavailable) {
+		return
+	}
+	failed := err != nil
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.commitsFail == failed {
+		return // the usual case, once per commit: nothing to publish
+	}
+	r.commitsFail = failed
+	r.publish(err)
+}
+
+// publish sets the answer from the two signals, logging once per change of
+// it, not per failure; cause is the latest signal's error. r.mu is held.
+func (r *readiness) publish(cause error) {
 	if r.stopped {
 		return
 	}
+	notReady := ""
 	switch {
-	case err != nil && r.notReady == "":
-		r.logger.Error("not ready: the store does not answer; health checks say NOT_SERVING", "error", err)
-		r.notReady = notReadyStore
-	case err == nil && r.notReady != "":
-		r.logger.Info("ready again: the store answers; health checks say SERVING")
-		r.notReady = ""
+	case r.commitsFail:
+		notReady = notReadyCommits
+	case r.checkFailed:
+		notReady = notReadyStore
 	}
+	switch {
+	case notReady == r.notReady:
+	case notReady == "":
+		r.logger.Info("ready again: the store answers and commits; health checks say SERVING")
+	default:
+		r.logger.Error("not ready; health checks say NOT_SERVING", "reason", notReady, "error", cause)
+	}
+	r.notReady = notReady
 	status := healthpb.HealthCheckResponse_SERVING
-	if r.notReady != "" {
+	if notReady != "" {
 		status = healthpb.HealthCheckResponse_NOT_SERVING
 	}
 	for _, name := range healthServices {

@@ -59,6 +59,8 @@ func TestWebhookIntakeAnswers(t *testing.T) {
 				{"not JSON", []byte(`{"event": "accounts.failed", `), "", codes.InvalidArgument, 400, 0, "JSON", ahv1.ErrorReason_MALFORMED_DELIVERY},
 				{"no event", []byte(`{"name":"x","data":{"account":"` + acct + `-x"}}`), "", codes.InvalidArgument, 400, 0, "event", ahv1.ErrorReason_MALFORMED_DELIVERY},
 				{"too large", big, "", codes.ResourceExhausted, 413, 0, "too large", ahv1.ErrorReason_DELIVERY_TOO_LARGE},
+				{"account id with a lone surrogate", []byte(`{"event":"accounts.failed","data":{"account":"` + acct + `-x\ud800"}}`), "", codes.InvalidArgument, 400, 0,
+					"data.account: not valid UTF-8 (a lone surrogate escape)", ahv1.ErrorReason_MALFORMED_DELIVERY},
 				{"accepted", good, "", codes.OK, 200, ahv1.DeliveryOutcome_DELIVERY_OUTCOME_APPLIED, "", 0},
 				{"lean idempotent delivery again: applied again", good, "", codes.OK, 200, ahv1.DeliveryOutcome_DELIVERY_OUTCOME_APPLIED, "", 0},
 				{"lean failed", retried, "", codes.OK, 200, ahv1.DeliveryOutcome_DELIVERY_OUTCOME_APPLIED, "", 0},
@@ -89,10 +91,13 @@ func TestWebhookIntakeAnswers(t *testing.T) {
 					}
 				})
 			}
-			// Nothing refused was stored: the account of the refused deliveries is unknown.
-			resp := &ahv1.ListAccountEventsResponse{}
-			if code := e.callGRPC("ListAccountEvents", &ahv1.ListAccountEventsRequest{AccountId: acct + "-x"}, resp); code != codes.NotFound {
-				t.Errorf("refused deliveries left a timeline: %s %v", code, resp.GetEvents())
+			// Nothing refused was stored: the account of the refused
+			// deliveries is unknown, under the bad id repaired too.
+			for _, id := range []string{acct + "-x", acct + "-x\uFFFD"} {
+				resp := &ahv1.ListAccountEventsResponse{}
+				if code := e.callGRPC("ListAccountEvents", &ahv1.ListAccountEventsRequest{AccountId: id}, resp); code != codes.NotFound {
+					t.Errorf("refused deliveries left a timeline for %q: %s %v", id, code, resp.GetEvents())
+				}
 			}
 		})
 	}

@@ -43,7 +43,7 @@ type webhookFront struct {
 // Everything else (metrics included) is the gateway's 404.
 func newWebhookHandler(conn *grpc.ClientConn, front webhookFront, ready *readiness) (http.Handler, error) {
 	none := func(string) (string, bool) { return "", false }
-	mux := runtime.NewServeMux(
+	router := newMethodRouter(front.logger,
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &rawBodyMarshaler{}),
 		// Nothing of the sender's headers reaches the RPC but what
 		// webhookMetadata picks; the response's id header is set up front.
@@ -52,13 +52,13 @@ func newWebhookHandler(conn *grpc.ClientConn, front webhookFront, ready *readine
 		runtime.WithMetadata(webhookMetadata),
 		runtime.WithErrorHandler(httpErrorHandler),
 	)
-	if err := ahv1.RegisterWebhookServiceHandler(context.Background(), mux, conn); err != nil {
+	if err := ahv1.RegisterWebhookServiceHandler(context.Background(), router.mux, conn); err != nil {
 		return nil, err
 	}
-	if err := handleProbes(mux, ready); err != nil {
+	if err := handleProbes(router.mux, ready); err != nil {
 		return nil, err
 	}
-	front.next = mux
+	front.next = router
 	return &front, nil
 }
 

@@ -217,42 +217,44 @@ func (r rebuilder) nextBatch(ctx context.Context, tx RebuildTx, p *RebuildProgre
 	if err != nil {
 		return 0, err
 	}
-	for _, id := range ids {
-		k := 0
-		for k < len(entries) && entries[k].AccountID == id {
-			k++
-		}
-		if err := r.account(ctx, tx, id, entries[:k], p); err != nil {
-			return 0, fmt.Errorf("account %s: %w", id, err)
-		}
-		entries = entries[k:]
+	err = eachAccount(ids, entries, func(id string, entries []Entry) error {
+		return r.account(ctx, tx, id, entries, p)
+	})
+	if err != nil {
+		return 0, err
 	}
 	der.RebuiltUntil = last
 	return len(ids), tx.SetDerivation(ctx, der)
 }
 
+// eachAccount calls fn with each account of ids and its entries, which
+// come by account in ids' order (AccountEntries').
+func eachAccount(ids []string, entries []Entry, fn func(id string, entries []Entry) error) error {
+	for _, id := range ids {
+		k := 0
+		for k < len(entries) && entries[k].AccountID == id {
+			k++
+		}
+		if err := fn(id, entries[:k]); err != nil {
+			return fmt.Errorf("account %s: %w", id, err)
+		}
+		entries = entries[k:]
+	}
+	return nil
+}
+
 // account replays one account's entries through the same committer as
 // Ingest, over an in-memory Tx, and writes what differs.
 func (r rebuilder) account(ctx context.Context, tx RebuildTx, id string, entries []Entry, p *RebuildProgress) error {
-	mem := newReplayTx()
-	c := committer{tx: mem, window: r.window, rules: r.rules}
+	rp, err := replayAccount(ctx, id, entries, r.opts.Decode, r.window, r.rules)
+	if err != nil {
+		return err
+	}
+	p.Undecodable += len(rp.undecodable)
 	for _, e := range entries {
-		if e.Source == SourceRebuild {
-			continue
-		}
-		decoded, err := r.opts.Decode(e)
-		if err != nil {
-			p.Undecodable++
-			continue
-		}
-		mem.seq = e.Seq
-		res, err := c.commit(ctx, &Delivery{Source: e.Source, Actor: e.Actor, Body: e.Body, Name: e.Name, Decoded: decoded})
-		if err != nil {
-			return err
-		}
-		if res.Outcome != e.Outcome {
+		if o, ok := rp.outcomes[e.Seq]; ok && o != e.Outcome {
 			p.Outcomes++
-			if err := tx.SetOutcome(ctx, e.Seq, res.Outcome); err != nil {
+			if err := tx.SetOutcome(ctx, e.Seq, o); err != nil {
 				return err
 			}
 		}
@@ -262,13 +264,7 @@ func (r rebuilder) account(ctx context.Context, tx RebuildTx, id string, entries
 	if err != nil {
 		return err
 	}
-	rebuilt, ok := mem.records[id]
-	// Redeliveries confirm an account (committer.confirm) but are counted,
-	// not logged: a replay cannot see them, so it keeps the confirmation
-	// the record holds when that is newer.
-	if stored.ConfirmedAt.After(rebuilt.ConfirmedAt) {
-		rebuilt.ConfirmedAt = stored.ConfirmedAt
-	}
+	rebuilt, ok := rp.recordOver(stored)
 	// A record the rules no longer derive is left as it is: no rule drops
 	// an account that a delivery named.
 	if !ok || sameRecord(stored, rebuilt) {
@@ -285,17 +281,70 @@ func (r rebuilder) account(ctx context.Context, tx RebuildTx, id string, entries
 	return r.correct(ctx, tx, stored, rebuilt)
 }
 
+// accountReplay is what replaying one account's log gives: what rebuilds
+// write and checks compare.
+type accountReplay struct {
+	record   health.Record
+	derived  bool                     // the rules derive a record for the account
+	outcomes map[int64]health.Outcome // by entry Seq, of the entries replayed
+	// undecodable are the entries left out, by Seq: Decode failed.
+	undecodable map[int64]error
+}
+
+// replayAccount replays one account's entries, in Seq order, through the
+// same committer as Ingest, over an in-memory Tx. Correction entries are no
+// deliveries: they are left out.
+func replayAccount(ctx context.Context, id string, entries []Entry, decode func(Entry) (health.Delivery, error), window time.Duration, rules Rules) (accountReplay, error) {
+	mem := newReplayTx()
+	c := committer{tx: mem, window: window, rules: rules}
+	rp := accountReplay{outcomes: map[int64]health.Outcome{}, undecodable: map[int64]error{}}
+	for _, e := range entries {
+		if e.Source == SourceRebuild {
+			continue
+		}
+		decoded, err := decode(e)
+		if err != nil {
+			rp.undecodable[e.Seq] = err
+			continue
+		}
+		mem.seq = e.Seq
+		res, err := c.commit(ctx, &Delivery{Source: e.Source, Actor: e.Actor, Body: e.Body, Name: e.Name, Decoded: decoded})
+		if err != nil {
+			return rp, err
+		}
+		rp.outcomes[e.Seq] = res.Outcome
+	}
+	rp.record, rp.derived = mem.records[id]
+	return rp, nil
+}
+
+// recordOver is the replayed record as a rebuild would store it over
+// stored; false when the rules derive none.
+func (rp accountReplay) recordOver(stored health.Record) (health.Record, bool) {
+	rebuilt := rp.record
+	// Redeliveries confirm an account (committer.confirm) but are counted,
+	// not logged: a replay cannot see them, so it keeps the confirmation
+	// the record holds when that is newer.
+	if stored.ConfirmedAt.After(rebuilt.ConfirmedAt) {
+		rebuilt.ConfirmedAt = stored.ConfirmedAt
+	}
+	return rebuilt, rp.derived
+}
+
 // sameRecord compares records as a store keeps them: times as instants, an
 // empty snapshot as none.
 func sameRecord(a, b health.Record) bool {
-	for _, r := range []*health.Record{&a, &b} {
-		r.StateSince, r.LastEventAt, r.SnapshotAt = r.StateSince.UTC(), r.LastEventAt.UTC(), r.SnapshotAt.UTC()
-		r.SnapshotReceivedAt, r.ConfirmedAt = r.SnapshotReceivedAt.UTC(), r.ConfirmedAt.UTC()
-		if len(r.Snapshot) == 0 {
-			r.Snapshot = nil
-		}
+	return reflect.DeepEqual(asStored(a), asStored(b))
+}
+
+// asStored is r as a store reads it back.
+func asStored(r health.Record) health.Record {
+	r.StateSince, r.LastEventAt, r.SnapshotAt = r.StateSince.UTC(), r.LastEventAt.UTC(), r.SnapshotAt.UTC()
+	r.SnapshotReceivedAt, r.ConfirmedAt = r.SnapshotReceivedAt.UTC(), r.ConfirmedAt.UTC()
+	if len(r.Snapshot) == 0 {
+		r.Snapshot = nil
 	}
-	return reflect.DeepEqual(a, b)
+	return r
 }
 
 // correct appends the entry and the change that tell of a corrected record.

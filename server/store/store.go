@@ -25,6 +25,10 @@ var (
 	ErrInvalidArgument = errors.New("invalid argument")
 	// ErrClosed: the store was closed.
 	ErrClosed = errors.New("store closed")
+	// ErrUnavailable: the store failed in a way that a retry can fix (it
+	// is unreachable, full, locked, failing over); nothing was committed.
+	// A cancelled or expired ctx is not one: that error stays ctx's.
+	ErrUnavailable = errors.New("store unavailable")
 )
 
 // Source says where a log entry came from.
@@ -175,6 +179,10 @@ type Store interface {
 	// rules (see RunRebuild). It is safe alongside Ingest and in several
 	// processes at once: one rebuilds, the others wait, then find it done.
 	Rebuild(ctx context.Context, o RebuildOptions) (RebuildProgress, error)
+	// Check reads the whole store and reports what is damaged or
+	// inconsistent (see RunCheck); it writes nothing and is safe alongside
+	// Ingest.
+	Check(ctx context.Context, o CheckOptions) (CheckReport, error)
 	// SyncState returns the backfill's progress, the zero value when no
 	// backfill ever saved any.
 	SyncState(ctx context.Context) (SyncState, error)
@@ -193,7 +201,9 @@ type Store interface {
 	// removed, that has been Unconfirmed the longest by that measure;
 	// false when none is.
 	OldestUnconfirmed(ctx context.Context) (time.Time, bool, error)
-	// Ping checks that the store can serve reads and writes.
+	// Ping checks that the store can serve reads and commit a write: it
+	// commits a heartbeat, so a store that can no longer write (full,
+	// read-only, failed over) fails it.
 	Ping(ctx context.Context) error
 	// Close releases the store; every call after it, Close included, fails
 	// with ErrClosed.

@@ -98,6 +98,10 @@ type Broker struct {
 	mu      sync.RWMutex
 	ring    ring
 	changed chan struct{} // closed and replaced whenever ring.tail moves
+	// tailErr is why the tail's last read failed, nil once one succeeds:
+	// while it is set, the ring may lag the log, and a heartbeat would
+	// vouch for a cursor the tail cannot check (see Subscription.Next).
+	tailErr error
 }
 
 // New returns a broker over s. It reads nothing until Run.
@@ -208,14 +212,18 @@ func (b *Broker) readTail(ctx context.Context) {
 		if err != nil {
 			if ctx.Err() == nil {
 				b.opts.Logger.Warn("stream: reading the change log failed; retrying", "after", after, "error", err)
+				b.mu.Lock()
+				b.tailErr = fmt.Errorf("stream: the change log cannot be read, so this stream cannot vouch for its cursor; resume from it: %w", err)
+				b.mu.Unlock()
 			}
 			return
 		}
-		if len(page) > 0 {
+		if len(page) > 0 || b.tailFailure() != nil {
 			b.mu.Lock()
 			for i := range page {
 				b.ring.push(&page[i])
 			}
+			b.tailErr = nil
 			b.broadcast()
 			b.mu.Unlock()
 		}
@@ -223,6 +231,13 @@ func (b *Broker) readTail(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// tailFailure is why the tail's last read failed, nil if it did not.
+func (b *Broker) tailFailure() error {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.tailErr
 }
 
 // broadcast wakes every waiting subscriber. b.mu must be held for writing.

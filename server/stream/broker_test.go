@@ -3,6 +3,7 @@ package stream
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -508,6 +509,60 @@ func waitTail(t *testing.T, b *Broker, seq int64) {
 		case <-changed:
 		case <-timeout:
 			t.Fatalf("the tail reached %d, not %d", tail, seq)
+		}
+	}
+}
+
+// failingReads is a store whose ReadChanges fails while failing is set.
+type failingReads struct {
+	store.Store
+	failing atomic.Bool
+}
+
+var errLogUnreadable = fmt.Errorf("%w: connection refused", store.ErrUnavailable)
+
+func (f *failingReads) ReadChanges(ctx context.Context, after int64, limit int) ([]store.Change, error) {
+	if f.failing.Load() {
+		return nil, errLogUnreadable
+	}
+	return f.Store.ReadChanges(ctx, after, limit)
+}
+
+// TestTailFailureEndsStreams: while the tail cannot read the log, a live
+// subscriber gets the store's error instead of a heartbeat that would
+// vouch for a stale cursor; once the tail reads again, heartbeats and
+// changes follow as before, and the cursor loses nothing.
+func TestTailFailureEndsStreams(t *testing.T) {
+	f := &failingReads{}
+	e := openEnv(t, t.TempDir(), Options{HeartbeatInterval: 30 * time.Millisecond}, func(s *sqlite.Store) store.Store {
+		f.Store = s
+		return f
+	})
+	sub := e.subscribe(Request{})
+	f.failing.Store(true)
+	missed := e.ingest(failed(1, 1, "invalid_mfa", 0))
+	ctx, cancel := context.WithTimeout(t.Context(), waitLimit)
+	defer cancel()
+	for {
+		it, err := sub.Next(ctx)
+		if errors.Is(err, errLogUnreadable) {
+			break
+		}
+		if err != nil || !it.Heartbeat {
+			t.Fatalf("Next while the tail fails: %+v, %v; want heartbeats until the store's error", it, err)
+		}
+	}
+	// The client retries until the tail reads again and the change comes.
+	f.failing.Store(false)
+	e.broker.Notify()
+	for {
+		it, err := sub.Next(ctx)
+		if err != nil && !errors.Is(err, errLogUnreadable) {
+			t.Fatalf("Next once the store is back: %v", err)
+		}
+		if it.Change != nil {
+			checkSame(t, "after the tail recovered", missed, []store.Change{*it.Change})
+			return
 		}
 	}
 }

@@ -140,7 +140,8 @@ func (b *Broker) startCursor(ctx context.Context, start Start) (int64, error) {
 // Next returns the next change that matches the filter, waiting for it to
 // be committed, or a heartbeat after HeartbeatInterval without one. It
 // fails with ErrClosed when the broker shuts down, with ctx's error when
-// ctx ends, and with the store's error when replaying from it fails; the
+// ctx ends, and with the store's error when replaying from it fails or
+// when a heartbeat is due while the tail's reads of it fail; the
 // subscription stays usable after a ctx or store error.
 func (s *Subscription) Next(ctx context.Context) (Item, error) {
 	for {
@@ -157,6 +158,13 @@ func (s *Subscription) Next(ctx context.Context) (Item, error) {
 			return s.item(c, now), nil
 		}
 		if !now.Before(s.due) {
+			// A heartbeat says the log holds nothing more for this
+			// subscriber; with the tail failing, no one knows that, so
+			// the stream ends instead, and its client resumes from its
+			// cursor, here or on another replica.
+			if err := s.b.tailFailure(); err != nil {
+				return Item{}, err
+			}
 			return s.item(nil, now), nil
 		}
 		behind, changed := s.scanRing()

@@ -37,10 +37,12 @@ type delivery struct {
 	Event string `json:"event"`
 	Name  string `json:"name"`
 	Data  struct {
-		Account      string `json:"account"`
-		User         string `json:"user"`
-		ErrorCode    string `json:"error_code"`
-		ErrorMessage string `json:"error_message"`
+		// Ids stay raw so that their text is checked as delivered (see
+		// readID).
+		Account      json.RawMessage `json:"account"`
+		User         json.RawMessage `json:"user"`
+		ErrorCode    string          `json:"error_code"`
+		ErrorMessage string          `json:"error_message"`
 		// Resource stays raw: it is kept as the snapshot, and only read
 		// further when it is an object.
 		Resource json.RawMessage `json:"resource"`
@@ -53,10 +55,10 @@ type delivery struct {
 // and refusing the delivery would lose the event itself over a detail the
 // health model can do without (it can fetch the account instead).
 type resource struct {
-	ID         string      `json:"id"`
-	User       string      `json:"user"`
-	UpdatedAt  lenientTime `json:"updated_at"`
-	ScannedAt  lenientTime `json:"scanned_at"`
+	ID         json.RawMessage `json:"id"`
+	User       json.RawMessage `json:"user"`
+	UpdatedAt  lenientTime     `json:"updated_at"`
+	ScannedAt  lenientTime     `json:"scanned_at"`
 	Connection struct {
 		Status       string      `json:"status"`
 		ErrorCode    string      `json:"error_code"`
@@ -91,7 +93,9 @@ func (l *lenientTime) UnmarshalJSON(b []byte) error {
 // data.resource any value we cannot read (see resource).
 //
 // Strings are valid UTF-8 without NUL: encoding/json decodes invalid UTF-8
-// and lone surrogate escapes as U+FFFD, and Decode NUL. The snapshot's Raw
+// and lone surrogate escapes as U+FFFD, and Decode NUL. Ids are the
+// exception: an account or user id that is not valid text, or holds NUL, is
+// refused, naming the field (see jsonstruct.ID). The snapshot's Raw
 // is data.resource as delivered or, in the rare case that readers could not
 // serve that (see jsonstruct.Servable), its servable form; the body stored
 // beside it keeps the exact bytes.
@@ -120,14 +124,27 @@ func Decode(body []byte, receivedAt time.Time) (Envelope, error) {
 	// JSON may carry NUL (\u0000), which PostgreSQL's text type refuses: a
 	// delivery that cannot be stored is answered 503, and lost once the
 	// provider's one retry fails the same way.
-	for _, s := range []*string{&d.Event, &d.Name, &d.Data.Account, &d.Data.User, &d.Data.ErrorCode, &d.Data.ErrorMessage,
-		&res.ID, &res.User, &res.Connection.Status, &res.Connection.ErrorCode, &res.Connection.ErrorMessage} {
+	for _, s := range []*string{&d.Event, &d.Name, &d.Data.ErrorCode, &d.Data.ErrorMessage,
+		&res.Connection.Status, &res.Connection.ErrorCode, &res.Connection.ErrorMessage} {
 		*s = strings.ReplaceAll(*s, "\x00", "\uFFFD")
+	}
+	account, err := envelopeID(d.Data.Account, "data.account")
+	if err != nil {
+		return Envelope{}, err
+	}
+	user, err := envelopeID(d.Data.User, "data.user")
+	if err != nil {
+		return Envelope{}, err
+	}
+	if user == "" {
+		if user, err = resourceID(res.User, "data.resource.user"); err != nil {
+			return Envelope{}, err
+		}
 	}
 	del := health.Delivery{
 		Event:        d.Event,
-		AccountID:    d.Data.Account,
-		UserID:       cmp.Or(d.Data.User, res.User),
+		AccountID:    account,
+		UserID:       user,
 		ErrorCode:    d.Data.ErrorCode,
 		ErrorMessage: d.Data.ErrorMessage,
 		ReceivedAt:   receivedAt,
@@ -136,7 +153,11 @@ func Decode(body []byte, receivedAt time.Time) (Envelope, error) {
 	// resources (users.fully_synced carries a user) are not snapshots.
 	if hasResource && strings.HasPrefix(d.Event, accountsPrefix) {
 		conn := res.Connection
-		del.AccountID = cmp.Or(del.AccountID, res.ID)
+		if del.AccountID == "" {
+			if del.AccountID, err = resourceID(res.ID, "data.resource.id"); err != nil {
+				return Envelope{}, err
+			}
+		}
 		// v1-era accounts.failed put the error in data; v2 may only have
 		// it in the account's connection.
 		del.ErrorCode = cmp.Or(del.ErrorCode, conn.ErrorCode)
@@ -158,6 +179,59 @@ func Decode(body []byte, receivedAt time.Time) (Envelope, error) {
 			ErrMalformed, "data.account", d.Event)
 	}
 	return Envelope{Event: d.Event, Name: d.Name, Delivery: del}, nil
+}
+
+// envelopeID reads data.account or data.user, which must be a string or
+// null.
+func envelopeID(raw json.RawMessage, field string) (string, error) {
+	id, err := readID(raw, field)
+	if typeErr, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
+		return "", malformed(typeErr)
+	}
+	return id, err
+}
+
+// resourceID reads an id of the account object, where a value of the
+// wrong type reads as absent, as the rest of the object does.
+func resourceID(raw json.RawMessage, field string) (string, error) {
+	id, err := readID(raw, field)
+	if _, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
+		return "", nil
+	}
+	return id, err
+}
+
+// readID reads an id as delivered, "" when absent or null. An id is never
+// repaired as other text is: the repaired text would name a different
+// account (and two different bad ids the same one), so a delivery whose id
+// cannot be read as written is refused, though its state change is lost;
+// a real id never holds such text.
+func readID(raw json.RawMessage, field string) (string, error) {
+	switch {
+	case len(raw) == 0 || string(raw) == "null":
+		return "", nil
+	case raw[0] != '"':
+		return "", &json.UnmarshalTypeError{Value: jsonType(raw), Type: reflect.TypeFor[string](), Field: field}
+	}
+	id, err := jsonstruct.ID(raw)
+	if err != nil {
+		return "", fmt.Errorf("%w: %s: %v; an id is used as written, never repaired", ErrMalformed, field, err)
+	}
+	return id, nil
+}
+
+// jsonType names the type of raw, a JSON value other than a string or
+// null, as encoding/json's errors do.
+func jsonType(raw json.RawMessage) string {
+	switch raw[0] {
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case 't', 'f':
+		return "bool"
+	}
+	return "number"
 }
 
 // isObject reports whether the JSON text b starts an object. It does not

@@ -367,12 +367,26 @@ func TestDecode(t *testing.T) {
 		{
 			// PostgreSQL's text type refuses NUL; the snapshot keeps it.
 			name:     "NUL reads as U+FFFD",
-			body:     `{"event": "accounts.failed\u0000", "name": "\u0000", "data": {"account": "a\u0000", "error_message": "x\u0000y", "resource": {"connection": {"status": "error\u0000"}}}}`,
+			body:     `{"event": "accounts.failed\u0000", "name": "\u0000", "data": {"account": "a", "error_message": "x\u0000y", "resource": {"connection": {"status": "error\u0000"}}}}`,
 			wantName: "\uFFFD",
-			want: health.Delivery{Event: "accounts.failed\uFFFD", AccountID: "a\uFFFD", ErrorMessage: "x\uFFFDy", Snapshot: &health.Snapshot{
+			want: health.Delivery{Event: "accounts.failed\uFFFD", AccountID: "a", ErrorMessage: "x\uFFFDy", Snapshot: &health.Snapshot{
 				ConnectionStatus: "error\uFFFD",
 				Raw:              []byte(`{"connection": {"status": "error\u0000"}}`),
 			}},
+		},
+		{
+			// Only the ids used are read: data.account wins over the
+			// object's id, and data.user over its user.
+			name: "unused ids of the account object are not read",
+			body: `{"event": "accounts.updated", "data": {"account": "a", "user": "u", "resource": {"id": "\udc00", "user": "\ud800"}}}`,
+			want: health.Delivery{Event: "accounts.updated", AccountID: "a", UserID: "u", Snapshot: &health.Snapshot{
+				Raw: []byte(`{"id":"` + "\uFFFD" + `","user":"` + "\uFFFD" + `"}`),
+			}},
+		},
+		{
+			name: "ids that write U+FFFD and surrogate pairs are theirs",
+			body: `{"event": "accounts.added", "data": {"account": "a\ufffd\ud83d\ude00", "user": "` + "u\uFFFD" + `"}}`,
+			want: health.Delivery{Event: "accounts.added", AccountID: "a\uFFFD\U0001F600", UserID: "u\uFFFD"},
 		},
 		{
 			name: "resource with a repeated key and a number beyond float64 re-encoded",
@@ -426,8 +440,22 @@ var malformedCases = []struct {
 	{"data string", `{"event": "accounts.added", "data": "a"}`, `malformed delivery: "data" must be an object, got string`},
 	{"account number", `{"event": "accounts.added", "data": {"account": 5}}`, `malformed delivery: "data.account" must be a string, got number`},
 	{"user bool", `{"event": "accounts.added", "data": {"user": true}}`, `malformed delivery: "data.user" must be a string, got bool`},
+	{"account object", `{"event": "accounts.added", "data": {"account": {"id": "a"}}}`, `malformed delivery: "data.account" must be a string, got object`},
+	{"user array", `{"event": "accounts.added", "data": {"account": "a", "user": ["u"]}}`, `malformed delivery: "data.user" must be a string, got array`},
 	{"error_code object", `{"event": "accounts.failed", "data": {"error_code": {"code": "x"}}}`, `malformed delivery: "data.error_code" must be a string, got object`},
 	{"error_message array", `{"event": "accounts.failed", "data": {"error_message": ["x"]}}`, `malformed delivery: "data.error_message" must be a string, got array`},
+	// Ids are never repaired (see readID).
+	{"account with a lone surrogate", `{"event": "accounts.failed", "data": {"account": "acct-\ud800", "error_code": "invalid_mfa"}}`,
+		`malformed delivery: data.account: not valid UTF-8 (a lone surrogate escape)`},
+	{"account with invalid UTF-8", "{\"event\": \"accounts.failed\", \"data\": {\"account\": \"acct-\xff\"}}",
+		`malformed delivery: data.account: not valid UTF-8 (an invalid byte sequence)`},
+	{"account with NUL", `{"event": "accounts.failed", "data": {"account": "a\u0000"}}`, `malformed delivery: data.account: contains NUL (\u0000)`},
+	{"user with a lone surrogate", `{"event": "users.fully_synced", "data": {"user": "\udfff"}}`,
+		`malformed delivery: data.user: not valid UTF-8 (a lone surrogate escape)`},
+	{"account object's id with a lone surrogate", `{"event": "accounts.updated", "data": {"resource": {"id": "\ud83dx"}}}`,
+		`malformed delivery: data.resource.id: not valid UTF-8 (a lone surrogate escape)`},
+	{"account object's user with invalid UTF-8", "{\"event\": \"accounts.updated\", \"data\": {\"account\": \"a\", \"resource\": {\"user\": \"\xed\xa0\x80\"}}}",
+		`malformed delivery: data.resource.user: not valid UTF-8 (an invalid byte sequence)`},
 }
 
 func TestDecodeMalformed(t *testing.T) {
@@ -473,6 +501,11 @@ func FuzzDecode(f *testing.F) {
 			if !utf8.ValidString(s) || strings.IndexByte(s, 0) >= 0 {
 				t.Fatalf("decoded string %q is not valid UTF-8 without NUL", s)
 			}
+		}
+		// Ids are never repaired: U+FFFD in one was written so.
+		written := bytes.Contains(data, []byte("\uFFFD")) || bytes.Contains(bytes.ToLower(data), []byte(`\ufffd`))
+		if id := d.AccountID + d.UserID; strings.ContainsRune(id, utf8.RuneError) && !written {
+			t.Fatalf("ids %q, %q hold U+FFFD that the body does not write", d.AccountID, d.UserID)
 		}
 		if s := d.Snapshot; s != nil {
 			raw := bytes.Clone(s.Raw)

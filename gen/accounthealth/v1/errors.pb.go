@@ -89,6 +89,9 @@ const (
 	// FAILED_PRECONDITION: a backfill is already running on this server;
 	// wait for it, or watch its progress in the server's log and metrics.
 	ErrorReason_SYNC_IN_PROGRESS ErrorReason = 20
+	// UNIMPLEMENTED (HTTP 405): the path exists but not for this method; the
+	// Allow header lists the methods it takes.
+	ErrorReason_METHOD_NOT_ALLOWED ErrorReason = 21
 )
 
 // Enum value maps for ErrorReason.
@@ -115,6 +118,7 @@ var (
 		18: "INVITE_REVOKED",
 		19: "INVITE_RESENT_RECENTLY",
 		20: "SYNC_IN_PROGRESS",
+		21: "METHOD_NOT_ALLOWED",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED":  0,
@@ -138,6 +142,7 @@ var (
 		"INVITE_REVOKED":            18,
 		"INVITE_RESENT_RECENTLY":    19,
 		"SYNC_IN_PROGRESS":          20,
+		"METHOD_NOT_ALLOWED":        21,
 	}
 )
 
@@ -172,7 +177,7 @@ var File_accounthealth_v1_errors_proto protoreflect.FileDescriptor
 
 const file_accounthealth_v1_errors_proto_rawDesc = "" +
 	"\n" +
-	"\x1daccounthealth/v1/errors.proto\x12\x10accounthealth.v1*\xfe\x03\n" +
+	"\x1daccounthealth/v1/errors.proto\x12\x10accounthealth.v1*\x96\x04\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fUNAUTHENTICATED\x10\x01\x12\r\n" +
@@ -195,7 +200,8 @@ const file_accounthealth_v1_errors_proto_rawDesc = "" +
 	"\tNO_INVITE\x10\x11\x12\x12\n" +
 	"\x0eINVITE_REVOKED\x10\x12\x12\x1a\n" +
 	"\x16INVITE_RESENT_RECENTLY\x10\x13\x12\x14\n" +
-	"\x10SYNC_IN_PROGRESS\x10\x14B\xd1\x01\n" +
+	"\x10SYNC_IN_PROGRESS\x10\x14\x12\x16\n" +
+	"\x12METHOD_NOT_ALLOWED\x10\x15B\xd1\x01\n" +
 	"\x14com.accounthealth.v1B\vErrorsProtoP\x01ZKgithub.com/accounthealth/accounthealth/gen/accounthealth/v1;accounthealthv1\xa2\x02\x03AXX\xaa\x02\x10Accounthealth.V1\xca\x02\x10Accounthealth\\V1\xe2\x02\x1cAccounthealth\\V1\\GPBMetadata\xea\x02\x11Accounthealth::V1b\x06proto3"
 
 var (

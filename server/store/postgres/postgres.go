@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -50,6 +51,8 @@ type Store struct {
 	sqlstore.Rebuilder
 	// Syncer gives the methods of the provider sync (newSyncer).
 	sqlstore.Syncer
+	// Checker gives the Check method (newChecker).
+	sqlstore.Checker
 	mu       sync.Mutex         // orders Close against WatchChanges joining watchers
 	closing  context.Context    // done once Close has begun: watchers return
 	stop     context.CancelFunc // ends closing
@@ -70,7 +73,7 @@ func Open(ctx context.Context, databaseURL string, opts store.Options) (_ *Store
 		// a best-effort basis.
 		return nil, fmt.Errorf("postgres: open: %w: the database URL does not parse", store.ErrInvalidArgument)
 	}
-	s := &Store{opts: opts, guard: sqlstore.Guard{Driver: "postgres"}}
+	s := &Store{opts: opts, guard: sqlstore.Guard{Driver: "postgres", Transient: transient}}
 	s.Rebuilder = newRebuilder(s)
 	s.closing, s.stop = context.WithCancel(context.Background())
 	defer func() {
@@ -87,6 +90,7 @@ func Open(ctx context.Context, databaseURL string, opts store.Options) (_ *Store
 	}
 	s.Reader = sqlstore.NewReader(&s.guard, querier{s.pool}, &readSQL)
 	s.Syncer = newSyncer(s)
+	s.Checker = newChecker(s)
 	// The pool connects lazily: say so when the server is what fails.
 	if err = s.pool.Ping(ctx); err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
@@ -126,25 +130,19 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// pingSQL reads the schema version and whether the server takes writes,
-// in one round trip.
-const pingSQL = "SELECT COALESCE(MAX(version), 0), current_setting('transaction_read_only')::boolean FROM schema_migrations"
+// pingSQL reads the schema version and commits a heartbeat, in one round
+// trip: a standby, or a primary turned read-only, refuses the write.
+const pingSQL = `WITH beat AS (UPDATE heartbeat SET beat_at = $1 WHERE id = 1)
+SELECT COALESCE(MAX(version), 0) FROM schema_migrations`
 
-// Ping checks that the schema is there and that the server accepts writes
-// (a standby, or a primary turned read-only, does not).
+// Ping checks that the schema is there and that the server commits writes.
 func (s *Store) Ping(ctx context.Context) error {
 	const op = "ping"
 	if err := s.guard.CheckOpen(op); err != nil {
 		return err
 	}
-	var (
-		version  int64
-		readOnly bool
-	)
-	err := s.pool.QueryRow(ctx, pingSQL).Scan(&version, &readOnly)
-	if err == nil && readOnly {
-		err = errors.New("the database accepts no writes (transaction_read_only is on)")
-	}
+	var version int64
+	err := s.pool.QueryRow(ctx, pingSQL, time.Now().UnixNano()).Scan(&version)
 	if err == nil {
 		err = schema.CheckCurrent(version)
 	}

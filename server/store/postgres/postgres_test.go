@@ -14,17 +14,25 @@ import (
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.DB {
 		databaseURL := pgtest.URL(t)
+		exec := func(t *testing.T, statements ...string) {
+			conn, err := pgx.Connect(t.Context(), databaseURL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close(context.Background())
+			for _, q := range statements {
+				if _, err := conn.Exec(t.Context(), q); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+		}
 		return storetest.DB{
-			Open: func(opts store.Options) (store.Store, error) { return Open(t.Context(), databaseURL, opts) },
-			AdvanceSchema: func(t *testing.T) {
-				conn, err := pgx.Connect(t.Context(), databaseURL)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer conn.Close(context.Background())
-				if _, err := conn.Exec(t.Context(), futureMigrationSQL); err != nil {
-					t.Fatalf("advance the schema: %v", err)
-				}
+			Open:          func(opts store.Options) (store.Store, error) { return Open(t.Context(), databaseURL, opts) },
+			AdvanceSchema: func(t *testing.T) { exec(t, futureMigrationSQL) },
+			// As a replica session, the connection leaves foreign keys
+			// (triggers) unenforced.
+			Tamper: func(t *testing.T, statements ...string) {
+				exec(t, append([]string{"SET session_replication_role = replica"}, statements...)...)
 			},
 		}
 	})

@@ -17,6 +17,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
@@ -55,6 +56,8 @@ type Store struct {
 	sqlstore.Rebuilder
 	// Syncer gives the methods of the provider sync (newSyncer).
 	sqlstore.Syncer
+	// Checker gives the Check method (newChecker).
+	sqlstore.Checker
 	// rebuilding holds a token while a Rebuild runs.
 	rebuilding chan struct{}
 }
@@ -73,7 +76,7 @@ func Open(ctx context.Context, dir string, opts store.Options) (_ *Store, err er
 		return nil, fmt.Errorf("sqlite: open: %w: path %q contains '?'", store.ErrInvalidArgument, path)
 	}
 
-	s := &Store{opts: opts, guard: sqlstore.Guard{Driver: "sqlite"}, rebuilding: make(chan struct{}, 1)}
+	s := &Store{opts: opts, guard: sqlstore.Guard{Driver: "sqlite", Transient: transient}, rebuilding: make(chan struct{}, 1)}
 	s.Rebuilder = newRebuilder(s)
 	defer func() {
 		if err != nil {
@@ -104,6 +107,7 @@ func Open(ctx context.Context, dir string, opts store.Options) (_ *Store, err er
 	}
 	s.Reader = sqlstore.NewReader(&s.guard, s.reads(), &readSQL)
 	s.Syncer = newSyncer(s)
+	s.Checker = newChecker(s)
 	return s, nil
 }
 
@@ -151,8 +155,11 @@ func (s *Store) release() error {
 	return errors.Join(errs...)
 }
 
-// Ping checks that a reader can read and that the writer can take the
-// write lock.
+// heartbeatSQL is Ping's write: one row, rewritten.
+const heartbeatSQL = "UPDATE heartbeat SET beat_at = ? WHERE id = 1"
+
+// Ping checks that a reader can read and that the writer can commit a
+// write (a heartbeat), which a full disk refuses.
 func (s *Store) Ping(ctx context.Context) error {
 	const op = "ping"
 	if err := s.guard.CheckOpen(op); err != nil {
@@ -165,11 +172,7 @@ func (s *Store) Ping(ctx context.Context) error {
 	if err := schema.CheckCurrent(version); err != nil {
 		return s.guard.Fail(op, err)
 	}
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return s.guard.Fail(op, err)
-	}
-	if err := tx.Rollback(); err != nil {
+	if _, err := s.w.ExecContext(ctx, heartbeatSQL, time.Now().UnixNano()); err != nil {
 		return s.guard.Fail(op, err)
 	}
 	return nil

@@ -2,8 +2,10 @@ package sqlite_test
 
 import (
 	"database/sql"
+	"fmt"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -38,18 +40,24 @@ func BenchmarkRebuild(b *testing.B) {
 
 func newStore(t *testing.T) storetest.DB {
 	dir := t.TempDir()
+	// A connection of its own: SQLite enforces foreign keys only on
+	// connections that ask.
+	exec := func(t *testing.T, statements ...string) {
+		db, err := sql.Open("sqlite", filepath.Join(dir, sqlite.FileName)+"?_busy_timeout=5000")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		for _, q := range statements {
+			if _, err := db.ExecContext(t.Context(), q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+	}
 	return storetest.DB{
-		Open: func(opts store.Options) (store.Store, error) { return sqlite.Open(t.Context(), dir, opts) },
-		AdvanceSchema: func(t *testing.T) {
-			db, err := sql.Open("sqlite", filepath.Join(dir, sqlite.FileName)+"?_busy_timeout=5000")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
-			if _, err := db.ExecContext(t.Context(), futureMigrationSQL); err != nil {
-				t.Fatalf("advance the schema: %v", err)
-			}
-		},
+		Open:          func(opts store.Options) (store.Store, error) { return sqlite.Open(t.Context(), dir, opts) },
+		AdvanceSchema: func(t *testing.T) { exec(t, futureMigrationSQL) },
+		Tamper:        exec,
 	}
 }
 
@@ -136,4 +144,33 @@ func readAll(t *testing.T, s store.Store, accountID string) stored {
 		t.Fatalf("nothing stored: %+v", st)
 	}
 	return st
+}
+
+// TestCheckRunsSQLitesOwnChecks: Check reports what foreign_key_check
+// finds, a change whose entry was deleted behind the store's back.
+func TestCheckRunsSQLitesOwnChecks(t *testing.T) {
+	dir := t.TempDir()
+	s := openDir(t, dir)
+	ds := storetest.Deliveries(storetest.Event{Event: health.EventAccountsFailed, AccountID: "acct-1", UserID: "user-1",
+		ReceivedAt: time.Date(2026, 10, 6, 8, 30, 0, 0, time.UTC), ErrorCode: "invalid_mfa"})
+	res, err := s.Ingest(t.Context(), ds)
+	if err != nil || res[0].Change == nil {
+		t.Fatalf("Ingest = %+v, %v; want a change", res, err)
+	}
+	db, err := sql.Open("sqlite", filepath.Join(dir, sqlite.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(t.Context(), "DELETE FROM entries WHERE seq = ?", res[0].EntrySeq); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Check(t.Context(), store.CheckOptions{Decode: func(store.Entry) (health.Delivery, error) { return ds[0].Decoded, nil }})
+	if err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	want := fmt.Sprintf("the database's integrity check: foreign_key_check: row %d of changes refers to a row of entries that is missing", res[0].Change.Seq)
+	if !slices.ContainsFunc(r.Problems, func(p store.Problem) bool { return p.What == want }) {
+		t.Errorf("Check found %v; want %q", r.Problems, want)
+	}
 }

@@ -316,9 +316,15 @@ func testCancelledContext(t *testing.T, s store.Store) {
 		t.Fatal("Ingest with a cancelled context succeeded")
 	} else {
 		wantErr(t, "Ingest with a cancelled context", err, context.Canceled)
+		notUnavailable(t, "Ingest with a cancelled context", err)
 	}
+	// The caller giving up is no verdict on the store: a read stays ctx's
+	// error too, never store.ErrUnavailable, which callers would retry.
+	_, err := s.GetHealth(ctx, acct)
+	wantErr(t, "GetHealth with a cancelled context", err, context.Canceled)
+	notUnavailable(t, "GetHealth with a cancelled context", err)
 
-	_, err := s.GetHealth(t.Context(), acct)
+	_, err = s.GetHealth(t.Context(), acct)
 	wantErr(t, "GetHealth after the cancelled Ingest", err, store.ErrNotFound)
 	_, err = s.ListEntries(t.Context(), store.EntryQuery{AccountID: acct})
 	wantErr(t, "ListEntries after the cancelled Ingest", err, store.ErrNotFound)

@@ -32,6 +32,10 @@ type DB struct {
 	// schema version above every one the driver knows, as a newer
 	// binary's migration would.
 	AdvanceSchema func(t *testing.T)
+	// Tamper runs statements on the database behind any open store's
+	// back, with foreign keys unenforced, as damage or a careless
+	// operator would.
+	Tamper func(t *testing.T, statements ...string)
 }
 
 // opener is db's Opener for t.
@@ -93,6 +97,7 @@ func Run(t *testing.T, newDB Factory) {
 		{"RebuildConcurrently", testRebuildConcurrently},
 		{"RebuildDerivesConfirmedAt", testRebuildDerivesConfirmedAt},
 		{"ClaimDueConcurrently", testClaimDueConcurrently},
+		{"CheckClean", testCheckClean},
 	}
 	for _, tc := range reopening {
 		t.Run(tc.name, func(t *testing.T) {
@@ -100,6 +105,10 @@ func Run(t *testing.T, newDB Factory) {
 			tc.fn(t, newDB(t).opener(t))
 		})
 	}
+	t.Run("CheckFindsDamage", func(t *testing.T) {
+		t.Parallel()
+		testCheckFindsDamage(t, newDB)
+	})
 	t.Run("RefusesNewerSchema", func(t *testing.T) {
 		t.Parallel()
 		testRefusesNewerSchema(t, newDB(t))
@@ -246,6 +255,14 @@ func wantErr(t *testing.T, what string, err, target error) {
 	t.Helper()
 	if !errors.Is(err, target) {
 		t.Errorf("%s: error %v, want one wrapping %v", what, err, target)
+	}
+}
+
+// notUnavailable: err must not ask callers to retry.
+func notUnavailable(t *testing.T, what string, err error) {
+	t.Helper()
+	if errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("%s: %v, which is store.ErrUnavailable", what, err)
 	}
 }
 

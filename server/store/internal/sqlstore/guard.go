@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -13,7 +14,11 @@ import (
 // an open store.
 type Guard struct {
 	Driver string // "sqlite", "postgres"
-	closed atomic.Bool
+	// Transient reports whether a database error is one a retry can fix;
+	// Fail then adds store.ErrUnavailable. Each driver classifies its own
+	// library's errors; nil: none is.
+	Transient func(error) bool
+	closed    atomic.Bool
 }
 
 // Close marks the store closed; it fails with store.ErrClosed when it
@@ -38,10 +43,18 @@ func (g *Guard) CheckOpen(op string) error {
 
 // Fail wraps an error for the caller. A call that raced with Close fails
 // with whatever the database library says about closed handles; adding
-// store.ErrClosed lets callers test one sentinel.
+// store.ErrClosed lets callers test one sentinel. A transient failure gets
+// store.ErrUnavailable, unless the caller's ctx ended: then the caller
+// gave up, and the error stays ctx's.
 func (g *Guard) Fail(op string, err error) error {
-	if g.closed.Load() && !errors.Is(err, store.ErrClosed) {
+	switch {
+	case g.closed.Load() && !errors.Is(err, store.ErrClosed):
 		return fmt.Errorf("%s: %s: %w: %w", g.Driver, op, store.ErrClosed, err)
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		// The caller gave up: whatever the database said then is no
+		// verdict on the store.
+	case g.Transient != nil && g.Transient(err):
+		return fmt.Errorf("%s: %s: %w: %w", g.Driver, op, store.ErrUnavailable, err)
 	}
 	return g.wrap(op, err)
 }

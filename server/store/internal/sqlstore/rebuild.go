@@ -11,8 +11,8 @@ import (
 // RebuildSQL is the SQL of a rebuild in one dialect.
 type RebuildSQL struct {
 	accountsAfter, accountEntries, setOutcome, setDerivation string
-	// Derivation also runs on a driver's read handle, CountLogAccounts only there.
-	Derivation, CountLogAccounts string
+	// CountLogAccounts runs on a driver's read handle.
+	CountLogAccounts string
 }
 
 // NewRebuildSQL builds the rebuild's statements for placeholder style p.
@@ -24,7 +24,6 @@ func NewRebuildSQL(p Placeholder) RebuildSQL {
 		setOutcome:     "UPDATE entries SET outcome = " + p(1) + " WHERE seq = " + p(2),
 		setDerivation: "UPDATE derivation SET rules_version = " + p(1) + ", rebuild_version = " + p(2) +
 			", rebuilt_until = NULLIF(" + p(3) + ", '') WHERE id = 1",
-		Derivation:       DerivationSQL,
 		CountLogAccounts: "SELECT COUNT(DISTINCT account_id) FROM entries WHERE account_id <> ''",
 	}
 }
@@ -36,7 +35,7 @@ const DerivationSQL = "SELECT rules_version, rebuild_version, COALESCE(rebuilt_u
 // WHERE clause.
 var SelectEntriesSQL = "SELECT " + Cols("entries", EntryCols) + " FROM entries"
 
-// ScanDerivation scans a row of RebuildSQL.Derivation.
+// ScanDerivation scans a row of DerivationSQL.
 func ScanDerivation(sc Scanner) (d store.Derivation, err error) {
 	err = sc.Scan(&d.RulesVersion, &d.RebuildVersion, &d.RebuiltUntil)
 	return d, err
@@ -52,33 +51,38 @@ type RebuildTx struct {
 
 var _ store.RebuildTx = RebuildTx{}
 
-func (t RebuildTx) AccountsAfter(ctx context.Context, after string, limit int) (ids []string, err error) {
-	err = t.Q.Query(ctx, t.SQL.accountsAfter, []any{after, limit}, func(rows Rows) (err error) {
-		ids, err = Collect(rows, func(sc Scanner) (id string, err error) {
-			err = sc.Scan(&id)
-			return id, err
-		})
-		return err
-	})
-	return ids, err
+func (t RebuildTx) AccountsAfter(ctx context.Context, after string, limit int) ([]string, error) {
+	return accountsAfter(ctx, t.Q, t.SQL, after, limit)
 }
 
-func (t RebuildTx) AccountEntries(ctx context.Context, after, last string) (entries []store.Entry, err error) {
-	err = t.Q.Query(ctx, t.SQL.accountEntries, []any{after, last}, func(rows Rows) (err error) {
-		entries, err = Collect(rows, scanBareEntry)
-		return err
-	})
-	return entries, err
+func (t RebuildTx) AccountEntries(ctx context.Context, after, last string) ([]store.Entry, error) {
+	return accountEntries(ctx, t.Q, t.SQL, after, last)
 }
 
-func (t RebuildTx) Derivation(ctx context.Context) (d store.Derivation, err error) {
-	err = t.Q.Query(ctx, t.SQL.Derivation, nil, func(rows Rows) error {
-		if !rows.Next() {
-			return errors.Join(rows.Err(), errors.New("the derivation row is missing"))
-		}
-		d, err = ScanDerivation(rows)
-		return err
+func (t RebuildTx) Derivation(ctx context.Context) (store.Derivation, error) {
+	return readDerivation(ctx, t.Q)
+}
+
+// accountsAfter lists up to limit account ids the log names, above after.
+func accountsAfter(ctx context.Context, q Querier, sql *RebuildSQL, after string, limit int) ([]string, error) {
+	return queryAll(ctx, q, sql.accountsAfter, []any{after, limit}, func(sc Scanner) (id string, err error) {
+		err = sc.Scan(&id)
+		return id, err
 	})
+}
+
+// accountEntries returns the timelines of the accounts above after up to
+// last, by account, then by Seq; bodies included, changes not.
+func accountEntries(ctx context.Context, q Querier, sql *RebuildSQL, after, last string) ([]store.Entry, error) {
+	return queryAll(ctx, q, sql.accountEntries, []any{after, last}, scanBareEntry)
+}
+
+// readDerivation reads the derivation row.
+func readDerivation(ctx context.Context, q Querier) (store.Derivation, error) {
+	d, found, err := queryOne(ctx, q, DerivationSQL, nil, ScanDerivation)
+	if err == nil && !found {
+		err = errors.New("the derivation row is missing")
+	}
 	return d, err
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"io/fs"
 	"math"
 	"reflect"
@@ -267,5 +268,39 @@ func TestMigrationsTableSQL(t *testing.T) {
 		if got := strings.Join(strings.Fields(migrationsTableSQL(*d)), " "); got != want {
 			t.Errorf("got %q, want %q", got, want)
 		}
+	}
+}
+
+func TestGuardFail(t *testing.T) {
+	errTransient, errBug := errors.New("disk full"), errors.New("syntax error")
+	transient := func(err error) bool { return errors.Is(err, errTransient) }
+	for _, tc := range []struct {
+		name                   string
+		err                    error
+		closed                 bool
+		unavailable, wasClosed bool
+	}{
+		{"transient", errTransient, false, true, false},
+		{"a bug", errBug, false, false, false},
+		{"the caller cancelled", fmt.Errorf("%w: %w", errTransient, context.Canceled), false, false, false},
+		{"the caller's deadline", fmt.Errorf("%w: %w", errTransient, context.DeadlineExceeded), false, false, false},
+		{"raced with Close", errTransient, true, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := Guard{Driver: "test", Transient: transient}
+			if tc.closed {
+				_ = g.Close()
+			}
+			err := g.Fail("op", tc.err)
+			if got := errors.Is(err, store.ErrUnavailable); got != tc.unavailable {
+				t.Errorf("Fail(%v) = %v: store.ErrUnavailable %v, want %v", tc.err, err, got, tc.unavailable)
+			}
+			if got := errors.Is(err, store.ErrClosed); got != tc.wasClosed {
+				t.Errorf("Fail(%v) = %v: store.ErrClosed %v, want %v", tc.err, err, got, tc.wasClosed)
+			}
+			if !errors.Is(err, tc.err) || !strings.HasPrefix(err.Error(), "test: op: ") {
+				t.Errorf("Fail(%v) = %v, want it wrapped as \"test: op: ...\"", tc.err, err)
+			}
+		})
 	}
 }

@@ -47,3 +47,20 @@ func TestInCI(t *testing.T) {
 		}
 	}
 }
+
+// A throwaway server takes connections, refuses them once stopped, and
+// takes them again once started.
+func TestServerStopStart(t *testing.T) {
+	s := StartServer(t)
+	if err := ping(s.URL()); err != nil {
+		t.Fatalf("a started server: %v", err)
+	}
+	s.Stop()
+	if err := ping(s.URL()); err == nil {
+		t.Fatal("a stopped server took a connection")
+	}
+	s.Start()
+	if err := ping(s.URL()); err != nil {
+		t.Fatalf("a restarted server: %v", err)
+	}
+}
