@@ -96,6 +96,7 @@ func Run(t *testing.T, newDB Factory) {
 		{"RebuildResumes", testRebuildResumes},
 		{"RebuildConcurrently", testRebuildConcurrently},
 		{"RebuildDerivesConfirmedAt", testRebuildDerivesConfirmedAt},
+		{"RebuildCutsMessages", testRebuildCutsMessages},
 		{"ClaimDueConcurrently", testClaimDueConcurrently},
 		{"CheckClean", testCheckClean},
 	}
