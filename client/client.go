@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 
+	"github.com/accounthealth/accounthealth"
 	ahv1 "github.com/accounthealth/accounthealth/gen/accounthealth/v1"
 )
 
@@ -150,6 +151,10 @@ func New(target string, opts ...Option) (*Client, error) {
 		// closing the connection (a dead host, a dropped NAT entry); the
 		// server accepts them down to every 10 s.
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+		// gRPC's default of 4 MiB is less than a page of large records
+		// can be: take any response a server can send, whatever its
+		// delivery cap.
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(accounthealth.MaxResponseBytes(accounthealth.MaxBodyBytesLimit))),
 	}
 	if o.token != "" {
 		if !secure && !loopback {

@@ -1,10 +1,12 @@
 package health
 
 import (
+	"fmt"
 	"math"
 	"reflect"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // accountsPrefix marks the event family that carries account health.
@@ -14,8 +16,9 @@ const accountsPrefix = "accounts."
 // goes up whenever they derive a different record or transition from some
 // history, so that stores holding records derived under older rules know to
 // rebuild them from their log. Version 3: a lean accounts.failed leaves the
-// record unconfirmed, and records carry ConfirmedAt.
-const RulesVersion = 3
+// record unconfirmed, and records carry ConfirmedAt. Version 4: records and
+// transitions keep at most MaxMessageBytes of an error message.
+const RulesVersion = 4
 
 // Result is what one delivery does to an account.
 type Result struct {
@@ -280,9 +283,27 @@ func reportedError(d Delivery) (code, msg string) {
 		if msg == "" && d.ErrorCode == s.ConnectionErrorCode {
 			msg = d.ErrorMessage
 		}
-		return s.ConnectionErrorCode, msg
+		return s.ConnectionErrorCode, capMessage(msg)
 	}
-	return d.ErrorCode, d.ErrorMessage
+	return d.ErrorCode, capMessage(d.ErrorMessage)
+}
+
+// MaxMessageBytes caps what a record and its transitions keep of an error
+// message, cut marker excluded. The provider's are a sentence; a longer one
+// would be copied into every record, change and stream event of the
+// account, while the delivery in the log keeps it whole.
+const MaxMessageBytes = 4 << 10
+
+// capMessage cuts msg to MaxMessageBytes, on a rune boundary, and says so.
+func capMessage(msg string) string {
+	if len(msg) <= MaxMessageBytes {
+		return msg
+	}
+	n := MaxMessageBytes
+	for n > 0 && !utf8.RuneStart(msg[n]) {
+		n--
+	}
+	return fmt.Sprintf("%s… [cut at %d of %d bytes; the delivery in the account's events holds it whole]", msg[:n], n, len(msg))
 }
 
 // placeError puts an account whose connection is in error where its code

@@ -29,6 +29,13 @@ import (
 // refuse more than 100 by default. The provider's deliveries nest 5 deep.
 const MaxDepth = 32
 
+// MaxGrowth bounds how much larger than its JSON text a Struct is on the
+// wire: an array of one-digit numbers, 2 bytes a value as text, is 11 a
+// value as a Struct (a tag, a length, and a tag and 8 bytes of double);
+// nothing else grows as much. Whoever bounds a response's size by the JSON
+// it carries needs it.
+const MaxGrowth = 6
+
 // Servable returns b when Struct converts it as it is, the common case.
 // Otherwise it returns a re-encoding of b that converts, where:
 //   - invalid UTF-8 and lone surrogate escapes are U+FFFD, as encoding/json

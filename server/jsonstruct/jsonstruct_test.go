@@ -3,6 +3,7 @@ package jsonstruct
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -97,6 +98,40 @@ func TestStructRefuses(t *testing.T) {
 	}
 }
 
+// TestMaxGrowth: the text that grows most as a Struct stays within
+// MaxGrowth (checkServes checks it), and comes near it.
+func TestMaxGrowth(t *testing.T) {
+	repeat := func(open, item, close string, n int) []byte {
+		return []byte(open + strings.TrimSuffix(strings.Repeat(item+",", n), ",") + close)
+	}
+	digits := repeat(`{"a":[`, "0", `]}`, 20000)
+	shortKeys := []byte("{")
+	for i := range 20000 {
+		shortKeys = fmt.Appendf(shortKeys, `"%x":0,`, i)
+	}
+	shortKeys = append(shortKeys[:len(shortKeys)-1], '}')
+	for name, b := range map[string][]byte{
+		"digits":          digits,
+		"empty arrays":    repeat(`{"a":[`, "[]", `]}`, 20000),
+		"nulls":           repeat(`{"a":[`, "null", `]}`, 20000),
+		"empty strings":   repeat(`{"a":[`, `""`, `]}`, 20000),
+		"invalid UTF-8":   []byte(`{"a":"` + string(bytes.Repeat([]byte{0xff}, 20000)) + `"}`),
+		"short keys":      shortKeys,
+		"nested arrays":   repeat(`{"a":[`, "[[0]]", `]}`, 20000),
+		"deep nesting":    []byte(`{"a":` + strings.Repeat("[", 40) + strings.Repeat("]", 40) + `}`),
+		"numbers too big": repeat(`{"a":[`, "1e999", `]}`, 10000),
+	} {
+		t.Run(name, func(t *testing.T) { checkServes(t, b) })
+	}
+	s, err := Struct(digits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := float64(proto.Size(s)) / float64(len(digits)); got < MaxGrowth-1 {
+		t.Errorf("one-digit numbers grow %.2f times, want near MaxGrowth (%d): is MaxGrowth too loose?", got, MaxGrowth)
+	}
+}
+
 func FuzzStruct(f *testing.F) {
 	for _, tt := range poison {
 		f.Add([]byte(tt.in))
@@ -187,6 +222,9 @@ func checkServes(t *testing.T, b []byte) {
 	}
 	if _, err := protojson.Marshal(s); err != nil {
 		t.Fatalf("protojson.Marshal: %v", err)
+	}
+	if len(wire) > MaxGrowth*len(b) {
+		t.Fatalf("Struct of %d bytes of text is %d on the wire, above MaxGrowth times", len(b), len(wire))
 	}
 	once := Servable(b)
 	if twice := Servable(once); !bytes.Equal(once, twice) || !servable(once) {

@@ -8,6 +8,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/accounthealth/accounthealth"
 	"github.com/accounthealth/accounthealth/server/auth"
 	"github.com/accounthealth/accounthealth/server/intake"
 	"github.com/accounthealth/accounthealth/server/provider"
@@ -112,8 +113,11 @@ func (c Config) Validate() error {
 	if len(c.WebhookSecrets) == 0 && !c.AllowUnsignedWebhooks {
 		errs = append(errs, errors.New("webhook-secret: required; set it to the secret of the provider's webhook subscription (or pass --allow-unsigned-webhooks for local testing only)"))
 	}
-	if c.MaxBodyBytes < 1024 {
+	switch {
+	case c.MaxBodyBytes < 1024:
 		errs = append(errs, fmt.Errorf("max-body-bytes: %d is too small; deliveries are up to a few KB, use at least 1024", c.MaxBodyBytes))
+	case c.MaxBodyBytes > accounthealth.MaxBodyBytesLimit:
+		errs = append(errs, fmt.Errorf("max-body-bytes: %d is too large; deliveries are up to a few KB, use at most %d (16 MiB)", c.MaxBodyBytes, accounthealth.MaxBodyBytesLimit))
 	}
 	if c.StreamHeartbeat < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("stream-heartbeat: %s is too short; use at least 100ms (proxies cut idle streams after 30-60s, so 15s suits most)", c.StreamHeartbeat))

@@ -33,6 +33,8 @@ const errorDomain = "accounthealth"
 const (
 	storeUnavailableMessage = "temporarily unavailable (storage or shutdown); retry later"
 	shuttingDownMessage     = "the server is shutting down; reconnect and resume after the last cursor you received"
+	messageTooLargeMessage  = "a message between the REST gateway and the service exceeded gRPC's size limit, which retrying does not lift: " +
+		"a request body must be smaller than --max-body-bytes; a response that large is a server bug, to report with the request"
 )
 
 // errorMapping is the one table from the domain's errors to what callers
@@ -168,6 +170,12 @@ func httpStatus(err error) int {
 // httpErrorHandler is both gateway muxes' error handler: the gateway's
 // usual answer with the mapping's HTTP status.
 func httpErrorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	if status.Code(err) == codes.ResourceExhausted && reasonOf(err) == ahv1.ErrorReason_ERROR_REASON_UNSPECIFIED {
+		// Ours all carry a reason; one without is gRPC's message size
+		// limit between the gateway and the service, which its usual 429
+		// would have callers retry for ever.
+		err = status.Error(codes.Internal, messageTooLargeMessage)
+	}
 	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, &runtime.HTTPStatusError{HTTPStatus: httpStatus(err), Err: err})
 }
 

@@ -87,7 +87,7 @@ func newFrontEnds(cfg Config, c *core, logger *slog.Logger) (_ *frontEnds, err e
 	fe.conn, err = grpc.NewClient("passthrough:///inproc", append([]grpc.DialOption{
 		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return fe.inprocLis.DialContext(ctx) }),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(cfg.MaxBodyBytes + envelopeSlack)),
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(cfg.MaxBodyBytes+envelopeSlack), grpc.MaxCallRecvMsgSize(accounthealth.MaxResponseBytes(cfg.MaxBodyBytes))),
 	}, c.tracing.dialOptions()...)...)
 	if err != nil {
 		return nil, fmt.Errorf("in-process connection: %w", err)
@@ -202,6 +202,9 @@ func newGRPCServer(cfg Config, tr tracing, logger *slog.Logger, authn authStep, 
 		grpc.ChainUnaryInterceptor(unaryInterceptors(logger, authn)...),
 		grpc.ChainStreamInterceptor(streamInterceptors(logger, authn)...),
 		grpc.MaxRecvMsgSize(cfg.MaxBodyBytes + envelopeSlack),
+		// What the REST gateway and clients accept, so that a response
+		// too large for them fails here, not there.
+		grpc.MaxSendMsgSize(accounthealth.MaxResponseBytes(cfg.MaxBodyBytes)),
 		// Long-lived streams sit idle between events: ping idle connections
 		// so dead peers are noticed, and let clients ping too (down to every
 		// 10 s) to keep NATs and proxies from dropping them.

@@ -123,6 +123,27 @@ func (q EntryQuery) NextPageToken(last int64) string {
 	return encodeToken(entryToken, appendString(nil, q.AccountID), binary.AppendUvarint(nil, uint64(last)))
 }
 
+// RecordBytes is what r weighs on a page: its variable-length fields, the
+// bytes that grow with what deliveries carry.
+func RecordBytes(r health.Record) int {
+	return len(r.AccountID) + len(r.UserID) + len(r.ErrorCode) + len(r.ErrorMessage) + len(r.LastEventType) +
+		remedyBytes(r.Remedy) + len(r.Snapshot)
+}
+
+// EntryBytes is what e weighs on a page, like RecordBytes: its
+// variable-length fields and its change's.
+func EntryBytes(e Entry) int {
+	n := len(e.Source) + len(e.Event) + len(e.Name) + len(e.AccountID) + len(e.UserID) + len(e.Actor) + len(e.Body)
+	if c := e.Change; c != nil {
+		n += len(c.Event) + len(c.AccountID) + len(c.UserID) + len(c.ErrorCode) + len(c.ErrorMessage) + remedyBytes(c.Remedy)
+	}
+	return n
+}
+
+func remedyBytes(r health.Remedy) int {
+	return len(r.Message) + len(r.LinkAccountID) + len(r.LinkUserID)
+}
+
 func appendString(b []byte, s string) []byte {
 	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
 }

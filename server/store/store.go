@@ -102,7 +102,8 @@ type HealthQuery struct {
 	PageToken  string         // from a previous HealthPage.NextPageToken
 }
 
-// HealthPage is one page of records ordered by account id.
+// HealthPage is one page of records ordered by account id. Besides
+// PageSize, a page is bounded by PageBytes of RecordBytes.
 type HealthPage struct {
 	Records       []health.Record
 	NextPageToken string // empty on the last page
@@ -115,7 +116,8 @@ type EntryQuery struct {
 	PageToken string
 }
 
-// EntryPage is one page of a timeline.
+// EntryPage is one page of a timeline. Besides PageSize, a page is
+// bounded by PageBytes of EntryBytes.
 type EntryPage struct {
 	Entries       []Entry
 	NextPageToken string
@@ -132,6 +134,14 @@ type Summary struct {
 const (
 	DefaultPageSize = 50
 	MaxPageSize     = 500
+	// PageBytes bounds the records or entries of a page, as RecordBytes
+	// and EntryBytes measure them: a page ends before the one that would
+	// take it past PageBytes, with a next page token, unless that one is
+	// its first, so that paging always moves on. Records and entries of
+	// the provider's usual deliveries, a few KB each, fill a page of
+	// MaxPageSize in well under it; the bound is for the rare large ones,
+	// whose page would otherwise be hundreds of MB to read and to send.
+	PageBytes = 1 << 20
 )
 
 // Store is the durable log plus derived health. Methods are safe for

@@ -183,7 +183,9 @@ type ListAccountHealthRequest struct {
 	States []HealthState `protobuf:"varint,2,rep,packed,name=states,proto3,enum=accounthealth.v1.HealthState" json:"states,omitempty"`
 	// Only accounts whose current error code is any of these.
 	ErrorCodes []string `protobuf:"bytes,3,rep,name=error_codes,json=errorCodes,proto3" json:"error_codes,omitempty"`
-	// 1..500; 0 means 50.
+	// 1..500; 0 means 50. A page of large records holds fewer: it ends
+	// early, with a next_page_token, before 1 MiB of them, but holds at
+	// least one.
 	PageSize int32 `protobuf:"varint,4,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// next_page_token of the previous page.
 	PageToken     string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
@@ -514,7 +516,9 @@ func (x *ErrorCodeCount) GetCount() int64 {
 type ListAccountEventsRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	AccountId string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
-	// 1..500; 0 means 50.
+	// 1..500; 0 means 50. A page of large deliveries holds fewer: it ends
+	// early, with a next_page_token, before 1 MiB of them, but holds at
+	// least one.
 	PageSize      int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields

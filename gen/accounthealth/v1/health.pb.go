@@ -426,7 +426,10 @@ type AccountHealth struct {
 	UserId    string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
 	State     HealthState            `protobuf:"varint,3,opt,name=state,proto3,enum=accounthealth.v1.HealthState" json:"state,omitempty"`
 	// The provider's connection error code, e.g. "auth_required"; empty when none.
-	ErrorCode    string  `protobuf:"bytes,4,opt,name=error_code,json=errorCode,proto3" json:"error_code,omitempty"`
+	ErrorCode string `protobuf:"bytes,4,opt,name=error_code,json=errorCode,proto3" json:"error_code,omitempty"`
+	// The provider's message, its first 4 KiB when longer, cut on a character
+	// boundary and marked as cut; the delivery's payload in the account's
+	// events holds it whole.
 	ErrorMessage string  `protobuf:"bytes,5,opt,name=error_message,json=errorMessage,proto3" json:"error_message,omitempty"`
 	Remedy       *Remedy `protobuf:"bytes,6,opt,name=remedy,proto3" json:"remedy,omitempty"`
 	// When the current state began.

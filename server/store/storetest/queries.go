@@ -1,9 +1,12 @@
 package storetest
 
 import (
+	"cmp"
 	"context"
+	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -141,23 +144,77 @@ func testListHealthPaging(t *testing.T, s store.Store) {
 // page, and returns the records and the number of pages.
 func listAllHealth(t *testing.T, s store.Store, q store.HealthQuery, between func()) ([]health.Record, int) {
 	t.Helper()
-	var all []health.Record
+	var (
+		all   []health.Record
+		sizes [][]int
+	)
+	what := fmt.Sprintf("ListHealth(%+v)", q)
 	for pages := 1; ; pages++ {
 		page, err := s.ListHealth(t.Context(), q)
 		if err != nil {
-			t.Fatalf("ListHealth(%+v): %v", q, err)
-		}
-		if len(page.Records) > q.PageSize || (page.NextPageToken != "" && len(page.Records) != q.PageSize) {
-			t.Fatalf("ListHealth(%+v): %d records on a page, next token %q", q, len(page.Records), page.NextPageToken)
+			t.Fatalf("%s: %v", what, err)
 		}
 		all = append(all, page.Records...)
+		sizes = append(sizes, itemSizes(page.Records, store.RecordBytes))
 		if page.NextPageToken == "" {
+			checkPageCuts(t, what, cmp.Or(q.PageSize, store.DefaultPageSize), sizes)
 			return all, pages
 		}
 		if pages == 1 && between != nil {
 			between()
 		}
 		q.PageToken = page.NextPageToken
+	}
+}
+
+// testPagesBoundedInBytes: pages of large records and entries end before
+// store.PageBytes, with a next page token, and one larger alone is a page
+// of its own; read in pages, every record and entry comes once.
+func testPagesBoundedInBytes(t *testing.T, s store.Store) {
+	// large gives e's account object an employer name of n bytes.
+	large := func(e Event, n int) Event {
+		e.Resource.Employers = []string{strings.Repeat("e", n)}
+		return e
+	}
+	third := store.PageBytes / 3
+	var events []Event
+	for i := range 7 {
+		e := large(failedWithResource(accountID(i), userID(1), "invalid_mfa", t0), third)
+		if i == 5 {
+			e = large(e, store.PageBytes) // a page of its own
+		}
+		events = append(events, e)
+	}
+	// Small records fill a page with many.
+	for i := 7; i < 27; i++ {
+		events = append(events, failed(accountID(i), userID(1), "invalid_mfa", t0))
+	}
+	// One account's timeline of large deliveries.
+	timeline := accountID(0)
+	for i := 1; i <= 6; i++ {
+		events = append(events, large(updatedError(timeline, userID(1), "auth_required", t0.Add(time.Duration(i)*time.Minute)), third))
+	}
+	ds := Deliveries(events...)
+	ingestDeliveries(t, s, ds)
+	m := model{}
+	m.apply(ds...)
+
+	q := store.HealthQuery{PageSize: store.MaxPageSize}
+	got, pages := listAllHealth(t, s, q, nil)
+	wantNoDiff(t, "large records read in pages", m.matching(q), got)
+	// Accounts 0-1, 2-3, 4, 5 (alone), 6 and the small ones.
+	if pages != 5 {
+		t.Errorf("ListHealth: %d pages, want 5", pages)
+	}
+	entries, pages := pagedEntries(t, s, timeline, store.MaxPageSize)
+	// Seven large deliveries, two to a page.
+	if len(entries) != 7 || pages != 4 {
+		t.Errorf("ListEntries: %d entries in %d pages, want 7 in 4", len(entries), pages)
+	}
+	for i := 1; i < len(entries); i++ {
+		if entries[i].Seq <= entries[i-1].Seq {
+			t.Fatalf("ListEntries: entry %d has Seq %d after %d, want increasing", i, entries[i].Seq, entries[i-1].Seq)
+		}
 	}
 }
 

@@ -1,10 +1,12 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -235,4 +237,48 @@ func testRebuildConcurrently(t *testing.T, open Opener) {
 		t.Errorf("Rebuilds = %+v; want 7 accounts between them, both done", results)
 	}
 	wantRebuilt(t, s, ds, before)
+}
+
+// rulesBeforeMessageCut play a build of before rules version 4, which kept
+// the whole of an error message reported in data.
+var rulesBeforeMessageCut = store.Rules{Version: 3, Apply: func(cur health.Record, d health.Delivery) health.Result {
+	res := health.Apply(cur, d)
+	if res.Record.ErrorMessage != "" && d.ErrorMessage != "" {
+		res.Record.ErrorMessage = d.ErrorMessage
+		if res.Transition != nil {
+			res.Transition.ErrorMessage = d.ErrorMessage
+		}
+	}
+	return res
+}}
+
+// testRebuildCutsMessages: records that kept a whole long message keep
+// its first health.MaxMessageBytes once rebuilt, with no correction
+// (neither state nor code changed), and the log keeps the delivery whole.
+func testRebuildCutsMessages(t *testing.T, open Opener) {
+	acct := accountID(1)
+	long := failed(acct, userID(1), "invalid_mfa", t0)
+	long.ErrorMessage = strings.Repeat("m", 3*health.MaxMessageBytes)
+	ds := Deliveries(added(acct, userID(1), t0.Add(-time.Minute)), long)
+	old := open(store.Options{Rules: rulesBeforeMessageCut})
+	ingestDeliveries(t, old, ds)
+	if got := mustGetHealth(t, old, acct).ErrorMessage; got != long.ErrorMessage {
+		t.Fatalf("under the old rules the message is %d bytes, want the whole %d", len(got), len(long.ErrorMessage))
+	}
+	if err := old.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	s := open(store.Options{})
+	p, err := s.Rebuild(t.Context(), store.RebuildOptions{Decode: decoderOf(ds)})
+	if err != nil || p.Changed != 1 || p.Corrections != 0 {
+		t.Fatalf("Rebuild = %+v, %v; want one record changed, no correction", p, err)
+	}
+	rec := mustGetHealth(t, s, acct)
+	wantNoDiff(t, "rebuilt record", replayRules(store.CurrentRules(), ds)[acct], rec)
+	if !strings.HasPrefix(rec.ErrorMessage, long.ErrorMessage[:health.MaxMessageBytes]) || len(rec.ErrorMessage) >= len(long.ErrorMessage) {
+		t.Errorf("rebuilt message of %d bytes, want the first %d and a marker", len(rec.ErrorMessage), health.MaxMessageBytes)
+	}
+	if entries := allEntries(t, s, acct, 0); !bytes.Equal(entries[1].Body, ds[1].Body) {
+		t.Error("the log no longer holds the delivery whole")
+	}
 }

@@ -4,6 +4,7 @@
 package storetest
 
 import (
+	"cmp"
 	"errors"
 	"strings"
 	"testing"
@@ -64,6 +65,7 @@ func Run(t *testing.T, newDB Factory) {
 		{"CancelledContextCommitsNothing", testCancelledContext},
 		{"ListHealthFilters", testListHealthFilters},
 		{"ListHealthPaging", testListHealthPaging},
+		{"PagesBoundedInBytes", testPagesBoundedInBytes},
 		{"InvalidArguments", testInvalidArguments},
 		{"Summary", testSummary},
 		{"ListEntriesTimeline", testListEntriesTimeline},
@@ -94,6 +96,7 @@ func Run(t *testing.T, newDB Factory) {
 		{"RebuildResumes", testRebuildResumes},
 		{"RebuildConcurrently", testRebuildConcurrently},
 		{"RebuildDerivesConfirmedAt", testRebuildDerivesConfirmedAt},
+		{"RebuildCutsMessages", testRebuildCutsMessages},
 		{"ClaimDueConcurrently", testClaimDueConcurrently},
 		{"CheckClean", testCheckClean},
 	}
@@ -179,22 +182,65 @@ func allChanges(t *testing.T, s store.Store) []store.Change {
 // allEntries reads an account's whole timeline with pages of size n.
 func allEntries(t *testing.T, s store.Store, accountID string, n int) []store.Entry {
 	t.Helper()
-	var all []store.Entry
+	all, _ := pagedEntries(t, s, accountID, n)
+	return all
+}
+
+// pagedEntries is allEntries that also counts the pages, each checked by
+// checkPageCuts.
+func pagedEntries(t *testing.T, s store.Store, accountID string, n int) ([]store.Entry, int) {
+	t.Helper()
+	var (
+		all   []store.Entry
+		sizes [][]int
+	)
 	q := store.EntryQuery{AccountID: accountID, PageSize: n}
 	for {
 		page, err := s.ListEntries(t.Context(), q)
 		if err != nil {
 			t.Fatalf("ListEntries(%+v): %v", q, err)
 		}
-		if n > 0 && len(page.Entries) > n {
-			t.Fatalf("ListEntries returned %d entries for page size %d", len(page.Entries), n)
-		}
 		all = append(all, page.Entries...)
+		sizes = append(sizes, itemSizes(page.Entries, store.EntryBytes))
 		if page.NextPageToken == "" {
-			return all
+			checkPageCuts(t, "ListEntries of "+accountID, cmp.Or(n, store.DefaultPageSize), sizes)
+			return all, len(sizes)
 		}
 		q.PageToken = page.NextPageToken
 	}
+}
+
+// checkPageCuts checks where a listing's pages, given by the sizes of
+// their items, end: within the page size and store.PageBytes, except a
+// page of one item; and each but the last full, by count or because its
+// successor's first item would have taken it past store.PageBytes.
+func checkPageCuts(t *testing.T, what string, pageSize int, pages [][]int) {
+	t.Helper()
+	for i, page := range pages {
+		bytes := 0
+		for _, n := range page {
+			bytes += n
+		}
+		last := i == len(pages)-1
+		switch {
+		case len(page) > pageSize:
+			t.Fatalf("%s: page %d holds %d items, above the page size %d", what, i+1, len(page), pageSize)
+		case len(page) > 1 && bytes > store.PageBytes:
+			t.Fatalf("%s: page %d holds %d items of %d bytes, above store.PageBytes", what, i+1, len(page), bytes)
+		case !last && len(page) == 0:
+			t.Fatalf("%s: page %d is empty but has a next page token", what, i+1)
+		case !last && len(page) < pageSize && bytes+pages[i+1][0] <= store.PageBytes:
+			t.Fatalf("%s: page %d ends after %d items of %d bytes, though the next item (%d bytes) fits", what, i+1, len(page), bytes, pages[i+1][0])
+		}
+	}
+}
+
+func itemSizes[T any](items []T, size func(T) int) []int {
+	sizes := make([]int, len(items))
+	for i, v := range items {
+		sizes[i] = size(v)
+	}
+	return sizes
 }
 
 func mustGetHealth(t *testing.T, s store.Store, accountID string) health.Record {

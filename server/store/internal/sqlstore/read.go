@@ -127,11 +127,15 @@ func (r Reader) ListHealth(ctx context.Context, q store.HealthQuery) (store.Heal
 		return store.HealthPage{}, r.guard.Fail(op, err)
 	}
 	query, args := r.sql.listHealth(q, after, limit+1)
-	recs, err := queryAll(ctx, r.q, query, args, ScanRecord)
+	recs, more, err := queryPage(ctx, r.q, query, args, ScanRecord, limit, store.RecordBytes)
 	if err != nil {
 		return store.HealthPage{}, r.guard.Fail(op, err)
 	}
-	return healthPage(q, limit, recs), nil
+	page := store.HealthPage{Records: recs}
+	if more {
+		page.NextPageToken = q.NextPageToken(recs[len(recs)-1].AccountID)
+	}
+	return page, nil
 }
 
 // Summary counts all records by state and by current error code.
@@ -158,13 +162,18 @@ func (r Reader) ListEntries(ctx context.Context, q store.EntryQuery) (store.Entr
 	if err != nil {
 		return store.EntryPage{}, r.guard.Fail(op, err)
 	}
-	entries, err := queryAll(ctx, r.q, r.sql.entries, []any{q.AccountID, after, limit + 1}, ScanEntry)
-	var page store.EntryPage
-	if err == nil {
-		page, err = entryPage(q, limit, after, entries)
+	entries, more, err := queryPage(ctx, r.q, r.sql.entries, []any{q.AccountID, after, limit + 1}, ScanEntry, limit, store.EntryBytes)
+	if err == nil && len(entries) == 0 && after == 0 {
+		// Entries are never deleted, so only a first page can be empty
+		// because the account is unknown.
+		err = accountNotFound(q.AccountID)
 	}
 	if err != nil {
 		return store.EntryPage{}, r.guard.Fail(op, err)
+	}
+	page := store.EntryPage{Entries: entries}
+	if more {
+		page.NextPageToken = q.NextPageToken(entries[len(entries)-1].Seq)
 	}
 	return page, nil
 }
@@ -219,37 +228,37 @@ func queryAll[T any](ctx context.Context, q Querier, query string, args []any, s
 	return vs, err
 }
 
+// queryPage runs a page's query, which selects up to limit+1 rows, and
+// scans up to limit of them, fewer when their sizes would pass
+// store.PageBytes: the row that would is left for the next page unless it
+// is the first. more says whether rows were left. Rows are read one by one,
+// so the page in memory is bounded as the one sent.
+func queryPage[T any](ctx context.Context, q Querier, query string, args []any, scan func(Scanner) (T, error), limit int, size func(T) int) (page []T, more bool, err error) {
+	err = q.Query(ctx, query, args, func(rows Rows) error {
+		used := 0
+		for rows.Next() {
+			v, err := scan(rows)
+			if err != nil {
+				return err
+			}
+			n := size(v)
+			if len(page) == limit || (len(page) > 0 && used+n > store.PageBytes) {
+				more = true
+				return nil
+			}
+			page, used = append(page, v), used+n
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return page, more, nil
+}
+
 // accountNotFound is the error for an account the store holds nothing of.
 func accountNotFound(accountID string) error {
 	return fmt.Errorf("account %q: %w", accountID, store.ErrNotFound)
-}
-
-// healthPage is the page of q for the records a query fetched: up to
-// limit+1 (limit from q.Cursor), the one beyond limit telling that there
-// is a next page.
-func healthPage(q store.HealthQuery, limit int, recs []health.Record) store.HealthPage {
-	page := store.HealthPage{Records: recs}
-	if len(recs) > limit {
-		page.Records = recs[:limit]
-		page.NextPageToken = q.NextPageToken(recs[limit-1].AccountID)
-	}
-	return page
-}
-
-// entryPage is the page of q for the entries a query fetched: up to
-// limit+1 after the Seq after (limit and after from q.Cursor).
-func entryPage(q store.EntryQuery, limit int, after int64, entries []store.Entry) (store.EntryPage, error) {
-	if len(entries) == 0 && after == 0 {
-		// Entries are never deleted, so only a first page can be empty
-		// because the account is unknown.
-		return store.EntryPage{}, accountNotFound(q.AccountID)
-	}
-	page := store.EntryPage{Entries: entries}
-	if len(entries) > limit {
-		page.Entries = entries[:limit]
-		page.NextPageToken = q.NextPageToken(entries[limit-1].Seq)
-	}
-	return page, nil
 }
 
 // summaryCount is one row of the summary query, which selects the columns

@@ -180,18 +180,57 @@ func TestGuard(t *testing.T) {
 	}
 }
 
-func TestEntryPage(t *testing.T) {
-	q := store.EntryQuery{AccountID: "a", PageSize: 2}
-	if _, err := entryPage(q, 2, 0, nil); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("empty first page: %v, want %v", err, store.ErrNotFound)
+// TestQueryPage: a page ends at its limit or before the row that would take
+// it past store.PageBytes, but always holds one row, and says whether rows
+// were left.
+func TestQueryPage(t *testing.T) {
+	const big = store.PageBytes / 2
+	for _, tc := range []struct {
+		name     string
+		sizes    []int // the rows the query returns
+		limit    int
+		want     int // rows on the page
+		wantMore bool
+	}{
+		{"no rows", nil, 2, 0, false},
+		{"fewer rows than the limit", []int{1, 1}, 3, 2, false},
+		{"limit reached", []int{1, 1, 1}, 2, 2, true},
+		{"bytes reached exactly", []int{big, big}, 5, 2, false},
+		{"bytes would be passed", []int{big, big, 1}, 5, 2, true},
+		{"one row over the budget alone", []int{3 * big, 1}, 5, 1, true},
+		{"a large row after a small one", []int{1, 3 * big}, 5, 1, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			page, more, err := queryPage(t.Context(), sliceQuerier(tc.sizes), "", nil, scanInt, tc.limit, func(n int) int { return n })
+			if err != nil || len(page) != tc.want || more != tc.wantMore || !reflect.DeepEqual(page, tc.sizes[:tc.want]) {
+				t.Errorf("queryPage = %v, more %v, %v; want the first %d rows, more %v", page, more, err, tc.want, tc.wantMore)
+			}
+		})
 	}
-	if page, err := entryPage(q, 2, 7, nil); err != nil || page.NextPageToken != "" || len(page.Entries) != 0 {
-		t.Errorf("empty later page: %+v, %v; want an empty last page", page, err)
-	}
-	page, err := entryPage(q, 2, 0, []store.Entry{{Seq: 1}, {Seq: 2}, {Seq: 3}})
-	if err != nil || len(page.Entries) != 2 || page.NextPageToken != q.NextPageToken(2) {
-		t.Errorf("full page: %+v, %v; want 2 entries and a token after Seq 2", page, err)
-	}
+}
+
+// sliceQuerier answers every query with its ints, one per row.
+type sliceQuerier []int
+
+func (q sliceQuerier) Query(_ context.Context, _ string, _ []any, scan func(Rows) error) error {
+	return scan(&sliceRows{vals: q, i: -1})
+}
+
+type sliceRows struct {
+	vals []int
+	i    int
+}
+
+func (r *sliceRows) Next() bool { r.i++; return r.i < len(r.vals) }
+func (r *sliceRows) Err() error { return nil }
+func (r *sliceRows) Scan(dest ...any) error {
+	*dest[0].(*int) = r.vals[r.i]
+	return nil
+}
+
+func scanInt(sc Scanner) (n int, err error) {
+	err = sc.Scan(&n)
+	return n, err
 }
 
 func TestListHealthSQL(t *testing.T) {
