@@ -134,7 +134,7 @@ func (fe *frontEnds) newHTTPHandlers(cfg Config, c *core, authn *auth.Authentica
 		return nil, nil, err
 	}
 	webhook, err = newWebhookHandler(fe.conn, webhookFront{
-		sources: sources, readLimit: int64(cfg.MaxBodyBytes) + 1, observer: c.metrics, tracing: c.tracing, logger: logger,
+		sources: sources, readLimit: int64(cfg.MaxBodyBytes) + 1, inflight: newInflightBodies(cfg.MaxBodyBytes), observer: c.metrics, tracing: c.tracing, logger: logger,
 	}, c.ready)
 	if err != nil {
 		return nil, nil, err

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
@@ -33,9 +35,14 @@ type webhookFront struct {
 	// readLimit is the most of a body read: one byte over the cap, so
 	// that the pipeline, which owns the cap, refuses what is over it.
 	readLimit int64
-	observer  intake.Observer // counts what the transport refuses
-	tracing   tracing
-	logger    *slog.Logger
+	// inflight holds the bytes of the bodies read but not yet answered,
+	// across all requests, so that a flood of large deliveries cannot
+	// hold more memory than its budget; a body that does not fit is
+	// refused before it is read.
+	inflight *inflightBodies
+	observer intake.Observer // counts what the transport refuses
+	tracing  tracing
+	logger   *slog.Logger
 }
 
 // newWebhookHandler serves the internet-facing listener: the webhook route,
@@ -80,12 +87,29 @@ func (f *webhookFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"deliveries are accepted only from the configured sources (--webhook-allow-sources); this one came from %s", src))
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, f.readLimit))
+	// A body of unknown length (chunked) may be as large as the cap.
+	held := f.readLimit
+	if r.ContentLength >= 0 {
+		held = min(r.ContentLength, held)
+	}
+	if !f.inflight.hold(held) {
+		w.Header().Set("Retry-After", "1")
+		f.refuse(ctx, w, intake.ReasonBusy, errorf(errIntakeBusy,
+			"the server already holds %d bytes of deliveries it has not stored yet, its limit; nothing was stored: send it again later", f.inflight.budget))
+		return
+	}
+	defer func() { f.inflight.release(held) }()
+	buf := bytes.NewBuffer(make([]byte, 0, held+bytes.MinRead))
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, f.readLimit))
 	var tooLarge *http.MaxBytesError
 	if err != nil && !errors.As(err, &tooLarge) {
 		f.refuse(ctx, w, intake.ReasonUnreadable, errorf(errUnreadable, "could not read the request body: %v", err))
 		return
 	}
+	body := buf.Bytes()
+	// A chunked body holds only what it turned out to be.
+	f.inflight.release(held - int64(len(body)))
+	held = int64(len(body))
 	r = r.WithContext(ctx)
 	r.Body = &readBody{data: body}
 	// The signature comes from its header only, never from the URL.
@@ -166,4 +190,40 @@ func (*rawBodyMarshaler) NewDecoder(r io.Reader) runtime.Decoder {
 		*dst, b.data = b.data, nil
 		return nil
 	})
+}
+
+// inflightBodies is a byte budget shared by concurrent requests.
+type inflightBodies struct {
+	budget int64
+	mu     sync.Mutex
+	held   int64
+}
+
+// inflightBodiesPerCap is how many bodies of the largest size the webhook
+// route holds at once: enough to keep the store's group commit busy (a
+// commit of them takes milliseconds), thousands of the usual 2 KB ones,
+// and with the few copies a delivery makes on its way to the store
+// (gateway request, gRPC message, decoded strings) about 64 MiB at the
+// default 1 MiB cap.
+const inflightBodiesPerCap = 16
+
+func newInflightBodies(maxBody int) *inflightBodies {
+	return &inflightBodies{budget: inflightBodiesPerCap * (int64(maxBody) + 1)}
+}
+
+// hold takes n bytes of the budget and reports whether they were free.
+func (b *inflightBodies) hold(n int64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.held+n > b.budget {
+		return false
+	}
+	b.held += n
+	return true
+}
+
+func (b *inflightBodies) release(n int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.held -= n
 }
