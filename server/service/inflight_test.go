@@ -8,15 +8,18 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+
 	ahv1 "github.com/accounthealth/accounthealth/gen/accounthealth/v1"
 	"github.com/accounthealth/accounthealth/server/service"
 	"github.com/accounthealth/accounthealth/server/webhook"
 )
 
 // The webhook route holds at most 16 bodies of the largest size at once,
-// across all requests: a delivery beyond that is refused before its body
-// is read, UNAVAILABLE with a Retry-After (the sender retries), and the
-// route takes deliveries again as soon as a held body is released.
+// across all requests, the gRPC listener's included: a delivery beyond
+// that is refused before its body is read, UNAVAILABLE with a Retry-After
+// (the sender retries), and the route takes deliveries again as soon as a
+// held body is released.
 func TestWebhookBodiesInFlightBounded(t *testing.T) {
 	const maxBody = 4096
 	e := start(t, nil, func(c *service.Config) { c.MaxBodyBytes = maxBody })
@@ -73,6 +76,11 @@ func TestWebhookBodiesInFlightBounded(t *testing.T) {
 	if res.StatusCode != http.StatusServiceUnavailable || reason != ahv1.ErrorReason_INTAKE_BUSY || res.Header.Get("Retry-After") == "" {
 		t.Fatalf("a delivery beyond the budget: %d %s %v %q, Retry-After %q; want 503 UNAVAILABLE INTAKE_BUSY with a Retry-After",
 			res.StatusCode, code, reason, msg, res.Header.Get("Retry-After"))
+	}
+
+	// The gRPC listener's deliveries share the budget.
+	if r := e.postGRPC(body, webhook.Sign(fixtureSecret, body)); r.code != codes.Unavailable || r.reason != ahv1.ErrorReason_INTAKE_BUSY {
+		t.Fatalf("a gRPC delivery beyond the budget: %s %v %q; want UNAVAILABLE INTAKE_BUSY", r.code, r.reason, r.message)
 	}
 
 	// One held sender gives up: its room is free again.

@@ -94,8 +94,7 @@ func (f *webhookFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if !f.inflight.hold(held) {
 		w.Header().Set("Retry-After", "1")
-		f.refuse(ctx, w, intake.ReasonBusy, errorf(errIntakeBusy,
-			"the server already holds %d bytes of deliveries it has not stored yet, its limit; nothing was stored: send it again later", f.inflight.budget))
+		f.refuse(ctx, w, intake.ReasonBusy, f.inflight.busy())
 		return
 	}
 	defer func() { f.inflight.release(held) }()
@@ -192,7 +191,8 @@ func (*rawBodyMarshaler) NewDecoder(r io.Reader) runtime.Decoder {
 	})
 }
 
-// inflightBodies is a byte budget shared by concurrent requests.
+// inflightBodies is a byte budget shared by concurrent requests: those of
+// the webhook route and those of the gRPC listener's ReceiveArgyleWebhook.
 type inflightBodies struct {
 	budget int64
 	mu     sync.Mutex
@@ -220,6 +220,11 @@ func (b *inflightBodies) hold(n int64) bool {
 	}
 	b.held += n
 	return true
+}
+
+// busy is the error for a body that does not fit.
+func (b *inflightBodies) busy() error {
+	return errorf(errIntakeBusy, "the server already holds %d bytes of deliveries it has not stored yet, its limit; nothing was stored: send it again later", b.budget)
 }
 
 func (b *inflightBodies) release(n int64) {
