@@ -9,9 +9,9 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"golang.org/x/sync/semaphore"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 
@@ -195,40 +195,28 @@ func (*rawBodyMarshaler) NewDecoder(r io.Reader) runtime.Decoder {
 // the webhook route and those of the gRPC listener's ReceiveArgyleWebhook.
 type inflightBodies struct {
 	budget int64
-	mu     sync.Mutex
-	held   int64
+	sem    *semaphore.Weighted
 }
 
-// inflightBodiesPerCap is how many bodies of the largest size the webhook
-// route holds at once: enough to keep the store's group commit busy (a
-// commit of them takes milliseconds), thousands of the usual 2 KB ones,
-// and with the few copies a delivery makes on its way to the store
-// (gateway request, gRPC message, decoded strings) about 64 MiB at the
-// default 1 MiB cap.
+// inflightBodiesPerCap is how many bodies of the largest size are held at
+// once: enough to keep the store's group commit busy (a commit of them
+// takes milliseconds), and thousands of the usual 2 KB ones. A body is
+// held about 6 times on its way to the store (read, the gateway's
+// request, gRPC's frames and message, the decoded account object and
+// strings), so at the default 1 MiB cap this is about 100 MiB.
 const inflightBodiesPerCap = 16
 
 func newInflightBodies(maxBody int) *inflightBodies {
-	return &inflightBodies{budget: inflightBodiesPerCap * (int64(maxBody) + 1)}
+	budget := inflightBodiesPerCap * (int64(maxBody) + 1)
+	return &inflightBodies{budget: budget, sem: semaphore.NewWeighted(budget)}
 }
 
 // hold takes n bytes of the budget and reports whether they were free.
-func (b *inflightBodies) hold(n int64) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.held+n > b.budget {
-		return false
-	}
-	b.held += n
-	return true
-}
+func (b *inflightBodies) hold(n int64) bool { return b.sem.TryAcquire(n) }
+
+func (b *inflightBodies) release(n int64) { b.sem.Release(n) }
 
 // busy is the error for a body that does not fit.
 func (b *inflightBodies) busy() error {
 	return errorf(errIntakeBusy, "the server already holds %d bytes of deliveries it has not stored yet, its limit; nothing was stored: send it again later", b.budget)
-}
-
-func (b *inflightBodies) release(n int64) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.held -= n
 }
