@@ -17,9 +17,9 @@ import (
 
 // The webhook route holds at most 16 bodies of the largest size at once,
 // across all requests, the gRPC listener's included: a delivery beyond
-// that is refused before its body is read, UNAVAILABLE with a Retry-After
-// (the sender retries), and the route takes deliveries again as soon as a
-// held body is released.
+// that waits a little for room, then is refused before its body is read,
+// UNAVAILABLE with a Retry-After (the sender retries), and the route takes
+// deliveries again as soon as a held body is released.
 func TestWebhookBodiesInFlightBounded(t *testing.T) {
 	const maxBody = 4096
 	e := start(t, nil, func(c *service.Config) { c.MaxBodyBytes = maxBody })

@@ -34,7 +34,7 @@ var signatureMetadata = strings.ToLower(webhook.SignatureHeader)
 func (s *WebhookService) ReceiveArgyleWebhook(ctx context.Context, req *ahv1.ReceiveArgyleWebhookRequest) (*ahv1.ReceiveArgyleWebhookResponse, error) {
 	if s.inflight != nil {
 		n := int64(len(req.GetPayload()))
-		if !s.inflight.hold(n) {
+		if !s.inflight.hold(ctx, n) {
 			err := s.inflight.busy()
 			s.logger.WarnContext(ctx, "webhook rejected", "bytes", n, "error", err)
 			return nil, err

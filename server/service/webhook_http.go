@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"golang.org/x/sync/semaphore"
@@ -37,8 +38,8 @@ type webhookFront struct {
 	readLimit int64
 	// inflight holds the bytes of the bodies read but not yet answered,
 	// across all requests, so that a flood of large deliveries cannot
-	// hold more memory than its budget; a body that does not fit is
-	// refused before it is read.
+	// hold more memory than its budget; a body that does not fit in time
+	// is refused before it is read.
 	inflight *inflightBodies
 	observer intake.Observer // counts what the transport refuses
 	tracing  tracing
@@ -92,7 +93,7 @@ func (f *webhookFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.ContentLength >= 0 {
 		held = min(r.ContentLength, held)
 	}
-	if !f.inflight.hold(held) {
+	if !f.inflight.hold(ctx, held) {
 		w.Header().Set("Retry-After", "1")
 		f.refuse(ctx, w, intake.ReasonBusy, f.inflight.busy())
 		return
@@ -211,8 +212,19 @@ func newInflightBodies(maxBody int) *inflightBodies {
 	return &inflightBodies{budget: budget, sem: semaphore.NewWeighted(budget)}
 }
 
-// hold takes n bytes of the budget and reports whether they were free.
-func (b *inflightBodies) hold(n int64) bool { return b.sem.TryAcquire(n) }
+// inflightWait is how long a delivery waits for room before it is
+// refused: long enough for a few commits to free some, far below the
+// provider's 10 s timeout. A waiting request holds its headers only; its
+// body stays with the sender.
+const inflightWait = 2 * time.Second
+
+// hold takes n bytes of the budget, waiting up to inflightWait for them,
+// and reports whether it got them.
+func (b *inflightBodies) hold(ctx context.Context, n int64) bool {
+	ctx, cancel := context.WithTimeout(ctx, inflightWait)
+	defer cancel()
+	return b.sem.Acquire(ctx, n) == nil
+}
 
 func (b *inflightBodies) release(n int64) { b.sem.Release(n) }
 
