@@ -1,7 +1,6 @@
 package service
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -38,8 +37,8 @@ type webhookFront struct {
 	readLimit int64
 	// inflight holds the bytes of the bodies read but not yet answered,
 	// across all requests, so that a flood of large deliveries cannot
-	// hold more memory than its budget; a body that does not fit in time
-	// is refused before it is read.
+	// hold more memory than its budget; a body whose buffer finds no room
+	// in time is refused.
 	inflight *inflightBodies
 	observer intake.Observer // counts what the transport refuses
 	tracing  tracing
@@ -88,33 +87,63 @@ func (f *webhookFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"deliveries are accepted only from the configured sources (--webhook-allow-sources); this one came from %s", src))
 		return
 	}
-	// A body of unknown length (chunked) may be as large as the cap.
-	held := f.readLimit
-	if r.ContentLength >= 0 {
-		held = min(r.ContentLength, held)
-	}
-	if !f.inflight.hold(ctx, held) {
+	body, held, err := f.readHeld(ctx, r)
+	defer f.inflight.release(held)
+	switch {
+	case errors.Is(err, errIntakeBusy):
 		w.Header().Set("Retry-After", "1")
-		f.refuse(ctx, w, intake.ReasonBusy, f.inflight.busy())
+		f.refuse(ctx, w, intake.ReasonBusy, err)
 		return
-	}
-	defer func() { f.inflight.release(held) }()
-	buf := bytes.NewBuffer(make([]byte, 0, held+bytes.MinRead))
-	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, f.readLimit))
-	var tooLarge *http.MaxBytesError
-	if err != nil && !errors.As(err, &tooLarge) {
+	case err != nil:
 		f.refuse(ctx, w, intake.ReasonUnreadable, errorf(errUnreadable, "could not read the request body: %v", err))
 		return
 	}
-	body := buf.Bytes()
-	// A chunked body holds only what it turned out to be.
-	f.inflight.release(held - int64(len(body)))
-	held = int64(len(body))
 	r = r.WithContext(ctx)
 	r.Body = &readBody{data: body}
 	// The signature comes from its header only, never from the URL.
 	r.URL.RawQuery = ""
 	f.next.ServeHTTP(w, r)
+}
+
+// firstRead is the room a body takes before its first byte: a typical
+// delivery whole, and no more for a sender that announces a large body
+// and sends it slowly. The room then doubles as the body arrives.
+const firstRead = 64 << 10
+
+// readHeld reads r's body up to readLimit, taking room in the budget for
+// its buffer before the buffer grows, so that the bodies being read hold
+// at most the budget, each only what it has sent. It returns the room it
+// holds, which the caller releases once the delivery is answered; a body
+// that did not get room fails with errIntakeBusy.
+func (f *webhookFront) readHeld(ctx context.Context, r *http.Request) (body []byte, held int64, err error) {
+	size := min(firstRead, f.readLimit)
+	if r.ContentLength >= 0 {
+		// One more byte than announced, to read the end of the body.
+		size = min(size, r.ContentLength+1)
+	}
+	for {
+		if len(body) == cap(body) {
+			if size == 0 {
+				// readLimit bytes: over the cap, which the pipeline refuses
+				// (413); net/http closes the connection on the rest.
+				return body, held, nil
+			}
+			if !f.inflight.hold(ctx, size) {
+				return nil, held, f.inflight.busy()
+			}
+			held += size
+			body = append(make([]byte, 0, int64(cap(body))+size), body...)
+			size = min(int64(cap(body)), f.readLimit-int64(cap(body)))
+		}
+		n, err := r.Body.Read(body[len(body):cap(body)])
+		body = body[:len(body)+n]
+		if errors.Is(err, io.EOF) {
+			return body, held, nil
+		}
+		if err != nil {
+			return body, held, err
+		}
+	}
 }
 
 // refuse answers a delivery the transport turns down, counting it as the
