@@ -250,6 +250,9 @@ const inflightWait = 2 * time.Second
 // hold takes n bytes of the budget, waiting up to inflightWait for them,
 // and reports whether it got them.
 func (b *inflightBodies) hold(ctx context.Context, n int64) bool {
+	if b.sem.TryAcquire(n) {
+		return true // no timer when there is room
+	}
 	ctx, cancel := context.WithTimeout(ctx, inflightWait)
 	defer cancel()
 	return b.sem.Acquire(ctx, n) == nil
