@@ -238,7 +238,8 @@ func (b *Broker) readTail(ctx context.Context) {
 			b.broadcast()
 			b.mu.Unlock()
 		}
-		if len(page) < tailPage {
+		// A page may end early, full in bytes: only an empty one is the end.
+		if len(page) == 0 {
 			return
 		}
 	}
@@ -302,10 +303,7 @@ func (r *ring) evict() {
 const changeOverhead = 256
 
 // changeSize estimates the memory c holds.
-func changeSize(c *store.Change) int {
-	return changeOverhead + len(c.Event) + len(c.AccountID) + len(c.UserID) + len(c.ErrorCode) + len(c.ErrorMessage) +
-		len(c.Remedy.Message) + len(c.Remedy.LinkAccountID) + len(c.Remedy.LinkUserID)
-}
+func changeSize(c *store.Change) int { return changeOverhead + store.ChangeBytes(*c) }
 
 // at returns the i-th oldest change.
 func (r *ring) at(i int) *store.Change {
