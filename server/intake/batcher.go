@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/semaphore"
+
 	"github.com/accounthealth/accounthealth/server/store"
 )
 
@@ -24,6 +26,10 @@ type Batcher struct {
 	onChange func() // after a commit that appended changes
 	observe  CommitObserver
 	queue    chan *pending
+	// room bounds the bytes of the bodies queued or being committed:
+	// webhook bodies are bounded by their route already, but refreshes,
+	// backfills and deletions submit too.
+	room *semaphore.Weighted
 
 	mu      sync.RWMutex // guards closed against Submit racing Close
 	closed  bool
@@ -33,6 +39,7 @@ type Batcher struct {
 type pending struct {
 	delivery store.Delivery
 	done     chan outcome // buffered: the loop never blocks on a caller
+	bytes    int64        // of room held until committed
 }
 
 type outcome struct {
@@ -43,6 +50,13 @@ type outcome struct {
 // DefaultMaxBatch bounds one commit: large enough to amortise the fsync,
 // small enough that one transaction stays short.
 const DefaultMaxBatch = 256
+
+// MaxQueueBytes bounds the bodies queued or in a commit at once: a
+// commit's worth (DefaultMaxBatch) of 256 KiB deliveries, a hundred times
+// the usual size; larger ones make smaller commits, and a Submit waits
+// for room (within commitTimeout). A body larger than all of it waits for
+// the queue to empty.
+const MaxQueueBytes = 64 << 20
 
 // commitTimeout bounds one commit, and a sender's wait for its own, so a
 // stuck store cannot hold senders forever: they get errNotCommitted (a 503)
@@ -74,6 +88,7 @@ func NewBatcher(s store.Store, maxBatch int, onChange func(), observe CommitObse
 		onChange: onChange,
 		observe:  observe,
 		queue:    make(chan *pending, maxBatch),
+		room:     semaphore.NewWeighted(MaxQueueBytes),
 		stopped:  make(chan struct{}),
 	}
 	go b.loop()
@@ -87,10 +102,14 @@ func NewBatcher(s store.Store, maxBatch int, onChange func(), observe CommitObse
 func (b *Batcher) Submit(ctx context.Context, d store.Delivery) (store.Result, error) {
 	ctx, cancel := context.WithTimeoutCause(ctx, commitTimeout, errNotCommitted)
 	defer cancel()
-	p := &pending{delivery: d, done: make(chan outcome, 1)}
+	p := &pending{delivery: d, done: make(chan outcome, 1), bytes: min(int64(len(d.Body)), MaxQueueBytes)}
+	if err := b.room.Acquire(ctx, p.bytes); err != nil {
+		return store.Result{}, context.Cause(ctx)
+	}
 	b.mu.RLock()
 	if b.closed {
 		b.mu.RUnlock()
+		b.room.Release(p.bytes)
 		return store.Result{}, ErrStopped
 	}
 	select {
@@ -98,6 +117,7 @@ func (b *Batcher) Submit(ctx context.Context, d store.Delivery) (store.Result, e
 		b.mu.RUnlock()
 	case <-ctx.Done():
 		b.mu.RUnlock()
+		b.room.Release(p.bytes)
 		return store.Result{}, context.Cause(ctx)
 	}
 	select {
@@ -138,6 +158,8 @@ func (b *Batcher) loop() {
 			}
 		}
 		b.commit(batch)
+		// An idle loop keeps no delivery, nor its body, alive.
+		clear(batch)
 	}
 }
 
@@ -171,6 +193,7 @@ func (b *Batcher) commit(batch []*pending) {
 		b.onChange()
 	}
 	for i, p := range batch {
+		b.room.Release(p.bytes)
 		if err != nil {
 			p.done <- outcome{err: err}
 			continue

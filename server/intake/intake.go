@@ -67,6 +67,7 @@ type Observer interface {
 const (
 	ReasonTooLarge         = "too_large"
 	ReasonUnreadable       = "unreadable" // the transport could not read the body
+	ReasonBusy             = "busy"       // the bodies in flight filled the transport's budget
 	ReasonSourceNotAllowed = "source_not_allowed"
 	ReasonMissingSignature = "missing_signature"
 	ReasonInvalidSignature = "invalid_signature"

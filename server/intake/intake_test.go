@@ -403,3 +403,34 @@ func TestBatcherWakesStreamsOnlyForChanges(t *testing.T) {
 		t.Errorf("%d wake-ups, want 1 (one commit appended a change)", n)
 	}
 }
+
+// The bodies queued or in a commit stay within MaxQueueBytes: a Submit
+// beyond it waits (outside the queue) for a commit to make room, and a body
+// larger than all of it is still committed, alone.
+func TestBatcherQueueBoundedInBytes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := &gate{release: make(chan struct{})}
+		b := NewBatcher(g, 64, nil, nil)
+		var wg sync.WaitGroup
+		submit := func(size int) {
+			wg.Go(func() {
+				if _, err := b.Submit(context.Background(), store.Delivery{Body: make([]byte, size)}); err != nil {
+					t.Errorf("submit of %d bytes: %v", size, err)
+				}
+			})
+		}
+		submit(MaxQueueBytes / 2) // its commit holds the gate
+		settled(t, "one commit in flight", func() bool { return g.entered.Load() == 1 })
+		submit(MaxQueueBytes / 2)
+		settled(t, "the second queued", func() bool { return len(b.queue) == 1 })
+		submit(1)
+		submit(MaxQueueBytes + 1)
+		settled(t, "the others waiting for room", func() bool { return len(b.queue) == 1 })
+		close(g.release)
+		wg.Wait()
+		b.Close()
+		if n := len(g.batches); n < 3 || g.batches[0] != 1 || g.batches[n-1] != 1 {
+			t.Errorf("batches = %v, want the first alone (it filled half the room) and the last alone (the too-large body, or the one that waited behind it)", g.batches)
+		}
+	})
+}

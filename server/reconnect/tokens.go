@@ -11,8 +11,14 @@ import (
 )
 
 // maxSharedTokens bounds the tokens kept for their window: a few hundred
-// bytes each, so about a megabyte at most.
+// bytes each, and never more than maxSharedTokenBytes with the user's id,
+// so 8 MiB at most.
 const maxSharedTokens = 2048
+
+// maxSharedTokenBytes is the most a shared token and its user id take: a
+// user token is a JWT of a few hundred bytes; a longer one is used but not
+// kept.
+const maxSharedTokenBytes = 4 << 10
 
 // tokenShare makes calls for one user within a short window share one
 // token request: concurrent ones share the request in flight, later ones
@@ -64,8 +70,12 @@ func (s *tokenShare) lookup(userID string) (provider.UserToken, bool) {
 }
 
 // keep remembers tok for its window, dropping expired ones; when the map
-// is full of fresh tokens, tok is simply not shared.
+// is full of fresh tokens, or tok is too large to keep, it is simply not
+// shared.
 func (s *tokenShare) keep(userID string, tok provider.UserToken) {
+	if len(userID)+len(tok.Token) > maxSharedTokenBytes {
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()

@@ -3,6 +3,7 @@ package reconnect
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,6 +30,11 @@ func TestTokenShareWindowAndBound(t *testing.T) {
 	now = now.Add(10 * time.Second)
 	if got := get("u"); got != "u-2" {
 		t.Errorf("after the window: %s, want a new token", got)
+	}
+	// A token too large to keep is used, not shared.
+	large := strings.Repeat("x", maxSharedTokenBytes)
+	if get(large) != large+"-1" || get(large) != large+"-2" {
+		t.Error("a token larger than maxSharedTokenBytes was shared")
 	}
 	// Full of fresh tokens: a new user's token is minted but not kept.
 	for i := range maxSharedTokens {

@@ -41,13 +41,20 @@ type Refresher struct {
 	mu      sync.Mutex
 	queued  map[string]bool
 	order   []string
+	bytes   int // of the ids in order
 	limit   int
 	wake    chan struct{}
 	dropped int
 }
 
+// MaxQueueBytes bounds the ids of the accounts waiting: ten thousand
+// uuids take 360 KB, but a delivery's account id is only bounded by the
+// body's cap.
+const MaxQueueBytes = 4 << 20
+
 // New makes a Refresher that reads s, commits through commit (normally the
-// intake batcher) and keeps at most limit accounts waiting.
+// intake batcher) and keeps at most limit accounts waiting, and at most
+// MaxQueueBytes of their ids.
 func New(f Fetcher, s store.Store, commit func(context.Context, store.Delivery) (store.Result, error), logger *slog.Logger, limit int) *Refresher {
 	return &Refresher{
 		fetch: f, store: s, commit: commit, logger: logger, now: time.Now,
@@ -71,7 +78,7 @@ func (r *Refresher) Request(accountID string) {
 	r.mu.Lock()
 	switch {
 	case r.queued[accountID]:
-	case len(r.order) >= r.limit:
+	case len(r.order) >= r.limit || r.bytes+len(accountID) > MaxQueueBytes:
 		r.dropped++
 		if r.dropped == 1 || r.dropped%1000 == 0 {
 			r.logger.Warn("provider refresh queue full; accounts stay unconfirmed until their next delivery", "dropped", r.dropped)
@@ -79,6 +86,7 @@ func (r *Refresher) Request(accountID string) {
 	default:
 		r.queued[accountID] = true
 		r.order = append(r.order, accountID)
+		r.bytes += len(accountID)
 	}
 	r.mu.Unlock()
 	select {
@@ -111,6 +119,7 @@ func (r *Refresher) next() (string, bool) {
 	}
 	id := r.order[0]
 	r.order = r.order[1:]
+	r.bytes -= len(id)
 	delete(r.queued, id)
 	return id, true
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -98,5 +100,25 @@ func TestDeliveryServableSnapshot(t *testing.T) {
 				t.Errorf("snapshot = %s, want %s", got, tt.snapshot)
 			}
 		})
+	}
+}
+
+// The queue holds at most MaxQueueBytes of account ids, however few: a
+// request beyond that is dropped, and room comes back as accounts leave.
+func TestQueueBoundedInBytes(t *testing.T) {
+	r := New(&fakeFetcher{}, knowsNothing{}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), 100)
+	half := func(c string) string { return strings.Repeat(c, MaxQueueBytes/2) }
+	r.Request(half("a"))
+	r.Request(half("b"))
+	r.Request("c")
+	if !slices.Equal(r.order, []string{half("a"), half("b")}) {
+		t.Fatalf("queued %d ids, want the two that fill the budget", len(r.order))
+	}
+	if id, _ := r.next(); id != half("a") {
+		t.Fatal("the oldest request did not come first")
+	}
+	r.Request("c")
+	if !slices.Equal(r.order, []string{half("b"), "c"}) {
+		t.Fatalf("queued %d ids after one left, want room for another", len(r.order))
 	}
 }

@@ -32,16 +32,26 @@ func (c sharedCodec) Marshal(v any) (mem.BufferSlice, error) {
 	return c.CodecV2.Marshal(v)
 }
 
-// encodedEvents keeps the wire form of recent stream events by change Seq.
+// encodedEvents keeps the wire form of recent stream events by change Seq,
+// at most limit of them and budget bytes: an event carries the account's
+// error message, which a provider may make as large as a delivery.
 type encodedEvents struct {
 	mu     sync.RWMutex
 	bySeq  map[int64]encodedMessage
+	order  []int64 // the Seqs in bySeq, oldest first
 	limit  int
+	budget int
+	bytes  int   // held in bySeq
 	newest int64 // the highest Seq seen
 }
 
-func newEncodedEvents(limit int) *encodedEvents {
-	return &encodedEvents{bySeq: make(map[int64]encodedMessage), limit: limit}
+// encodedEventsBudget holds a few thousand ordinary events (a few hundred
+// bytes each), or a dozen of the largest a 1 MiB delivery can cause: live
+// subscribers read the newest, and a miss only costs an encoding.
+const encodedEventsBudget = 16 << 20
+
+func newEncodedEvents(limit, budget int) *encodedEvents {
+	return &encodedEvents{bySeq: make(map[int64]encodedMessage), limit: limit, budget: budget}
 }
 
 // get returns c's event in wire form, encoding it on first use.
@@ -58,20 +68,24 @@ func (e *encodedEvents) get(c *store.Change) (encodedMessage, error) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	// Only the newest Seqs are kept, at most limit/2 of them: that is where
-	// live subscribers read. A subscriber replaying old changes encodes its
-	// own, which is correct, only slower, and cannot grow the cache.
+	// Only the newest Seqs are kept: that is where live subscribers read.
+	// A subscriber replaying old changes encodes its own, which is
+	// correct, only slower, and cannot grow the cache; so does one sent an
+	// event larger than the whole budget.
 	e.newest = max(e.newest, c.Seq)
-	floor := e.newest - int64(e.limit/2)
-	if len(e.bySeq) >= e.limit/2 {
-		for seq := range e.bySeq {
-			if seq <= floor {
-				delete(e.bySeq, seq)
-			}
-		}
+	if c.Seq <= e.newest-int64(e.limit) || len(b) > e.budget {
+		return b, nil
 	}
-	if c.Seq > floor {
-		e.bySeq[c.Seq] = b
+	if m, ok := e.bySeq[c.Seq]; ok {
+		return m, nil // another subscriber encoded it meanwhile
+	}
+	e.bySeq[c.Seq] = b
+	e.order = append(e.order, c.Seq)
+	e.bytes += len(b)
+	for len(e.order) > e.limit || e.bytes > e.budget {
+		e.bytes -= len(e.bySeq[e.order[0]])
+		delete(e.bySeq, e.order[0])
+		e.order = e.order[1:]
 	}
 	return b, nil
 }

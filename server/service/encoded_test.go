@@ -1,6 +1,7 @@
 package service
 
 import (
+	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -12,7 +13,7 @@ import (
 )
 
 func TestEncodedEventsAreTheEventAndStayBounded(t *testing.T) {
-	e := newEncodedEvents(8)
+	e := newEncodedEvents(8, 1<<20)
 	codec := newSharedCodec()
 	for seq := int64(1); seq <= 100; seq++ {
 		c := &store.Change{Seq: seq, AccountID: "a", Transition: health.Transition{Kind: health.KindDisconnected}}
@@ -52,5 +53,45 @@ func TestEncodedEventsAreTheEventAndStayBounded(t *testing.T) {
 	wire, err := codec.Marshal(&ahv1.Heartbeat{Cursor: "x"})
 	if err != nil || wire.Len() == 0 {
 		t.Fatalf("plain message: %v", err)
+	}
+}
+
+// Events carry error messages as large as a delivery: the cache holds at
+// most its byte budget of them, and one larger than the whole budget is
+// sent without being kept.
+func TestEncodedEventsStayWithinTheirByteBudget(t *testing.T) {
+	const budget = 64 << 10
+	e := newEncodedEvents(1000, budget)
+	large := func(seq int64, size int) *store.Change {
+		return &store.Change{Seq: seq, AccountID: "a", Transition: health.Transition{
+			Kind: health.KindDisconnected, ErrorMessage: strings.Repeat("m", size)}}
+	}
+	for seq := int64(1); seq <= 100; seq++ {
+		if _, err := e.get(large(seq, 10<<10)); err != nil {
+			t.Fatal(err)
+		}
+		held := 0
+		for _, m := range e.bySeq {
+			held += len(m)
+		}
+		if held > budget || held != e.bytes {
+			t.Fatalf("after seq %d the cache holds %d bytes (counted %d), budget %d", seq, held, e.bytes, budget)
+		}
+	}
+	if _, ok := e.bySeq[100]; !ok {
+		t.Error("the newest event is not kept")
+	}
+	if len(e.bySeq) < budget/(11<<10) {
+		t.Errorf("only %d events of 10 KB kept in a %d-byte budget", len(e.bySeq), budget)
+	}
+	m, err := e.get(large(101, budget))
+	if err != nil || len(m) <= budget {
+		t.Fatalf("an event over the budget: %d bytes, %v", len(m), err)
+	}
+	if _, ok := e.bySeq[101]; ok {
+		t.Error("an event larger than the whole budget was cached")
+	}
+	if _, ok := e.bySeq[100]; !ok {
+		t.Error("an event too large to cache evicted the others")
 	}
 }

@@ -67,6 +67,7 @@ var errorMapping = []struct {
 	{target: store.ErrUnavailable, code: codes.Unavailable, reason: ahv1.ErrorReason_STORE_UNAVAILABLE, public: storeUnavailableMessage},
 	{target: store.ErrClosed, code: codes.Unavailable, reason: ahv1.ErrorReason_STORE_UNAVAILABLE, public: storeUnavailableMessage},
 	{target: errNotReady, code: codes.Unavailable, reason: ahv1.ErrorReason_STORE_UNAVAILABLE},
+	{target: errIntakeBusy, code: codes.Unavailable, reason: ahv1.ErrorReason_INTAKE_BUSY},
 	{target: stream.ErrClosed, code: codes.Unavailable, reason: ahv1.ErrorReason_SHUTTING_DOWN, public: shuttingDownMessage},
 	{target: errShuttingDown, code: codes.Unavailable, reason: ahv1.ErrorReason_SHUTTING_DOWN},
 	{target: deletion.ErrNotDeletable, code: codes.FailedPrecondition, reason: ahv1.ErrorReason_ACCOUNT_NOT_DELETABLE},
@@ -96,6 +97,8 @@ var (
 	errSourceNotAllowed = errors.New("source not allowed")
 	// errMethodNotAllowed: an HTTP path exists, but not for the method.
 	errMethodNotAllowed = errors.New("method not allowed")
+	// errIntakeBusy: the webhook route holds its budget of bodies.
+	errIntakeBusy = errors.New("too many delivery bytes in flight")
 	// errNotReady: the readiness probe's last check failed.
 	errNotReady = errors.New("not ready")
 	// errShuttingDown: the readiness probe's answer once shutdown began.

@@ -38,6 +38,7 @@ type frontEnds struct {
 
 	grpcLis, webhookLis, apiLis net.Listener
 	webhookSrv, apiSrv          *http.Server
+	inflight                    *inflightBodies // deliveries' bytes not yet answered
 }
 
 // envelopeSlack is the room a gRPC message needs beyond the largest
@@ -51,7 +52,7 @@ const maxStreamsPerConnection = 1000
 // newFrontEnds binds the listeners and builds the servers over c. On error
 // everything it opened is closed again.
 func newFrontEnds(cfg Config, c *core, logger *slog.Logger) (_ *frontEnds, err error) {
-	fe := &frontEnds{}
+	fe := &frontEnds{inflight: newInflightBodies(cfg.MaxBodyBytes)}
 	var undo []func()
 	defer func() {
 		if err != nil {
@@ -106,9 +107,12 @@ func newFrontEnds(cfg Config, c *core, logger *slog.Logger) (_ *frontEnds, err e
 // newGRPCServers makes the two gRPC servers and registers the services.
 func (fe *frontEnds) newGRPCServers(cfg Config, c *core, authn *auth.Authenticator, internalTLS *tls.Config, logger *slog.Logger) {
 	webhooks := &WebhookService{pipeline: c.pipeline, refresher: c.refresher, logger: logger}
+	// Both listeners' deliveries share one budget of bytes in flight.
+	grpcWebhooks := *webhooks
+	grpcWebhooks.inflight = fe.inflight
 	accounts := &AccountHealthService{
 		tracing: c.tracing, store: c.store, deleter: c.deleter, refresher: c.refresher, reconnector: c.reconnector, backfill: c.backfill,
-		broker: c.broker, encoded: newEncodedEvents(8192), metrics: c.metrics, logger: logger,
+		broker: c.broker, encoded: newEncodedEvents(4096, encodedEventsBudget), metrics: c.metrics, logger: logger,
 	}
 	// Streams are long-lived: cap them per connection so one client cannot
 	// hold unbounded server resources. The in-process server is exempt: all
@@ -119,8 +123,9 @@ func (fe *frontEnds) newGRPCServers(cfg Config, c *core, authn *auth.Authenticat
 	}
 	fe.grpc = newGRPCServer(cfg, c.tracing, logger, authenticateGRPC(authn), extra...)
 	fe.inproc = newGRPCServer(cfg, c.tracing, logger, trustFrontEnd)
+	ahv1.RegisterWebhookServiceServer(fe.grpc, &grpcWebhooks)
+	ahv1.RegisterWebhookServiceServer(fe.inproc, webhooks)
 	for _, g := range []*grpc.Server{fe.grpc, fe.inproc} {
-		ahv1.RegisterWebhookServiceServer(g, webhooks)
 		ahv1.RegisterAccountHealthServiceServer(g, accounts)
 		healthpb.RegisterHealthServer(g, c.ready.health)
 	}
@@ -134,7 +139,7 @@ func (fe *frontEnds) newHTTPHandlers(cfg Config, c *core, authn *auth.Authentica
 		return nil, nil, err
 	}
 	webhook, err = newWebhookHandler(fe.conn, webhookFront{
-		sources: sources, readLimit: int64(cfg.MaxBodyBytes) + 1, observer: c.metrics, tracing: c.tracing, logger: logger,
+		sources: sources, readLimit: int64(cfg.MaxBodyBytes) + 1, inflight: fe.inflight, observer: c.metrics, tracing: c.tracing, logger: logger,
 	}, c.ready)
 	if err != nil {
 		return nil, nil, err

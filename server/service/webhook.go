@@ -19,7 +19,10 @@ type WebhookService struct {
 	ahv1.UnimplementedWebhookServiceServer
 	pipeline  *intake.Pipeline
 	refresher *refresh.Refresher // nil: unconfirmed accounts stay so
-	logger    *slog.Logger
+	// inflight, on the gRPC listener, holds each payload's bytes until it
+	// is answered; the webhook route holds its bodies itself.
+	inflight *inflightBodies
+	logger   *slog.Logger
 }
 
 var _ ahv1.WebhookServiceServer = (*WebhookService)(nil)
@@ -29,6 +32,15 @@ var _ ahv1.WebhookServiceServer = (*WebhookService)(nil)
 var signatureMetadata = strings.ToLower(webhook.SignatureHeader)
 
 func (s *WebhookService) ReceiveArgyleWebhook(ctx context.Context, req *ahv1.ReceiveArgyleWebhookRequest) (*ahv1.ReceiveArgyleWebhookResponse, error) {
+	if s.inflight != nil {
+		n := int64(len(req.GetPayload()))
+		if !s.inflight.hold(ctx, n) {
+			err := s.inflight.busy()
+			s.logger.WarnContext(ctx, "webhook rejected", "bytes", n, "error", err)
+			return nil, err
+		}
+		defer s.inflight.release(n)
+	}
 	signature := req.GetSignature()
 	if signature == "" {
 		signature = firstMetadata(ctx, signatureMetadata)

@@ -8,8 +8,10 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"golang.org/x/sync/semaphore"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 
@@ -33,9 +35,14 @@ type webhookFront struct {
 	// readLimit is the most of a body read: one byte over the cap, so
 	// that the pipeline, which owns the cap, refuses what is over it.
 	readLimit int64
-	observer  intake.Observer // counts what the transport refuses
-	tracing   tracing
-	logger    *slog.Logger
+	// inflight holds the bytes of the bodies read but not yet answered,
+	// across all requests, so that a flood of large deliveries cannot
+	// hold more memory than its budget; a body whose buffer finds no room
+	// in time is refused.
+	inflight *inflightBodies
+	observer intake.Observer // counts what the transport refuses
+	tracing  tracing
+	logger   *slog.Logger
 }
 
 // newWebhookHandler serves the internet-facing listener: the webhook route,
@@ -80,9 +87,14 @@ func (f *webhookFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"deliveries are accepted only from the configured sources (--webhook-allow-sources); this one came from %s", src))
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, f.readLimit))
-	var tooLarge *http.MaxBytesError
-	if err != nil && !errors.As(err, &tooLarge) {
+	body, held, err := f.readHeld(ctx, r)
+	defer f.inflight.release(held)
+	switch {
+	case errors.Is(err, errIntakeBusy):
+		w.Header().Set("Retry-After", "1")
+		f.refuse(ctx, w, intake.ReasonBusy, err)
+		return
+	case err != nil:
 		f.refuse(ctx, w, intake.ReasonUnreadable, errorf(errUnreadable, "could not read the request body: %v", err))
 		return
 	}
@@ -91,6 +103,47 @@ func (f *webhookFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The signature comes from its header only, never from the URL.
 	r.URL.RawQuery = ""
 	f.next.ServeHTTP(w, r)
+}
+
+// firstRead is the room a body takes before its first byte: a typical
+// delivery whole, and no more for a sender that announces a large body
+// and sends it slowly. The room then doubles as the body arrives.
+const firstRead = 64 << 10
+
+// readHeld reads r's body up to readLimit, taking room in the budget for
+// its buffer before the buffer grows, so that the bodies being read hold
+// at most the budget, each only what it has sent. It returns the room it
+// holds, which the caller releases once the delivery is answered; a body
+// that did not get room fails with errIntakeBusy.
+func (f *webhookFront) readHeld(ctx context.Context, r *http.Request) (body []byte, held int64, err error) {
+	size := min(firstRead, f.readLimit)
+	if r.ContentLength >= 0 {
+		// One more byte than announced, to read the end of the body.
+		size = min(size, r.ContentLength+1)
+	}
+	for {
+		if len(body) == cap(body) {
+			if size == 0 {
+				// readLimit bytes: over the cap, which the pipeline refuses
+				// (413); net/http closes the connection on the rest.
+				return body, held, nil
+			}
+			if !f.inflight.hold(ctx, size) {
+				return nil, held, f.inflight.busy()
+			}
+			held += size
+			body = append(make([]byte, 0, int64(cap(body))+size), body...)
+			size = min(int64(cap(body)), f.readLimit-int64(cap(body)))
+		}
+		n, err := r.Body.Read(body[len(body):cap(body)])
+		body = body[:len(body)+n]
+		if errors.Is(err, io.EOF) {
+			return body, held, nil
+		}
+		if err != nil {
+			return body, held, err
+		}
+	}
 }
 
 // refuse answers a delivery the transport turns down, counting it as the
@@ -166,4 +219,48 @@ func (*rawBodyMarshaler) NewDecoder(r io.Reader) runtime.Decoder {
 		*dst, b.data = b.data, nil
 		return nil
 	})
+}
+
+// inflightBodies is a byte budget shared by concurrent requests: those of
+// the webhook route and those of the gRPC listener's ReceiveArgyleWebhook.
+type inflightBodies struct {
+	budget int64
+	sem    *semaphore.Weighted
+}
+
+// inflightBodiesPerCap is how many bodies of the largest size are held at
+// once: enough to keep the store's group commit busy (a commit of them
+// takes milliseconds), and thousands of the usual 2 KB ones. A body is
+// held about 6 times on its way to the store (read, the gateway's
+// request, gRPC's frames and message, the decoded account object and
+// strings), so at the default 1 MiB cap this is about 100 MiB.
+const inflightBodiesPerCap = 16
+
+func newInflightBodies(maxBody int) *inflightBodies {
+	budget := inflightBodiesPerCap * (int64(maxBody) + 1)
+	return &inflightBodies{budget: budget, sem: semaphore.NewWeighted(budget)}
+}
+
+// inflightWait is how long a delivery waits for room before it is
+// refused: long enough for a few commits to free some, far below the
+// provider's 10 s timeout. A waiting request holds its headers only; its
+// body stays with the sender.
+const inflightWait = 2 * time.Second
+
+// hold takes n bytes of the budget, waiting up to inflightWait for them,
+// and reports whether it got them.
+func (b *inflightBodies) hold(ctx context.Context, n int64) bool {
+	if b.sem.TryAcquire(n) {
+		return true // no timer when there is room
+	}
+	ctx, cancel := context.WithTimeout(ctx, inflightWait)
+	defer cancel()
+	return b.sem.Acquire(ctx, n) == nil
+}
+
+func (b *inflightBodies) release(n int64) { b.sem.Release(n) }
+
+// busy is the error for a body that does not fit.
+func (b *inflightBodies) busy() error {
+	return errorf(errIntakeBusy, "the server already holds %d bytes of deliveries it has not stored yet, its limit; nothing was stored: send it again later", b.budget)
 }

@@ -135,9 +135,14 @@ func RecordBytes(r health.Record) int {
 func EntryBytes(e Entry) int {
 	n := len(e.Source) + len(e.Event) + len(e.Name) + len(e.AccountID) + len(e.UserID) + len(e.Actor) + len(e.Body)
 	if c := e.Change; c != nil {
-		n += len(c.Event) + len(c.AccountID) + len(c.UserID) + len(c.ErrorCode) + len(c.ErrorMessage) + remedyBytes(c.Remedy)
+		n += ChangeBytes(*c)
 	}
 	return n
+}
+
+// ChangeBytes is what c weighs on a page of ReadChanges, like RecordBytes.
+func ChangeBytes(c Change) int {
+	return len(c.Event) + len(c.AccountID) + len(c.UserID) + len(c.ErrorCode) + len(c.ErrorMessage) + remedyBytes(c.Remedy)
 }
 
 func remedyBytes(r health.Remedy) int {

@@ -161,9 +161,11 @@ type Store interface {
 	// log holds nothing for the account, ErrInvalidArgument when q.Cursor
 	// rejects q.
 	ListEntries(ctx context.Context, q EntryQuery) (EntryPage, error)
-	// ReadChanges returns up to limit changes with Seq > after, in Seq order.
-	// limit obeys PageLimit: 0 means DefaultPageSize, above MaxPageSize is
-	// ErrInvalidArgument.
+	// ReadChanges returns up to limit changes with Seq > after, in Seq order,
+	// and fewer when their ChangeBytes would pass PageBytes (at least one,
+	// when there is one): fewer than limit does not mean the end of the log;
+	// an empty page does. limit obeys PageLimit: 0 means DefaultPageSize,
+	// above MaxPageSize is ErrInvalidArgument.
 	ReadChanges(ctx context.Context, after int64, limit int) ([]Change, error)
 	// LastChangeSeq is the Seq of the newest committed change, 0 if none.
 	LastChangeSeq(ctx context.Context) (int64, error)

@@ -35,6 +35,11 @@ const (
 	// DefaultRingSize keeps a few seconds of a heavy burst in memory, so
 	// subscribers that are merely scheduled late never touch the store.
 	DefaultRingSize = 4096
+	// DefaultRingBytes bounds the ring in bytes: DefaultRingSize ordinary
+	// changes take about 2 MiB, but a change carries the provider's error
+	// message, which may be as large as a delivery. A ring of large
+	// changes holds fewer of them; subscribers behind it read the log.
+	DefaultRingBytes = 16 << 20
 	// DefaultPollInterval is the safety net for wake-ups that never come
 	// (a commit by a process that does not notify this one).
 	DefaultPollInterval = time.Second
@@ -57,6 +62,9 @@ type Options struct {
 	// RingSize is how many recent changes are kept in memory (a change
 	// takes about half a kilobyte).
 	RingSize int
+	// RingBytes bounds the ring's changes in bytes (see changeSize); a
+	// change larger than that alone is not kept.
+	RingBytes int
 	// PollInterval: the log is re-read this often even without wake-ups.
 	PollInterval time.Duration
 	// HeartbeatInterval: Next returns a heartbeat after this long without
@@ -69,6 +77,9 @@ type Options struct {
 func (o Options) withDefaults() Options {
 	if o.RingSize <= 0 {
 		o.RingSize = DefaultRingSize
+	}
+	if o.RingBytes <= 0 {
+		o.RingBytes = DefaultRingBytes
 	}
 	if o.PollInterval <= 0 {
 		o.PollInterval = DefaultPollInterval
@@ -114,7 +125,7 @@ func New(s store.Store, opts Options) *Broker {
 		wake:    make(chan struct{}, 1),
 		life:    life,
 		end:     end,
-		ring:    ring{buf: make([]*store.Change, opts.RingSize)},
+		ring:    ring{buf: make([]*store.Change, opts.RingSize), budget: opts.RingBytes},
 		changed: make(chan struct{}),
 	}
 }
@@ -227,7 +238,8 @@ func (b *Broker) readTail(ctx context.Context) {
 			b.broadcast()
 			b.mu.Unlock()
 		}
-		if len(page) < tailPage {
+		// A page may end early, full in bytes: only an empty one is the end.
+		if len(page) == 0 {
 			return
 		}
 	}
@@ -246,29 +258,52 @@ func (b *Broker) broadcast() {
 	b.changed = make(chan struct{})
 }
 
-// ring holds the most recent changes the tail read, oldest first. Every
-// committed change with floor < Seq <= tail is in it, so a cursor at or
-// above floor can be served from memory alone. Changes are shared with
-// subscribers and never modified.
+// ring holds the most recent changes the tail read, oldest first, at most
+// len(buf) of them and budget bytes. Every committed change with floor <
+// Seq <= tail is in it, so a cursor at or above floor can be served from
+// memory alone. Changes are shared with subscribers and never modified.
 type ring struct {
-	buf   []*store.Change
-	head  int // index in buf of the oldest change
-	n     int // changes held
-	floor int64
-	tail  int64
+	buf    []*store.Change
+	head   int // index in buf of the oldest change
+	n      int // changes held
+	bytes  int // their changeSize
+	budget int
+	floor  int64
+	tail   int64
 }
 
 func (r *ring) push(c *store.Change) {
 	if r.n == len(r.buf) {
-		r.floor = r.buf[r.head].Seq
-		r.buf[r.head] = c
-		r.head = (r.head + 1) % len(r.buf)
-	} else {
-		r.buf[(r.head+r.n)%len(r.buf)] = c
-		r.n++
+		r.evict()
 	}
+	r.buf[(r.head+r.n)%len(r.buf)] = c
+	r.n++
+	r.bytes += changeSize(c)
 	r.tail = c.Seq
+	// The newest change goes too when it alone is over the budget: the
+	// ring is then empty, floor == tail, and subscribers read it from the
+	// log.
+	for r.bytes > r.budget {
+		r.evict()
+	}
 }
+
+// evict drops the oldest change.
+func (r *ring) evict() {
+	c := r.buf[r.head]
+	r.buf[r.head] = nil // nothing pins an evicted change
+	r.floor = c.Seq
+	r.bytes -= changeSize(c)
+	r.head = (r.head + 1) % len(r.buf)
+	r.n--
+}
+
+// changeOverhead is what a change takes besides its strings: the struct,
+// the strings' headers, and the ring's and the page's pointers to it.
+const changeOverhead = 256
+
+// changeSize estimates the memory c holds.
+func changeSize(c *store.Change) int { return changeOverhead + store.ChangeBytes(*c) }
 
 // at returns the i-th oldest change.
 func (r *ring) at(i int) *store.Change {

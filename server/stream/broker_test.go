@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -564,5 +565,44 @@ func TestTailFailureEndsStreams(t *testing.T) {
 			checkSame(t, "after the tail recovered", missed, []store.Change{*it.Change})
 			return
 		}
+	}
+}
+
+// Changes carry the provider's error messages, which may be as large as a
+// delivery: the ring holds at most RingBytes of them, and a subscriber
+// still gets every change, from the ring or from the store, in order.
+func TestRingBoundedInBytes(t *testing.T) {
+	const budget = 64 << 10
+	e := newEnv(t, Options{RingSize: 1000, RingBytes: budget, HeartbeatInterval: time.Hour})
+	sub := e.subscribe(Request{})
+	var events []storetest.Event
+	for i := range 40 {
+		ev := failed(i, i, "invalid_mfa", time.Duration(i)*time.Millisecond)
+		ev.ErrorMessage = strings.Repeat("m", (i%4)*10<<10) // 0 to 30 KB
+		events = append(events, ev)
+	}
+	// One alone larger than the whole budget: it is not kept.
+	events[25].ErrorMessage = strings.Repeat("m", 2*budget)
+	var all []store.Change
+	for _, ev := range events {
+		all = append(all, e.ingest(ev)...)
+		waitTail(t, e.broker, lastSeq(all))
+		e.broker.mu.RLock()
+		r := e.broker.ring
+		held := 0
+		for i := range r.n {
+			held += changeSize(r.at(i))
+		}
+		e.broker.mu.RUnlock()
+		if held > budget || held != r.bytes {
+			t.Fatalf("after %d changes the ring holds %d bytes (counted %d), budget %d", len(all), held, r.bytes, budget)
+		}
+		if r.n > 0 && r.at(r.n-1).Seq != lastSeq(all) {
+			t.Fatalf("the ring's newest change is %d, not the log's %d", r.at(r.n-1).Seq, lastSeq(all))
+		}
+	}
+	checkSame(t, "subscriber", all, drain(t, sub, lastSeq(all)))
+	if sub.replays == 0 {
+		t.Error("the subscriber never read the store: the ring kept everything")
 	}
 }

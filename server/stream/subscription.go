@@ -154,6 +154,9 @@ func (s *Subscription) Next(ctx context.Context) (Item, error) {
 		now := time.Now()
 		if len(s.pending) > 0 {
 			c := s.pending[0]
+			// Returned changes are not kept: an idle subscriber pins
+			// nothing the ring has evicted.
+			s.pending[0] = nil
 			s.pending = s.pending[1:]
 			return s.item(c, now), nil
 		}

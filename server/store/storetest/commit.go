@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -346,4 +347,43 @@ func lastChangeSeq(t *testing.T, s store.Store) int64 {
 		t.Fatalf("LastChangeSeq: %v", err)
 	}
 	return seq
+}
+
+// testChangePagesBoundedInBytes: pages of ReadChanges end before
+// store.PageBytes of changes, here of the longest error messages a record
+// keeps; read in pages, every change comes once.
+func testChangePagesBoundedInBytes(t *testing.T, s store.Store) {
+	var events []Event
+	for i := range store.MaxPageSize {
+		e := failed(accountID(i), userID(i), "invalid_mfa", t0.Add(time.Duration(i)*time.Second))
+		e.ErrorMessage = strings.Repeat("m", store.PageBytes/100) // cut to what a record keeps
+		events = append(events, e)
+	}
+	res := ingest(t, s, events...)
+	var sizes [][]int
+	var paged []store.Change
+	for after := int64(0); ; {
+		page, err := s.ReadChanges(t.Context(), after, store.MaxPageSize)
+		if err != nil {
+			t.Fatalf("ReadChanges(%d): %v", after, err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		sizes = append(sizes, itemSizes(page, store.ChangeBytes))
+		paged = append(paged, page...)
+		after = page[len(page)-1].Seq
+	}
+	checkPageCuts(t, "ReadChanges", store.MaxPageSize, sizes)
+	if len(paged) != len(res) {
+		t.Fatalf("read %d changes in pages, want %d", len(paged), len(res))
+	}
+	for i, c := range paged {
+		if res[i].Change == nil || res[i].Change.Seq != c.Seq {
+			t.Errorf("change %d: Seq %d, Ingest reported %+v", i, c.Seq, res[i].Change)
+		}
+	}
+	if len(sizes) < 2 {
+		t.Errorf("ReadChanges: %d changes of %d bytes in one page, want pages of at most %d bytes", len(paged), store.ChangeBytes(paged[0]), store.PageBytes)
+	}
 }

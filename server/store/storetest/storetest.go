@@ -58,6 +58,7 @@ func Run(t *testing.T, newDB Factory) {
 		{"GetHealthNotFound", testGetHealthNotFound},
 		{"FailedThenConnectedChanges", testFailedThenConnectedChanges},
 		{"ReadChangesPaging", testReadChangesPaging},
+		{"ChangePagesBoundedInBytes", testChangePagesBoundedInBytes},
 		{"DuplicateWithSnapshot", testDuplicateWithSnapshot},
 		{"DuplicateWithoutSnapshotWindow", testDuplicateWithoutSnapshotWindow},
 		{"IdenticalBytesNewFact", testIdenticalBytesNewFact},

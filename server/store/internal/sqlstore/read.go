@@ -178,7 +178,8 @@ func (r Reader) ListEntries(ctx context.Context, q store.EntryQuery) (store.Entr
 	return page, nil
 }
 
-// ReadChanges returns up to limit changes with Seq > after, in Seq order;
+// ReadChanges returns up to limit changes with Seq > after, in Seq order,
+// fewer past store.PageBytes (see queryPage);
 // limit follows the page size rules (0 means store.DefaultPageSize).
 func (r Reader) ReadChanges(ctx context.Context, after int64, limit int) ([]store.Change, error) {
 	const op = "read changes"
@@ -189,7 +190,7 @@ func (r Reader) ReadChanges(ctx context.Context, after int64, limit int) ([]stor
 	if err != nil {
 		return nil, r.guard.Fail(op, err)
 	}
-	changes, err := queryAll(ctx, r.q, r.sql.changes, []any{after, limit}, ScanChange)
+	changes, _, err := queryPage(ctx, r.q, r.sql.changes, []any{after, limit}, ScanChange, limit, store.ChangeBytes)
 	if err != nil {
 		return nil, r.guard.Fail(op, err)
 	}
