@@ -211,6 +211,12 @@ func TestHostileInput(t *testing.T) {
 		wantError(t, res, http.StatusBadRequest, ahv1.ErrorReason_MALFORMED_DELIVERY, "data.account: not valid UTF-8 (a lone surrogate escape)")
 		s.wantUnknown(t, "bad-\uFFFD")
 	})
+	t.Run("account id too long for an index", func(t *testing.T) {
+		t.Parallel()
+		id := strings.Repeat("x", 8000)
+		res := s.postSigned(t, []byte(`{"event":"accounts.failed","data":{"account":"`+id+`","error_code":"invalid_credentials"}}`))
+		wantError(t, res, http.StatusBadRequest, ahv1.ErrorReason_MALFORMED_DELIVERY, "data.account: 8000 bytes long, over the 512 an id may have")
+	})
 }
 
 // answer is an HTTP answer with its body read.

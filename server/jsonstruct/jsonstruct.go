@@ -13,6 +13,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"slices"
 	"strconv"
@@ -71,17 +72,28 @@ func Struct(b []byte) (*structpb.Struct, error) {
 	return s, nil
 }
 
+// MaxIDBytes bounds an id. The provider's are UUIDs (36 bytes); 512 leaves
+// room for any other form and keeps every index entry far below
+// PostgreSQL's B-tree limit (about 2.7 KB), which a longer id fails on
+// every attempt.
+const MaxIDBytes = 512
+
 // ID decodes lit, a JSON string literal (quotes included), as an
 // identifier: exactly the text written, or an error saying why it is not.
 // Other text is repaired (see Servable); an id is not, since a repaired id
 // names a different thing, and two different bad ids can become one. So
 // invalid UTF-8 and lone surrogate escapes, which encoding/json decodes as
 // U+FFFD, are errors, and so is NUL, which PostgreSQL's text cannot hold.
+// An id longer than MaxIDBytes is an error too: stored, it would fail the
+// store's index on every attempt.
 // lit must be a string as encoding/json delimits one (a json.RawMessage).
 func ID(lit []byte) (string, error) {
 	var s string
 	if err := json.Unmarshal(lit, &s); err != nil {
 		return "", err
+	}
+	if len(s) > MaxIDBytes {
+		return "", fmt.Errorf("%d bytes long, over the %d an id may have", len(s), MaxIDBytes)
 	}
 	switch _, _, ok := scanString(lit, 0); {
 	case !utf8.Valid(lit):

@@ -164,6 +164,8 @@ var ids = []struct{ name, lit, want, err string }{
 	{"invalid UTF-8", "\"acct-\xff\"", "", "not valid UTF-8 (an invalid byte sequence)"},
 	{"encoded surrogate", "\"\xed\xa0\x80\"", "", "not valid UTF-8 (an invalid byte sequence)"},
 	{"NUL", `"a\u0000"`, "", `contains NUL (\u0000)`},
+	{"longest", `"` + strings.Repeat("a", MaxIDBytes) + `"`, strings.Repeat("a", MaxIDBytes), ""},
+	{"too long", `"` + strings.Repeat("\u00e9", MaxIDBytes/2) + `a"`, "", "513 bytes long, over the 512 an id may have"},
 }
 
 func TestID(t *testing.T) {
@@ -186,7 +188,7 @@ func errText(err error) string {
 
 // FuzzID checks ID against protojson, which refuses exactly the text that
 // encoding/json repairs: ID takes a string when protojson does, with the
-// same text, unless it holds NUL.
+// same text, unless it holds NUL or is too long.
 func FuzzID(f *testing.F) {
 	for _, tt := range ids {
 		f.Add([]byte(tt.lit))
@@ -198,7 +200,7 @@ func FuzzID(f *testing.F) {
 		}
 		got, err := ID(lit)
 		var v structpb.Value
-		strict := protojson.Unmarshal(lit, &v) == nil && !strings.ContainsRune(v.GetStringValue(), 0)
+		strict := protojson.Unmarshal(lit, &v) == nil && !strings.ContainsRune(v.GetStringValue(), 0) && len(v.GetStringValue()) <= MaxIDBytes
 		if (err == nil) != strict || err == nil && got != v.GetStringValue() {
 			t.Fatalf("ID(%q) = %q, %v; protojson reads %q (takes it: %v)", lit, got, err, v.GetStringValue(), strict)
 		}

@@ -450,6 +450,8 @@ var malformedCases = []struct {
 	{"account with invalid UTF-8", "{\"event\": \"accounts.failed\", \"data\": {\"account\": \"acct-\xff\"}}",
 		`malformed delivery: data.account: not valid UTF-8 (an invalid byte sequence)`},
 	{"account with NUL", `{"event": "accounts.failed", "data": {"account": "a\u0000"}}`, `malformed delivery: data.account: contains NUL (\u0000)`},
+	{"account too long", `{"event": "accounts.failed", "data": {"account": "` + strings.Repeat("a", 600) + `"}}`,
+		`malformed delivery: data.account: 600 bytes long, over the 512 an id may have`},
 	{"user with a lone surrogate", `{"event": "users.fully_synced", "data": {"user": "\udfff"}}`,
 		`malformed delivery: data.user: not valid UTF-8 (a lone surrogate escape)`},
 	{"account object's id with a lone surrogate", `{"event": "accounts.updated", "data": {"resource": {"id": "\ud83dx"}}}`,
