@@ -286,6 +286,36 @@ func wantReadsUnavailable(t *testing.T, s *server, c healthClient, acct string) 
 	}
 }
 
+// faultRun is a served binary under load, before its fault.
+type faultRun struct {
+	s *server
+	c healthClient
+	w servingWatch
+	l *load
+}
+
+// underLoad serves on dir and env, with 4 senders, and returns once it is
+// SERVING and has acknowledged 200 deliveries.
+func underLoad(t *testing.T, dir string, env []string) faultRun {
+	t.Helper()
+	s := serve(t, dir, env...)
+	c := dialHealth(t, s)
+	w := c.watch(t)
+	w.await(t, healthpb.HealthCheckResponse_SERVING)
+	l := startLoad(t, s, 4)
+	l.await(t, http.StatusOK, 200)
+	return faultRun{s: s, c: c, w: w, l: l}
+}
+
+// faulted waits for refusals 503s and NOT_SERVING, and checks /readyz
+// gives the reason.
+func (f faultRun) faulted(t *testing.T, refusals int, notReady string) {
+	t.Helper()
+	f.l.await(t, http.StatusServiceUnavailable, refusals)
+	f.w.await(t, healthpb.HealthCheckResponse_NOT_SERVING)
+	wantNotReady(t, f.s, notReady)
+}
+
 // recovered waits for the server to be ready again and to accept a
 // delivery, and logs how long each took after the fault ended.
 func recovered(t *testing.T, l *load, w servingWatch, ended time.Time) {
@@ -303,27 +333,20 @@ func recovered(t *testing.T, l *load, w servingWatch, ended time.Time) {
 func TestFaultFullDiskSQLite(t *testing.T) {
 	t.Parallel()
 	dir := smallFilesystem(t, 32<<20)
-	s := serve(t, dir, faultEnv...)
-	c := dialHealth(t, s)
-	w := c.watch(t)
-	w.await(t, healthpb.HealthCheckResponse_SERVING)
-	l := startLoad(t, s, 4)
-	l.await(t, http.StatusOK, 200)
+	f := underLoad(t, dir, faultEnv)
 
 	filler := filepath.Join(dir, "filler")
 	fill(t, filler)
-	l.await(t, http.StatusServiceUnavailable, 20)
-	w.await(t, healthpb.HealthCheckResponse_NOT_SERVING)
-	wantNotReady(t, s, "not ready: commits fail")
+	f.faulted(t, 20, "not ready: commits fail")
 	// Reads need no room: they are still served.
-	if got := c.state(t, l.acked[0]); got != ahv1.HealthState_HEALTH_STATE_HEALTHY {
-		t.Errorf("reading %s on a full disk: %s, want HEALTHY", l.acked[0], got)
+	if got := f.c.state(t, f.l.acked[0]); got != ahv1.HealthState_HEALTH_STATE_HEALTHY {
+		t.Errorf("reading %s on a full disk: %s, want HEALTHY", f.l.acked[0], got)
 	}
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	recovered(t, l, w, time.Now())
-	l.check(t, true)
+	recovered(t, f.l, f.w, time.Now())
+	f.l.check(t, true)
 }
 
 // A SQLite database held under the write lock by another process (a
@@ -332,12 +355,7 @@ func TestFaultFullDiskSQLite(t *testing.T) {
 func TestFaultSQLiteLocked(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	s := serve(t, dir, faultEnv...)
-	c := dialHealth(t, s)
-	w := c.watch(t)
-	w.await(t, healthpb.HealthCheckResponse_SERVING)
-	l := startLoad(t, s, 4)
-	l.await(t, http.StatusOK, 200)
+	f := underLoad(t, dir, faultEnv)
 
 	db, err := sql.Open("sqlite", filepath.Join(dir, sqlite.FileName)+"?_busy_timeout=10000")
 	if err != nil {
@@ -352,19 +370,17 @@ func TestFaultSQLiteLocked(t *testing.T) {
 	if _, err := conn.ExecContext(t.Context(), "BEGIN EXCLUSIVE"); err != nil {
 		t.Fatal(err)
 	}
-	l.await(t, http.StatusServiceUnavailable, 4)
-	w.await(t, healthpb.HealthCheckResponse_NOT_SERVING)
-	wantNotReady(t, s, "not ready: ")
-	if got := c.state(t, l.acked[0]); got != ahv1.HealthState_HEALTH_STATE_HEALTHY {
-		t.Errorf("reading %s under another process's lock: %s, want HEALTHY", l.acked[0], got)
+	f.faulted(t, 4, "not ready: ")
+	if got := f.c.state(t, f.l.acked[0]); got != ahv1.HealthState_HEALTH_STATE_HEALTHY {
+		t.Errorf("reading %s under another process's lock: %s, want HEALTHY", f.l.acked[0], got)
 	}
 	if _, err := conn.ExecContext(t.Context(), "ROLLBACK"); err != nil {
 		t.Fatal(err)
 	}
-	recovered(t, l, w, time.Now())
+	recovered(t, f.l, f.w, time.Now())
 	// Not exact: a sender that waited for a commit queued behind the
 	// locked one may give up (503) just before its own commit succeeds.
-	l.check(t, false)
+	f.l.check(t, false)
 }
 
 // smallFilesystem mounts a tmpfs of size bytes on a new directory, for the
@@ -424,22 +440,15 @@ func inCI() bool {
 func TestFaultPostgresRestart(t *testing.T) {
 	t.Parallel()
 	pg := pgtest.StartServer(t)
-	s := serve(t, t.TempDir(), append(faultEnv, "ACCOUNTHEALTH_DATABASE_URL="+pg.URL())...)
-	c := dialHealth(t, s)
-	w := c.watch(t)
-	w.await(t, healthpb.HealthCheckResponse_SERVING)
-	l := startLoad(t, s, 4)
-	l.await(t, http.StatusOK, 200)
+	f := underLoad(t, t.TempDir(), append(faultEnv, "ACCOUNTHEALTH_DATABASE_URL="+pg.URL()))
 
 	pg.Stop()
-	l.await(t, http.StatusServiceUnavailable, 20)
-	w.await(t, healthpb.HealthCheckResponse_NOT_SERVING)
-	wantNotReady(t, s, "not ready: commits fail")
-	wantReadsUnavailable(t, s, c, l.acked[0])
+	f.faulted(t, 20, "not ready: commits fail")
+	wantReadsUnavailable(t, f.s, f.c, f.l.acked[0])
 	restarted := time.Now() // recovery's figures include PostgreSQL's own start
 	pg.Start()
-	recovered(t, l, w, restarted)
-	l.check(t, false)
+	recovered(t, f.l, f.w, restarted)
+	f.l.check(t, false)
 }
 
 // A store that hangs: a proxy between the binary and PostgreSQL stops
@@ -453,22 +462,15 @@ func TestFaultPostgresHangs(t *testing.T) {
 	}
 	p := startProxy(t, u.Host)
 	u.Host = p.addr()
-	s := serve(t, t.TempDir(), append(faultEnv, "ACCOUNTHEALTH_DATABASE_URL="+u.String())...)
-	c := dialHealth(t, s)
-	w := c.watch(t)
-	w.await(t, healthpb.HealthCheckResponse_SERVING)
-	l := startLoad(t, s, 4)
-	l.await(t, http.StatusOK, 200)
+	f := underLoad(t, t.TempDir(), append(faultEnv, "ACCOUNTHEALTH_DATABASE_URL="+u.String()))
 
 	p.hold()
-	l.await(t, http.StatusServiceUnavailable, 4)
-	w.await(t, healthpb.HealthCheckResponse_NOT_SERVING)
 	// Commits or the check: whichever of their bounds ran out first.
-	wantNotReady(t, s, "not ready: ")
-	wantReadsUnavailable(t, s, c, l.acked[0])
+	f.faulted(t, 4, "not ready: ")
+	wantReadsUnavailable(t, f.s, f.c, f.l.acked[0])
 	p.release()
-	recovered(t, l, w, time.Now())
-	l.check(t, false)
+	recovered(t, f.l, f.w, time.Now())
+	f.l.check(t, false)
 }
 
 // proxy forwards TCP connections to upstream; while held it forwards
