@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/accounthealth/accounthealth/server/rebuild"
 	"github.com/accounthealth/accounthealth/server/store"
+	"github.com/accounthealth/accounthealth/server/store/sqlite"
 )
 
 // runCheck reads the whole store and reports what is damaged or
@@ -19,6 +22,12 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	dataDir, databaseURL := storeFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *databaseURL == "" {
+		// Opening would create an empty store, which is no answer.
+		if _, err := os.Stat(filepath.Join(*dataDir, sqlite.FileName)); err != nil {
+			return fmt.Errorf("data-dir: no store to check in %s (%w): give the --data-dir that serve uses, or --database-url", *dataDir, err)
+		}
 	}
 	st, err := openStore(ctx, *databaseURL, *dataDir)
 	if err != nil {

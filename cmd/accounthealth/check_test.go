@@ -2,6 +2,7 @@ package main
 
 import (
 	"database/sql"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -37,6 +38,13 @@ func TestCheck(t *testing.T) {
 	if code != exitError || !strings.Contains(out, `account "acct-ok": the record stored differs from the one its log derives: ConsecutiveFailures stored 7, derived 0`+"\n") ||
 		!strings.Contains(errOut, "problems found: 1; `accounthealth rebuild --force` re-derives records") {
 		t.Errorf("check of a tampered record: exit %d\n%s%s", code, out, errOut)
+	}
+	missing := filepath.Join(dir, "missing")
+	if code, _, errOut := runBinary(t, nil, "check", "--data-dir", missing); code != exitError || !strings.Contains(errOut, "no store to check in "+missing) {
+		t.Errorf("check of a directory without a store: exit %d: %s", code, errOut)
+	}
+	if _, err := os.Stat(missing); err == nil {
+		t.Errorf("check created %s", missing)
 	}
 	if code, _, errOut := runBinary(t, nil, "check", "--data-dir", dir, "now"); code != exitUsage || !strings.Contains(errOut, `unexpected argument "now"`) {
 		t.Errorf("check with an argument: exit %d: %s", code, errOut)
