@@ -68,7 +68,13 @@ func smoke(t *testing.T, args ...string) {
 }
 
 func TestSmokeSQLite(t *testing.T) {
-	smoke(t, "-stores", "sqlite")
+	profiles := t.TempDir()
+	smoke(t, "-stores", "sqlite", "-profile", profiles)
+	for _, name := range []string{"sqlite-cpu.pprof", "sqlite-allocs.pprof"} {
+		if info, err := os.Stat(filepath.Join(profiles, name)); err != nil || info.Size() == 0 {
+			t.Errorf("profile %s: %v", name, err)
+		}
+	}
 }
 
 func TestSmokePostgres(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -90,7 +91,11 @@ func measureStore(ctx context.Context, cfg config, rep *report, bin, tmp, store 
 		return err
 	}
 	defer cleanup()
-	svc, err := startService(ctx, bin, storeEnv)
+	var pprofEnv []string
+	if cfg.profile != "" {
+		pprofEnv = append(pprofEnv, "ACCOUNTHEALTH_PPROF=true")
+	}
+	svc, err := startService(ctx, bin, storeEnv, pprofEnv...)
 	if err != nil {
 		return err
 	}
@@ -199,14 +204,67 @@ func (r *storeRun) intakeRows(ctx context.Context) error {
 	for _, n := range r.cfg.senders {
 		base := r.row(ctx, "no-op POST via grpc-gateway -> gRPC", n, r.noop.pid(), nil, r.noopPost(n))
 		s := newSender(webhookURL(r.svc.webhook), n, r.bodies, r.ledger)
+		profile := r.cfg.profile != "" && n == slices.Max(r.cfg.senders)
+		profiled := make(chan error, 1)
+		if profile {
+			go func() { profiled <- r.profileCPU(ctx) }()
+		} else {
+			profiled <- nil
+		}
 		res := load(ctx, r.svc.pid(), n, forDuration(r.cfg.duration), s.send)
 		s.collect()
 		r.add("signed intake", n, res, &base)
+		if err := <-profiled; err != nil {
+			return err
+		}
+		if profile {
+			if err := r.fetchProfile(ctx, "allocs", "allocs"); err != nil {
+				return err
+			}
+			fmt.Fprintf(r.stderr, "%s: profiles of intake at %d senders in %s\n", r.store, n, r.cfg.profile)
+		}
 		if err := r.ledger.balance(); err != nil {
 			return voidError{err}
 		}
 	}
 	return nil
+}
+
+// profileCPU takes a CPU profile of the service for the row's duration.
+func (r *storeRun) profileCPU(ctx context.Context) error {
+	seconds := int(math.Ceil(r.cfg.duration.Seconds()))
+	return r.fetchProfile(ctx, fmt.Sprintf("profile?seconds=%d", seconds), "cpu")
+}
+
+// fetchProfile saves the service's /debug/pprof/<what> as
+// <store>-<name>.pprof in the profile directory. It runs beside the load,
+// so it writes nothing to stderr.
+func (r *storeRun) fetchProfile(ctx context.Context, what, name string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+r.svc.rest+"/debug/pprof/"+what, nil)
+	if err != nil {
+		return err
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("profile: %w", err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("profile: GET /debug/pprof/%s: %s", what, res.Status)
+	}
+	if err := os.MkdirAll(r.cfg.profile, 0o755); err != nil {
+		return err
+	}
+	path := filepath.Join(r.cfg.profile, r.store+"-"+name+".pprof")
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, res.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // fill brings the store to the accounts asked for, by intake at the
