@@ -124,7 +124,7 @@ func (rep *report) markdown(w io.Writer) error {
 	if rep.Void != "" {
 		fmt.Fprintf(&b, "**VOID: %s**\n\n", rep.Void)
 	}
-	b.WriteString("| store | what | callers | per s | p50 ms | p99 ms | CPU (cores) | vs no-op: rate | p99 | errors |\n")
+	b.WriteString("| store | what | callers | per s | p50 ms | p99 ms | CPU (cores) | vs baseline: rate | p99 | errors |\n")
 	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, r := range rep.Rows {
 		ratio, p99 := "", ""

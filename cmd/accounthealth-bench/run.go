@@ -114,10 +114,11 @@ func measureStore(ctx context.Context, cfg config, rep *report, bin, tmp, store 
 	defer conn.Close()
 	r.api = ahv1.NewAccountHealthServiceClient(conn)
 
-	if err := r.intakeRows(ctx); err != nil {
+	empty, err := r.intakeRows(ctx)
+	if err != nil {
 		return err
 	}
-	if err := r.fill(ctx); err != nil {
+	if err := r.fill(ctx, empty); err != nil {
 		return err
 	}
 	missing, err := findAcknowledged(ctx, r.api, b, r.ledger, cfg.concurrency)
@@ -199,11 +200,12 @@ func prepareStore(ctx context.Context, cfg config, tmp, store string) (env strin
 }
 
 // intakeRows measures, for each number of senders, the no-op webhook and
-// then signed intake into the store.
-func (r *storeRun) intakeRows(ctx context.Context) error {
+// then signed intake into the store; it returns the row of the most
+// senders.
+func (r *storeRun) intakeRows(ctx context.Context) (row, error) {
+	var last row
 	for _, n := range r.cfg.senders {
 		base := r.row(ctx, "no-op POST via grpc-gateway -> gRPC", n, r.noop.pid(), nil, r.noopPost(n))
-		s := newSender(webhookURL(r.svc.webhook), n, r.bodies, r.ledger)
 		profile := r.cfg.profile != "" && n == slices.Max(r.cfg.senders)
 		profiled := make(chan error, 1)
 		if profile {
@@ -211,22 +213,58 @@ func (r *storeRun) intakeRows(ctx context.Context) error {
 		} else {
 			profiled <- nil
 		}
-		res := load(ctx, r.svc.pid(), n, forDuration(r.cfg.duration), s.send)
-		s.collect()
-		r.add("signed intake", n, res, &base)
+		res, err := r.intake(ctx, n, forDuration(r.cfg.duration))
+		if err != nil {
+			return last, err
+		}
 		if err := <-profiled; err != nil {
-			return err
+			return last, err
 		}
 		if profile {
 			if err := r.fetchProfile(ctx, "allocs", "allocs"); err != nil {
-				return err
+				return last, err
 			}
 			fmt.Fprintf(r.stderr, "%s: profiles of intake at %d senders in %s\n", r.store, n, r.cfg.profile)
 		}
-		if err := r.ledger.balance(); err != nil {
-			return voidError{err}
+		row := r.add("signed intake into an empty store", n, res, &base)
+		if n == slices.Max(r.cfg.senders) {
+			last = row
 		}
 	}
+	return last, nil
+}
+
+// intake sends signed deliveries from n senders until done, and checks
+// the ledger.
+func (r *storeRun) intake(ctx context.Context, n int, done func() bool) (result, error) {
+	s := newSender(webhookURL(r.svc.webhook), n, r.bodies, r.ledger)
+	res := load(ctx, r.svc.pid(), n, done, s.send)
+	s.collect()
+	if err := r.ledger.balance(); err != nil {
+		return res, voidError{err}
+	}
+	return res, ctx.Err()
+}
+
+// fill brings the store to the accounts asked for, by intake at the most
+// senders, then measures intake at that size against intake into the
+// empty store.
+func (r *storeRun) fill(ctx context.Context, empty row) error {
+	want := r.cfg.accounts
+	n := slices.Max(r.cfg.senders)
+	if from := r.ledger.acked.Load(); from < want {
+		fmt.Fprintf(r.stderr, "%s: filling the store to %d accounts\n", r.store, want)
+		res, err := r.intake(ctx, n, func() bool { return r.ledger.acked.Load() >= want })
+		if err != nil {
+			return err
+		}
+		r.add(fmt.Sprintf("signed intake, filling %d to %d accounts", from, want), n, res, nil)
+	}
+	res, err := r.intake(ctx, n, forDuration(r.cfg.duration))
+	if err != nil {
+		return err
+	}
+	r.add(fmt.Sprintf("signed intake at %d accounts, vs into an empty store", r.ledger.acked.Load()-res.ops), n, res, &empty)
 	return nil
 }
 
@@ -265,30 +303,6 @@ func (r *storeRun) fetchProfile(ctx context.Context, what, name string) error {
 		return err
 	}
 	return f.Close()
-}
-
-// fill brings the store to the accounts asked for, by intake at the
-// largest number of senders; it is not a row.
-func (r *storeRun) fill(ctx context.Context) error {
-	want := r.cfg.accounts
-	if r.ledger.acked.Load() >= want {
-		return nil
-	}
-	fmt.Fprintf(r.stderr, "%s: filling the store to %d accounts\n", r.store, want)
-	n := slices.Max(r.cfg.senders)
-	s := newSender(webhookURL(r.svc.webhook), n, r.bodies, r.ledger)
-	res := load(ctx, r.svc.pid(), n, func() bool { return r.ledger.acked.Load() >= want }, s.send)
-	s.collect()
-	if err := r.ledger.balance(); err != nil {
-		return voidError{err}
-	}
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	if res.ops == 0 {
-		return fmt.Errorf("filling the store: nothing acknowledged: %v", res.firstErr)
-	}
-	return nil
 }
 
 // readRows measures the reads at the accounts now in the store.
