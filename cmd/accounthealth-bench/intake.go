@@ -168,6 +168,7 @@ func findAcknowledged(ctx context.Context, api ahv1.AccountHealthServiceClient, 
 	var next atomic.Int64
 	var missed atomic.Int64
 	ids := l.ackedIDs
+	// No process's CPU to measure (pid 0): this is a check, not a row.
 	r := load(ctx, 0, concurrency, func() bool { return next.Load() >= int64(len(ids)) }, func(ctx context.Context, _ int) error {
 		i := next.Add(1) - 1
 		if i >= int64(len(ids)) {

@@ -127,6 +127,7 @@ func measureStore(ctx context.Context, cfg config, rep *report, bin, tmp, store 
 	}
 	figures.Ledger = r.ledger.summary(missing)
 	if missing > 0 {
+		rep.Stores = append(rep.Stores, figures)
 		return voidError{fmt.Errorf("%d of %d acknowledged deliveries are not found through GetAccountHealth", missing, r.ledger.acked.Load())}
 	}
 	if err := r.readRows(ctx); err != nil {
