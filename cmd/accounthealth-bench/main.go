@@ -20,11 +20,7 @@ import (
 )
 
 func main() {
-	if os.Getenv(noopEnv) != "" {
-		if err := runNoop(); err != nil {
-			fmt.Fprintln(os.Stderr, "no-op server:", err)
-			os.Exit(1)
-		}
+	if child() {
 		return
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -42,12 +38,33 @@ func main() {
 	}
 }
 
+// child runs the tool's executable as one of its helper processes, the
+// no-op server or the stream subscribers, when the environment asks for
+// one, and reports whether it did.
+func child() bool {
+	var err error
+	switch {
+	case os.Getenv(noopEnv) != "":
+		err = runNoop()
+	case os.Getenv(subscribersEnv) != "":
+		err = runSubscribers(os.Getenv(subscribersEnv))
+	default:
+		return false
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "accounthealth-bench:", err)
+		os.Exit(1)
+	}
+	return true
+}
+
 // config is the tool's flags.
 type config struct {
 	accounts    int64
 	duration    time.Duration
 	senders     []int
 	concurrency int
+	subscribers int
 	stores      []string
 	databaseURL string
 	jsonPath    string
@@ -65,6 +82,7 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.duration, "duration", 5*time.Second, "how long each row runs")
 	fs.StringVar(&senders, "senders", "1,16,64", "comma-separated numbers of concurrent webhook senders, one intake row each")
 	fs.IntVar(&c.concurrency, "concurrency", 50, "concurrent callers of the read rows")
+	fs.IntVar(&c.subscribers, "subscribers", 200, "StreamDisconnections subscribers (NDJSON over REST, in a process of their own) reading while intake runs at the most senders; 0: no such row")
 	fs.StringVar(&stores, "stores", "sqlite,postgres", "comma-separated stores to measure: sqlite, postgres")
 	fs.StringVar(&c.databaseURL, "database-url", "", "PostgreSQL database to use, empty (default: a fresh schema on the server the tests find: $ACCOUNTHEALTH_TEST_DATABASE_URL, else 127.0.0.1:5432)")
 	fs.StringVar(&c.jsonPath, "json", "accounthealth-bench.json", "file for every figure and the machine, as JSON")
@@ -77,7 +95,7 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 		return c, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	if *smoke {
-		c.accounts, c.duration, senders, c.concurrency = 200, 300*time.Millisecond, "1,4", 4
+		c.accounts, c.duration, senders, c.concurrency, c.subscribers = 200, 300*time.Millisecond, "1,4", 4, 4
 	}
 	for _, s := range strings.Split(senders, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -94,8 +112,8 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 			return c, fmt.Errorf("stores: %q is not sqlite or postgres", s)
 		}
 	}
-	if c.accounts < 1 || c.duration <= 0 || c.concurrency < 1 {
-		return c, errors.New("accounts, duration and concurrency must be positive")
+	if c.accounts < 1 || c.duration <= 0 || c.concurrency < 1 || c.subscribers < 0 {
+		return c, errors.New("accounts, duration and concurrency must be positive, subscribers not negative")
 	}
 	return c, nil
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -13,13 +12,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	// The tool starts its own executable as the no-op server: under go
-	// test, that is this binary.
-	if os.Getenv(noopEnv) != "" {
-		if err := runNoop(); err != nil {
-			fmt.Fprintln(os.Stderr, "no-op server:", err)
-			os.Exit(1)
-		}
+	// The tool starts its own executable as its helper processes: under
+	// go test, that is this binary.
+	if child() {
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
@@ -50,7 +45,7 @@ func smoke(t *testing.T, args ...string) {
 	// fill row appears only when the intake rows made fewer accounts than
 	// asked for, which depends on the machine's speed.
 	want := map[string]int{
-		"no-op POST via grpc-gateway -> gRPC": 2, "signed intake into an empty store": 2, "signed intake at": 1,
+		"no-op POST via grpc-gateway -> gRPC": 2, "signed intake into an empty store": 2, "signed intake at": 1, "signed intake while": 1,
 		"no-op unary gRPC": 1, "GetAccountHealth (gRPC)": 1, "ListAccountHealth": 1, "GetHealthSummary (gRPC)": 1, "GET /metrics": 1,
 	}
 	got := map[string]int{}
@@ -71,6 +66,9 @@ func smoke(t *testing.T, args ...string) {
 	for _, r := range rep.Rows {
 		if r.OK == 0 || r.Errors > 0 {
 			t.Errorf("row %q at %d: %d answered, %d errors (%s)", r.Name, r.Concurrency, r.OK, r.Errors, r.FirstError)
+		}
+		if strings.HasPrefix(r.Name, "signed intake while") && (r.EventsExpected == 0 || r.EventsReceived != r.EventsExpected) {
+			t.Errorf("row %q: the subscribers received %d of %d events", r.Name, r.EventsReceived, r.EventsExpected)
 		}
 	}
 	l := rep.Stores[0].Ledger

@@ -46,6 +46,10 @@ type row struct {
 	Baseline  string  `json:"baseline,omitempty"`
 	RateRatio float64 `json:"rate_ratio,omitempty"`
 	P99Ratio  float64 `json:"p99_ratio,omitempty"`
+	// The stream row's events: for every subscriber, one per delivery in
+	// error acknowledged during the row.
+	EventsExpected int64 `json:"events_expected,omitempty"`
+	EventsReceived int64 `json:"events_received,omitempty"`
 }
 
 func newRow(store, name string, concurrency int, res result, base *row) row {
@@ -131,8 +135,12 @@ func (rep *report) markdown(w io.Writer) error {
 		if r.Baseline != "" {
 			ratio, p99 = fmt.Sprintf("%.2f", r.RateRatio), fmt.Sprintf("%.2f×", r.P99Ratio)
 		}
+		name := r.Name
+		if r.EventsExpected > 0 {
+			name += fmt.Sprintf(" (events received: %d of %d)", r.EventsReceived, r.EventsExpected)
+		}
 		fmt.Fprintf(&b, "| %s | %s | %d | %.0f | %.2f | %.2f | %.2f | %s | %s | %d |\n",
-			r.Store, r.Name, r.Concurrency, r.Rate, r.P50MS, r.P99MS, r.CPUCores, ratio, p99, r.Errors)
+			r.Store, name, r.Concurrency, r.Rate, r.P50MS, r.P99MS, r.CPUCores, ratio, p99, r.Errors)
 	}
 	b.WriteString("\n| store | accounts | store bytes per account | body bytes per account | ratio | ready, empty | ready at accounts | RSS at ready | peak RSS | ledger: sent = acknowledged + refused, found |\n")
 	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")

@@ -118,7 +118,11 @@ func measureStore(ctx context.Context, cfg config, rep *report, bin, tmp, store 
 	if err != nil {
 		return err
 	}
-	if err := r.fill(ctx, empty); err != nil {
+	full, err := r.fill(ctx, empty)
+	if err != nil {
+		return err
+	}
+	if err := r.streamRow(ctx, full); err != nil {
 		return err
 	}
 	missing, err := findAcknowledged(ctx, r.api, b, r.ledger, cfg.concurrency)
@@ -250,22 +254,53 @@ func (r *storeRun) intake(ctx context.Context, n int, done func() bool) (result,
 // fill brings the store to the accounts asked for, by intake at the most
 // senders, then measures intake at that size against intake into the
 // empty store.
-func (r *storeRun) fill(ctx context.Context, empty row) error {
+func (r *storeRun) fill(ctx context.Context, empty row) (row, error) {
 	want := r.cfg.accounts
 	n := slices.Max(r.cfg.senders)
 	if from := r.ledger.acked.Load(); from < want {
 		fmt.Fprintf(r.stderr, "%s: filling the store to %d accounts\n", r.store, want)
 		res, err := r.intake(ctx, n, func() bool { return r.ledger.acked.Load() >= want })
 		if err != nil {
-			return err
+			return row{}, err
 		}
 		r.add(fmt.Sprintf("signed intake, filling %d to %d accounts", from, want), n, res, nil)
 	}
 	res, err := r.intake(ctx, n, forDuration(r.cfg.duration))
 	if err != nil {
+		return row{}, err
+	}
+	return r.add(fmt.Sprintf("signed intake at %d accounts, vs into an empty store", r.ledger.acked.Load()-res.ops), n, res, &empty), nil
+}
+
+// streamRow measures intake at the most senders while subscribers in a
+// process of their own read StreamDisconnections over REST, against intake
+// without them just before. Every delivery in error is an event for each
+// subscriber; the row records how many of those they received.
+func (r *storeRun) streamRow(ctx context.Context, without row) error {
+	if r.cfg.subscribers == 0 {
+		return nil
+	}
+	subs, err := startSubscribers(r.cfg.subscribers, "http://"+r.svc.rest+"/v1/disconnections:stream")
+	if err != nil {
 		return err
 	}
-	r.add(fmt.Sprintf("signed intake at %d accounts, vs into an empty store", r.ledger.acked.Load()-res.ops), n, res, &empty)
+	n := slices.Max(r.cfg.senders)
+	before := len(r.ledger.ackedIDs)
+	res, intakeErr := r.intake(ctx, n, forDuration(r.cfg.duration))
+	var events int64
+	for _, id := range r.ledger.ackedIDs[before:] {
+		if id%failedEvery == 0 {
+			events++
+		}
+	}
+	got, err := subs.finish(events)
+	if err := errors.Join(intakeErr, err); err != nil {
+		return err
+	}
+	r.add(fmt.Sprintf("signed intake while %d subscribers read the stream over REST, vs without", r.cfg.subscribers), n, res, &without)
+	last := &r.rep.Rows[len(r.rep.Rows)-1]
+	last.EventsExpected, last.EventsReceived = events*int64(r.cfg.subscribers), got
+	fmt.Fprintf(r.stderr, "%s: the subscribers received %d of %d events\n", r.store, got, last.EventsExpected)
 	return nil
 }
 
