@@ -50,6 +50,10 @@ type Config struct {
 	// reused for /metrics, so that scrapes do not query the store each
 	// time; 0 counts at every scrape.
 	MetricsAccountsMaxAge time.Duration
+	// Pprof serves Go's runtime profiles under /debug/pprof/ on the
+	// internal REST listener, authenticated like the API: for profiling
+	// under load (bench/run -profile). Off by default.
+	Pprof bool
 	// APITokens authenticate internal callers (nil: none).
 	APITokens *auth.Tokens
 	// TracerProvider receives the service's spans; nil: tracing off.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -163,7 +164,24 @@ func (fe *frontEnds) newHTTPHandlers(cfg Config, c *core, authn *auth.Authentica
 	}); err != nil {
 		return nil, nil, err
 	}
+	if cfg.Pprof {
+		if err := handlePprof(apiMux); err != nil {
+			return nil, nil, err
+		}
+	}
 	return webhook, authenticateHTTP(authn, logger, shortEnumNames(logger, rest)), nil
+}
+
+// handlePprof serves the CPU profile and the runtime's named profiles
+// (heap, allocs, goroutine, ...).
+func handlePprof(mux *runtime.ServeMux) error {
+	return mux.HandlePath(http.MethodGet, "/debug/pprof/{name}", func(w http.ResponseWriter, r *http.Request, p map[string]string) {
+		if p["name"] == "profile" {
+			pprof.Profile(w, r)
+			return
+		}
+		pprof.Handler(p["name"]).ServeHTTP(w, r)
+	})
 }
 
 // serveOpenAPI serves the API's OpenAPI document, authenticated like the

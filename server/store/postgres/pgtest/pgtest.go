@@ -98,28 +98,48 @@ func URL(t testing.TB) string {
 		t.Fatalf("pgtest: %v", err)
 	}
 
-	// Unquoted in search_path, a name is folded to lower case.
-	schema := "test_" + strings.ToLower(rand.Text()[:16])
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := exec(ctx, base, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize()); err != nil {
+	u, drop, err := NewSchema(context.Background(), base)
+	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
 	t.Cleanup(func() {
 		// Stores the test opened are closed by now: their cleanups were
 		// registered later, so they ran first.
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := exec(ctx, base, "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+		if err := drop(context.Background()); err != nil {
 			t.Errorf("pgtest: %v", err)
 		}
 	})
+	return u
+}
 
-	u, _ := url.Parse(base) // checked by find
+// Find returns the URL of the server found as the package doc says, or
+// why none was: for programs other than tests (the benchmark tool).
+func Find() (string, error) { return server() }
+
+// NewSchema creates a fresh, empty schema on the server at base and returns
+// its URL (through search_path) and a function that drops it with
+// everything in it.
+func NewSchema(ctx context.Context, base string) (databaseURL string, drop func(context.Context) error, err error) {
+	// Unquoted in search_path, a name is folded to lower case.
+	schema := pgx.Identifier{"test_" + strings.ToLower(rand.Text()[:16])}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := exec(ctx, base, "CREATE SCHEMA "+schema.Sanitize()); err != nil {
+		return "", nil, err
+	}
+	drop = func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		return exec(ctx, base, "DROP SCHEMA "+schema.Sanitize()+" CASCADE")
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		return "", nil, errors.Join(err, drop(ctx))
+	}
 	q := u.Query()
-	q.Set("search_path", schema)
+	q.Set("search_path", schema[0])
 	u.RawQuery = queryEncode(q)
-	return u.String()
+	return u.String(), drop, nil
 }
 
 func exec(ctx context.Context, databaseURL, sql string) error {
