@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/accounthealth/accounthealth/server/provider"
@@ -32,6 +31,7 @@ type providerCommand struct {
 	cfg            provider.Config
 	client         *provider.Client // set by connect
 	output         string
+	wide           bool // set by the commands that print a table
 	stdout, stderr io.Writer
 	positional     []string
 }
@@ -109,6 +109,7 @@ service blind, one reason per line (serve logs the same at start): an account ev
 subscription, accounts.updated without the account object, unsigned deliveries, a secret serve lacks, account
 events sent to another URL than --webhook-public-url. Give it serve's settings (the same environment does).`, stdout, stderr)
 	want := expectationFlags(p.fs)
+	registerWide(p.fs, &p.wide, "")
 	if _, err := p.connect(args); err != nil {
 		return err
 	}
@@ -136,20 +137,17 @@ func (p *providerCommand) printWebhooks(hooks []provider.Webhook) error {
 		}
 		return nil
 	}
-	if len(hooks) == 0 {
-		return nil
-	}
-	tw := tabwriter.NewWriter(p.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tEVENTS\tACCOUNT OBJECT\tSIGNED\tLAST SENT\tURL")
+	tw := newTable(p.stdout, p.wide, "ID!", "NAME", "EVENTS", "ACCOUNT OBJECT", "SIGNED", "LAST SENT", "URL")
 	for _, h := range hooks {
 		sent := "never"
 		if !h.LastSentAt.IsZero() {
 			sent = h.LastSentAt.Local().Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", h.ID, h.Name, strings.Join(h.Events, ","),
-			yesNo(h.Config.IncludeResource), yesNo(h.Secret.IsSet()), sent, h.URL)
+		if err := tw.add(h.ID, h.Name, strings.Join(h.Events, ","), yesNo(h.Config.IncludeResource), yesNo(h.Secret.IsSet()), sent, h.URL); err != nil {
+			return err
+		}
 	}
-	return tw.Flush()
+	return tw.flush()
 }
 
 func yesNo(b bool) string {
