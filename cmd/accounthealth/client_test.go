@@ -405,7 +405,9 @@ func TestPurgeOutput(t *testing.T) {
 	if code != exitError {
 		t.Errorf("exit code %d, want %d", code, exitError)
 	}
-	row := func(cells ...string) string { return fmt.Sprintf("%-12s  %-36s  %-19s  %s\n", cells[0], cells[1], cells[2], cells[3]) }
+	row := func(cells ...string) string {
+		return fmt.Sprintf("%-12s  %-36s  %-19s  %s\n", cells[0], cells[1], cells[2], cells[3])
+	}
 	for _, want := range []string{row("OUTCOME", "ACCOUNT", "LAST EVENT", "MESSAGE") + row("DELETED", "acct-1", "-", "-"),
 		row("SKIPPED", "acct-2", "-", "account acct-2 is HEALTHY"), "FAILED        acct-3"} {
 		if !strings.Contains(stdout.String(), want) {
