@@ -230,8 +230,21 @@ func applyConfigFile(fs *flag.FlagSet, path string, given map[string]bool) error
 	return nil
 }
 
-// newFlagSet makes a flag set whose --help lists each flag with its
-// environment variable.
+// valueKind is " DURATION" for a flag taking a duration, and so on; ""
+// for a switch.
+func valueKind(f *flag.Flag) string {
+	kind, _ := flag.UnquoteUsage(f)
+	switch kind {
+	case "":
+		return ""
+	case "value": // our own flag.Values: listFlag, enumFlag, secretList
+		kind = "list"
+	}
+	return " " + strings.ToUpper(kind)
+}
+
+// newFlagSet makes a flag set whose --help lists each flag, the kind of
+// value it takes, and its environment variable.
 func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -252,7 +265,7 @@ func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 			if env == "" {
 				env = "command line only"
 			}
-			fmt.Fprintf(stderr, "  %s%s  [%s]\n      %s%s\n", dash, f.Name, env, f.Usage, def)
+			fmt.Fprintf(stderr, "  %s%s%s  [%s]\n      %s%s\n", dash, f.Name, valueKind(f), env, f.Usage, def)
 		})
 	}
 	return fs
