@@ -54,6 +54,7 @@ func commands() []command {
 		{"rebuild", "re-derive every account's health from the log under this binary's rules", runRebuild},
 		{"check", "check the store's integrity: every record against its log, the change log's order (read-only)", runCheck},
 		{"version", "print the version, the commit and the Go version of this binary", runVersion},
+		{"completion", "print the shell completion script: completion bash|zsh|fish", runCompletion},
 	}
 }
 
@@ -73,6 +74,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if len(args) == 0 {
 			return exitUsage
 		}
+		return exitOK
+	}
+	if args[0] == completeCommand {
+		complete(ctx, args[1:], stdout)
 		return exitOK
 	}
 	for _, c := range commands() {
@@ -249,7 +254,10 @@ func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: accounthealth %s\n\nFlags (each also settable as the environment variable shown):\n", synopsis)
+		fmt.Fprintf(stderr, "Usage: accounthealth %s\n", synopsis)
+		if hasFlags(fs) {
+			fmt.Fprintln(stderr, "\nFlags (each also settable as the environment variable shown):")
+		}
 		fs.VisitAll(func(f *flag.Flag) {
 			def := ""
 			// A required flag has no default to show, even when its zero
@@ -269,4 +277,10 @@ func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 		})
 	}
 	return fs
+}
+
+func hasFlags(fs *flag.FlagSet) bool {
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	return n > 0
 }

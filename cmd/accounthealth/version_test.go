@@ -1,6 +1,9 @@
 package main
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestVersion(t *testing.T) {
 	runCases(t, nil, []cliCase{
@@ -34,4 +37,9 @@ func TestHelpTexts(t *testing.T) {
 			[]string{"--since STRING  [", "--kind LIST  [", "--timeout DURATION  [", "--include-recoveries  ["}},
 		{"page size range", []string{"health", "list", "--help"}, exitOK, nil, []string{"accounts per page, 0..500 (0: the server's default, 50)"}},
 	})
+	for _, args := range [][]string{{"version", "--help"}, {"completion", "--help"}} {
+		if _, _, stderr := runBinary(t, nil, args...); strings.Contains(stderr, "Flags") {
+			t.Errorf("%s prints a flags header, but it has no flags:\n%s", args, stderr)
+		}
+	}
 }
