@@ -52,7 +52,7 @@ func commands() []command {
 		{"webhooks", "list, create or delete webhook subscriptions at the provider", runWebhooks},
 		{"token", "make an internal API token (token new NAME)", runToken},
 		{"rebuild", "re-derive every account's health from the log under this binary's rules", runRebuild},
-		{"check", "check the store's integrity: every record against its log, the change log's order (read-only)", runCheck},
+		{"check", "check every record against its log, and the change log's order (read-only)", runCheck},
 		{"version", "print the version, the commit and the Go version of this binary", runVersion},
 		{"completion", "print the shell completion script: completion bash|zsh|fish", runCompletion},
 	}

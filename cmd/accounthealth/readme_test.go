@@ -149,6 +149,9 @@ func TestReadmeFiveMinutes(t *testing.T) {
 			}
 		}
 	}
+	// The warning the README says the second serve logs.
+	serve := background["serve"]
+	serve.waitOutput(t, serve.stderr, "no subscription delivers account events", 1)
 	watch := background["watch"]
 	watch.waitOutput(t, watch.stdout, "REMOVED", 2) // the revoked account's, then ours
 	watch.waitOutput(t, watch.stderr, "reconnected", 1)
