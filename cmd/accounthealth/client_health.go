@@ -35,8 +35,8 @@ func runHealthGet(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if c.output == "json" {
 		return printJSON(stdout, h)
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
+	var d details
+	row := d.row
 	row("account", h.GetAccountId())
 	row("user", or(h.GetUserId()))
 	row("state", enumName(h.GetState())+" since "+when(h.GetStateSince()))
@@ -55,7 +55,7 @@ func runHealthGet(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if h.GetUnconfirmed() {
 		row("unconfirmed", "a delivery came without the account object: the state may lag behind until the account is fetched")
 	}
-	return tw.Flush()
+	return d.print(stdout)
 }
 
 // remedyText is "RETRY_MFA: The multi-factor ...".

@@ -146,3 +146,51 @@ func registerWide(fs *flag.FlagSet, wide *bool, columns string) {
 	}
 	fs.BoolVar(wide, "wide", false, usage)
 }
+
+// details is a record for people: a key and a value a line, the values
+// aligned and wrapped between words to fit terminalWidth (a longer word,
+// such as a token, has a line of its own, whole).
+type details struct{ keys, values []string }
+
+func (d *details) row(key, value string) {
+	d.keys, d.values = append(d.keys, key), append(d.values, value)
+}
+
+func (d *details) print(w io.Writer) error {
+	width := 0
+	for _, k := range d.keys {
+		width = max(width, utf8.RuneCountInString(k))
+	}
+	indent := strings.Repeat(" ", width+2)
+	var b strings.Builder
+	for i, k := range d.keys {
+		for j, line := range wrap(d.values[i], terminalWidth-len(indent)) {
+			if j == 0 {
+				b.WriteString(fit(k, width, true, true) + "  ")
+			} else {
+				b.WriteString(indent)
+			}
+			b.WriteString(line + "\n")
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// wrap breaks s between words into lines of at most width characters,
+// but for a word longer than that.
+func wrap(s string, width int) []string {
+	var lines []string
+	line := ""
+	for _, word := range strings.Fields(s) {
+		switch {
+		case line == "":
+			line = word
+		case utf8.RuneCountInString(line)+1+utf8.RuneCountInString(word) <= width:
+			line += " " + word
+		default:
+			lines, line = append(lines, line), word
+		}
+	}
+	return append(lines, line)
+}

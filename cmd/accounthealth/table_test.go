@@ -64,6 +64,19 @@ func TestTablesFitATerminal(t *testing.T) {
 		})
 	}
 
+	// A record wraps its long values between words, under themselves.
+	get := stdoutOf(t, env, "health", "get", "acct-1")
+	for line := range strings.Lines(get) {
+		if n := utf8.RuneCountInString(strings.TrimSuffix(line, "\n")); n > terminalWidth {
+			t.Errorf("health get: %d columns, want at most %d: %q", n, terminalWidth, line)
+		}
+	}
+	remedy := "remedy       RETRY_MFA: The multi-factor authentication answer was wrong; retry in Link and enter\n" +
+		"             the correct code.\n"
+	if !strings.Contains(get, remedy) {
+		t.Errorf("health get does not wrap the remedy as\n%s\n%s", remedy, get)
+	}
+
 	if ids := stdoutOf(t, env, "health", "list", "--error-code", "invalid_mfa", "--ids"); ids != "acct-1\n" {
 		t.Errorf("health list --ids printed %q, want the one id", ids)
 	}
