@@ -86,7 +86,7 @@ func runHealthList(ctx context.Context, args []string, stdout, stderr io.Writer)
 	pageSize := c.fs.Int("page-size", 50, "accounts per page, 0..500 (0: the server's default, 50)")
 	c.fs.StringVar(&opts.PageToken, "page-token", "", "start at this page (a previous list says when there are more)")
 	all := c.fs.Bool("all", false, "list every page")
-	ids := c.fs.Bool("ids", false, "print only the account ids, one a line: ID=$(accounthealth health list --error-code invalid_mfa --ids)")
+	ids := c.fs.Bool("ids", false, "print only the account ids, one a line, whatever -o says: ID=$(accounthealth health list --error-code invalid_mfa --ids)")
 	var wide bool
 	registerWide(c.fs, &wide, "REMEDY and USER")
 	cl, _, err := c.connect(args)
@@ -104,11 +104,11 @@ func runHealthList(ctx context.Context, args []string, stdout, stderr io.Writer)
 	n := 0
 	emit := func(h *ahv1.AccountHealth) error {
 		switch n++; {
-		case c.output == "json":
-			return printJSON(stdout, h)
-		case *ids:
+		case *ids: // over -o, which may come from the environment
 			_, err := fmt.Fprintln(stdout, h.GetAccountId())
 			return err
+		case c.output == "json":
+			return printJSON(stdout, h)
 		}
 		row := []string{h.GetAccountId(), enumName(h.GetState()), or(h.GetErrorCode()), cellTime(h.GetStateSince())}
 		if wide {

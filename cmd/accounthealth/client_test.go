@@ -485,7 +485,7 @@ func TestWebhooksCommands(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &hook); code != exitOK || err != nil || hook.URL != url || len(hook.Events) != 5 || !hook.Config.IncludeResource {
 		t.Fatalf("list: exit %d, %v\n%s%s", code, err, stdout, stderr)
 	}
-	if code, stdout, _ := runBinary(t, env, "webhooks", "list"); code != exitOK || !strings.Contains(stdout, hook.ID+"  accounthealth  accounts.added,") {
+	if code, stdout, _ := runBinary(t, env, "webhooks", "list"); code != exitOK || !strings.Contains(stdout, "subscription    "+hook.ID+"\nname            accounthealth\nurl             "+url+"\nevents          accounts.added, ") {
 		t.Errorf("list as a table: exit %d\n%s", code, stdout)
 	}
 	if code, stdout, stderr := runBinary(t, env, "webhooks", "delete", hook.ID); code != exitOK || stdout != "deleted webhook "+hook.ID+"\n" {

@@ -31,7 +31,6 @@ type providerCommand struct {
 	cfg            provider.Config
 	client         *provider.Client // set by connect
 	output         string
-	wide           bool // set by the commands that print a table
 	stdout, stderr io.Writer
 	positional     []string
 }
@@ -109,7 +108,6 @@ service blind, one reason per line (serve logs the same at start): an account ev
 subscription, accounts.updated without the account object, unsigned deliveries, a secret serve lacks, account
 events sent to another URL than --webhook-public-url. Give it serve's settings (the same environment does).`, stdout, stderr)
 	want := expectationFlags(p.fs)
-	registerWide(p.fs, &p.wide, "")
 	if _, err := p.connect(args); err != nil {
 		return err
 	}
@@ -127,7 +125,7 @@ events sent to another URL than --webhook-public-url. Give it serve's settings (
 	return nil
 }
 
-// printWebhooks writes the subscriptions as a table or as JSON lines.
+// printWebhooks writes the subscriptions for people or as JSON lines.
 func (p *providerCommand) printWebhooks(hooks []provider.Webhook) error {
 	if p.output == "json" {
 		for _, h := range hooks {
@@ -137,17 +135,29 @@ func (p *providerCommand) printWebhooks(hooks []provider.Webhook) error {
 		}
 		return nil
 	}
-	tw := newTable(p.stdout, p.wide, "ID!", "NAME", "EVENTS", "ACCOUNT OBJECT", "SIGNED", "LAST SENT", "URL")
-	for _, h := range hooks {
+	// A record each, not a table: an id and a URL, both to be read whole,
+	// leave a 100-column row no room for the rest.
+	for i, h := range hooks {
 		sent := "never"
 		if !h.LastSentAt.IsZero() {
 			sent = h.LastSentAt.Local().Format(time.RFC3339)
 		}
-		if err := tw.add(h.ID, h.Name, strings.Join(h.Events, ","), yesNo(h.Config.IncludeResource), yesNo(h.Secret.IsSet()), sent, h.URL); err != nil {
+		var d details
+		d.row("subscription", h.ID)
+		d.row("name", or(h.Name))
+		d.row("url", h.URL)
+		d.row("events", strings.Join(h.Events, ", "))
+		d.row("account object", yesNo(h.Config.IncludeResource))
+		d.row("signed", yesNo(h.Secret.IsSet()))
+		d.row("last sent", sent)
+		if i > 0 {
+			fmt.Fprintln(p.stdout)
+		}
+		if err := d.print(p.stdout); err != nil {
 			return err
 		}
 	}
-	return tw.flush()
+	return nil
 }
 
 func yesNo(b bool) string {

@@ -30,7 +30,7 @@ type table struct {
 	wide   bool
 	rows   [][]string
 	bytes  int
-	headed bool // the header was printed
+	last   []int // the widths the rows before were printed in
 }
 
 // newTable makes a table with these column names; a name ending in "!" is
@@ -63,7 +63,7 @@ func (t *table) flush() error {
 		return nil
 	}
 	rows := t.rows
-	if !t.headed {
+	if t.last == nil {
 		rows = append([][]string{t.header}, rows...)
 	}
 	widths := t.widths(rows)
@@ -72,16 +72,19 @@ func (t *table) flush() error {
 		b.WriteString(fitRow(widths, t.keep, row))
 		b.WriteByte('\n')
 	}
-	t.rows, t.bytes, t.headed = t.rows[:0], 0, true
+	t.rows, t.bytes, t.last = t.rows[:0], 0, widths
 	_, err := io.WriteString(t.w, b.String())
 	return err
 }
 
-// widths measures the rows, then narrows the widest column that may be
+// widths measures the rows, never narrower than the rows printed before
+// them (so that a table of several pages keeps its columns unless a later
+// page needs them wider), then narrows the widest column that may be
 // narrowed, one character at a time, until a row fits terminalWidth or
 // every such column is down to its header's width.
 func (t *table) widths(rows [][]string) []int {
 	widths := make([]int, len(t.header))
+	copy(widths, t.last)
 	for _, row := range rows {
 		for i, c := range row {
 			widths[i] = max(widths[i], utf8.RuneCountInString(c))

@@ -77,8 +77,10 @@ func TestTablesFitATerminal(t *testing.T) {
 		t.Errorf("health get does not wrap the remedy as\n%s\n%s", remedy, get)
 	}
 
-	if ids := stdoutOf(t, env, "health", "list", "--error-code", "invalid_mfa", "--ids"); ids != "acct-1\n" {
-		t.Errorf("health list --ids printed %q, want the one id", ids)
+	for _, args := range [][]string{{"--ids"}, {"--ids", "-o", "json"}} {
+		if ids := stdoutOf(t, env, append([]string{"health", "list", "--error-code", "invalid_mfa"}, args...)...); ids != "acct-1\n" {
+			t.Errorf("health list %s printed %q, want the one id", args, ids)
+		}
 	}
 }
 
