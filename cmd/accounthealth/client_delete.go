@@ -78,7 +78,7 @@ it again: it only finds what is left.`,
 
 	bar := newProgress(stderr)
 	counts := map[ahv1.DeletionOutcome]int{}
-	var total int32
+	var total, printed int32
 	var writeErr error
 	err = cl.PurgeFailed(ctx, opts, func(r *ahv1.PurgeFailedAccountsResponse) {
 		res := r.GetResult()
@@ -88,8 +88,8 @@ it again: it only finds what is left.`,
 		counts[res.GetOutcome()]++
 		total = r.GetTotal()
 		bar.clear()
-		if writeErr == nil {
-			writeErr = printPurgeResult(stdout, c.output, r)
+		if printed++; writeErr == nil {
+			writeErr = printPurgeResult(stdout, c.output, r, printed == 1)
 		}
 		bar.update(r.GetProcessed(), r.GetTotal())
 	})
@@ -117,16 +117,26 @@ it again: it only finds what is left.`,
 	return nil
 }
 
-func printPurgeResult(w io.Writer, output string, r *ahv1.PurgeFailedAccountsResponse) error {
+// A purge prints each account as it is done, so its columns have fixed
+// widths: the longest outcome, a provider's account id, a time; the
+// message, which says why a deletion failed, is never cut.
+var (
+	purgeColumns = []string{"OUTCOME", "ACCOUNT", "LAST EVENT", "MESSAGE"}
+	purgeWidths  = []int{12, 36, 19, 0}
+	purgeKeep    = []bool{false, true, false, true}
+)
+
+// printPurgeResult prints r, under the header when first is set.
+func printPurgeResult(w io.Writer, output string, r *ahv1.PurgeFailedAccountsResponse, first bool) error {
 	if output == "json" {
 		return printJSON(w, r)
 	}
 	res := r.GetResult()
-	msg := ""
-	if res.GetMessage() != "" {
-		msg = "  " + res.GetMessage()
+	line := fitRow(purgeWidths, purgeKeep, []string{enumName(res.GetOutcome()), res.GetAccountId(), cellTime(res.GetLastEventAt()), or(res.GetMessage())}) + "\n"
+	if first {
+		line = fitRow(purgeWidths, purgeKeep, purgeColumns) + "\n" + line
 	}
-	_, err := fmt.Fprintf(w, "%-12s  %s  %s  last event %s%s\n", enumName(res.GetOutcome()), res.GetAccountId(), or(res.GetUserId()), when(res.GetLastEventAt()), msg)
+	_, err := io.WriteString(w, line)
 	return err
 }
 

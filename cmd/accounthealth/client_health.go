@@ -35,8 +35,8 @@ func runHealthGet(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if c.output == "json" {
 		return printJSON(stdout, h)
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
+	var d details
+	row := d.row
 	row("account", h.GetAccountId())
 	row("user", or(h.GetUserId()))
 	row("state", enumName(h.GetState())+" since "+when(h.GetStateSince()))
@@ -55,7 +55,7 @@ func runHealthGet(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if h.GetUnconfirmed() {
 		row("unconfirmed", "a delivery came without the account object: the state may lag behind until the account is fetched")
 	}
-	return tw.Flush()
+	return d.print(stdout)
 }
 
 // remedyText is "RETRY_MFA: The multi-factor ...".
@@ -86,6 +86,9 @@ func runHealthList(ctx context.Context, args []string, stdout, stderr io.Writer)
 	pageSize := c.fs.Int("page-size", 50, "accounts per page, 0..500 (0: the server's default, 50)")
 	c.fs.StringVar(&opts.PageToken, "page-token", "", "start at this page (a previous list says when there are more)")
 	all := c.fs.Bool("all", false, "list every page")
+	ids := c.fs.Bool("ids", false, "print only the account ids, one a line, whatever -o says: ID=$(accounthealth health list --error-code invalid_mfa --ids)")
+	var wide bool
+	registerWide(c.fs, &wide, "REMEDY and USER")
 	cl, _, err := c.connect(args)
 	if err != nil {
 		return err
@@ -93,18 +96,25 @@ func runHealthList(ctx context.Context, args []string, stdout, stderr io.Writer)
 	defer cl.Close()
 	opts.States, opts.ErrorCodes, opts.PageSize = states.values, codes, int32(*pageSize)
 
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	columns := []string{"ACCOUNT!", "STATE", "ERROR", "SINCE"}
+	if wide {
+		columns = append(columns, "REMEDY", "USER")
+	}
+	tw := newTable(stdout, wide, columns...)
 	n := 0
 	emit := func(h *ahv1.AccountHealth) error {
-		if n++; c.output == "json" {
+		switch n++; {
+		case *ids: // over -o, which may come from the environment
+			_, err := fmt.Fprintln(stdout, h.GetAccountId())
+			return err
+		case c.output == "json":
 			return printJSON(stdout, h)
 		}
-		if n == 1 {
-			fmt.Fprintln(tw, "ACCOUNT\tSTATE\tERROR\tREMEDY\tSINCE\tUSER")
+		row := []string{h.GetAccountId(), enumName(h.GetState()), or(h.GetErrorCode()), cellTime(h.GetStateSince())}
+		if wide {
+			row = append(row, enumName(h.GetRemedy().GetAction()), or(h.GetUserId()))
 		}
-		_, err := fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", h.GetAccountId(), enumName(h.GetState()), or(h.GetErrorCode()),
-			enumName(h.GetRemedy().GetAction()), when(h.GetStateSince()), or(h.GetUserId()))
-		return err
+		return tw.add(row...)
 	}
 	next := ""
 	if *all {
@@ -128,7 +138,7 @@ func runHealthList(ctx context.Context, args []string, stdout, stderr io.Writer)
 		}
 		next = page.GetNextPageToken()
 	}
-	if err := tw.Flush(); err != nil {
+	if err := tw.flush(); err != nil {
 		return err
 	}
 	switch {
@@ -176,12 +186,14 @@ func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	c := newClientCommand("events", "events ID [flags]",
 		"Shows an account's timeline, oldest first: every delivery accepted for it, what it did, and the health\nchanges it caused; also the actions taken through the API (deletions), with who asked.",
 		stdout, stderr, "ID")
+	var wide bool
+	registerWide(c.fs, &wide, "")
 	cl, names, err := c.connect(args)
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	tw := newTable(stdout, wide, "SEQ!", "RECEIVED", "SOURCE", "EVENT", "OUTCOME", "CHANGE")
 	n := 0
 	for ev, err := range cl.AllEvents(ctx, names[0], client.PageOptions{PageSize: 500}) {
 		if err != nil {
@@ -193,9 +205,6 @@ func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			}
 			continue
 		}
-		if n == 1 {
-			fmt.Fprintln(tw, "SEQ\tRECEIVED\tSOURCE\tEVENT\tOUTCOME\tCHANGE")
-		}
 		source := ev.GetSource()
 		if ev.GetActor() != "" {
 			source += " by " + ev.GetActor()
@@ -204,9 +213,11 @@ func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if r := ev.GetRedeliveries(); r > 0 {
 			outcome += fmt.Sprintf(" (+%d redelivered)", r)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", ev.GetSequence(), when(ev.GetReceivedAt()), source, ev.GetEventType(), outcome, changeText(ev.GetTransition()))
+		if err := tw.add(fmt.Sprint(ev.GetSequence()), cellTime(ev.GetReceivedAt()), source, ev.GetEventType(), outcome, changeText(ev.GetTransition())); err != nil {
+			return err
+		}
 	}
-	return tw.Flush()
+	return tw.flush()
 }
 
 // changeText is a health change for people: "HEALTHY → DISCONNECTED (auth_required)".

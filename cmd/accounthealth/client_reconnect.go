@@ -6,7 +6,6 @@ import (
 	"io"
 	"maps"
 	"slices"
-	"text/tabwriter"
 	"time"
 
 	ahv1 "github.com/accounthealth/accounthealth/gen/accounthealth/v1"
@@ -56,8 +55,8 @@ invite URL when they reached Link through one. Only for accounts whose remedy ha
 	if c.output == "json" {
 		return printJSON(stdout, resp)
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
+	var d details
+	row := d.row
 	row("account", resp.GetAccountId())
 	row("user", resp.GetUserId())
 	row("remedy", remedyText(resp.GetRemedy()))
@@ -68,7 +67,7 @@ invite URL when they reached Link through one. Only for accounts whose remedy ha
 	if resp.GetInviteUrl() != "" {
 		row("invite", resp.GetInviteUrl()+" (the user's original invite; `reconnect-invite "+resp.GetAccountId()+"` re-sends it)")
 	}
-	return tw.Flush()
+	return d.print(stdout)
 }
 
 func runReconnectInvite(ctx context.Context, args []string, stdout, stderr io.Writer) error {

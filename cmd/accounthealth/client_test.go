@@ -129,7 +129,7 @@ func TestClientCommands(t *testing.T) {
 		{"get without id", []string{"health", "get"}, exitUsage, nil, []string{"missing the ID argument"}},
 		{"get with a bad id", []string{"health", "get", "a b"}, exitUsage, nil, []string{"the account id: contains spaces"}},
 		{"list", []string{"health", "list"}, exitOK,
-			[]string{"ACCOUNT  STATE        ERROR                REMEDY       SINCE", "acct-1   AUTH_FAILED  invalid_credentials  RETRY_LOGIN", "acct-3   HEALTHY      -"}, nil},
+			[]string{"ACCOUNT  STATE        ERROR                SINCE\n", "acct-1   AUTH_FAILED  invalid_credentials  20", "acct-3   HEALTHY      -"}, nil},
 		{"list filtered", []string{"health", "list", "--state", "auth_failed", "--error-code", "invalid_mfa,mfa_timeout"}, exitOK, []string{"acct-2"}, nil},
 		{"list filtered to nothing", []string{"health", "list", "--user", "user-9"}, exitOK, nil, []string{"no account matches these filters"}},
 		{"list a page", []string{"health", "list", "--page-size", "2"}, exitOK, []string{"acct-2"}, []string{"more accounts: --page-token "}},
@@ -405,7 +405,11 @@ func TestPurgeOutput(t *testing.T) {
 	if code != exitError {
 		t.Errorf("exit code %d, want %d", code, exitError)
 	}
-	for _, want := range []string{"DELETED       acct-1  user-1  last event -\n", "SKIPPED       acct-2  user-1  last event -  account acct-2 is HEALTHY\n", "FAILED        acct-3"} {
+	row := func(cells ...string) string {
+		return fmt.Sprintf("%-12s  %-36s  %-19s  %s\n", cells[0], cells[1], cells[2], cells[3])
+	}
+	for _, want := range []string{row("OUTCOME", "ACCOUNT", "LAST EVENT", "MESSAGE") + row("DELETED", "acct-1", "-", "-"),
+		row("SKIPPED", "acct-2", "-", "account acct-2 is HEALTHY"), "FAILED        acct-3"} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("stdout does not contain %q:\n%s", want, stdout.String())
 		}
@@ -481,7 +485,7 @@ func TestWebhooksCommands(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &hook); code != exitOK || err != nil || hook.URL != url || len(hook.Events) != 5 || !hook.Config.IncludeResource {
 		t.Fatalf("list: exit %d, %v\n%s%s", code, err, stdout, stderr)
 	}
-	if code, stdout, _ := runBinary(t, env, "webhooks", "list"); code != exitOK || !strings.Contains(stdout, hook.ID+"  accounthealth  accounts.added,") {
+	if code, stdout, _ := runBinary(t, env, "webhooks", "list"); code != exitOK || !strings.Contains(stdout, "subscription    "+hook.ID+"\nname            accounthealth\nurl             "+url+"\nevents          accounts.added, ") {
 		t.Errorf("list as a table: exit %d\n%s", code, stdout)
 	}
 	if code, stdout, stderr := runBinary(t, env, "webhooks", "delete", hook.ID); code != exitOK || stdout != "deleted webhook "+hook.ID+"\n" {

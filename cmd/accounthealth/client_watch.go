@@ -17,7 +17,8 @@ import (
 
 func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newClientCommand("watch", "watch [flags]",
-		`Prints disconnections as they happen, one line each: when, kind, account, user, error code, and the remedy.
+		`Prints disconnections as they happen, one line each: when, kind, account, error code, and the remedy (--wide
+adds the user, the date and the remedy's message).
 It reconnects by itself when the server restarts, missing nothing. With --resume-file, a watch that is
 stopped and started again misses nothing either: it starts right after the last event it printed.
 -o json prints each event as a JSON object, with its cursor. Stop it with Ctrl-C.`,
@@ -30,6 +31,8 @@ stopped and started again misses nothing either: it starts right after the last 
 	recoveries := c.fs.Bool("include-recoveries", false, "also print accounts coming back to HEALTHY")
 	since := c.fs.String("since", "", "start with the events since this time: RFC 3339 (2026-01-02T15:04:05Z) or a duration back from now (24h); default: new events only; a cursor in --resume-file wins")
 	resumeFile := c.fs.String("resume-file", "", "file keeping the last cursor: read at start to resume right after it, rewritten after each event printed")
+	var wide bool
+	registerWide(c.fs, &wide, "USER")
 	cl, _, err := c.connect(args)
 	if err != nil {
 		return err
@@ -37,7 +40,7 @@ stopped and started again misses nothing either: it starts right after the last 
 	defer cl.Close()
 
 	opts := client.WatchOptions{UserIDs: users, Kinds: kinds.values, ErrorCodes: codes, IncludeRecoveries: *recoveries}
-	w := &watcher{c: c, resumeFile: *resumeFile, from: "new events only"}
+	w := &watcher{c: c, resumeFile: *resumeFile, from: "new events only", wide: wide}
 	if *since != "" {
 		if opts.Since, err = parseSince(*since, time.Now()); err != nil {
 			return usageError{fmt.Errorf("since: %w", err)}
@@ -77,20 +80,60 @@ type watcher struct {
 	subscribed bool   // a heartbeat came once
 	lost       bool   // the stream broke since the last heartbeat
 	lastError  string // why it broke, last time
+	wide       bool
+	headed     bool // the table's header was printed
 }
 
+// The watch prints each event as it comes, so its columns have fixed
+// widths: a time of day, the longest kind, a provider's account id (kept
+// whole when longer), the usual error codes, and the rest of 100 columns
+// for the remedy's action.
+var (
+	watchColumns = []string{"TIME", "KIND", "ACCOUNT", "ERROR", "REMEDY"}
+	watchWidths  = []int{8, 12, 36, 19, 17}
+	watchKeep    = []bool{false, false, true, false, false}
+	// --wide adds the user, and keeps every cell whole; the layout's
+	// length is that of a time with its zone's offset.
+	wideWatchColumns = []string{"TIME", "KIND", "ACCOUNT", "USER", "ERROR", "REMEDY"}
+	wideWatchWidths  = []int{len(time.RFC3339), 12, 36, 36, 19, 0}
+	wideWatchKeep    = []bool{true, true, true, true, true, true}
+)
+
 func (w *watcher) event(_ context.Context, ev *ahv1.DisconnectionEvent) error {
-	var err error
-	if w.c.output == "json" {
-		err = printJSON(w.c.stdout, ev)
-	} else {
-		_, err = fmt.Fprintf(w.c.stdout, "%s  %-12s  %s  %s  %-19s  %s\n", when(ev.GetOccurredAt()), enumName(ev.GetKind()),
-			ev.GetAccountId(), or(ev.GetUserId()), or(ev.GetErrorCode()), remedyText(ev.GetRemedy()))
-	}
-	if err != nil {
+	if err := w.print(ev); err != nil {
 		return err
 	}
 	return w.keep(ev.GetCursor())
+}
+
+func (w *watcher) print(ev *ahv1.DisconnectionEvent) error {
+	if w.c.output == "json" {
+		return printJSON(w.c.stdout, ev)
+	}
+	columns, widths, keep := watchColumns, watchWidths, watchKeep
+	row := []string{clock(ev.GetOccurredAt().AsTime(), time.Now()), enumName(ev.GetKind()), ev.GetAccountId(), or(ev.GetErrorCode()), enumName(ev.GetRemedy().GetAction())}
+	if w.wide {
+		columns, widths, keep = wideWatchColumns, wideWatchWidths, wideWatchKeep
+		row = []string{when(ev.GetOccurredAt()), enumName(ev.GetKind()), ev.GetAccountId(), or(ev.GetUserId()), or(ev.GetErrorCode()), remedyText(ev.GetRemedy())}
+	}
+	var b strings.Builder
+	if !w.headed {
+		b.WriteString(fitRow(widths, keep, columns) + "\n")
+		w.headed = true
+	}
+	b.WriteString(fitRow(widths, keep, row) + "\n")
+	_, err := io.WriteString(w.c.stdout, b.String())
+	return err
+}
+
+// clock is t for a narrow column: the local time of day when t is today,
+// the date otherwise (--wide and -o json give both).
+func clock(t, now time.Time) string {
+	t, now = t.Local(), now.Local()
+	if t.Year() == now.Year() && t.YearDay() == now.YearDay() {
+		return t.Format(time.TimeOnly)
+	}
+	return t.Format("Jan _2")
 }
 
 // heartbeat says when the watch is (again) connected; its cursor resumes

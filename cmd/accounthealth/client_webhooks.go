@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/accounthealth/accounthealth/server/provider"
@@ -126,7 +125,7 @@ events sent to another URL than --webhook-public-url. Give it serve's settings (
 	return nil
 }
 
-// printWebhooks writes the subscriptions as a table or as JSON lines.
+// printWebhooks writes the subscriptions for people or as JSON lines.
 func (p *providerCommand) printWebhooks(hooks []provider.Webhook) error {
 	if p.output == "json" {
 		for _, h := range hooks {
@@ -136,20 +135,29 @@ func (p *providerCommand) printWebhooks(hooks []provider.Webhook) error {
 		}
 		return nil
 	}
-	if len(hooks) == 0 {
-		return nil
-	}
-	tw := tabwriter.NewWriter(p.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tEVENTS\tACCOUNT OBJECT\tSIGNED\tLAST SENT\tURL")
-	for _, h := range hooks {
+	// A record each, not a table: an id and a URL, both to be read whole,
+	// leave a 100-column row no room for the rest.
+	for i, h := range hooks {
 		sent := "never"
 		if !h.LastSentAt.IsZero() {
 			sent = h.LastSentAt.Local().Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", h.ID, h.Name, strings.Join(h.Events, ","),
-			yesNo(h.Config.IncludeResource), yesNo(h.Secret.IsSet()), sent, h.URL)
+		var d details
+		d.row("subscription", h.ID)
+		d.row("name", or(h.Name))
+		d.row("url", h.URL)
+		d.row("events", strings.Join(h.Events, ", "))
+		d.row("account object", yesNo(h.Config.IncludeResource))
+		d.row("signed", yesNo(h.Secret.IsSet()))
+		d.row("last sent", sent)
+		if i > 0 {
+			fmt.Fprintln(p.stdout)
+		}
+		if err := d.print(p.stdout); err != nil {
+			return err
+		}
 	}
-	return tw.Flush()
+	return nil
 }
 
 func yesNo(b bool) string {

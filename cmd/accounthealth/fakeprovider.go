@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"syscall"
 
 	"github.com/accounthealth/accounthealth/server/provider/providerfake"
 	"github.com/accounthealth/accounthealth/server/service"
@@ -42,6 +44,9 @@ func runFakeProvider(ctx context.Context, args []string, stdout, stderr io.Write
 	})
 	defer fake.Close()
 	ln, err := net.Listen("tcp", *addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("addr: %s is in use (is another fake-provider running?): stop what holds it, or give --addr a free address", *addr)
+	}
 	if err != nil {
 		return fmt.Errorf("addr: cannot listen on %s: %w", *addr, err)
 	}

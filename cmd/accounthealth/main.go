@@ -52,8 +52,9 @@ func commands() []command {
 		{"webhooks", "list, create or delete webhook subscriptions at the provider", runWebhooks},
 		{"token", "make an internal API token (token new NAME)", runToken},
 		{"rebuild", "re-derive every account's health from the log under this binary's rules", runRebuild},
-		{"check", "check the store's integrity: every record against its log, the change log's order (read-only)", runCheck},
+		{"check", "check every record against its log, and the change log's order (read-only)", runCheck},
 		{"version", "print the version, the commit and the Go version of this binary", runVersion},
+		{"completion", "print the shell completion script: completion bash|zsh|fish", runCompletion},
 	}
 }
 
@@ -73,6 +74,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if len(args) == 0 {
 			return exitUsage
 		}
+		return exitOK
+	}
+	if args[0] == completeCommand {
+		complete(ctx, args[1:], stdout)
 		return exitOK
 	}
 	for _, c := range commands() {
@@ -230,13 +235,29 @@ func applyConfigFile(fs *flag.FlagSet, path string, given map[string]bool) error
 	return nil
 }
 
-// newFlagSet makes a flag set whose --help lists each flag with its
-// environment variable.
+// valueKind is " DURATION" for a flag taking a duration, and so on; ""
+// for a switch.
+func valueKind(f *flag.Flag) string {
+	kind, _ := flag.UnquoteUsage(f)
+	switch kind {
+	case "":
+		return ""
+	case "value": // our own flag.Values: listFlag, enumFlag, secretList
+		kind = "list"
+	}
+	return " " + strings.ToUpper(kind)
+}
+
+// newFlagSet makes a flag set whose --help lists each flag, the kind of
+// value it takes, and its environment variable.
 func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: accounthealth %s\n\nFlags (each also settable as the environment variable shown):\n", synopsis)
+		fmt.Fprintf(stderr, "Usage: accounthealth %s\n", synopsis)
+		if hasFlags(fs) {
+			fmt.Fprintln(stderr, "\nFlags (each also settable as the environment variable shown):")
+		}
 		fs.VisitAll(func(f *flag.Flag) {
 			def := ""
 			// A required flag has no default to show, even when its zero
@@ -252,8 +273,14 @@ func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 			if env == "" {
 				env = "command line only"
 			}
-			fmt.Fprintf(stderr, "  %s%s  [%s]\n      %s%s\n", dash, f.Name, env, f.Usage, def)
+			fmt.Fprintf(stderr, "  %s%s%s  [%s]\n      %s%s\n", dash, f.Name, valueKind(f), env, f.Usage, def)
 		})
 	}
 	return fs
+}
+
+func hasFlags(fs *flag.FlagSet) bool {
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	return n > 0
 }

@@ -79,6 +79,12 @@ func cleanEnv() []string {
 }
 
 func TestUsageAndExitCodes(t *testing.T) {
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	inUse := held.Addr().String()
 	cases := []struct {
 		name   string
 		env    []string
@@ -95,6 +101,11 @@ func TestUsageAndExitCodes(t *testing.T) {
 		{"bad env value names the variable", []string{"ACCOUNTHEALTH_MAX_BODY_BYTES=lots"}, []string{"serve"}, exitUsage, "ACCOUNTHEALTH_MAX_BODY_BYTES"},
 		{"bad address", []string{"ACCOUNTHEALTH_WEBHOOK_SECRET=x"}, []string{"serve", "--grpc-addr", "nowhere"}, exitUsage, "grpc-addr"},
 		{"stray comma in secrets", nil, []string{"serve", "--webhook-secret", "a,"}, exitUsage, "secret 2 of 2 is empty"},
+		{"address in use", []string{"ACCOUNTHEALTH_WEBHOOK_SECRET=x", "ACCOUNTHEALTH_GRPC_ADDR=127.0.0.1:0", "ACCOUNTHEALTH_API_ADDR=127.0.0.1:0"},
+			[]string{"serve", "--data-dir", t.TempDir(), "--webhook-addr", inUse}, exitError,
+			"webhook-addr: " + inUse + " is in use (is another accounthealth serve running?): stop what holds it, or give --webhook-addr a free address"},
+		{"fake provider's address in use", nil, []string{"fake-provider", "--addr", inUse}, exitError,
+			"addr: " + inUse + " is in use (is another fake-provider running?)"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -56,8 +56,8 @@ var uuid = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[
 // newcomer would paste them. Servers and the watch run in the background as
 // in their own terminals; a second serve replaces the first, as the README
 // says to stop it. Default addresses become free ports through the
-// environment, and in the one URL the README spells out; ID= takes the id
-// the README tells the reader to paste.
+// environment, and in the one URL the README spells out; ID=$(...) must
+// keep the id of the invalid_mfa row in the list shown before it.
 func TestReadmeFiveMinutes(t *testing.T) {
 	dir := t.TempDir()
 	if err := os.Symlink(binary, filepath.Join(dir, "accounthealth")); err != nil {
@@ -94,10 +94,16 @@ func TestReadmeFiveMinutes(t *testing.T) {
 		switch {
 		case line == "go build -o accounthealth ./cmd/accounthealth":
 			continue // TestMain built it from this tree
-		case strings.HasPrefix(line, "ID="):
-			id = uuid.FindString(lineWith(last, "invalid_mfa"))
-			if id == "" {
+		case strings.HasPrefix(line, "ID=$(") && strings.HasSuffix(line, ")"):
+			listed := uuid.FindString(lineWith(last, "invalid_mfa"))
+			if listed == "" {
 				t.Fatalf("no invalid_mfa account in the output before %q:\n%s", line, last)
+			}
+			cmd := exec.Command("sh", "-c", "exec "+strings.TrimSuffix(strings.TrimPrefix(line, "ID=$("), ")"))
+			cmd.Dir, cmd.Env = dir, env
+			out, err := cmd.Output()
+			if id = strings.TrimSpace(string(out)); err != nil || id != listed {
+				t.Fatalf("README step %q: ID=%q (%v), want the invalid_mfa row's %s\n%s", line, id, err, listed, exitStderr(err))
 			}
 			env = append(env, "ID="+id)
 			continue
@@ -143,6 +149,9 @@ func TestReadmeFiveMinutes(t *testing.T) {
 			}
 		}
 	}
+	// The warning the README says the second serve logs.
+	serve := background["serve"]
+	serve.waitOutput(t, serve.stderr, "no subscription delivers account events", 1)
 	watch := background["watch"]
 	watch.waitOutput(t, watch.stdout, "REMOVED", 2) // the revoked account's, then ours
 	watch.waitOutput(t, watch.stderr, "reconnected", 1)

@@ -220,7 +220,8 @@ func (r *reporter) result(res simulate.Result) {
 }
 
 // line is a delivery's result for a person, e.g.
-// "failed-login   accounts.failed   0190…c22  200 APPLIED".
+// "failed-login  accounts.failed  0190d2f1-8c2e-7a4b-9d1e-5c8a1e2f4c22  200 APPLIED",
+// the whole account id, to paste into other commands.
 func line(r simulate.Result) string {
 	status, what := "---", r.Outcome
 	if r.Status != 0 {
@@ -235,16 +236,7 @@ func line(r simulate.Result) string {
 	if r.Reordered {
 		what += " (reordered)"
 	}
-	return fmt.Sprintf("%-24s %-18s %s  %s %s", cmp.Or(r.Scenario, "-"), r.Event, shortID(r.Account), status, what)
-}
-
-// shortID keeps enough of a UUID to tell accounts apart on one screen;
-// -o json gives the whole id.
-func shortID(id string) string {
-	if len(id) < 12 {
-		return id
-	}
-	return id[:4] + "…" + id[len(id)-3:]
+	return fmt.Sprintf("%-23s  %-18s  %-36s  %s %s", cmp.Or(r.Scenario, "-"), r.Event, r.Account, status, what)
 }
 
 // refusals is the error for a run with deliveries not accepted: how many,

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/accounthealth/accounthealth/server/provider"
 	"github.com/accounthealth/accounthealth/server/provider/providerfake"
@@ -162,8 +163,14 @@ func TestWebhooksListFlagsBlindSubscriptions(t *testing.T) {
 	public := []string{"ACCOUNTHEALTH_WEBHOOK_PUBLIC_URL=" + hooksURL}
 
 	stdout, stderr := p.webhooks(t, exitOK, public, "list")
-	if !strings.Contains(stdout, lean.ID+"  lean  accounts.updated") || !strings.Contains(stdout, "SIGNED") {
-		t.Errorf("table:\n%s", stdout)
+	if !strings.Contains(stdout, "subscription    "+lean.ID+"\nname            lean\nurl             "+hooksURL+"\nevents          accounts.updated\n") ||
+		!strings.Contains(stdout, "\n\nsubscription    "+elsewhere.ID+"\n") {
+		t.Errorf("records:\n%s", stdout)
+	}
+	for line := range strings.Lines(stdout) {
+		if n := utf8.RuneCountInString(strings.TrimSuffix(line, "\n")); n > terminalWidth {
+			t.Errorf("%d columns, want at most %d: %q", n, terminalWidth, line)
+		}
 	}
 	want := []string{
 		"warning: subscription " + lean.ID + ": has no secret",

@@ -3,11 +3,13 @@ package service
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"syscall"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -240,6 +242,9 @@ func newGRPCServer(cfg Config, tr tracing, logger *slog.Logger, authn authStep, 
 
 func listen(name, addr string) (net.Listener, error) {
 	lis, err := net.Listen("tcp", addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("%s: %s is in use (is another accounthealth serve running?): stop what holds it, or give --%s a free address", name, addr, name)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: cannot listen on %s: %w", name, addr, err)
 	}
