@@ -32,11 +32,14 @@ func NewReadSQL(d Dialect) ReadSQL {
 		entries: "SELECT " + Cols("e", EntryCols) + ", " + Cols("c", ChangeCols) +
 			" FROM entries e LEFT JOIN changes c ON c.entry_seq = e.seq" +
 			" WHERE e.account_id = " + p(1) + " AND e.seq > " + p(2) + " ORDER BY e.seq LIMIT " + p(3),
-		// One statement, so both counts come from the same snapshot; see
-		// summaryCount. SQLite reads false and true as 0 and 1.
-		summary: `SELECT false, state, '', COUNT(*) FROM records GROUP BY state
+		// From the counts the commits keep (migration 0006), not the
+		// records: a few rows, whatever the number of accounts. One
+		// statement, so both counts come from the same snapshot; see
+		// summaryCount. SQLite reads false and true as 0 and 1; the CASTs
+		// are for PostgreSQL, whose SUM of a BIGINT is a NUMERIC.
+		summary: `SELECT false, state, '', CAST(SUM(n) AS BIGINT) FROM record_counts GROUP BY state HAVING SUM(n) <> 0
 		UNION ALL
-		SELECT true, 0, error_code, COUNT(*) FROM records WHERE error_code <> '' GROUP BY error_code`,
+		SELECT true, 0, error_code, CAST(SUM(n) AS BIGINT) FROM record_counts WHERE error_code <> '' GROUP BY error_code HAVING SUM(n) <> 0`,
 	}
 }
 
