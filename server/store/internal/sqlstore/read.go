@@ -76,10 +76,17 @@ func (s *ReadSQL) listHealth(q store.HealthQuery, after string, n int) (string, 
 }
 
 // oneOf is the condition that col is one of vals, binding them with bind.
-// A database with arrays binds one (= ANY), so that the statement is the
-// same for any number of values; SQLite has none and binds an IN list.
+// One value is an equality, which the index on (col, account_id) serves in
+// page order: PostgreSQL's planner does not see that through = ANY, and at
+// a million records scans the primary key instead, filtering every row of
+// the other values. For more, a database with arrays binds one (= ANY), so
+// that the statement is the same for any number of values; SQLite has none
+// and binds an IN list.
 func oneOf[T any](d Dialect, col string, vals []T, bind func(any) string) string {
-	if d.arrays {
+	switch {
+	case len(vals) == 1:
+		return col + " = " + bind(vals[0])
+	case d.arrays:
 		return col + " = ANY(" + bind(vals) + ")"
 	}
 	params := make([]string, len(vals))
