@@ -5,7 +5,9 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ahv1 "github.com/accounthealth/accounthealth/gen/accounthealth/v1"
@@ -98,20 +100,33 @@ func timeToProto(t time.Time) *timestamppb.Timestamp {
 	return timestamppb.New(t)
 }
 
-// jsonField converts stored JSON, a snapshot or a delivery's exact bytes,
-// for a response. jsonstruct serves any JSON object; other bytes, which
-// intake never stores, leave the field out with a warning rather than fail
-// a response that may hold other accounts.
-func (s *AccountHealthService) jsonField(ctx context.Context, field, accountID string, raw []byte) *structpb.Struct {
-	st, err := jsonstruct.Struct(raw)
+// setJSONField gives m the Struct field named field, converted from stored
+// JSON, a snapshot or a delivery's exact bytes. jsonstruct
+// serves any JSON object; other bytes, which intake never stores, leave the
+// field out with a warning rather than fail a response that may hold other
+// accounts.
+//
+// The field goes in as its wire encoding, among m's unknown fields, which
+// the codec sends as they are and every reader decodes as the field (the
+// REST gateway too: it is a gRPC client). Building the Struct to have it
+// encoded was most of what a read cost; the price is that m read in this
+// process lacks the field, so m is only for sending.
+func (s *AccountHealthService) setJSONField(ctx context.Context, m proto.Message, field protoreflect.Name, accountID string, raw []byte) {
+	if len(raw) == 0 {
+		return
+	}
+	st, err := jsonstruct.AppendWire(nil, raw)
 	if err != nil {
 		s.logger.WarnContext(ctx, "stored JSON is not an object; served without it", "field", field, "account", accountID, "error", err)
+		return
 	}
-	return st
+	r := m.ProtoReflect()
+	b := protowire.AppendTag(make([]byte, 0, len(st)+16), r.Descriptor().Fields().ByName(field).Number(), protowire.BytesType)
+	r.SetUnknown(protowire.AppendBytes(b, st))
 }
 
 func (s *AccountHealthService) recordToProto(ctx context.Context, r health.Record) *ahv1.AccountHealth {
-	return &ahv1.AccountHealth{
+	out := &ahv1.AccountHealth{
 		AccountId:           text(r.AccountID),
 		UserId:              text(r.UserID),
 		State:               stateToProto(r.State),
@@ -124,10 +139,11 @@ func (s *AccountHealthService) recordToProto(ctx context.Context, r health.Recor
 		ConsecutiveFailures: int32(r.ConsecutiveFailures),
 		EverConnected:       r.EverConnected,
 		Unconfirmed:         r.Unconfirmed,
-		LastSnapshot:        s.jsonField(ctx, "last_snapshot", r.AccountID, r.Snapshot),
 		LastSnapshotAt:      timeToProto(r.SnapshotAt),
 		ConfirmedAt:         timeToProto(r.ConfirmedAt),
 	}
+	s.setJSONField(ctx, out, "last_snapshot", r.AccountID, r.Snapshot)
+	return out
 }
 
 func transitionToProto(t health.Transition) *ahv1.HealthTransition {
@@ -152,8 +168,8 @@ func (s *AccountHealthService) entryToProto(ctx context.Context, e store.Entry) 
 		Outcome:          outcomeToProto(e.Outcome),
 		Redeliveries:     int32(e.Redeliveries),
 		Actor:            text(e.Actor),
-		Payload:          s.jsonField(ctx, "payload", e.AccountID, e.Body),
 	}
+	s.setJSONField(ctx, out, "payload", e.AccountID, e.Body)
 	if e.Change != nil {
 		out.Transition = transitionToProto(e.Change.Transition)
 	}

@@ -81,7 +81,8 @@ type CheckDriver interface {
 	// whole: a change whose entry is missing or names another account, a
 	// change whose entry is older than the previous change's (Seq order
 	// is commit order for both), a record whose account the log never
-	// named.
+	// named, a count of records by state and error code (what Summary
+	// reads) that a count of the records contradicts.
 	LogProblems(ctx context.Context, limit int) ([]Problem, error)
 	// CountLogAccounts counts the accounts the log names.
 	CountLogAccounts(ctx context.Context) (int, error)

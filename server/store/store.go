@@ -155,7 +155,8 @@ type Store interface {
 	// ListHealth pages through records matching q; ErrInvalidArgument when
 	// q.Cursor rejects it (page size, state, page token).
 	ListHealth(ctx context.Context, q HealthQuery) (HealthPage, error)
-	// Summary counts all records.
+	// Summary counts all records. It reads counts that each commit keeps
+	// up to date, so its cost does not grow with the number of records.
 	Summary(ctx context.Context) (Summary, error)
 	// ListEntries pages through an account's timeline; ErrNotFound when the
 	// log holds nothing for the account, ErrInvalidArgument when q.Cursor

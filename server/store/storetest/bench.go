@@ -46,7 +46,8 @@ func BenchmarkIngest(b *testing.B, open func(b *testing.B) store.Store) {
 
 // BenchmarkReads measures what callers of the API do most, on a store of
 // 1,000 accounts, from parallel readers: one account's health, a page of
-// 50 accounts filtered by state, and a page of an account's timeline.
+// 50 accounts filtered by state, the summary, and a page of an account's
+// timeline.
 func BenchmarkReads(b *testing.B, open func(b *testing.B) store.Store) {
 	event := benchEvent(b)
 	s := open(b)
@@ -68,6 +69,7 @@ func BenchmarkReads(b *testing.B, open func(b *testing.B) store.Store) {
 			_, err := s.ListHealth(b.Context(), store.HealthQuery{States: []health.State{health.StateHealthy}, PageSize: 50})
 			return err
 		}},
+		{"Summary", func(int) error { _, err := s.Summary(b.Context()); return err }},
 		{"ListEntries", func(n int) error {
 			_, err := s.ListEntries(b.Context(), store.EntryQuery{AccountID: benchAccount(n), PageSize: 50})
 			return err

@@ -23,9 +23,14 @@ VALUES ('a-unconfirmed', 'u', 2, '', '', 0, '', '', '', 0, 'accounts.updated', 6
 // Version2SQL wrote: the records are kept, never confirmed as far as the
 // store knows, so they are due for a fetch until a rebuild (the rules
 // version says one is needed) derives their confirmation from the log.
+// The counts Summary reads are filled from them (migration 0006).
 func WantMigratedFromVersion2(t *testing.T, s store.Store) {
 	t.Helper()
 	ctx := t.Context()
+	wantSummaryCounted(t, s, "after the migrations")
+	if sum, err := s.Summary(ctx); err != nil || sum.Total != 3 {
+		t.Errorf("Summary = %+v, %v; want the 3 records counted", sum, err)
+	}
 	if d, err := s.Derivation(ctx); err != nil || d != (store.Derivation{RulesVersion: 2}) {
 		t.Errorf("Derivation = %+v, %v; want rules version 2", d, err)
 	}

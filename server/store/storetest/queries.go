@@ -80,8 +80,16 @@ func testListHealthFilters(t *testing.T, s store.Store) {
 		{UserID: u2, States: []health.State{health.StateHealthy, health.StateAuthFailed}},
 		{UserID: u1, States: []health.State{health.StateDisconnected}, ErrorCodes: []string{"expired_credentials", "auth_required"}},
 		{States: []health.State{health.StateRemoved}, ErrorCodes: []string{"invalid_mfa"}},
+		{States: []health.State{health.StateDegraded, health.StateDisconnected, health.StateDegraded}},
+		{States: []health.State{health.StateAuthFailed, health.StateDisconnected}, ErrorCodes: []string{"auth_required", "invalid_mfa"}},
+		{ErrorCodes: []string{"auth_required", "invalid_mfa", "auth_required"}},
 	}
 	for _, q := range queries {
+		// In pages of 2 too: pages of several states or codes merge
+		// each one's (see the drivers' SQL).
+		q.PageSize = 2
+		got, _ := listAllHealth(t, s, q, nil)
+		wantNoDiff(t, fmt.Sprintf("ListHealth(%+v) in pages of 2", q), m.matching(q), got)
 		q.PageSize = store.MaxPageSize
 		page, err := s.ListHealth(t.Context(), q)
 		if err != nil {

@@ -100,6 +100,7 @@ func Run(t *testing.T, newDB Factory) {
 		{"RebuildCutsMessages", testRebuildCutsMessages},
 		{"ClaimDueConcurrently", testClaimDueConcurrently},
 		{"CheckClean", testCheckClean},
+		{"SummaryFollowsCommits", testSummaryFollowsCommits},
 	}
 	for _, tc := range reopening {
 		t.Run(tc.name, func(t *testing.T) {

@@ -3,6 +3,8 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,11 +34,14 @@ func NewReadSQL(d Dialect) ReadSQL {
 		entries: "SELECT " + Cols("e", EntryCols) + ", " + Cols("c", ChangeCols) +
 			" FROM entries e LEFT JOIN changes c ON c.entry_seq = e.seq" +
 			" WHERE e.account_id = " + p(1) + " AND e.seq > " + p(2) + " ORDER BY e.seq LIMIT " + p(3),
-		// One statement, so both counts come from the same snapshot; see
-		// summaryCount. SQLite reads false and true as 0 and 1.
-		summary: `SELECT false, state, '', COUNT(*) FROM records GROUP BY state
+		// From the counts the commits keep (migration 0006), not the
+		// records: a few rows, whatever the number of accounts. One
+		// statement, so both counts come from the same snapshot; see
+		// summaryCount. SQLite reads false and true as 0 and 1; the CASTs
+		// are for PostgreSQL, whose SUM of a BIGINT is a NUMERIC.
+		summary: `SELECT false, state, '', CAST(SUM(n) AS BIGINT) FROM record_counts GROUP BY state HAVING SUM(n) <> 0
 		UNION ALL
-		SELECT true, 0, error_code, COUNT(*) FROM records WHERE error_code <> '' GROUP BY error_code`,
+		SELECT true, 0, error_code, CAST(SUM(n) AS BIGINT) FROM record_counts WHERE error_code <> '' GROUP BY error_code HAVING SUM(n) <> 0`,
 	}
 }
 
@@ -49,34 +54,69 @@ func (s *ReadSQL) Fixed() []string {
 
 // listHealth selects up to n records of q after the account id after.
 // Only the filters q sets appear in the SQL, so that each combination gets
-// a plan that uses its index.
+// a plan that uses its index. Each index gives the records of one value in
+// page order, and neither database merges several values' ranges in
+// order: filtered by several states (or else error codes), the query
+// takes up to n records of each value and merges those, rather than walk
+// every record in account order until n match, most of a million for a
+// rare state.
 func (s *ReadSQL) listHealth(q store.HealthQuery, after string, n int) (string, []any) {
-	var b strings.Builder
 	args := NewBinder(s.dialect.P)
-	bind := args.Bind
-	b.WriteString(selectRecordsSQL + " WHERE account_id > " + bind(after))
-	if q.UserID != "" {
-		b.WriteString(" AND user_id = " + bind(q.UserID))
+	states := make([]int32, len(q.States))
+	for i, st := range q.States {
+		states[i] = int32(st)
 	}
-	if len(q.States) > 0 {
-		states := make([]int32, len(q.States))
-		for i, st := range q.States {
-			states[i] = int32(st)
+	slices.Sort(states)
+	states = slices.Compact(states)
+	codes := slices.Compact(slices.Sorted(slices.Values(q.ErrorCodes)))
+	// page is the SQL of one page of the records with these filters,
+	// binding its arguments in the order they appear.
+	page := func(states []int32, codes []string) string {
+		w := "account_id > " + args.Bind(after)
+		if q.UserID != "" {
+			w += " AND user_id = " + args.Bind(q.UserID)
 		}
-		b.WriteString(" AND " + oneOf(s.dialect, "state", states, bind))
+		if len(states) > 0 {
+			w += " AND " + oneOf(s.dialect, "state", states, args.Bind)
+		}
+		if len(codes) > 0 {
+			w += " AND " + oneOf(s.dialect, "error_code", codes, args.Bind)
+		}
+		return selectRecordsSQL + " WHERE " + w + " ORDER BY account_id LIMIT " + args.Bind(n)
 	}
-	if len(q.ErrorCodes) > 0 {
-		b.WriteString(" AND " + oneOf(s.dialect, "error_code", q.ErrorCodes, bind))
+	var parts []string
+	switch {
+	case len(states) > 1:
+		for _, st := range states {
+			parts = append(parts, page([]int32{st}, codes))
+		}
+	case len(codes) > 1:
+		for _, c := range codes {
+			parts = append(parts, page(states, []string{c}))
+		}
+	default:
+		return page(states, codes), args.Args
 	}
-	b.WriteString(" ORDER BY account_id LIMIT " + bind(n))
-	return b.String(), args.Args
+	for i, p := range parts {
+		// A compound's parts may not have their own ORDER BY and LIMIT
+		// in SQLite, unless each is a subquery; PostgreSQL 15 names them.
+		parts[i] = "SELECT * FROM (" + p + ") AS part" + strconv.Itoa(i)
+	}
+	return "SELECT * FROM (" + strings.Join(parts, " UNION ALL ") + ") AS parts ORDER BY account_id LIMIT " + args.Bind(n), args.Args
 }
 
 // oneOf is the condition that col is one of vals, binding them with bind.
-// A database with arrays binds one (= ANY), so that the statement is the
-// same for any number of values; SQLite has none and binds an IN list.
+// One value is an equality, which the index on (col, account_id) serves in
+// page order: PostgreSQL's planner does not see that through = ANY, and at
+// a million records scans the primary key instead, filtering every row of
+// the other values. For more, a database with arrays binds one (= ANY), so
+// that the statement is the same for any number of values; SQLite has none
+// and binds an IN list.
 func oneOf[T any](d Dialect, col string, vals []T, bind func(any) string) string {
-	if d.arrays {
+	switch {
+	case len(vals) == 1:
+		return col + " = " + bind(vals[0])
+	case d.arrays:
 		return col + " = ANY(" + bind(vals) + ")"
 	}
 	params := make([]string, len(vals))

@@ -234,19 +234,34 @@ func scanInt(sc Scanner) (n int, err error) {
 }
 
 func TestListHealthSQL(t *testing.T) {
-	q := store.HealthQuery{UserID: "u", States: []health.State{health.StateHealthy, health.StateAuthFailed}, ErrorCodes: []string{"a", "b"}}
+	q := store.HealthQuery{UserID: "u", States: []health.State{health.StateHealthy}, ErrorCodes: []string{"a"}}
+	healthy, authFailed := int32(health.StateHealthy), int32(health.StateAuthFailed)
 	for _, tc := range []struct {
 		dialect    Dialect
 		where      string
 		wantArgs   []any
 		unfiltered string
+		// merged is the SQL of q with a second state and code, given
+		// twice each, where the parts' WHERE clauses are part0 and part1.
+		part0, part1, merged string
+		mergedArgs           []any
 	}{
-		{SQLite, " WHERE account_id > ? AND user_id = ? AND state IN (?, ?) AND error_code IN (?, ?) ORDER BY account_id LIMIT ?",
-			[]any{"after", "u", int32(health.StateHealthy), int32(health.StateAuthFailed), "a", "b", 11},
-			" WHERE account_id > ? ORDER BY account_id LIMIT ?"},
-		{PostgreSQL, " WHERE account_id > $1 AND user_id = $2 AND state = ANY($3) AND error_code = ANY($4) ORDER BY account_id LIMIT $5",
-			[]any{"after", "u", []int32{int32(health.StateHealthy), int32(health.StateAuthFailed)}, []string{"a", "b"}, 11},
-			" WHERE account_id > $1 ORDER BY account_id LIMIT $2"},
+		{dialect: SQLite,
+			where:      " WHERE account_id > ? AND user_id = ? AND state = ? AND error_code = ? ORDER BY account_id LIMIT ?",
+			wantArgs:   []any{"after", "u", healthy, "a", 11},
+			unfiltered: " WHERE account_id > ? ORDER BY account_id LIMIT ?",
+			part0:      " WHERE account_id > ? AND user_id = ? AND state = ? AND error_code IN (?, ?) ORDER BY account_id LIMIT ?",
+			part1:      " WHERE account_id > ? AND user_id = ? AND state = ? AND error_code IN (?, ?) ORDER BY account_id LIMIT ?",
+			merged:     " ORDER BY account_id LIMIT ?",
+			mergedArgs: []any{"after", "u", healthy, "a", "b", 11, "after", "u", authFailed, "a", "b", 11, 11}},
+		{dialect: PostgreSQL,
+			where:      " WHERE account_id > $1 AND user_id = $2 AND state = $3 AND error_code = $4 ORDER BY account_id LIMIT $5",
+			wantArgs:   []any{"after", "u", healthy, "a", 11},
+			unfiltered: " WHERE account_id > $1 ORDER BY account_id LIMIT $2",
+			part0:      " WHERE account_id > $1 AND user_id = $2 AND state = $3 AND error_code = ANY($4) ORDER BY account_id LIMIT $5",
+			part1:      " WHERE account_id > $6 AND user_id = $7 AND state = $8 AND error_code = ANY($9) ORDER BY account_id LIMIT $10",
+			merged:     " ORDER BY account_id LIMIT $11",
+			mergedArgs: []any{"after", "u", healthy, []string{"a", "b"}, 11, "after", "u", authFailed, []string{"a", "b"}, 11, 11}},
 	} {
 		rs := NewReadSQL(tc.dialect)
 		query, args := rs.listHealth(q, "after", 11)
@@ -255,6 +270,14 @@ func TestListHealthSQL(t *testing.T) {
 		}
 		if query, _ := rs.listHealth(store.HealthQuery{}, "", 11); query != selectRecordsSQL+tc.unfiltered {
 			t.Errorf("listHealth of no filter = %q, want %q", query, selectRecordsSQL+tc.unfiltered)
+		}
+		two := q
+		two.States = []health.State{health.StateAuthFailed, health.StateHealthy, health.StateAuthFailed}
+		two.ErrorCodes = []string{"b", "a", "b"}
+		want := "SELECT * FROM (SELECT * FROM (" + selectRecordsSQL + tc.part0 + ") AS part0 UNION ALL SELECT * FROM (" +
+			selectRecordsSQL + tc.part1 + ") AS part1) AS parts" + tc.merged
+		if query, args := rs.listHealth(two, "after", 11); query != want || !reflect.DeepEqual(args, tc.mergedArgs) {
+			t.Errorf("listHealth of two states = %q, %#v; want %q, %#v", query, args, want, tc.mergedArgs)
 		}
 	}
 }
