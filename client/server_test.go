@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"testing"
 	"time"
 
+	"github.com/accounthealth/accounthealth/internal/freeport"
 	"github.com/accounthealth/accounthealth/server/service"
 	"github.com/accounthealth/accounthealth/server/store"
 	"github.com/accounthealth/accounthealth/server/store/sqlite"
@@ -36,10 +36,10 @@ type server struct {
 func newServer(dir string, configure ...func(*service.Config)) (*server, error) {
 	cfg := service.DefaultConfig()
 	var err error
-	if cfg.GRPCAddr, err = freePort(); err != nil {
+	if cfg.GRPCAddr, err = freeport.Addr(); err != nil {
 		return nil, err
 	}
-	if cfg.WebhookAddr, err = freePort(); err != nil {
+	if cfg.WebhookAddr, err = freeport.Addr(); err != nil {
 		return nil, err
 	}
 	cfg.APIAddr = "127.0.0.1:0"
@@ -149,15 +149,6 @@ func failedLogin(account, user, code string) []byte {
 // connected is an accounts.connected delivery.
 func connected(account, user string) []byte {
 	return fmt.Appendf(nil, `{"event":"accounts.connected","name":"client-test","data":{"account":%q,"user":%q}}`, account, user)
-}
-
-func freePort() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }
 
 // exampleTarget is the server the examples call, seeded in TestMain.

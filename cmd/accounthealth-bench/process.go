@@ -1,13 +1,14 @@
 package main
 
 import (
+	"github.com/accounthealth/accounthealth/internal/freeport"
+
 	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -103,16 +104,6 @@ type serviceProcess struct {
 	ready               time.Duration // from exec to the first 200 of /readyz
 }
 
-// freeAddr is a loopback address nothing listens on right now.
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
 // startService runs the binary on the given store (env: its
 // ACCOUNTHEALTH_DATA_DIR or ACCOUNTHEALTH_DATABASE_URL) and waits until
 // /readyz answers 200.
@@ -120,7 +111,7 @@ func startService(ctx context.Context, bin string, storeEnv string, extraEnv ...
 	s := &serviceProcess{stderr: &tailBuffer{}, exited: make(chan error, 1)}
 	for _, a := range []*string{&s.webhook, &s.grpc, &s.rest} {
 		var err error
-		if *a, err = freeAddr(); err != nil {
+		if *a, err = freeport.Addr(); err != nil {
 			return nil, err
 		}
 	}

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	ahv1 "github.com/accounthealth/accounthealth/gen/accounthealth/v1"
+	"github.com/accounthealth/accounthealth/internal/freeport"
 	"github.com/accounthealth/accounthealth/server/webhook"
 )
 
@@ -146,14 +147,14 @@ type server struct {
 	dataDir             string
 }
 
+// freePort is an address for a server the test may restart on it.
 func freePort(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addr
 }
 
 // serve starts the binary configured through the environment, as a
