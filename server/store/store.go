@@ -186,6 +186,11 @@ type Store interface {
 	// inconsistent (see RunCheck); it writes nothing and is safe alongside
 	// Ingest.
 	Check(ctx context.Context, o CheckOptions) (CheckReport, error)
+	// Prune runs one pruning pass (see RunPrune): it removes the bodies,
+	// entries and account objects that o's ages no longer keep, in short
+	// write transactions alongside Ingest, and is safe in several
+	// processes at once.
+	Prune(ctx context.Context, o PruneOptions) (PruneReport, error)
 	// SyncState returns the backfill's progress, the zero value when no
 	// backfill ever saved any.
 	SyncState(ctx context.Context) (SyncState, error)
