@@ -220,4 +220,3 @@ func size(t *testing.T, dir string) (file, live int64) {
 	}
 	return fi.Size(), (pages - free) * pageSize
 }
-

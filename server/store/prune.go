@@ -137,9 +137,9 @@ func RunPrune(ctx context.Context, d PruneDriver, o PruneOptions, opts Options) 
 	p := pruner{decode: o.Decode, window: opts.redeliveryWindow(), rules: opts.RulesOrCurrent()}
 	t := now()
 	passes := []struct {
-		keep   time.Duration
+		keep     time.Duration
 		accounts func(PruneTx) ([]string, error)
-		purge  bool
+		purge    bool
 	}{
 		{o.Retention, func(tx PruneTx) ([]string, error) { return tx.AgedAccounts(ctx, t.Add(-o.Retention), batch) }, false},
 		{o.RemovedRetention, func(tx PruneTx) ([]string, error) { return tx.RemovedAccounts(ctx, t.Add(-o.RemovedRetention), batch) }, true},

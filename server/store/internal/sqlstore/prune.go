@@ -49,7 +49,7 @@ func (t checkTx) AccountCheckpoints(ctx context.Context, after, last string) ([]
 // PruneSQL is the SQL of pruning in one dialect.
 type PruneSQL struct {
 	agedAccounts, removedAccounts, lastSeqBefore, lastSeq, entriesBetween string
-	pruneStats, deleteEntries, stripBodies                               string
+	pruneStats, deleteEntries, stripBodies                                string
 }
 
 // prunable are the entries whose bodies pruning removes; an API action's
