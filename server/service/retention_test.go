@@ -4,10 +4,24 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+
+	ahv1 "github.com/accounthealth/accounthealth/gen/accounthealth/v1"
+	"github.com/accounthealth/accounthealth/server/rebuild"
 	"github.com/accounthealth/accounthealth/server/service"
 	"github.com/accounthealth/accounthealth/server/store"
 	"github.com/accounthealth/accounthealth/server/webhook"
 )
+
+// decoded is the delivery of a body received at at, as intake commits it.
+func decoded(t *testing.T, body []byte, at time.Time) store.Delivery {
+	t.Helper()
+	env, err := webhook.Decode(body, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return store.Delivery{Body: body, Name: env.Name, Decoded: env.Delivery, Verified: true}
+}
 
 // The server prunes in the background from its start: a removed
 // account's object goes after --removed-retention, bodies after
@@ -26,11 +40,7 @@ func TestPruningRunsInTheBackground(t *testing.T) {
 		{updatedBody("scanned", "u2", "connected", "", now.Add(-2*24*time.Hour)), now.Add(-2 * 24 * time.Hour)},
 		{updatedBody("scanned", "u2", "connected", "", now.Add(-time.Minute)), now.Add(-time.Minute)},
 	} {
-		env, err := webhook.Decode(d.body, d.at)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ds = append(ds, store.Delivery{Body: d.body, Name: env.Name, Decoded: env.Delivery, Verified: true})
+		ds = append(ds, decoded(t, d.body, d.at))
 	}
 	if _, err := st.Ingest(t.Context(), ds); err != nil {
 		t.Fatal(err)
@@ -58,5 +68,42 @@ func TestPruningRunsInTheBackground(t *testing.T) {
 	rec, err := st.GetHealth(t.Context(), "gone")
 	if err != nil || rec.Snapshot != nil || rec.AccountID != "gone" || rec.UserID != "u1" {
 		t.Errorf("removed account after pruning = %+v, %v; want its ids, no account object", rec, err)
+	}
+}
+
+// A ListAccountEvents page token issued before a pass removed entries past
+// it is OUT_OF_RANGE (REST 400), over both transports; paging again from
+// the first page works.
+func TestPrunedPageTokenIsOutOfRange(t *testing.T) {
+	for _, r := range readers {
+		t.Run(r.name, func(t *testing.T) {
+			st := openStore(t, t.TempDir())
+			now := time.Now()
+			var ds []store.Delivery
+			for d := 5; d >= 0; d-- {
+				at := now.Add(-time.Duration(d) * 24 * time.Hour)
+				ds = append(ds, decoded(t, updatedBody("acct", "u", "connected", "", at), at))
+			}
+			if _, err := st.Ingest(t.Context(), ds); err != nil {
+				t.Fatal(err)
+			}
+			e := start(t, st)
+			first := &ahv1.ListAccountEventsResponse{}
+			if code := r.call(e, "ListAccountEvents", &ahv1.ListAccountEventsRequest{AccountId: "acct", PageSize: 1}, first); code != codes.OK || first.GetNextPageToken() == "" {
+				t.Fatalf("first page: %s, %v; want a next page", code, first)
+			}
+			if _, err := st.Prune(t.Context(), store.PruneOptions{Retention: 36 * time.Hour, Decode: rebuild.Decode}); err != nil {
+				t.Fatal(err)
+			}
+			req := &ahv1.ListAccountEventsRequest{AccountId: "acct", PageSize: 1, PageToken: first.GetNextPageToken()}
+			if code := r.call(e, "ListAccountEvents", req, &ahv1.ListAccountEventsResponse{}); code != codes.OutOfRange {
+				t.Errorf("page token from before the pass: %s, want OutOfRange", code)
+			}
+			// From the first page: what the pass kept, fewer than delivered.
+			all := &ahv1.ListAccountEventsResponse{}
+			if code := r.call(e, "ListAccountEvents", &ahv1.ListAccountEventsRequest{AccountId: "acct"}, all); code != codes.OK || len(all.GetEvents()) == 0 || len(all.GetEvents()) >= len(ds) {
+				t.Errorf("timeline after the pass: %s, %d events; want fewer than the %d delivered", code, len(all.GetEvents()), len(ds))
+			}
+		})
 	}
 }

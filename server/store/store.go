@@ -29,6 +29,9 @@ var (
 	// is unreachable, full, locked, failing over); nothing was committed.
 	// A cancelled or expired ctx is not one: that error stays ctx's.
 	ErrUnavailable = errors.New("store unavailable")
+	// ErrOutOfRange: a page token points into a part of the log that
+	// pruning removed after the token was issued (see RunPrune).
+	ErrOutOfRange = errors.New("out of range")
 )
 
 // Source says where a log entry came from.

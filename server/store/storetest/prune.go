@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -246,5 +247,46 @@ func testPruneDuringIngest(t *testing.T, s store.Store) {
 	}
 	if r, err := s.Check(t.Context(), store.CheckOptions{Decode: decode}); err != nil || !r.Clean() {
 		t.Errorf("Check = %+v, %v; want clean", r, err)
+	}
+}
+
+// testPrunedPageToken: a timeline's page token issued before a pass that
+// removed entries past it is ErrOutOfRange, never a page with a silent
+// gap; tokens past what was pruned, and those issued after the pass, go on.
+func testPrunedPageToken(t *testing.T, s store.Store) {
+	const days = 6
+	ds := scannedHistory(days)
+	storeOf(t, s, ds)
+	id := accountID(2)
+	first, err := s.ListEntries(t.Context(), store.EntryQuery{AccountID: id, PageSize: 2})
+	if err != nil || first.NextPageToken == "" {
+		t.Fatalf("first page = %+v, %v; want a next page", first, err)
+	}
+	timeline := allEntries(t, s, id, 0)
+	// The token the store issues for the page after the last but one
+	// entry: past anything a pass keeping three days removes.
+	late := store.EntryQuery{AccountID: id, PageSize: 2}
+	late.PageToken = late.NextPageToken(timeline[len(timeline)-2].Seq, 0)
+	if page, err := s.ListEntries(t.Context(), late); err != nil || len(page.Entries) != 1 {
+		t.Fatalf("page after the last but one entry = %+v, %v; want the last entry (the token must be the store's)", page, err)
+	}
+
+	now := t0.Add(days * 24 * time.Hour)
+	if _, err := s.Prune(t.Context(), store.PruneOptions{Retention: 3 * 24 * time.Hour, Decode: decoderOf(ds), Now: func() time.Time { return now }}); err != nil {
+		t.Fatalf("Prune: %v", err)
+	}
+	_, err = s.ListEntries(t.Context(), store.EntryQuery{AccountID: id, PageSize: 2, PageToken: first.NextPageToken})
+	wantErr(t, "ListEntries with a token from before the pass", err, store.ErrOutOfRange)
+	if err != nil && !strings.Contains(err.Error(), "first page") {
+		t.Errorf("the error %q does not say to start again from the first page", err)
+	}
+	if page, err := s.ListEntries(t.Context(), late); err != nil || len(page.Entries) != 1 || page.Entries[0].Seq != timeline[len(timeline)-1].Seq {
+		t.Errorf("page after the last but one entry, after the pass = %+v, %v; want the last entry", page, err)
+	}
+	// Paged anew, a page at a time: every entry kept, once.
+	kept := allEntries(t, s, id, 0)
+	wantNoDiff(t, "the timeline paged by 2 after the pass", kept, allEntries(t, s, id, 2))
+	if len(kept) >= len(timeline) {
+		t.Errorf("the pass removed none of the %d entries of account 2", len(timeline))
 	}
 }

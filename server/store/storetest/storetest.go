@@ -85,6 +85,7 @@ func Run(t *testing.T, newDB Factory) {
 		{"PruneKeepsWhatItMust", testPruneKeepsWhatItMust},
 		{"PruneRemovedAccounts", testPruneRemovedAccounts},
 		{"PruneDuringIngest", testPruneDuringIngest},
+		{"PrunedPageToken", testPrunedPageToken},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
