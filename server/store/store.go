@@ -163,7 +163,8 @@ type Store interface {
 	Summary(ctx context.Context) (Summary, error)
 	// ListEntries pages through an account's timeline; ErrNotFound when the
 	// log holds nothing for the account, ErrInvalidArgument when q.Cursor
-	// rejects q.
+	// rejects q, ErrOutOfRange when pruning removed entries past q's page
+	// token since it was issued (see EntryQuery.CheckPruned).
 	ListEntries(ctx context.Context, q EntryQuery) (EntryPage, error)
 	// ReadChanges returns up to limit changes with Seq > after, in Seq order,
 	// and fewer when their ChangeBytes would pass PageBytes (at least one,

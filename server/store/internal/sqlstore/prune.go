@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strconv"
 	"time"
 
@@ -65,10 +66,11 @@ const deletable = "source = 'webhook' AND NOT EXISTS (SELECT 1 FROM changes c WH
 func NewPruneSQL(p Placeholder) PruneSQL {
 	byAccount := " WHERE account_id = " + p(1) + " AND seq <= " + p(2) + " AND " + prunable
 	return PruneSQL{
-		// entries_prunable (migration 0005) serves this: only the entries
-		// that still hold a body are in it.
-		agedAccounts: "SELECT DISTINCT account_id FROM entries WHERE " + prunable + " AND received_at < " + p(1) +
-			" AND account_id <> '' LIMIT " + p(2),
+		// The oldest first, from entries_prunable (migration 0005), which
+		// holds only the entries that still have a body: the scan stops
+		// after limit rows (a DISTINCT would read every old one first).
+		agedAccounts: "SELECT account_id FROM entries WHERE " + prunable + " AND received_at < " + p(1) +
+			" AND account_id <> '' ORDER BY received_at LIMIT " + p(2),
 		removedAccounts: "SELECT account_id FROM records r WHERE state = " + strconv.Itoa(int(health.StateRemoved)) + " AND state_since < " + p(1) +
 			" AND (snapshot IS NOT NULL OR EXISTS (SELECT 1 FROM entries WHERE entries.account_id = r.account_id AND " + prunable + "))" +
 			" ORDER BY account_id LIMIT " + p(2),
@@ -99,7 +101,9 @@ func scanString(sc Scanner) (s string, err error) {
 }
 
 func (t PruneTx) AgedAccounts(ctx context.Context, before time.Time, limit int) ([]string, error) {
-	return queryAll(ctx, t.Q, t.SQL.agedAccounts, []any{Nanos(before), limit}, scanString)
+	ids, err := queryAll(ctx, t.Q, t.SQL.agedAccounts, []any{Nanos(before), limit}, scanString)
+	slices.Sort(ids)
+	return slices.Compact(ids), err
 }
 
 func (t PruneTx) RemovedAccounts(ctx context.Context, before time.Time, limit int) ([]string, error) {
