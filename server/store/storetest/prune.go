@@ -41,7 +41,8 @@ func storeOf(t *testing.T, s store.Store, ds []store.Delivery) []store.Result {
 	return ingestDeliveries(t, s, ds)
 }
 
-// snapshotOf reads every record, change and timeline of accounts 1..7.
+// storeView is what a test compares before and after a pass: every
+// record, change and timeline of accounts 1..7.
 type storeView struct {
 	records  map[string]health.Record
 	changes  []store.Change
