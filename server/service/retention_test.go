@@ -1,6 +1,7 @@
 package service_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -105,5 +106,23 @@ func TestPrunedPageTokenIsOutOfRange(t *testing.T) {
 				t.Errorf("timeline after the pass: %s, %d events; want fewer than the %d delivered", code, len(all.GetEvents()), len(ds))
 			}
 		})
+	}
+}
+
+// A retention shorter than an hour is refused, naming the setting: it would
+// prune what redelivery detection still needs. 0 keeps everything.
+func TestRetentionValidated(t *testing.T) {
+	cfg := service.DefaultConfig()
+	cfg.AllowUnsignedWebhooks = true
+	cfg.Retention, cfg.RemovedRetention = 30*time.Minute, time.Second
+	err := cfg.Validate()
+	for _, name := range []string{"retention: 30m0s is too short", "removed-retention: 1s is too short"} {
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("Validate() = %v, want an error saying %q", err, name)
+		}
+	}
+	cfg.Retention, cfg.RemovedRetention = 0, 0
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("with retention off: %v", err)
 	}
 }
