@@ -65,6 +65,8 @@ func serveFlags(fs *flag.FlagSet, cfg *service.Config) serveOptions {
 	fs.DurationVar(&cfg.HealthCheckInterval, "health-check-interval", cfg.HealthCheckInterval, "how often the store is checked for grpc.health.v1 and /readyz")
 	fs.DurationVar(&cfg.MetricsAccountsMaxAge, "metrics-accounts-max-age", cfg.MetricsAccountsMaxAge, "how long /metrics reuses its count of accounts by state before querying the store again")
 	fs.BoolVar(&cfg.Pprof, "pprof", false, "serve Go's runtime profiles under /debug/pprof/ on the internal REST listener, authenticated like the API (for profiling)")
+	fs.DurationVar(&cfg.Retention, "retention", cfg.Retention, "how long delivery bodies are kept, e.g. 2160h for 90 days; records, transitions and API actions are kept for ever (0: keep everything)")
+	fs.DurationVar(&cfg.RemovedRetention, "removed-retention", cfg.RemovedRetention, "how long a removed account's delivery bodies and account object are kept after its removal (0: for ever)")
 	providerFlags(fs, cfg)
 	o.publicURL = fs.String("webhook-public-url", "", publicURLUsage+"; checked at start when a provider key is set")
 	o.tokensFile = fs.String("api-tokens-file", "", `file of internal API tokens, one "name:sha256-hex" per line ('accounthealth token new NAME' makes one)`)

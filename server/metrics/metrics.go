@@ -56,6 +56,7 @@ type Metrics struct {
 	calls       *prometheus.CounterVec
 	callSeconds *prometheus.HistogramVec
 	syncMetrics
+	pruneMetrics
 }
 
 // New registers the metrics. summary counts accounts by state for the
@@ -131,7 +132,8 @@ func New(summary func(context.Context) (store.Summary, error), maxAge time.Durat
 			Help:    "Duration of calls to the provider's API, retries and waits included.",
 			Buckets: latencyBuckets,
 		}, []string{"method"}),
-		syncMetrics: newSyncMetrics(f),
+		syncMetrics:  newSyncMetrics(f),
+		pruneMetrics: newPruneMetrics(f),
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/accounthealth/accounthealth/server/intake"
 	"github.com/accounthealth/accounthealth/server/provider"
 	"github.com/accounthealth/accounthealth/server/reconcile"
+	"github.com/accounthealth/accounthealth/server/store"
 )
 
 // Config is everything `accounthealth serve` needs. Flags and environment
@@ -79,7 +80,18 @@ type Config struct {
 	// provider (0: never); ReconcileMaxAge, how old an account's last
 	// confirmation may grow before it is fetched again.
 	ReconcileInterval, ReconcileMaxAge time.Duration
+	// Retention is how long delivery bodies are kept (0: for ever);
+	// RemovedRetention, how long a removed account's bodies and account
+	// object are (0: for ever). See store.RunPrune for what stays.
+	// PruneInterval is how often a pruning pass runs (0:
+	// retention.DefaultInterval).
+	Retention, RemovedRetention, PruneInterval time.Duration
 }
+
+// minRetention is the shortest retention: well beyond the time within
+// which a redelivery is recognised by its body (store.DefaultRedeliveryWindow)
+// and the provider's retries of a delivery.
+const minRetention = time.Hour
 
 // DefaultConfig is what `serve` runs with when nothing is set.
 func DefaultConfig() Config {
@@ -96,6 +108,7 @@ func DefaultConfig() Config {
 		SyncOnStart:           true,
 		ReconcileInterval:     reconcile.DefaultInterval,
 		ReconcileMaxAge:       reconcile.DefaultMaxAge,
+		RemovedRetention:      store.DefaultRemovedRetention,
 	}
 }
 
@@ -131,6 +144,14 @@ func (c Config) Validate() error {
 	}
 	if c.MetricsAccountsMaxAge < 0 {
 		errs = append(errs, fmt.Errorf("metrics-accounts-max-age: must not be negative, got %s", c.MetricsAccountsMaxAge))
+	}
+	for _, r := range []struct {
+		name string
+		d    time.Duration
+	}{{"retention", c.Retention}, {"removed-retention", c.RemovedRetention}} {
+		if r.d != 0 && r.d < minRetention {
+			errs = append(errs, fmt.Errorf("%s: %s is too short; use 0 to keep everything, or at least %s (bodies are pruned by age in days, e.g. 2160h for 90 days)", r.name, r.d, minRetention))
+		}
 	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("shutdown-timeout: must be positive, got %s", c.ShutdownTimeout))

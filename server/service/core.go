@@ -12,9 +12,11 @@ import (
 	"github.com/accounthealth/accounthealth/server/intake"
 	"github.com/accounthealth/accounthealth/server/metrics"
 	"github.com/accounthealth/accounthealth/server/provider"
+	"github.com/accounthealth/accounthealth/server/rebuild"
 	"github.com/accounthealth/accounthealth/server/reconcile"
 	"github.com/accounthealth/accounthealth/server/reconnect"
 	"github.com/accounthealth/accounthealth/server/refresh"
+	"github.com/accounthealth/accounthealth/server/retention"
 	"github.com/accounthealth/accounthealth/server/store"
 	"github.com/accounthealth/accounthealth/server/stream"
 )
@@ -36,6 +38,7 @@ type core struct {
 	reconnector *reconnect.Reconnector
 	backfill    *backfill.Runner
 	reconciler  *reconcile.Reconciler // nil also when turned off
+	pruner      *retention.Runner     // nil when nothing is pruned
 }
 
 // newCore builds the core over s. On error nothing is left running.
@@ -54,6 +57,12 @@ func newCore(cfg Config, s store.Store, logger *slog.Logger) (_ *core, err error
 			c.batcher.Close()
 		}
 	}()
+	if cfg.Retention > 0 || cfg.RemovedRetention > 0 {
+		c.pruner = retention.New(s, retention.Options{
+			Retention: cfg.Retention, RemovedRetention: cfg.RemovedRetention, Interval: cfg.PruneInterval,
+			Decode: rebuild.Decode, Observer: c.metrics.Pruned, Logger: logger,
+		})
+	}
 	c.pipeline, err = intake.NewPipeline(intake.Config{
 		Secrets: cfg.WebhookSecrets, AllowUnsigned: cfg.AllowUnsignedWebhooks, MaxBodyBytes: cfg.MaxBodyBytes,
 		Observer: c.metrics, Tracer: c.tracing.tracer,

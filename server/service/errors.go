@@ -52,6 +52,7 @@ var errorMapping = []struct {
 	{target: errBadField, code: codes.InvalidArgument, reason: ahv1.ErrorReason_INVALID_ARGUMENT},
 	{target: store.ErrNotFound, code: codes.NotFound, reason: ahv1.ErrorReason_NOT_FOUND},
 	{target: store.ErrInvalidArgument, code: codes.InvalidArgument, reason: ahv1.ErrorReason_INVALID_ARGUMENT},
+	{target: store.ErrOutOfRange, code: codes.OutOfRange, reason: ahv1.ErrorReason_PRUNED},
 	{target: auth.ErrUnauthenticated, code: codes.Unauthenticated, reason: ahv1.ErrorReason_UNAUTHENTICATED},
 	{target: webhook.ErrMissingSignature, code: codes.Unauthenticated, reason: ahv1.ErrorReason_MISSING_SIGNATURE},
 	{target: webhook.ErrInvalidSignature, code: codes.Unauthenticated, reason: ahv1.ErrorReason_INVALID_SIGNATURE},

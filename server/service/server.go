@@ -81,6 +81,9 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.reconciler != nil {
 		s.workers.Go(func() { s.reconciler.Run(workCtx) })
 	}
+	if s.pruner != nil {
+		s.workers.Go(func() { s.pruner.Run(workCtx) })
+	}
 	if s.backfill != nil && s.cfg.SyncOnStart {
 		s.workers.Go(func() { s.syncOnStart(workCtx) })
 	}

@@ -98,6 +98,7 @@ type CheckTx interface {
 	// AccountsAfter and AccountEntries are RebuildTx's.
 	AccountsAfter(ctx context.Context, after string, limit int) ([]string, error)
 	AccountEntries(ctx context.Context, after, last string) ([]Entry, error)
+	AccountCheckpoints(ctx context.Context, after, last string) ([]Checkpoint, error)
 	// AccountChanges returns the changes of the entries of the accounts
 	// above after up to last, by Seq.
 	AccountChanges(ctx context.Context, after, last string) ([]Change, error)
@@ -216,6 +217,10 @@ func (c checker) nextBatch(ctx context.Context, tx CheckTx, after string, r *Che
 	if err != nil {
 		return after, err
 	}
+	checkpoints, err := checkpointsByAccount(ctx, tx, after, last)
+	if err != nil {
+		return after, err
+	}
 	stored := make(map[string]health.Record, len(records))
 	for _, rec := range records {
 		stored[rec.AccountID] = rec
@@ -228,7 +233,7 @@ func (c checker) nextBatch(ctx context.Context, tx CheckTx, after string, r *Che
 	}
 	err = eachAccount(ids, entries, func(id string, entries []Entry) error {
 		rec, found := stored[id]
-		return c.account(ctx, id, entries, changesOf[id], rec, found, r)
+		return c.account(ctx, checkpoints.of(id), entries, changesOf[id], rec, found, r)
 	})
 	if err != nil {
 		return after, err
@@ -239,11 +244,12 @@ func (c checker) nextBatch(ctx context.Context, tx CheckTx, after string, r *Che
 
 // account compares what replaying one account's log gives with what is
 // stored.
-func (c checker) account(ctx context.Context, id string, entries []Entry, changes []Change, stored health.Record, found bool, r *CheckReport) error {
+func (c checker) account(ctx context.Context, from Checkpoint, entries []Entry, changes []Change, stored health.Record, found bool, r *CheckReport) error {
+	id := from.AccountID
 	problem := func(seq int64, format string, args ...any) {
 		r.add(c.limit, Problem{AccountID: id, Seq: seq, What: fmt.Sprintf(format, args...)})
 	}
-	rp, err := replayAccount(ctx, id, entries, c.opts.Decode, c.window, c.rules)
+	rp, err := replayAccount(ctx, from, entries, c.opts.Decode, c.window, c.rules)
 	if err != nil {
 		return err
 	}

@@ -95,32 +95,49 @@ func (q HealthQuery) filters() []byte {
 }
 
 // Cursor validates q and says where its page starts: fetch up to limit
-// entries of q.AccountID with Seq > after (0 for the first page).
-func (q EntryQuery) Cursor() (limit int, after int64, err error) {
+// entries of q.AccountID with Seq > after (0 for the first page). pruned
+// is how far pruning had gone in the account's log (its Checkpoint's
+// ThroughSeq) when the page before was read: should it have gone further
+// past after since, entries of the page may be gone (see ErrOutOfRange).
+func (q EntryQuery) Cursor() (limit int, after, pruned int64, err error) {
 	if q.AccountID == "" {
-		return 0, 0, fmt.Errorf("%w: account id is required", ErrInvalidArgument)
+		return 0, 0, 0, fmt.Errorf("%w: account id is required", ErrInvalidArgument)
 	}
 	if limit, err = PageLimit(q.PageSize); err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	key, err := decodeToken(q.PageToken, entryToken, appendString(nil, q.AccountID))
 	switch {
 	case err != nil:
-		return 0, 0, err
+		return 0, 0, 0, err
 	case key == nil:
-		return limit, 0, nil
+		return limit, 0, 0, nil
 	}
 	seq, n := binary.Uvarint(key)
-	if n != len(key) || seq == 0 || seq > 1<<63-1 {
-		return 0, 0, fmt.Errorf("%w: malformed page token", ErrInvalidArgument)
+	through, m := binary.Uvarint(key[max(n, 0):])
+	if n <= 0 || m <= 0 || n+m != len(key) || seq == 0 || seq > 1<<63-1 || through > 1<<63-1 {
+		return 0, 0, 0, fmt.Errorf("%w: malformed page token", ErrInvalidArgument)
 	}
-	return limit, int64(seq), nil
+	return limit, int64(seq), int64(through), nil
 }
 
 // NextPageToken is the token for the page after one whose last entry has
-// Seq last.
-func (q EntryQuery) NextPageToken(last int64) string {
-	return encodeToken(entryToken, appendString(nil, q.AccountID), binary.AppendUvarint(nil, uint64(last)))
+// Seq last, read when pruning had gone up to pruned.
+func (q EntryQuery) NextPageToken(last, pruned int64) string {
+	key := binary.AppendUvarint(binary.AppendUvarint(nil, uint64(last)), uint64(pruned))
+	return encodeToken(entryToken, appendString(nil, q.AccountID), key)
+}
+
+// CheckPruned says whether the page after after can still be read whole:
+// ErrOutOfRange when pruning went from pruned (as Cursor gave it) to now,
+// past after.
+func (q EntryQuery) CheckPruned(after, pruned, now int64) error {
+	if after == 0 || now <= pruned || now <= after {
+		return nil
+	}
+	return fmt.Errorf("%w: the page token of account %s's timeline points to entry %d, and retention has pruned its entries up to %d since the token was issued: "+
+		"list the timeline again from its first page, without a page token (entries older than the retention that made no transition are gone)",
+		ErrOutOfRange, q.AccountID, after, now)
 }
 
 // RecordBytes is what r weighs on a page: its variable-length fields, the

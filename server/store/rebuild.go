@@ -80,6 +80,9 @@ type RebuildTx interface {
 	// after up to last, by account in AccountsAfter's order, then by Seq;
 	// bodies included, changes not.
 	AccountEntries(ctx context.Context, after, last string) ([]Entry, error)
+	// AccountCheckpoints returns the checkpoints of the accounts above
+	// after up to last that pruning left (see Checkpoint).
+	AccountCheckpoints(ctx context.Context, after, last string) ([]Checkpoint, error)
 	// SetOutcome rewrites an entry's outcome.
 	SetOutcome(ctx context.Context, seq int64, o health.Outcome) error
 	// SetDerivation records how the records are derived.
@@ -217,8 +220,12 @@ func (r rebuilder) nextBatch(ctx context.Context, tx RebuildTx, p *RebuildProgre
 	if err != nil {
 		return 0, err
 	}
+	checkpoints, err := checkpointsByAccount(ctx, tx, der.RebuiltUntil, last)
+	if err != nil {
+		return 0, err
+	}
 	err = eachAccount(ids, entries, func(id string, entries []Entry) error {
-		return r.account(ctx, tx, id, entries, p)
+		return r.account(ctx, tx, checkpoints.of(id), entries, p)
 	})
 	if err != nil {
 		return 0, err
@@ -245,8 +252,9 @@ func eachAccount(ids []string, entries []Entry, fn func(id string, entries []Ent
 
 // account replays one account's entries through the same committer as
 // Ingest, over an in-memory Tx, and writes what differs.
-func (r rebuilder) account(ctx context.Context, tx RebuildTx, id string, entries []Entry, p *RebuildProgress) error {
-	rp, err := replayAccount(ctx, id, entries, r.opts.Decode, r.window, r.rules)
+func (r rebuilder) account(ctx context.Context, tx RebuildTx, from Checkpoint, entries []Entry, p *RebuildProgress) error {
+	id := from.AccountID
+	rp, err := replayAccount(ctx, from, entries, r.opts.Decode, r.window, r.rules)
 	if err != nil {
 		return err
 	}
@@ -291,15 +299,21 @@ type accountReplay struct {
 	undecodable map[int64]error
 }
 
-// replayAccount replays one account's entries, in Seq order, through the
-// same committer as Ingest, over an in-memory Tx. Correction entries are no
-// deliveries: they are left out.
-func replayAccount(ctx context.Context, id string, entries []Entry, decode func(Entry) (health.Delivery, error), window time.Duration, rules Rules) (accountReplay, error) {
+// replayAccount replays one account's entries after from.ThroughSeq, in
+// Seq order, through the same committer as Ingest, over an in-memory Tx
+// that starts with from's record: pruning left the entries up to
+// ThroughSeq without their bodies, or deleted them. Correction entries are
+// no deliveries: they are left out.
+func replayAccount(ctx context.Context, from Checkpoint, entries []Entry, decode func(Entry) (health.Delivery, error), window time.Duration, rules Rules) (accountReplay, error) {
+	id := from.AccountID
 	mem := newReplayTx()
+	if from.Record.State != health.StateUnknown {
+		mem.records[id] = from.Record
+	}
 	c := committer{tx: mem, window: window, rules: rules}
 	rp := accountReplay{outcomes: map[int64]health.Outcome{}, undecodable: map[int64]error{}}
 	for _, e := range entries {
-		if e.Source == SourceRebuild {
+		if e.Source == SourceRebuild || e.Seq <= from.ThroughSeq {
 			continue
 		}
 		decoded, err := decode(e)

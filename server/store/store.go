@@ -29,6 +29,9 @@ var (
 	// is unreachable, full, locked, failing over); nothing was committed.
 	// A cancelled or expired ctx is not one: that error stays ctx's.
 	ErrUnavailable = errors.New("store unavailable")
+	// ErrOutOfRange: a page token points into a part of the log that
+	// pruning removed after the token was issued (see RunPrune).
+	ErrOutOfRange = errors.New("out of range")
 )
 
 // Source says where a log entry came from.
@@ -160,7 +163,8 @@ type Store interface {
 	Summary(ctx context.Context) (Summary, error)
 	// ListEntries pages through an account's timeline; ErrNotFound when the
 	// log holds nothing for the account, ErrInvalidArgument when q.Cursor
-	// rejects q.
+	// rejects q, ErrOutOfRange when pruning removed entries past q's page
+	// token since it was issued (see EntryQuery.CheckPruned).
 	ListEntries(ctx context.Context, q EntryQuery) (EntryPage, error)
 	// ReadChanges returns up to limit changes with Seq > after, in Seq order,
 	// and fewer when their ChangeBytes would pass PageBytes (at least one,
@@ -186,6 +190,11 @@ type Store interface {
 	// inconsistent (see RunCheck); it writes nothing and is safe alongside
 	// Ingest.
 	Check(ctx context.Context, o CheckOptions) (CheckReport, error)
+	// Prune runs one pruning pass (see RunPrune): it removes the bodies,
+	// entries and account objects that o's ages no longer keep, in short
+	// write transactions alongside Ingest, and is safe in several
+	// processes at once.
+	Prune(ctx context.Context, o PruneOptions) (PruneReport, error)
 	// SyncState returns the backfill's progress, the zero value when no
 	// backfill ever saved any.
 	SyncState(ctx context.Context) (SyncState, error)

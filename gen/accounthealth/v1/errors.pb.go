@@ -96,6 +96,11 @@ const (
 	// stored fill its memory budget; nothing was stored, send it again later
 	// (the HTTP answer's Retry-After says when).
 	ErrorReason_INTAKE_BUSY ErrorReason = 22
+	// OUT_OF_RANGE (HTTP 400): a page token of an account's timeline points
+	// into entries that retention pruned after the token was issued; list the
+	// timeline again from its first page. (Stream cursors never get it: the
+	// change log is never pruned.)
+	ErrorReason_PRUNED ErrorReason = 23
 )
 
 // Enum value maps for ErrorReason.
@@ -124,6 +129,7 @@ var (
 		20: "SYNC_IN_PROGRESS",
 		21: "METHOD_NOT_ALLOWED",
 		22: "INTAKE_BUSY",
+		23: "PRUNED",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED":  0,
@@ -149,6 +155,7 @@ var (
 		"SYNC_IN_PROGRESS":          20,
 		"METHOD_NOT_ALLOWED":        21,
 		"INTAKE_BUSY":               22,
+		"PRUNED":                    23,
 	}
 )
 
@@ -183,7 +190,7 @@ var File_accounthealth_v1_errors_proto protoreflect.FileDescriptor
 
 const file_accounthealth_v1_errors_proto_rawDesc = "" +
 	"\n" +
-	"\x1daccounthealth/v1/errors.proto\x12\x10accounthealth.v1*\xa7\x04\n" +
+	"\x1daccounthealth/v1/errors.proto\x12\x10accounthealth.v1*\xb3\x04\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fUNAUTHENTICATED\x10\x01\x12\r\n" +
@@ -208,7 +215,9 @@ const file_accounthealth_v1_errors_proto_rawDesc = "" +
 	"\x16INVITE_RESENT_RECENTLY\x10\x13\x12\x14\n" +
 	"\x10SYNC_IN_PROGRESS\x10\x14\x12\x16\n" +
 	"\x12METHOD_NOT_ALLOWED\x10\x15\x12\x0f\n" +
-	"\vINTAKE_BUSY\x10\x16B\xd1\x01\n" +
+	"\vINTAKE_BUSY\x10\x16\x12\n" +
+	"\n" +
+	"\x06PRUNED\x10\x17B\xd1\x01\n" +
 	"\x14com.accounthealth.v1B\vErrorsProtoP\x01ZKgithub.com/accounthealth/accounthealth/gen/accounthealth/v1;accounthealthv1\xa2\x02\x03AXX\xaa\x02\x10Accounthealth.V1\xca\x02\x10Accounthealth\\V1\xe2\x02\x1cAccounthealth\\V1\\GPBMetadata\xea\x02\x11Accounthealth::V1b\x06proto3"
 
 var (

@@ -53,6 +53,8 @@ type Store struct {
 	sqlstore.Syncer
 	// Checker gives the Check method (newChecker).
 	sqlstore.Checker
+	// Pruner gives the Prune method (newPruner).
+	sqlstore.Pruner
 	mu       sync.Mutex         // orders Close against WatchChanges joining watchers
 	closing  context.Context    // done once Close has begun: watchers return
 	stop     context.CancelFunc // ends closing
@@ -91,6 +93,7 @@ func Open(ctx context.Context, databaseURL string, opts store.Options) (_ *Store
 	s.Reader = sqlstore.NewReader(&s.guard, querier{s.pool}, &readSQL)
 	s.Syncer = newSyncer(s)
 	s.Checker = newChecker(s)
+	s.Pruner = newPruner(s)
 	// The pool connects lazily: say so when the server is what fails.
 	if err = s.pool.Ping(ctx); err != nil {
 		return nil, fmt.Errorf("connect: %w", err)

@@ -58,6 +58,8 @@ type Store struct {
 	sqlstore.Syncer
 	// Checker gives the Check method (newChecker).
 	sqlstore.Checker
+	// Pruner gives the Prune method (newPruner).
+	sqlstore.Pruner
 	// rebuilding holds a token while a Rebuild runs.
 	rebuilding chan struct{}
 }
@@ -108,6 +110,7 @@ func Open(ctx context.Context, dir string, opts store.Options) (_ *Store, err er
 	s.Reader = sqlstore.NewReader(&s.guard, s.reads(), &readSQL)
 	s.Syncer = newSyncer(s)
 	s.Checker = newChecker(s)
+	s.Pruner = newPruner(s)
 	return s, nil
 }
 

@@ -82,6 +82,10 @@ func Run(t *testing.T, newDB Factory) {
 		{"OldestUnconfirmed", testOldestUnconfirmed},
 		{"ClaimDue", testClaimDue},
 		{"ClaimDueInvalid", testClaimDueInvalid},
+		{"PruneKeepsWhatItMust", testPruneKeepsWhatItMust},
+		{"PruneRemovedAccounts", testPruneRemovedAccounts},
+		{"PruneDuringIngest", testPruneDuringIngest},
+		{"PrunedPageToken", testPrunedPageToken},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -19,6 +19,9 @@ type ReadSQL struct {
 	dialect Dialect // for ListHealth's, built per call
 
 	record, changes, lastChangeSeq, changeSeqBefore, entries, summary string
+	// pruned is how far pruning went in an account's log (see
+	// store.EntryQuery.Cursor).
+	pruned string
 }
 
 // NewReadSQL builds the reads' statements for dialect d.
@@ -34,6 +37,7 @@ func NewReadSQL(d Dialect) ReadSQL {
 		entries: "SELECT " + Cols("e", EntryCols) + ", " + Cols("c", ChangeCols) +
 			" FROM entries e LEFT JOIN changes c ON c.entry_seq = e.seq" +
 			" WHERE e.account_id = " + p(1) + " AND e.seq > " + p(2) + " ORDER BY e.seq LIMIT " + p(3),
+		pruned: "SELECT COALESCE(MAX(through_seq), 0) FROM checkpoints WHERE account_id = " + p(1),
 		// From the counts the commits keep (migration 0006), not the
 		// records: a few rows, whatever the number of accounts. One
 		// statement, so both counts come from the same snapshot; see
@@ -49,7 +53,7 @@ func NewReadSQL(d Dialect) ReadSQL {
 // a driver to prepare; ListHealth's SQL depends on its filters and is built
 // per call.
 func (s *ReadSQL) Fixed() []string {
-	return []string{s.record, s.changes, s.lastChangeSeq, s.changeSeqBefore, s.entries, s.summary}
+	return []string{s.record, s.changes, s.lastChangeSeq, s.changeSeqBefore, s.entries, s.summary, s.pruned}
 }
 
 // listHealth selects up to n records of q after the account id after.
@@ -198,14 +202,23 @@ func (r Reader) ListEntries(ctx context.Context, q store.EntryQuery) (store.Entr
 	if err := r.guard.CheckOpen(op); err != nil {
 		return store.EntryPage{}, err
 	}
-	limit, after, err := q.Cursor()
+	limit, after, pruned, err := q.Cursor()
+	if err != nil {
+		return store.EntryPage{}, r.guard.Fail(op, err)
+	}
+	// Read before the page, so that a pass committed in between makes the
+	// next page's token out of range rather than skip what it removed.
+	now, err := queryInt64(ctx, r.q, r.sql.pruned, q.AccountID)
+	if err == nil {
+		err = q.CheckPruned(after, pruned, now)
+	}
 	if err != nil {
 		return store.EntryPage{}, r.guard.Fail(op, err)
 	}
 	entries, more, err := queryPage(ctx, r.q, r.sql.entries, []any{q.AccountID, after, limit + 1}, ScanEntry, limit, store.EntryBytes)
 	if err == nil && len(entries) == 0 && after == 0 {
-		// Entries are never deleted, so only a first page can be empty
-		// because the account is unknown.
+		// Pruning keeps an account's newest entry, so only a first page
+		// can be empty because the account is unknown.
 		err = accountNotFound(q.AccountID)
 	}
 	if err != nil {
@@ -213,7 +226,7 @@ func (r Reader) ListEntries(ctx context.Context, q store.EntryQuery) (store.Entr
 	}
 	page := store.EntryPage{Entries: entries}
 	if more {
-		page.NextPageToken = q.NextPageToken(entries[len(entries)-1].Seq)
+		page.NextPageToken = q.NextPageToken(entries[len(entries)-1].Seq, now)
 	}
 	return page, nil
 }

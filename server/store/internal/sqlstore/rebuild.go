@@ -11,6 +11,7 @@ import (
 // RebuildSQL is the SQL of a rebuild in one dialect.
 type RebuildSQL struct {
 	accountsAfter, accountEntries, setOutcome, setDerivation string
+	checkpoints                                              CheckpointSQL
 	// CountLogAccounts runs on a driver's read handle.
 	CountLogAccounts string
 }
@@ -25,6 +26,7 @@ func NewRebuildSQL(p Placeholder) RebuildSQL {
 		setDerivation: "UPDATE derivation SET rules_version = " + p(1) + ", rebuild_version = " + p(2) +
 			", rebuilt_until = NULLIF(" + p(3) + ", '') WHERE id = 1",
 		CountLogAccounts: "SELECT COUNT(DISTINCT account_id) FROM entries WHERE account_id <> ''",
+		checkpoints:      NewCheckpointSQL(p),
 	}
 }
 
