@@ -147,8 +147,6 @@ func startSubscribers(n int, url string) (*subscribers, error) {
 	return s, nil
 }
 
-func (s *subscribers) pid() int { return s.cmd.Process.Pid }
-
 // finish tells the subscribers how many events each stream must get and
 // returns how many they got in all.
 func (s *subscribers) finish(perStream int64) (int64, error) {
