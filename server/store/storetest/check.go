@@ -48,103 +48,118 @@ func testCheckClean(t *testing.T, open Opener) {
 	}
 }
 
+// committed is a delivery's Seq and change, as ingesting the damage
+// cases' history gave them.
+type committed struct {
+	seq    int64
+	change *store.Change
+}
+
+// committedOf finds the delivery of event to account in that history.
+type committedOf func(account int, event string) committed
+
+// damageCase is one kind of damage done to a store behind its back:
+// damage returns the statements that do it, the account the problem
+// names and a part of what it must say.
+type damageCase struct {
+	name   string
+	damage func(t *testing.T, of committedOf, changes []store.Change) (stmts []string, account, want string)
+}
+
+var damageCases = []damageCase{
+	{"record tampered", func(_ *testing.T, of committedOf, _ []store.Change) ([]string, string, string) {
+		// A column no count reads, so that the damage is the record's
+		// alone whether Tamper fires the triggers (SQLite) or not.
+		return []string{fmt.Sprintf("UPDATE records SET error_message = 'tampered' WHERE account_id = '%s'", accountID(2))},
+			accountID(2), "the record stored differs from the one its log derives"
+	}},
+	{"entry deleted with its change", func(_ *testing.T, of committedOf, _ []store.Change) ([]string, string, string) {
+		c := of(4, "accounts.connected")
+		return []string{fmt.Sprintf("DELETE FROM changes WHERE entry_seq = %d", c.seq), fmt.Sprintf("DELETE FROM entries WHERE seq = %d", c.seq)},
+			accountID(4), "the record stored differs"
+	}},
+	{"entry deleted under its change", func(_ *testing.T, of committedOf, _ []store.Change) ([]string, string, string) {
+		c := of(4, "accounts.connected")
+		return []string{fmt.Sprintf("DELETE FROM entries WHERE seq = %d", c.seq)},
+			accountID(4), fmt.Sprintf("the change's entry %d is missing", c.seq)
+	}},
+	{"body unreadable", func(_ *testing.T, of committedOf, _ []store.Change) ([]string, string, string) {
+		return []string{fmt.Sprintf("UPDATE entries SET body = NULL WHERE seq = %d", of(5, "accounts.failed").seq)},
+			accountID(5), "the entry's body no longer decodes"
+	}},
+	{"change moved to an older entry", func(t *testing.T, of committedOf, changes []store.Change) ([]string, string, string) {
+		last, previous := changes[len(changes)-1], changes[len(changes)-2]
+		// The removal through the API, to the account's first entry
+		// (which made no change): older than the previous change's.
+		first := of(7, "accounts.added")
+		if first.change != nil || first.seq >= previous.EntrySeq || last.AccountID != accountID(7) {
+			t.Fatalf("the history no longer has the shape this case needs: first entry %+v, changes %+v", first, changes)
+		}
+		return []string{fmt.Sprintf("UPDATE changes SET entry_seq = %d WHERE seq = %d", first.seq, last.Seq)},
+			accountID(7), "the change log is out of commit order"
+	}},
+	{"counts tampered", func(_ *testing.T, _ committedOf, _ []store.Change) ([]string, string, string) {
+		return []string{fmt.Sprintf("UPDATE record_counts SET n = n + 1 WHERE state = %d AND error_code = ''", health.StateHealthy)},
+			"", fmt.Sprintf("Summary's count of records in state %d with error code \"\"", health.StateHealthy)
+	}},
+	{"record of an account the log never named", func(_ *testing.T, of committedOf, _ []store.Change) ([]string, string, string) {
+		return []string{fmt.Sprintf("UPDATE records SET account_id = 'ghost' WHERE account_id = '%s'", accountID(3))},
+			"ghost", "the log holds no entry of the account"
+	}},
+}
+
 // testCheckFindsDamage: each kind of damage done to a store behind its
 // back is reported, naming the account.
 func testCheckFindsDamage(t *testing.T, newDB Factory) {
-	// The deliveries' Seqs and changes, by account and event.
-	type committed struct {
-		seq    int64
-		change *store.Change
-	}
-	cases := []struct {
-		name string
-		// damage returns the statements to run, the account and a part
-		// of the problem that must be reported.
-		damage func(t *testing.T, of func(account int, event string) committed, changes []store.Change) (stmts []string, account, want string)
-	}{
-		{"record tampered", func(_ *testing.T, of func(int, string) committed, _ []store.Change) ([]string, string, string) {
-			// A column no count reads, so that the damage is the record's
-			// alone whether Tamper fires the triggers (SQLite) or not.
-			return []string{fmt.Sprintf("UPDATE records SET error_message = 'tampered' WHERE account_id = '%s'", accountID(2))},
-				accountID(2), "the record stored differs from the one its log derives"
-		}},
-		{"entry deleted with its change", func(_ *testing.T, of func(int, string) committed, _ []store.Change) ([]string, string, string) {
-			c := of(4, "accounts.connected")
-			return []string{fmt.Sprintf("DELETE FROM changes WHERE entry_seq = %d", c.seq), fmt.Sprintf("DELETE FROM entries WHERE seq = %d", c.seq)},
-				accountID(4), "the record stored differs"
-		}},
-		{"entry deleted under its change", func(_ *testing.T, of func(int, string) committed, _ []store.Change) ([]string, string, string) {
-			c := of(4, "accounts.connected")
-			return []string{fmt.Sprintf("DELETE FROM entries WHERE seq = %d", c.seq)},
-				accountID(4), fmt.Sprintf("the change's entry %d is missing", c.seq)
-		}},
-		{"body unreadable", func(_ *testing.T, of func(int, string) committed, _ []store.Change) ([]string, string, string) {
-			return []string{fmt.Sprintf("UPDATE entries SET body = NULL WHERE seq = %d", of(5, "accounts.failed").seq)},
-				accountID(5), "the entry's body no longer decodes"
-		}},
-		{"change moved to an older entry", func(t *testing.T, of func(int, string) committed, changes []store.Change) ([]string, string, string) {
-			last, previous := changes[len(changes)-1], changes[len(changes)-2]
-			// The removal through the API, to the account's first entry
-			// (which made no change): older than the previous change's.
-			first := of(7, "accounts.added")
-			if first.change != nil || first.seq >= previous.EntrySeq || last.AccountID != accountID(7) {
-				t.Fatalf("the history no longer has the shape this case needs: first entry %+v, changes %+v", first, changes)
-			}
-			return []string{fmt.Sprintf("UPDATE changes SET entry_seq = %d WHERE seq = %d", first.seq, last.Seq)},
-				accountID(7), "the change log is out of commit order"
-		}},
-		{"counts tampered", func(_ *testing.T, _ func(int, string) committed, _ []store.Change) ([]string, string, string) {
-			return []string{fmt.Sprintf("UPDATE record_counts SET n = n + 1 WHERE state = %d AND error_code = ''", health.StateHealthy)},
-				"", fmt.Sprintf("Summary's count of records in state %d with error code \"\"", health.StateHealthy)
-		}},
-		{"record of an account the log never named", func(_ *testing.T, of func(int, string) committed, _ []store.Change) ([]string, string, string) {
-			return []string{fmt.Sprintf("UPDATE records SET account_id = 'ghost' WHERE account_id = '%s'", accountID(3))},
-				"ghost", "the log holds no entry of the account"
-		}},
-	}
-	for _, tc := range cases {
+	for _, tc := range damageCases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			db := newDB(t)
-			s := db.opener(t)(store.Options{})
-			ds := rebuildHistory()
-			// As serve does at start: a new store's records follow the
-			// current rules from then on.
-			if _, err := s.Rebuild(t.Context(), store.RebuildOptions{Decode: decoderOf(ds)}); err != nil {
-				t.Fatalf("Rebuild: %v", err)
-			}
-			res := ingestDeliveries(t, s, ds)
-			of := func(account int, event string) committed {
-				for i, d := range ds {
-					if d.Decoded.AccountID == accountID(account) && d.Decoded.Event == event {
-						return committed{res[i].EntrySeq, res[i].Change}
-					}
-				}
-				t.Fatalf("no %s of account %d in the history", event, account)
-				return committed{}
-			}
-			decode := decoderOf(ds)
-			if r, err := s.Check(t.Context(), store.CheckOptions{Decode: decode}); err != nil || !r.Clean() {
-				t.Fatalf("Check before the damage = %+v, %v; want clean", r, err)
-			}
-			stmts, account, want := tc.damage(t, of, allChanges(t, s))
-			db.Tamper(t, stmts...)
-
-			r, err := s.Check(t.Context(), store.CheckOptions{Decode: decode})
-			if err != nil {
-				t.Fatalf("Check: %v", err)
-			}
-			found := false
-			for _, p := range r.Problems {
-				found = found || (p.AccountID == account && strings.Contains(p.What, want))
-			}
-			if !found || r.Found != len(r.Problems) {
-				t.Errorf("Check after %v found %d: %v; want one of account %s saying %q", stmts, r.Found, r.Problems, account, want)
-			}
-			one, err := s.Check(t.Context(), store.CheckOptions{Decode: decode, MaxProblems: 1})
-			if err != nil || len(one.Problems) != 1 || one.Found != r.Found {
-				t.Errorf("Check with MaxProblems 1 = %+v, %v; want 1 problem listed of %d found", one, err, r.Found)
-			}
+			checkFindsDamage(t, newDB, tc)
 		})
+	}
+}
+
+// checkFindsDamage does tc's damage to a clean store and checks that
+// Check reports it.
+func checkFindsDamage(t *testing.T, newDB Factory, tc damageCase) {
+	db := newDB(t)
+	s := db.opener(t)(store.Options{})
+	ds := rebuildHistory()
+	// As serve does at start: a new store's records follow the
+	// current rules from then on.
+	if _, err := s.Rebuild(t.Context(), store.RebuildOptions{Decode: decoderOf(ds)}); err != nil {
+		t.Fatalf("Rebuild: %v", err)
+	}
+	res := ingestDeliveries(t, s, ds)
+	of := func(account int, event string) committed {
+		for i, d := range ds {
+			if d.Decoded.AccountID == accountID(account) && d.Decoded.Event == event {
+				return committed{res[i].EntrySeq, res[i].Change}
+			}
+		}
+		t.Fatalf("no %s of account %d in the history", event, account)
+		return committed{}
+	}
+	decode := decoderOf(ds)
+	if r, err := s.Check(t.Context(), store.CheckOptions{Decode: decode}); err != nil || !r.Clean() {
+		t.Fatalf("Check before the damage = %+v, %v; want clean", r, err)
+	}
+	stmts, account, want := tc.damage(t, of, allChanges(t, s))
+	db.Tamper(t, stmts...)
+
+	r, err := s.Check(t.Context(), store.CheckOptions{Decode: decode})
+	if err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	found := false
+	for _, p := range r.Problems {
+		found = found || (p.AccountID == account && strings.Contains(p.What, want))
+	}
+	if !found || r.Found != len(r.Problems) {
+		t.Errorf("Check after %v found %d: %v; want one of account %s saying %q", stmts, r.Found, r.Problems, account, want)
+	}
+	one, err := s.Check(t.Context(), store.CheckOptions{Decode: decode, MaxProblems: 1})
+	if err != nil || len(one.Problems) != 1 || one.Found != r.Found {
+		t.Errorf("Check with MaxProblems 1 = %+v, %v; want 1 problem listed of %d found", one, err, r.Found)
 	}
 }
