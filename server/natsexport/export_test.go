@@ -253,4 +253,3 @@ func TestValidate(t *testing.T) {
 		}
 	}
 }
-
