@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -104,8 +105,8 @@ func (o Options) withDefaults() Options {
 // Validate reports every problem with o at once, each naming its flag.
 func (o Options) Validate() error {
 	var errs []error
-	if strings.TrimSpace(o.URL) == "" {
-		errs = append(errs, errors.New("nats-url: required to export to JetStream (e.g. nats://127.0.0.1:4222)"))
+	if err := checkURLs(o.URL); err != nil {
+		errs = append(errs, err)
 	}
 	if o.Stream != "" && strings.ContainsAny(o.Stream, ".*> \t\r\n/\\") {
 		errs = append(errs, fmt.Errorf("nats-stream: %q is not a stream name: it must not hold '.', '*', '>', '/', '\\' or whitespace", o.Stream))
@@ -117,6 +118,31 @@ func (o Options) Validate() error {
 		errs = append(errs, errors.New("nats: durations must not be negative"))
 	}
 	return errors.Join(errs...)
+}
+
+// checkURLs checks the comma-separated server URLs as nats.Connect reads
+// them, so that a typo is refused at start rather than retried for ever.
+func checkURLs(urls string) error {
+	if strings.TrimSpace(urls) == "" {
+		return errors.New("nats-url: required to export to JetStream (e.g. nats://127.0.0.1:4222)")
+	}
+	for raw := range strings.SplitSeq(urls, ",") {
+		raw = strings.TrimSpace(raw)
+		if !strings.Contains(raw, "://") {
+			raw = "nats://" + raw
+		}
+		u, err := url.Parse(raw)
+		if err != nil {
+			return fmt.Errorf("nats-url: %w", err)
+		}
+		switch {
+		case u.Scheme != "nats" && u.Scheme != "tls" && u.Scheme != "ws" && u.Scheme != "wss":
+			return fmt.Errorf("nats-url: %q: the scheme must be nats, tls, ws or wss", raw)
+		case u.Hostname() == "":
+			return fmt.Errorf("nats-url: %q has no host", raw)
+		}
+	}
+	return nil
 }
 
 func validPrefix(p string) bool {
