@@ -54,14 +54,14 @@ func story(from, n int) []storetest.Event {
 
 // env is a SQLite store with a broker over it, and a NATS server.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	store  store.Store
 	broker *stream.Broker
 	nats   *natstest.Server
 	logs   *logWatch
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	s, err := sqlite.Open(t.Context(), t.TempDir(), store.Options{})
 	if err != nil {
