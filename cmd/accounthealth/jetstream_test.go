@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/accounthealth/accounthealth/internal/natstest"
 	"github.com/accounthealth/accounthealth/server/outbound"
+	"github.com/accounthealth/accounthealth/server/store/postgres/pgtest"
 )
 
 // jetstreamWait bounds each wait for the export: far above what it needs.
@@ -72,6 +74,37 @@ func TestServeExportsToJetStream(t *testing.T) {
 		t.Errorf("the log does not say the export paused and resumed:\n%s", s.stderr)
 	}
 	consumer.check(t, 20)
+}
+
+// Two replicas on one PostgreSQL database both export to one stream, and
+// deliveries reach both: the stream holds each transition once, in order,
+// and the replicas' counts of what they appended add up to it.
+func TestTwoReplicasExportToJetStream(t *testing.T) {
+	ns := natstest.Start(t)
+	env := []string{"ACCOUNTHEALTH_DATABASE_URL=" + pgtest.URL(t), "ACCOUNTHEALTH_NATS_URL=" + ns.URL()}
+	replicas := []*server{serve(t, t.TempDir(), env...), serve(t, t.TempDir(), env...)}
+	const accounts = 20
+	for i := range accounts {
+		postAll(t, replicas[i%2], i, i+1, jsFailed)
+	}
+	for i := range accounts {
+		postAll(t, replicas[(i+1)%2], i, i+1, jsRemoved)
+	}
+	consumer := newStreamReader(t, ns.URL(), "ACCOUNTHEALTH")
+	for _, s := range replicas {
+		s.waitMetric(t, "accounthealth_jetstream_export_lag_seconds 0") // the stream exists
+	}
+	consumer.read(t, 2*accounts)
+	appended := 0
+	for _, s := range replicas {
+		s.waitMetric(t, fmt.Sprintf("accounthealth_jetstream_export_last_seq %d", consumer.lastSeq(t)))
+		appended += s.metric(t, "accounthealth_jetstream_export_messages_total")
+		s.stop(t)
+	}
+	consumer.check(t, accounts)
+	if appended != 2*accounts {
+		t.Errorf("the replicas appended %d messages for %d transitions", appended, 2*accounts)
+	}
 }
 
 // streamReader reads a stream from its start with an ordered consumer.
@@ -155,6 +188,33 @@ func (r *streamReader) check(t *testing.T, accounts int) {
 	if len(seen) != accounts {
 		t.Errorf("messages for %d accounts, want %d", len(seen), accounts)
 	}
+}
+
+// lastSeq is the change the last message read carries.
+func (r *streamReader) lastSeq(t *testing.T) int64 {
+	t.Helper()
+	seq, err := outbound.SeqOf(r.msgs[len(r.msgs)-1].Headers().Get(nats.MsgIdHdr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return seq
+}
+
+// metric is the value of an unlabelled integer metric on /metrics.
+func (s *server) metric(t *testing.T, name string) int {
+	t.Helper()
+	_, body := s.restGet(t, "/metrics")
+	for line := range strings.SplitSeq(body, "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("/metrics has no %s", name)
+	return 0
 }
 
 // waitMetric waits until /metrics shows the line.

@@ -168,10 +168,17 @@ type Status struct {
 	CurrentAt time.Time
 }
 
+// Log is where the export learns how far the change log reaches (a
+// store.Store), for its lag right after it reads where the stream ends.
+type Log interface {
+	LastChangeSeq(ctx context.Context) (int64, error)
+}
+
 // Exporter publishes the change log to JetStream. Create it with New and
 // run it with Run.
 type Exporter struct {
 	broker *stream.Broker
+	log    Log
 	opts   Options
 	wake   chan struct{} // a reconnection: retry now
 
@@ -179,13 +186,13 @@ type Exporter struct {
 	status Status
 }
 
-// New returns an exporter reading broker's change log. It connects to
-// nothing until Run.
-func New(broker *stream.Broker, opts Options) (*Exporter, error) {
+// New returns an exporter of the change log that broker reads from log. It
+// connects to nothing until Run.
+func New(broker *stream.Broker, log Log, opts Options) (*Exporter, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	return &Exporter{broker: broker, opts: opts.withDefaults(), wake: make(chan struct{}, 1), status: Status{CurrentAt: time.Now()}}, nil
+	return &Exporter{broker: broker, log: log, opts: opts.withDefaults(), wake: make(chan struct{}, 1), status: Status{CurrentAt: time.Now()}}, nil
 }
 
 // Status returns the export's state now.

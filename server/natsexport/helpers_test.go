@@ -132,7 +132,7 @@ func (e *env) export(b *stream.Broker, opts Options) *running {
 	}
 	opts.Logger = slog.New(e.logs)
 	opts.RetryInterval = 50 * time.Millisecond
-	x, err := New(b, opts)
+	x, err := New(b, e.store, opts)
 	if err != nil {
 		e.t.Fatal(err)
 	}

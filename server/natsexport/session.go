@@ -47,6 +47,14 @@ func (e *Exporter) session(ctx context.Context, js jetstream.JetStream) (progres
 		return false, err
 	}
 	e.resume(pos.changeSeq)
+	// The subscription says how far behind the export is with each change
+	// it returns, and with a heartbeat when there is none; till then the
+	// log says.
+	last, err := e.log.LastChangeSeq(ctx)
+	if err != nil {
+		return false, err
+	}
+	e.progress(0, pos.changeSeq, max(last-pos.changeSeq, 0))
 	for {
 		batch, behind, err := e.collect(ctx, sub, js.Conn().MaxPayload())
 		if err != nil {

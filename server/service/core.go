@@ -68,7 +68,7 @@ func newCore(cfg Config, s store.Store, logger *slog.Logger) (_ *core, err error
 	if cfg.JetStream.URL != "" {
 		opts := cfg.JetStream
 		opts.Logger, opts.Name = logger, "accounthealth "+replicaName()
-		if c.exporter, err = natsexport.New(c.broker, opts); err != nil {
+		if c.exporter, err = natsexport.New(c.broker, s, opts); err != nil {
 			return nil, err
 		}
 		c.metrics.WatchJetStreamExport(c.exporter.Status)
