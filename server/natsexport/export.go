@@ -221,14 +221,14 @@ func (e *Exporter) Run(ctx context.Context) error {
 		nats.ReconnectHandler(func(*nats.Conn) { e.poke() }),
 	)
 	if err != nil {
-		return fmt.Errorf("natsexport: connect to %s: %w", e.opts.URL, err)
+		return fmt.Errorf("natsexport: connect to %s: %w", redacted(e.opts.URL), err)
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(e.opts.AckTimeout), jetstream.WithPublishAsyncMaxPending(maxBatch))
 	if err != nil {
 		return fmt.Errorf("natsexport: %w", err)
 	}
-	e.opts.Logger.Info("exporting transitions to JetStream", "nats_url", e.opts.URL, "stream", e.opts.Stream, "subject_prefix", e.opts.SubjectPrefix)
+	e.opts.Logger.Info("exporting transitions to JetStream", "nats_url", redacted(e.opts.URL), "stream", e.opts.Stream, "subject_prefix", e.opts.SubjectPrefix)
 	delay := e.opts.RetryInterval
 	for {
 		progressed, err := e.session(ctx, js)
@@ -236,8 +236,14 @@ func (e *Exporter) Run(ctx context.Context) error {
 		case ctx.Err() != nil, errors.Is(err, stream.ErrClosed):
 			return nil
 		case errors.Is(err, errConflict):
-			// Another replica appended first: read the stream's end again.
+			// Another replica appended first: read the stream's end again,
+			// at once if this one got anything in; one that keeps losing
+			// waits a little, so that it does not spin beside the winner,
+			// and takes over within that wait if the winner stops.
 			delay = e.opts.RetryInterval
+			if !progressed && !sleep(ctx, delay) {
+				return nil
+			}
 			continue
 		case progressed:
 			delay = e.opts.RetryInterval
@@ -251,6 +257,37 @@ func (e *Exporter) Run(ctx context.Context) error {
 		}
 		delay = min(2*delay, maxRetryInterval)
 	}
+}
+
+// sleep waits for d and says whether ctx is still live.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// redacted is urls without passwords, for logs; a user name without a
+// password is NATS's token authentication, so it goes too.
+func redacted(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, raw := range parts {
+		u, err := url.Parse(strings.TrimSpace(raw))
+		if err != nil || u.User == nil {
+			continue
+		}
+		if _, ok := u.User.Password(); ok {
+			parts[i] = u.Redacted()
+			continue
+		}
+		u.User = url.User("xxxxx")
+		parts[i] = u.String()
+	}
+	return strings.Join(parts, ",")
 }
 
 // poke ends a wait between retries.

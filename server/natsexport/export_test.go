@@ -109,6 +109,20 @@ func TestPausesAndResumesAcrossBrokerRestart(t *testing.T) {
 	}
 }
 
+// The service starts while the broker is down: the export waits for it,
+// then exports what was committed meanwhile.
+func TestStartsWhileTheBrokerIsDown(t *testing.T) {
+	e := newEnv(t)
+	e.nats.Stop()
+	x := e.export(e.broker, Options{})
+	e.ingest(story(0, 2)...)
+	e.logs.wait(t, "JetStream export paused; intake goes on, and the export resumes where the stream ends")
+	e.nats.Restart()
+	msgs := receive(t, e.js(), DefaultStream, 4)
+	x.stop()
+	checkExported(t, DefaultSubjectPrefix, e.changes(), msgs)
+}
+
 // Two replicas, each with its own broker over the shared store, export to
 // one stream at once: it holds every change once, in the log's order.
 func TestTwoReplicasExportEachChangeOnce(t *testing.T) {
@@ -230,6 +244,14 @@ func TestRefusesAnotherDatabasesStream(t *testing.T) {
 	x.stop()
 	if st := streamState(t, js, DefaultStream); st.Msgs != 1 {
 		t.Errorf("stream holds %d messages, want only the foreign one", st.Msgs)
+	}
+}
+
+func TestRedacted(t *testing.T) {
+	got := redacted("nats://user:secret@a:4222, nats://b:4222,tls://token@c:4222")
+	if strings.Contains(got, "secret") || strings.Contains(got, "token") || !strings.Contains(got, "nats://user:xxxxx@a:4222") ||
+		!strings.Contains(got, "nats://b:4222") || !strings.Contains(got, "tls://xxxxx@c:4222") {
+		t.Errorf("redacted = %q", got)
 	}
 }
 
