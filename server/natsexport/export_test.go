@@ -191,7 +191,9 @@ func TestRecreatedStreamGetsTheWholeLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.ingest(story(2, 1)...)
+	e.logs.forget("created the JetStream stream")
 	x = e.export(e.broker, Options{})
+	e.logs.wait(t, "created the JetStream stream")
 	msgs := receive(t, js, DefaultStream, 6)
 	x.stop()
 	checkExported(t, DefaultSubjectPrefix, e.changes(), msgs)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -69,7 +70,14 @@ func newEnv(t testing.TB) *env {
 	}
 	e := &env{t: t, store: s, nats: natstest.Start(t), logs: newLogWatch()}
 	e.broker = e.runBroker()
-	t.Cleanup(func() { _ = s.Close() })
+	t.Cleanup(func() {
+		_ = s.Close()
+		if t.Failed() {
+			e.logs.mu.Lock()
+			defer e.logs.mu.Unlock()
+			t.Logf("the exporters' log:\n%s", strings.Join(e.logs.lines, "\n"))
+		}
+	})
 	return e
 }
 
@@ -224,10 +232,12 @@ func streamState(t *testing.T, js jetstream.JetStream, name string) jetstream.St
 	return info.State
 }
 
-// logWatch is a slog.Handler that lets a test wait for a log message.
+// logWatch is a slog.Handler that lets a test wait for a log message, and
+// keeps the log for a failed test to show.
 type logWatch struct {
-	mu   sync.Mutex
-	seen map[string]chan struct{} // closed once the message was logged
+	mu    sync.Mutex
+	seen  map[string]chan struct{} // closed once the message was logged
+	lines []string
 }
 
 func newLogWatch() *logWatch { return &logWatch{seen: map[string]chan struct{}{}} }
@@ -265,8 +275,11 @@ func (w *logWatch) WithAttrs([]slog.Attr) slog.Handler       { return w }
 func (w *logWatch) WithGroup(string) slog.Handler            { return w }
 func (w *logWatch) Handle(_ context.Context, r slog.Record) error {
 	c := w.ch(r.Message)
+	line := r.Time.Format("15:04:05.000") + " " + r.Message
+	r.Attrs(func(a slog.Attr) bool { line += " " + a.String(); return true })
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.lines = append(w.lines, line)
 	select {
 	case <-c:
 	default:

@@ -25,10 +25,10 @@ const TruncatedHeader = "Accounthealth-Truncated"
 // (message id, expected stream and sequence, content type, truncation).
 const headerRoom = 1024
 
-// position is where the stream ends.
+// position is where the export stands in the stream.
 type position struct {
-	streamSeq uint64 // the stream's last sequence: what the next publish expects
-	changeSeq int64  // the change the stream's last export message carries, 0 if none
+	streamSeq uint64 // the stream sequence of the last message on the export's subjects: what the next publish expects
+	changeSeq int64  // the change it carries, 0 if none
 }
 
 // session reads where the stream ends and exports the log after it until
@@ -71,10 +71,10 @@ func (e *Exporter) session(ctx context.Context, js jetstream.JetStream) (progres
 	}
 }
 
-// locate reads where the stream ends, creating the stream if it is
-// missing. The stream's last sequence is read before its last message, so
-// that a writer appending in between makes the first publish fail (and the
-// export read again) rather than repeat what that writer appended.
+// locate reads where the export stands in the stream, creating the stream
+// if it is missing: the stream sequence of the last message on the
+// export's subjects and the change it carries, read as one message, so
+// the two always agree.
 func (e *Exporter) locate(ctx context.Context, js jetstream.JetStream) (position, error) {
 	ctx, cancel := context.WithTimeout(ctx, e.opts.AckTimeout)
 	defer cancel()
@@ -82,32 +82,29 @@ func (e *Exporter) locate(ctx context.Context, js jetstream.JetStream) (position
 	if err != nil {
 		return position{}, err
 	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		return position{}, fmt.Errorf("natsexport: read stream %s: %w", e.opts.Stream, err)
-	}
-	pos := position{streamSeq: info.State.LastSeq}
-	if pos.streamSeq == 0 {
-		return pos, nil
-	}
-	last, err := st.GetLastMsgForSubject(ctx, e.opts.SubjectPrefix+".account.>")
+	last, err := st.GetLastMsgForSubject(ctx, e.subjects())
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		// Purged, or every message aged out: nothing says where the
-		// export stood, so it starts over and the stream gets every
-		// transition (see docs/jetstream.md).
-		e.opts.Logger.Warn("the JetStream stream holds no exported transition; exporting the whole change log to it", "stream", e.opts.Stream, "stream_last_seq", pos.streamSeq)
-		return pos, nil
+		if n := st.CachedInfo().State.LastSeq; n > 0 {
+			// Purged, or every message aged out: nothing says where the
+			// export stood, so it starts over and the stream gets every
+			// transition (see docs/jetstream.md).
+			e.opts.Logger.Warn("the JetStream stream holds no exported transition; exporting the whole change log to it", "stream", e.opts.Stream, "stream_last_seq", n)
+		}
+		return position{}, nil
 	}
 	if err != nil {
 		return position{}, fmt.Errorf("natsexport: read the last message of stream %s: %w", e.opts.Stream, err)
 	}
-	pos.changeSeq, err = outbound.SeqOf(last.Header.Get(nats.MsgIdHdr))
+	seq, err := outbound.SeqOf(last.Header.Get(nats.MsgIdHdr))
 	if err != nil {
-		return position{}, fmt.Errorf("natsexport: the last message on %s.account.> in stream %s (sequence %d) was not published by the export, so it cannot say where the export stands: %w",
-			e.opts.SubjectPrefix, e.opts.Stream, last.Sequence, err)
+		return position{}, fmt.Errorf("natsexport: the last message on %s in stream %s (sequence %d) was not published by the export, so it cannot say where the export stands: %w",
+			e.subjects(), e.opts.Stream, last.Sequence, err)
 	}
-	return pos, nil
+	return position{streamSeq: last.Sequence, changeSeq: seq}, nil
 }
+
+// subjects is the filter of every subject the export publishes on.
+func (e *Exporter) subjects() string { return e.opts.SubjectPrefix + ".account.>" }
 
 // stream returns the export's stream, creating it when absent.
 func (e *Exporter) stream(ctx context.Context, js jetstream.JetStream) (jetstream.Stream, error) {
@@ -234,9 +231,10 @@ type outcome struct {
 
 // pipeline publishes batch after pos, all in flight at once, and waits for
 // every acknowledgement (each within AckTimeout). Each publish expects the
-// stream's sequence that the one before it would leave, so the stream
-// appends a message only where the export's view of it holds: an
-// acknowledged append, wherever it lands, is a true position.
+// last message on the export's subjects to be at the sequence the one
+// before it would take, so the stream appends a message only right after
+// the change before it, whoever appended that: an acknowledged append is
+// a true position.
 func (e *Exporter) pipeline(js jetstream.JetStream, batch []message, pos position) outcome {
 	out := outcome{pos: pos}
 	futures := make([]jetstream.PubAckFuture, 0, len(batch))
@@ -244,7 +242,7 @@ func (e *Exporter) pipeline(js jetstream.JetStream, batch []message, pos positio
 		f, err := js.PublishMsgAsync(e.natsMsg(m),
 			jetstream.WithMsgID(m.ID),
 			jetstream.WithExpectStream(e.opts.Stream),
-			jetstream.WithExpectLastSequence(pos.streamSeq+uint64(i)))
+			jetstream.WithExpectLastSequenceForSubject(pos.streamSeq+uint64(i), e.subjects()))
 		if err != nil {
 			out.err = fmt.Errorf("natsexport: publish change %d: %w", m.Seq, err)
 			break
