@@ -11,6 +11,7 @@ import (
 	"github.com/accounthealth/accounthealth"
 	"github.com/accounthealth/accounthealth/server/auth"
 	"github.com/accounthealth/accounthealth/server/intake"
+	"github.com/accounthealth/accounthealth/server/natsexport"
 	"github.com/accounthealth/accounthealth/server/provider"
 	"github.com/accounthealth/accounthealth/server/reconcile"
 	"github.com/accounthealth/accounthealth/server/store"
@@ -86,6 +87,10 @@ type Config struct {
 	// PruneInterval is how often a pruning pass runs (0:
 	// retention.DefaultInterval).
 	Retention, RemovedRetention, PruneInterval time.Duration
+	// JetStream, when its URL is set, exports every transition to a NATS
+	// JetStream stream (server/natsexport); its Logger and Name are the
+	// service's.
+	JetStream natsexport.Options
 }
 
 // minRetention is the shortest retention: well beyond the time within
@@ -109,6 +114,9 @@ func DefaultConfig() Config {
 		ReconcileInterval:     reconcile.DefaultInterval,
 		ReconcileMaxAge:       reconcile.DefaultMaxAge,
 		RemovedRetention:      store.DefaultRemovedRetention,
+		JetStream: natsexport.Options{
+			Stream: natsexport.DefaultStream, SubjectPrefix: natsexport.DefaultSubjectPrefix, Duplicates: natsexport.DefaultDuplicates,
+		},
 	}
 }
 
@@ -181,6 +189,9 @@ func (c Config) Validate() error {
 	}
 	if c.ReconcileInterval < 0 || (c.ReconcileInterval > 0 && c.ReconcileMaxAge <= 0) {
 		errs = append(errs, fmt.Errorf("reconcile-interval/reconcile-max-age: %v/%v; the interval is 0 (off) or positive, and then the max age positive (e.g. 1m and 24h)", c.ReconcileInterval, c.ReconcileMaxAge))
+	}
+	if c.JetStream.URL != "" {
+		errs = append(errs, c.JetStream.Validate())
 	}
 	return errors.Join(errs...)
 }
