@@ -11,6 +11,7 @@ import (
 	"github.com/accounthealth/accounthealth"
 	"github.com/accounthealth/accounthealth/server/auth"
 	"github.com/accounthealth/accounthealth/server/intake"
+	"github.com/accounthealth/accounthealth/server/notify"
 	"github.com/accounthealth/accounthealth/server/provider"
 	"github.com/accounthealth/accounthealth/server/reconcile"
 	"github.com/accounthealth/accounthealth/server/store"
@@ -86,6 +87,9 @@ type Config struct {
 	// PruneInterval is how often a pruning pass runs (0:
 	// retention.DefaultInterval).
 	Retention, RemovedRetention, PruneInterval time.Duration
+	// Notify configures the outbound webhooks (retry schedule, timeout,
+	// auto-disable, plain-http endpoints).
+	Notify notify.Config
 }
 
 // minRetention is the shortest retention: well beyond the time within
@@ -181,6 +185,9 @@ func (c Config) Validate() error {
 	}
 	if c.ReconcileInterval < 0 || (c.ReconcileInterval > 0 && c.ReconcileMaxAge <= 0) {
 		errs = append(errs, fmt.Errorf("reconcile-interval/reconcile-max-age: %v/%v; the interval is 0 (off) or positive, and then the max age positive (e.g. 1m and 24h)", c.ReconcileInterval, c.ReconcileMaxAge))
+	}
+	if err := c.Notify.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
