@@ -125,16 +125,31 @@ func (n *Notifier) deliver(ctx context.Context, e *store.Endpoint, m store.Outbo
 	}
 	switch {
 	case gone:
-		n.disable(ctx, e.ID, "the endpoint answered 410 Gone")
+		n.disable(ctx, e.ID, "the endpoint answered 410 Gone", time.Time{})
 	case r.err != nil && !failingSince.IsZero() && now.Sub(failingSince) >= n.opts.DisableAfter:
-		n.disable(ctx, e.ID, fmt.Sprintf("every attempt failed since %s (more than %v)", failingSince.Format(time.RFC3339), n.opts.DisableAfter))
+		n.disable(ctx, e.ID, fmt.Sprintf("every attempt failed since %s (more than %v)", failingSince.Format(time.RFC3339), n.opts.DisableAfter), failingSince)
 	}
 }
 
+// errSkipped: the endpoint changed meanwhile, and a disable no longer applies.
+var errSkipped = errors.New("skipped")
+
 // disable turns an endpoint off on the service's own decision, and says
-// so: an operational event.
-func (n *Notifier) disable(ctx context.Context, id, reason string) {
-	if _, err := n.SetDisabled(ctx, id, true, reason); err != nil {
+// so: an operational event. With failingSince set, only while that run of
+// failures goes on: an endpoint enabled meanwhile (which ends the run)
+// stays enabled.
+func (n *Notifier) disable(ctx context.Context, id, reason string, failingSince time.Time) {
+	_, err := n.modify(ctx, id, func(e *store.Endpoint) error {
+		if e.Disabled || (!failingSince.IsZero() && !e.FailingSince.Equal(failingSince)) {
+			return errSkipped
+		}
+		e.Disabled, e.DisabledReason = true, reason
+		return nil
+	})
+	if errors.Is(err, errSkipped) {
+		return
+	}
+	if err != nil {
 		n.opts.Logger.Error("notify: disabling a failing endpoint failed", "endpoint", id, "reason", reason, "error", err)
 		return
 	}

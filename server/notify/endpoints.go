@@ -89,7 +89,7 @@ func checkFilter(f stream.Filter) error {
 		}
 	}
 	if _, err := f.Compile(); err != nil {
-		return invalid("kinds", "%v", err)
+		return invalid("kinds", "contains an unknown transition kind (%v)", err)
 	}
 	return nil
 }

@@ -24,8 +24,15 @@ type urlChecker struct {
 	resolver *net.Resolver
 }
 
+// FieldError is a bad request field: its text names the field first, and
+// it is a store.ErrInvalidArgument.
+type FieldError struct{ Field, Problem string }
+
+func (e *FieldError) Error() string        { return e.Field + ": " + e.Problem }
+func (e *FieldError) Is(target error) bool { return target == store.ErrInvalidArgument }
+
 func invalid(field, format string, args ...any) error {
-	return fmt.Errorf("%w: %s: %s", store.ErrInvalidArgument, field, fmt.Sprintf(format, args...))
+	return &FieldError{Field: field, Problem: fmt.Sprintf(format, args...)}
 }
 
 // check returns an error wrapping store.ErrInvalidArgument, naming the url
