@@ -53,7 +53,9 @@ func (m *Metrics) WebhookAttempt(endpointID string, delivered bool, latency time
 }
 
 // WebhookEndpointDisabled counts an endpoint the service disabled.
-func (m *Metrics) WebhookEndpointDisabled(endpointID string) { m.disabled.WithLabelValues(endpointID).Inc() }
+func (m *Metrics) WebhookEndpointDisabled(endpointID string) {
+	m.disabled.WithLabelValues(endpointID).Inc()
+}
 
 // WatchOutbox reports, at scrape time, what each endpoint's messages
 // wait for, from stats (read at most once per maxAge, like the accounts).

@@ -332,4 +332,3 @@ func (n *Notifier) wakeAtLocked(t time.Time) {
 		n.Notify()
 	})
 }
-

@@ -26,8 +26,8 @@ import (
 // received is one request a receiver got, verified.
 type received struct {
 	ID, Type, Account, Cursor string
-	Signatures              string
-	At                      time.Time
+	Signatures                string
+	At                        time.Time
 }
 
 // receiver is a webhook receiver that checks each request with the
@@ -123,7 +123,9 @@ func (r *receiver) next(t *testing.T) received {
 	}
 }
 
-func (e *env) notifications() ahv1.NotificationServiceClient { return ahv1.NewNotificationServiceClient(e.conn) }
+func (e *env) notifications() ahv1.NotificationServiceClient {
+	return ahv1.NewNotificationServiceClient(e.conn)
+}
 
 // endpointFor creates an endpoint for rec that takes recoveries too.
 func (e *env) endpointFor(t *testing.T, rec *receiver) *ahv1.Endpoint {
