@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/accounthealth/accounthealth/server/store"
 )
 
 // DefaultSchedule is when each attempt at a message is made, after the
@@ -28,7 +27,7 @@ func ParseSchedule(s string) ([]time.Duration, error) {
 	for part := range strings.SplitSeq(s, ",") {
 		d, err := time.ParseDuration(strings.TrimSpace(part))
 		if err != nil || d < 0 {
-			return nil, fmt.Errorf("%w: retry schedule: %q is not a duration of 0 or more (e.g. 0s,5s,5m)", store.ErrInvalidArgument, part)
+			return nil, fmt.Errorf("%q is not a duration of 0 or more (e.g. 0s,5s,5m)", part)
 		}
 		out = append(out, d)
 	}
