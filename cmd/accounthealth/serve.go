@@ -16,9 +16,9 @@ import (
 	"time"
 
 	"github.com/accounthealth/accounthealth/server/auth"
+	"github.com/accounthealth/accounthealth/server/notify"
 	"github.com/accounthealth/accounthealth/server/rebuild"
 	"github.com/accounthealth/accounthealth/server/reconnect"
-	"github.com/accounthealth/accounthealth/server/notify"
 	"github.com/accounthealth/accounthealth/server/service"
 	"github.com/accounthealth/accounthealth/server/store"
 	"github.com/accounthealth/accounthealth/server/store/postgres"

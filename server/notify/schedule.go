@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
 )
 
 // DefaultSchedule is when each attempt at a message is made, after the
