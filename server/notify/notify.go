@@ -37,7 +37,7 @@ const (
 	DefaultPollInterval = 5 * time.Second
 	// leaseMargin is added to the timeout for a message's lease: the time
 	// to record the attempt after the receiver answered.
-	leaseMargin = 30 * time.Second
+	leaseMargin = 5 * time.Second
 	// fanInPage is how many changes a fan-in reads at a time.
 	fanInPage = 500
 )
