@@ -116,7 +116,7 @@ func (r *hookReceiver) addEndpoint(t *testing.T, s *server) string {
 	}
 	var created struct {
 		Endpoint struct{ ID string } `json:"endpoint"`
-		Secret   string             `json:"secret"`
+		Secret   string              `json:"secret"`
 	}
 	if err := json.Unmarshal([]byte(out), &created); err != nil || created.Secret == "" {
 		t.Fatalf("endpoints add printed %q: %v", out, err)
