@@ -107,14 +107,15 @@ func (n *Notifier) deliver(ctx context.Context, e *store.Endpoint, m store.Outbo
 			next.NextAt = now.Add(delay)
 		}
 	}
-	failingSince, err := n.outbox.RecordAttempt(ctx, n.opts.Holder, a, next)
-	if err != nil {
-		if !errors.Is(err, store.ErrNotFound) {
+	res, err := n.recordAttempt(ctx, a, next)
+	if err != nil || !res.Recorded {
+		if err != nil && ctx.Err() == nil {
 			n.opts.Logger.Warn("notify: recording an attempt failed; the message is sent again once its lease expires",
 				"endpoint", e.ID, "message", outbound.IDOf(m.Seq), "error", err)
 		}
 		return
 	}
+	failingSince := res.FailingSince
 	if o := n.opts.Observer.Attempted; o != nil {
 		o(e.ID, r.err == nil, r.latency)
 	}

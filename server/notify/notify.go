@@ -28,6 +28,7 @@ import (
 
 	"github.com/accounthealth/accounthealth/server/outbound"
 	"github.com/accounthealth/accounthealth/server/store"
+	"github.com/accounthealth/accounthealth/server/stream"
 )
 
 // Defaults of Options.
@@ -97,6 +98,11 @@ type Notifier struct {
 	urls   urlChecker
 	wake   chan struct{}
 
+	// records carries finished attempts to the recorder, which commits
+	// what has gathered in one transaction: one commit (an fsync) per
+	// attempt would bound deliveries to the store's commits per second.
+	records chan pendingRecord
+
 	mu    sync.Mutex
 	lanes map[string]*lane
 	due   *time.Timer // wakes the dispatcher for the earliest scheduled retry
@@ -135,6 +141,7 @@ func New(log store.Store, outbox store.Outbox, opts Options) *Notifier {
 	}
 	return &Notifier{
 		log: log, outbox: outbox, opts: opts, wake: make(chan struct{}, 1), lanes: map[string]*lane{},
+		records: make(chan pendingRecord, store.MaxAttemptRecords),
 		urls: urlChecker{allowInsecure: opts.AllowInsecure, own: opts.OwnAddrs, resolver: net.DefaultResolver},
 	}
 }
@@ -163,6 +170,9 @@ func (n *Notifier) Notify() {
 func (n *Notifier) Run(ctx context.Context) {
 	poll := time.NewTicker(n.opts.PollInterval)
 	defer poll.Stop()
+	var recording sync.WaitGroup
+	recording.Go(func() { n.record(ctx) })
+	defer recording.Wait()
 	defer n.sends.Wait()
 	for {
 		n.pass(ctx)
@@ -175,29 +185,32 @@ func (n *Notifier) Run(ctx context.Context) {
 	}
 }
 
-// pass fans in and dispatches for every enabled endpoint once. A failing
-// store is retried at the next wake-up or poll: the log and the outbox
-// keep everything meanwhile.
+// pass fans in and dispatches for every enabled endpoint, each step in
+// one commit for all of them. A failing store is retried at the next
+// wake-up or poll: the log and the outbox keep everything meanwhile.
 func (n *Notifier) pass(ctx context.Context) {
-	endpoints, err := n.outbox.ListEndpoints(ctx)
+	all, err := n.outbox.ListEndpoints(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
 			n.opts.Logger.Warn("notify: listing endpoints failed; retrying", "error", err)
 		}
 		return
 	}
-	n.forgetLanes(endpoints)
-	for i := range endpoints {
-		e := &endpoints[i]
-		if e.Disabled {
-			continue
+	n.forgetLanes(all)
+	var enabled []*store.Endpoint
+	for i := range all {
+		if !all[i].Disabled {
+			enabled = append(enabled, &all[i])
 		}
-		if err := n.fanIn(ctx, e); err != nil && ctx.Err() == nil {
-			n.opts.Logger.Warn("notify: fan-in failed; retrying", "endpoint", e.ID, "error", err)
-		}
-		if err := n.dispatch(ctx, e); err != nil && ctx.Err() == nil {
-			n.opts.Logger.Warn("notify: claiming messages failed; retrying", "endpoint", e.ID, "error", err)
-		}
+	}
+	if len(enabled) == 0 {
+		return
+	}
+	if err := n.fanIn(ctx, enabled); err != nil && ctx.Err() == nil {
+		n.opts.Logger.Warn("notify: fan-in failed; retrying", "error", err)
+	}
+	if err := n.dispatch(ctx, enabled); err != nil && ctx.Err() == nil {
+		n.opts.Logger.Warn("notify: claiming messages failed; retrying", "error", err)
 	}
 }
 
@@ -216,81 +229,121 @@ func (n *Notifier) forgetLanes(endpoints []store.Endpoint) {
 	}
 }
 
-// fanIn stores the endpoint's messages for the changes after its cursor
-// and moves it, a page at a time. When another process moved the cursor
-// first, it stops: the next pass reads on from where that one left it.
-func (n *Notifier) fanIn(ctx context.Context, e *store.Endpoint) error {
-	spec, err := SpecOf(*e)
-	if err != nil {
-		return err
-	}
-	match, err := spec.Filter.Compile()
-	if err != nil {
-		return err
-	}
-	for {
-		changes, err := n.log.ReadChanges(ctx, e.Cursor, fanInPage)
-		if err != nil || len(changes) == 0 {
+// fanInMessages bounds the messages of one fan-in commit (a page of
+// changes times the endpoints), so that it stays a few MB.
+const fanInMessages = 5000
+
+// fanIn stores the endpoints' messages for the next page of changes
+// after their cursors and moves them. It does one page, so that a backlog
+// does not hold back the dispatch; it wakes the next pass itself when
+// there is more. An endpoint whose cursor another process moved first
+// waits for the next pass, which reads on from where that one left it.
+func (n *Notifier) fanIn(ctx context.Context, endpoints []*store.Endpoint) error {
+	matchers := make([]stream.Matcher, len(endpoints))
+	from := endpoints[0].Cursor
+	for i, e := range endpoints {
+		spec, err := SpecOf(*e)
+		if err != nil {
 			return err
 		}
-		now := n.now()
-		var msgs []store.OutboxMessage
-		for i := range changes {
-			if !match.Match(&changes[i]) {
+		if matchers[i], err = spec.Filter.Compile(); err != nil {
+			return err
+		}
+		from = min(from, e.Cursor)
+	}
+	page := max(1, min(fanInPage, fanInMessages/len(endpoints)))
+	changes, err := n.log.ReadChanges(ctx, from, page)
+	if err != nil || len(changes) == 0 {
+		return err
+	}
+	to := changes[len(changes)-1].Seq
+	batches := n.batches(endpoints, matchers, changes, to)
+	moved, err := n.outbox.FanIn(ctx, batches)
+	if err != nil {
+		return err
+	}
+	for i, e := range endpoints {
+		if moved[i] {
+			e.Cursor = to
+		}
+	}
+	n.Notify() // there may be more
+	return nil
+}
+
+// batches are the endpoints' messages for changes, each after its own
+// cursor, up to to.
+func (n *Notifier) batches(endpoints []*store.Endpoint, matchers []stream.Matcher, changes []store.Change, to int64) []store.FanInBatch {
+	now := n.now()
+	batches := make([]store.FanInBatch, 0, len(endpoints))
+	for i, e := range endpoints {
+		b := store.FanInBatch{EndpointID: e.ID, From: e.Cursor, To: to}
+		for j := range changes {
+			c := &changes[j]
+			if c.Seq <= e.Cursor || !matchers[i].Match(c) {
 				continue
 			}
-			m, err := outbound.New(changes[i])
+			m, err := outbound.New(*c)
 			if err != nil {
 				// A change no message type names (e.g. a newer writer's kind)
 				// is no transition receivers know; it is logged, not sent.
-				n.opts.Logger.Warn("notify: change not sent", "endpoint", e.ID, "seq", changes[i].Seq, "error", err)
+				n.opts.Logger.Warn("notify: change not sent", "endpoint", e.ID, "seq", c.Seq, "error", err)
 				continue
 			}
-			msgs = append(msgs, store.OutboxMessage{
+			b.Messages = append(b.Messages, store.OutboxMessage{
 				EndpointID: e.ID, Seq: m.Seq, AccountID: m.AccountID, Type: m.Type, Body: m.Body, OccurredAt: m.Timestamp,
 				MessageState: store.MessageState{Status: store.MessagePending, NextAt: now}, CreatedAt: now,
 			})
 		}
-		to := changes[len(changes)-1].Seq
-		moved, err := n.outbox.FanIn(ctx, e.ID, e.Cursor, to, msgs)
-		if err != nil || !moved {
-			return err
-		}
-		e.Cursor = to
+		batches = append(batches, b)
 	}
+	return batches
 }
 
-// dispatch leases as many due messages as the endpoint's limits allow
-// and sends each in its own goroutine.
-func (n *Notifier) dispatch(ctx context.Context, e *store.Endpoint) error {
-	n.mu.Lock()
-	l := n.laneOf(e)
-	free := e.Concurrency - l.inflight
+// dispatch leases as many due messages as the endpoints' limits allow, in
+// one claim, and sends each in its own goroutine.
+func (n *Notifier) dispatch(ctx context.Context, endpoints []*store.Endpoint) error {
 	now := n.opts.Now()
-	if l.limiter != nil {
-		free = min(free, int(l.limiter.TokensAt(now)))
-		if free <= 0 {
-			n.wakeAtLocked(now.Add(time.Duration(float64(time.Second) / e.RateLimit)))
+	q := store.MessageClaim{Holder: n.opts.Holder, Now: now, LeaseFor: n.opts.Timeout + leaseMargin}
+	byID := make(map[string]*store.Endpoint, len(endpoints))
+	lanes := make(map[string]*lane, len(endpoints))
+	total := 0
+	n.mu.Lock()
+	for _, e := range endpoints {
+		l := n.laneOf(e)
+		free := e.Concurrency - l.inflight
+		if l.limiter != nil {
+			free = min(free, int(l.limiter.TokensAt(now)))
+			if free <= 0 {
+				n.wakeAtLocked(now.Add(time.Duration(float64(time.Second) / e.RateLimit)))
+			}
+		}
+		free = min(free, store.MaxClaimMessages-total)
+		if free > 0 {
+			q.Endpoints = append(q.Endpoints, store.EndpointLimit{EndpointID: e.ID, Limit: free})
+			byID[e.ID], lanes[e.ID] = e, l
+			total += free
 		}
 	}
 	n.mu.Unlock()
-	if free <= 0 || ctx.Err() != nil {
+	if len(q.Endpoints) == 0 || ctx.Err() != nil {
 		return nil
 	}
-	msgs, err := n.outbox.ClaimMessages(ctx, store.MessageClaim{
-		EndpointID: e.ID, Holder: n.opts.Holder, Now: now, LeaseFor: n.opts.Timeout + leaseMargin, Limit: min(free, store.MaxClaimMessages),
-	})
+	msgs, err := n.outbox.ClaimMessages(ctx, q)
 	if err != nil || len(msgs) == 0 {
 		return err
 	}
 	n.mu.Lock()
-	l.inflight += len(msgs)
-	if l.limiter != nil {
-		l.limiter.ReserveN(now, len(msgs))
+	for _, m := range msgs {
+		l := lanes[m.EndpointID]
+		l.inflight++
+		if l.limiter != nil {
+			l.limiter.ReserveN(now, 1)
+		}
 	}
 	n.mu.Unlock()
-	ep := *e
 	for _, m := range msgs {
+		ep, l := *byID[m.EndpointID], lanes[m.EndpointID]
 		n.sends.Go(func() { n.deliver(ctx, &ep, m, l) })
 	}
 	return nil
@@ -331,4 +384,67 @@ func (n *Notifier) wakeAtLocked(t time.Time) {
 		n.mu.Unlock()
 		n.Notify()
 	})
+}
+
+// pendingRecord is an attempt waiting for the recorder, and where its
+// result goes.
+type pendingRecord struct {
+	store.AttemptRecord
+	done chan recordResult // buffered: the recorder never waits on it
+}
+
+type recordResult struct {
+	store.AttemptResult
+	err error
+}
+
+// record commits the attempts that deliveries hand it, as many at a time
+// as have gathered, until ctx ends.
+func (n *Notifier) record(ctx context.Context) {
+	for {
+		var batch []pendingRecord
+		select {
+		case <-ctx.Done():
+			return
+		case r := <-n.records:
+			batch = append(batch, r)
+		}
+	gather:
+		for len(batch) < store.MaxAttemptRecords {
+			select {
+			case r := <-n.records:
+				batch = append(batch, r)
+			default:
+				break gather
+			}
+		}
+		records := make([]store.AttemptRecord, len(batch))
+		for i, r := range batch {
+			records[i] = r.AttemptRecord
+		}
+		results, err := n.outbox.RecordAttempts(ctx, n.opts.Holder, records)
+		for i, r := range batch {
+			res := recordResult{err: err}
+			if err == nil {
+				res.AttemptResult = results[i]
+			}
+			r.done <- res
+		}
+	}
+}
+
+// recordAttempt has the recorder commit an attempt and waits for it.
+func (n *Notifier) recordAttempt(ctx context.Context, a store.Attempt, next store.MessageState) (store.AttemptResult, error) {
+	r := pendingRecord{AttemptRecord: store.AttemptRecord{Attempt: a, Next: next}, done: make(chan recordResult, 1)}
+	select {
+	case n.records <- r:
+	case <-ctx.Done():
+		return store.AttemptResult{}, ctx.Err()
+	}
+	select {
+	case res := <-r.done:
+		return res.AttemptResult, res.err
+	case <-ctx.Done():
+		return store.AttemptResult{}, ctx.Err()
+	}
 }

@@ -31,24 +31,25 @@ type Outbox interface {
 	// DeleteEndpoint deletes the endpoint with its messages and attempts;
 	// ErrNotFound when there is none.
 	DeleteEndpoint(ctx context.Context, id string) error
-	// FanIn stores msgs (the endpoint's messages for changes in (from,
-	// to]) and moves the endpoint's cursor from from to to, atomically.
-	// It returns false, storing nothing, when the cursor is no longer at
-	// from (another process fanned in first) or the endpoint is gone.
-	FanIn(ctx context.Context, endpointID string, from, to int64, msgs []OutboxMessage) (bool, error)
-	// ClaimMessages leases up to q.Limit of the endpoint's pending
-	// messages that are due at q.Now and not leased, oldest first, and
-	// only the oldest pending message of each account: one account's
-	// messages go out in order, one at a time, and a failing one holds
-	// back only its own account.
+	// FanIn stores, for each batch, its messages (the endpoint's for the
+	// changes in (From, To]) and moves the endpoint's cursor from From to
+	// To, all in one commit. A batch whose endpoint's cursor is no longer
+	// at From (another process fanned in first) or whose endpoint is gone
+	// stores nothing; moved says, by batch, which did.
+	FanIn(ctx context.Context, batches []FanInBatch) (moved []bool, err error)
+	// ClaimMessages leases, for each of q.Endpoints, up to its Limit of
+	// its pending messages that are due at q.Now and not leased, oldest
+	// first, and only the oldest pending message of each account: one
+	// account's messages go out in order, one at a time, and a failing
+	// one holds back only its own account. One commit for all.
 	ClaimMessages(ctx context.Context, q MessageClaim) ([]OutboxMessage, error)
-	// RecordAttempt records an attempt at a message that holder leased
-	// and sets the message's next state, releasing the lease; it also
-	// keeps the endpoint's FailingSince (cleared on a delivery, set at the
-	// first of a run of failures), which it returns. ErrNotFound when the
-	// message is not leased to holder any more (its lease expired and
-	// another process took it), and then nothing is recorded.
-	RecordAttempt(ctx context.Context, holder string, a Attempt, next MessageState) (failingSince time.Time, err error)
+	// RecordAttempts records attempts at messages that holder leased, in
+	// one commit: each sets its message's next state, releasing the lease,
+	// and keeps the endpoint's FailingSince (cleared on a delivery, set at
+	// the first of a run of failures), which its result gives. An attempt
+	// at a message no longer leased to holder (its lease expired and
+	// another process took it) is not recorded, and its result says so.
+	RecordAttempts(ctx context.Context, holder string, records []AttemptRecord) ([]AttemptResult, error)
 	// ListMessages pages through an endpoint's messages, newest first.
 	ListMessages(ctx context.Context, q MessageQuery) (MessagePage, error)
 	// ListAttempts pages through an endpoint's attempts, newest first.
@@ -126,27 +127,46 @@ type MessageState struct {
 	LastError string
 }
 
-// MaxClaimMessages bounds MessageClaim.Limit.
+// FanInBatch is one endpoint's part of a FanIn.
+type FanInBatch struct {
+	EndpointID string
+	From, To   int64
+	Messages   []OutboxMessage
+}
+
+// MaxClaimMessages bounds the sum of a MessageClaim's limits.
 const MaxClaimMessages = 1000
 
 // MessageClaim selects messages to lease.
 type MessageClaim struct {
+	Holder    string
+	Now       time.Time
+	LeaseFor  time.Duration
+	Endpoints []EndpointLimit
+}
+
+// EndpointLimit is how many of an endpoint's messages a claim may lease.
+type EndpointLimit struct {
 	EndpointID string
-	Holder     string
-	Now        time.Time
-	LeaseFor   time.Duration
 	Limit      int
 }
 
 // Check validates q: ErrInvalidArgument when a field is out of range.
 func (q MessageClaim) Check() error {
+	total := 0
+	for _, e := range q.Endpoints {
+		if e.EndpointID == "" || e.Limit < 1 {
+			return fmt.Errorf("%w: message claim: endpoint %q with limit %d", ErrInvalidArgument, e.EndpointID, e.Limit)
+		}
+		total += e.Limit
+	}
 	switch {
-	case q.EndpointID == "" || q.Holder == "":
-		return fmt.Errorf("%w: message claim: no endpoint or holder", ErrInvalidArgument)
+	case q.Holder == "":
+		return fmt.Errorf("%w: message claim: no holder", ErrInvalidArgument)
 	case q.Now.IsZero() || q.LeaseFor <= 0:
 		return fmt.Errorf("%w: message claim: no time or lease", ErrInvalidArgument)
-	case q.Limit < 1 || q.Limit > MaxClaimMessages:
-		return fmt.Errorf("%w: message claim: limit %d not in 1..%d", ErrInvalidArgument, q.Limit, MaxClaimMessages)
+	case total > MaxClaimMessages:
+		return fmt.Errorf("%w: message claim: limits sum to %d, above %d", ErrInvalidArgument, total, MaxClaimMessages)
 	}
 	return nil
 }
@@ -167,6 +187,21 @@ type Attempt struct {
 	Response   string // the start of the response body, at most AttemptResponseBytes
 	Error      string // what failed; empty on success
 }
+
+// AttemptRecord is an attempt and the state it leaves its message in.
+type AttemptRecord struct {
+	Attempt
+	Next MessageState
+}
+
+// AttemptResult is what recording an attempt did.
+type AttemptResult struct {
+	Recorded     bool      // false: the message was no longer leased to the holder
+	FailingSince time.Time // the endpoint's, after the attempt
+}
+
+// MaxAttemptRecords bounds one RecordAttempts call.
+const MaxAttemptRecords = 1000
 
 // TimeRange bounds a listing; a zero end is open.
 type TimeRange struct{ Since, Until time.Time }

@@ -113,11 +113,13 @@ func fannedIn(t *testing.T, s store.Store, o store.Outbox, id string) []store.Ou
 	}
 	ms := outboxMessages(id, changes)
 	to := changes[3].Seq
-	if moved, err := o.FanIn(ctx, id, ep.Cursor, to, ms); err != nil || !moved {
-		t.Fatalf("FanIn = %v, %v; want moved", moved, err)
+	// With a batch of an endpoint that is gone, which stores nothing.
+	batches := []store.FanInBatch{{EndpointID: id, From: ep.Cursor, To: to, Messages: ms}, {EndpointID: "ep_gone", From: 0, To: to}}
+	if moved, err := o.FanIn(ctx, batches); err != nil || !moved[0] || moved[1] {
+		t.Fatalf("FanIn = %v, %v; want the first batch moved", moved, err)
 	}
 	// Another process that read the same cursor stores nothing.
-	if moved, err := o.FanIn(ctx, id, ep.Cursor, to, ms); err != nil || moved {
+	if moved, err := o.FanIn(ctx, batches[:1]); err != nil || moved[0] {
 		t.Fatalf("second FanIn from the same cursor = %v, %v; want not moved", moved, err)
 	}
 	if got, _ := o.GetEndpoint(ctx, id); got.Cursor != to {
@@ -128,7 +130,8 @@ func fannedIn(t *testing.T, s store.Store, o store.Outbox, id string) []store.Ou
 
 func claimMessages(t *testing.T, o store.Outbox, holder string, now time.Time) []int64 {
 	t.Helper()
-	ms, err := o.ClaimMessages(t.Context(), store.MessageClaim{EndpointID: "ep", Holder: holder, Now: now, LeaseFor: time.Minute, Limit: 10})
+	ms, err := o.ClaimMessages(t.Context(), store.MessageClaim{Holder: holder, Now: now, LeaseFor: time.Minute,
+		Endpoints: []store.EndpointLimit{{EndpointID: "ep", Limit: 10}, {EndpointID: "ep_other", Limit: 10}}})
 	if err != nil {
 		t.Fatalf("ClaimMessages(%s at t0%+v): %v", holder, now.Sub(t0), err)
 	}
@@ -140,6 +143,16 @@ func claimMessages(t *testing.T, o store.Outbox, holder string, now time.Time) [
 		}
 	}
 	return seqs
+}
+
+// record records one attempt.
+func record(t *testing.T, o store.Outbox, holder string, a store.Attempt, next store.MessageState) store.AttemptResult {
+	t.Helper()
+	res, err := o.RecordAttempts(t.Context(), holder, []store.AttemptRecord{{Attempt: a, Next: next}})
+	if err != nil || len(res) != 1 {
+		t.Fatalf("RecordAttempts = %v, %v", res, err)
+	}
+	return res[0]
 }
 
 func testOutboxClaims(t *testing.T, s store.Store) {
@@ -159,17 +172,17 @@ func testOutboxClaims(t *testing.T, s store.Store) {
 	want("all leased", claimMessages(t, o, "r2", t0))
 	// Account 1's first fails and is due again in an hour; account 2's is delivered.
 	failedAt := t0.Add(time.Second)
-	since, err := o.RecordAttempt(ctx, "r1", store.Attempt{EndpointID: "ep", Seq: a1, N: 1, At: failedAt, StatusCode: 500, Latency: time.Millisecond, Response: "oops", Error: "HTTP 500"},
+	res := record(t, o, "r1", store.Attempt{EndpointID: "ep", Seq: a1, N: 1, At: failedAt, StatusCode: 500, Latency: time.Millisecond, Response: "oops", Error: "HTTP 500"},
 		store.MessageState{Status: store.MessagePending, Retries: 1, NextAt: t0.Add(time.Hour), LastError: "HTTP 500"})
-	if err != nil || !since.Equal(failedAt) {
-		t.Fatalf("RecordAttempt (failure) = %v, %v; want failing since %v", since, err, failedAt)
+	if !res.Recorded || !res.FailingSince.Equal(failedAt) {
+		t.Fatalf("recording a failure = %+v; want failing since %v", res, failedAt)
 	}
-	if _, err := o.RecordAttempt(ctx, "r2", store.Attempt{EndpointID: "ep", Seq: a2, N: 1, At: failedAt}, store.MessageState{Status: store.MessageDelivered}); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("RecordAttempt by a process not holding the lease: %v, want ErrNotFound", err)
+	if res := record(t, o, "r2", store.Attempt{EndpointID: "ep", Seq: a2, N: 1, At: failedAt}, store.MessageState{Status: store.MessageDelivered}); res.Recorded {
+		t.Errorf("an attempt by a process not holding the lease was recorded")
 	}
-	since, err = o.RecordAttempt(ctx, "r1", store.Attempt{EndpointID: "ep", Seq: a2, N: 1, At: failedAt, StatusCode: 200}, store.MessageState{Status: store.MessageDelivered})
-	if err != nil || !since.IsZero() {
-		t.Fatalf("RecordAttempt (delivery) = %v, %v; want not failing", since, err)
+	res = record(t, o, "r1", store.Attempt{EndpointID: "ep", Seq: a2, N: 1, At: failedAt, StatusCode: 200}, store.MessageState{Status: store.MessageDelivered})
+	if !res.Recorded || !res.FailingSince.IsZero() {
+		t.Fatalf("recording a delivery = %+v; want not failing", res)
 	}
 	// Account 1 waits for its retry; account 2 moves on.
 	want("after the attempts", claimMessages(t, o, "r2", t0.Add(time.Minute)), r2)
@@ -256,7 +269,7 @@ func testOutboxClaimsConcurrently(t *testing.T, open Opener) {
 	}
 	ingest(t, s, events...)
 	changes := allChanges(t, s)
-	if moved, err := o.FanIn(ctx, "ep", ep.Cursor, changes[len(changes)-1].Seq, outboxMessages("ep", changes)); err != nil || !moved {
+	if moved, err := o.FanIn(ctx, []store.FanInBatch{{EndpointID: "ep", From: ep.Cursor, To: changes[len(changes)-1].Seq, Messages: outboxMessages("ep", changes)}}); err != nil || !moved[0] {
 		t.Fatalf("FanIn = %v, %v", moved, err)
 	}
 	var mu sync.Mutex
@@ -267,7 +280,7 @@ func testOutboxClaimsConcurrently(t *testing.T, open Opener) {
 		holder := fmt.Sprint("r", w)
 		wg.Go(func() {
 			for {
-				ms, err := other.ClaimMessages(ctx, store.MessageClaim{EndpointID: "ep", Holder: holder, Now: t0, LeaseFor: time.Hour, Limit: 5})
+				ms, err := other.ClaimMessages(ctx, store.MessageClaim{Holder: holder, Now: t0, LeaseFor: time.Hour, Endpoints: []store.EndpointLimit{{EndpointID: "ep", Limit: 5}}})
 				if err != nil {
 					t.Error(err)
 					return

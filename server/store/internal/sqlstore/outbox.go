@@ -35,7 +35,7 @@ type OutboxSQL struct {
 	dialect Dialect
 
 	createEndpoint, getEndpoint, listEndpoints, updateEndpoint, deleteEndpoint string
-	advanceCursor, insertMessage, insertAttempt, finishMessage, failing, stats string
+	advanceCursor, insertAttempt, finishMessage, failing, stats string
 }
 
 // NewOutboxSQL builds the outbox's statements for dialect d.
@@ -69,8 +69,6 @@ func NewOutboxSQL(d Dialect) OutboxSQL {
 		deleteEndpoint: "DELETE FROM notify_endpoints WHERE id = " + p(1) + " RETURNING id",
 		advanceCursor: "UPDATE notify_endpoints SET change_cursor = " + p(1) + " WHERE id = " + p(2) +
 			" AND change_cursor = " + p(3) + " RETURNING id",
-		insertMessage: "INSERT INTO notify_messages (" + strings.Join(messageCols, ", ") +
-			", body, lease_holder, lease_until) VALUES (" + placeholders(p, len(messageCols)+3) + ") ON CONFLICT DO NOTHING",
 		insertAttempt: "INSERT INTO notify_attempts (" + strings.Join(attemptCols[1:], ", ") + ") VALUES (" +
 			placeholders(p, len(attemptCols)-1) + ")",
 		finishMessage: "UPDATE notify_messages SET status = " + p(1) + ", retries = " + p(2) + ", next_at = " + p(3) +
@@ -86,23 +84,48 @@ func NewOutboxSQL(d Dialect) OutboxSQL {
 	}
 }
 
-// claimSQL leases the due messages of q's endpoint. The outer conditions
-// repeat the inner ones: under PostgreSQL's READ COMMITTED, a row another
-// claim leased meanwhile is checked again once its lock is free, and left
-// out.
-func (s *OutboxSQL) claimSQL(q *store.MessageClaim) (string, []any) {
+// claimSQL leases the due messages of endpoint e. The due ones are
+// selected once (MATERIALIZED: PostgreSQL would otherwise run the
+// subquery again for every row it updates, returning more than the limit
+// and slowly); the update's own conditions repeat the selection's, since
+// under PostgreSQL's READ COMMITTED a row another claim leased meanwhile
+// is checked again once its lock is free, and then left out.
+func (s *OutboxSQL) claimSQL(q *store.MessageClaim, e store.EndpointLimit) (string, []any) {
 	const pending = "status = 1" // store.MessagePending
 	b := NewBinder(s.dialect.P)
 	now := clampedNanos(q.Now)
-	query := "UPDATE notify_messages SET lease_holder = " + b.Bind(q.Holder) + ", lease_until = " + b.Bind(clampedNanos(q.Now.Add(q.LeaseFor))) +
-		" WHERE endpoint_id = " + b.Bind(q.EndpointID) + " AND " + pending + " AND lease_until <= " + b.Bind(now) + " AND seq IN (" +
-		"SELECT m.seq FROM notify_messages m WHERE m.endpoint_id = " + b.Bind(q.EndpointID) + " AND m." + pending +
+	due := "SELECT m.seq FROM notify_messages m WHERE m.endpoint_id = " + b.Bind(e.EndpointID) + " AND m." + pending +
 		" AND m.next_at <= " + b.Bind(now) + " AND m.lease_until <= " + b.Bind(now) +
 		" AND NOT EXISTS (SELECT 1 FROM notify_messages o WHERE o.endpoint_id = m.endpoint_id" +
 		" AND o.account_id = m.account_id AND o." + pending + " AND o.seq < m.seq)" +
-		" ORDER BY m.seq LIMIT " + b.Bind(q.Limit) + s.dialect.skipLocked("UPDATE", "m") + ")" +
+		" ORDER BY m.seq LIMIT " + b.Bind(e.Limit) + s.dialect.skipLocked("UPDATE", "m")
+	query := "WITH due AS MATERIALIZED (" + due + ") UPDATE notify_messages SET lease_holder = " + b.Bind(q.Holder) +
+		", lease_until = " + b.Bind(clampedNanos(q.Now.Add(q.LeaseFor))) +
+		" WHERE endpoint_id = " + b.Bind(e.EndpointID) + " AND seq IN (SELECT seq FROM due) AND " + pending +
+		" AND lease_until <= " + b.Bind(now) +
 		" RETURNING " + strings.Join(messageCols, ", ") + ", body"
 	return query, b.Args
+}
+
+// insertChunk is how many messages one INSERT writes: one statement, not
+// a round trip each, and well within both databases' parameter limits.
+const insertChunk = 200
+
+// insertMessagesSQL inserts ms, not leased; a message already there (a
+// fan-in repeated) stays as it is.
+func (s *OutboxSQL) insertMessagesSQL(ms []store.OutboxMessage) (string, []any) {
+	b := NewBinder(s.dialect.P)
+	rows := make([]string, len(ms))
+	for i := range ms {
+		vals := messageArgs(&ms[i])
+		ps := make([]string, len(vals))
+		for j, v := range vals {
+			ps[j] = b.Bind(v)
+		}
+		rows[i] = "(" + strings.Join(ps, ", ") + ")"
+	}
+	return "INSERT INTO notify_messages (" + strings.Join(messageCols, ", ") + ", body, lease_holder, lease_until) VALUES " +
+		strings.Join(rows, ", ") + " ON CONFLICT DO NOTHING", b.Args
 }
 
 // updatedCols are the endpoint columns UpdateEndpoint sets, in endpointCols' order.
@@ -232,71 +255,100 @@ func (o Outboxer) DeleteEndpoint(ctx context.Context, id string) error {
 	})
 }
 
-// FanIn stores msgs and moves the cursor, if it is still at from.
-func (o Outboxer) FanIn(ctx context.Context, endpointID string, from, to int64, msgs []store.OutboxMessage) (moved bool, err error) {
+// FanIn stores each batch's messages and moves its cursor, if it is
+// still at From.
+func (o Outboxer) FanIn(ctx context.Context, batches []store.FanInBatch) (moved []bool, err error) {
 	err = o.run("fan in", func() error {
-		moved = false
 		return o.inTx(ctx, func(q TxQuerier) error {
-			err := o.expectRow(ctx, q, o.sql.advanceCursor, []any{to, endpointID, from}, "endpoint", endpointID)
-			if err != nil {
+			moved = make([]bool, len(batches))
+			for i, b := range batches {
+				err := o.expectRow(ctx, q, o.sql.advanceCursor, []any{b.To, b.EndpointID, b.From}, "endpoint", b.EndpointID)
 				if isNotFound(err) {
-					return nil
+					continue
 				}
-				return err
-			}
-			for i := range msgs {
-				if err := q.Exec(ctx, o.sql.insertMessage, messageArgs(&msgs[i])...); err != nil {
+				if err != nil {
 					return err
 				}
+				for chunk := range slices.Chunk(b.Messages, insertChunk) {
+					query, args := o.sql.insertMessagesSQL(chunk)
+					if err := q.Exec(ctx, query, args...); err != nil {
+						return err
+					}
+				}
+				moved[i] = true
 			}
-			moved = true
 			return nil
 		})
 	})
 	return moved, err
 }
 
-// ClaimMessages leases the due messages of q's endpoint.
+// ClaimMessages leases the due messages of q's endpoints.
 func (o Outboxer) ClaimMessages(ctx context.Context, q store.MessageClaim) (ms []store.OutboxMessage, err error) {
 	err = o.run("claim messages", func() error {
 		if err := q.Check(); err != nil {
 			return err
 		}
-		query, args := o.sql.claimSQL(&q)
-		return o.inTx(ctx, func(tx TxQuerier) (err error) {
-			ms, err = queryAll(ctx, tx, query, args, scanMessageWithBody)
-			return err
+		return o.inTx(ctx, func(tx TxQuerier) error {
+			ms = nil
+			for _, e := range q.Endpoints {
+				query, args := o.sql.claimSQL(&q, e)
+				some, err := queryAll(ctx, tx, query, args, scanMessageWithBody)
+				if err != nil {
+					return err
+				}
+				ms = append(ms, some...)
+			}
+			return nil
 		})
 	})
 	return ms, err
 }
 
-// RecordAttempt records a and sets the message's state.
-func (o Outboxer) RecordAttempt(ctx context.Context, holder string, a store.Attempt, next store.MessageState) (failingSince time.Time, err error) {
-	err = o.run("record attempt", func() error {
+// RecordAttempts records each attempt whose message is still leased to
+// holder, and sets its state, in one commit.
+func (o Outboxer) RecordAttempts(ctx context.Context, holder string, records []store.AttemptRecord) (results []store.AttemptResult, err error) {
+	err = o.run("record attempts", func() error {
+		if len(records) > store.MaxAttemptRecords {
+			return fmt.Errorf("%w: %d attempts at once, more than %d", store.ErrInvalidArgument, len(records), store.MaxAttemptRecords)
+		}
 		return o.inTx(ctx, func(q TxQuerier) error {
-			err := q.Exec(ctx, o.sql.insertAttempt, a.EndpointID, a.Seq, a.N, clampedNanos(a.At), a.StatusCode,
-				int64(a.Latency), a.Response, a.Error)
-			if err != nil {
-				return err
+			results = make([]store.AttemptResult, len(records))
+			for i := range records {
+				var err error
+				if results[i], err = o.recordAttempt(ctx, q, holder, &records[i]); err != nil {
+					return err
+				}
 			}
-			var failedAt any
-			if next.Status != store.MessageDelivered {
-				failedAt = clampedNanos(a.At)
-			}
-			at, found, err := queryOne(ctx, q, o.sql.failing, []any{failedAt, failedAt, a.EndpointID}, scanNullTime)
-			if err != nil {
-				return err
-			}
-			if !found {
-				return notFound("endpoint", a.EndpointID)
-			}
-			failingSince = at
-			return o.expectRow(ctx, q, o.sql.finishMessage, []any{int(next.Status), next.Retries, clampedNanos(next.NextAt),
-				next.LastError, a.EndpointID, a.Seq, holder}, "message leased to "+holder+" at", fmt.Sprint(a.Seq))
+			return nil
 		})
 	})
-	return failingSince, err
+	return results, err
+}
+
+// recordAttempt finishes the message first: only if holder still leased
+// it is the attempt recorded.
+func (o Outboxer) recordAttempt(ctx context.Context, q TxQuerier, holder string, r *store.AttemptRecord) (store.AttemptResult, error) {
+	a, next := &r.Attempt, &r.Next
+	err := o.expectRow(ctx, q, o.sql.finishMessage, []any{int(next.Status), next.Retries, clampedNanos(next.NextAt),
+		next.LastError, a.EndpointID, a.Seq, holder}, "message", fmt.Sprint(a.Seq))
+	if isNotFound(err) {
+		return store.AttemptResult{}, nil
+	}
+	if err != nil {
+		return store.AttemptResult{}, err
+	}
+	err = q.Exec(ctx, o.sql.insertAttempt, a.EndpointID, a.Seq, a.N, clampedNanos(a.At), a.StatusCode,
+		int64(a.Latency), a.Response, a.Error)
+	if err != nil {
+		return store.AttemptResult{}, err
+	}
+	var failedAt any
+	if next.Status != store.MessageDelivered {
+		failedAt = clampedNanos(a.At)
+	}
+	at, _, err := queryOne(ctx, q, o.sql.failing, []any{failedAt, failedAt, a.EndpointID}, scanNullTime)
+	return store.AttemptResult{Recorded: true, FailingSince: at}, err
 }
 
 func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
@@ -447,7 +499,8 @@ func scanEndpoint(sc Scanner) (e store.Endpoint, err error) {
 	return e, json.Unmarshal([]byte(secrets), &e.Secrets)
 }
 
-// messageArgs binds insertMessage: messageCols, the body, and no lease.
+// messageArgs binds a row of insertMessagesSQL: messageCols, the body,
+// and no lease.
 func messageArgs(m *store.OutboxMessage) []any {
 	return []any{
 		m.EndpointID, m.Seq, m.AccountID, m.Type, clampedNanos(m.OccurredAt), int(m.Status), m.Retries,
