@@ -142,7 +142,7 @@ func New(log store.Store, outbox store.Outbox, opts Options) *Notifier {
 	return &Notifier{
 		log: log, outbox: outbox, opts: opts, wake: make(chan struct{}, 1), lanes: map[string]*lane{},
 		records: make(chan pendingRecord, store.MaxAttemptRecords),
-		urls: urlChecker{allowInsecure: opts.AllowInsecure, own: opts.OwnAddrs, resolver: net.DefaultResolver},
+		urls:    urlChecker{allowInsecure: opts.AllowInsecure, own: opts.OwnAddrs, resolver: net.DefaultResolver},
 	}
 }
 

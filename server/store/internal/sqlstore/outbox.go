@@ -35,7 +35,7 @@ type OutboxSQL struct {
 	dialect Dialect
 
 	createEndpoint, getEndpoint, listEndpoints, updateEndpoint, deleteEndpoint string
-	advanceCursor, insertAttempt, finishMessage, failing, stats string
+	advanceCursor, insertAttempt, finishMessage, failing, stats                string
 }
 
 // NewOutboxSQL builds the outbox's statements for dialect d.
