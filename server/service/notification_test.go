@@ -475,6 +475,8 @@ func TestNotifyEndpointsOverREST(t *testing.T) {
 	if eps, _ := list["endpoints"].([]any); len(eps) != 1 {
 		t.Errorf("list = %v", list)
 	}
+	call(http.MethodGet, base+"/"+id+"/messages?statuses=exhausted", "", http.StatusOK)
+	call(http.MethodGet, base+"/"+id+"/messages?statuses=lost", "", http.StatusBadRequest)
 	call(http.MethodDelete, base+"/"+id, "", http.StatusOK)
 	call(http.MethodGet, base+"/"+id, "", http.StatusNotFound)
 	call(http.MethodGet, base+"/"+id+"/messages?pageSize="+strconv.Itoa(1), "", http.StatusNotFound)
