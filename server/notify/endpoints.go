@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -62,7 +63,7 @@ func (n *Notifier) check(ctx context.Context, s *Spec) error {
 	if len(s.Description) > maxDescription {
 		return invalid("description", "is longer than %d bytes", maxDescription)
 	}
-	if s.RateLimit < 0 || s.RateLimit != s.RateLimit || s.RateLimit > 1e6 {
+	if s.RateLimit < 0 || math.IsNaN(s.RateLimit) || s.RateLimit > 1e6 {
 		return invalid("rate_limit", "must be between 0 (none) and 1000000 messages per second")
 	}
 	if s.Concurrency == 0 {
