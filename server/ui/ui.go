@@ -160,8 +160,8 @@ func (h *handler) logout(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// session says who the page calls the API as, or 401 when it must log in
-// first.
+// session says who the page calls the API as, or that it must log in
+// first (with 200: a page asking who it is did nothing wrong).
 func (h *handler) session(w http.ResponseWriter, r *http.Request) {
 	if caller, ok := h.Sessions.Caller(r); ok {
 		writeJSON(w, http.StatusOK, map[string]any{"caller": caller, "session": true})
@@ -169,7 +169,7 @@ func (h *handler) session(w http.ResponseWriter, r *http.Request) {
 	}
 	caller, err := h.Identify(r, r.Header.Get("Authorization"))
 	if err != nil {
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"message": "log in with an API token"})
+		writeJSON(w, http.StatusOK, map[string]any{"login": true})
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"caller": caller, "session": false})
