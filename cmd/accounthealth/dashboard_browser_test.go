@@ -55,7 +55,9 @@ func TestDashboard(t *testing.T) {
 		}
 	})
 	// Last: it restarts the server.
-	t.Run("LiveFeed", func(t *testing.T) { testDashboardFeed(t, openTab(t, browser, "ERR_CONNECTION_REFUSED", "ERR_EMPTY_RESPONSE", "ERR_INCOMPLETE_CHUNKED_ENCODING"), s, dir, env) })
+	t.Run("LiveFeed", func(t *testing.T) {
+		testDashboardFeed(t, openTab(t, browser, "ERR_CONNECTION_REFUSED", "ERR_EMPTY_RESPONSE", "ERR_INCOMPLETE_CHUNKED_ENCODING"), s, dir, env)
+	})
 	t.Run("TokenLogin", func(t *testing.T) { testDashboardLogin(t, openTab(t, browser, "401")) })
 }
 
