@@ -41,6 +41,7 @@ func TestDashboard(t *testing.T) {
 	// The search for an unknown account is a 404 of GetAccountHealth.
 	t.Run("AccountsFiltersAndPaging", func(t *testing.T) { testDashboardAccounts(t, openTab(t, browser, "404"), s) })
 	t.Run("AccountDetailAndDelete", func(t *testing.T) { testDashboardAccount(t, openTab(t, browser), s) })
+	t.Run("Refresh", func(t *testing.T) { testDashboardRefresh(t, openTab(t, browser), s) })
 	t.Run("CrossSitePostRefused", func(t *testing.T) { testDashboardCrossSite(t, openTab(t, browser, "403", "404"), s) })
 	t.Run("NotOnWebhookListener", func(t *testing.T) {
 		for _, path := range []string{"/", "/ui/", "/ui/app.js"} {
@@ -233,6 +234,10 @@ func testDashboardAccount(t *testing.T, tab context.Context, s *server) {
 		t.Error("the account object is expanded before asked")
 	}
 	screenshots(t, tab, "account", `!!document.querySelector('#timeline tbody tr')`)
+	browse(t, tab, "reconnect link", chromedp.Click(chromedp.CSS(`#reconnect`)))
+	if link := waitJS[string](t, tab, `document.querySelector('#reconnect-value')?.value`); !strings.Contains(link, "userToken") && !strings.HasPrefix(link, "http") {
+		t.Errorf("reconnect link %q", link)
+	}
 	// Delete: a dry run first, then the confirmation.
 	browse(t, tab, "dry run", chromedp.Click(chromedp.CSS(`#delete`)))
 	dry := waitJS[string](t, tab, `document.querySelector('#confirm-delete') && document.querySelector('#action-result').textContent`)
@@ -248,6 +253,15 @@ func testDashboardAccount(t *testing.T, tab context.Context, s *server) {
 	if !strings.Contains(actor, "unauthenticated@127.0.0.1") {
 		t.Errorf("the deletion is audited as %q, want the caller", actor)
 	}
+}
+
+// testDashboardRefresh: the refresh button asks the provider, which (the
+// fake) does not know the account: it ends removed, shown at once.
+func testDashboardRefresh(t *testing.T, tab context.Context, s *server) {
+	browse(t, tab, "open the account", chromedp.Navigate("http://"+s.rest+"/ui/#/account/seed-0000009"))
+	waitJS[bool](t, tab, `!!document.querySelector('#refresh')`)
+	browse(t, tab, "refresh", chromedp.Click(chromedp.CSS(`#refresh`)))
+	waitJS[bool](t, tab, `!!document.querySelector('.remedy [data-state=removed]')`)
 }
 
 // testDashboardCrossSite: a page of another origin posts a form to the

@@ -1,7 +1,7 @@
 // One account: its health, what to do, its timeline, and the actions the
 // API offers on it.
 import * as api from "./api.js";
-import { h, stateBadge, kindBadge, when, exact, short, errorBox } from "./dom.js";
+import { h, stateBadge, kindBadge, when, exact, short, fromState, errorBox } from "./dom.js";
 
 const TIMELINE_PAGE = 50;
 
@@ -125,6 +125,6 @@ function entry(e) {
     h("td", {}, e.source === "api" ? ["api: ", h("code", {}, e.actor || "")] : [e.source, e.subscriptionName ? " (" + e.subscriptionName + ")" : ""]),
     h("td", {}, e.eventType, e.redeliveries ? ` (+${e.redeliveries} redelivered)` : ""),
     h("td", {}, short(e.outcome, "DELIVERY_OUTCOME_")),
-    h("td", {}, t ? [kindBadge(t.kind), " ", short(t.previousState, "HEALTH_STATE_"), " → ", short(t.state, "HEALTH_STATE_"), t.errorCode ? [" ", h("code", {}, t.errorCode)] : ""] : ""),
+    h("td", {}, t ? [kindBadge(t.kind), " ", fromState(t.previousState), " → ", short(t.state, "HEALTH_STATE_"), t.errorCode ? [" ", h("code", {}, t.errorCode)] : ""] : ""),
     h("td", {}, e.payload ? h("details", {}, h("summary", {}, "show"), h("pre", {}, JSON.stringify(e.payload, null, 2))) : ""));
 }

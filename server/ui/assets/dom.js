@@ -10,13 +10,18 @@ export function h(tag, attrs, ...children) {
     if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
     else el.setAttribute(k, v === true ? "" : v);
   }
-  el.append(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+  el.append(...children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false));
   return el;
 }
 
 // short turns an enum value into words: HEALTH_STATE_AUTH_FAILED -> auth failed.
 export function short(value, prefix) {
   return (value || "").replace(prefix, "").toLowerCase().replaceAll("_", " ");
+}
+
+// fromState names the state a transition left; none for a new account.
+export function fromState(s) {
+  return !s || s.endsWith("UNSPECIFIED") ? "new" : short(s, "HEALTH_STATE_");
 }
 
 export const stateKey = (s) => (s || "").replace("HEALTH_STATE_", "").toLowerCase();

@@ -1,7 +1,7 @@
 // The live feed: StreamDisconnections followed from when the page opened,
 // the newest 200 events kept, newest first.
 import * as api from "./api.js";
-import { h, stateBadge, kindBadge, when, short } from "./dom.js";
+import { h, stateBadge, kindBadge, when, fromState } from "./dom.js";
 
 const MAX_EVENTS = 200;
 const events = [];
@@ -25,7 +25,7 @@ function row(ev) {
     h("td", {}, when(ev.occurredAt)),
     h("td", {}, kindBadge(ev.kind)),
     h("td", {}, h("a", { href: "#/account/" + encodeURIComponent(ev.accountId) }, h("code", {}, ev.accountId))),
-    h("td", {}, short(ev.previousState, "HEALTH_STATE_"), " → ", stateBadge(ev.state)),
+    h("td", {}, fromState(ev.previousState), " → ", stateBadge(ev.state)),
     h("td", {}, ev.errorCode ? h("code", {}, ev.errorCode) : ""),
     h("td", {}, ev.remedy?.message || ""));
 }
