@@ -248,7 +248,10 @@ func testDashboardAccount(t *testing.T, tab context.Context, s *server) {
 		t.Fatalf("the dry run changed the account: %s", st)
 	}
 	browse(t, tab, "confirm", chromedp.Click(chromedp.CSS(`#confirm-delete`)))
-	waitJS[bool](t, tab, `document.querySelector('[data-state=removed]') && !!document.querySelector('#timeline tr[data-source=api]')`)
+	outcome := waitJS[string](t, tab, `document.querySelector('[data-state=removed]') && document.querySelector('#timeline tr[data-source=api]') && document.querySelector('#action-result').textContent`)
+	if !strings.Contains(outcome, "Deletion: already gone") { // the fake never heard of the seeded accounts
+		t.Errorf("after the deletion the page says %q", outcome)
+	}
 	actor := evalJS[string](t, tab, `document.querySelector('#timeline tr[data-source=api] td:nth-child(3)').textContent`)
 	if !strings.Contains(actor, "unauthenticated@127.0.0.1") {
 		t.Errorf("the deletion is audited as %q, want the caller", actor)

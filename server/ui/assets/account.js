@@ -5,16 +5,25 @@ import { h, stateBadge, kindBadge, when, exact, short, fromState, errorBox } fro
 
 const TIMELINE_PAGE = 50;
 
+// done is what the last action did, shown once the page is drawn again
+// with the account as the action left it.
+let done = "";
+
 export async function account({ id }) {
   const path = "/v1/accounts/" + encodeURIComponent(id);
   const [{ accountHealth: a }, first] = await Promise.all([api.get(path + "/health"), api.get(path + "/events?pageSize=" + TIMELINE_PAGE)]);
-  const redraw = () => window.dispatchEvent(new HashChangeEvent("hashchange"));
+  const redraw = (message) => {
+    done = message;
+    window.dispatchEvent(new HashChangeEvent("hashchange"));
+  };
+  const result = done ? h("div", { class: "result" }, done) : null;
+  done = "";
   return h("section", {},
     h("h1", {}, "Account ", h("code", {}, a.accountId)),
     h("div", { class: "panel" },
       h("p", { class: "remedy" }, stateBadge(a.state), " ", h("span", { id: "remedy" }, a.remedy?.message || "")),
       facts(a),
-      actions(path, a, redraw),
+      actions(path, a, redraw, result),
       snapshot(a)),
     timeline(path, first));
 }
@@ -43,8 +52,8 @@ function snapshot(a) {
 
 // actions offers what the API does on an account; each shows its result
 // (or the server's reason for refusing) below the buttons.
-function actions(path, a, redraw) {
-  const out = h("div", { id: "action-result", "aria-live": "polite" });
+function actions(path, a, redraw, result) {
+  const out = h("div", { id: "action-result", "aria-live": "polite" }, result);
   const show = (...content) => out.replaceChildren(h("div", { class: "result" }, ...content));
   const run = (fn) => async () => {
     try {
@@ -61,15 +70,13 @@ function actions(path, a, redraw) {
       a.everConnected ? "It once connected: its data at the provider is deleted too. " : "",
       h("button", { type: "button", class: "danger", id: "confirm-delete", onclick: run(async () => {
         const res = await api.call("DELETE", path + "?dryRun=false" + force);
-        show("Deletion: ", short(res.outcome, "DELETION_OUTCOME_"), ".");
-        redraw();
+        redraw("Deletion: " + short(res.outcome, "DELETION_OUTCOME_") + ".");
       }) }, "Confirm delete"), " ",
       h("button", { type: "button", class: "secondary", onclick: () => out.replaceChildren() }, "Cancel"));
   });
   const refresh = run(async () => {
     const res = await api.call("POST", path + ":refresh", {});
-    show("Refreshed from the provider: ", short(res.outcome, "DELIVERY_OUTCOME_"), ".");
-    redraw();
+    redraw("Refreshed from the provider: " + short(res.outcome, "DELIVERY_OUTCOME_") + ".");
   });
   const reconnect = run(async () => show(...reconnectLink(await api.call("POST", path + ":reconnectLink", {}))));
   const invite = run(async () => {
