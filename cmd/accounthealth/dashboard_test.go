@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/accounthealth/accounthealth/server/health"
+	"github.com/accounthealth/accounthealth/server/rebuild"
 	"github.com/accounthealth/accounthealth/server/store"
 	"github.com/accounthealth/accounthealth/server/store/sqlite"
 	"github.com/accounthealth/accounthealth/server/store/storetest"
@@ -188,6 +190,11 @@ func seedHistory(t testing.TB, dir string, n int) {
 		t.Fatal(err)
 	}
 	defer st.Close()
+	// Derived under the current rules, as serve would leave an empty
+	// store, so that serve finds nothing to rebuild.
+	if _, err := rebuild.Run(context.Background(), st, slog.New(slog.DiscardHandler), rebuild.Options{}); err != nil {
+		t.Fatal(err)
+	}
 	now := time.Now()
 	codes := []string{"auth_required", "expired_credentials", "auth_required", "invalid_credentials"}
 	var batch []storetest.Event
