@@ -21,9 +21,11 @@ func TestCountTransitions(t *testing.T) {
 	e.deliver(updatedBody("a1", "u1", "error", "auth_required", at.Add(time.Second)))
 	e.deliver(updatedBody("a1", "u1", "connected", "", at.Add(2*time.Second)))
 	e.deliver(leanBody("accounts.removed", "a2", "u2"))
-	// One bucket around now: deliveries occur when they are received.
+	// One bucket of whole hours around now: deliveries occur when they are
+	// received.
+	from := at.Truncate(time.Hour).Add(-time.Hour)
 	window := &ahv1.CountTransitionsRequest{
-		StartTime: timestamppb.New(at.Add(-time.Hour)), EndTime: timestamppb.New(at.Add(time.Hour)), BucketWidth: durationpb.New(2 * time.Hour),
+		StartTime: timestamppb.New(from), EndTime: timestamppb.New(from.Add(3 * time.Hour)), BucketWidth: durationpb.New(3 * time.Hour),
 	}
 	for _, r := range readers {
 		t.Run(r.name, func(t *testing.T) {
@@ -46,7 +48,8 @@ func TestCountTransitions(t *testing.T) {
 				"no start":     {EndTime: window.GetEndTime(), BucketWidth: window.GetBucketWidth()},
 				"no bucket":    {StartTime: window.GetStartTime(), EndTime: window.GetEndTime()},
 				"reversed":     {StartTime: window.GetEndTime(), EndTime: window.GetStartTime(), BucketWidth: window.GetBucketWidth()},
-				"tiny buckets": {StartTime: window.GetStartTime(), EndTime: window.GetEndTime(), BucketWidth: durationpb.New(time.Second)},
+				"tiny buckets": {StartTime: window.GetStartTime(), EndTime: window.GetEndTime(), BucketWidth: durationpb.New(time.Minute)},
+				"off the hour": {StartTime: timestamppb.New(from.Add(time.Minute)), EndTime: window.GetEndTime(), BucketWidth: durationpb.New(time.Hour)},
 			} {
 				if code := r.call(e, "CountTransitions", req, &ahv1.CountTransitionsResponse{}); code != codes.InvalidArgument {
 					t.Errorf("%s: %s, want InvalidArgument", name, code)

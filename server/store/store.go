@@ -196,10 +196,10 @@ type Store interface {
 	// a few older ones committed later, which the caller filters out).
 	ChangeSeqBefore(ctx context.Context, t time.Time) (int64, error)
 	// CountChanges counts the changes of q's window by bucket and kind,
-	// ordered by bucket then kind, leaving out empty ones. It reads an
-	// index on (occurred_at, kind), so its cost grows with the changes in
-	// the window, never with the records. ErrInvalidArgument when q.Check
-	// rejects q.
+	// ordered by bucket then kind, leaving out empty ones. It reads hourly
+	// counts that each commit keeps up to date, so its cost grows with the
+	// hours in the window, never with the changes or the records.
+	// ErrInvalidArgument when q.Check rejects q.
 	CountChanges(ctx context.Context, q ChangeCountQuery) ([]ChangeCount, error)
 	// Derivation says under which rules the records were derived: a
 	// RulesVersion below health.RulesVersion means they need a Rebuild.

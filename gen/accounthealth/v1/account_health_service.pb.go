@@ -1928,10 +1928,10 @@ func (x *SyncAccountsResponse) GetEta() *durationpb.Duration {
 type CountTransitionsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The window counted: transitions that occurred at or after start_time
-	// and before end_time. Both required.
+	// and before end_time. Both required, on whole hours (UTC).
 	StartTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
 	EndTime   *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
-	// Each bucket's width, from start_time: at least one minute, at most
+	// Each bucket's width, from start_time: a whole number of hours, at most
 	// 1000 buckets in the window.
 	BucketWidth   *durationpb.Duration `protobuf:"bytes,3,opt,name=bucket_width,json=bucketWidth,proto3" json:"bucket_width,omitempty"`
 	unknownFields protoimpl.UnknownFields

@@ -107,10 +107,11 @@ type AccountHealthServiceClient interface {
 	SyncAccounts(ctx context.Context, in *SyncAccountsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SyncAccountsResponse], error)
 	// CountTransitions counts the health transitions (disconnections,
 	// recoveries, ...) that occurred in a window, per bucket and kind, for
-	// charts. It reads an index of the change log, so its cost grows with the
-	// transitions in the window, never with the number of accounts.
-	// INVALID_ARGUMENT for a window that is empty or reversed, a bucket under
-	// a minute, or more than 1000 buckets.
+	// charts. It reads hourly counts that each commit keeps, so its cost
+	// grows with the hours in the window, never with the number of
+	// transitions or accounts. INVALID_ARGUMENT for a window that is empty,
+	// reversed or not on whole hours (UTC), a bucket that is not a whole
+	// number of hours, or more than 1000 buckets.
 	CountTransitions(ctx context.Context, in *CountTransitionsRequest, opts ...grpc.CallOption) (*CountTransitionsResponse, error)
 }
 
@@ -343,10 +344,11 @@ type AccountHealthServiceServer interface {
 	SyncAccounts(*SyncAccountsRequest, grpc.ServerStreamingServer[SyncAccountsResponse]) error
 	// CountTransitions counts the health transitions (disconnections,
 	// recoveries, ...) that occurred in a window, per bucket and kind, for
-	// charts. It reads an index of the change log, so its cost grows with the
-	// transitions in the window, never with the number of accounts.
-	// INVALID_ARGUMENT for a window that is empty or reversed, a bucket under
-	// a minute, or more than 1000 buckets.
+	// charts. It reads hourly counts that each commit keeps, so its cost
+	// grows with the hours in the window, never with the number of
+	// transitions or accounts. INVALID_ARGUMENT for a window that is empty,
+	// reversed or not on whole hours (UTC), a bucket that is not a whole
+	// number of hours, or more than 1000 buckets.
 	CountTransitions(context.Context, *CountTransitionsRequest) (*CountTransitionsResponse, error)
 	mustEmbedUnimplementedAccountHealthServiceServer()
 }

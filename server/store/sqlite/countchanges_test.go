@@ -6,9 +6,9 @@ import (
 	"testing"
 )
 
-// TestCountChangesPlan: CountChanges reads the index on (occurred_at,
-// kind) alone, so its cost follows the changes in its window, not the
-// table's size.
+// TestCountChangesPlan: CountChanges reads a range of the hourly counts,
+// so its cost follows the hours in its window, not the changes or the
+// records.
 func TestCountChangesPlan(t *testing.T) {
 	s := openStore(t)
 	fixed := readSQL.Fixed()
@@ -30,7 +30,7 @@ func TestCountChangesPlan(t *testing.T) {
 		}
 		plan = append(plan, detail)
 	}
-	if p := strings.Join(plan, "; "); !strings.Contains(p, "USING COVERING INDEX changes_occurred_kind (occurred_at>? AND occurred_at<?)") {
-		t.Errorf("plan %q, want a range of the covering index changes_occurred_kind", p)
+	if p := strings.Join(plan, "; "); !strings.Contains(p, "SEARCH change_counts USING INDEX sqlite_autoindex_change_counts_1 (hour_start>? AND hour_start<?)") {
+		t.Errorf("plan %q, want a range of change_counts' primary key", p)
 	}
 }

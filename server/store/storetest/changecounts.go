@@ -57,22 +57,26 @@ func testCountChanges(t *testing.T, s store.Store) {
 	}
 }
 
-// testCountChangesInvalid: windows that are empty, reversed, too finely
-// bucketed or out of range are ErrInvalidArgument.
+// testCountChangesInvalid: windows that are empty, reversed, off whole
+// hours, bucketed in other than whole hours, too long or out of range are
+// ErrInvalidArgument.
 func testCountChangesInvalid(t *testing.T, s store.Store) {
+	hour := t0.Truncate(time.Hour)
 	for _, q := range []store.ChangeCountQuery{
 		{},
 		{From: t0, To: t0, Bucket: time.Hour},
 		{From: t0, To: t0.Add(-time.Hour), Bucket: time.Hour},
-		{From: t0, To: t0.Add(time.Hour), Bucket: time.Second},
-		{From: t0, To: t0.Add(1001 * time.Minute), Bucket: time.Minute},
-		{From: time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC), To: t0, Bucket: 24 * time.Hour * 365},
+		{From: hour, To: hour.Add(time.Hour), Bucket: time.Minute},
+		{From: hour, To: hour.Add(2 * time.Hour), Bucket: 90 * time.Minute},
+		{From: t0, To: t0.Add(time.Hour), Bucket: time.Hour}, // not on whole hours
+		{From: hour, To: hour.Add(1001 * time.Hour), Bucket: time.Hour},
+		{From: time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC), To: hour, Bucket: time.Hour},
 	} {
 		if _, err := s.CountChanges(t.Context(), q); !errors.Is(err, store.ErrInvalidArgument) {
 			t.Errorf("CountChanges(%+v) = %v, want ErrInvalidArgument", q, err)
 		}
 	}
-	if _, err := s.CountChanges(t.Context(), store.ChangeCountQuery{From: t0, To: t0.Add(1000 * time.Minute), Bucket: time.Minute}); err != nil {
+	if _, err := s.CountChanges(t.Context(), store.ChangeCountQuery{From: hour, To: hour.Add(1000 * time.Hour), Bucket: time.Hour}); err != nil {
 		t.Errorf("CountChanges of exactly %d buckets: %v", store.MaxChangeBuckets, err)
 	}
 }

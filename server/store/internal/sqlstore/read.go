@@ -37,11 +37,12 @@ func NewReadSQL(d Dialect) ReadSQL {
 		entries: "SELECT " + Cols("e", EntryCols) + ", " + Cols("c", ChangeCols) +
 			" FROM entries e LEFT JOIN changes c ON c.entry_seq = e.seq" +
 			" WHERE e.account_id = " + p(1) + " AND e.seq > " + p(2) + " ORDER BY e.seq LIMIT " + p(3),
-		// Integer division of nanoseconds puts each change in its bucket;
-		// the index on (occurred_at, kind) (migration 0009) answers it
-		// without reading the table.
-		countChanges: "SELECT (occurred_at - " + p(1) + ") / " + p(2) + " AS bucket, kind, COUNT(*) FROM changes" +
-			" WHERE occurred_at >= " + p(3) + " AND occurred_at < " + p(4) + " GROUP BY bucket, kind ORDER BY bucket, kind",
+		// From the hourly counts the commits keep (migration 0009): at
+		// most a row per hour and kind. Buckets are whole hours, so integer
+		// division of the hours' nanoseconds puts each in its bucket. The
+		// CAST is for PostgreSQL, whose SUM of a BIGINT is a NUMERIC.
+		countChanges: "SELECT (hour_start - " + p(1) + ") / " + p(2) + " AS bucket, kind, CAST(SUM(n) AS BIGINT) FROM change_counts" +
+			" WHERE hour_start >= " + p(3) + " AND hour_start < " + p(4) + " GROUP BY bucket, kind ORDER BY bucket, kind",
 		pruned: "SELECT COALESCE(MAX(through_seq), 0) FROM checkpoints WHERE account_id = " + p(1),
 		// From the counts the commits keep (migration 0006), not the
 		// records: a few rows, whatever the number of accounts. One
