@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/peer"
 
 	"github.com/accounthealth/accounthealth/server/auth"
+	"github.com/accounthealth/accounthealth/server/ui"
 )
 
 // callerHeader carries, from the HTTP front ends to the in-process gRPC
@@ -103,8 +104,11 @@ type contextStream struct {
 func (s *contextStream) Context() context.Context { return s.ctx }
 
 // authenticateHTTP guards the REST gateway like authenticateGRPC guards the
-// gRPC listener, and hands the caller on (callerMetadata).
-func authenticateHTTP(a *auth.Authenticator, logger *slog.Logger, next http.Handler) http.Handler {
+// gRPC listener, and hands the caller on (callerMetadata). A request
+// without an Authorization header may instead carry a dashboard session
+// cookie.
+func authenticateHTTP(a *auth.Authenticator, sessions *ui.Sessions, logger *slog.Logger, next http.Handler) http.Handler {
+	identify := identifyHTTP(a)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Nobody outside may name the caller: the gateway would pass such
 		// a header on as metadata.
@@ -120,20 +124,34 @@ func authenticateHTTP(a *auth.Authenticator, logger *slog.Logger, next http.Hand
 			next.ServeHTTP(w, r)
 			return
 		}
-		var verified [][]*x509.Certificate
-		if r.TLS != nil {
-			verified = r.TLS.VerifiedChains
+		authz := r.Header.Get("Authorization")
+		if name, ok := sessions.Caller(r); ok && authz == "" {
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, name)))
+			return
 		}
-		name, err := a.Identify(verified, r.Header.Get("Authorization"), r.RemoteAddr)
+		name, err := identify(r, authz)
 		if err != nil {
-			if !errors.Is(err, auth.ErrUnauthenticated) {
-				err = auth.ErrUnauthenticated
-			}
 			writeError(r.Context(), logger, w, err)
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, name)))
 	})
+}
+
+// identifyHTTP names an HTTP caller by its verified client certificate,
+// the given Authorization value or (development mode) its address.
+func identifyHTTP(a *auth.Authenticator) ui.Identify {
+	return func(r *http.Request, authorization string) (string, error) {
+		var verified [][]*x509.Certificate
+		if r.TLS != nil {
+			verified = r.TLS.VerifiedChains
+		}
+		name, err := a.Identify(verified, authorization, r.RemoteAddr)
+		if err != nil && !errors.Is(err, auth.ErrUnauthenticated) {
+			err = auth.ErrUnauthenticated
+		}
+		return name, err
+	}
 }
 
 // callerMetadata is the REST gateway's annotator: it passes the caller

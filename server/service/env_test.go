@@ -332,6 +332,17 @@ func (e *env) callREST(method string, req, resp proto.Message) codes.Code {
 		if r.GetPageToken() != "" {
 			q.Set("pageToken", r.GetPageToken())
 		}
+	case *ahv1.CountTransitionsRequest:
+		u = base + "/v1/transitions:count"
+		if r.GetStartTime() != nil {
+			q.Set("startTime", r.GetStartTime().AsTime().Format(time.RFC3339Nano))
+		}
+		if r.GetEndTime() != nil {
+			q.Set("endTime", r.GetEndTime().AsTime().Format(time.RFC3339Nano))
+		}
+		if r.GetBucketWidth() != nil {
+			q.Set("bucketWidth", r.GetBucketWidth().AsDuration().String())
+		}
 	default:
 		e.t.Fatalf("no REST route for %s", method)
 	}

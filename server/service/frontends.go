@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 	"syscall"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 	"github.com/accounthealth/accounthealth"
 	ahv1 "github.com/accounthealth/accounthealth/gen/accounthealth/v1"
 	"github.com/accounthealth/accounthealth/server/auth"
+	"github.com/accounthealth/accounthealth/server/ui"
 )
 
 // frontEnds are how callers reach the core: the gRPC listener, and the two
@@ -177,7 +179,36 @@ func (fe *frontEnds) newHTTPHandlers(cfg Config, c *core, authn *auth.Authentica
 			return nil, nil, err
 		}
 	}
-	return webhook, authenticateHTTP(authn, logger, shortEnumNames(logger, rest)), nil
+	sessions := ui.NewSessions(dashboardSessionLifetime)
+	dashboard, err := ui.New(ui.Options{Sessions: sessions, Identify: identifyHTTP(authn), Logger: logger})
+	if err != nil {
+		return nil, nil, fmt.Errorf("dashboard: %w", err)
+	}
+	api = withDashboard(dashboard, authenticateHTTP(authn, sessions, logger, shortEnumNames(logger, rest)))
+	// Browsers say where a request comes from (Sec-Fetch-Site, Origin): a
+	// state-changing request from another site is refused, so no page
+	// elsewhere can act with an operator's session, nor, in development
+	// mode, with no credential at all. Other clients send neither header.
+	return webhook, http.NewCrossOriginProtection().Handler(api), nil
+}
+
+// dashboardSessionLifetime is how long a dashboard login lasts.
+const dashboardSessionLifetime = 12 * time.Hour
+
+// withDashboard serves the dashboard under ui.Prefix and sends the root
+// there; everything else goes to api. No ServeMux here: it would clean
+// (and redirect) the API's paths, which carry account ids.
+func withDashboard(dashboard, api http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+			http.Redirect(w, r, ui.Prefix, http.StatusFound)
+		case strings.HasPrefix(r.URL.Path, ui.Prefix):
+			dashboard.ServeHTTP(w, r)
+		default:
+			api.ServeHTTP(w, r)
+		}
+	})
 }
 
 // handlePprof serves the CPU profile and the runtime's named profiles

@@ -78,6 +78,10 @@ func (b boundedReads) ChangeSeqBefore(ctx context.Context, t time.Time) (int64, 
 	return bounded(ctx, func(ctx context.Context) (int64, error) { return b.Store.ChangeSeqBefore(ctx, t) })
 }
 
+func (b boundedReads) CountChanges(ctx context.Context, q store.ChangeCountQuery) ([]store.ChangeCount, error) {
+	return bounded(ctx, func(ctx context.Context) ([]store.ChangeCount, error) { return b.Store.CountChanges(ctx, q) })
+}
+
 func (b boundedReads) Derivation(ctx context.Context) (store.Derivation, error) {
 	return bounded(ctx, b.Store.Derivation)
 }

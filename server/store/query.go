@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/accounthealth/accounthealth/server/health"
 )
@@ -43,6 +44,36 @@ func PageLimit(n int) (int, error) {
 		return 0, fmt.Errorf("%w: page size %d not in 0..%d", ErrInvalidArgument, n, MaxPageSize)
 	}
 	return n, nil
+}
+
+// Bounds of a ChangeCountQuery: the store counts changes per hour, so a
+// window starts and ends on whole hours (UTC) and its buckets are whole
+// hours; it has at most MaxChangeBuckets, so an answer stays a few KB.
+const (
+	ChangeCountUnit  = time.Hour
+	MaxChangeBuckets = 1000
+)
+
+var lastCountable = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// Check rejects a query whose window is empty, reversed, out of range or
+// not on whole hours, whose bucket is not a whole number of hours, or that
+// spans more than MaxChangeBuckets.
+func (q ChangeCountQuery) Check() error {
+	switch {
+	case q.From.IsZero() || q.To.IsZero() || !q.From.Before(q.To):
+		return fmt.Errorf("%w: the window needs a start before its end", ErrInvalidArgument)
+	case q.From.Before(time.Unix(0, 0)) || q.To.After(lastCountable):
+		// Bucket arithmetic on Unix nanoseconds stays in range between these.
+		return fmt.Errorf("%w: the window must lie between 1970 and %d", ErrInvalidArgument, lastCountable.Year())
+	case !q.From.Truncate(ChangeCountUnit).Equal(q.From) || !q.To.Truncate(ChangeCountUnit).Equal(q.To):
+		return fmt.Errorf("%w: the window must start and end on whole hours (UTC), e.g. 2026-12-01T07:00:00Z", ErrInvalidArgument)
+	case q.Bucket < ChangeCountUnit || q.Bucket%ChangeCountUnit != 0:
+		return fmt.Errorf("%w: bucket %s is not a whole number of hours", ErrInvalidArgument, q.Bucket)
+	case (q.To.Sub(q.From)-1)/q.Bucket >= MaxChangeBuckets: // more than Max, counting a last partial bucket
+		return fmt.Errorf("%w: %s in buckets of %s is more than %d buckets: widen the bucket or shorten the window", ErrInvalidArgument, q.To.Sub(q.From), q.Bucket, MaxChangeBuckets)
+	}
+	return nil
 }
 
 // Cursor validates q and says where its page starts: fetch up to limit

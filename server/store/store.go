@@ -133,6 +133,22 @@ type Summary struct {
 	ByErrorCode map[string]int // records whose current error code is non-empty
 }
 
+// ChangeCountQuery asks how many changes of each kind occurred in each
+// bucket of Bucket width from From (inclusive) to To (exclusive), by the
+// changes' OccurredAt.
+type ChangeCountQuery struct {
+	From, To time.Time
+	Bucket   time.Duration
+}
+
+// ChangeCount is the number of changes of one kind that occurred in the
+// bucket starting at Start.
+type ChangeCount struct {
+	Start time.Time
+	Kind  health.Kind
+	N     int
+}
+
 // Page size bounds shared by all queries.
 const (
 	DefaultPageSize = 50
@@ -179,6 +195,12 @@ type Store interface {
 	// reading after it yields every change that occurred since t (and maybe
 	// a few older ones committed later, which the caller filters out).
 	ChangeSeqBefore(ctx context.Context, t time.Time) (int64, error)
+	// CountChanges counts the changes of q's window by bucket and kind,
+	// ordered by bucket then kind, leaving out empty ones. It reads hourly
+	// counts that each commit keeps up to date, so its cost grows with the
+	// hours in the window, never with the changes or the records.
+	// ErrInvalidArgument when q.Check rejects q.
+	CountChanges(ctx context.Context, q ChangeCountQuery) ([]ChangeCount, error)
 	// Derivation says under which rules the records were derived: a
 	// RulesVersion below health.RulesVersion means they need a Rebuild.
 	Derivation(ctx context.Context) (Derivation, error)

@@ -30,6 +30,7 @@ const (
 	AccountHealthService_GetReconnectLink_FullMethodName     = "/accounthealth.v1.AccountHealthService/GetReconnectLink"
 	AccountHealthService_ResendInvite_FullMethodName         = "/accounthealth.v1.AccountHealthService/ResendInvite"
 	AccountHealthService_SyncAccounts_FullMethodName         = "/accounthealth.v1.AccountHealthService/SyncAccounts"
+	AccountHealthService_CountTransitions_FullMethodName     = "/accounthealth.v1.AccountHealthService/CountTransitions"
 )
 
 // AccountHealthServiceClient is the client API for AccountHealthService service.
@@ -104,6 +105,14 @@ type AccountHealthServiceClient interface {
 	// state at once unless restart. FAILED_PRECONDITION: no provider API key,
 	// or a backfill already running on this server (SYNC_IN_PROGRESS).
 	SyncAccounts(ctx context.Context, in *SyncAccountsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SyncAccountsResponse], error)
+	// CountTransitions counts the health transitions (disconnections,
+	// recoveries, ...) that occurred in a window, per bucket and kind, for
+	// charts. It reads hourly counts that each commit keeps, so its cost
+	// grows with the hours in the window, never with the number of
+	// transitions or accounts. INVALID_ARGUMENT for a window that is empty,
+	// reversed or not on whole hours (UTC), a bucket that is not a whole
+	// number of hours, or more than 1000 buckets.
+	CountTransitions(ctx context.Context, in *CountTransitionsRequest, opts ...grpc.CallOption) (*CountTransitionsResponse, error)
 }
 
 type accountHealthServiceClient struct {
@@ -251,6 +260,16 @@ func (c *accountHealthServiceClient) SyncAccounts(ctx context.Context, in *SyncA
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type AccountHealthService_SyncAccountsClient = grpc.ServerStreamingClient[SyncAccountsResponse]
 
+func (c *accountHealthServiceClient) CountTransitions(ctx context.Context, in *CountTransitionsRequest, opts ...grpc.CallOption) (*CountTransitionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CountTransitionsResponse)
+	err := c.cc.Invoke(ctx, AccountHealthService_CountTransitions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AccountHealthServiceServer is the server API for AccountHealthService service.
 // All implementations must embed UnimplementedAccountHealthServiceServer
 // for forward compatibility.
@@ -323,6 +342,14 @@ type AccountHealthServiceServer interface {
 	// state at once unless restart. FAILED_PRECONDITION: no provider API key,
 	// or a backfill already running on this server (SYNC_IN_PROGRESS).
 	SyncAccounts(*SyncAccountsRequest, grpc.ServerStreamingServer[SyncAccountsResponse]) error
+	// CountTransitions counts the health transitions (disconnections,
+	// recoveries, ...) that occurred in a window, per bucket and kind, for
+	// charts. It reads hourly counts that each commit keeps, so its cost
+	// grows with the hours in the window, never with the number of
+	// transitions or accounts. INVALID_ARGUMENT for a window that is empty,
+	// reversed or not on whole hours (UTC), a bucket that is not a whole
+	// number of hours, or more than 1000 buckets.
+	CountTransitions(context.Context, *CountTransitionsRequest) (*CountTransitionsResponse, error)
 	mustEmbedUnimplementedAccountHealthServiceServer()
 }
 
@@ -365,6 +392,9 @@ func (UnimplementedAccountHealthServiceServer) ResendInvite(context.Context, *Re
 }
 func (UnimplementedAccountHealthServiceServer) SyncAccounts(*SyncAccountsRequest, grpc.ServerStreamingServer[SyncAccountsResponse]) error {
 	return status.Error(codes.Unimplemented, "method SyncAccounts not implemented")
+}
+func (UnimplementedAccountHealthServiceServer) CountTransitions(context.Context, *CountTransitionsRequest) (*CountTransitionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CountTransitions not implemented")
 }
 func (UnimplementedAccountHealthServiceServer) mustEmbedUnimplementedAccountHealthServiceServer() {}
 func (UnimplementedAccountHealthServiceServer) testEmbeddedByValue()                              {}
@@ -564,6 +594,24 @@ func _AccountHealthService_SyncAccounts_Handler(srv interface{}, stream grpc.Ser
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type AccountHealthService_SyncAccountsServer = grpc.ServerStreamingServer[SyncAccountsResponse]
 
+func _AccountHealthService_CountTransitions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CountTransitionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AccountHealthServiceServer).CountTransitions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AccountHealthService_CountTransitions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AccountHealthServiceServer).CountTransitions(ctx, req.(*CountTransitionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AccountHealthService_ServiceDesc is the grpc.ServiceDesc for AccountHealthService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -602,6 +650,10 @@ var AccountHealthService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ResendInvite",
 			Handler:    _AccountHealthService_ResendInvite_Handler,
+		},
+		{
+			MethodName: "CountTransitions",
+			Handler:    _AccountHealthService_CountTransitions_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -75,6 +75,8 @@ func Run(t *testing.T, newDB Factory) {
 		{"ConcurrentIngest", testConcurrentIngest},
 		{"Closed", testClosed},
 		{"ChangeSeqBefore", testChangeSeqBefore},
+		{"CountChanges", testCountChanges},
+		{"CountChangesInvalid", testCountChangesInvalid},
 		{"APIAction", testAPIAction},
 		{"ConfirmedAt", testConfirmedAt},
 		{"ResultUnconfirmed", testResultUnconfirmed},

@@ -18,7 +18,7 @@ import (
 type ReadSQL struct {
 	dialect Dialect // for ListHealth's, built per call
 
-	record, changes, lastChangeSeq, changeSeqBefore, entries, summary string
+	record, changes, lastChangeSeq, changeSeqBefore, entries, summary, countChanges string
 	// pruned is how far pruning went in an account's log (see
 	// store.EntryQuery.Cursor).
 	pruned string
@@ -37,6 +37,12 @@ func NewReadSQL(d Dialect) ReadSQL {
 		entries: "SELECT " + Cols("e", EntryCols) + ", " + Cols("c", ChangeCols) +
 			" FROM entries e LEFT JOIN changes c ON c.entry_seq = e.seq" +
 			" WHERE e.account_id = " + p(1) + " AND e.seq > " + p(2) + " ORDER BY e.seq LIMIT " + p(3),
+		// From the hourly counts the commits keep (migration 0009): at
+		// most a row per hour and kind. Buckets are whole hours, so integer
+		// division of the hours' nanoseconds puts each in its bucket. The
+		// CAST is for PostgreSQL, whose SUM of a BIGINT is a NUMERIC.
+		countChanges: "SELECT (hour_start - " + p(1) + ") / " + p(2) + " AS bucket, kind, CAST(SUM(n) AS BIGINT) FROM change_counts" +
+			" WHERE hour_start >= " + p(3) + " AND hour_start < " + p(4) + " GROUP BY bucket, kind ORDER BY bucket, kind",
 		pruned: "SELECT COALESCE(MAX(through_seq), 0) FROM checkpoints WHERE account_id = " + p(1),
 		// From the counts the commits keep (migration 0006), not the
 		// records: a few rows, whatever the number of accounts. One
@@ -53,7 +59,7 @@ func NewReadSQL(d Dialect) ReadSQL {
 // a driver to prepare; ListHealth's SQL depends on its filters and is built
 // per call.
 func (s *ReadSQL) Fixed() []string {
-	return []string{s.record, s.changes, s.lastChangeSeq, s.changeSeqBefore, s.entries, s.summary, s.pruned}
+	return []string{s.record, s.changes, s.lastChangeSeq, s.changeSeqBefore, s.entries, s.summary, s.countChanges, s.pruned}
 }
 
 // listHealth selects up to n records of q after the account id after.
@@ -193,6 +199,28 @@ func (r Reader) Summary(ctx context.Context) (store.Summary, error) {
 		return store.Summary{}, r.guard.Fail(op, err)
 	}
 	return summarize(counts), nil
+}
+
+// CountChanges counts the changes of q's window by bucket and kind.
+func (r Reader) CountChanges(ctx context.Context, q store.ChangeCountQuery) ([]store.ChangeCount, error) {
+	const op = "count changes"
+	if err := r.guard.CheckOpen(op); err != nil {
+		return nil, err
+	}
+	if err := q.Check(); err != nil {
+		return nil, r.guard.Fail(op, err)
+	}
+	from, width := clampedNanos(q.From), int64(q.Bucket)
+	counts, err := queryAll(ctx, r.q, r.sql.countChanges, []any{from, width, from, clampedNanos(q.To)}, func(sc Scanner) (c store.ChangeCount, err error) {
+		var bucket int64
+		err = sc.Scan(&bucket, &c.Kind, &c.N)
+		c.Start = time.Unix(0, from+bucket*width).UTC()
+		return c, err
+	})
+	if err != nil {
+		return nil, r.guard.Fail(op, err)
+	}
+	return counts, nil
 }
 
 // ListEntries pages through an account's timeline, oldest first, each entry

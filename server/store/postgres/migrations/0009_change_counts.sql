@@ -1,0 +1,26 @@
+-- CountChanges (the dashboard's chart of disconnections and recoveries
+-- over time) reads these counts instead of the changes: how many changes
+-- of each kind occurred in each hour (hour_start in Unix nanoseconds), kept
+-- by a trigger in the statement that appends a change, so a month is at
+-- most 720 hours times the kinds, however many accounts changed. Changes
+-- are only ever appended; one without a time (or before 1970) is left out.
+CREATE TABLE change_counts (
+	hour_start BIGINT  NOT NULL,
+	kind       INTEGER NOT NULL,
+	n          BIGINT  NOT NULL,
+	PRIMARY KEY (hour_start, kind)
+);
+INSERT INTO change_counts (hour_start, kind, n)
+	SELECT occurred_at - occurred_at % 3600000000000, kind, COUNT(*) FROM changes WHERE occurred_at >= 0 GROUP BY 1, 2;
+
+-- Changes are appended under the append lock (see the driver's Ingest), so
+-- two appends do not race on a row here.
+CREATE FUNCTION count_changes() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	INSERT INTO change_counts AS c (hour_start, kind, n) VALUES (NEW.occurred_at - NEW.occurred_at % 3600000000000, NEW.kind, 1)
+	ON CONFLICT (hour_start, kind) DO UPDATE SET n = c.n + 1;
+	RETURN NULL;
+END
+$$;
+CREATE TRIGGER changes_counted AFTER INSERT ON changes
+	FOR EACH ROW WHEN (NEW.occurred_at >= 0) EXECUTE FUNCTION count_changes();

@@ -1,0 +1,90 @@
+// The accounts: ListAccountHealth filtered by state, error code and user,
+// a page at a time; an account id searches for that one account.
+import * as api from "./api.js";
+import { h, stateBadge, when, short } from "./dom.js";
+
+const STATES = ["CONNECTING", "HEALTHY", "AUTH_FAILED", "DISCONNECTED", "DEGRADED", "REMOVED"];
+const PAGE_SIZE = 50;
+
+export async function accounts({ params }) {
+  let rows, next = "";
+  const id = params.get("account") || "";
+  if (id) {
+    rows = await one(id);
+  } else {
+    const q = new URLSearchParams({ pageSize: String(PAGE_SIZE) });
+    for (const s of params.getAll("state")) q.append("states", s);
+    if (params.get("code")) q.set("errorCodes", params.get("code"));
+    if (params.get("user")) q.set("userId", params.get("user"));
+    if (params.get("page")) q.set("pageToken", params.get("page"));
+    const res = await api.get("/v1/accounts/health?" + q);
+    rows = res.accounts || [];
+    next = res.nextPageToken || "";
+  }
+  return h("section", {},
+    h("h1", {}, "Accounts"),
+    filters(params),
+    h("div", { class: "panel scroll" }, table(rows), pager(params, next)));
+}
+
+// one is the account with this id, or none.
+async function one(id) {
+  try {
+    return [(await api.get("/v1/accounts/" + encodeURIComponent(id) + "/health")).accountHealth];
+  } catch (err) {
+    if (err.status === 404) return [];
+    throw err;
+  }
+}
+
+function filters(params) {
+  const chosen = params.getAll("state");
+  const field = (label, name, value, extra) => h("label", {}, label, h("input", { name, value: value || "", ...extra }));
+  const state = h("select", { name: "state", id: "filter-state" },
+    h("option", { value: "" }, chosen.length > 1 ? chosen.join(" or ").toLowerCase() : "any"),
+    STATES.map((s) => h("option", { value: s, selected: chosen.length === 1 && chosen[0] === s }, s.toLowerCase().replace("_", " "))));
+  if (chosen.length > 1) state.firstChild.value = "*";
+  return h("form", { class: "filters", id: "filters", role: "search", onsubmit: (e) => {
+    e.preventDefault();
+    const f = new FormData(e.target);
+    const q = new URLSearchParams();
+    const st = f.get("state");
+    for (const s of st === "*" ? chosen : st ? [st] : []) q.append("state", s);
+    for (const k of ["code", "user", "account"]) if (f.get(k).trim()) q.set(k, f.get(k).trim());
+    location.hash = "#/accounts" + (q.size ? "?" + q : "");
+  } },
+  h("label", {}, "State", state),
+  field("Error code", "code", params.get("code"), { id: "filter-code", placeholder: "e.g. auth_required" }),
+  field("User id", "user", params.get("user"), { id: "filter-user" }),
+  field("Account id", "account", params.get("account"), { id: "filter-account", type: "search" }),
+  h("button", { type: "submit" }, "Filter"),
+  h("a", { href: "#/accounts" }, "Clear"));
+}
+
+function table(rows) {
+  if (rows.length === 0) return h("p", { class: "muted", id: "no-accounts" }, "No account matches.");
+  return h("table", { id: "accounts" },
+    h("thead", {}, h("tr", {}, ["Account", "User", "State", "Error code", "Remedy", "In state since", "Last event"].map((c) => h("th", { scope: "col" }, c)))),
+    h("tbody", {}, rows.map((a) => h("tr", { "data-account": a.accountId },
+      h("td", {}, h("a", { href: "#/account/" + encodeURIComponent(a.accountId) }, h("code", {}, a.accountId))),
+      h("td", {}, a.userId ? h("a", { href: "#/accounts?user=" + encodeURIComponent(a.userId) }, h("code", {}, a.userId)) : ""),
+      h("td", {}, stateBadge(a.state)),
+      h("td", {}, a.errorCode ? h("code", {}, a.errorCode) : ""),
+      h("td", {}, short(a.remedy?.action, "REMEDY_ACTION_")),
+      h("td", {}, when(a.stateSince)),
+      h("td", {}, a.lastEventType || "", " ", when(a.lastEventAt))))));
+}
+
+// pager links the first page and the next; page tokens are opaque, so the
+// way back is the browser's Back.
+function pager(params, next) {
+  const at = (token) => {
+    const q = new URLSearchParams(params);
+    q.delete("page");
+    if (token) q.set("page", token);
+    return "#/accounts" + (q.size ? "?" + q : "");
+  };
+  return h("nav", { class: "pager", "aria-label": "Pages" },
+    params.get("page") ? h("a", { href: at(""), id: "first-page" }, "First page") : null,
+    next ? h("a", { href: at(next), id: "next-page" }, "Next page") : h("span", { class: "muted" }, "Last page"));
+}
