@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -325,5 +326,48 @@ func TestGuardFail(t *testing.T) {
 				t.Errorf("Fail(%v) = %v, want it wrapped as \"test: op: ...\"", tc.err, err)
 			}
 		})
+	}
+}
+
+// TestBlobCodec: a value is stored compressed only when that saves bytes,
+// reads back byte for byte either way, and a damaged or unknown stored
+// value is an error, never other bytes.
+func TestBlobCodec(t *testing.T) {
+	json := []byte(strings.Repeat(`{"employer":"Whole Goods Market","status":"connected"},`, 20))
+	for _, tc := range []struct {
+		name      string
+		in        []byte
+		wantCodec int64
+	}{
+		{"compressible JSON", json, codecZstd},
+		{"too small to gain", []byte(`{}`), codecRaw},
+		{"empty", []byte{}, codecRaw},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			value, codec := packBlob(tc.in)
+			if codec != tc.wantCodec {
+				t.Fatalf("codec %d, want %d", codec, tc.wantCodec)
+			}
+			stored, _ := value.([]byte)
+			if codec == codecZstd && len(stored) >= len(tc.in) {
+				t.Errorf("stored %d bytes for %d", len(stored), len(tc.in))
+			}
+			got, err := unpackBlob(stored, codec)
+			if err != nil || !bytes.Equal(got, tc.in) || (len(tc.in) == 0) != (got == nil) {
+				t.Errorf("unpackBlob = %q, %v; want %q (nil when empty)", got, err, tc.in)
+			}
+		})
+	}
+	z, _ := packBlob(json)
+	damaged := bytes.Clone(z.([]byte))
+	damaged[len(damaged)/2] ^= 0xff
+	if got, err := unpackBlob(damaged, codecZstd); err == nil {
+		t.Errorf("a damaged frame read back as %d bytes, want an error", len(got))
+	}
+	if _, err := unpackBlob(json, 7); err == nil || !strings.Contains(err.Error(), "unknown codec 7") {
+		t.Errorf("codec 7: %v, want an unknown codec error", err)
+	}
+	if got, err := unpackBlob(json, codecRaw); err != nil || !bytes.Equal(got, json) {
+		t.Errorf("a value stored as given (rows of before the codec) read back as %q, %v", got, err)
 	}
 }
