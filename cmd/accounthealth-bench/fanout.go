@@ -72,14 +72,15 @@ func (r *storeRun) eventsSince(before int, every int64) int64 {
 
 // pacedFor is a done for load that paces the calls: the ith waits for its
 // start, i/rate seconds after the first, before load times it (at once
-// when it is late); true once d has passed.
+// when it is late); true once d has passed, so a service that falls
+// behind shows as a lower rate.
 func pacedFor(d time.Duration, rate float64) func() bool {
 	start := time.Now()
 	end := start.Add(d)
 	var next atomic.Int64
 	return func() bool {
 		at := start.Add(time.Duration(float64(next.Add(1)-1) / rate * float64(time.Second)))
-		if at.After(end) {
+		if at.After(end) || time.Now().After(end) {
 			return true
 		}
 		time.Sleep(time.Until(at))
