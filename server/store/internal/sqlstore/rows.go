@@ -54,6 +54,13 @@ func GetRecordSQL(p Placeholder) string {
 	return selectRecordsSQL + " WHERE account_id = " + p(1)
 }
 
+// GetRecordsWhereSQL selects the records that where (a condition on
+// account_id in the driver's dialect) selects.
+func GetRecordsWhereSQL(where string) string {
+	return selectRecordsSQL + " WHERE " + where
+}
+
+
 // Cols lists columns for a SELECT, qualified with a table alias.
 func Cols(alias string, names []string) string {
 	var b strings.Builder
