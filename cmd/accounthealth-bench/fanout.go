@@ -15,7 +15,8 @@ const fanoutSenders = 64
 // fanoutRows measure the stream's fan-out: deliveries paced at -fanout-rate
 // for the row's duration while N subscribers (for each N of
 // -fanout-subscribers), in a process of their own, read StreamDisconnections
-// over REST; one delivery in ten is an event and, at the most subscribers,
+// over gRPC (250 streams a connection), whose events the service encodes
+// once for all of them; one delivery in ten is an event and, at the most subscribers,
 // also every delivery. Each row gives the events' latency from the
 // service's receipt to a subscriber.
 func (r *storeRun) fanoutRows(ctx context.Context) error {
@@ -37,7 +38,7 @@ func (r *storeRun) fanoutRows(ctx context.Context) error {
 }
 
 func (r *storeRun) fanoutRow(ctx context.Context, n int, every int64) error {
-	subs, err := startSubscribers(n, r.streamURL())
+	subs, err := startSubscribers(n, grpcScheme+r.svc.grpc)
 	if err != nil {
 		return err
 	}
@@ -54,7 +55,7 @@ func (r *storeRun) fanoutRow(ctx context.Context, n int, every int64) error {
 	if every == 1 {
 		which = "every one"
 	}
-	name := fmt.Sprintf("stream fan-out: deliveries paced at %.0f/s, %s an event, subscribers over REST: %d", r.cfg.fanoutRate, which, n)
+	name := fmt.Sprintf("stream fan-out: deliveries paced at %.0f/s, %s an event, subscribers over gRPC: %d", r.cfg.fanoutRate, which, n)
 	return r.addStreamRow(name, fanoutSenders, res, nil, subs, r.eventsSince(before, every), intakeErr)
 }
 

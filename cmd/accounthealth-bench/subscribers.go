@@ -15,12 +15,25 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	ahv1 "github.com/accounthealth/accounthealth/gen/accounthealth/v1"
 )
 
-// subscribersEnv set to "N URL" makes the tool's executable a process of N
-// StreamDisconnections subscribers reading URL's newline-delimited JSON, so
-// that their reading and decoding do not share the service's process.
+// subscribersEnv set to "N TARGET" makes the tool's executable a process of
+// N StreamDisconnections subscribers, so that their reading and decoding do
+// not share the service's process: TARGET is a URL whose newline-delimited
+// JSON they read (REST), or grpcScheme and the gRPC listener's address.
 const subscribersEnv = "ACCOUNTHEALTH_BENCH_SUBSCRIBERS"
+
+// grpcScheme starts a subscribers' target that is a gRPC address.
+const grpcScheme = "grpc://"
+
+// streamsPerConn: gRPC subscribers share connections, this many streams
+// each at most, as a client with many subscribers would.
+const streamsPerConn = 250
 
 // eventsWait bounds how long subscribers wait for the events of a row
 // after it ends.
@@ -41,7 +54,11 @@ func runSubscribers(spec string) error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n}}
+	subscribe, closeConns, err := subscriberOf(url, n)
+	if err != nil {
+		return err
+	}
+	defer closeConns()
 	var (
 		events    atomic.Int64
 		opened    sync.WaitGroup
@@ -51,7 +68,9 @@ func runSubscribers(spec string) error {
 	opened.Add(n)
 	for i := range n {
 		go func() {
-			if err := subscribe(ctx, client, url, &opened, &events, &latencies[i]); err != nil && ctx.Err() == nil {
+			s := &stream{opened: &opened, events: &events, latencies: &latencies[i]}
+			defer s.open()
+			if err := subscribe(ctx, i, s); err != nil && ctx.Err() == nil {
 				failure <- err
 			}
 		}()
@@ -125,14 +144,56 @@ func (h *latencyHistogram) quantile(q float64) time.Duration {
 	return 0
 }
 
-// subscribe reads one stream, counting its events and their latencies.
-func subscribe(ctx context.Context, client *http.Client, url string, opened *sync.WaitGroup, events *atomic.Int64, latencies *latencyHistogram) error {
-	first := true
-	defer func() {
-		if first {
-			opened.Done()
+// stream is what one subscriber counts.
+type stream struct {
+	opened    *sync.WaitGroup
+	once      sync.Once
+	events    *atomic.Int64
+	latencies *latencyHistogram
+}
+
+// open says the stream got its first message (or ended before one).
+func (s *stream) open() { s.once.Do(s.opened.Done) }
+
+// received counts a message: an event when occurredAt is not zero.
+func (s *stream) received(occurredAt time.Time) {
+	if !occurredAt.IsZero() {
+		s.latencies.add(time.Since(occurredAt))
+		s.events.Add(1)
+	}
+	s.open()
+}
+
+// subscriberOf is how subscriber i reads target's stream until ctx ends,
+// and what closes the connections they share.
+func subscriberOf(target string, n int) (func(ctx context.Context, i int, s *stream) error, func(), error) {
+	addr, ok := strings.CutPrefix(target, grpcScheme)
+	if !ok {
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n}}
+		return func(ctx context.Context, _ int, s *stream) error { return subscribeREST(ctx, client, target, s) }, func() {}, nil
+	}
+	conns := make([]*grpc.ClientConn, (n+streamsPerConn-1)/streamsPerConn)
+	closeAll := func() {
+		for _, c := range conns {
+			if c != nil {
+				c.Close()
+			}
 		}
-	}()
+	}
+	for i := range conns {
+		var err error
+		if conns[i], err = grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+	}
+	return func(ctx context.Context, i int, s *stream) error {
+		return subscribeGRPC(ctx, ahv1.NewAccountHealthServiceClient(conns[i%len(conns)]), s)
+	}, closeAll, nil
+}
+
+// subscribeREST reads one stream of newline-delimited JSON.
+func subscribeREST(ctx context.Context, client *http.Client, url string, s *stream) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
@@ -150,7 +211,7 @@ func subscribe(ctx context.Context, client *http.Client, url string, opened *syn
 	for sc.Scan() {
 		var msg struct {
 			Result struct {
-				Event *struct {
+				Event struct {
 					OccurredAt time.Time `json:"occurredAt"`
 				} `json:"event"`
 			} `json:"result"`
@@ -158,16 +219,28 @@ func subscribe(ctx context.Context, client *http.Client, url string, opened *syn
 		if err := json.Unmarshal(sc.Bytes(), &msg); err != nil {
 			return err
 		}
-		if ev := msg.Result.Event; ev != nil {
-			latencies.add(time.Since(ev.OccurredAt))
-			events.Add(1)
-		}
-		if first {
-			first = false
-			opened.Done()
-		}
+		s.received(msg.Result.Event.OccurredAt)
 	}
 	return sc.Err()
+}
+
+// subscribeGRPC reads one gRPC stream.
+func subscribeGRPC(ctx context.Context, api ahv1.AccountHealthServiceClient, s *stream) error {
+	st, err := api.StreamDisconnections(ctx, &ahv1.StreamDisconnectionsRequest{})
+	if err != nil {
+		return err
+	}
+	for {
+		msg, err := st.Recv()
+		if err != nil {
+			return err
+		}
+		var at time.Time
+		if ev := msg.GetEvent(); ev != nil {
+			at = ev.GetOccurredAt().AsTime()
+		}
+		s.received(at)
+	}
 }
 
 // subscribers is a running process of subscribers.
