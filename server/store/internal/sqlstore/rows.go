@@ -60,7 +60,6 @@ func GetRecordsWhereSQL(where string) string {
 	return selectRecordsSQL + " WHERE " + where
 }
 
-
 // Cols lists columns for a SELECT, qualified with a table alias.
 func Cols(alias string, names []string) string {
 	var b strings.Builder
