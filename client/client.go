@@ -40,8 +40,9 @@ const (
 
 // Client calls one accounthealth server. It is safe for concurrent use.
 type Client struct {
-	conn *grpc.ClientConn
-	api  ahv1.AccountHealthServiceClient
+	conn   *grpc.ClientConn
+	api    ahv1.AccountHealthServiceClient
+	notify ahv1.NotificationServiceClient
 }
 
 type transport int
@@ -166,7 +167,7 @@ func New(target string, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
-	return &Client{conn: conn, api: ahv1.NewAccountHealthServiceClient(conn)}, nil
+	return &Client{conn: conn, api: ahv1.NewAccountHealthServiceClient(conn), notify: ahv1.NewNotificationServiceClient(conn)}, nil
 }
 
 // Close releases the connection; calls in flight fail with CANCELED.
@@ -217,6 +218,10 @@ var idempotent = map[string]bool{
 	ahv1.AccountHealthService_DeleteFailedAccount_FullMethodName:  true,
 	ahv1.AccountHealthService_RefreshAccountHealth_FullMethodName: true,
 	ahv1.AccountHealthService_GetReconnectLink_FullMethodName:     true,
+	ahv1.NotificationService_GetEndpoint_FullMethodName:           true,
+	ahv1.NotificationService_ListEndpoints_FullMethodName:         true,
+	ahv1.NotificationService_ListMessages_FullMethodName:          true,
+	ahv1.NotificationService_ListAttempts_FullMethodName:          true,
 }
 
 // retryBackoff spaces the retries of unary calls: short, since a call has

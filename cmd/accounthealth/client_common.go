@@ -150,6 +150,14 @@ var fieldFlags = map[string]string{
 	"since":       "--since",
 	"older_than":  "--older-than",
 	"limit":       "--limit",
+	"url":         "the URL",
+	"description": "--description",
+	"rate_limit":  "--rate-limit",
+	"concurrency": "--concurrency",
+	"overlap":     "--overlap",
+	"message_id":  "the message id",
+	"statuses":    "--status",
+	"until":       "--until",
 }
 
 // explain words a failed call for a person: what went wrong and what to

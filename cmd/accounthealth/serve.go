@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/accounthealth/accounthealth/server/auth"
+	"github.com/accounthealth/accounthealth/server/notify"
 	"github.com/accounthealth/accounthealth/server/rebuild"
 	"github.com/accounthealth/accounthealth/server/reconnect"
 	"github.com/accounthealth/accounthealth/server/service"
@@ -40,6 +41,39 @@ func (s *secretList) Set(v string) error {
 	for _, part := range strings.Split(v, ",") {
 		*s = append(*s, strings.TrimSpace(part))
 	}
+	return nil
+}
+
+// notifyFlags defines the flags of the outbound webhooks (endpoints).
+func notifyFlags(fs *flag.FlagSet, cfg *notify.Config) {
+	fs.Var((*scheduleFlag)(&cfg.Schedule), "notify-retry-schedule", "when each attempt at an outbound webhook is made after the previous one failed, comma-separated (jittered by a tenth; a receiver's Retry-After wins)")
+	fs.DurationVar(&cfg.Timeout, "notify-timeout", notify.DefaultTimeout, "how long an endpoint has to answer 2xx")
+	fs.DurationVar(&cfg.DisableAfter, "notify-disable-after", notify.DefaultDisableAfter, "an endpoint whose every attempt failed for this long is disabled")
+	fs.DurationVar(&cfg.PollInterval, "notify-poll-interval", notify.DefaultPollInterval, "how often outbound webhooks look for work without a wake-up (retries due, commits of other replicas)")
+	fs.BoolVar(&cfg.AllowInsecure, "allow-insecure-endpoints", false, "accept http:// endpoint URLs to any host, not only to loopback ones (testing only)")
+}
+
+// scheduleFlag is --notify-retry-schedule.
+type scheduleFlag []time.Duration
+
+func (f *scheduleFlag) String() string {
+	ds := *f
+	if f == nil || *f == nil {
+		ds = notify.DefaultSchedule
+	}
+	parts := make([]string, len(ds))
+	for i, d := range ds {
+		parts[i] = d.String()
+	}
+	return strings.Join(parts, ",")
+}
+
+func (f *scheduleFlag) Set(v string) error {
+	ds, err := notify.ParseSchedule(v)
+	if err != nil {
+		return err
+	}
+	*f = ds
 	return nil
 }
 
@@ -95,6 +129,7 @@ func providerFlags(fs *flag.FlagSet, cfg *service.Config) {
 	fs.BoolVar(&cfg.SyncOnStart, "sync-on-start", cfg.SyncOnStart, "with a provider key: backfill every account from the provider at start unless a backfill finished (see `accounthealth sync`)")
 	fs.DurationVar(&cfg.ReconcileInterval, "reconcile-interval", cfg.ReconcileInterval, "with a provider key: how often accounts due are fetched from the provider (0: never)")
 	fs.DurationVar(&cfg.ReconcileMaxAge, "reconcile-max-age", cfg.ReconcileMaxAge, "an account whose object was last seen longer ago is fetched again; unconfirmed ones always are")
+	notifyFlags(fs, &cfg.Notify)
 }
 
 // natsFlags are serve's settings of the JetStream export.

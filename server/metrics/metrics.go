@@ -57,6 +57,7 @@ type Metrics struct {
 	callSeconds *prometheus.HistogramVec
 	syncMetrics
 	pruneMetrics
+	notifyMetrics
 }
 
 // New registers the metrics. summary counts accounts by state for the
@@ -132,8 +133,9 @@ func New(summary func(context.Context) (store.Summary, error), maxAge time.Durat
 			Help:    "Duration of calls to the provider's API, retries and waits included.",
 			Buckets: latencyBuckets,
 		}, []string{"method"}),
-		syncMetrics:  newSyncMetrics(f),
-		pruneMetrics: newPruneMetrics(f),
+		syncMetrics:   newSyncMetrics(f),
+		pruneMetrics:  newPruneMetrics(f),
+		notifyMetrics: newNotifyMetrics(reg),
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/accounthealth/accounthealth/server/auth"
 	"github.com/accounthealth/accounthealth/server/intake"
 	"github.com/accounthealth/accounthealth/server/natsexport"
+	"github.com/accounthealth/accounthealth/server/notify"
 	"github.com/accounthealth/accounthealth/server/provider"
 	"github.com/accounthealth/accounthealth/server/reconcile"
 	"github.com/accounthealth/accounthealth/server/store"
@@ -91,6 +92,9 @@ type Config struct {
 	// JetStream stream (server/natsexport); its Logger and Name are the
 	// service's.
 	JetStream natsexport.Options
+	// Notify configures the outbound webhooks (retry schedule, timeout,
+	// auto-disable, plain-http endpoints).
+	Notify notify.Config
 }
 
 // minRetention is the shortest retention: well beyond the time within
@@ -192,6 +196,9 @@ func (c Config) Validate() error {
 	}
 	if c.JetStream.URL != "" {
 		errs = append(errs, c.JetStream.Validate())
+	}
+	if err := c.Notify.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/accounthealth/accounthealth/server/backfill"
@@ -12,6 +13,7 @@ import (
 	"github.com/accounthealth/accounthealth/server/intake"
 	"github.com/accounthealth/accounthealth/server/metrics"
 	"github.com/accounthealth/accounthealth/server/natsexport"
+	"github.com/accounthealth/accounthealth/server/notify"
 	"github.com/accounthealth/accounthealth/server/provider"
 	"github.com/accounthealth/accounthealth/server/rebuild"
 	"github.com/accounthealth/accounthealth/server/reconcile"
@@ -41,15 +43,31 @@ type core struct {
 	reconciler  *reconcile.Reconciler // nil also when turned off
 	pruner      *retention.Runner     // nil when nothing is pruned
 	exporter    *natsexport.Exporter  // nil without a NATS URL
+	// notifier delivers outbound webhooks; nil on a store without an
+	// outbox (a test's wrapper), and then NotificationService is not served.
+	notifier *notify.Notifier
+	// listeners are the bound addresses, once known: endpoints there are
+	// refused.
+	listeners atomic.Pointer[[]string]
 }
 
 // newCore builds the core over s. On error nothing is left running.
 func newCore(cfg Config, s store.Store, logger *slog.Logger) (_ *core, err error) {
+	outbox, hasOutbox := s.(store.Outbox)
 	s = boundReads(s)
 	c := &core{store: s, tracing: newTracing(cfg.TracerProvider)}
 	c.metrics = metrics.New(s.Summary, cfg.MetricsAccountsMaxAge, logger)
 	c.ready = newReadiness(s, cfg.HealthCheckInterval, logger)
-	c.broker = stream.New(s, stream.Options{HeartbeatInterval: cfg.StreamHeartbeat, Logger: logger})
+	if hasOutbox {
+		c.notifier = notify.New(s, outbox, notify.Options{
+			Config: cfg.Notify, Holder: replicaName(), Logger: logger,
+			OwnAddrs: func() []string { return *c.listeners.Load() },
+			Observer: notify.Observer{Attempted: c.metrics.WebhookAttempt, Disabled: c.metrics.WebhookEndpointDisabled},
+		})
+		c.metrics.WatchOutbox(c.notifier.Stats, cfg.MetricsAccountsMaxAge)
+	}
+	c.broker = stream.New(s, stream.Options{HeartbeatInterval: cfg.StreamHeartbeat, Logger: logger, OnTail: c.wakeNotifier})
+	c.listeners.Store(&[]string{cfg.WebhookAddr, cfg.GRPCAddr, cfg.APIAddr})
 	c.batcher = intake.NewBatcher(s, 0, c.broker.Notify, func(size int, elapsed time.Duration, results []store.Result, err error) {
 		c.metrics.Committed(size, elapsed, results)
 		c.ready.committed(err)
@@ -103,6 +121,14 @@ func newCore(cfg Config, s store.Store, logger *slog.Logger) (_ *core, err error
 		})
 	}
 	return c, nil
+}
+
+// wakeNotifier has the outbound webhooks read the log: the broker's tail
+// moved.
+func (c *core) wakeNotifier() {
+	if c.notifier != nil {
+		c.notifier.Notify()
+	}
 }
 
 // backfillMetrics counts the pages a backfill reports. Runs do not overlap

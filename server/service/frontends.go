@@ -130,6 +130,9 @@ func (fe *frontEnds) newGRPCServers(cfg Config, c *core, authn *auth.Authenticat
 	ahv1.RegisterWebhookServiceServer(fe.inproc, webhooks)
 	for _, g := range []*grpc.Server{fe.grpc, fe.inproc} {
 		ahv1.RegisterAccountHealthServiceServer(g, accounts)
+		if c.notifier != nil {
+			ahv1.RegisterNotificationServiceServer(g, &NotificationService{notifier: c.notifier, logger: logger})
+		}
 		healthpb.RegisterHealthServer(g, c.ready.health)
 	}
 	reflection.Register(fe.grpc)
@@ -150,6 +153,9 @@ func (fe *frontEnds) newHTTPHandlers(cfg Config, c *core, authn *auth.Authentica
 	rest := newMethodRouter(logger, runtime.WithMetadata(callerMetadata), runtime.WithErrorHandler(httpErrorHandler))
 	apiMux := rest.mux
 	if err := ahv1.RegisterAccountHealthServiceHandler(context.Background(), apiMux, fe.conn); err != nil {
+		return nil, nil, fmt.Errorf("api gateway: %w", err)
+	}
+	if err := ahv1.RegisterNotificationServiceHandler(context.Background(), apiMux, fe.conn); err != nil {
 		return nil, nil, fmt.Errorf("api gateway: %w", err)
 	}
 	if err := handleProbes(apiMux, c.ready); err != nil {

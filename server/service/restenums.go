@@ -15,6 +15,8 @@ import (
 var queryEnums = map[string]protoreflect.EnumDescriptor{
 	"states": ahv1.HealthState(0).Descriptor(),
 	"kinds":  ahv1.TransitionKind(0).Descriptor(),
+	// ListMessages' filter.
+	"statuses": ahv1.MessageStatus(0).Descriptor(),
 }
 
 // shortEnumNames lets REST callers write enum values as the CLI does:

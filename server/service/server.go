@@ -52,7 +52,10 @@ func New(cfg Config, s store.Store, logger *slog.Logger) (*Server, error) {
 		c.batcher.Close()
 		return nil, err
 	}
-	return &Server{cfg: cfg, logger: logger, core: c, frontEnds: fe, brokerDone: make(chan struct{})}, nil
+	srv := &Server{cfg: cfg, logger: logger, core: c, frontEnds: fe, brokerDone: make(chan struct{})}
+	a := srv.Addrs()
+	c.listeners.Store(&[]string{a.Webhook, a.GRPC, a.API})
+	return srv, nil
 }
 
 // Addrs are the bound addresses, useful when the config asked for port 0.
@@ -86,6 +89,9 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	if s.exporter != nil {
 		s.workers.Go(func() { s.export(workCtx) })
+	}
+	if s.notifier != nil {
+		s.workers.Go(func() { s.notifier.Run(workCtx) })
 	}
 	if s.backfill != nil && s.cfg.SyncOnStart {
 		s.workers.Go(func() { s.syncOnStart(workCtx) })

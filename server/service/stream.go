@@ -2,13 +2,11 @@ package service
 
 import (
 	"errors"
-	"slices"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ahv1 "github.com/accounthealth/accounthealth/gen/accounthealth/v1"
-	"github.com/accounthealth/accounthealth/server/health"
 	"github.com/accounthealth/accounthealth/server/store"
 	"github.com/accounthealth/accounthealth/server/stream"
 )
@@ -68,18 +66,9 @@ func streamItemFor(c *store.Change) stream.Item { return stream.Item{Change: c, 
 // streamRequest checks the request and turns it into the broker's terms.
 func streamRequest(req *ahv1.StreamDisconnectionsRequest) (stream.Request, error) {
 	var r stream.Request
-	for _, id := range req.GetUserIds() {
-		if err := checkID("user_ids", id, true); err != nil {
-			return r, err
-		}
-	}
-	r.Filter = stream.Filter{UserIDs: req.GetUserIds(), ErrorCodes: req.GetErrorCodes(), IncludeRecoveries: req.GetIncludeRecoveries()}
-	for _, k := range req.GetKinds() {
-		i := slices.Index(kindsToProto, k)
-		if i <= 0 {
-			return r, invalidArgument("kinds", "contains "+k.String()+", which is not a transition kind")
-		}
-		r.Filter.Kinds = append(r.Filter.Kinds, health.Kind(i))
+	var err error
+	if r.Filter, err = streamFilter(req.GetUserIds(), req.GetKinds(), req.GetErrorCodes(), req.GetIncludeRecoveries()); err != nil {
+		return r, err
 	}
 	switch start := req.GetStart().(type) {
 	case *ahv1.StreamDisconnectionsRequest_ResumeAfter:

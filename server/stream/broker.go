@@ -72,6 +72,11 @@ type Options struct {
 	HeartbeatInterval time.Duration
 	// Logger receives the tail's read failures; nil means slog.Default().
 	Logger *slog.Logger
+	// OnTail, when set, is called whenever the tail has read new changes,
+	// committed by this process or (through the store's Watcher or the
+	// poll) another: other readers of the log (the outbound webhooks) wake
+	// on it rather than watching the store themselves. It must not block.
+	OnTail func()
 }
 
 func (o Options) withDefaults() Options {
@@ -237,6 +242,9 @@ func (b *Broker) readTail(ctx context.Context) {
 			b.tailErr = nil
 			b.broadcast()
 			b.mu.Unlock()
+		}
+		if len(page) > 0 && b.opts.OnTail != nil {
+			b.opts.OnTail()
 		}
 		// A page may end early, full in bytes: only an empty one is the end.
 		if len(page) == 0 {

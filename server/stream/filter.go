@@ -90,3 +90,18 @@ func has(s map[string]struct{}, x string) bool {
 	_, ok := s[x]
 	return ok
 }
+
+// Matcher is a checked, compiled Filter, for readers of the log other
+// than the broker's subscriptions that select changes the same way (the
+// outbound webhooks).
+type Matcher struct{ m matcher }
+
+// Compile checks f (ErrInvalidArgument wrapped, for an unknown kind) and
+// compiles it.
+func (f Filter) Compile() (Matcher, error) {
+	m, err := f.compile(time.Time{})
+	return Matcher{m: m}, err
+}
+
+// Match reports whether f selects c.
+func (m *Matcher) Match(c *store.Change) bool { return m.m.match(c) }

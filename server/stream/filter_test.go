@@ -63,6 +63,18 @@ func TestFilters(t *testing.T) {
 				want = append(want, changes[i])
 			}
 			checkSame(t, "received", want, drain(t, sub, lastSeq(changes)))
+			// A compiled filter selects the same changes.
+			m, err := c.filter.Compile()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var matched []store.Change
+			for i := range changes {
+				if m.Match(&changes[i]) {
+					matched = append(matched, changes[i])
+				}
+			}
+			checkSame(t, "matched", want, matched)
 		})
 	}
 }
@@ -73,6 +85,9 @@ func TestFilterRejectsUnknownKinds(t *testing.T) {
 		_, err := e.broker.Subscribe(t.Context(), Request{Filter: Filter{Kinds: []health.Kind{k}}})
 		if !errors.Is(err, store.ErrInvalidArgument) {
 			t.Errorf("kind %d: err = %v, want store.ErrInvalidArgument", int(k), err)
+		}
+		if _, err := (Filter{Kinds: []health.Kind{k}}).Compile(); !errors.Is(err, store.ErrInvalidArgument) {
+			t.Errorf("kind %d: Compile: err = %v, want store.ErrInvalidArgument", int(k), err)
 		}
 	}
 }

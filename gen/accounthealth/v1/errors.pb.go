@@ -101,6 +101,9 @@ const (
 	// timeline again from its first page. (Stream cursors never get it: the
 	// change log is never pruned.)
 	ErrorReason_PRUNED ErrorReason = 23
+	// FAILED_PRECONDITION: the service holds as many webhook endpoints as it
+	// may (1000); delete one first.
+	ErrorReason_TOO_MANY_ENDPOINTS ErrorReason = 24
 )
 
 // Enum value maps for ErrorReason.
@@ -130,6 +133,7 @@ var (
 		21: "METHOD_NOT_ALLOWED",
 		22: "INTAKE_BUSY",
 		23: "PRUNED",
+		24: "TOO_MANY_ENDPOINTS",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED":  0,
@@ -156,6 +160,7 @@ var (
 		"METHOD_NOT_ALLOWED":        21,
 		"INTAKE_BUSY":               22,
 		"PRUNED":                    23,
+		"TOO_MANY_ENDPOINTS":        24,
 	}
 )
 
@@ -190,7 +195,7 @@ var File_accounthealth_v1_errors_proto protoreflect.FileDescriptor
 
 const file_accounthealth_v1_errors_proto_rawDesc = "" +
 	"\n" +
-	"\x1daccounthealth/v1/errors.proto\x12\x10accounthealth.v1*\xb3\x04\n" +
+	"\x1daccounthealth/v1/errors.proto\x12\x10accounthealth.v1*\xcb\x04\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fUNAUTHENTICATED\x10\x01\x12\r\n" +
@@ -217,7 +222,8 @@ const file_accounthealth_v1_errors_proto_rawDesc = "" +
 	"\x12METHOD_NOT_ALLOWED\x10\x15\x12\x0f\n" +
 	"\vINTAKE_BUSY\x10\x16\x12\n" +
 	"\n" +
-	"\x06PRUNED\x10\x17B\xd1\x01\n" +
+	"\x06PRUNED\x10\x17\x12\x16\n" +
+	"\x12TOO_MANY_ENDPOINTS\x10\x18B\xd1\x01\n" +
 	"\x14com.accounthealth.v1B\vErrorsProtoP\x01ZKgithub.com/accounthealth/accounthealth/gen/accounthealth/v1;accounthealthv1\xa2\x02\x03AXX\xaa\x02\x10Accounthealth.V1\xca\x02\x10Accounthealth\\V1\xe2\x02\x1cAccounthealth\\V1\\GPBMetadata\xea\x02\x11Accounthealth::V1b\x06proto3"
 
 var (

@@ -55,6 +55,8 @@ type Store struct {
 	sqlstore.Checker
 	// Pruner gives the Prune method (newPruner).
 	sqlstore.Pruner
+	// Outboxer gives the store.Outbox methods (newOutboxer).
+	sqlstore.Outboxer
 	mu       sync.Mutex         // orders Close against WatchChanges joining watchers
 	closing  context.Context    // done once Close has begun: watchers return
 	stop     context.CancelFunc // ends closing
@@ -64,6 +66,7 @@ type Store struct {
 var (
 	_ store.Store   = (*Store)(nil)
 	_ store.Watcher = (*Store)(nil)
+	_ store.Outbox  = (*Store)(nil)
 )
 
 // Open connects to the database at databaseURL (see the package doc) and
@@ -94,6 +97,7 @@ func Open(ctx context.Context, databaseURL string, opts store.Options) (_ *Store
 	s.Syncer = newSyncer(s)
 	s.Checker = newChecker(s)
 	s.Pruner = newPruner(s)
+	s.Outboxer = newOutboxer(s)
 	// The pool connects lazily: say so when the server is what fails.
 	if err = s.pool.Ping(ctx); err != nil {
 		return nil, fmt.Errorf("connect: %w", err)

@@ -52,3 +52,15 @@ func claimSQL(c *sqlstore.Claim, unconfirmed bool) (string, []any) {
 		" SELECT due.account_id, due.unconfirmed, due.confirmed_at FROM due JOIN leased USING (account_id)" +
 		" ORDER BY " + sqlstore.DueOrder("due."), b.Args
 }
+
+var outboxSQL = sqlstore.NewOutboxSQL(sqlstore.PostgreSQL)
+
+// newOutboxer gives s its store.Outbox methods, on the pool. Claims from
+// several replicas lock the messages they lease and skip those another
+// claim holds (see sqlstore.OutboxSQL).
+func newOutboxer(s *Store) sqlstore.Outboxer {
+	q := querier{s.pool}
+	return sqlstore.NewOutboxer(&s.guard, q, q, func(ctx context.Context, fn func(sqlstore.TxQuerier) error) error {
+		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return fn(querier{tx}) })
+	}, &outboxSQL)
+}

@@ -60,11 +60,16 @@ type Store struct {
 	sqlstore.Checker
 	// Pruner gives the Prune method (newPruner).
 	sqlstore.Pruner
+	// Outboxer gives the store.Outbox methods (newOutboxer).
+	sqlstore.Outboxer
 	// rebuilding holds a token while a Rebuild runs.
 	rebuilding chan struct{}
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store  = (*Store)(nil)
+	_ store.Outbox = (*Store)(nil)
+)
 
 // Open opens (creating if needed) the database in dir and brings its schema
 // up to date.
@@ -111,6 +116,7 @@ func Open(ctx context.Context, dir string, opts store.Options) (_ *Store, err er
 	s.Syncer = newSyncer(s)
 	s.Checker = newChecker(s)
 	s.Pruner = newPruner(s)
+	s.Outboxer = newOutboxer(s)
 	return s, nil
 }
 

@@ -39,3 +39,14 @@ func (s *Store) inWriteTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	}
 	return tx.Commit()
 }
+
+var outboxSQL = sqlstore.NewOutboxSQL(sqlstore.SQLite)
+
+// newOutboxer gives s its store.Outbox methods. Its writes, fan-ins and
+// claims run on the one writer, so a claim is never interleaved with
+// another.
+func newOutboxer(s *Store) sqlstore.Outboxer {
+	return sqlstore.NewOutboxer(&s.guard, s.reads(), querier{db: s.w}, func(ctx context.Context, fn func(sqlstore.TxQuerier) error) error {
+		return s.inWriteTx(ctx, func(tx *sql.Tx) error { return fn(querier{db: tx}) })
+	}, &outboxSQL)
+}

@@ -86,6 +86,8 @@ func Run(t *testing.T, newDB Factory) {
 		{"PruneRemovedAccounts", testPruneRemovedAccounts},
 		{"PruneDuringIngest", testPruneDuringIngest},
 		{"PrunedPageToken", testPrunedPageToken},
+		{"OutboxEndpoints", testOutboxEndpoints},
+		{"OutboxClaims", testOutboxClaims},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -105,6 +107,7 @@ func Run(t *testing.T, newDB Factory) {
 		{"ClaimDueConcurrently", testClaimDueConcurrently},
 		{"CheckClean", testCheckClean},
 		{"SummaryFollowsCommits", testSummaryFollowsCommits},
+		{"OutboxClaimsConcurrently", testOutboxClaimsConcurrently},
 	}
 	for _, tc := range reopening {
 		t.Run(tc.name, func(t *testing.T) {

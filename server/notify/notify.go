@@ -1,0 +1,450 @@
+// Package notify delivers committed transitions to outbound webhook
+// endpoints, signed in the Standard Webhooks form, at least once and in
+// order per account per endpoint.
+//
+// Delivery is a cursor over the durable change log, like a stream: each
+// endpoint's cursor is moved by a fan-in that stores the endpoint's
+// messages in the same commit (store.Outbox.FanIn), so nothing committed
+// is skipped across crashes or replicas. A dispatcher leases due messages
+// in the store (one process sends a message at a time; a crashed holder's
+// lease expires), sends them within the endpoint's concurrency and rate
+// limits, records every attempt, and reschedules failures on a retry
+// schedule with jitter, honouring Retry-After. Only the oldest pending
+// message of an account is due, so one failing account holds back only
+// its own messages.
+package notify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/accounthealth/accounthealth/server/outbound"
+	"github.com/accounthealth/accounthealth/server/store"
+	"github.com/accounthealth/accounthealth/server/stream"
+)
+
+// Defaults of Options.
+const (
+	DefaultTimeout      = 15 * time.Second
+	DefaultDisableAfter = 5 * 24 * time.Hour
+	DefaultPollInterval = 5 * time.Second
+	// leaseMargin is added to the timeout for a message's lease: the time
+	// to record the attempt after the receiver answered.
+	leaseMargin = 5 * time.Second
+	// fanInPage is how many changes a fan-in reads at a time.
+	fanInPage = 500
+)
+
+// Observer hears about deliveries, for metrics. Its functions may be nil.
+type Observer struct {
+	Attempted func(endpointID string, delivered bool, latency time.Duration)
+	Disabled  func(endpointID string)
+}
+
+// Config is what an operator sets (flags of `accounthealth serve`). Zero
+// values take the defaults.
+type Config struct {
+	Schedule     []time.Duration // DefaultSchedule when nil
+	Timeout      time.Duration   // for a 2xx, DefaultTimeout when 0
+	DisableAfter time.Duration   // of failing everything, DefaultDisableAfter when 0
+	// PollInterval bounds how long a change committed elsewhere (another
+	// replica without a store Watcher) or a retry waits to be noticed.
+	PollInterval  time.Duration
+	AllowInsecure bool // plain http to any host
+}
+
+// Validate reports a problem with c, naming the flag.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Schedule != nil && len(c.Schedule) == 0 {
+		errs = append(errs, errors.New("notify-retry-schedule: lists no attempt; give at least one delay (0s: at once)"))
+	}
+	for _, d := range []struct {
+		name string
+		d    time.Duration
+	}{{"notify-timeout", c.Timeout}, {"notify-disable-after", c.DisableAfter}, {"notify-poll-interval", c.PollInterval}} {
+		if d.d < 0 {
+			errs = append(errs, fmt.Errorf("%s: must not be negative, got %v (0 takes the default)", d.name, d.d))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Options configure a Notifier.
+type Options struct {
+	Config
+	// Holder names this process in the store's leases.
+	Holder   string
+	OwnAddrs func() []string // the service's listeners, refused as endpoints
+	Client   *http.Client
+	Now      func() time.Time
+	Logger   *slog.Logger
+	Observer Observer
+}
+
+// Notifier manages the endpoints and delivers their messages.
+type Notifier struct {
+	log    store.Store
+	outbox store.Outbox
+	opts   Options
+	urls   urlChecker
+	wake   chan struct{}
+
+	// records carries finished attempts to the recorder, which commits
+	// what has gathered in one transaction: one commit (an fsync) per
+	// attempt would bound deliveries to the store's commits per second.
+	records chan pendingRecord
+
+	mu    sync.Mutex
+	lanes map[string]*lane
+	due   *time.Timer // wakes the dispatcher for the earliest scheduled retry
+	dueAt time.Time
+	sends sync.WaitGroup
+}
+
+// lane is an endpoint's deliveries in flight in this process.
+type lane struct {
+	inflight int
+	limiter  *rate.Limiter // nil without a rate limit
+}
+
+// New returns a Notifier over a store that is both the log and its outbox.
+func New(log store.Store, outbox store.Outbox, opts Options) *Notifier {
+	if opts.Schedule == nil {
+		opts.Schedule = DefaultSchedule
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	if opts.DisableAfter <= 0 {
+		opts.DisableAfter = DefaultDisableAfter
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = DefaultPollInterval
+	}
+	if opts.Client == nil {
+		opts.Client = newClient()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Notifier{
+		log: log, outbox: outbox, opts: opts, wake: make(chan struct{}, 1), lanes: map[string]*lane{},
+		records: make(chan pendingRecord, store.MaxAttemptRecords),
+		urls:    urlChecker{allowInsecure: opts.AllowInsecure, own: opts.OwnAddrs, resolver: net.DefaultResolver},
+	}
+}
+
+// newClient does not follow redirects: a receiver answers for itself,
+// and a 3xx counts as a failure.
+func newClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = MaxConcurrency
+	return &http.Client{Transport: t, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+func (n *Notifier) now() time.Time { return n.opts.Now().UTC() }
+
+// Notify tells the dispatcher that new changes or due messages may be
+// there. It never blocks; wake-ups coalesce.
+func (n *Notifier) Notify() {
+	select {
+	case n.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run fans in and delivers until ctx ends, then waits for the deliveries
+// in flight (their requests end with ctx) and returns.
+func (n *Notifier) Run(ctx context.Context) {
+	poll := time.NewTicker(n.opts.PollInterval)
+	defer poll.Stop()
+	var recording sync.WaitGroup
+	recording.Go(func() { n.record(ctx) })
+	defer recording.Wait()
+	defer n.sends.Wait()
+	for {
+		n.pass(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-n.wake:
+		case <-poll.C:
+		}
+	}
+}
+
+// pass fans in and dispatches for every enabled endpoint, each step in
+// one commit for all of them. A failing store is retried at the next
+// wake-up or poll: the log and the outbox keep everything meanwhile.
+func (n *Notifier) pass(ctx context.Context) {
+	all, err := n.outbox.ListEndpoints(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			n.opts.Logger.Warn("notify: listing endpoints failed; retrying", "error", err)
+		}
+		return
+	}
+	n.forgetLanes(all)
+	var enabled []*store.Endpoint
+	for i := range all {
+		if !all[i].Disabled {
+			enabled = append(enabled, &all[i])
+		}
+	}
+	if len(enabled) == 0 {
+		return
+	}
+	if err := n.fanIn(ctx, enabled); err != nil && ctx.Err() == nil {
+		n.opts.Logger.Warn("notify: fan-in failed; retrying", "error", err)
+	}
+	if err := n.dispatch(ctx, enabled); err != nil && ctx.Err() == nil {
+		n.opts.Logger.Warn("notify: claiming messages failed; retrying", "error", err)
+	}
+}
+
+// forgetLanes drops the lanes of endpoints deleted, once idle.
+func (n *Notifier) forgetLanes(endpoints []store.Endpoint) {
+	live := make(map[string]bool, len(endpoints))
+	for _, e := range endpoints {
+		live[e.ID] = true
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for id, l := range n.lanes {
+		if !live[id] && l.inflight == 0 {
+			delete(n.lanes, id)
+		}
+	}
+}
+
+// fanInMessages bounds the messages of one fan-in commit (a page of
+// changes times the endpoints), so that it stays a few MB.
+const fanInMessages = 5000
+
+// fanIn stores the endpoints' messages for the next page of changes
+// after their cursors and moves them. It does one page, so that a backlog
+// does not hold back the dispatch; it wakes the next pass itself when
+// there is more. An endpoint whose cursor another process moved first
+// waits for the next pass, which reads on from where that one left it.
+func (n *Notifier) fanIn(ctx context.Context, endpoints []*store.Endpoint) error {
+	matchers := make([]stream.Matcher, len(endpoints))
+	from := endpoints[0].Cursor
+	for i, e := range endpoints {
+		spec, err := SpecOf(*e)
+		if err != nil {
+			return err
+		}
+		if matchers[i], err = spec.Filter.Compile(); err != nil {
+			return err
+		}
+		from = min(from, e.Cursor)
+	}
+	page := max(1, min(fanInPage, fanInMessages/len(endpoints)))
+	changes, err := n.log.ReadChanges(ctx, from, page)
+	if err != nil || len(changes) == 0 {
+		return err
+	}
+	to := changes[len(changes)-1].Seq
+	batches := n.batches(endpoints, matchers, changes, to)
+	moved, err := n.outbox.FanIn(ctx, batches)
+	if err != nil {
+		return err
+	}
+	for i, e := range endpoints {
+		if moved[i] {
+			e.Cursor = to
+		}
+	}
+	n.Notify() // there may be more
+	return nil
+}
+
+// batches are the endpoints' messages for changes, each after its own
+// cursor, up to to.
+func (n *Notifier) batches(endpoints []*store.Endpoint, matchers []stream.Matcher, changes []store.Change, to int64) []store.FanInBatch {
+	now := n.now()
+	batches := make([]store.FanInBatch, 0, len(endpoints))
+	for i, e := range endpoints {
+		b := store.FanInBatch{EndpointID: e.ID, From: e.Cursor, To: to}
+		for j := range changes {
+			c := &changes[j]
+			if c.Seq <= e.Cursor || !matchers[i].Match(c) {
+				continue
+			}
+			m, err := outbound.New(*c)
+			if err != nil {
+				// A change no message type names (e.g. a newer writer's kind)
+				// is no transition receivers know; it is logged, not sent.
+				n.opts.Logger.Warn("notify: change not sent", "endpoint", e.ID, "seq", c.Seq, "error", err)
+				continue
+			}
+			b.Messages = append(b.Messages, store.OutboxMessage{
+				EndpointID: e.ID, Seq: m.Seq, AccountID: m.AccountID, Type: m.Type, Body: m.Body, OccurredAt: m.Timestamp,
+				MessageState: store.MessageState{Status: store.MessagePending, NextAt: now}, CreatedAt: now,
+			})
+		}
+		batches = append(batches, b)
+	}
+	return batches
+}
+
+// dispatch leases as many due messages as the endpoints' limits allow, in
+// one claim, and sends each in its own goroutine.
+func (n *Notifier) dispatch(ctx context.Context, endpoints []*store.Endpoint) error {
+	now := n.opts.Now()
+	q := store.MessageClaim{Holder: n.opts.Holder, Now: now, LeaseFor: n.opts.Timeout + leaseMargin}
+	byID := make(map[string]*store.Endpoint, len(endpoints))
+	lanes := make(map[string]*lane, len(endpoints))
+	total := 0
+	n.mu.Lock()
+	for _, e := range endpoints {
+		l := n.laneOf(e)
+		free := e.Concurrency - l.inflight
+		if l.limiter != nil {
+			free = min(free, int(l.limiter.TokensAt(now)))
+			if free <= 0 {
+				n.wakeAtLocked(now.Add(time.Duration(float64(time.Second) / e.RateLimit)))
+			}
+		}
+		free = min(free, store.MaxClaimMessages-total)
+		if free > 0 {
+			q.Endpoints = append(q.Endpoints, store.EndpointLimit{EndpointID: e.ID, Limit: free})
+			byID[e.ID], lanes[e.ID] = e, l
+			total += free
+		}
+	}
+	n.mu.Unlock()
+	if len(q.Endpoints) == 0 || ctx.Err() != nil {
+		return nil
+	}
+	msgs, err := n.outbox.ClaimMessages(ctx, q)
+	if err != nil || len(msgs) == 0 {
+		return err
+	}
+	n.mu.Lock()
+	for _, m := range msgs {
+		l := lanes[m.EndpointID]
+		l.inflight++
+		if l.limiter != nil {
+			l.limiter.ReserveN(now, 1)
+		}
+	}
+	n.mu.Unlock()
+	for _, m := range msgs {
+		ep, l := *byID[m.EndpointID], lanes[m.EndpointID]
+		n.sends.Go(func() { n.deliver(ctx, &ep, m, l) })
+	}
+	return nil
+}
+
+// laneOf returns the endpoint's lane, its limiter following the
+// endpoint's rate. n.mu must be held.
+func (n *Notifier) laneOf(e *store.Endpoint) *lane {
+	l := n.lanes[e.ID]
+	if l == nil {
+		l = &lane{}
+		n.lanes[e.ID] = l
+	}
+	switch {
+	case e.RateLimit <= 0:
+		l.limiter = nil
+	case l.limiter == nil:
+		l.limiter = rate.NewLimiter(rate.Limit(e.RateLimit), max(1, int(e.RateLimit)))
+	case l.limiter.Limit() != rate.Limit(e.RateLimit):
+		l.limiter.SetLimit(rate.Limit(e.RateLimit))
+		l.limiter.SetBurst(max(1, int(e.RateLimit)))
+	}
+	return l
+}
+
+// wakeAt has the dispatcher run at t, or earlier; n.mu must be held.
+func (n *Notifier) wakeAtLocked(t time.Time) {
+	if n.due != nil && !n.dueAt.IsZero() && !t.Before(n.dueAt) {
+		return
+	}
+	if n.due != nil {
+		n.due.Stop()
+	}
+	n.dueAt = t
+	n.due = time.AfterFunc(time.Until(t), func() {
+		n.mu.Lock()
+		n.dueAt = time.Time{}
+		n.mu.Unlock()
+		n.Notify()
+	})
+}
+
+// pendingRecord is an attempt waiting for the recorder, and where its
+// result goes.
+type pendingRecord struct {
+	store.AttemptRecord
+	done chan recordResult // buffered: the recorder never waits on it
+}
+
+type recordResult struct {
+	store.AttemptResult
+	err error
+}
+
+// record commits the attempts that deliveries hand it, as many at a time
+// as have gathered, until ctx ends.
+func (n *Notifier) record(ctx context.Context) {
+	for {
+		var batch []pendingRecord
+		select {
+		case <-ctx.Done():
+			return
+		case r := <-n.records:
+			batch = append(batch, r)
+		}
+	gather:
+		for len(batch) < store.MaxAttemptRecords {
+			select {
+			case r := <-n.records:
+				batch = append(batch, r)
+			default:
+				break gather
+			}
+		}
+		records := make([]store.AttemptRecord, len(batch))
+		for i, r := range batch {
+			records[i] = r.AttemptRecord
+		}
+		results, err := n.outbox.RecordAttempts(ctx, n.opts.Holder, records)
+		for i, r := range batch {
+			res := recordResult{err: err}
+			if err == nil {
+				res.AttemptResult = results[i]
+			}
+			r.done <- res
+		}
+	}
+}
+
+// recordAttempt has the recorder commit an attempt and waits for it.
+func (n *Notifier) recordAttempt(ctx context.Context, a store.Attempt, next store.MessageState) (store.AttemptResult, error) {
+	r := pendingRecord{AttemptRecord: store.AttemptRecord{Attempt: a, Next: next}, done: make(chan recordResult, 1)}
+	select {
+	case n.records <- r:
+	case <-ctx.Done():
+		return store.AttemptResult{}, ctx.Err()
+	}
+	select {
+	case res := <-r.done:
+		return res.AttemptResult, res.err
+	case <-ctx.Done():
+		return store.AttemptResult{}, ctx.Err()
+	}
+}
