@@ -17,8 +17,9 @@ const accountsPrefix = "accounts."
 // history, so that stores holding records derived under older rules know to
 // rebuild them from their log. Version 3: a lean accounts.failed leaves the
 // record unconfirmed, and records carry ConfirmedAt. Version 4: records and
-// transitions keep at most MaxMessageBytes of an error message.
-const RulesVersion = 4
+// transitions keep at most MaxMessageBytes of an error message. Version 5:
+// records name their payroll platform (Item).
+const RulesVersion = 5
 
 // Result is what one delivery does to an account.
 type Result struct {
@@ -196,6 +197,9 @@ func applySnapshot(next *Record, s *Snapshot, receivedAt time.Time) {
 		return
 	}
 	next.Snapshot = s.Raw
+	if s.Item != "" {
+		next.Item = s.Item
+	}
 	if t.After(next.SnapshotAt) {
 		next.SnapshotAt = t
 	}

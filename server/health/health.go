@@ -102,6 +102,9 @@ type Delivery struct {
 	ErrorMessage string
 	Snapshot     *Snapshot // data.resource when the subscription includes it
 	ReceivedAt   time.Time // when our service accepted the delivery
+	// ItemReport is what an items.updated delivery says of a payroll
+	// platform; nil for every other event.
+	ItemReport *ItemReport
 }
 
 // Snapshot is the account object carried in data.resource.
@@ -112,6 +115,7 @@ type Snapshot struct {
 	ConnectionUpdatedAt    time.Time // zero when absent
 	UpdatedAt              time.Time // resource.updated_at; zero when absent
 	ScannedAt              time.Time // zero when null: never scanned
+	Item                   string    // the payroll platform (item) the account is on; empty when absent
 	Raw                    []byte    // the resource JSON as delivered, or its servable form (see webhook.Decode)
 }
 
@@ -126,8 +130,11 @@ func (s *Snapshot) Time() time.Time {
 
 // Record is one account's derived health.
 type Record struct {
-	AccountID    string
-	UserID       string
+	AccountID string
+	UserID    string
+	// Item is the payroll platform the account is on, from the newest
+	// account object that named one; empty until one did.
+	Item         string
 	State        State
 	ErrorCode    string
 	ErrorMessage string

@@ -1,0 +1,173 @@
+package health
+
+import (
+	"testing"
+	"time"
+)
+
+var itemT0 = time.Date(2026, 11, 2, 12, 0, 0, 0, time.UTC)
+
+// itemAt is itemT0 plus d.
+func itemAt(d time.Duration) time.Time { return itemT0.Add(d) }
+
+// every makes n buckets of one failure each, step apart, from start.
+func every(start time.Time, step time.Duration, n int) []FailureBucket {
+	bs := make([]FailureBucket, n)
+	for i := range bs {
+		bs[i] = FailureBucket{Start: start.Add(time.Duration(i) * step), N: 1}
+	}
+	return bs
+}
+
+func report(status string, d time.Duration) *ItemReport {
+	return &ItemReport{Item: "item_1", Status: status, ReceivedAt: itemAt(d)}
+}
+
+func TestDeriveItemHealth(t *testing.T) {
+	burst := []FailureBucket{{Start: itemAt(0), N: 2}, {Start: itemAt(time.Minute), N: 2}, {Start: itemAt(2 * time.Minute), N: 2}}
+	healthyCounts := map[State]int{StateHealthy: 40}
+	tests := []struct {
+		name       string
+		sig        ItemSignals
+		now        time.Time
+		want       ItemStatus
+		wantSince  time.Time
+		wantRecent int
+	}{
+		{name: "nothing known", now: itemAt(0), want: ItemStatusUnknown},
+		{name: "accounts only, no failure", sig: ItemSignals{Counts: healthyCounts}, now: itemAt(0), want: ItemStatusHealthy},
+		{
+			name: "a trickle all day is no outage",
+			sig:  ItemSignals{Counts: healthyCounts, Failures: every(itemAt(-24*time.Hour), 10*time.Minute, 144)},
+			now:  itemAt(0), want: ItemStatusHealthy, wantRecent: 1,
+		},
+		{
+			name: "a steady high rate of a large item is no outage",
+			sig:  ItemSignals{Counts: map[State]int{StateHealthy: 5000}, Failures: every(itemAt(-48*time.Hour), 90*time.Second, 1920)},
+			now:  itemAt(0), want: ItemStatusHealthy, wantRecent: 9,
+		},
+		{
+			name: "a burst over a large item's steady rate is a suspected outage",
+			sig: ItemSignals{Counts: map[State]int{StateHealthy: 5000}, Failures: append(
+				every(itemAt(-48*time.Hour), 90*time.Second, 1920), FailureBucket{Start: itemAt(0), N: 60})},
+			now: itemAt(time.Minute), want: ItemStatusSuspectedOutage, wantSince: itemAt(0), wantRecent: 69,
+		},
+		{
+			name: "and it ends when the steady rate is back, above EndFailures",
+			sig: ItemSignals{Counts: map[State]int{StateHealthy: 5000}, Failures: append(append(
+				every(itemAt(-48*time.Hour), 90*time.Second, 1920), FailureBucket{Start: itemAt(0), N: 60}),
+				every(itemAt(90*time.Second), 90*time.Second, 40)...)},
+			now: itemAt(time.Hour), want: ItemStatusHealthy, wantSince: itemAt(15 * time.Minute), wantRecent: 10,
+		},
+		{
+			name: "a burst well above the usual rate is a suspected outage",
+			sig:  ItemSignals{Counts: healthyCounts, Failures: burst},
+			now:  itemAt(5 * time.Minute), want: ItemStatusSuspectedOutage, wantSince: itemAt(2 * time.Minute), wantRecent: 6,
+		},
+		{
+			name: "the same burst over a day of trickle is still one",
+			sig:  ItemSignals{Counts: healthyCounts, Failures: append(every(itemAt(-24*time.Hour), 30*time.Minute, 47), burst...)},
+			now:  itemAt(5 * time.Minute), want: ItemStatusSuspectedOutage, wantSince: itemAt(2 * time.Minute), wantRecent: 6,
+		},
+		{
+			name: "four failures together are not enough",
+			sig:  ItemSignals{Counts: healthyCounts, Failures: burst[:2]},
+			now:  itemAt(5 * time.Minute), want: ItemStatusHealthy, wantRecent: 4,
+		},
+		{
+			name: "a suspicion ends when the failures leave the window",
+			sig:  ItemSignals{Counts: healthyCounts, Failures: burst},
+			// The last two leave at 17 min: from then on, none is within.
+			now: itemAt(time.Hour), want: ItemStatusHealthy, wantSince: itemAt(17 * time.Minute),
+		},
+		{
+			name: "hysteresis: failures below the start threshold keep it going",
+			sig: ItemSignals{Counts: healthyCounts, Failures: append(burst,
+				every(itemAt(10*time.Minute), 7*time.Minute, 8)...)},
+			now: itemAt(65 * time.Minute), want: ItemStatusSuspectedOutage, wantSince: itemAt(2 * time.Minute), wantRecent: 2,
+		},
+		{
+			name: "reported issues confirm the suspicion",
+			sig:  ItemSignals{Counts: healthyCounts, Failures: burst, Report: report(ReportedIssues, 4*time.Minute)},
+			now:  itemAt(5 * time.Minute), want: ItemStatusOutage, wantSince: itemAt(2 * time.Minute), wantRecent: 6,
+		},
+		{
+			name: "reported unavailable is an outage without any failure",
+			sig:  ItemSignals{Counts: healthyCounts, Report: report(ReportedUnavailable, 0)},
+			now:  itemAt(5 * time.Minute), want: ItemStatusOutage, wantSince: itemAt(0),
+		},
+		{
+			name: "reported healthy after it began ends the suspicion",
+			sig:  ItemSignals{Counts: healthyCounts, Failures: burst, Report: report(ReportedHealthy, 4*time.Minute)},
+			now:  itemAt(5 * time.Minute), want: ItemStatusHealthy, wantSince: itemAt(4 * time.Minute),
+		},
+		{
+			name: "new failures after that report start a new one",
+			sig: ItemSignals{Counts: healthyCounts, Report: report(ReportedHealthy, 4*time.Minute),
+				Failures: append(burst, every(itemAt(5*time.Minute), 30*time.Second, 5)...)},
+			now: itemAt(8 * time.Minute), want: ItemStatusSuspectedOutage, wantSince: itemAt(7 * time.Minute), wantRecent: 5,
+		},
+		{
+			name: "reported healthy before the burst does not end it",
+			sig:  ItemSignals{Counts: healthyCounts, Failures: burst, Report: report(ReportedHealthy, -time.Hour)},
+			now:  itemAt(5 * time.Minute), want: ItemStatusSuspectedOutage, wantSince: itemAt(2 * time.Minute), wantRecent: 6,
+		},
+		{
+			name: "reported issues alone",
+			sig:  ItemSignals{Counts: healthyCounts, Report: report(ReportedIssues, 0)},
+			now:  itemAt(5 * time.Minute), want: ItemStatusIssues, wantSince: itemAt(0),
+		},
+		{
+			name: "a status we do not know reads as issues",
+			sig:  ItemSignals{Report: report("maintenance", 0)},
+			now:  itemAt(5 * time.Minute), want: ItemStatusIssues, wantSince: itemAt(0),
+		},
+		{
+			name: "failures in the future of now do not count",
+			sig:  ItemSignals{Counts: healthyCounts, Failures: burst},
+			now:  itemAt(-time.Minute), want: ItemStatusHealthy,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.sig.Item = "item_1"
+			got := DeriveItemHealth(tt.sig, DefaultItemRules, tt.now)
+			if got.Status != tt.want || !got.Since.Equal(tt.wantSince) || got.RecentFailures != tt.wantRecent {
+				t.Errorf("got %v since %v, %d recent; want %v since %v, %d recent",
+					got.Status, got.Since, got.RecentFailures, tt.want, tt.wantSince, tt.wantRecent)
+			}
+		})
+	}
+}
+
+// TestDeriveItemHealthNoFlap derives the status at every minute of a day
+// of random-free but uneven trickle: it must never suspect an outage.
+func TestDeriveItemHealthNoFlap(t *testing.T) {
+	// Two failures close together every 40 minutes: near, never at, the
+	// threshold.
+	var fs []FailureBucket
+	for i := range 36 {
+		s := itemAt(time.Duration(i) * 40 * time.Minute)
+		fs = append(fs, FailureBucket{Start: s, N: 2}, FailureBucket{Start: s.Add(3 * time.Minute), N: 2})
+	}
+	sig := ItemSignals{Item: "item_1", Counts: map[State]int{StateHealthy: 100}, Failures: fs}
+	for m := range 24 * 60 {
+		if got := DeriveItemHealth(sig, DefaultItemRules, itemAt(time.Duration(m)*time.Minute)); got.Status != ItemStatusHealthy {
+			t.Fatalf("at minute %d: %v with %d recent", m, got.Status, got.RecentFailures)
+		}
+	}
+}
+
+func TestItemStatusNames(t *testing.T) {
+	for s := ItemStatusUnknown; s <= ItemStatusOutage; s++ {
+		if s.String() == "INVALID" {
+			t.Errorf("status %d has no name", s)
+		}
+	}
+	if ItemStatus(99).String() != "INVALID" {
+		t.Error("an unknown status has a name")
+	}
+	if !ItemStatusSuspectedOutage.InOutage() || !ItemStatusOutage.InOutage() || ItemStatusIssues.InOutage() {
+		t.Error("InOutage is wrong")
+	}
+}
