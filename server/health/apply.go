@@ -287,9 +287,9 @@ func reportedError(d Delivery) (code, msg string) {
 		if msg == "" && d.ErrorCode == s.ConnectionErrorCode {
 			msg = d.ErrorMessage
 		}
-		return s.ConnectionErrorCode, capMessage(msg)
+		return s.ConnectionErrorCode, CapMessage(msg)
 	}
-	return d.ErrorCode, capMessage(d.ErrorMessage)
+	return d.ErrorCode, CapMessage(d.ErrorMessage)
 }
 
 // MaxMessageBytes caps what a record and its transitions keep of an error
@@ -298,8 +298,9 @@ func reportedError(d Delivery) (code, msg string) {
 // account, while the delivery in the log keeps it whole.
 const MaxMessageBytes = 4 << 10
 
-// capMessage cuts msg to MaxMessageBytes, on a rune boundary, and says so.
-func capMessage(msg string) string {
+// CapMessage cuts msg to MaxMessageBytes, on a rune boundary, and says so.
+// Item reports are capped alike: the provider's details are a sentence.
+func CapMessage(msg string) string {
 	if len(msg) <= MaxMessageBytes {
 		return msg
 	}
