@@ -72,6 +72,9 @@ type Tx interface {
 	AppendEntry(ctx context.Context, e Entry, h [32]byte) (seq int64, err error)
 	// AppendChange appends c (its Seq ignored) and returns the Seq it got.
 	AppendChange(ctx context.Context, c Change) (seq int64, err error)
+	// PutItemReport keeps r as its item's newest report, unless the one
+	// kept arrived later.
+	PutItemReport(ctx context.Context, r health.ItemReport) error
 }
 
 // Apply is what committing deliveries means, for every driver: it runs
@@ -148,6 +151,11 @@ func (c committer) commit(ctx context.Context, d *Delivery) (Result, error) {
 	}, h)
 	if err != nil {
 		return Result{}, fmt.Errorf("append entry: %w", err)
+	}
+	if ev.ItemReport != nil {
+		if err := tx.PutItemReport(ctx, *ev.ItemReport); err != nil {
+			return Result{}, fmt.Errorf("put item report: %w", err)
+		}
 	}
 	// A zero State means "no record": a non-account event for an account we
 	// have not seen must not create one. DeepEqual may see a change where

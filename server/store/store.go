@@ -99,6 +99,7 @@ type Change struct {
 // HealthQuery selects health records. Zero values mean "no filter".
 type HealthQuery struct {
 	UserID     string
+	Item       string         // only accounts on this payroll platform
 	States     []health.State // any of these
 	ErrorCodes []string       // any of these
 	PageSize   int            // 1..MaxPageSize; 0 means DefaultPageSize
@@ -133,6 +134,20 @@ type Summary struct {
 	ByErrorCode map[string]int // records whose current error code is non-empty
 }
 
+// ItemQuery selects what the store keeps of items (see ItemSignals).
+type ItemQuery struct {
+	Item string // only this item; empty: every item
+	// FailuresSince leaves out the failure buckets (minutes) that ended
+	// at or before it.
+	FailuresSince time.Time
+}
+
+// ItemFailureRetention is how long the store keeps an item's failure
+// buckets (migration 0010's triggers prune older ones): twice the
+// baseline of health.DefaultItemRules, which the derivation needs (see
+// health.DeriveItemHealth).
+const ItemFailureRetention = 48 * time.Hour
+
 // Page size bounds shared by all queries.
 const (
 	DefaultPageSize = 50
@@ -161,6 +176,13 @@ type Store interface {
 	// Summary counts all records. It reads counts that each commit keeps
 	// up to date, so its cost does not grow with the number of records.
 	Summary(ctx context.Context) (Summary, error)
+	// ItemSignals returns what the store keeps of the items q selects, by
+	// item id: the counts of their accounts by state and the buckets of
+	// their accounts' moves into provider-side or login errors, both kept
+	// by each commit of a record, and the newest items.updated of each.
+	// An item is there once an account named it or a report came; the
+	// counts are one snapshot, the buckets and reports each another.
+	ItemSignals(ctx context.Context, q ItemQuery) ([]health.ItemSignals, error)
 	// ListEntries pages through an account's timeline; ErrNotFound when the
 	// log holds nothing for the account, ErrInvalidArgument when q.Cursor
 	// rejects q, ErrOutOfRange when pruning removed entries past q's page

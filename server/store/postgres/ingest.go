@@ -29,6 +29,7 @@ var (
 	appendEntrySQL     = sqlstore.AppendEntrySQL(sqlstore.Dollar) + " RETURNING seq"
 	appendChangeSQL    = sqlstore.AppendChangeSQL(sqlstore.Dollar) + " RETURNING seq"
 	notifySQL          = `SELECT pg_notify($1, $2)`
+	putItemReportSQL   = sqlstore.PutItemReportSQL(sqlstore.Dollar)
 )
 
 // Ingest commits the deliveries in one transaction under the rules of
@@ -135,6 +136,11 @@ func (t *ingestTx) AppendChange(ctx context.Context, c store.Change) (seq int64,
 	_, err = t.queryRow(ctx, appendChangeSQL, sqlstore.ChangeArgs(&c), scanSeq(&seq))
 	t.lastChange = max(t.lastChange, seq)
 	return seq, err
+}
+
+func (t *ingestTx) PutItemReport(_ context.Context, r health.ItemReport) error {
+	t.batch.Queue(putItemReportSQL, sqlstore.ItemReportArgs(&r)...)
+	return nil
 }
 
 func scanSeq(seq *int64) func(sqlstore.Scanner) error {

@@ -86,6 +86,7 @@ func Run(t *testing.T, newDB Factory) {
 		{"PruneRemovedAccounts", testPruneRemovedAccounts},
 		{"PruneDuringIngest", testPruneDuringIngest},
 		{"PrunedPageToken", testPrunedPageToken},
+		{"ItemSignals", testItemSignals},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -105,6 +106,7 @@ func Run(t *testing.T, newDB Factory) {
 		{"ClaimDueConcurrently", testClaimDueConcurrently},
 		{"CheckClean", testCheckClean},
 		{"SummaryFollowsCommits", testSummaryFollowsCommits},
+		{"RebuildDerivesItems", testRebuildDerivesItems},
 	}
 	for _, tc := range reopening {
 		t.Run(tc.name, func(t *testing.T) {

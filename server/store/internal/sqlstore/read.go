@@ -22,6 +22,7 @@ type ReadSQL struct {
 	// pruned is how far pruning went in an account's log (see
 	// store.EntryQuery.Cursor).
 	pruned string
+	items  ItemSQL
 }
 
 // NewReadSQL builds the reads' statements for dialect d.
@@ -38,6 +39,7 @@ func NewReadSQL(d Dialect) ReadSQL {
 			" FROM entries e LEFT JOIN changes c ON c.entry_seq = e.seq" +
 			" WHERE e.account_id = " + p(1) + " AND e.seq > " + p(2) + " ORDER BY e.seq LIMIT " + p(3),
 		pruned: "SELECT COALESCE(MAX(through_seq), 0) FROM checkpoints WHERE account_id = " + p(1),
+		items:  NewItemSQL(p),
 		// From the counts the commits keep (migration 0006), not the
 		// records: a few rows, whatever the number of accounts. One
 		// statement, so both counts come from the same snapshot; see
@@ -53,7 +55,8 @@ func NewReadSQL(d Dialect) ReadSQL {
 // a driver to prepare; ListHealth's SQL depends on its filters and is built
 // per call.
 func (s *ReadSQL) Fixed() []string {
-	return []string{s.record, s.changes, s.lastChangeSeq, s.changeSeqBefore, s.entries, s.summary, s.pruned}
+	return []string{s.record, s.changes, s.lastChangeSeq, s.changeSeqBefore, s.entries, s.summary, s.pruned,
+		s.items.counts, s.items.failures, s.items.reports}
 }
 
 // listHealth selects up to n records of q after the account id after.
@@ -79,6 +82,9 @@ func (s *ReadSQL) listHealth(q store.HealthQuery, after string, n int) (string, 
 		w := "account_id > " + args.Bind(after)
 		if q.UserID != "" {
 			w += " AND user_id = " + args.Bind(q.UserID)
+		}
+		if q.Item != "" {
+			w += " AND item = " + args.Bind(q.Item)
 		}
 		if len(states) > 0 {
 			w += " AND " + oneOf(s.dialect, "state", states, args.Bind)

@@ -30,7 +30,7 @@ var (
 		"remedy_action", "remedy_message", "remedy_link_account_id", "remedy_link_user_id",
 		"state_since", "last_event_type", "last_event_at", "consecutive_failures",
 		"ever_connected", "unconfirmed", "incident_state", "snapshot_at", "snapshot", "snapshot_received_at",
-		"confirmed_at",
+		"confirmed_at", "item",
 	}
 	// EntryCols are read back; an insert adds body_sha256.
 	EntryCols = []string{
@@ -213,7 +213,7 @@ func RecordArgs(r *health.Record) []any {
 		r.Remedy.Action, r.Remedy.Message, r.Remedy.LinkAccountID, r.Remedy.LinkUserID,
 		Nanos(r.StateSince), r.LastEventType, Nanos(r.LastEventAt), r.ConsecutiveFailures,
 		r.EverConnected, r.Unconfirmed, r.IncidentState, Nanos(r.SnapshotAt), blob(r.Snapshot), Nanos(r.SnapshotReceivedAt),
-		Nanos(r.ConfirmedAt),
+		Nanos(r.ConfirmedAt), r.Item,
 	}
 }
 
@@ -229,7 +229,7 @@ func ScanRecord(sc Scanner) (health.Record, error) {
 		&r.Remedy.Action, &r.Remedy.Message, &r.Remedy.LinkAccountID, &r.Remedy.LinkUserID,
 		&stateSince, &r.LastEventType, &lastEventAt, &r.ConsecutiveFailures,
 		&r.EverConnected, &r.Unconfirmed, &r.IncidentState, &snapshotAt, &r.Snapshot, &snapshotReceivedAt,
-		&confirmedAt,
+		&confirmedAt, &r.Item,
 	)
 	r.StateSince, r.LastEventAt, r.SnapshotAt = FromNanos(stateSince), FromNanos(lastEventAt), FromNanos(snapshotAt)
 	r.SnapshotReceivedAt, r.ConfirmedAt = FromNanos(snapshotReceivedAt), FromNanos(confirmedAt)

@@ -1,0 +1,78 @@
+-- Rules version 5: a record names its payroll platform (health.Record.Item),
+-- '' until the rebuild that the new rules version triggers derives it from
+-- the log.
+ALTER TABLE records ADD COLUMN item TEXT NOT NULL DEFAULT '';
+-- ListHealth's item filter, in page order.
+CREATE INDEX records_item ON records (item, account_id);
+
+-- Per item, its records by state (a column per health.State from
+-- CONNECTING), and per item and minute, how many of its records moved into
+-- a provider-side or login error (AUTH_FAILED 3, DEGRADED 5) from any
+-- other state, by the minute their state began (store.ItemSignals).
+-- A trigger keeps both in the statement that writes a record, as
+-- record_counts (0006), so they commit with it whoever writes; a minute
+-- older than store.ItemFailureRetention (48 h, 2880 minutes) before the
+-- newest of its item is pruned as the item's next one is counted, so an
+-- item keeps at most that many rows.
+CREATE TABLE item_counts (
+	item         TEXT   PRIMARY KEY,
+	connecting   BIGINT NOT NULL,
+	healthy      BIGINT NOT NULL,
+	auth_failed  BIGINT NOT NULL,
+	disconnected BIGINT NOT NULL,
+	degraded     BIGINT NOT NULL,
+	removed      BIGINT NOT NULL
+);
+CREATE TABLE item_failures (
+	item   TEXT   NOT NULL,
+	minute BIGINT NOT NULL, -- Unix minutes
+	n      BIGINT NOT NULL,
+	PRIMARY KEY (item, minute)
+);
+
+-- Record writers hold the append lock (see the driver's Ingest), as for
+-- count_records.
+CREATE FUNCTION count_item_records() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+	bucket BIGINT;
+BEGIN
+	IF TG_OP <> 'INSERT' AND OLD.item <> '' THEN
+		UPDATE item_counts SET
+			connecting = connecting - (OLD.state = 1)::int, healthy = healthy - (OLD.state = 2)::int,
+			auth_failed = auth_failed - (OLD.state = 3)::int, disconnected = disconnected - (OLD.state = 4)::int,
+			degraded = degraded - (OLD.state = 5)::int, removed = removed - (OLD.state = 6)::int
+			WHERE item = OLD.item;
+	END IF;
+	IF TG_OP = 'DELETE' OR NEW.item = '' THEN
+		RETURN NULL;
+	END IF;
+	INSERT INTO item_counts AS c (item, connecting, healthy, auth_failed, disconnected, degraded, removed)
+		VALUES (NEW.item, (NEW.state = 1)::int, (NEW.state = 2)::int, (NEW.state = 3)::int,
+			(NEW.state = 4)::int, (NEW.state = 5)::int, (NEW.state = 6)::int)
+		ON CONFLICT (item) DO UPDATE SET
+			connecting = c.connecting + excluded.connecting, healthy = c.healthy + excluded.healthy,
+			auth_failed = c.auth_failed + excluded.auth_failed, disconnected = c.disconnected + excluded.disconnected,
+			degraded = c.degraded + excluded.degraded, removed = c.removed + excluded.removed;
+	IF NEW.state IN (3, 5) AND NEW.state_since IS NOT NULL AND (TG_OP = 'INSERT' OR OLD.state NOT IN (3, 5)) THEN
+		bucket := div(NEW.state_since, 60000000000);
+		INSERT INTO item_failures AS f (item, minute, n) VALUES (NEW.item, bucket, 1)
+			ON CONFLICT (item, minute) DO UPDATE SET n = f.n + 1;
+		DELETE FROM item_failures f WHERE f.item = NEW.item AND f.minute < bucket - 2880;
+	END IF;
+	RETURN NULL;
+END
+$$;
+CREATE TRIGGER records_item_counted AFTER INSERT OR DELETE ON records
+	FOR EACH ROW EXECUTE FUNCTION count_item_records();
+CREATE TRIGGER records_item_counted_update AFTER UPDATE OF state, item ON records
+	FOR EACH ROW WHEN (OLD.state <> NEW.state OR OLD.item <> NEW.item)
+	EXECUTE FUNCTION count_item_records();
+
+-- The newest items.updated of each item (health.ItemReport), by arrival.
+CREATE TABLE item_reports (
+	item        TEXT   PRIMARY KEY,
+	name        TEXT   NOT NULL,
+	status      TEXT   NOT NULL,
+	details     TEXT   NOT NULL,
+	received_at BIGINT
+);
