@@ -1,0 +1,169 @@
+// Package items serves the health of payroll platforms (the provider's
+// items): it reads what the store keeps of each (store.ItemSignals) and
+// derives its status under explicit rules (health.DeriveItemHealth), at
+// the time of the read, so that a suspected outage also ends by the
+// passing of time without any delivery.
+package items
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/accounthealth/accounthealth/server/health"
+	"github.com/accounthealth/accounthealth/server/store"
+)
+
+// Signals is what the store offers; store.Store is one.
+type Signals interface {
+	ItemSignals(ctx context.Context, q store.ItemQuery) ([]health.ItemSignals, error)
+}
+
+// Service derives items' health.
+type Service struct {
+	signals Signals
+	rules   health.ItemRules
+	now     func() time.Time
+}
+
+// New derives under rules at the times now gives (time.Now when nil).
+// Rules whose Baseline is not above Window, or whose twice Baseline is
+// more than the store keeps (store.ItemFailureRetention), are an error.
+func New(s Signals, rules health.ItemRules, now func() time.Time) (*Service, error) {
+	if rules.Window <= 0 || rules.Baseline <= rules.Window || 2*rules.Baseline > store.ItemFailureRetention {
+		return nil, fmt.Errorf("item rules: window %v and baseline %v must satisfy 0 < window < baseline <= %v",
+			rules.Window, rules.Baseline, store.ItemFailureRetention/2)
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{signals: s, rules: rules, now: now}, nil
+}
+
+// Get derives one item's health; store.ErrNotFound when no account named
+// it and no report came.
+func (s *Service) Get(ctx context.Context, item string) (health.ItemHealth, error) {
+	now := s.now()
+	sigs, err := s.signals.ItemSignals(ctx, store.ItemQuery{Item: item, FailuresSince: s.since(now)})
+	if err != nil {
+		return health.ItemHealth{}, err
+	}
+	if len(sigs) == 0 {
+		return health.ItemHealth{}, fmt.Errorf("item %q: no account names it and the provider reported nothing of it: %w", item, store.ErrNotFound)
+	}
+	return health.DeriveItemHealth(sigs[0], s.rules, now), nil
+}
+
+// since is how far back the derivation at now reads failures.
+func (s *Service) since(now time.Time) time.Time { return now.Add(-2 * s.rules.Baseline) }
+
+// Query selects items to list.
+type Query struct {
+	Statuses  []health.ItemStatus // any of these; empty: all
+	PageSize  int                 // as store.PageLimit checks it
+	PageToken string              // Page.NextPageToken of the page before
+}
+
+// Page is one page of items, worst first: by status (outage first), then
+// by the number of accounts that need attention, then by item id. Besides
+// PageSize, a page is bounded by store.PageBytes of Bytes.
+type Page struct {
+	Items         []health.ItemHealth
+	NextPageToken string
+}
+
+// List derives every item's health and pages through those q selects,
+// worst first. An item's place may change between pages as its health
+// does; the token resumes after the place of the last item sent.
+func (s *Service) List(ctx context.Context, q Query) (Page, error) {
+	limit, err := store.PageLimit(q.PageSize)
+	if err != nil {
+		return Page{}, err
+	}
+	after, err := decodeToken(q.PageToken)
+	if err != nil {
+		return Page{}, err
+	}
+	now := s.now()
+	sigs, err := s.signals.ItemSignals(ctx, store.ItemQuery{FailuresSince: s.since(now)})
+	if err != nil {
+		return Page{}, err
+	}
+	all := make([]health.ItemHealth, 0, len(sigs))
+	for _, sig := range sigs {
+		h := health.DeriveItemHealth(sig, s.rules, now)
+		if (len(q.Statuses) == 0 || slices.Contains(q.Statuses, h.Status)) && (after == nil || worse(*after, keyOf(h)) < 0) {
+			all = append(all, h)
+		}
+	}
+	slices.SortFunc(all, func(a, b health.ItemHealth) int { return worse(keyOf(a), keyOf(b)) })
+	var page Page
+	used := 0
+	for _, h := range all {
+		n := Bytes(h)
+		if len(page.Items) == limit || (len(page.Items) > 0 && used+n > store.PageBytes) {
+			page.NextPageToken = encodeToken(keyOf(page.Items[len(page.Items)-1]))
+			break
+		}
+		page.Items, used = append(page.Items, h), used+n
+	}
+	return page, nil
+}
+
+// Bytes is what h weighs on a page: its variable-length fields.
+func Bytes(h health.ItemHealth) int {
+	n := len(h.Item) + 16*len(h.Counts)
+	if r := h.Report; r != nil {
+		n += len(r.Name) + len(r.Status) + len(r.Details)
+	}
+	return n
+}
+
+// key is an item's place in List's order.
+type key struct {
+	status  health.ItemStatus
+	failing int
+	item    string
+}
+
+func keyOf(h health.ItemHealth) key { return key{h.Status, h.Failing(), h.Item} }
+
+// worse orders keys worst first: negative when a comes before b.
+func worse(a, b key) int {
+	return cmp.Or(cmp.Compare(b.status, a.status), cmp.Compare(b.failing, a.failing), cmp.Compare(a.item, b.item))
+}
+
+// tokenVersion starts every page token: status and failing as uvarints,
+// then the item id.
+const tokenVersion = 1
+
+func encodeToken(k key) string {
+	b := []byte{tokenVersion}
+	b = binary.AppendUvarint(b, uint64(k.status))
+	b = binary.AppendUvarint(b, uint64(k.failing))
+	return base64.RawURLEncoding.EncodeToString(append(b, k.item...))
+}
+
+func decodeToken(tok string) (*key, error) {
+	if tok == "" {
+		return nil, nil
+	}
+	bad := fmt.Errorf("%w: page token %q is not one this service issued for items: list again without it", store.ErrInvalidArgument, tok)
+	b, err := base64.RawURLEncoding.DecodeString(tok)
+	if err != nil || len(b) < 1 || b[0] != tokenVersion {
+		return nil, bad
+	}
+	r := bytes.NewReader(b[1:])
+	status, err1 := binary.ReadUvarint(r)
+	failing, err2 := binary.ReadUvarint(r)
+	if err1 != nil || err2 != nil || status > uint64(health.ItemStatusOutage) || failing > 1<<40 {
+		return nil, bad
+	}
+	item := b[len(b)-r.Len():]
+	return &key{status: health.ItemStatus(status), failing: int(failing), item: string(item)}, nil
+}
