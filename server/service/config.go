@@ -10,6 +10,7 @@ import (
 
 	"github.com/accounthealth/accounthealth"
 	"github.com/accounthealth/accounthealth/server/auth"
+	"github.com/accounthealth/accounthealth/server/health"
 	"github.com/accounthealth/accounthealth/server/intake"
 	"github.com/accounthealth/accounthealth/server/provider"
 	"github.com/accounthealth/accounthealth/server/reconcile"
@@ -86,6 +87,16 @@ type Config struct {
 	// PruneInterval is how often a pruning pass runs (0:
 	// retention.DefaultInterval).
 	Retention, RemovedRetention, PruneInterval time.Duration
+	// ItemRules are the thresholds of the item outage derivation; the zero
+	// value means health.DefaultItemRules.
+	ItemRules health.ItemRules
+}
+
+func (c Config) itemRules() health.ItemRules {
+	if c.ItemRules == (health.ItemRules{}) {
+		return health.DefaultItemRules
+	}
+	return c.ItemRules
 }
 
 // minRetention is the shortest retention: well beyond the time within

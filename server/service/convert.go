@@ -141,6 +141,7 @@ func (s *AccountHealthService) recordToProto(ctx context.Context, r health.Recor
 		Unconfirmed:         r.Unconfirmed,
 		LastSnapshotAt:      timeToProto(r.SnapshotAt),
 		ConfirmedAt:         timeToProto(r.ConfirmedAt),
+		Item:                text(r.Item),
 	}
 	s.setJSONField(ctx, out, "last_snapshot", r.AccountID, r.Snapshot)
 	return out

@@ -10,6 +10,7 @@ import (
 	"github.com/accounthealth/accounthealth/server/backfill"
 	"github.com/accounthealth/accounthealth/server/deletion"
 	"github.com/accounthealth/accounthealth/server/intake"
+	"github.com/accounthealth/accounthealth/server/items"
 	"github.com/accounthealth/accounthealth/server/metrics"
 	"github.com/accounthealth/accounthealth/server/provider"
 	"github.com/accounthealth/accounthealth/server/rebuild"
@@ -37,6 +38,7 @@ type core struct {
 	refresher   *refresh.Refresher
 	reconnector *reconnect.Reconnector
 	backfill    *backfill.Runner
+	items       *items.Service
 	reconciler  *reconcile.Reconciler // nil also when turned off
 	pruner      *retention.Runner     // nil when nothing is pruned
 }
@@ -45,6 +47,9 @@ type core struct {
 func newCore(cfg Config, s store.Store, logger *slog.Logger) (_ *core, err error) {
 	s = boundReads(s)
 	c := &core{store: s, tracing: newTracing(cfg.TracerProvider)}
+	if c.items, err = items.New(s, cfg.itemRules(), nil); err != nil {
+		return nil, err
+	}
 	c.metrics = metrics.New(s.Summary, cfg.MetricsAccountsMaxAge, logger)
 	c.ready = newReadiness(s, cfg.HealthCheckInterval, logger)
 	c.broker = stream.New(s, stream.Options{HeartbeatInterval: cfg.StreamHeartbeat, Logger: logger})

@@ -13,8 +13,9 @@ import (
 
 // queryEnums are the REST query parameters that take enum values, by name.
 var queryEnums = map[string]protoreflect.EnumDescriptor{
-	"states": ahv1.HealthState(0).Descriptor(),
-	"kinds":  ahv1.TransitionKind(0).Descriptor(),
+	"states":   ahv1.HealthState(0).Descriptor(),
+	"kinds":    ahv1.TransitionKind(0).Descriptor(),
+	"statuses": ahv1.ItemStatus(0).Descriptor(),
 }
 
 // shortEnumNames lets REST callers write enum values as the CLI does:

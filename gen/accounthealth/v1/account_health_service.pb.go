@@ -188,7 +188,9 @@ type ListAccountHealthRequest struct {
 	// least one.
 	PageSize int32 `protobuf:"varint,4,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// next_page_token of the previous page.
-	PageToken     string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageToken string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Only accounts on this payroll platform (the account object's item).
+	Item          string `protobuf:"bytes,6,opt,name=item,proto3" json:"item,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -254,6 +256,13 @@ func (x *ListAccountHealthRequest) GetPageSize() int32 {
 func (x *ListAccountHealthRequest) GetPageToken() string {
 	if x != nil {
 		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListAccountHealthRequest) GetItem() string {
+	if x != nil {
+		return x.Item
 	}
 	return ""
 }
@@ -1925,6 +1934,211 @@ func (x *SyncAccountsResponse) GetEta() *durationpb.Duration {
 	return nil
 }
 
+type GetItemHealthRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The provider's item id, e.g. "item_000077001".
+	Item          string `protobuf:"bytes,1,opt,name=item,proto3" json:"item,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetItemHealthRequest) Reset() {
+	*x = GetItemHealthRequest{}
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetItemHealthRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetItemHealthRequest) ProtoMessage() {}
+
+func (x *GetItemHealthRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetItemHealthRequest.ProtoReflect.Descriptor instead.
+func (*GetItemHealthRequest) Descriptor() ([]byte, []int) {
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *GetItemHealthRequest) GetItem() string {
+	if x != nil {
+		return x.Item
+	}
+	return ""
+}
+
+type GetItemHealthResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ItemHealth    *ItemHealth            `protobuf:"bytes,1,opt,name=item_health,json=itemHealth,proto3" json:"item_health,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetItemHealthResponse) Reset() {
+	*x = GetItemHealthResponse{}
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetItemHealthResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetItemHealthResponse) ProtoMessage() {}
+
+func (x *GetItemHealthResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetItemHealthResponse.ProtoReflect.Descriptor instead.
+func (*GetItemHealthResponse) Descriptor() ([]byte, []int) {
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *GetItemHealthResponse) GetItemHealth() *ItemHealth {
+	if x != nil {
+		return x.ItemHealth
+	}
+	return nil
+}
+
+type ListItemHealthRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only items in any of these statuses.
+	Statuses []ItemStatus `protobuf:"varint,1,rep,packed,name=statuses,proto3,enum=accounthealth.v1.ItemStatus" json:"statuses,omitempty"`
+	// 1..500; 0 means 50.
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// next_page_token of the previous page.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListItemHealthRequest) Reset() {
+	*x = ListItemHealthRequest{}
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListItemHealthRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListItemHealthRequest) ProtoMessage() {}
+
+func (x *ListItemHealthRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListItemHealthRequest.ProtoReflect.Descriptor instead.
+func (*ListItemHealthRequest) Descriptor() ([]byte, []int) {
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ListItemHealthRequest) GetStatuses() []ItemStatus {
+	if x != nil {
+		return x.Statuses
+	}
+	return nil
+}
+
+func (x *ListItemHealthRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListItemHealthRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListItemHealthResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Items []*ItemHealth          `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
+	// Empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListItemHealthResponse) Reset() {
+	*x = ListItemHealthResponse{}
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListItemHealthResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListItemHealthResponse) ProtoMessage() {}
+
+func (x *ListItemHealthResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListItemHealthResponse.ProtoReflect.Descriptor instead.
+func (*ListItemHealthResponse) Descriptor() ([]byte, []int) {
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *ListItemHealthResponse) GetItems() []*ItemHealth {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+func (x *ListItemHealthResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 var File_accounthealth_v1_account_health_service_proto protoreflect.FileDescriptor
 
 const file_accounthealth_v1_account_health_service_proto_rawDesc = "" +
@@ -1934,7 +2148,7 @@ const file_accounthealth_v1_account_health_service_proto_rawDesc = "" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\"b\n" +
 	"\x18GetAccountHealthResponse\x12F\n" +
-	"\x0eaccount_health\x18\x01 \x01(\v2\x1f.accounthealth.v1.AccountHealthR\raccountHealth\"\xc7\x01\n" +
+	"\x0eaccount_health\x18\x01 \x01(\v2\x1f.accounthealth.v1.AccountHealthR\raccountHealth\"\xdb\x01\n" +
 	"\x18ListAccountHealthRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x125\n" +
 	"\x06states\x18\x02 \x03(\x0e2\x1d.accounthealth.v1.HealthStateR\x06states\x12\x1f\n" +
@@ -1942,7 +2156,8 @@ const file_accounthealth_v1_account_health_service_proto_rawDesc = "" +
 	"errorCodes\x12\x1b\n" +
 	"\tpage_size\x18\x04 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x05 \x01(\tR\tpageToken\"\x80\x01\n" +
+	"page_token\x18\x05 \x01(\tR\tpageToken\x12\x12\n" +
+	"\x04item\x18\x06 \x01(\tR\x04item\"\x80\x01\n" +
 	"\x19ListAccountHealthResponse\x12;\n" +
 	"\baccounts\x18\x01 \x03(\v2\x1f.accounthealth.v1.AccountHealthR\baccounts\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x19\n" +
@@ -2074,14 +2289,27 @@ const file_accounthealth_v1_account_health_service_proto_rawDesc = "" +
 	"\n" +
 	"started_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x12\x18\n" +
 	"\awaiting\x18\a \x01(\tR\awaiting\x12+\n" +
-	"\x03eta\x18\b \x01(\v2\x19.google.protobuf.DurationR\x03eta*\xd2\x01\n" +
+	"\x03eta\x18\b \x01(\v2\x19.google.protobuf.DurationR\x03eta\"*\n" +
+	"\x14GetItemHealthRequest\x12\x12\n" +
+	"\x04item\x18\x01 \x01(\tR\x04item\"V\n" +
+	"\x15GetItemHealthResponse\x12=\n" +
+	"\vitem_health\x18\x01 \x01(\v2\x1c.accounthealth.v1.ItemHealthR\n" +
+	"itemHealth\"\x8d\x01\n" +
+	"\x15ListItemHealthRequest\x128\n" +
+	"\bstatuses\x18\x01 \x03(\x0e2\x1c.accounthealth.v1.ItemStatusR\bstatuses\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"t\n" +
+	"\x16ListItemHealthResponse\x122\n" +
+	"\x05items\x18\x01 \x03(\v2\x1c.accounthealth.v1.ItemHealthR\x05items\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\xd2\x01\n" +
 	"\x0fDeletionOutcome\x12 \n" +
 	"\x1cDELETION_OUTCOME_UNSPECIFIED\x10\x00\x12!\n" +
 	"\x1dDELETION_OUTCOME_WOULD_DELETE\x10\x01\x12\x1c\n" +
 	"\x18DELETION_OUTCOME_DELETED\x10\x02\x12!\n" +
 	"\x1dDELETION_OUTCOME_ALREADY_GONE\x10\x03\x12\x1b\n" +
 	"\x17DELETION_OUTCOME_FAILED\x10\x04\x12\x1c\n" +
-	"\x18DELETION_OUTCOME_SKIPPED\x10\x052\xcd\t\n" +
+	"\x18DELETION_OUTCOME_SKIPPED\x10\x052\x94\v\n" +
 	"\x14AccountHealthService\x12i\n" +
 	"\x10GetAccountHealth\x12).accounthealth.v1.GetAccountHealthRequest\x1a*.accounthealth.v1.GetAccountHealthResponse\x12l\n" +
 	"\x11ListAccountHealth\x12*.accounthealth.v1.ListAccountHealthRequest\x1a+.accounthealth.v1.ListAccountHealthResponse\x12i\n" +
@@ -2093,7 +2321,9 @@ const file_accounthealth_v1_account_health_service_proto_rawDesc = "" +
 	"\x14RefreshAccountHealth\x12-.accounthealth.v1.RefreshAccountHealthRequest\x1a..accounthealth.v1.RefreshAccountHealthResponse\x12i\n" +
 	"\x10GetReconnectLink\x12).accounthealth.v1.GetReconnectLinkRequest\x1a*.accounthealth.v1.GetReconnectLinkResponse\x12]\n" +
 	"\fResendInvite\x12%.accounthealth.v1.ResendInviteRequest\x1a&.accounthealth.v1.ResendInviteResponse\x12_\n" +
-	"\fSyncAccounts\x12%.accounthealth.v1.SyncAccountsRequest\x1a&.accounthealth.v1.SyncAccountsResponse0\x01B\xdf\x01\n" +
+	"\fSyncAccounts\x12%.accounthealth.v1.SyncAccountsRequest\x1a&.accounthealth.v1.SyncAccountsResponse0\x01\x12`\n" +
+	"\rGetItemHealth\x12&.accounthealth.v1.GetItemHealthRequest\x1a'.accounthealth.v1.GetItemHealthResponse\x12c\n" +
+	"\x0eListItemHealth\x12'.accounthealth.v1.ListItemHealthRequest\x1a(.accounthealth.v1.ListItemHealthResponseB\xdf\x01\n" +
 	"\x14com.accounthealth.v1B\x19AccountHealthServiceProtoP\x01ZKgithub.com/accounthealth/accounthealth/gen/accounthealth/v1;accounthealthv1\xa2\x02\x03AXX\xaa\x02\x10Accounthealth.V1\xca\x02\x10Accounthealth\\V1\xe2\x02\x1cAccounthealth\\V1\\GPBMetadata\xea\x02\x11Accounthealth::V1b\x06proto3"
 
 var (
@@ -2109,7 +2339,7 @@ func file_accounthealth_v1_account_health_service_proto_rawDescGZIP() []byte {
 }
 
 var file_accounthealth_v1_account_health_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_accounthealth_v1_account_health_service_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_accounthealth_v1_account_health_service_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_accounthealth_v1_account_health_service_proto_goTypes = []any{
 	(DeletionOutcome)(0),                 // 0: accounthealth.v1.DeletionOutcome
 	(*GetAccountHealthRequest)(nil),      // 1: accounthealth.v1.GetAccountHealthRequest
@@ -2140,79 +2370,92 @@ var file_accounthealth_v1_account_health_service_proto_goTypes = []any{
 	(*ResendInviteResponse)(nil),         // 26: accounthealth.v1.ResendInviteResponse
 	(*SyncAccountsRequest)(nil),          // 27: accounthealth.v1.SyncAccountsRequest
 	(*SyncAccountsResponse)(nil),         // 28: accounthealth.v1.SyncAccountsResponse
-	nil,                                  // 29: accounthealth.v1.GetReconnectLinkResponse.LinkParametersEntry
-	(*AccountHealth)(nil),                // 30: accounthealth.v1.AccountHealth
-	(HealthState)(0),                     // 31: accounthealth.v1.HealthState
-	(*AccountEvent)(nil),                 // 32: accounthealth.v1.AccountEvent
-	(TransitionKind)(0),                  // 33: accounthealth.v1.TransitionKind
-	(*timestamppb.Timestamp)(nil),        // 34: google.protobuf.Timestamp
-	(*Remedy)(nil),                       // 35: accounthealth.v1.Remedy
-	(*durationpb.Duration)(nil),          // 36: google.protobuf.Duration
-	(ErrorReason)(0),                     // 37: accounthealth.v1.ErrorReason
-	(DeliveryOutcome)(0),                 // 38: accounthealth.v1.DeliveryOutcome
+	(*GetItemHealthRequest)(nil),         // 29: accounthealth.v1.GetItemHealthRequest
+	(*GetItemHealthResponse)(nil),        // 30: accounthealth.v1.GetItemHealthResponse
+	(*ListItemHealthRequest)(nil),        // 31: accounthealth.v1.ListItemHealthRequest
+	(*ListItemHealthResponse)(nil),       // 32: accounthealth.v1.ListItemHealthResponse
+	nil,                                  // 33: accounthealth.v1.GetReconnectLinkResponse.LinkParametersEntry
+	(*AccountHealth)(nil),                // 34: accounthealth.v1.AccountHealth
+	(HealthState)(0),                     // 35: accounthealth.v1.HealthState
+	(*AccountEvent)(nil),                 // 36: accounthealth.v1.AccountEvent
+	(TransitionKind)(0),                  // 37: accounthealth.v1.TransitionKind
+	(*timestamppb.Timestamp)(nil),        // 38: google.protobuf.Timestamp
+	(*Remedy)(nil),                       // 39: accounthealth.v1.Remedy
+	(*durationpb.Duration)(nil),          // 40: google.protobuf.Duration
+	(ErrorReason)(0),                     // 41: accounthealth.v1.ErrorReason
+	(DeliveryOutcome)(0),                 // 42: accounthealth.v1.DeliveryOutcome
+	(*ItemHealth)(nil),                   // 43: accounthealth.v1.ItemHealth
+	(ItemStatus)(0),                      // 44: accounthealth.v1.ItemStatus
 }
 var file_accounthealth_v1_account_health_service_proto_depIdxs = []int32{
-	30, // 0: accounthealth.v1.GetAccountHealthResponse.account_health:type_name -> accounthealth.v1.AccountHealth
-	31, // 1: accounthealth.v1.ListAccountHealthRequest.states:type_name -> accounthealth.v1.HealthState
-	30, // 2: accounthealth.v1.ListAccountHealthResponse.accounts:type_name -> accounthealth.v1.AccountHealth
+	34, // 0: accounthealth.v1.GetAccountHealthResponse.account_health:type_name -> accounthealth.v1.AccountHealth
+	35, // 1: accounthealth.v1.ListAccountHealthRequest.states:type_name -> accounthealth.v1.HealthState
+	34, // 2: accounthealth.v1.ListAccountHealthResponse.accounts:type_name -> accounthealth.v1.AccountHealth
 	7,  // 3: accounthealth.v1.GetHealthSummaryResponse.by_state:type_name -> accounthealth.v1.StateCount
 	8,  // 4: accounthealth.v1.GetHealthSummaryResponse.by_error_code:type_name -> accounthealth.v1.ErrorCodeCount
-	31, // 5: accounthealth.v1.StateCount.state:type_name -> accounthealth.v1.HealthState
-	32, // 6: accounthealth.v1.ListAccountEventsResponse.events:type_name -> accounthealth.v1.AccountEvent
-	33, // 7: accounthealth.v1.StreamDisconnectionsRequest.kinds:type_name -> accounthealth.v1.TransitionKind
-	34, // 8: accounthealth.v1.StreamDisconnectionsRequest.since:type_name -> google.protobuf.Timestamp
+	35, // 5: accounthealth.v1.StateCount.state:type_name -> accounthealth.v1.HealthState
+	36, // 6: accounthealth.v1.ListAccountEventsResponse.events:type_name -> accounthealth.v1.AccountEvent
+	37, // 7: accounthealth.v1.StreamDisconnectionsRequest.kinds:type_name -> accounthealth.v1.TransitionKind
+	38, // 8: accounthealth.v1.StreamDisconnectionsRequest.since:type_name -> google.protobuf.Timestamp
 	13, // 9: accounthealth.v1.StreamDisconnectionsResponse.event:type_name -> accounthealth.v1.DisconnectionEvent
 	15, // 10: accounthealth.v1.StreamDisconnectionsResponse.heartbeat:type_name -> accounthealth.v1.Heartbeat
-	33, // 11: accounthealth.v1.DisconnectionEvent.kind:type_name -> accounthealth.v1.TransitionKind
-	31, // 12: accounthealth.v1.DisconnectionEvent.previous_state:type_name -> accounthealth.v1.HealthState
-	31, // 13: accounthealth.v1.DisconnectionEvent.state:type_name -> accounthealth.v1.HealthState
-	35, // 14: accounthealth.v1.DisconnectionEvent.remedy:type_name -> accounthealth.v1.Remedy
-	34, // 15: accounthealth.v1.DisconnectionEvent.occurred_at:type_name -> google.protobuf.Timestamp
+	37, // 11: accounthealth.v1.DisconnectionEvent.kind:type_name -> accounthealth.v1.TransitionKind
+	35, // 12: accounthealth.v1.DisconnectionEvent.previous_state:type_name -> accounthealth.v1.HealthState
+	35, // 13: accounthealth.v1.DisconnectionEvent.state:type_name -> accounthealth.v1.HealthState
+	39, // 14: accounthealth.v1.DisconnectionEvent.remedy:type_name -> accounthealth.v1.Remedy
+	38, // 15: accounthealth.v1.DisconnectionEvent.occurred_at:type_name -> google.protobuf.Timestamp
 	14, // 16: accounthealth.v1.DisconnectionEvent.delivery:type_name -> accounthealth.v1.DeliveryReference
-	34, // 17: accounthealth.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
-	30, // 18: accounthealth.v1.DeleteFailedAccountResponse.account_health:type_name -> accounthealth.v1.AccountHealth
+	38, // 17: accounthealth.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
+	34, // 18: accounthealth.v1.DeleteFailedAccountResponse.account_health:type_name -> accounthealth.v1.AccountHealth
 	0,  // 19: accounthealth.v1.DeleteFailedAccountResponse.outcome:type_name -> accounthealth.v1.DeletionOutcome
-	36, // 20: accounthealth.v1.PurgeFailedAccountsRequest.older_than:type_name -> google.protobuf.Duration
+	40, // 20: accounthealth.v1.PurgeFailedAccountsRequest.older_than:type_name -> google.protobuf.Duration
 	20, // 21: accounthealth.v1.PurgeFailedAccountsResponse.result:type_name -> accounthealth.v1.PurgeResult
-	34, // 22: accounthealth.v1.PurgeResult.last_event_at:type_name -> google.protobuf.Timestamp
+	38, // 22: accounthealth.v1.PurgeResult.last_event_at:type_name -> google.protobuf.Timestamp
 	0,  // 23: accounthealth.v1.PurgeResult.outcome:type_name -> accounthealth.v1.DeletionOutcome
-	37, // 24: accounthealth.v1.PurgeResult.reason:type_name -> accounthealth.v1.ErrorReason
-	30, // 25: accounthealth.v1.RefreshAccountHealthResponse.account_health:type_name -> accounthealth.v1.AccountHealth
-	38, // 26: accounthealth.v1.RefreshAccountHealthResponse.outcome:type_name -> accounthealth.v1.DeliveryOutcome
-	34, // 27: accounthealth.v1.GetReconnectLinkResponse.user_token_expires_at:type_name -> google.protobuf.Timestamp
-	35, // 28: accounthealth.v1.GetReconnectLinkResponse.remedy:type_name -> accounthealth.v1.Remedy
-	29, // 29: accounthealth.v1.GetReconnectLinkResponse.link_parameters:type_name -> accounthealth.v1.GetReconnectLinkResponse.LinkParametersEntry
-	34, // 30: accounthealth.v1.ResendInviteResponse.invited_at:type_name -> google.protobuf.Timestamp
-	34, // 31: accounthealth.v1.ResendInviteResponse.next_resend_at:type_name -> google.protobuf.Timestamp
-	34, // 32: accounthealth.v1.SyncAccountsResponse.started_at:type_name -> google.protobuf.Timestamp
-	36, // 33: accounthealth.v1.SyncAccountsResponse.eta:type_name -> google.protobuf.Duration
-	1,  // 34: accounthealth.v1.AccountHealthService.GetAccountHealth:input_type -> accounthealth.v1.GetAccountHealthRequest
-	3,  // 35: accounthealth.v1.AccountHealthService.ListAccountHealth:input_type -> accounthealth.v1.ListAccountHealthRequest
-	5,  // 36: accounthealth.v1.AccountHealthService.GetHealthSummary:input_type -> accounthealth.v1.GetHealthSummaryRequest
-	9,  // 37: accounthealth.v1.AccountHealthService.ListAccountEvents:input_type -> accounthealth.v1.ListAccountEventsRequest
-	11, // 38: accounthealth.v1.AccountHealthService.StreamDisconnections:input_type -> accounthealth.v1.StreamDisconnectionsRequest
-	16, // 39: accounthealth.v1.AccountHealthService.DeleteFailedAccount:input_type -> accounthealth.v1.DeleteFailedAccountRequest
-	18, // 40: accounthealth.v1.AccountHealthService.PurgeFailedAccounts:input_type -> accounthealth.v1.PurgeFailedAccountsRequest
-	21, // 41: accounthealth.v1.AccountHealthService.RefreshAccountHealth:input_type -> accounthealth.v1.RefreshAccountHealthRequest
-	23, // 42: accounthealth.v1.AccountHealthService.GetReconnectLink:input_type -> accounthealth.v1.GetReconnectLinkRequest
-	25, // 43: accounthealth.v1.AccountHealthService.ResendInvite:input_type -> accounthealth.v1.ResendInviteRequest
-	27, // 44: accounthealth.v1.AccountHealthService.SyncAccounts:input_type -> accounthealth.v1.SyncAccountsRequest
-	2,  // 45: accounthealth.v1.AccountHealthService.GetAccountHealth:output_type -> accounthealth.v1.GetAccountHealthResponse
-	4,  // 46: accounthealth.v1.AccountHealthService.ListAccountHealth:output_type -> accounthealth.v1.ListAccountHealthResponse
-	6,  // 47: accounthealth.v1.AccountHealthService.GetHealthSummary:output_type -> accounthealth.v1.GetHealthSummaryResponse
-	10, // 48: accounthealth.v1.AccountHealthService.ListAccountEvents:output_type -> accounthealth.v1.ListAccountEventsResponse
-	12, // 49: accounthealth.v1.AccountHealthService.StreamDisconnections:output_type -> accounthealth.v1.StreamDisconnectionsResponse
-	17, // 50: accounthealth.v1.AccountHealthService.DeleteFailedAccount:output_type -> accounthealth.v1.DeleteFailedAccountResponse
-	19, // 51: accounthealth.v1.AccountHealthService.PurgeFailedAccounts:output_type -> accounthealth.v1.PurgeFailedAccountsResponse
-	22, // 52: accounthealth.v1.AccountHealthService.RefreshAccountHealth:output_type -> accounthealth.v1.RefreshAccountHealthResponse
-	24, // 53: accounthealth.v1.AccountHealthService.GetReconnectLink:output_type -> accounthealth.v1.GetReconnectLinkResponse
-	26, // 54: accounthealth.v1.AccountHealthService.ResendInvite:output_type -> accounthealth.v1.ResendInviteResponse
-	28, // 55: accounthealth.v1.AccountHealthService.SyncAccounts:output_type -> accounthealth.v1.SyncAccountsResponse
-	45, // [45:56] is the sub-list for method output_type
-	34, // [34:45] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	41, // 24: accounthealth.v1.PurgeResult.reason:type_name -> accounthealth.v1.ErrorReason
+	34, // 25: accounthealth.v1.RefreshAccountHealthResponse.account_health:type_name -> accounthealth.v1.AccountHealth
+	42, // 26: accounthealth.v1.RefreshAccountHealthResponse.outcome:type_name -> accounthealth.v1.DeliveryOutcome
+	38, // 27: accounthealth.v1.GetReconnectLinkResponse.user_token_expires_at:type_name -> google.protobuf.Timestamp
+	39, // 28: accounthealth.v1.GetReconnectLinkResponse.remedy:type_name -> accounthealth.v1.Remedy
+	33, // 29: accounthealth.v1.GetReconnectLinkResponse.link_parameters:type_name -> accounthealth.v1.GetReconnectLinkResponse.LinkParametersEntry
+	38, // 30: accounthealth.v1.ResendInviteResponse.invited_at:type_name -> google.protobuf.Timestamp
+	38, // 31: accounthealth.v1.ResendInviteResponse.next_resend_at:type_name -> google.protobuf.Timestamp
+	38, // 32: accounthealth.v1.SyncAccountsResponse.started_at:type_name -> google.protobuf.Timestamp
+	40, // 33: accounthealth.v1.SyncAccountsResponse.eta:type_name -> google.protobuf.Duration
+	43, // 34: accounthealth.v1.GetItemHealthResponse.item_health:type_name -> accounthealth.v1.ItemHealth
+	44, // 35: accounthealth.v1.ListItemHealthRequest.statuses:type_name -> accounthealth.v1.ItemStatus
+	43, // 36: accounthealth.v1.ListItemHealthResponse.items:type_name -> accounthealth.v1.ItemHealth
+	1,  // 37: accounthealth.v1.AccountHealthService.GetAccountHealth:input_type -> accounthealth.v1.GetAccountHealthRequest
+	3,  // 38: accounthealth.v1.AccountHealthService.ListAccountHealth:input_type -> accounthealth.v1.ListAccountHealthRequest
+	5,  // 39: accounthealth.v1.AccountHealthService.GetHealthSummary:input_type -> accounthealth.v1.GetHealthSummaryRequest
+	9,  // 40: accounthealth.v1.AccountHealthService.ListAccountEvents:input_type -> accounthealth.v1.ListAccountEventsRequest
+	11, // 41: accounthealth.v1.AccountHealthService.StreamDisconnections:input_type -> accounthealth.v1.StreamDisconnectionsRequest
+	16, // 42: accounthealth.v1.AccountHealthService.DeleteFailedAccount:input_type -> accounthealth.v1.DeleteFailedAccountRequest
+	18, // 43: accounthealth.v1.AccountHealthService.PurgeFailedAccounts:input_type -> accounthealth.v1.PurgeFailedAccountsRequest
+	21, // 44: accounthealth.v1.AccountHealthService.RefreshAccountHealth:input_type -> accounthealth.v1.RefreshAccountHealthRequest
+	23, // 45: accounthealth.v1.AccountHealthService.GetReconnectLink:input_type -> accounthealth.v1.GetReconnectLinkRequest
+	25, // 46: accounthealth.v1.AccountHealthService.ResendInvite:input_type -> accounthealth.v1.ResendInviteRequest
+	27, // 47: accounthealth.v1.AccountHealthService.SyncAccounts:input_type -> accounthealth.v1.SyncAccountsRequest
+	29, // 48: accounthealth.v1.AccountHealthService.GetItemHealth:input_type -> accounthealth.v1.GetItemHealthRequest
+	31, // 49: accounthealth.v1.AccountHealthService.ListItemHealth:input_type -> accounthealth.v1.ListItemHealthRequest
+	2,  // 50: accounthealth.v1.AccountHealthService.GetAccountHealth:output_type -> accounthealth.v1.GetAccountHealthResponse
+	4,  // 51: accounthealth.v1.AccountHealthService.ListAccountHealth:output_type -> accounthealth.v1.ListAccountHealthResponse
+	6,  // 52: accounthealth.v1.AccountHealthService.GetHealthSummary:output_type -> accounthealth.v1.GetHealthSummaryResponse
+	10, // 53: accounthealth.v1.AccountHealthService.ListAccountEvents:output_type -> accounthealth.v1.ListAccountEventsResponse
+	12, // 54: accounthealth.v1.AccountHealthService.StreamDisconnections:output_type -> accounthealth.v1.StreamDisconnectionsResponse
+	17, // 55: accounthealth.v1.AccountHealthService.DeleteFailedAccount:output_type -> accounthealth.v1.DeleteFailedAccountResponse
+	19, // 56: accounthealth.v1.AccountHealthService.PurgeFailedAccounts:output_type -> accounthealth.v1.PurgeFailedAccountsResponse
+	22, // 57: accounthealth.v1.AccountHealthService.RefreshAccountHealth:output_type -> accounthealth.v1.RefreshAccountHealthResponse
+	24, // 58: accounthealth.v1.AccountHealthService.GetReconnectLink:output_type -> accounthealth.v1.GetReconnectLinkResponse
+	26, // 59: accounthealth.v1.AccountHealthService.ResendInvite:output_type -> accounthealth.v1.ResendInviteResponse
+	28, // 60: accounthealth.v1.AccountHealthService.SyncAccounts:output_type -> accounthealth.v1.SyncAccountsResponse
+	30, // 61: accounthealth.v1.AccountHealthService.GetItemHealth:output_type -> accounthealth.v1.GetItemHealthResponse
+	32, // 62: accounthealth.v1.AccountHealthService.ListItemHealth:output_type -> accounthealth.v1.ListItemHealthResponse
+	50, // [50:63] is the sub-list for method output_type
+	37, // [37:50] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_accounthealth_v1_account_health_service_proto_init() }
@@ -2236,7 +2479,7 @@ func file_accounthealth_v1_account_health_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_accounthealth_v1_account_health_service_proto_rawDesc), len(file_accounthealth_v1_account_health_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   29,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
