@@ -105,6 +105,9 @@ type Delivery struct {
 	// ItemReport is what an items.updated delivery says of a payroll
 	// platform; nil for every other event.
 	ItemReport *ItemReport
+	// ItemOutage is what an items.outage_began or items.outage_ended
+	// entry (ours, see ItemOutage) says; nil for every other event.
+	ItemOutage *ItemOutage
 }
 
 // Snapshot is the account object carried in data.resource.
@@ -134,7 +137,11 @@ type Record struct {
 	UserID    string
 	// Item is the payroll platform the account is on, from the newest
 	// account object that named one; empty until one did.
-	Item         string
+	Item string
+	// ItemOutage is set while the account's item is in an outage, as the
+	// account's log last said (an items.outage_* entry for it): its
+	// remedy is then to wait for the platform.
+	ItemOutage   bool
 	State        State
 	ErrorCode    string
 	ErrorMessage string
@@ -208,9 +215,18 @@ const (
 	// error code than the one subscribers were told; PreviousState is the
 	// one they were told. Apply never returns it.
 	KindCorrected
+	// KindRemedyRestored: the outage of the account's item ended and the
+	// account still needs attention: its usual remedy (e.g. reconnect)
+	// holds again.
+	KindRemedyRestored
+	// KindItemOutageBegan and KindItemOutageEnded: an item's outage
+	// (reported or suspected) began or ended. Item-wide: no account.
+	KindItemOutageBegan
+	KindItemOutageEnded
 )
 
-var kindNames = [...]string{"UNSPECIFIED", "DISCONNECTED", "AUTH_FAILED", "DEGRADED", "REMOVED", "RECOVERED", "CORRECTED"}
+var kindNames = [...]string{"UNSPECIFIED", "DISCONNECTED", "AUTH_FAILED", "DEGRADED", "REMOVED", "RECOVERED", "CORRECTED",
+	"REMEDY_RESTORED", "ITEM_OUTAGE_BEGAN", "ITEM_OUTAGE_ENDED"}
 
 func (k Kind) String() string {
 	if k < 0 || int(k) >= len(kindNames) {

@@ -51,6 +51,30 @@ const (
 // EventItemsUpdated is the provider's event for a change of an item.
 const EventItemsUpdated = "items.updated"
 
+// Our events that tell that an item's outage began or ended: item-wide
+// (no account), committed once per change of the item's outage, and one
+// per account of the item whose remedy depends on it (see ApplyItemOutage).
+const (
+	EventItemOutageBegan = "items.outage_began"
+	EventItemOutageEnded = "items.outage_ended"
+)
+
+// ItemOutage is what an items.outage_* entry says.
+type ItemOutage struct {
+	Item     string
+	InOutage bool       // began (true) or ended
+	Status   ItemStatus // the item's status when it was decided
+	Since    time.Time  // when the status began
+}
+
+// Event is the event name of o.
+func (o ItemOutage) Event() string {
+	if o.InOutage {
+		return EventItemOutageBegan
+	}
+	return EventItemOutageEnded
+}
+
 // ItemReport is what the newest items.updated said of an item.
 type ItemReport struct {
 	Item       string

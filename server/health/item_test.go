@@ -171,3 +171,69 @@ func TestItemStatusNames(t *testing.T) {
 		t.Error("InOutage is wrong")
 	}
 }
+
+func outageEntry(item string, in bool, n int) Delivery {
+	o := &ItemOutage{Item: item, InOutage: in, Status: ItemStatusSuspectedOutage, Since: at(n)}
+	return Delivery{Event: o.Event(), AccountID: testAccount, UserID: testUser, ReceivedAt: at(n), ItemOutage: o}
+}
+
+// onTestItem applies d, then puts the record on item_1, as an account
+// object naming it would.
+func onTestItem(cur Record, ds ...Delivery) Record {
+	for _, d := range ds {
+		if d.Snapshot != nil {
+			d.Snapshot.Item = "item_1"
+		}
+		cur = Apply(cur, d).Record
+	}
+	return cur
+}
+
+func TestApplyItemOutage(t *testing.T) {
+	connected := withResource(event(EventAccountsConnected, 0), ConnectionConnected, "", 0, true)
+	loggedOut := withResource(event(EventAccountsUpdated, 1), ConnectionError, "auth_required", 1, true)
+	disconnected := onTestItem(Record{}, connected, loggedOut)
+	waiting := Apply(disconnected, outageEntry("item_1", true, 2)).Record
+	healthy := onTestItem(Record{}, connected)
+	tests := []struct {
+		name        string
+		cur         Record
+		d           Delivery
+		wantOutcome Outcome
+		wantAction  Action
+		wantKind    Kind
+		wantOutage  bool
+	}{
+		{"an outage makes a disconnected account wait, silently", disconnected, outageEntry("item_1", true, 2), OutcomeApplied, ActionWait, KindUnspecified, true},
+		{"its end restores the remedy, with an event", waiting, outageEntry("item_1", false, 3), OutcomeApplied, ActionReconnect, KindRemedyRestored, false},
+		{"an end repeated changes nothing", disconnected, outageEntry("item_1", false, 3), OutcomeApplied, ActionReconnect, KindUnspecified, false},
+		{"a healthy account has nothing to wait for", healthy, outageEntry("item_1", true, 2), OutcomeApplied, ActionNone, KindUnspecified, true},
+		{"nor any event when it ends", Apply(healthy, outageEntry("item_1", true, 2)).Record, outageEntry("item_1", false, 3), OutcomeApplied, ActionNone, KindUnspecified, false},
+		{"another item's outage", disconnected, outageEntry("item_2", true, 2), OutcomeNotAccountEvent, ActionReconnect, KindUnspecified, false},
+		{"no record", Record{}, outageEntry("item_1", true, 2), OutcomeNotAccountEvent, ActionNone, KindUnspecified, false},
+		{"a removed account", onTestItem(disconnected, event(EventAccountsRemoved, 2)), outageEntry("item_1", true, 3), OutcomeAfterRemoval, ActionConnectNewAccount, KindUnspecified, false},
+		{
+			"a failure during the outage is told with the remedy to wait", Apply(healthy, outageEntry("item_1", true, 2)).Record,
+			withResource(event(EventAccountsUpdated, 3), ConnectionError, "platform_unavailable", 3, true), OutcomeApplied, ActionWait, KindDegraded, true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := Apply(tt.cur, tt.d)
+			kind := KindUnspecified
+			if res.Transition != nil {
+				kind = res.Transition.Kind
+				if res.Transition.Remedy != res.Record.Remedy {
+					t.Errorf("transition's remedy %+v, record's %+v", res.Transition.Remedy, res.Record.Remedy)
+				}
+			}
+			if res.Outcome != tt.wantOutcome || res.Record.Remedy.Action != tt.wantAction || kind != tt.wantKind || res.Record.ItemOutage != tt.wantOutage {
+				t.Errorf("got %v, remedy %v, kind %v, outage %v; want %v, %v, %v, %v",
+					res.Outcome, res.Record.Remedy.Action, kind, res.Record.ItemOutage, tt.wantOutcome, tt.wantAction, tt.wantKind, tt.wantOutage)
+			}
+			if res.Record.State != tt.cur.State && tt.d.ItemOutage != nil {
+				t.Errorf("an outage entry changed the state from %v to %v", tt.cur.State, res.Record.State)
+			}
+		})
+	}
+}
