@@ -89,14 +89,12 @@ func (s *Service) List(ctx context.Context, q Query) (Page, error) {
 	if err != nil {
 		return Page{}, err
 	}
-	now := s.now()
-	sigs, err := s.signals.ItemSignals(ctx, store.ItemQuery{FailuresSince: s.since(now)})
+	derived, err := s.all(ctx)
 	if err != nil {
 		return Page{}, err
 	}
-	all := make([]health.ItemHealth, 0, len(sigs))
-	for _, sig := range sigs {
-		h := health.DeriveItemHealth(sig, s.rules, now)
+	all := derived[:0]
+	for _, h := range derived {
 		if (len(q.Statuses) == 0 || slices.Contains(q.Statuses, h.Status)) && (after == nil || worse(*after, keyOf(h)) < 0) {
 			all = append(all, h)
 		}
@@ -113,6 +111,20 @@ func (s *Service) List(ctx context.Context, q Query) (Page, error) {
 		page.Items, used = append(page.Items, h), used+n
 	}
 	return page, nil
+}
+
+// all derives every item's health now, by item id.
+func (s *Service) all(ctx context.Context) ([]health.ItemHealth, error) {
+	now := s.now()
+	sigs, err := s.signals.ItemSignals(ctx, store.ItemQuery{FailuresSince: s.since(now)})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]health.ItemHealth, len(sigs))
+	for i, sig := range sigs {
+		out[i] = health.DeriveItemHealth(sig, s.rules, now)
+	}
+	return out, nil
 }
 
 // Bytes is what h weighs on a page: its variable-length fields.

@@ -88,8 +88,11 @@ type Config struct {
 	// retention.DefaultInterval).
 	Retention, RemovedRetention, PruneInterval time.Duration
 	// ItemRules are the thresholds of the item outage derivation; the zero
-	// value means health.DefaultItemRules.
-	ItemRules health.ItemRules
+	// value means health.DefaultItemRules. ItemWatchInterval is how often
+	// items' outages are derived and logged when no commit asks sooner (0:
+	// items.DefaultWatchInterval).
+	ItemRules         health.ItemRules
+	ItemWatchInterval time.Duration
 }
 
 func (c Config) itemRules() health.ItemRules {

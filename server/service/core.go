@@ -39,6 +39,7 @@ type core struct {
 	reconnector *reconnect.Reconnector
 	backfill    *backfill.Runner
 	items       *items.Service
+	watcher     *items.Watcher        // logs items' outages
 	reconciler  *reconcile.Reconciler // nil also when turned off
 	pruner      *retention.Runner     // nil when nothing is pruned
 }
@@ -53,7 +54,10 @@ func newCore(cfg Config, s store.Store, logger *slog.Logger) (_ *core, err error
 	c.metrics = metrics.New(s.Summary, cfg.MetricsAccountsMaxAge, logger)
 	c.ready = newReadiness(s, cfg.HealthCheckInterval, logger)
 	c.broker = stream.New(s, stream.Options{HeartbeatInterval: cfg.StreamHeartbeat, Logger: logger})
-	c.batcher = intake.NewBatcher(s, 0, c.broker.Notify, func(size int, elapsed time.Duration, results []store.Result, err error) {
+	c.watcher = items.NewWatcher(c.items, s, func(ctx context.Context, d store.Delivery) (store.Result, error) {
+		return c.batcher.Submit(ctx, d)
+	}, cfg.ItemWatchInterval, logger)
+	c.batcher = intake.NewBatcher(s, 0, func() { c.broker.Notify(); c.watcher.Notify() }, func(size int, elapsed time.Duration, results []store.Result, err error) {
 		c.metrics.Committed(size, elapsed, results)
 		c.ready.committed(err)
 	})

@@ -84,6 +84,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.pruner != nil {
 		s.workers.Go(func() { s.pruner.Run(workCtx) })
 	}
+	s.workers.Go(func() { s.watcher.Run(workCtx) })
 	if s.backfill != nil && s.cfg.SyncOnStart {
 		s.workers.Go(func() { s.syncOnStart(workCtx) })
 	}

@@ -164,7 +164,7 @@ func EntryBytes(e Entry) int {
 
 // ChangeBytes is what c weighs on a page of ReadChanges, like RecordBytes.
 func ChangeBytes(c Change) int {
-	return len(c.Event) + len(c.AccountID) + len(c.UserID) + len(c.ErrorCode) + len(c.ErrorMessage) + remedyBytes(c.Remedy)
+	return len(c.Event) + len(c.AccountID) + len(c.UserID) + len(c.Item) + len(c.ErrorCode) + len(c.ErrorMessage) + remedyBytes(c.Remedy)
 }
 
 func remedyBytes(r health.Remedy) int {

@@ -91,9 +91,17 @@ type Change struct {
 	Seq       int64
 	EntrySeq  int64  // the entry that caused it
 	Event     string // that entry's event
-	AccountID string
+	AccountID string // empty for an item-wide change
 	UserID    string
+	Item      string // the account's payroll platform, or the item of an item-wide change
 	health.Transition
+}
+
+// ItemOutageState is the outage of an item as the log last told it (the
+// last items.outage_* entry that changed it).
+type ItemOutageState struct {
+	health.ItemOutage
+	ChangedAt time.Time // when that entry was received
 }
 
 // HealthQuery selects health records. Zero values mean "no filter".
@@ -183,6 +191,9 @@ type Store interface {
 	// An item is there once an account named it or a report came; the
 	// counts are one snapshot, the buckets and reports each another.
 	ItemSignals(ctx context.Context, q ItemQuery) ([]health.ItemSignals, error)
+	// ItemOutages lists the items whose outage the log ever told, by item
+	// id, as it last told it.
+	ItemOutages(ctx context.Context) ([]ItemOutageState, error)
 	// ListEntries pages through an account's timeline; ErrNotFound when the
 	// log holds nothing for the account, ErrInvalidArgument when q.Cursor
 	// rejects q, ErrOutOfRange when pruning removed entries past q's page

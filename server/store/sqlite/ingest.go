@@ -21,6 +21,7 @@ const (
 	writeAppendEntry
 	writeAppendChange
 	writePutItemReport
+	writeSetItemOutage
 	numWriteStmts
 )
 
@@ -32,6 +33,7 @@ var writeSQL = [numWriteStmts]string{
 	writeAppendEntry:     sqlstore.AppendEntrySQL(sqlstore.Question),
 	writeAppendChange:    sqlstore.AppendChangeSQL(sqlstore.Question),
 	writePutItemReport:   sqlstore.PutItemReportSQL(sqlstore.Question),
+	writeSetItemOutage:   sqlstore.SetItemOutageSQL(sqlstore.Question),
 }
 
 // Ingest commits the deliveries in one transaction under the rules of
@@ -115,6 +117,15 @@ func (t *ingestTx) AppendChange(ctx context.Context, c store.Change) (int64, err
 func (t *ingestTx) PutItemReport(ctx context.Context, r health.ItemReport) error {
 	_, err := t.stmts[writePutItemReport].ExecContext(ctx, sqlstore.ItemReportArgs(&r)...)
 	return err
+}
+
+func (t *ingestTx) SetItemOutage(ctx context.Context, o health.ItemOutage, at time.Time) (bool, error) {
+	var item string
+	err := t.stmts[writeSetItemOutage].QueryRowContext(ctx, sqlstore.ItemOutageArgs(&o, at)...).Scan(&item)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // insert runs an INSERT and returns the new row's Seq (its rowid).

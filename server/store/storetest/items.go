@@ -137,3 +137,60 @@ func testRebuildDerivesItems(t *testing.T, open Opener) {
 	want[0].Failures = nil
 	wantNoDiff(t, "ItemSignals after the rebuild", want, got)
 }
+
+// outageEntry is the items.outage_* entry the item watcher commits: for
+// one account, or item-wide when account is empty.
+func outageEntry(item string, in bool, account, user string, at time.Time) store.Delivery {
+	o := &health.ItemOutage{Item: item, InOutage: in, Status: health.ItemStatusSuspectedOutage, Since: at.Add(-time.Minute).UTC()}
+	body := mustJSON(map[string]any{"item": item, "in_outage": in, "account": account, "at": timestamp(at)})
+	return store.Delivery{Source: store.SourceAPI, Actor: "items", Body: body, Decoded: health.Delivery{
+		Event: o.Event(), AccountID: account, UserID: user, ReceivedAt: at, ItemOutage: o,
+	}}
+}
+
+// testItemOutages: an item-wide outage entry makes one change per change
+// of the outage, and ItemOutages tells the last; an account's entry turns
+// its remedy to waiting and back, and its changes name its item.
+func testItemOutages(t *testing.T, s store.Store) {
+	ds := itemHistory()
+	ingestDeliveries(t, s, ds)
+	at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
+	u := userID(1)
+	steps := []struct {
+		d        store.Delivery
+		wantKind health.Kind // of the change; unspecified for none
+	}{
+		{outageEntry(itemA, true, "", "", at(130)), health.KindItemOutageBegan},
+		{outageEntry(itemA, true, "", "", at(131)), health.KindUnspecified}, // another replica's
+		{outageEntry(itemA, true, accountID(3), u, at(132)), health.KindUnspecified},
+		{outageEntry(itemA, false, accountID(3), u, at(140)), health.KindRemedyRestored},
+		{outageEntry(itemA, false, "", "", at(141)), health.KindItemOutageEnded},
+	}
+	for i, st := range steps {
+		r := ingestDeliveries(t, s, []store.Delivery{st.d})[0]
+		switch {
+		case st.wantKind == health.KindUnspecified && r.Change != nil:
+			t.Errorf("step %d: a change %+v, want none", i, r.Change)
+		case st.wantKind != health.KindUnspecified && (r.Change == nil || r.Change.Kind != st.wantKind || r.Change.Item != itemA):
+			t.Errorf("step %d: change %+v, want a %v of %s", i, r.Change, st.wantKind, itemA)
+		}
+		if i == 2 {
+			rec := mustGetHealth(t, s, accountID(3))
+			if !rec.ItemOutage || rec.Remedy.Action != health.ActionWait || rec.State != health.StateDisconnected {
+				t.Errorf("account on the item in an outage: %+v, want DISCONNECTED, waiting", rec)
+			}
+		}
+	}
+	if rec := mustGetHealth(t, s, accountID(3)); rec.ItemOutage || rec.Remedy.Action != health.ActionReconnect {
+		t.Errorf("account after the outage: remedy %v, outage %v; want RECONNECT", rec.Remedy.Action, rec.ItemOutage)
+	}
+	outages, err := s.ItemOutages(t.Context())
+	if err != nil || len(outages) != 1 || outages[0].Item != itemA || outages[0].InOutage || !outages[0].ChangedAt.Equal(at(141)) {
+		t.Errorf("ItemOutages = %+v, %v; want itemA's, ended at %v", outages, err, at(141))
+	}
+	for _, c := range allChanges(t, s) {
+		if c.AccountID != "" && c.Item != itemA && c.Item != itemB {
+			t.Errorf("change %d of account %s names item %q", c.Seq, c.AccountID, c.Item)
+		}
+	}
+}

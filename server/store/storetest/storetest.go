@@ -87,6 +87,7 @@ func Run(t *testing.T, newDB Factory) {
 		{"PruneDuringIngest", testPruneDuringIngest},
 		{"PrunedPageToken", testPrunedPageToken},
 		{"ItemSignals", testItemSignals},
+		{"ItemOutages", testItemOutages},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -20,7 +20,7 @@ const failureBucket = time.Minute
 // ItemSQL is the SQL of the item reads in one dialect. Each binds the item
 // twice (SQLite numbers no placeholder): an empty one selects every item.
 type ItemSQL struct {
-	counts, failures, reports string
+	counts, failures, reports, outages string
 }
 
 // NewItemSQL builds the item reads for placeholder style p.
@@ -30,6 +30,7 @@ func NewItemSQL(p Placeholder) ItemSQL {
 		counts:   "SELECT item, " + itemCountCols + " FROM item_counts WHERE " + oneOrAll + " ORDER BY item",
 		failures: "SELECT item, minute, n FROM item_failures WHERE " + oneOrAll + " AND minute >= " + p(3) + " ORDER BY item, minute",
 		reports:  "SELECT item, name, status, details, received_at FROM item_reports WHERE " + oneOrAll + " ORDER BY item",
+		outages:  "SELECT item, in_outage, status, since, changed_at FROM item_outages ORDER BY item",
 	}
 }
 
@@ -38,6 +39,19 @@ func NewItemSQL(p Placeholder) ItemSQL {
 func PutItemReportSQL(p Placeholder) string {
 	return InsertSQL(p, "item_reports", []string{"item", "name", "status", "details", "received_at"}, "item") +
 		" WHERE item_reports.received_at IS NULL OR item_reports.received_at <= excluded.received_at"
+}
+
+// SetItemOutageSQL keeps an item's outage when it changes whether the
+// item is in one, returning the item then (no row: unchanged); it binds
+// ItemOutageArgs.
+func SetItemOutageSQL(p Placeholder) string {
+	return InsertSQL(p, "item_outages", []string{"item", "in_outage", "status", "since", "changed_at"}, "item") +
+		" WHERE item_outages.in_outage <> excluded.in_outage RETURNING item"
+}
+
+// ItemOutageArgs follows SetItemOutageSQL.
+func ItemOutageArgs(o *health.ItemOutage, at time.Time) []any {
+	return []any{o.Item, o.InOutage, o.Status, Nanos(o.Since), Nanos(at)}
 }
 
 // ItemReportArgs follows PutItemReportSQL.
@@ -145,4 +159,24 @@ func scanItemReports(rows Rows, get func(string) *health.ItemSignals) error {
 		get(rep.Item).Report = &rep
 	}
 	return rows.Err()
+}
+
+// ItemOutages lists the outages the log told, by item.
+func (r Reader) ItemOutages(ctx context.Context) ([]store.ItemOutageState, error) {
+	const op = "item outages"
+	if err := r.guard.CheckOpen(op); err != nil {
+		return nil, err
+	}
+	out, err := queryAll(ctx, r.q, r.sql.items.outages, nil, scanItemOutage)
+	if err != nil {
+		return nil, r.guard.Fail(op, err)
+	}
+	return out, nil
+}
+
+func scanItemOutage(sc Scanner) (o store.ItemOutageState, err error) {
+	var since, changedAt sql.NullInt64
+	err = sc.Scan(&o.Item, &o.InOutage, &o.Status, &since, &changedAt)
+	o.Since, o.ChangedAt = FromNanos(since), FromNanos(changedAt)
+	return o, err
 }

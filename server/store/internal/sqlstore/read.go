@@ -56,7 +56,7 @@ func NewReadSQL(d Dialect) ReadSQL {
 // per call.
 func (s *ReadSQL) Fixed() []string {
 	return []string{s.record, s.changes, s.lastChangeSeq, s.changeSeqBefore, s.entries, s.summary, s.pruned,
-		s.items.counts, s.items.failures, s.items.reports}
+		s.items.counts, s.items.failures, s.items.reports, s.items.outages}
 }
 
 // listHealth selects up to n records of q after the account id after.

@@ -79,3 +79,19 @@ CREATE TABLE item_reports (
 	details     TEXT    NOT NULL,
 	received_at INTEGER
 ) STRICT;
+
+-- Item outages: whether the log last told an item in an outage (the last
+-- items.outage_* entry that changed it, health.ItemOutage), which records
+-- were told so (health.Record.ItemOutage: their remedy is to wait), and
+-- the item of each change (the account's, or that of an item-wide one),
+-- which streams filter on. '' and false for the changes and records of
+-- before, as under the rules of before.
+ALTER TABLE records ADD COLUMN item_outage INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE changes ADD COLUMN item TEXT NOT NULL DEFAULT '';
+CREATE TABLE item_outages (
+	item       TEXT    PRIMARY KEY,
+	in_outage  INTEGER NOT NULL,
+	status     INTEGER NOT NULL,
+	since      INTEGER,
+	changed_at INTEGER
+) STRICT;
