@@ -145,8 +145,9 @@ func Apply(cur Record, d Delivery) Result {
 // its item is in an outage, the remedy of an account that needs attention
 // is to wait for the platform, whatever its error, and nobody should ask
 // the user to act; when the outage ends, its usual remedy is back, and an
-// account that still needs attention makes a KindRemedyRestored event, so
-// that whoever holds back from asking the user learns that now they must.
+// account whose usual remedy is for someone to act (not to wait: a
+// provider-side error) makes a KindRemedyRestored event, so that whoever
+// holds back from asking the user learns that now they must.
 // The state, error and timestamps stay: the entry tells nothing of the
 // account itself. An entry of the item's outage beginning for an account
 // that is on another item by now is recorded only.
@@ -162,7 +163,7 @@ func applyItemOutage(cur Record, d Delivery) Result {
 	next.ItemOutage = o.InOutage
 	next.Remedy = remedyFor(next)
 	res := Result{Record: next, Outcome: OutcomeApplied}
-	if cur.ItemOutage && !next.ItemOutage && next.State.NeedsAttention() && next.Remedy != cur.Remedy {
+	if cur.ItemOutage && !next.ItemOutage && next.State.NeedsAttention() && next.Remedy.Action != ActionWait {
 		res.Transition = &Transition{
 			Kind: KindRemedyRestored, PreviousState: cur.State, State: next.State,
 			ErrorCode: next.ErrorCode, ErrorMessage: next.ErrorMessage, Remedy: next.Remedy, OccurredAt: d.ReceivedAt,

@@ -206,6 +206,11 @@ func TestApplyItemOutage(t *testing.T) {
 	}{
 		{"an outage makes a disconnected account wait, silently", disconnected, outageEntry("item_1", true, 2), OutcomeApplied, ActionWait, KindUnspecified, true},
 		{"its end restores the remedy, with an event", waiting, outageEntry("item_1", false, 3), OutcomeApplied, ActionReconnect, KindRemedyRestored, false},
+		{
+			"a provider-side error waits after the outage too: no event", Apply(Apply(healthy, outageEntry("item_1", true, 2)).Record,
+				withResource(event(EventAccountsUpdated, 3), ConnectionError, "platform_unavailable", 3, true)).Record,
+			outageEntry("item_1", false, 4), OutcomeApplied, ActionWait, KindUnspecified, false,
+		},
 		{"an end repeated changes nothing", disconnected, outageEntry("item_1", false, 3), OutcomeApplied, ActionReconnect, KindUnspecified, false},
 		{"a healthy account has nothing to wait for", healthy, outageEntry("item_1", true, 2), OutcomeApplied, ActionNone, KindUnspecified, true},
 		{"nor any event when it ends", Apply(healthy, outageEntry("item_1", true, 2)).Record, outageEntry("item_1", false, 3), OutcomeApplied, ActionNone, KindUnspecified, false},

@@ -33,16 +33,17 @@ type WatchStore interface {
 // which streams and rebuilds read, tells them: the derived status depends
 // on the time of reading, the log must not. Each pass derives every item's
 // health, and for an item whose outage the log does not tell yet:
-//   - when it began: commits an item-wide items.outage_began entry (one
-//     ITEM_OUTAGE_BEGAN event), then one for each of the item's accounts,
-//     whose remedy becomes waiting;
-//   - when it ended: commits one items.outage_ended entry for each account
+//   - when it began: commits an items.outage_began entry for each of the
+//     item's accounts, whose remedy becomes waiting (no event), then the
+//     item-wide one (one ITEM_OUTAGE_BEGAN event);
+//   - when it ended: commits an items.outage_ended entry for each account
 //     told of the outage (a REMEDY_RESTORED event each that still needs
 //     attention), then the item-wide one (one ITEM_OUTAGE_ENDED event).
 //
 // While an item is in an outage, each pass also tells the accounts that
 // joined or moved onto it since. The order makes a pass that was cut off
-// finish in the next. Several replicas may watch at once: the store keeps
+// finish in the next, and subscribers that hear the item-wide event find
+// every account's remedy already changed. Several replicas may watch at once: the store keeps
 // one change per change of an item's outage, and an account's repeated
 // entry changes nothing.
 type Watcher struct {
@@ -121,22 +122,14 @@ func (w *Watcher) Pass(ctx context.Context) error {
 }
 
 // reconcile brings the log to o for an item whose outage the log tells
-// as was.
+// as was: the accounts first, so that by the item-wide event every
+// account's remedy already says so.
 func (w *Watcher) reconcile(ctx context.Context, o health.ItemOutage, was bool) error {
-	if o.InOutage && !was {
-		w.logger.Info("item outage began", "item", o.Item, "status", o.Status.String(), "since", o.Since)
-		if err := w.commitOutage(ctx, o, "", ""); err != nil {
-			return err
-		}
-	}
-	if err := w.tellAccounts(ctx, o); err != nil {
+	if err := w.tellAccounts(ctx, o); err != nil || o.InOutage == was {
 		return err
 	}
-	if !o.InOutage {
-		w.logger.Info("item outage ended", "item", o.Item, "status", o.Status.String())
-		return w.commitOutage(ctx, o, "", "")
-	}
-	return nil
+	w.logger.Info("item outage changed", "item", o.Item, "in_outage", o.InOutage, "status", o.Status.String(), "since", o.Since)
+	return w.commitOutage(ctx, o, "", "")
 }
 
 // tellAccounts commits o for each of the item's accounts that the log

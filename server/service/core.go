@@ -57,9 +57,12 @@ func newCore(cfg Config, s store.Store, logger *slog.Logger) (_ *core, err error
 	c.watcher = items.NewWatcher(c.items, s, func(ctx context.Context, d store.Delivery) (store.Result, error) {
 		return c.batcher.Submit(ctx, d)
 	}, cfg.ItemWatchInterval, logger)
-	c.batcher = intake.NewBatcher(s, 0, func() { c.broker.Notify(); c.watcher.Notify() }, func(size int, elapsed time.Duration, results []store.Result, err error) {
+	// Every commit may move an item's accounts or bring its report: the
+	// watcher takes a look (at most a pass a second).
+	c.batcher = intake.NewBatcher(s, 0, c.broker.Notify, func(size int, elapsed time.Duration, results []store.Result, err error) {
 		c.metrics.Committed(size, elapsed, results)
 		c.ready.committed(err)
+		c.watcher.Notify()
 	})
 	defer func() {
 		if err != nil {

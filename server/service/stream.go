@@ -73,7 +73,13 @@ func streamRequest(req *ahv1.StreamDisconnectionsRequest) (stream.Request, error
 			return r, err
 		}
 	}
-	r.Filter = stream.Filter{UserIDs: req.GetUserIds(), ErrorCodes: req.GetErrorCodes(), IncludeRecoveries: req.GetIncludeRecoveries()}
+	for _, item := range req.GetItems() {
+		if err := checkItem(item, true); err != nil {
+			return r, err
+		}
+	}
+	r.Filter = stream.Filter{UserIDs: req.GetUserIds(), ErrorCodes: req.GetErrorCodes(), IncludeRecoveries: req.GetIncludeRecoveries(),
+		Items: req.GetItems(), IncludeItemEvents: req.GetIncludeItemEvents()}
 	for _, k := range req.GetKinds() {
 		i := slices.Index(kindsToProto, k)
 		if i <= 0 {
@@ -120,5 +126,6 @@ func changeToProto(c *store.Change) *ahv1.DisconnectionEvent {
 		Remedy:        t.Remedy,
 		OccurredAt:    t.OccurredAt,
 		Delivery:      &ahv1.DeliveryReference{Sequence: c.EntrySeq, EventType: text(c.Event)},
+		Item:          text(c.Item),
 	}
 }

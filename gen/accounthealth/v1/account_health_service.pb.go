@@ -641,7 +641,8 @@ type StreamDisconnectionsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Only these users' accounts; empty: all.
 	UserIds []string `protobuf:"bytes,1,rep,name=user_ids,json=userIds,proto3" json:"user_ids,omitempty"`
-	// Only these kinds; empty: all disconnection kinds and corrections.
+	// Only these kinds; empty: all disconnection kinds, corrections and
+	// restored remedies.
 	// Recoveries come when include_recoveries is set or this lists
 	// TRANSITION_KIND_RECOVERED.
 	Kinds []TransitionKind `protobuf:"varint,2,rep,packed,name=kinds,proto3,enum=accounthealth.v1.TransitionKind" json:"kinds,omitempty"`
@@ -657,9 +658,16 @@ type StreamDisconnectionsRequest struct {
 	//
 	//	*StreamDisconnectionsRequest_ResumeAfter
 	//	*StreamDisconnectionsRequest_Since
-	Start         isStreamDisconnectionsRequest_Start `protobuf_oneof:"start"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Start isStreamDisconnectionsRequest_Start `protobuf_oneof:"start"`
+	// Only events of accounts on these payroll platforms (items), and
+	// item-wide events of these items; empty: all.
+	Items []string `protobuf:"bytes,7,rep,name=items,proto3" json:"items,omitempty"`
+	// Also stream item-wide events: an item's outage began or ended
+	// (TRANSITION_KIND_ITEM_OUTAGE_BEGAN/ENDED, with item set and no
+	// account). They also come when kinds lists them.
+	IncludeItemEvents bool `protobuf:"varint,8,opt,name=include_item_events,json=includeItemEvents,proto3" json:"include_item_events,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *StreamDisconnectionsRequest) Reset() {
@@ -743,6 +751,20 @@ func (x *StreamDisconnectionsRequest) GetSince() *timestamppb.Timestamp {
 		}
 	}
 	return nil
+}
+
+func (x *StreamDisconnectionsRequest) GetItems() []string {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+func (x *StreamDisconnectionsRequest) GetIncludeItemEvents() bool {
+	if x != nil {
+		return x.IncludeItemEvents
+	}
+	return false
 }
 
 type isStreamDisconnectionsRequest_Start interface {
@@ -860,7 +882,10 @@ type DisconnectionEvent struct {
 	Remedy        *Remedy                `protobuf:"bytes,9,opt,name=remedy,proto3" json:"remedy,omitempty"`
 	OccurredAt    *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=occurred_at,json=occurredAt,proto3" json:"occurred_at,omitempty"`
 	// The log entry that caused it.
-	Delivery      *DeliveryReference `protobuf:"bytes,11,opt,name=delivery,proto3" json:"delivery,omitempty"`
+	Delivery *DeliveryReference `protobuf:"bytes,11,opt,name=delivery,proto3" json:"delivery,omitempty"`
+	// The account's payroll platform (item), or the item of an item-wide
+	// event; empty when the account object never named one.
+	Item          string `protobuf:"bytes,12,opt,name=item,proto3" json:"item,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -970,6 +995,13 @@ func (x *DisconnectionEvent) GetDelivery() *DeliveryReference {
 		return x.Delivery
 	}
 	return nil
+}
+
+func (x *DisconnectionEvent) GetItem() string {
+	if x != nil {
+		return x.Item
+	}
+	return ""
 }
 
 // DeliveryReference names a log entry; ListAccountEvents shows it in full.
@@ -2182,7 +2214,7 @@ const file_accounthealth_v1_account_health_service_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\"{\n" +
 	"\x19ListAccountEventsResponse\x126\n" +
 	"\x06events\x18\x01 \x03(\v2\x1e.accounthealth.v1.AccountEventR\x06events\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xa2\x02\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xe8\x02\n" +
 	"\x1bStreamDisconnectionsRequest\x12\x19\n" +
 	"\buser_ids\x18\x01 \x03(\tR\auserIds\x126\n" +
 	"\x05kinds\x18\x02 \x03(\x0e2 .accounthealth.v1.TransitionKindR\x05kinds\x12\x1f\n" +
@@ -2190,12 +2222,14 @@ const file_accounthealth_v1_account_health_service_proto_rawDesc = "" +
 	"errorCodes\x12-\n" +
 	"\x12include_recoveries\x18\x04 \x01(\bR\x11includeRecoveries\x12#\n" +
 	"\fresume_after\x18\x05 \x01(\tH\x00R\vresumeAfter\x122\n" +
-	"\x05since\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampH\x00R\x05sinceB\a\n" +
+	"\x05since\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampH\x00R\x05since\x12\x14\n" +
+	"\x05items\x18\a \x03(\tR\x05items\x12.\n" +
+	"\x13include_item_events\x18\b \x01(\bR\x11includeItemEventsB\a\n" +
 	"\x05start\"\xa4\x01\n" +
 	"\x1cStreamDisconnectionsResponse\x12<\n" +
 	"\x05event\x18\x01 \x01(\v2$.accounthealth.v1.DisconnectionEventH\x00R\x05event\x12;\n" +
 	"\theartbeat\x18\x02 \x01(\v2\x1b.accounthealth.v1.HeartbeatH\x00R\theartbeatB\t\n" +
-	"\amessage\"\x89\x04\n" +
+	"\amessage\"\x9d\x04\n" +
 	"\x12DisconnectionEvent\x12\x16\n" +
 	"\x06cursor\x18\x01 \x01(\tR\x06cursor\x12\x1d\n" +
 	"\n" +
@@ -2211,7 +2245,8 @@ const file_accounthealth_v1_account_health_service_proto_rawDesc = "" +
 	"\voccurred_at\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"occurredAt\x12?\n" +
-	"\bdelivery\x18\v \x01(\v2#.accounthealth.v1.DeliveryReferenceR\bdelivery\"N\n" +
+	"\bdelivery\x18\v \x01(\v2#.accounthealth.v1.DeliveryReferenceR\bdelivery\x12\x12\n" +
+	"\x04item\x18\f \x01(\tR\x04item\"N\n" +
 	"\x11DeliveryReference\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x03R\bsequence\x12\x1d\n" +
 	"\n" +

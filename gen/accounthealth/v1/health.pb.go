@@ -245,6 +245,14 @@ const (
 	// state or error code than subscribers were told: previous_state is the
 	// state they were told, state the corrected one.
 	TransitionKind_TRANSITION_KIND_CORRECTED TransitionKind = 6
+	// The outage of the account's payroll platform ended and the account
+	// still needs attention: its remedy, which was to wait for the platform,
+	// is its usual one again (e.g. reconnect); ask the user now.
+	TransitionKind_TRANSITION_KIND_REMEDY_RESTORED TransitionKind = 7
+	// Item-wide (no account): a payroll platform's outage, reported by the
+	// provider or suspected from its accounts, began or ended.
+	TransitionKind_TRANSITION_KIND_ITEM_OUTAGE_BEGAN TransitionKind = 8
+	TransitionKind_TRANSITION_KIND_ITEM_OUTAGE_ENDED TransitionKind = 9
 )
 
 // Enum value maps for TransitionKind.
@@ -257,15 +265,21 @@ var (
 		4: "TRANSITION_KIND_REMOVED",
 		5: "TRANSITION_KIND_RECOVERED",
 		6: "TRANSITION_KIND_CORRECTED",
+		7: "TRANSITION_KIND_REMEDY_RESTORED",
+		8: "TRANSITION_KIND_ITEM_OUTAGE_BEGAN",
+		9: "TRANSITION_KIND_ITEM_OUTAGE_ENDED",
 	}
 	TransitionKind_value = map[string]int32{
-		"TRANSITION_KIND_UNSPECIFIED":  0,
-		"TRANSITION_KIND_DISCONNECTED": 1,
-		"TRANSITION_KIND_AUTH_FAILED":  2,
-		"TRANSITION_KIND_DEGRADED":     3,
-		"TRANSITION_KIND_REMOVED":      4,
-		"TRANSITION_KIND_RECOVERED":    5,
-		"TRANSITION_KIND_CORRECTED":    6,
+		"TRANSITION_KIND_UNSPECIFIED":       0,
+		"TRANSITION_KIND_DISCONNECTED":      1,
+		"TRANSITION_KIND_AUTH_FAILED":       2,
+		"TRANSITION_KIND_DEGRADED":          3,
+		"TRANSITION_KIND_REMOVED":           4,
+		"TRANSITION_KIND_RECOVERED":         5,
+		"TRANSITION_KIND_CORRECTED":         6,
+		"TRANSITION_KIND_REMEDY_RESTORED":   7,
+		"TRANSITION_KIND_ITEM_OUTAGE_BEGAN": 8,
+		"TRANSITION_KIND_ITEM_OUTAGE_ENDED": 9,
 	}
 )
 
@@ -1223,7 +1237,7 @@ const file_accounthealth_v1_health_proto_rawDesc = "" +
 	"\x13ITEM_STATUS_HEALTHY\x10\x01\x12\x16\n" +
 	"\x12ITEM_STATUS_ISSUES\x10\x02\x12 \n" +
 	"\x1cITEM_STATUS_SUSPECTED_OUTAGE\x10\x03\x12\x16\n" +
-	"\x12ITEM_STATUS_OUTAGE\x10\x04*\xed\x01\n" +
+	"\x12ITEM_STATUS_OUTAGE\x10\x04*\xe0\x02\n" +
 	"\x0eTransitionKind\x12\x1f\n" +
 	"\x1bTRANSITION_KIND_UNSPECIFIED\x10\x00\x12 \n" +
 	"\x1cTRANSITION_KIND_DISCONNECTED\x10\x01\x12\x1f\n" +
@@ -1231,7 +1245,10 @@ const file_accounthealth_v1_health_proto_rawDesc = "" +
 	"\x18TRANSITION_KIND_DEGRADED\x10\x03\x12\x1b\n" +
 	"\x17TRANSITION_KIND_REMOVED\x10\x04\x12\x1d\n" +
 	"\x19TRANSITION_KIND_RECOVERED\x10\x05\x12\x1d\n" +
-	"\x19TRANSITION_KIND_CORRECTED\x10\x06*\xfb\x01\n" +
+	"\x19TRANSITION_KIND_CORRECTED\x10\x06\x12#\n" +
+	"\x1fTRANSITION_KIND_REMEDY_RESTORED\x10\a\x12%\n" +
+	"!TRANSITION_KIND_ITEM_OUTAGE_BEGAN\x10\b\x12%\n" +
+	"!TRANSITION_KIND_ITEM_OUTAGE_ENDED\x10\t*\xfb\x01\n" +
 	"\x0fDeliveryOutcome\x12 \n" +
 	"\x1cDELIVERY_OUTCOME_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18DELIVERY_OUTCOME_APPLIED\x10\x01\x12\x1a\n" +
