@@ -39,6 +39,11 @@ func New(s Signals, rules health.ItemRules, now func() time.Time) (*Service, err
 		return nil, fmt.Errorf("item rules: window %v and baseline %v must satisfy 0 < window < baseline <= %v",
 			rules.Window, rules.Baseline, store.ItemFailureRetention/2)
 	}
+	// With no failure in the window a suspicion must end: List leans on it.
+	if rules.EndFailures < 1 || rules.MinFailures <= rules.EndFailures || rules.EndFactor > rules.Factor {
+		return nil, fmt.Errorf("item rules: want 1 <= end failures (%d) < min failures (%d), and end factor (%v) <= factor (%v)",
+			rules.EndFailures, rules.MinFailures, rules.EndFactor, rules.Factor)
+	}
 	if now == nil {
 		now = time.Now
 	}
@@ -113,10 +118,15 @@ func (s *Service) List(ctx context.Context, q Query) (Page, error) {
 	return page, nil
 }
 
-// all derives every item's health now, by item id.
+// all derives every item's health now, by item id. It reads the failure
+// history of the items with failures within the window only: the others
+// cannot be in a suspected outage (at least EndFailures keep one going),
+// so their status is the report's, and their Since and UsualFailures are
+// left out (Get tells them), which spares reading two days of every
+// item's failures.
 func (s *Service) all(ctx context.Context) ([]health.ItemHealth, error) {
 	now := s.now()
-	sigs, err := s.signals.ItemSignals(ctx, store.ItemQuery{FailuresSince: s.since(now)})
+	sigs, err := s.signals.ItemSignals(ctx, store.ItemQuery{FailuresSince: s.since(now), ActiveSince: now.Add(-s.rules.Window)})
 	if err != nil {
 		return nil, err
 	}

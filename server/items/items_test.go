@@ -22,9 +22,17 @@ func (f fixed) ItemSignals(_ context.Context, q store.ItemQuery) ([]health.ItemS
 	}
 	var out []health.ItemSignals
 	for _, s := range f {
-		if q.Item == "" || s.Item == q.Item {
-			out = append(out, s)
+		if q.Item != "" && s.Item != q.Item {
+			continue
 		}
+		active := q.ActiveSince.IsZero()
+		for _, b := range s.Failures {
+			active = active || b.Start.Add(time.Minute).After(q.ActiveSince)
+		}
+		if !active {
+			s.Failures = nil
+		}
+		out = append(out, s)
 	}
 	return out, nil
 }
@@ -44,14 +52,17 @@ func signals() fixed {
 	}
 	burst := healthy("item_suspected", 6)
 	burst.Failures = []health.FailureBucket{{Start: now.Add(-2 * time.Minute), N: 6}}
+	// A burst of the day before, over: Get derives it, List need not.
+	over := healthy("item_over", 0)
+	over.Failures = []health.FailureBucket{{Start: now.Add(-20 * time.Hour), N: 9}}
 	down := healthy("item_down", 0)
 	down.Report = &health.ItemReport{Item: "item_down", Status: health.ReportedUnavailable, ReceivedAt: now.Add(-time.Hour)}
-	return fixed{healthy("item_a", 1), healthy("item_b", 3), burst, down, healthy("item_c", 1)}
+	return fixed{healthy("item_a", 1), healthy("item_b", 3), burst, down, healthy("item_c", 1), over}
 }
 
 func TestListWorstFirstInPages(t *testing.T) {
 	s := newService(t, signals())
-	want := []string{"item_down", "item_suspected", "item_b", "item_a", "item_c"}
+	want := []string{"item_down", "item_suspected", "item_b", "item_a", "item_c", "item_over"}
 	var got []string
 	q := Query{PageSize: 2}
 	for pages := 0; ; pages++ {
@@ -88,7 +99,14 @@ func TestGet(t *testing.T) {
 	if err != nil || h.Status != health.ItemStatusSuspectedOutage {
 		t.Errorf("Get = %+v, %v; want a suspected outage", h, err)
 	}
-	if _, err := s.Get(t.Context(), "item_unknown"); !errors.Is(err, store.ErrNotFound) {
+	if h, err := s.Get(t.Context(), "item_over"); err != nil || h.Status != health.ItemStatusHealthy || !h.Since.Equal(now.Add(-20*time.Hour+15*time.Minute)) {
+		t.Errorf("Get of an outage over = %+v, %v; want healthy since it ended", h, err)
+	}
+	page, err := s.List(t.Context(), Query{Statuses: []health.ItemStatus{health.ItemStatusHealthy}})
+	if err != nil || len(page.Items) != 4 || page.Items[3].Item != "item_over" || page.Items[3].Status != health.ItemStatusHealthy {
+		t.Errorf("List of healthy items = %+v, %v", page, err)
+	}
+	if _, err := s.Get(t.Context(), "item_unknown");  !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Get of an unknown item: %v, want %v", err, store.ErrNotFound)
 	}
 }
@@ -107,6 +125,8 @@ func TestNewRejectsRules(t *testing.T) {
 		{Window: 0, Baseline: time.Hour},
 		{Window: time.Hour, Baseline: time.Hour},
 		{Window: time.Minute, Baseline: 25 * time.Hour},
+		{Window: time.Minute, Baseline: time.Hour, MinFailures: 5, Factor: 5, EndFailures: 0, EndFactor: 1},
+		{Window: time.Minute, Baseline: time.Hour, MinFailures: 2, Factor: 5, EndFailures: 2, EndFactor: 1},
 	} {
 		if _, err := New(fixed{}, r, nil); err == nil {
 			t.Errorf("New accepts window %v, baseline %v", r.Window, r.Baseline)

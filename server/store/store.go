@@ -148,6 +148,10 @@ type ItemQuery struct {
 	// FailuresSince leaves out the failure buckets (minutes) that ended
 	// at or before it.
 	FailuresSince time.Time
+	// ActiveSince, when set, leaves out all the failures of the items
+	// without a bucket that ended after it: a list needs the history of
+	// the items failing now only.
+	ActiveSince time.Time
 }
 
 // ItemFailureRetention is how long the store keeps an item's failure

@@ -92,6 +92,12 @@ func testItemSignals(t *testing.T, s store.Store) {
 	wantNoDiff(t, "ItemSignals of one item", want[1:2], itemSignals(t, s, store.ItemQuery{Item: itemB, FailuresSince: since}))
 	later := t0.Add(61 * time.Minute)
 	wantNoDiff(t, "ItemSignals with later failures", wantItemHistory(later), itemSignals(t, s, store.ItemQuery{FailuresSince: later}))
+	active := wantItemHistory(since)
+	active[0].Failures = nil // itemA's last failure bucket ended at minute 62
+	wantNoDiff(t, "ItemSignals of the items failing after minute 62", active,
+		itemSignals(t, s, store.ItemQuery{FailuresSince: since, ActiveSince: t0.Add(62 * time.Minute)}))
+	wantNoDiff(t, "ItemSignals of the items failing after minute 61", want,
+		itemSignals(t, s, store.ItemQuery{FailuresSince: since, ActiveSince: t0.Add(61 * time.Minute)}))
 	if got := itemSignals(t, s, store.ItemQuery{Item: "item_unknown"}); len(got) != 0 {
 		t.Errorf("ItemSignals of an unknown item = %+v", got)
 	}

@@ -28,7 +28,8 @@ func NewItemSQL(p Placeholder) ItemSQL {
 	oneOrAll := "(" + p(1) + " = '' OR item = " + p(2) + ")"
 	return ItemSQL{
 		counts:   "SELECT item, " + itemCountCols + " FROM item_counts WHERE " + oneOrAll + " ORDER BY item",
-		failures: "SELECT item, minute, n FROM item_failures WHERE " + oneOrAll + " AND minute >= " + p(3) + " ORDER BY item, minute",
+		failures: "SELECT item, minute, n FROM item_failures WHERE " + oneOrAll + " AND minute >= " + p(3) +
+			" AND item IN (SELECT item FROM item_failures WHERE minute >= " + p(4) + ") ORDER BY item, minute",
 		reports:  "SELECT item, name, status, details, received_at FROM item_reports WHERE " + oneOrAll + " ORDER BY item",
 		outages:  "SELECT item, in_outage, status, since, changed_at FROM item_outages ORDER BY item",
 	}
@@ -81,7 +82,11 @@ func (r Reader) ItemSignals(ctx context.Context, q store.ItemQuery) ([]health.It
 	})
 	if err == nil {
 		since := clampedNanos(q.FailuresSince) / int64(failureBucket)
-		err = r.q.Query(ctx, r.sql.items.failures, []any{q.Item, q.Item, since}, func(rows Rows) error {
+		active := since
+		if !q.ActiveSince.IsZero() {
+			active = max(since, clampedNanos(q.ActiveSince)/int64(failureBucket))
+		}
+		err = r.q.Query(ctx, r.sql.items.failures, []any{q.Item, q.Item, since, active}, func(rows Rows) error {
 			return scanItemFailures(rows, get)
 		})
 	}

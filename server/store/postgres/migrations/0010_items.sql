@@ -30,6 +30,9 @@ CREATE TABLE item_failures (
 	PRIMARY KEY (item, minute)
 );
 
+-- A list reads the history of the items failing now only.
+CREATE INDEX item_failures_minute ON item_failures (minute);
+
 -- Record writers hold the append lock (see the driver's Ingest), as for
 -- count_records.
 CREATE FUNCTION count_item_records() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -30,6 +30,9 @@ CREATE TABLE item_failures (
 	PRIMARY KEY (item, minute)
 ) STRICT;
 
+-- A list reads the history of the items failing now only.
+CREATE INDEX item_failures_minute ON item_failures (minute);
+
 CREATE TRIGGER records_item_counted_insert AFTER INSERT ON records WHEN NEW.item <> '' BEGIN
 	INSERT INTO item_counts (item, connecting, healthy, auth_failed, disconnected, degraded, removed)
 		VALUES (NEW.item, NEW.state = 1, NEW.state = 2, NEW.state = 3, NEW.state = 4, NEW.state = 5, NEW.state = 6)
