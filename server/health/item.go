@@ -122,6 +122,10 @@ type ItemRules struct {
 	// around the thresholds does not flap.
 	EndFailures int
 	EndFactor   float64
+	// MinFailingAccounts of the item's accounts, at least, must be in
+	// those errors at the time derived at for a suspicion to hold: one
+	// account's troubles are its own, however often it fails.
+	MinFailingAccounts int
 }
 
 // DefaultItemRules suits the provider's usual traffic: five accounts of
@@ -135,6 +139,8 @@ var DefaultItemRules = ItemRules{
 	Factor:      5,
 	EndFailures: 2,
 	EndFactor:   2,
+
+	MinFailingAccounts: 2,
 }
 
 // ItemHealth is an item's derived health at one time.
@@ -178,7 +184,9 @@ func (h ItemHealth) Accounts() int {
 // or than EndFactor times the usual number, are within Window, or when a
 // report of "healthy" came after it began (failures up to that report no
 // longer count). The signals must hold the failures of 2*Baseline before
-// now for the first moments' usual rate. Then the report:
+// now for the first moments' usual rate. A suspicion holds only while at
+// least MinFailingAccounts of the item's accounts are in those errors.
+// Then the report:
 //   - "unavailable" is an outage whatever the accounts say;
 //   - "issues" (or a status we do not know) is an outage while the
 //     accounts are suspected, else issues;
@@ -187,6 +195,9 @@ func DeriveItemHealth(sig ItemSignals, rules ItemRules, now time.Time) ItemHealt
 	h := ItemHealth{Item: sig.Item, Counts: sig.Counts, Report: sig.Report}
 	sp := replaySuspicion(sig.Failures, sig.Report, rules, now)
 	h.RecentFailures, h.UsualFailures = sp.recent, sp.usual
+	if sig.Counts[StateAuthFailed]+sig.Counts[StateDegraded] < rules.MinFailingAccounts {
+		sp.suspected = false
+	}
 	rep := sig.Report
 	switch {
 	case rep != nil && rep.Status == ReportedUnavailable:

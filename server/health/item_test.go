@@ -25,7 +25,8 @@ func report(status string, d time.Duration) *ItemReport {
 
 func TestDeriveItemHealth(t *testing.T) {
 	burst := []FailureBucket{{Start: itemAt(0), N: 2}, {Start: itemAt(time.Minute), N: 2}, {Start: itemAt(2 * time.Minute), N: 2}}
-	healthyCounts := map[State]int{StateHealthy: 40}
+	// Six accounts in error now: enough for a suspicion to hold.
+	healthyCounts := map[State]int{StateHealthy: 34, StateDegraded: 4, StateAuthFailed: 2}
 	tests := []struct {
 		name       string
 		sig        ItemSignals
@@ -48,7 +49,7 @@ func TestDeriveItemHealth(t *testing.T) {
 		},
 		{
 			name: "a burst over a large item's steady rate is a suspected outage",
-			sig: ItemSignals{Counts: map[State]int{StateHealthy: 5000}, Failures: append(
+			sig: ItemSignals{Counts: map[State]int{StateHealthy: 4940, StateDegraded: 60}, Failures: append(
 				every(itemAt(-48*time.Hour), 90*time.Second, 1920), FailureBucket{Start: itemAt(0), N: 60})},
 			now: itemAt(time.Minute), want: ItemStatusSuspectedOutage, wantSince: itemAt(0), wantRecent: 69,
 		},
@@ -68,6 +69,11 @@ func TestDeriveItemHealth(t *testing.T) {
 			name: "the same burst over a day of trickle is still one",
 			sig:  ItemSignals{Counts: healthyCounts, Failures: append(every(itemAt(-24*time.Hour), 30*time.Minute, 47), burst...)},
 			now:  itemAt(5 * time.Minute), want: ItemStatusSuspectedOutage, wantSince: itemAt(2 * time.Minute), wantRecent: 6,
+		},
+		{
+			name: "the same burst with one account in error now is its own trouble",
+			sig:  ItemSignals{Counts: map[State]int{StateHealthy: 39, StateAuthFailed: 1}, Failures: burst},
+			now:  itemAt(5 * time.Minute), want: ItemStatusHealthy, wantRecent: 6,
 		},
 		{
 			name: "four failures together are not enough",

@@ -106,7 +106,7 @@ func TestGet(t *testing.T) {
 	if err != nil || len(page.Items) != 4 || page.Items[3].Item != "item_over" || page.Items[3].Status != health.ItemStatusHealthy {
 		t.Errorf("List of healthy items = %+v, %v", page, err)
 	}
-	if _, err := s.Get(t.Context(), "item_unknown");  !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.Get(t.Context(), "item_unknown"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Get of an unknown item: %v, want %v", err, store.ErrNotFound)
 	}
 }

@@ -2,6 +2,8 @@ package simulate
 
 import (
 	"encoding/json"
+	"fmt"
+	"hash/fnv"
 	"time"
 
 	"github.com/accounthealth/accounthealth/server/provider/accountobject"
@@ -66,10 +68,23 @@ func newAccount(g *Generator, id, user string, created time.Time) *Account {
 		ID:        id,
 		User:      user,
 		Employers: []string{"Whole Goods Market"},
-		Item:      "item_000041078",
+		Item:      ItemOf(id),
 		Source:    "adp",
 		CreatedAt: accountobject.Time(created),
 	}}
+}
+
+// Items is how many payroll platforms (items) the simulated accounts are
+// spread over: as in production, an account's failures are its own, not
+// its platform's, unless a scenario makes an item fail.
+const Items = 1000
+
+// ItemOf is the item of the simulated account id: one of Items, fixed by
+// the id, so that every run puts an account on the same one.
+func ItemOf(id string) string {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	return fmt.Sprintf("item_%09d", 41000+h.Sum32()%Items)
 }
 
 // Add: the user submitted credentials in Link; the provider starts

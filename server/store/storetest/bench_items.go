@@ -13,10 +13,10 @@ import (
 // BenchmarkListItemHealth measures the first page of ListItemHealth (50
 // items, worst first: items.Service.List over the store) on a store of
 // ACCOUNTHEALTH_BENCH_ITEM_ACCOUNTS accounts (100,000 when unset), 200 to
-// an item. Over the two days before, 2% of the accounts moved into a
-// provider-side error and 2% failed a login, one failure a minute on
-// average per 100 items; the first ten items' failures came within the
-// last five minutes, so that they are suspected outages. The derivation
+// an item. Over the two days before, 2% of each item's accounts moved into
+// a provider-side error and 2% failed a login (8 failures an item, at
+// minutes spread over the two days); the first ten items' failures came
+// within the last five minutes, so that they are suspected outages. The derivation
 // reads every item's counts and the failures of those two days. The store
 // is written once, through Ingest, untimed; the page is then measured in
 // two runs.
@@ -72,7 +72,7 @@ func itemBenchEvent(n, nItems int, now time.Time) Event {
 	}
 	at := now.Add(-ago)
 	var e Event
-	switch n % 50 {
+	switch (n / nItems) % 50 { // the account's place among its item's
 	case 0:
 		e = updatedError(acct, user, "platform_unavailable", at)
 	case 1:

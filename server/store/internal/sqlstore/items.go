@@ -27,11 +27,11 @@ type ItemSQL struct {
 func NewItemSQL(p Placeholder) ItemSQL {
 	oneOrAll := "(" + p(1) + " = '' OR item = " + p(2) + ")"
 	return ItemSQL{
-		counts:   "SELECT item, " + itemCountCols + " FROM item_counts WHERE " + oneOrAll + " ORDER BY item",
+		counts: "SELECT item, " + itemCountCols + " FROM item_counts WHERE " + oneOrAll + " ORDER BY item",
 		failures: "SELECT item, minute, n FROM item_failures WHERE " + oneOrAll + " AND minute >= " + p(3) +
 			" AND item IN (SELECT item FROM item_failures WHERE minute >= " + p(4) + ") ORDER BY item, minute",
-		reports:  "SELECT item, name, status, details, received_at FROM item_reports WHERE " + oneOrAll + " ORDER BY item",
-		outages:  "SELECT item, in_outage, status, since, changed_at FROM item_outages ORDER BY item",
+		reports: "SELECT item, name, status, details, received_at FROM item_reports WHERE " + oneOrAll + " ORDER BY item",
+		outages: "SELECT item, in_outage, status, since, changed_at FROM item_outages ORDER BY item",
 	}
 }
 

@@ -6,9 +6,12 @@ ALTER TABLE records ADD COLUMN item TEXT NOT NULL DEFAULT '';
 CREATE INDEX records_item ON records (item, account_id);
 
 -- Per item, its records by state (a column per health.State from
--- CONNECTING), and per item and minute, how many of its records moved into
--- a provider-side or login error (AUTH_FAILED 3, DEGRADED 5) from any
--- other state, by the minute their state began (store.ItemSignals).
+-- CONNECTING), and per item and minute, how many of its records began an
+-- incident in a provider-side or login error (AUTH_FAILED 3, DEGRADED 5),
+-- by the minute their state began (store.ItemSignals): a move into one of
+-- those from another state, unless the record's incident was already in
+-- one (incident_state, as after a failed retry through CONNECTING), so that
+-- one account trying again and again counts once.
 -- Triggers keep both in the statement that writes a record, as
 -- record_counts (0006), so they commit with it whoever writes; a minute
 -- older than store.ItemFailureRetention (48 h, 2880 minutes) before the
@@ -68,10 +71,11 @@ CREATE TRIGGER records_item_counted_update AFTER UPDATE OF state, item ON record
 			degraded = degraded + excluded.degraded, removed = removed + excluded.removed;
 	INSERT INTO item_failures (item, minute, n)
 		SELECT NEW.item, NEW.state_since / 60000000000, 1
-		WHERE NEW.item <> '' AND NEW.state IN (3, 5) AND OLD.state NOT IN (3, 5) AND NEW.state_since IS NOT NULL
+		WHERE NEW.item <> '' AND NEW.state IN (3, 5) AND OLD.state NOT IN (3, 5) AND OLD.incident_state NOT IN (3, 5)
+			AND NEW.state_since IS NOT NULL
 		ON CONFLICT (item, minute) DO UPDATE SET n = n + 1;
 	DELETE FROM item_failures WHERE item = NEW.item AND NEW.state IN (3, 5) AND OLD.state NOT IN (3, 5)
-		AND minute < NEW.state_since / 60000000000 - 2880;
+		AND OLD.incident_state NOT IN (3, 5) AND minute < NEW.state_since / 60000000000 - 2880;
 END;
 
 -- The newest items.updated of each item (health.ItemReport), by arrival.
