@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 	"time"
 
+	"github.com/accounthealth/accounthealth/server/health"
 	"github.com/accounthealth/accounthealth/server/provider/accountobject"
 )
 
@@ -147,6 +148,20 @@ func (a *Account) Recover() []Delivery {
 	a.wait(recoverGap)
 	a.setConnection(statusConnected, "")
 	return a.scan(scanGap)
+}
+
+// ItemUpdated: the provider reports the health of the account's payroll
+// platform. Emits items.updated (it names no account).
+func (a *Account) ItemUpdated(status, details string) Delivery {
+	env := map[string]any{"event": health.EventItemsUpdated, "name": a.g.name, "data": map[string]any{
+		"item": a.obj.Item, "name": "Platform " + a.obj.Item, "status": status, "status_details": details,
+		"mapping_status": "verified", "features": map[string]any{},
+	}}
+	body, err := json.MarshalIndent(env, "", "  ")
+	if err != nil {
+		panic("simulate: encoding a delivery: " + err.Error()) // maps of strings only
+	}
+	return Delivery{Event: health.EventItemsUpdated, Body: body}
 }
 
 // Remove: the user revoked access or the account was deleted. Emits
