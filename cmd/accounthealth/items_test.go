@@ -2,12 +2,17 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	ahv1 "github.com/accounthealth/accounthealth/gen/accounthealth/v1"
 	"github.com/accounthealth/accounthealth/server/health"
 )
 
@@ -67,5 +72,77 @@ func TestWebhooksItemsSync(t *testing.T) {
 	}
 	if again, _ := itemSubs(); !slices.Equal(again, ids) {
 		t.Errorf("the second sync changed the subscriptions: %v, then %v", ids, again)
+	}
+}
+
+// TestItemOutageEndToEnd: through the binary, six accounts of one item
+// failing on the platform's side together make one ITEM_OUTAGE_BEGAN
+// event, by which the item's accounts wait (health get says so), and the
+// provider's report of the item healthy one ITEM_OUTAGE_ENDED, after the
+// logged-out account's REMEDY_RESTORED; the other item's accounts are
+// left alone.
+func TestItemOutageEndToEnd(t *testing.T) {
+	s := serve(t, t.TempDir())
+	conn, err := grpc.NewClient(s.grpc, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), streamWait) // a bound on a hang, not a wait
+	defer cancel()
+	stream, err := ahv1.NewAccountHealthServiceClient(conn).StreamDisconnections(ctx, &ahv1.StreamDisconnectionsRequest{IncludeItemEvents: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.Recv(); err != nil { // the opening heartbeat
+		t.Fatal(err)
+	}
+	now := time.Now()
+	for n := range 8 {
+		s.post(t, onItemJSON("item_down", fmt.Sprintf("down-%d", n), "connected", "", now.Add(-time.Hour)))
+		s.post(t, onItemJSON("item_fine", fmt.Sprintf("fine-%d", n), "connected", "", now.Add(-time.Hour)))
+	}
+	s.post(t, onItemJSON("item_down", "down-7", "error", "auth_required", now.Add(-time.Minute)))
+	s.post(t, onItemJSON("item_fine", "fine-7", "error", "auth_required", now.Add(-time.Minute)))
+	for n := range 6 {
+		s.post(t, onItemJSON("item_down", fmt.Sprintf("down-%d", n), "error", "platform_unavailable", now))
+	}
+
+	counts := map[string]int{} // by kind and item
+	until := func(kind ahv1.TransitionKind) {
+		t.Helper()
+		for {
+			msg, err := stream.Recv()
+			if err != nil {
+				t.Fatalf("waiting for %v: %v (seen %v)", kind, err, counts)
+			}
+			if ev := msg.GetEvent(); ev != nil {
+				counts[enumName(ev.GetKind())+" "+ev.GetItem()]++
+				if ev.GetKind() == kind {
+					return
+				}
+			}
+		}
+	}
+	until(ahv1.TransitionKind_TRANSITION_KIND_ITEM_OUTAGE_BEGAN)
+	getEnv := []string{"ACCOUNTHEALTH_SERVER=" + s.grpc}
+	if code, out, errOut := runBinary(t, getEnv, "health", "get", "down-7"); code != exitOK || !strings.Contains(out, "WAIT: The account's payroll platform (item_down) has an outage") {
+		t.Errorf("health get down-7 during the outage: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, out, errOut := runBinary(t, getEnv, "health", "get", "fine-7"); code != exitOK || !strings.Contains(out, "RECONNECT") {
+		t.Errorf("health get fine-7, of the other item: exit %d\n%s%s", code, out, errOut)
+	}
+
+	s.post(t, []byte(`{"event":"items.updated","name":"items","data":{"item":"item_down","name":"Down Payroll","status":"healthy","status_details":""}}`))
+	until(ahv1.TransitionKind_TRANSITION_KIND_ITEM_OUTAGE_ENDED)
+	want := map[string]int{
+		"DISCONNECTED item_down": 1, "DISCONNECTED item_fine": 1, "DEGRADED item_down": 6,
+		"ITEM_OUTAGE_BEGAN item_down": 1, "REMEDY_RESTORED item_down": 1, "ITEM_OUTAGE_ENDED item_down": 1,
+	}
+	if fmt.Sprint(counts) != fmt.Sprint(want) {
+		t.Errorf("events by kind and item: %v, want %v", counts, want)
+	}
+	if code, out, _ := runBinary(t, getEnv, "health", "get", "down-7"); code != exitOK || !strings.Contains(out, "RECONNECT") {
+		t.Errorf("health get down-7 after the outage:\n%s", out)
 	}
 }
