@@ -99,3 +99,56 @@ func carryOut(ctx context.Context, pc *provider.Client, plan provider.ItemPlan, 
 		items, len(plan.Keep)+len(plan.Create), len(plan.Keep), len(plan.Create), len(plan.Delete)-len(errs))
 	return errors.Join(errs...)
 }
+
+func runItems(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return runGroup(ctx, "items", []subcommand{
+		{"list", "", "payroll platforms (items), worst first: outages, then the most accounts needing attention", runItemsList},
+	}, args, stdout, stderr)
+}
+
+func runItemsList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newClientCommand("items list", "items list [flags]",
+		`Lists the payroll platforms (items) the server knows, worst first: outages (reported by the provider, or
+suspected from the accounts failing together), then by the accounts needing attention. RECENT is the accounts
+that failed on the platform's side or at login in the last 15 minutes. See the README on item outages.`,
+		stdout, stderr)
+	var statuses enumFlag[ahv1.ItemStatus]
+	c.fs.Var(&statuses, "status", "only items in this status: "+enumChoices(ahv1.ItemStatus(0).Descriptor()))
+	cl, _, err := c.connect(args)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	tw := newTable(stdout, false, "ITEM!", "STATUS", "SINCE", "ACCOUNTS", "FAILING", "RECENT", "REPORTED")
+	n := 0
+	for h, err := range cl.AllItemHealth(ctx, statuses.values...) {
+		if err != nil {
+			return c.explain(err, "")
+		}
+		n++
+		if c.output == "json" {
+			if err := printJSON(stdout, h); err != nil {
+				return err
+			}
+			continue
+		}
+		failing := int64(0)
+		for _, s := range h.GetByState() {
+			switch s.GetState() {
+			case ahv1.HealthState_HEALTH_STATE_AUTH_FAILED, ahv1.HealthState_HEALTH_STATE_DISCONNECTED, ahv1.HealthState_HEALTH_STATE_DEGRADED:
+				failing += s.GetCount()
+			}
+		}
+		if err := tw.add(h.GetItem(), enumName(h.GetStatus()), cellTime(h.GetStatusSince()), fmt.Sprint(h.GetAccounts()),
+			fmt.Sprint(failing), fmt.Sprint(h.GetRecentFailures()), or(h.GetReported().GetStatus())); err != nil {
+			return err
+		}
+	}
+	if err := tw.flush(); err != nil {
+		return err
+	}
+	if n == 0 {
+		fmt.Fprintln(stderr, "no items: no account object naming one, and no items.updated, has been accepted")
+	}
+	return nil
+}

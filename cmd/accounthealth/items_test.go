@@ -132,6 +132,10 @@ func TestItemOutageEndToEnd(t *testing.T) {
 	if code, out, errOut := runBinary(t, getEnv, "health", "get", "fine-7"); code != exitOK || !strings.Contains(out, "RECONNECT") {
 		t.Errorf("health get fine-7, of the other item: exit %d\n%s%s", code, out, errOut)
 	}
+	code, out, errOut := runBinary(t, getEnv, "items", "list")
+	if lines := strings.Split(out, "\n"); code != exitOK || len(lines) < 3 || !strings.HasPrefix(lines[1], "item_down  SUSPECTED_OUTAGE") || !strings.HasPrefix(lines[2], "item_fine  HEALTHY") {
+		t.Errorf("items list during the outage: exit %d\n%s%s", code, out, errOut)
+	}
 
 	s.post(t, []byte(`{"event":"items.updated","name":"items","data":{"item":"item_down","name":"Down Payroll","status":"healthy","status_details":""}}`))
 	until(ahv1.TransitionKind_TRANSITION_KIND_ITEM_OUTAGE_ENDED)
