@@ -12,8 +12,8 @@ import (
 
 // BenchmarkListItemHealth measures the first page of ListItemHealth (50
 // items, worst first: items.Service.List over the store) on a store of
-// ACCOUNTHEALTH_BENCH_ITEM_ACCOUNTS accounts (100,000 when unset), 200 to
-// an item. Over the two days before, 2% of each item's accounts moved into
+// ACCOUNTHEALTH_BENCH_ITEM_ACCOUNTS accounts (100,000 when unset) over
+// ACCOUNTHEALTH_BENCH_ITEMS items (one per 200 accounts when unset). Over the two days before, 2% of each item's accounts moved into
 // a provider-side error and 2% failed a login (8 failures an item, at
 // minutes spread over the two days); the first ten items' failures came
 // within the last five minutes, so that they are suspected outages. The derivation
@@ -22,7 +22,7 @@ import (
 // two runs.
 func BenchmarkListItemHealth(b *testing.B, open func(b *testing.B) store.Store) {
 	accounts := benchAccounts(b, "ACCOUNTHEALTH_BENCH_ITEM_ACCOUNTS", 100000)
-	nItems := max(accounts/200, 20)
+	nItems := benchAccounts(b, "ACCOUNTHEALTH_BENCH_ITEMS", max(accounts/200, 20))
 	now := time.Date(2026, 11, 2, 12, 0, 0, 0, time.UTC)
 	s := open(b)
 	writeItemStore(b, s, accounts, nItems, now)
@@ -61,24 +61,24 @@ func writeItemStore(b *testing.B, s store.Store, accounts, nItems int, now time.
 	}
 }
 
-// itemBenchEvent is account n's one delivery: healthy, or for 4% of the
-// accounts an error at some minute of the two days before now.
+// itemBenchEvent is account n's one delivery: healthy, or for 4% of each
+// item's accounts an error at some minute of the two days before now, or
+// for the first 8 accounts of the first ten items a provider-side error in
+// the last five minutes.
 func itemBenchEvent(n, nItems int, now time.Time) Event {
 	acct, user := fmt.Sprintf("bench-%08d", n), fmt.Sprintf("user-%08d", n)
-	item := fmt.Sprintf("item_%09d", n%nItems)
-	ago := time.Duration(n%2880) * time.Minute
-	if n%nItems < 10 {
-		ago = time.Duration(n%5) * time.Minute
-	}
-	at := now.Add(-ago)
+	item, place := n%nItems, n/nItems // the account's place among its item's
+	at := now.Add(-time.Duration(n%2880) * time.Minute)
 	var e Event
-	switch (n / nItems) % 50 { // the account's place among its item's
-	case 0:
+	switch {
+	case item < 10 && place < 8:
+		e = updatedError(acct, user, "platform_unavailable", now.Add(-time.Duration(n%5)*time.Minute))
+	case place%50 == 0:
 		e = updatedError(acct, user, "platform_unavailable", at)
-	case 1:
+	case place%50 == 1:
 		e = failedWithResource(acct, user, "invalid_credentials", at)
 	default:
 		e = connected(acct, user, now.Add(-49*time.Hour))
 	}
-	return onItem(e, item)
+	return onItem(e, fmt.Sprintf("item_%09d", item))
 }
