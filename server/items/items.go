@@ -22,6 +22,7 @@ import (
 // Signals is what the store offers; store.Store is one.
 type Signals interface {
 	ItemSignals(ctx context.Context, q store.ItemQuery) ([]health.ItemSignals, error)
+	QuietItems(ctx context.Context, q store.QuietQuery) ([]health.ItemSignals, error)
 }
 
 // Service derives items' health.
@@ -82,9 +83,12 @@ type Page struct {
 	NextPageToken string
 }
 
-// List derives every item's health and pages through those q selects,
-// worst first. An item's place may change between pages as its health
-// does; the token resumes after the place of the last item sent.
+// List pages through the items q selects, worst first. An item's place
+// may change between pages as its health does; the token resumes after
+// the place of the last item sent. It derives the active items (see
+// store.ItemQuery.ActiveSince), few even among thousands, and merges them
+// with a page of the quiet ones, all HEALTHY, which the store reads in
+// their order: the cost does not grow with the number of items.
 func (s *Service) List(ctx context.Context, q Query) (Page, error) {
 	limit, err := store.PageLimit(q.PageSize)
 	if err != nil {
@@ -94,12 +98,17 @@ func (s *Service) List(ctx context.Context, q Query) (Page, error) {
 	if err != nil {
 		return Page{}, err
 	}
-	derived, err := s.all(ctx)
+	now := s.now()
+	active, err := s.active(ctx, now)
 	if err != nil {
 		return Page{}, err
 	}
-	all := derived[:0]
-	for _, h := range derived {
+	quiet, err := s.quiet(ctx, q, after, limit, active, now)
+	if err != nil {
+		return Page{}, err
+	}
+	var all []health.ItemHealth
+	for _, h := range append(active, quiet...) {
 		if (len(q.Statuses) == 0 || slices.Contains(q.Statuses, h.Status)) && (after == nil || worse(*after, keyOf(h)) < 0) {
 			all = append(all, h)
 		}
@@ -118,14 +127,11 @@ func (s *Service) List(ctx context.Context, q Query) (Page, error) {
 	return page, nil
 }
 
-// all derives every item's health now, by item id. It reads the failure
-// history of the items with failures within the window only: the others
-// cannot be in a suspected outage (at least EndFailures keep one going),
-// so their status is the report's, and their Since and UsualFailures are
-// left out (Get tells them), which spares reading two days of every
-// item's failures.
-func (s *Service) all(ctx context.Context) ([]health.ItemHealth, error) {
-	now := s.now()
+// active derives the active items' health at now, by item id: every item
+// that may be in an outage or have issues. The others' status is HEALTHY,
+// their Since their healthy report's arrival, and their failure figures
+// zero (Get tells them in full).
+func (s *Service) active(ctx context.Context, now time.Time) ([]health.ItemHealth, error) {
 	sigs, err := s.signals.ItemSignals(ctx, store.ItemQuery{FailuresSince: s.since(now), ActiveSince: now.Add(-s.rules.Window)})
 	if err != nil {
 		return nil, err
@@ -133,6 +139,37 @@ func (s *Service) all(ctx context.Context) ([]health.ItemHealth, error) {
 	out := make([]health.ItemHealth, len(sigs))
 	for i, sig := range sigs {
 		out[i] = health.DeriveItemHealth(sig, s.rules, now)
+	}
+	return out, nil
+}
+
+// quiet reads the quiet items that may come on the page after after: as
+// many as the page holds, plus one to tell whether more follow, plus the
+// active ones, which the store does not leave out.
+func (s *Service) quiet(ctx context.Context, q Query, after *key, limit int, active []health.ItemHealth, now time.Time) ([]health.ItemHealth, error) {
+	switch {
+	case len(q.Statuses) > 0 && !slices.Contains(q.Statuses, health.ItemStatusHealthy):
+		return nil, nil
+	case after != nil && after.status < health.ItemStatusHealthy:
+		return nil, nil // past every healthy item
+	}
+	sq := store.QuietQuery{Limit: limit + 1 + len(active)}
+	if after != nil && after.status == health.ItemStatusHealthy {
+		sq.AfterFailing, sq.After = after.failing, after.item
+	}
+	sigs, err := s.signals.QuietItems(ctx, sq)
+	if err != nil {
+		return nil, err
+	}
+	isActive := make(map[string]bool, len(active))
+	for _, h := range active {
+		isActive[h.Item] = true
+	}
+	var out []health.ItemHealth
+	for _, sig := range sigs {
+		if !isActive[sig.Item] {
+			out = append(out, health.DeriveItemHealth(sig, s.rules, now))
+		}
 	}
 	return out, nil
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,19 +24,42 @@ func (f fixed) ItemSignals(_ context.Context, q store.ItemQuery) ([]health.ItemS
 	}
 	var out []health.ItemSignals
 	for _, s := range f {
-		if q.Item != "" && s.Item != q.Item {
-			continue
+		if (q.Item == "" || s.Item == q.Item) && (q.ActiveSince.IsZero() || isActive(s, q.ActiveSince)) {
+			out = append(out, s)
 		}
-		active := q.ActiveSince.IsZero()
-		for _, b := range s.Failures {
-			active = active || b.Start.Add(time.Minute).After(q.ActiveSince)
-		}
-		if !active {
-			s.Failures = nil
-		}
-		out = append(out, s)
 	}
 	return out, nil
+}
+
+// isActive is the store's rule (store.ItemQuery.ActiveSince), but for
+// outages, which these signals do not tell.
+func isActive(s health.ItemSignals, since time.Time) bool {
+	for _, b := range s.Failures {
+		if b.Start.Add(time.Minute).After(since) {
+			return true
+		}
+	}
+	return s.Report != nil && (s.Report.Status != health.ReportedHealthy || len(s.Counts) == 0)
+}
+
+func (f fixed) QuietItems(_ context.Context, q store.QuietQuery) ([]health.ItemSignals, error) {
+	failing := func(s health.ItemSignals) int {
+		return s.Counts[health.StateAuthFailed] + s.Counts[health.StateDisconnected] + s.Counts[health.StateDegraded]
+	}
+	var out []health.ItemSignals
+	for _, s := range f {
+		if len(s.Counts) > 0 && (q.After == "" || failing(s) < q.AfterFailing || (failing(s) == q.AfterFailing && s.Item > q.After)) {
+			s.Failures = nil
+			out = append(out, s)
+		}
+	}
+	slices.SortFunc(out, func(a, b health.ItemSignals) int {
+		if d := failing(b) - failing(a); d != 0 {
+			return d
+		}
+		return strings.Compare(a.Item, b.Item)
+	})
+	return out[:min(len(out), q.Limit)], nil
 }
 
 func newService(t *testing.T, sigs fixed) *Service {

@@ -95,7 +95,9 @@ func (w *Watcher) Run(ctx context.Context) {
 	}
 }
 
-// Pass derives every item's health once and logs what the log lacks.
+// Pass derives the active items' health once (every item in an outage is
+// one, and every item whose outage the log tells under way) and logs what
+// the log lacks.
 func (w *Watcher) Pass(ctx context.Context) error {
 	logged, err := w.st.ItemOutages(ctx)
 	if err != nil {
@@ -105,7 +107,7 @@ func (w *Watcher) Pass(ctx context.Context) error {
 	for _, o := range logged {
 		inOutage[o.Item] = o.InOutage
 	}
-	derived, err := w.svc.all(ctx)
+	derived, err := w.svc.active(ctx, w.svc.now())
 	if err != nil {
 		return err
 	}

@@ -144,14 +144,26 @@ type Summary struct {
 
 // ItemQuery selects what the store keeps of items (see ItemSignals).
 type ItemQuery struct {
-	Item string // only this item; empty: every item
+	Item string // only this item (whatever ActiveSince says); empty: every item
 	// FailuresSince leaves out the failure buckets (minutes) that ended
 	// at or before it.
 	FailuresSince time.Time
-	// ActiveSince, when set, leaves out all the failures of the items
-	// without a bucket that ended after it: a list needs the history of
-	// the items failing now only.
+	// ActiveSince, when set, selects the active items only: those with a
+	// failure bucket that ended after it, a report of another status than
+	// healthy, a report of an item no record names, or an outage the log
+	// tells under way (ItemOutages). The others are quiet: no derivation
+	// can find them in an outage or with issues (see QuietItems).
 	ActiveSince time.Time
+}
+
+// QuietQuery pages through the items records name by the number of their
+// accounts that need attention (AUTH_FAILED, DISCONNECTED, DEGRADED), most
+// first, then by id: after the item After with AfterFailing such accounts
+// (from the first when After is empty), up to Limit.
+type QuietQuery struct {
+	AfterFailing int
+	After        string
+	Limit        int
 }
 
 // ItemFailureRetention is how long the store keeps an item's failure
@@ -195,6 +207,11 @@ type Store interface {
 	// An item is there once an account named it or a report came; the
 	// counts are one snapshot, the buckets and reports each another.
 	ItemSignals(ctx context.Context, q ItemQuery) ([]health.ItemSignals, error)
+	// QuietItems pages through the items records name, with their
+	// reports, as q says; the caller leaves out the active ones (see
+	// ItemQuery.ActiveSince). It reads a page, whatever the number of
+	// items.
+	QuietItems(ctx context.Context, q QuietQuery) ([]health.ItemSignals, error)
 	// ItemOutages lists the items whose outage the log ever told, by item
 	// id, as it last told it.
 	ItemOutages(ctx context.Context) ([]ItemOutageState, error)

@@ -92,12 +92,27 @@ func testItemSignals(t *testing.T, s store.Store) {
 	wantNoDiff(t, "ItemSignals of one item", want[1:2], itemSignals(t, s, store.ItemQuery{Item: itemB, FailuresSince: since}))
 	later := t0.Add(61 * time.Minute)
 	wantNoDiff(t, "ItemSignals with later failures", wantItemHistory(later), itemSignals(t, s, store.ItemQuery{FailuresSince: later}))
-	active := wantItemHistory(since)
-	active[0].Failures = nil // itemA's last failure bucket ended at minute 62
-	wantNoDiff(t, "ItemSignals of the items failing after minute 62", active,
+	// itemA's last failure bucket ended at minute 62; itemB's report is
+	// not healthy, itemC's names an item no record does.
+	wantNoDiff(t, "ItemSignals of the items active after minute 62", want[1:],
 		itemSignals(t, s, store.ItemQuery{FailuresSince: since, ActiveSince: t0.Add(62 * time.Minute)}))
-	wantNoDiff(t, "ItemSignals of the items failing after minute 61", want,
+	wantNoDiff(t, "ItemSignals of the items active after minute 61", want,
 		itemSignals(t, s, store.ItemQuery{FailuresSince: since, ActiveSince: t0.Add(61 * time.Minute)}))
+	quiet := func(q store.QuietQuery) []health.ItemSignals {
+		t.Helper()
+		got, err := s.QuietItems(t.Context(), q)
+		if err != nil {
+			t.Fatalf("QuietItems(%+v): %v", q, err)
+		}
+		return got
+	}
+	// By accounts needing attention: itemA's 3, then itemB's 0; failures
+	// are not read.
+	a, b := want[0], want[1]
+	a.Failures = nil
+	wantNoDiff(t, "QuietItems", []health.ItemSignals{a, b}, quiet(store.QuietQuery{Limit: 10}))
+	wantNoDiff(t, "QuietItems, a page of 1", []health.ItemSignals{a}, quiet(store.QuietQuery{Limit: 1}))
+	wantNoDiff(t, "QuietItems after itemA", []health.ItemSignals{b}, quiet(store.QuietQuery{AfterFailing: 3, After: itemA, Limit: 10}))
 	if got := itemSignals(t, s, store.ItemQuery{Item: "item_unknown"}); len(got) != 0 {
 		t.Errorf("ItemSignals of an unknown item = %+v", got)
 	}

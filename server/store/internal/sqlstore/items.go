@@ -3,6 +3,8 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"math"
+	"strings"
 	"time"
 
 	"github.com/accounthealth/accounthealth/server/health"
@@ -17,21 +19,54 @@ var itemCountCols = "connecting, healthy, auth_failed, disconnected, degraded, r
 // migration 0010's triggers cut them.
 const failureBucket = time.Minute
 
-// ItemSQL is the SQL of the item reads in one dialect. Each binds the item
-// twice (SQLite numbers no placeholder): an empty one selects every item.
+// ItemSQL is the SQL of the item reads in one dialect: counts, failures
+// and reports of one item (binding it), of the active items (binding the
+// first minute of failures that make an item active), or of all; failures
+// then binds the first minute it reads. Each selection has its own
+// statement, so that each uses its index.
 type ItemSQL struct {
-	counts, failures, reports, outages string
+	one, active, all itemReads
+	outages, quiet   string
 }
+
+// itemReads are the reads of one selection of items.
+type itemReads struct{ counts, failures, reports string }
+
+func newItemReads(where func(next int) string, next int, p Placeholder) itemReads {
+	return itemReads{
+		counts:   "SELECT item, " + itemCountCols + " FROM item_counts WHERE " + where(next) + " ORDER BY item",
+		failures: "SELECT item, minute, n FROM item_failures WHERE " + where(next) + " AND minute >= " + p(next) + " ORDER BY item, minute",
+		reports:  "SELECT item, name, status, details, received_at FROM item_reports WHERE " + where(next) + " ORDER BY item",
+	}
+}
+
+// activeItemsSQL selects the items a list must derive (store.ItemQuery's
+// ActiveSince): failures since the minute it binds, a report of another
+// status than healthy, a report of an item no record names, an outage the
+// log tells under way.
+func activeItemsSQL(minute string) string {
+	return "SELECT item FROM item_failures WHERE minute >= " + minute +
+		" UNION SELECT item FROM item_reports WHERE status <> 'healthy'" +
+		" UNION SELECT r.item FROM item_reports r WHERE NOT EXISTS (SELECT 1 FROM item_counts c WHERE c.item = r.item)" +
+		" UNION SELECT item FROM item_outages WHERE in_outage"
+}
+
+// failingSQL is the accounts of an item_counts row c that need attention.
+const failingSQL = "(c.auth_failed + c.disconnected + c.degraded)"
 
 // NewItemSQL builds the item reads for placeholder style p.
 func NewItemSQL(p Placeholder) ItemSQL {
-	oneOrAll := "(" + p(1) + " = '' OR item = " + p(2) + ")"
 	return ItemSQL{
-		counts: "SELECT item, " + itemCountCols + " FROM item_counts WHERE " + oneOrAll + " ORDER BY item",
-		failures: "SELECT item, minute, n FROM item_failures WHERE " + oneOrAll + " AND minute >= " + p(3) +
-			" AND item IN (SELECT item FROM item_failures WHERE minute >= " + p(4) + ") ORDER BY item, minute",
-		reports: "SELECT item, name, status, details, received_at FROM item_reports WHERE " + oneOrAll + " ORDER BY item",
+		one:     newItemReads(func(int) string { return "item = " + p(1) }, 2, p),
+		active:  newItemReads(func(int) string { return "item IN (" + activeItemsSQL(p(1)) + ")" }, 2, p),
+		all:     newItemReads(func(int) string { return "true" }, 1, p),
 		outages: "SELECT item, in_outage, status, since, changed_at FROM item_outages ORDER BY item",
+		quiet: "SELECT c.item, " + Cols("c", strings.Split(itemCountCols, ", ")) +
+			", r.item IS NOT NULL, COALESCE(r.name, ''), COALESCE(r.status, ''), COALESCE(r.details, ''), r.received_at" +
+			" FROM item_counts c LEFT JOIN item_reports r ON r.item = c.item" +
+			" WHERE c.connecting + c.healthy + c.auth_failed + c.disconnected + c.degraded + c.removed > 0" +
+			" AND (" + failingSQL + " < " + p(1) + " OR (" + failingSQL + " = " + p(2) + " AND c.item > " + p(3) + "))" +
+			" ORDER BY " + failingSQL + " DESC, c.item LIMIT " + p(4),
 	}
 }
 
@@ -77,21 +112,24 @@ func (r Reader) ItemSignals(ctx context.Context, q store.ItemQuery) ([]health.It
 		}
 		return s
 	}
-	err := r.q.Query(ctx, r.sql.items.counts, []any{q.Item, q.Item}, func(rows Rows) error {
+	since := clampedNanos(q.FailuresSince) / int64(failureBucket)
+	reads, args := r.sql.items.all, []any{}
+	switch {
+	case q.Item != "":
+		reads, args = r.sql.items.one, []any{q.Item}
+	case !q.ActiveSince.IsZero():
+		reads, args = r.sql.items.active, []any{clampedNanos(q.ActiveSince) / int64(failureBucket)}
+	}
+	err := r.q.Query(ctx, reads.counts, args, func(rows Rows) error {
 		return scanItemCounts(rows, get)
 	})
 	if err == nil {
-		since := clampedNanos(q.FailuresSince) / int64(failureBucket)
-		active := since
-		if !q.ActiveSince.IsZero() {
-			active = max(since, clampedNanos(q.ActiveSince)/int64(failureBucket))
-		}
-		err = r.q.Query(ctx, r.sql.items.failures, []any{q.Item, q.Item, since, active}, func(rows Rows) error {
+		err = r.q.Query(ctx, reads.failures, append(args, since), func(rows Rows) error {
 			return scanItemFailures(rows, get)
 		})
 	}
 	if err == nil {
-		err = r.q.Query(ctx, r.sql.items.reports, []any{q.Item, q.Item}, func(rows Rows) error {
+		err = r.q.Query(ctx, reads.reports, args, func(rows Rows) error {
 			return scanItemReports(rows, get)
 		})
 	}
@@ -105,6 +143,51 @@ func (r Reader) ItemSignals(ctx context.Context, q store.ItemQuery) ([]health.It
 		}
 	}
 	return out, nil
+}
+
+// QuietItems returns up to q.Limit items that records name, with their
+// reports, by the accounts needing attention (most first), then by id,
+// after q's place in that order.
+func (r Reader) QuietItems(ctx context.Context, q store.QuietQuery) ([]health.ItemSignals, error) {
+	const op = "quiet items"
+	if err := r.guard.CheckOpen(op); err != nil {
+		return nil, err
+	}
+	failing := int64(math.MaxInt64)
+	if q.After != "" {
+		failing = int64(q.AfterFailing)
+	}
+	out, err := queryAll(ctx, r.q, r.sql.items.quiet, []any{failing, failing, q.After, q.Limit}, scanQuietItem)
+	if err != nil {
+		return nil, r.guard.Fail(op, err)
+	}
+	return out, nil
+}
+
+func scanQuietItem(sc Scanner) (health.ItemSignals, error) {
+	var (
+		s        = health.ItemSignals{Counts: map[health.State]int{}}
+		n        [health.StateRemoved]int
+		reported bool
+		rep      health.ItemReport
+		reportAt sql.NullInt64
+	)
+	err := sc.Scan(&s.Item, &n[0], &n[1], &n[2], &n[3], &n[4], &n[5], &reported, &rep.Name, &rep.Status, &rep.Details, &reportAt)
+	setCounts(&s, n)
+	if reported {
+		rep.Item, rep.ReceivedAt = s.Item, FromNanos(reportAt)
+		s.Report = &rep
+	}
+	return s, err
+}
+
+// setCounts puts the counts of item_counts' columns in s.
+func setCounts(s *health.ItemSignals, n [health.StateRemoved]int) {
+	for i, c := range n {
+		if c != 0 {
+			s.Counts[health.StateConnecting+health.State(i)] = c
+		}
+	}
 }
 
 // hasAccounts: an item whose accounts all went keeps its row of zeros.
@@ -126,12 +209,7 @@ func scanItemCounts(rows Rows, get func(string) *health.ItemSignals) error {
 		if err := rows.Scan(&item, &n[0], &n[1], &n[2], &n[3], &n[4], &n[5]); err != nil {
 			return err
 		}
-		s := get(item)
-		for i, c := range n {
-			if c != 0 {
-				s.Counts[health.StateConnecting+health.State(i)] = c
-			}
-		}
+		setCounts(get(item), n)
 	}
 	return rows.Err()
 }

@@ -56,7 +56,9 @@ func NewReadSQL(d Dialect) ReadSQL {
 // per call.
 func (s *ReadSQL) Fixed() []string {
 	return []string{s.record, s.changes, s.lastChangeSeq, s.changeSeqBefore, s.entries, s.summary, s.pruned,
-		s.items.counts, s.items.failures, s.items.reports, s.items.outages}
+		s.items.one.counts, s.items.one.failures, s.items.one.reports,
+		s.items.active.counts, s.items.active.failures, s.items.active.reports,
+		s.items.all.counts, s.items.all.failures, s.items.all.reports, s.items.outages, s.items.quiet}
 }
 
 // listHealth selects up to n records of q after the account id after.

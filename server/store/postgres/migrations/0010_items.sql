@@ -33,8 +33,10 @@ CREATE TABLE item_failures (
 	PRIMARY KEY (item, minute)
 );
 
--- A list reads the history of the items failing now only.
+-- A list reads the history of the items failing now only, and a page of
+-- the quiet items in their order (store.QuietItems).
 CREATE INDEX item_failures_minute ON item_failures (minute);
+CREATE INDEX item_counts_failing ON item_counts ((auth_failed + disconnected + degraded) DESC, item);
 
 -- Record writers hold the append lock (see the driver's Ingest), as for
 -- count_records.
