@@ -117,7 +117,16 @@ func testItemSignals(t *testing.T, s store.Store) {
 		t.Errorf("ItemSignals of an unknown item = %+v", got)
 	}
 
-	for item, n := range map[string]int{itemA: 4, itemB: 1, itemC: 0} {
+	// An account long in error, as a backfill or a fetch finds it: its
+	// object's time, not its arrival, dates the failure, outside the two
+	// days read.
+	old := onItem(updatedError(accountID(9), userID(1), "platform_unavailable", t0.Add(3*time.Hour)), itemB)
+	old.Resource.UpdatedAt = t0.Add(-72 * time.Hour)
+	ingest(t, s, old)
+	if got := itemSignals(t, s, store.ItemQuery{Item: itemB, FailuresSince: t0.Add(-48 * time.Hour)}); len(got) != 1 || len(got[0].Failures) != 0 {
+		t.Errorf("ItemSignals after an account found long in error: %+v, want no failure", got)
+	}
+	for item, n := range map[string]int{itemA: 4, itemB: 2, itemC: 0} {
 		page, err := s.ListHealth(t.Context(), store.HealthQuery{Item: item})
 		if err != nil || len(page.Records) != n {
 			t.Errorf("ListHealth of item %s = %d records, %v; want %d", item, len(page.Records), err, n)

@@ -7,11 +7,14 @@ CREATE INDEX records_item ON records (item, account_id);
 
 -- Per item, its records by state (a column per health.State from
 -- CONNECTING), and per item and minute, how many of its records began an
--- incident in a provider-side or login error (AUTH_FAILED 3, DEGRADED 5),
--- by the minute their state began (store.ItemSignals): a move into one of
--- those from another state, unless the record's incident was already in
--- one (incident_state, as after a failed retry through CONNECTING), so that
--- one account trying again and again counts once.
+-- incident in a provider-side or login error (AUTH_FAILED 3, DEGRADED 5)
+-- (store.ItemSignals): a move into one of those from another state, unless
+-- the record's incident was already in one (incident_state, as after a
+-- failed retry through CONNECTING), so that one account trying again and
+-- again counts once. The minute is the account object's time when the
+-- delivery carried it (snapshot_received_at = last_event_at), else its
+-- arrival (state_since), whichever is earlier: a backfill or a fetch of
+-- accounts long in error is no burst of failures.
 -- A trigger keeps both in the statement that writes a record, as
 -- record_counts (0006), so they commit with it whoever writes; a minute
 -- older than store.ItemFailureRetention (48 h, 2880 minutes) before the
@@ -62,7 +65,7 @@ BEGIN
 			auth_failed = c.auth_failed + excluded.auth_failed, disconnected = c.disconnected + excluded.disconnected,
 			degraded = c.degraded + excluded.degraded, removed = c.removed + excluded.removed;
 	IF NEW.state IN (3, 5) AND NEW.state_since IS NOT NULL AND (TG_OP = 'INSERT' OR (OLD.state NOT IN (3, 5) AND OLD.incident_state NOT IN (3, 5))) THEN
-		bucket := div(NEW.state_since, 60000000000);
+		bucket := div(LEAST(CASE WHEN NEW.snapshot_received_at = NEW.last_event_at THEN NEW.snapshot_at END, NEW.state_since), 60000000000);
 		INSERT INTO item_failures AS f (item, minute, n) VALUES (NEW.item, bucket, 1)
 			ON CONFLICT (item, minute) DO UPDATE SET n = f.n + 1;
 		DELETE FROM item_failures f WHERE f.item = NEW.item AND f.minute < bucket - 2880;

@@ -7,11 +7,14 @@ CREATE INDEX records_item ON records (item, account_id);
 
 -- Per item, its records by state (a column per health.State from
 -- CONNECTING), and per item and minute, how many of its records began an
--- incident in a provider-side or login error (AUTH_FAILED 3, DEGRADED 5),
--- by the minute their state began (store.ItemSignals): a move into one of
--- those from another state, unless the record's incident was already in
--- one (incident_state, as after a failed retry through CONNECTING), so that
--- one account trying again and again counts once.
+-- incident in a provider-side or login error (AUTH_FAILED 3, DEGRADED 5)
+-- (store.ItemSignals): a move into one of those from another state, unless
+-- the record's incident was already in one (incident_state, as after a
+-- failed retry through CONNECTING), so that one account trying again and
+-- again counts once. The minute is the account object's time when the
+-- delivery carried it (snapshot_received_at = last_event_at), else its
+-- arrival (state_since), whichever is earlier: a backfill or a fetch of
+-- accounts long in error is no burst of failures.
 -- Triggers keep both in the statement that writes a record, as
 -- record_counts (0006), so they commit with it whoever writes; a minute
 -- older than store.ItemFailureRetention (48 h, 2880 minutes) before the
@@ -46,9 +49,9 @@ CREATE TRIGGER records_item_counted_insert AFTER INSERT ON records WHEN NEW.item
 			auth_failed = auth_failed + excluded.auth_failed, disconnected = disconnected + excluded.disconnected,
 			degraded = degraded + excluded.degraded, removed = removed + excluded.removed;
 	INSERT INTO item_failures (item, minute, n)
-		SELECT NEW.item, NEW.state_since / 60000000000, 1 WHERE NEW.state IN (3, 5) AND NEW.state_since IS NOT NULL
+		SELECT NEW.item, min(CASE WHEN NEW.snapshot_received_at = NEW.last_event_at THEN coalesce(NEW.snapshot_at, NEW.state_since) ELSE NEW.state_since END, NEW.state_since) / 60000000000, 1 WHERE NEW.state IN (3, 5) AND NEW.state_since IS NOT NULL
 		ON CONFLICT (item, minute) DO UPDATE SET n = n + 1;
-	DELETE FROM item_failures WHERE item = NEW.item AND minute < NEW.state_since / 60000000000 - 2880;
+	DELETE FROM item_failures WHERE item = NEW.item AND minute < min(CASE WHEN NEW.snapshot_received_at = NEW.last_event_at THEN coalesce(NEW.snapshot_at, NEW.state_since) ELSE NEW.state_since END, NEW.state_since) / 60000000000 - 2880;
 END;
 CREATE TRIGGER records_item_counted_delete AFTER DELETE ON records WHEN OLD.item <> '' BEGIN
 	UPDATE item_counts SET
@@ -72,12 +75,12 @@ CREATE TRIGGER records_item_counted_update AFTER UPDATE OF state, item ON record
 			auth_failed = auth_failed + excluded.auth_failed, disconnected = disconnected + excluded.disconnected,
 			degraded = degraded + excluded.degraded, removed = removed + excluded.removed;
 	INSERT INTO item_failures (item, minute, n)
-		SELECT NEW.item, NEW.state_since / 60000000000, 1
+		SELECT NEW.item, min(CASE WHEN NEW.snapshot_received_at = NEW.last_event_at THEN coalesce(NEW.snapshot_at, NEW.state_since) ELSE NEW.state_since END, NEW.state_since) / 60000000000, 1
 		WHERE NEW.item <> '' AND NEW.state IN (3, 5) AND OLD.state NOT IN (3, 5) AND OLD.incident_state NOT IN (3, 5)
 			AND NEW.state_since IS NOT NULL
 		ON CONFLICT (item, minute) DO UPDATE SET n = n + 1;
 	DELETE FROM item_failures WHERE item = NEW.item AND NEW.state IN (3, 5) AND OLD.state NOT IN (3, 5)
-		AND OLD.incident_state NOT IN (3, 5) AND minute < NEW.state_since / 60000000000 - 2880;
+		AND OLD.incident_state NOT IN (3, 5) AND minute < min(CASE WHEN NEW.snapshot_received_at = NEW.last_event_at THEN coalesce(NEW.snapshot_at, NEW.state_since) ELSE NEW.state_since END, NEW.state_since) / 60000000000 - 2880;
 END;
 
 -- The newest items.updated of each item (health.ItemReport), by arrival.
