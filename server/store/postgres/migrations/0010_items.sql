@@ -73,10 +73,14 @@ BEGIN
 	RETURN NULL;
 END
 $$;
-CREATE TRIGGER records_item_counted AFTER INSERT OR DELETE ON records
-	FOR EACH ROW EXECUTE FUNCTION count_item_records();
+-- Records that name no item (rules of before, no account object yet) cost
+-- no call.
+CREATE TRIGGER records_item_counted_insert AFTER INSERT ON records
+	FOR EACH ROW WHEN (NEW.item <> '') EXECUTE FUNCTION count_item_records();
+CREATE TRIGGER records_item_counted_delete AFTER DELETE ON records
+	FOR EACH ROW WHEN (OLD.item <> '') EXECUTE FUNCTION count_item_records();
 CREATE TRIGGER records_item_counted_update AFTER UPDATE OF state, item ON records
-	FOR EACH ROW WHEN (OLD.state <> NEW.state OR OLD.item <> NEW.item)
+	FOR EACH ROW WHEN ((OLD.state <> NEW.state OR OLD.item <> NEW.item) AND (OLD.item <> '' OR NEW.item <> ''))
 	EXECUTE FUNCTION count_item_records();
 
 -- The newest items.updated of each item (health.ItemReport), by arrival.

@@ -61,7 +61,7 @@ CREATE TRIGGER records_item_counted_delete AFTER DELETE ON records WHEN OLD.item
 		WHERE item = OLD.item;
 END;
 CREATE TRIGGER records_item_counted_update AFTER UPDATE OF state, item ON records
-	WHEN OLD.state <> NEW.state OR OLD.item <> NEW.item BEGIN
+	WHEN (OLD.state <> NEW.state OR OLD.item <> NEW.item) AND (OLD.item <> '' OR NEW.item <> '') BEGIN
 	UPDATE item_counts SET
 		connecting = connecting - (OLD.state = 1), healthy = healthy - (OLD.state = 2),
 		auth_failed = auth_failed - (OLD.state = 3), disconnected = disconnected - (OLD.state = 4),
