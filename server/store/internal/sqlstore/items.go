@@ -40,6 +40,21 @@ func newItemReads(where func(next int) string, next int, p Placeholder) itemRead
 	}
 }
 
+// activeItemReads are the reads of the active items. They start from the
+// few active items, each read by its key: SQLite takes a CROSS JOIN's
+// tables in the order written, and left to choose, it walks two days of
+// failures by minute rather than the active items' own.
+func activeItemReads(p Placeholder) itemReads {
+	from := func(table string) string {
+		return " FROM (" + activeItemsSQL(p(1)) + ") AS a CROSS JOIN " + table + " t WHERE t.item = a.item"
+	}
+	return itemReads{
+		counts:   "SELECT t.item, " + Cols("t", strings.Split(itemCountCols, ", ")) + from("item_counts") + " ORDER BY t.item",
+		failures: "SELECT t.item, t.minute, t.n" + from("item_failures") + " AND t.minute >= " + p(2) + " ORDER BY t.item, t.minute",
+		reports:  "SELECT t.item, t.name, t.status, t.details, t.received_at" + from("item_reports") + " ORDER BY t.item",
+	}
+}
+
 // activeItemsSQL selects the items a list must derive (store.ItemQuery's
 // ActiveSince): failures since the minute it binds, a report of another
 // status than healthy, a report of an item no record names, an outage the
@@ -58,7 +73,7 @@ const failingSQL = "(c.auth_failed + c.disconnected + c.degraded)"
 func NewItemSQL(p Placeholder) ItemSQL {
 	return ItemSQL{
 		one:     newItemReads(func(int) string { return "item = " + p(1) }, 2, p),
-		active:  newItemReads(func(int) string { return "item IN (" + activeItemsSQL(p(1)) + ")" }, 2, p),
+		active:  activeItemReads(p),
 		all:     newItemReads(func(int) string { return "true" }, 1, p),
 		outages: "SELECT item, in_outage, status, since, changed_at FROM item_outages ORDER BY item",
 		quiet: "SELECT c.item, " + Cols("c", strings.Split(itemCountCols, ", ")) +
