@@ -101,6 +101,8 @@ func TestUsageAndExitCodes(t *testing.T) {
 		{"bad flag", nil, []string{"serve", "--no-such-flag"}, exitUsage, "no-such-flag"},
 		{"bad env value names the variable", []string{"ACCOUNTHEALTH_MAX_BODY_BYTES=lots"}, []string{"serve"}, exitUsage, "ACCOUNTHEALTH_MAX_BODY_BYTES"},
 		{"bad address", []string{"ACCOUNTHEALTH_WEBHOOK_SECRET=x"}, []string{"serve", "--grpc-addr", "nowhere"}, exitUsage, "grpc-addr"},
+		{"bad NATS URL", []string{"ACCOUNTHEALTH_WEBHOOK_SECRET=x"}, []string{"serve", "--nats-url", "http://127.0.0.1:4222"}, exitUsage, "nats-url: \"http://127.0.0.1:4222\": the scheme must be nats, tls, ws or wss"},
+		{"bad NATS subject prefix", []string{"ACCOUNTHEALTH_WEBHOOK_SECRET=x", "ACCOUNTHEALTH_NATS_URL=127.0.0.1:4222"}, []string{"serve", "--nats-subject-prefix", "ah.>"}, exitUsage, "nats-subject-prefix"},
 		{"stray comma in secrets", nil, []string{"serve", "--webhook-secret", "a,"}, exitUsage, "secret 2 of 2 is empty"},
 		{"address in use", []string{"ACCOUNTHEALTH_WEBHOOK_SECRET=x", "ACCOUNTHEALTH_GRPC_ADDR=127.0.0.1:0", "ACCOUNTHEALTH_API_ADDR=127.0.0.1:0"},
 			[]string{"serve", "--data-dir", t.TempDir(), "--webhook-addr", inUse}, exitError,

@@ -68,6 +68,7 @@ func serveFlags(fs *flag.FlagSet, cfg *service.Config) serveOptions {
 	fs.DurationVar(&cfg.Retention, "retention", cfg.Retention, "how long delivery bodies are kept, e.g. 2160h for 90 days; records, transitions and API actions are kept for ever (0: keep everything)")
 	fs.DurationVar(&cfg.RemovedRetention, "removed-retention", cfg.RemovedRetention, "how long a removed account's delivery bodies and account object are kept after its removal (0: for ever)")
 	providerFlags(fs, cfg)
+	natsFlags(fs, cfg)
 	o.publicURL = fs.String("webhook-public-url", "", publicURLUsage+"; checked at start when a provider key is set")
 	o.tokensFile = fs.String("api-tokens-file", "", `file of internal API tokens, one "name:sha256-hex" per line ('accounthealth token new NAME' makes one)`)
 	o.tokensList = fs.String("api-tokens", "", `internal API tokens as comma-separated "name:sha256-hex" entries (hashes, never the tokens)`)
@@ -94,6 +95,14 @@ func providerFlags(fs *flag.FlagSet, cfg *service.Config) {
 	fs.BoolVar(&cfg.SyncOnStart, "sync-on-start", cfg.SyncOnStart, "with a provider key: backfill every account from the provider at start unless a backfill finished (see `accounthealth sync`)")
 	fs.DurationVar(&cfg.ReconcileInterval, "reconcile-interval", cfg.ReconcileInterval, "with a provider key: how often accounts due are fetched from the provider (0: never)")
 	fs.DurationVar(&cfg.ReconcileMaxAge, "reconcile-max-age", cfg.ReconcileMaxAge, "an account whose object was last seen longer ago is fetched again; unconfirmed ones always are")
+}
+
+// natsFlags are serve's settings of the JetStream export.
+func natsFlags(fs *flag.FlagSet, cfg *service.Config) {
+	fs.StringVar(&cfg.JetStream.URL, "nats-url", "", "NATS server(s) to export every transition to, with JetStream (comma-separated, e.g. nats://127.0.0.1:4222); empty: no export")
+	fs.StringVar(&cfg.JetStream.Stream, "nats-stream", cfg.JetStream.Stream, "JetStream stream of the export: created when missing (subjects PREFIX.>), else used as configured")
+	fs.StringVar(&cfg.JetStream.SubjectPrefix, "nats-subject-prefix", cfg.JetStream.SubjectPrefix, "first tokens of the export's subjects: PREFIX.account.TYPE.USER.ACCOUNT")
+	fs.DurationVar(&cfg.JetStream.Duplicates, "nats-duplicates", cfg.JetStream.Duplicates, "deduplication window (by Nats-Msg-Id) of the stream when the export creates it")
 }
 
 func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {

@@ -12,6 +12,7 @@ import (
 	"github.com/accounthealth/accounthealth/server/auth"
 	"github.com/accounthealth/accounthealth/server/health"
 	"github.com/accounthealth/accounthealth/server/intake"
+	"github.com/accounthealth/accounthealth/server/natsexport"
 	"github.com/accounthealth/accounthealth/server/provider"
 	"github.com/accounthealth/accounthealth/server/reconcile"
 	"github.com/accounthealth/accounthealth/server/store"
@@ -87,6 +88,10 @@ type Config struct {
 	// PruneInterval is how often a pruning pass runs (0:
 	// retention.DefaultInterval).
 	Retention, RemovedRetention, PruneInterval time.Duration
+	// JetStream, when its URL is set, exports every transition to a NATS
+	// JetStream stream (server/natsexport); its Logger and Name are the
+	// service's.
+	JetStream natsexport.Options
 	// ItemRules are the thresholds of the item outage derivation; the zero
 	// value means health.DefaultItemRules. ItemWatchInterval is how often
 	// items' outages are derived and logged when no commit asks sooner (0:
@@ -123,6 +128,9 @@ func DefaultConfig() Config {
 		ReconcileInterval:     reconcile.DefaultInterval,
 		ReconcileMaxAge:       reconcile.DefaultMaxAge,
 		RemovedRetention:      store.DefaultRemovedRetention,
+		JetStream: natsexport.Options{
+			Stream: natsexport.DefaultStream, SubjectPrefix: natsexport.DefaultSubjectPrefix, Duplicates: natsexport.DefaultDuplicates,
+		},
 	}
 }
 
@@ -195,6 +203,9 @@ func (c Config) Validate() error {
 	}
 	if c.ReconcileInterval < 0 || (c.ReconcileInterval > 0 && c.ReconcileMaxAge <= 0) {
 		errs = append(errs, fmt.Errorf("reconcile-interval/reconcile-max-age: %v/%v; the interval is 0 (off) or positive, and then the max age positive (e.g. 1m and 24h)", c.ReconcileInterval, c.ReconcileMaxAge))
+	}
+	if c.JetStream.URL != "" {
+		errs = append(errs, c.JetStream.Validate())
 	}
 	return errors.Join(errs...)
 }

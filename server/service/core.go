@@ -12,6 +12,7 @@ import (
 	"github.com/accounthealth/accounthealth/server/intake"
 	"github.com/accounthealth/accounthealth/server/items"
 	"github.com/accounthealth/accounthealth/server/metrics"
+	"github.com/accounthealth/accounthealth/server/natsexport"
 	"github.com/accounthealth/accounthealth/server/provider"
 	"github.com/accounthealth/accounthealth/server/rebuild"
 	"github.com/accounthealth/accounthealth/server/reconcile"
@@ -42,6 +43,7 @@ type core struct {
 	watcher     *items.Watcher        // logs items' outages
 	reconciler  *reconcile.Reconciler // nil also when turned off
 	pruner      *retention.Runner     // nil when nothing is pruned
+	exporter    *natsexport.Exporter  // nil without a NATS URL
 }
 
 // newCore builds the core over s. On error nothing is left running.
@@ -74,6 +76,14 @@ func newCore(cfg Config, s store.Store, logger *slog.Logger) (_ *core, err error
 			Retention: cfg.Retention, RemovedRetention: cfg.RemovedRetention, Interval: cfg.PruneInterval,
 			Decode: rebuild.Decode, Observer: c.metrics.Pruned, Logger: logger,
 		})
+	}
+	if cfg.JetStream.URL != "" {
+		opts := cfg.JetStream
+		opts.Logger, opts.Name = logger, "accounthealth "+replicaName()
+		if c.exporter, err = natsexport.New(c.broker, s, opts); err != nil {
+			return nil, err
+		}
+		c.metrics.WatchJetStreamExport(c.exporter.Status)
 	}
 	c.pipeline, err = intake.NewPipeline(intake.Config{
 		Secrets: cfg.WebhookSecrets, AllowUnsigned: cfg.AllowUnsignedWebhooks, MaxBodyBytes: cfg.MaxBodyBytes,

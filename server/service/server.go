@@ -85,6 +85,9 @@ func (s *Server) Run(ctx context.Context) error {
 		s.workers.Go(func() { s.pruner.Run(workCtx) })
 	}
 	s.workers.Go(func() { s.watcher.Run(workCtx) })
+	if s.exporter != nil {
+		s.workers.Go(func() { s.export(workCtx) })
+	}
 	if s.backfill != nil && s.cfg.SyncOnStart {
 		s.workers.Go(func() { s.syncOnStart(workCtx) })
 	}
@@ -129,6 +132,16 @@ func (s *Server) syncOnStart(ctx context.Context) {
 		s.logger.Error("backfill failed; the next start or `accounthealth sync` resumes it", "error", err, "pages", st.Pages, "seen", st.Seen)
 	default:
 		s.logger.Info("backfill done", "pages", st.Pages, "seen", st.Seen, "applied", st.Applied)
+	}
+}
+
+// export runs the JetStream export beside the listeners: it only reads the
+// log, so intake never waits for the broker. It ends with the broker's
+// streams in shutdown, after the webhook listener stopped, once its
+// in-flight publishes are acknowledged or time out.
+func (s *Server) export(ctx context.Context) {
+	if err := s.exporter.Run(ctx); err != nil {
+		s.logger.Error("JetStream export stopped; transitions are not exported until a restart", "error", err)
 	}
 }
 
