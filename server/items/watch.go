@@ -73,11 +73,19 @@ func (w *Watcher) Notify() {
 	}
 }
 
-// Run passes at each interval and wake-up until ctx ends.
+// Run passes at each interval and wake-up until ctx ends. The first pass
+// waits for the first of them, so that start-up does not compete with it;
+// an outage that began or ended while no process watched is logged then.
 func (w *Watcher) Run(ctx context.Context) {
 	t := time.NewTicker(w.interval)
 	defer t.Stop()
 	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-w.wake:
+		}
 		if err := w.Pass(ctx); err != nil && ctx.Err() == nil {
 			w.logger.Warn("item watch pass failed; trying again next interval", "error", err)
 		}
@@ -85,12 +93,6 @@ func (w *Watcher) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-time.After(minPassGap):
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-w.wake:
 		}
 	}
 }
