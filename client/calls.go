@@ -23,6 +23,7 @@ func (c *Client) Health(ctx context.Context, accountID string) (*ahv1.AccountHea
 // no filter; filters of different fields all apply.
 type ListOptions struct {
 	UserID     string
+	Item       string             // only accounts on this payroll platform
 	States     []ahv1.HealthState // any of them
 	ErrorCodes []string           // any of them
 	// PageSize is 1..500; 0 means the server's default (50).
@@ -34,7 +35,7 @@ type ListOptions struct {
 // ListHealth returns one page of accounts, ordered by account id.
 func (c *Client) ListHealth(ctx context.Context, opts ListOptions) (*ahv1.ListAccountHealthResponse, error) {
 	return c.api.ListAccountHealth(ctx, &ahv1.ListAccountHealthRequest{
-		UserId: opts.UserID, States: opts.States, ErrorCodes: opts.ErrorCodes,
+		UserId: opts.UserID, Item: opts.Item, States: opts.States, ErrorCodes: opts.ErrorCodes,
 		PageSize: opts.PageSize, PageToken: opts.PageToken,
 	})
 }
@@ -53,6 +54,23 @@ func (c *Client) AllHealth(ctx context.Context, opts ListOptions) iter.Seq2[*ahv
 // error code.
 func (c *Client) Summary(ctx context.Context) (*ahv1.GetHealthSummaryResponse, error) {
 	return c.api.GetHealthSummary(ctx, &ahv1.GetHealthSummaryRequest{})
+}
+
+// ItemHealth returns one payroll platform's (item's) health.
+// IsNotFound(err) when no account names it and the provider reported
+// nothing of it.
+func (c *Client) ItemHealth(ctx context.Context, item string) (*ahv1.ItemHealth, error) {
+	resp, err := c.api.GetItemHealth(ctx, &ahv1.GetItemHealthRequest{Item: item})
+	return resp.GetItemHealth(), err
+}
+
+// AllItemHealth iterates over the items in any of statuses (every item
+// when none), worst first; it ends after yielding the first error.
+func (c *Client) AllItemHealth(ctx context.Context, statuses ...ahv1.ItemStatus) iter.Seq2[*ahv1.ItemHealth, error] {
+	return pages("", func(token string) ([]*ahv1.ItemHealth, string, error) {
+		resp, err := c.api.ListItemHealth(ctx, &ahv1.ListItemHealthRequest{Statuses: statuses, PageSize: 500, PageToken: token})
+		return resp.GetItems(), resp.GetNextPageToken(), err
+	})
 }
 
 // PageOptions pages Events and AllEvents.

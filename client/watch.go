@@ -49,6 +49,11 @@ type WatchOptions struct {
 	ErrorCodes []string
 	// IncludeRecoveries also delivers returns to HEALTHY.
 	IncludeRecoveries bool
+	// Items: only events of these payroll platforms' accounts, and their
+	// own; empty: all. IncludeItemEvents also delivers items' outages
+	// beginning and ending (no account).
+	Items             []string
+	IncludeItemEvents bool
 
 	// ResumeAfter starts right after this cursor, the last one the caller
 	// kept from an event or a heartbeat. Since starts with the events that
@@ -141,6 +146,7 @@ func (e callbackError) Error() string { return e.err.Error() }
 func (w *watch) stream(ctx context.Context) error {
 	req := &ahv1.StreamDisconnectionsRequest{
 		UserIds: w.opts.UserIDs, Kinds: w.opts.Kinds, ErrorCodes: w.opts.ErrorCodes, IncludeRecoveries: w.opts.IncludeRecoveries,
+		Items: w.opts.Items, IncludeItemEvents: w.opts.IncludeItemEvents,
 	}
 	switch {
 	case w.cursor != "":

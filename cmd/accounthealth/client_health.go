@@ -39,6 +39,9 @@ func runHealthGet(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	row := d.row
 	row("account", h.GetAccountId())
 	row("user", or(h.GetUserId()))
+	if h.GetItem() != "" {
+		row("platform", h.GetItem())
+	}
 	row("state", enumName(h.GetState())+" since "+when(h.GetStateSince()))
 	if h.GetErrorCode() != "" {
 		row("error", h.GetErrorCode()+": "+or(h.GetErrorMessage()))
@@ -81,6 +84,7 @@ func runHealthList(ctx context.Context, args []string, stdout, stderr io.Writer)
 	var states enumFlag[ahv1.HealthState]
 	var codes listFlag
 	c.fs.StringVar(&opts.UserID, "user", "", "only this user's accounts")
+	c.fs.StringVar(&opts.Item, "item", "", "only accounts on this payroll platform, e.g. item_000077001")
 	c.fs.Var(&states, "state", "only accounts in this state: "+enumChoices(ahv1.HealthState(0).Descriptor()))
 	c.fs.Var(&codes, "error-code", "only accounts with this error code, e.g. auth_required")
 	pageSize := c.fs.Int("page-size", 50, "accounts per page, 0..500 (0: the server's default, 50)")
@@ -142,7 +146,7 @@ func runHealthList(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	switch {
-	case n == 0 && (opts.UserID != "" || len(opts.States) > 0 || len(opts.ErrorCodes) > 0):
+	case n == 0 && (opts.UserID != "" || opts.Item != "" || len(opts.States) > 0 || len(opts.ErrorCodes) > 0):
 		fmt.Fprintln(stderr, "no account matches these filters")
 	case n == 0:
 		fmt.Fprintln(stderr, "no accounts yet: no delivery naming one has been accepted")

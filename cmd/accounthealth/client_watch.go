@@ -23,12 +23,14 @@ It reconnects by itself when the server restarts, missing nothing. With --resume
 stopped and started again misses nothing either: it starts right after the last event it printed.
 -o json prints each event as a JSON object, with its cursor. Stop it with Ctrl-C.`,
 		stdout, stderr)
-	var users, codes listFlag
+	var users, codes, items listFlag
 	var kinds enumFlag[ahv1.TransitionKind]
 	c.fs.Var(&users, "user", "only this user's accounts (repeat or comma-separate for several)")
 	c.fs.Var(&kinds, "kind", "only these kinds: "+enumChoices(ahv1.TransitionKind(0).Descriptor())+"; default: every disconnection and correction")
 	c.fs.Var(&codes, "error-code", "only disconnections with this error code (removals have none, so this leaves them out)")
 	recoveries := c.fs.Bool("include-recoveries", false, "also print accounts coming back to HEALTHY")
+	c.fs.Var(&items, "item", "only events of this payroll platform's accounts, and its own (repeat or comma-separate for several)")
+	itemEvents := c.fs.Bool("include-item-events", false, "also print payroll platforms' outages beginning and ending")
 	since := c.fs.String("since", "", "start with the events since this time: RFC 3339 (2026-01-02T15:04:05Z) or a duration back from now (24h); default: new events only; a cursor in --resume-file wins")
 	resumeFile := c.fs.String("resume-file", "", "file keeping the last cursor: read at start to resume right after it, rewritten after each event printed")
 	var wide bool
@@ -39,7 +41,8 @@ stopped and started again misses nothing either: it starts right after the last 
 	}
 	defer cl.Close()
 
-	opts := client.WatchOptions{UserIDs: users, Kinds: kinds.values, ErrorCodes: codes, IncludeRecoveries: *recoveries}
+	opts := client.WatchOptions{UserIDs: users, Kinds: kinds.values, ErrorCodes: codes, IncludeRecoveries: *recoveries,
+		Items: items, IncludeItemEvents: *itemEvents}
 	w := &watcher{c: c, resumeFile: *resumeFile, from: "new events only", wide: wide}
 	if *since != "" {
 		if opts.Since, err = parseSince(*since, time.Now()); err != nil {
@@ -106,15 +109,24 @@ func (w *watcher) event(_ context.Context, ev *ahv1.DisconnectionEvent) error {
 	return w.keep(ev.GetCursor())
 }
 
+// subject is what an event is about: its account, or for an item-wide
+// event its item.
+func subject(ev *ahv1.DisconnectionEvent) string {
+	if ev.GetAccountId() == "" && ev.GetItem() != "" {
+		return "item " + ev.GetItem()
+	}
+	return ev.GetAccountId()
+}
+
 func (w *watcher) print(ev *ahv1.DisconnectionEvent) error {
 	if w.c.output == "json" {
 		return printJSON(w.c.stdout, ev)
 	}
 	columns, widths, keep := watchColumns, watchWidths, watchKeep
-	row := []string{clock(ev.GetOccurredAt().AsTime(), time.Now()), enumName(ev.GetKind()), ev.GetAccountId(), or(ev.GetErrorCode()), enumName(ev.GetRemedy().GetAction())}
+	row := []string{clock(ev.GetOccurredAt().AsTime(), time.Now()), enumName(ev.GetKind()), subject(ev), or(ev.GetErrorCode()), enumName(ev.GetRemedy().GetAction())}
 	if w.wide {
 		columns, widths, keep = wideWatchColumns, wideWatchWidths, wideWatchKeep
-		row = []string{when(ev.GetOccurredAt()), enumName(ev.GetKind()), ev.GetAccountId(), or(ev.GetUserId()), or(ev.GetErrorCode()), remedyText(ev.GetRemedy())}
+		row = []string{when(ev.GetOccurredAt()), enumName(ev.GetKind()), subject(ev), or(ev.GetUserId()), or(ev.GetErrorCode()), remedyText(ev.GetRemedy())}
 	}
 	var b strings.Builder
 	if !w.headed {

@@ -21,6 +21,7 @@ func runWebhooks(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		{"list", "", "the webhook subscriptions at the provider", runWebhooksList},
 		{"create", "", "subscribe this service's webhook URL to the account events it needs", runWebhooksCreate},
 		{"delete", "ID", "delete a subscription", runWebhooksDelete},
+		{"items", "sync", "keep items.updated subscriptions for exactly the items the service's accounts use", runWebhooksItems},
 	}, args, stdout, stderr)
 }
 
@@ -37,9 +38,7 @@ type providerCommand struct {
 
 func newProviderCommand(name, synopsis, about string, stdout, stderr io.Writer, positional ...string) *providerCommand {
 	p := &providerCommand{fs: newFlagSet(name, synopsis, stderr), stdout: stdout, stderr: stderr, positional: positional}
-	p.fs.StringVar(&p.cfg.BaseURL, "argyle-api-url", provider.DefaultBaseURL, "the provider's v2 API: sandbox, production, or a fake provider's URL")
-	p.fs.StringVar(&p.cfg.KeyID, "argyle-api-key-id", "", "provider API key id")
-	p.fs.StringVar(&p.cfg.KeySecret, "argyle-api-key-secret", "", "provider API key secret")
+	providerAPIFlags(p.fs, &p.cfg)
 	registerOutput(p.fs, &p.output)
 	flagUsage := p.fs.Usage
 	p.fs.Usage = func() {
@@ -47,6 +46,13 @@ func newProviderCommand(name, synopsis, about string, stdout, stderr io.Writer, 
 		fmt.Fprintf(stderr, "\n%s\n\nExit codes: 0 done; 1 the provider refused or could not be reached, or create found subscriptions with other settings (the message says why); 2 the command line is wrong.\n", about)
 	}
 	return p
+}
+
+// providerAPIFlags adds the provider API's flags, with serve's names.
+func providerAPIFlags(fs *flag.FlagSet, cfg *provider.Config) {
+	fs.StringVar(&cfg.BaseURL, "argyle-api-url", provider.DefaultBaseURL, "the provider's v2 API: sandbox, production, or a fake provider's URL")
+	fs.StringVar(&cfg.KeyID, "argyle-api-key-id", "", "provider API key id")
+	fs.StringVar(&cfg.KeySecret, "argyle-api-key-secret", "", "provider API key secret")
 }
 
 // connect parses the command line, makes the provider's client and

@@ -44,6 +44,7 @@ func commands() []command {
 		{"health", "ask a running server about accounts: get ID, list, summary, refresh ID", runHealth},
 		{"events", "an account's timeline: deliveries, outcomes, health changes", runEvents},
 		{"watch", "print disconnections as they happen; resumable", runWatch},
+		{"items", "ask a running server about payroll platforms (items) and their outages: list", runItems},
 		{"delete-failed", "delete, at the provider, an account whose login failed", runDeleteFailed},
 		{"purge-failed", "delete every failed account idle for longer than a duration", runPurgeFailed},
 		{"sync", "backfill every account from the provider's list into the server's store", runSync},

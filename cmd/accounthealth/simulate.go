@@ -183,6 +183,7 @@ func listScenarios(w io.Writer) {
 		fmt.Fprintf(w, "  %-24s %s\n", s.Name, s.Description)
 	}
 	fmt.Fprintf(w, "  %-24s %s\n", simulate.AllScenarios, "every scenario above, each on its own account")
+	fmt.Fprintf(w, "  %-24s %s\n", simulate.ItemOutageScenario, simulate.ItemOutageDescription)
 }
 
 // reporter writes each delivery's result as it comes and remembers the

@@ -17,8 +17,10 @@ const accountsPrefix = "accounts."
 // history, so that stores holding records derived under older rules know to
 // rebuild them from their log. Version 3: a lean accounts.failed leaves the
 // record unconfirmed, and records carry ConfirmedAt. Version 4: records and
-// transitions keep at most MaxMessageBytes of an error message.
-const RulesVersion = 4
+// transitions keep at most MaxMessageBytes of an error message. Version 5:
+// records name their payroll platform (Item), and an item's outage turns
+// their remedy to waiting (ItemOutage).
+const RulesVersion = 5
 
 // Result is what one delivery does to an account.
 type Result struct {
@@ -68,6 +70,9 @@ type Result struct {
 //     they arrive; resources order themselves by their own times.
 //   - Removal closes the incident: a removed account has nothing to recover.
 func Apply(cur Record, d Delivery) Result {
+	if d.ItemOutage != nil {
+		return applyItemOutage(cur, d)
+	}
 	if !strings.HasPrefix(d.Event, accountsPrefix) || d.AccountID == "" {
 		return Result{Record: cur, Outcome: OutcomeNotAccountEvent}
 	}
@@ -136,6 +141,37 @@ func Apply(cur Record, d Delivery) Result {
 	return res
 }
 
+// applyItemOutage applies an items.outage_* entry for one account: while
+// its item is in an outage, the remedy of an account that needs attention
+// is to wait for the platform, whatever its error, and nobody should ask
+// the user to act; when the outage ends, its usual remedy is back, and an
+// account whose usual remedy is for someone to act (not to wait: a
+// provider-side error) makes a KindRemedyRestored event, so that whoever
+// holds back from asking the user learns that now they must.
+// The state, error and timestamps stay: the entry tells nothing of the
+// account itself. An entry of the item's outage beginning for an account
+// that is on another item by now is recorded only.
+func applyItemOutage(cur Record, d Delivery) Result {
+	o := d.ItemOutage
+	switch {
+	case d.AccountID == "" || cur.State == StateUnknown || (o.InOutage && o.Item != cur.Item):
+		return Result{Record: cur, Outcome: OutcomeNotAccountEvent}
+	case cur.State == StateRemoved:
+		return Result{Record: cur, Outcome: OutcomeAfterRemoval}
+	}
+	next := cur
+	next.ItemOutage = o.InOutage
+	next.Remedy = remedyFor(next)
+	res := Result{Record: next, Outcome: OutcomeApplied}
+	if cur.ItemOutage && !next.ItemOutage && next.State.NeedsAttention() && next.Remedy.Action != ActionWait {
+		res.Transition = &Transition{
+			Kind: KindRemedyRestored, PreviousState: cur.State, State: next.State,
+			ErrorCode: next.ErrorCode, ErrorMessage: next.ErrorMessage, Remedy: next.Remedy, OccurredAt: d.ReceivedAt,
+		}
+	}
+	return res
+}
+
 // IsRedelivery decides whether d, whose bytes equal those of an earlier
 // delivery received at originalAt, is that delivery sent again, to be
 // counted and not applied; cur is the account's record now. The provider
@@ -196,6 +232,9 @@ func applySnapshot(next *Record, s *Snapshot, receivedAt time.Time) {
 		return
 	}
 	next.Snapshot = s.Raw
+	if s.Item != "" {
+		next.Item = s.Item
+	}
 	if t.After(next.SnapshotAt) {
 		next.SnapshotAt = t
 	}
@@ -283,9 +322,9 @@ func reportedError(d Delivery) (code, msg string) {
 		if msg == "" && d.ErrorCode == s.ConnectionErrorCode {
 			msg = d.ErrorMessage
 		}
-		return s.ConnectionErrorCode, capMessage(msg)
+		return s.ConnectionErrorCode, CapMessage(msg)
 	}
-	return d.ErrorCode, capMessage(d.ErrorMessage)
+	return d.ErrorCode, CapMessage(d.ErrorMessage)
 }
 
 // MaxMessageBytes caps what a record and its transitions keep of an error
@@ -294,8 +333,9 @@ func reportedError(d Delivery) (code, msg string) {
 // account, while the delivery in the log keeps it whole.
 const MaxMessageBytes = 4 << 10
 
-// capMessage cuts msg to MaxMessageBytes, on a rune boundary, and says so.
-func capMessage(msg string) string {
+// CapMessage cuts msg to MaxMessageBytes, on a rune boundary, and says so.
+// Item reports are capped alike: the provider's details are a sentence.
+func CapMessage(msg string) string {
 	if len(msg) <= MaxMessageBytes {
 		return msg
 	}
@@ -373,6 +413,9 @@ func transitionKind(cur, next Record) Kind {
 
 // remedyFor says what brings the account in r back to health.
 func remedyFor(r Record) Remedy {
+	if r.ItemOutage && r.State.NeedsAttention() && r.State != StateRemoved {
+		return Remedy{Action: ActionWait, Message: "The account's payroll platform (" + r.Item + ") has an outage; wait for it to end, and do not ask the user to reconnect meanwhile."}
+	}
 	action, msg := remedyText(r.State, r.ErrorCode)
 	rem := Remedy{Action: action, Message: msg}
 	// Only remedies that happen in Link need its parameters; a new

@@ -102,6 +102,12 @@ type Delivery struct {
 	ErrorMessage string
 	Snapshot     *Snapshot // data.resource when the subscription includes it
 	ReceivedAt   time.Time // when our service accepted the delivery
+	// ItemReport is what an items.updated delivery says of a payroll
+	// platform; nil for every other event.
+	ItemReport *ItemReport
+	// ItemOutage is what an items.outage_began or items.outage_ended
+	// entry (ours, see ItemOutage) says; nil for every other event.
+	ItemOutage *ItemOutage
 }
 
 // Snapshot is the account object carried in data.resource.
@@ -112,6 +118,7 @@ type Snapshot struct {
 	ConnectionUpdatedAt    time.Time // zero when absent
 	UpdatedAt              time.Time // resource.updated_at; zero when absent
 	ScannedAt              time.Time // zero when null: never scanned
+	Item                   string    // the payroll platform (item) the account is on; empty when absent
 	Raw                    []byte    // the resource JSON as delivered, or its servable form (see webhook.Decode)
 }
 
@@ -126,8 +133,15 @@ func (s *Snapshot) Time() time.Time {
 
 // Record is one account's derived health.
 type Record struct {
-	AccountID    string
-	UserID       string
+	AccountID string
+	UserID    string
+	// Item is the payroll platform the account is on, from the newest
+	// account object that named one; empty until one did.
+	Item string
+	// ItemOutage is set while the account's item is in an outage, as the
+	// account's log last said (an items.outage_* entry for it): its
+	// remedy is then to wait for the platform.
+	ItemOutage   bool
 	State        State
 	ErrorCode    string
 	ErrorMessage string
@@ -201,9 +215,18 @@ const (
 	// error code than the one subscribers were told; PreviousState is the
 	// one they were told. Apply never returns it.
 	KindCorrected
+	// KindRemedyRestored: the outage of the account's item ended and the
+	// account still needs attention: its usual remedy (e.g. reconnect)
+	// holds again.
+	KindRemedyRestored
+	// KindItemOutageBegan and KindItemOutageEnded: an item's outage
+	// (reported or suspected) began or ended. Item-wide: no account.
+	KindItemOutageBegan
+	KindItemOutageEnded
 )
 
-var kindNames = [...]string{"UNSPECIFIED", "DISCONNECTED", "AUTH_FAILED", "DEGRADED", "REMOVED", "RECOVERED", "CORRECTED"}
+var kindNames = [...]string{"UNSPECIFIED", "DISCONNECTED", "AUTH_FAILED", "DEGRADED", "REMOVED", "RECOVERED", "CORRECTED",
+	"REMEDY_RESTORED", "ITEM_OUTAGE_BEGAN", "ITEM_OUTAGE_ENDED"}
 
 func (k Kind) String() string {
 	if k < 0 || int(k) >= len(kindNames) {

@@ -45,7 +45,10 @@ func TestEnumStrings(t *testing.T) {
 		{KindRemoved, "REMOVED"},
 		{KindRecovered, "RECOVERED"},
 		{KindCorrected, "CORRECTED"},
-		{Kind(7), "INVALID"},
+		{KindRemedyRestored, "REMEDY_RESTORED"},
+		{KindItemOutageBegan, "ITEM_OUTAGE_BEGAN"},
+		{KindItemOutageEnded, "ITEM_OUTAGE_ENDED"},
+		{Kind(10), "INVALID"},
 		{Kind(-1), "INVALID"},
 	}
 	for _, tt := range tests {

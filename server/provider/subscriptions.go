@@ -135,7 +135,8 @@ type Match struct {
 func MatchSubscriptions(subs []Webhook, spec WebhookSpec) Match {
 	var m Match
 	for _, w := range subs {
-		if !sameURL(w.URL, spec.URL) {
+		// items.updated subscriptions are PlanItemSubscriptions'.
+		if !sameURL(w.URL, spec.URL) || (isItemSubscription(w) && !isItemSubscription(Webhook{Events: spec.Events})) {
 			continue
 		}
 		diff := differences(w, spec)

@@ -25,6 +25,9 @@ type WebhookSpec struct {
 	// IncludeResource puts the full account object in account deliveries.
 	// The provider refuses it for a "*" subscription.
 	IncludeResource bool
+	// Items lists the items of an items.updated subscription, at most
+	// MaxItemsPerSubscription.
+	Items []string
 }
 
 func (s WebhookSpec) validate() error {
@@ -41,6 +44,9 @@ func (s WebhookSpec) validate() error {
 	if s.IncludeResource && slices.Contains(s.Events, "*") {
 		errs = append(errs, errors.New(`include_resource is not allowed with the "*" event; list the events`))
 	}
+	if len(s.Items) > MaxItemsPerSubscription {
+		errs = append(errs, fmt.Errorf("%d items, over the %d a subscription may list", len(s.Items), MaxItemsPerSubscription))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("argyle: create webhook: %w", err)
 	}
@@ -49,8 +55,8 @@ func (s WebhookSpec) validate() error {
 
 // String prints the spec with the secret redacted.
 func (s WebhookSpec) String() string {
-	return fmt.Sprintf("provider.WebhookSpec{Events:%q Name:%q URL:%q Secret:%q IncludeResource:%t}",
-		s.Events, s.Name, s.URL, redacted(s.Secret), s.IncludeResource)
+	return fmt.Sprintf("provider.WebhookSpec{Events:%q Name:%q URL:%q Secret:%q IncludeResource:%t Items:%q}",
+		s.Events, s.Name, s.URL, redacted(s.Secret), s.IncludeResource, s.Items)
 }
 
 // GoString covers %#v.
@@ -64,12 +70,14 @@ func (s WebhookSpec) LogValue() slog.Value {
 		slog.String("url", s.URL),
 		slog.String("secret", redacted(s.Secret)),
 		slog.Bool("include_resource", s.IncludeResource),
+		slog.Int("items", len(s.Items)),
 	)
 }
 
 // WebhookConfig is a subscription's options.
 type WebhookConfig struct {
-	IncludeResource bool `json:"include_resource"`
+	IncludeResource bool     `json:"include_resource"`
+	Items           []string `json:"items,omitempty"` // of an items.updated subscription
 }
 
 // Webhook is a subscription as the provider lists it. It can be printed
@@ -103,8 +111,8 @@ func (c *Client) CreateWebhook(ctx context.Context, spec WebhookSpec) (Webhook, 
 		Secret string         `json:"secret,omitempty"`
 		Config *WebhookConfig `json:"config,omitempty"`
 	}{Events: spec.Events, Name: spec.Name, URL: spec.URL, Secret: spec.Secret}
-	if spec.IncludeResource {
-		body.Config = &WebhookConfig{IncludeResource: true}
+	if spec.IncludeResource || len(spec.Items) > 0 {
+		body.Config = &WebhookConfig{IncludeResource: spec.IncludeResource, Items: spec.Items}
 	}
 	err := c.do(ctx, request{method: http.MethodPost, path: "/webhooks", body: body, policy: creating}, &w)
 	return w, err

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/accounthealth/accounthealth/server/health"
+	"github.com/accounthealth/accounthealth/server/items"
 	"github.com/accounthealth/accounthealth/server/store"
 	"github.com/accounthealth/accounthealth/server/webhook"
 )
@@ -20,7 +21,8 @@ import (
 // Decode turns a stored entry back into the delivery the health model saw
 // when it was committed: a webhook's body through the webhook decoder, and
 // an API action as the event it stands for (a provider refresh's body is the
-// account object the provider answered, decoded like a delivery's resource).
+// account object the provider answered, decoded like a delivery's resource;
+// an item watcher's, the item's outage).
 func Decode(e store.Entry) (health.Delivery, error) {
 	switch e.Source {
 	case store.SourceWebhook:
@@ -28,7 +30,16 @@ func Decode(e store.Entry) (health.Delivery, error) {
 		return env.Delivery, err
 	case store.SourceAPI:
 		d := health.Delivery{Event: e.Event, AccountID: e.AccountID, UserID: e.UserID, ReceivedAt: e.ReceivedAt}
-		if e.Event != health.EventAccountsUpdated {
+		switch e.Event {
+		case health.EventItemOutageBegan, health.EventItemOutageEnded:
+			o, err := items.DecodeOutage(e.Body)
+			if err != nil {
+				return health.Delivery{}, fmt.Errorf("entry %d: %w", e.Seq, err)
+			}
+			d.ItemOutage = &o
+			return d, nil
+		case health.EventAccountsUpdated:
+		default:
 			return d, nil
 		}
 		body, err := json.Marshal(refreshEnvelope{Event: e.Event, Data: refreshData{Account: e.AccountID, User: e.UserID, Resource: e.Body}})

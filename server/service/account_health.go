@@ -13,6 +13,7 @@ import (
 	"github.com/accounthealth/accounthealth/server/backfill"
 	"github.com/accounthealth/accounthealth/server/deletion"
 	"github.com/accounthealth/accounthealth/server/health"
+	"github.com/accounthealth/accounthealth/server/items"
 	"github.com/accounthealth/accounthealth/server/metrics"
 	"github.com/accounthealth/accounthealth/server/reconnect"
 	"github.com/accounthealth/accounthealth/server/refresh"
@@ -30,6 +31,7 @@ type AccountHealthService struct {
 	refresher   *refresh.Refresher
 	reconnector *reconnect.Reconnector
 	backfill    *backfill.Runner
+	items       *items.Service
 	broker      *stream.Broker
 	encoded     *encodedEvents
 	tracing     tracing
@@ -78,10 +80,13 @@ func (s *AccountHealthService) ListAccountHealth(ctx context.Context, req *ahv1.
 	if err := checkID("user_id", req.GetUserId(), false); err != nil {
 		return nil, err
 	}
+	if err := checkItem(req.GetItem(), false); err != nil {
+		return nil, err
+	}
 	if err := checkPageSize(req.GetPageSize()); err != nil {
 		return nil, err
 	}
-	q := store.HealthQuery{UserID: req.GetUserId(), ErrorCodes: req.GetErrorCodes(), PageSize: int(req.GetPageSize()), PageToken: req.GetPageToken()}
+	q := store.HealthQuery{UserID: req.GetUserId(), Item: req.GetItem(), ErrorCodes: req.GetErrorCodes(), PageSize: int(req.GetPageSize()), PageToken: req.GetPageToken()}
 	for _, ps := range req.GetStates() {
 		st, ok := stateFromProto(ps)
 		if !ok {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/accounthealth/accounthealth"
 	"github.com/accounthealth/accounthealth/server/auth"
+	"github.com/accounthealth/accounthealth/server/health"
 	"github.com/accounthealth/accounthealth/server/intake"
 	"github.com/accounthealth/accounthealth/server/natsexport"
 	"github.com/accounthealth/accounthealth/server/notify"
@@ -95,6 +96,19 @@ type Config struct {
 	// Notify configures the outbound webhooks (retry schedule, timeout,
 	// auto-disable, plain-http endpoints).
 	Notify notify.Config
+	// ItemRules are the thresholds of the item outage derivation; the zero
+	// value means health.DefaultItemRules. ItemWatchInterval is how often
+	// items' outages are derived and logged when no commit asks sooner (0:
+	// items.DefaultWatchInterval).
+	ItemRules         health.ItemRules
+	ItemWatchInterval time.Duration
+}
+
+func (c Config) itemRules() health.ItemRules {
+	if c.ItemRules == (health.ItemRules{}) {
+		return health.DefaultItemRules
+	}
+	return c.ItemRules
 }
 
 // minRetention is the shortest retention: well beyond the time within

@@ -39,12 +39,15 @@ var (
 		health.ActionConnectNewAccount:      ahv1.RemedyAction_REMEDY_ACTION_CONNECT_NEW_ACCOUNT,
 	}
 	kindsToProto = []ahv1.TransitionKind{
-		health.KindDisconnected: ahv1.TransitionKind_TRANSITION_KIND_DISCONNECTED,
-		health.KindAuthFailed:   ahv1.TransitionKind_TRANSITION_KIND_AUTH_FAILED,
-		health.KindDegraded:     ahv1.TransitionKind_TRANSITION_KIND_DEGRADED,
-		health.KindRemoved:      ahv1.TransitionKind_TRANSITION_KIND_REMOVED,
-		health.KindRecovered:    ahv1.TransitionKind_TRANSITION_KIND_RECOVERED,
-		health.KindCorrected:    ahv1.TransitionKind_TRANSITION_KIND_CORRECTED,
+		health.KindDisconnected:    ahv1.TransitionKind_TRANSITION_KIND_DISCONNECTED,
+		health.KindAuthFailed:      ahv1.TransitionKind_TRANSITION_KIND_AUTH_FAILED,
+		health.KindDegraded:        ahv1.TransitionKind_TRANSITION_KIND_DEGRADED,
+		health.KindRemoved:         ahv1.TransitionKind_TRANSITION_KIND_REMOVED,
+		health.KindRecovered:       ahv1.TransitionKind_TRANSITION_KIND_RECOVERED,
+		health.KindCorrected:       ahv1.TransitionKind_TRANSITION_KIND_CORRECTED,
+		health.KindRemedyRestored:  ahv1.TransitionKind_TRANSITION_KIND_REMEDY_RESTORED,
+		health.KindItemOutageBegan: ahv1.TransitionKind_TRANSITION_KIND_ITEM_OUTAGE_BEGAN,
+		health.KindItemOutageEnded: ahv1.TransitionKind_TRANSITION_KIND_ITEM_OUTAGE_ENDED,
 	}
 	outcomesToProto = []ahv1.DeliveryOutcome{
 		health.OutcomeApplied:         ahv1.DeliveryOutcome_DELIVERY_OUTCOME_APPLIED,
@@ -141,6 +144,7 @@ func (s *AccountHealthService) recordToProto(ctx context.Context, r health.Recor
 		Unconfirmed:         r.Unconfirmed,
 		LastSnapshotAt:      timeToProto(r.SnapshotAt),
 		ConfirmedAt:         timeToProto(r.ConfirmedAt),
+		Item:                text(r.Item),
 	}
 	s.setJSONField(ctx, out, "last_snapshot", r.AccountID, r.Snapshot)
 	return out

@@ -11,6 +11,7 @@ import (
 	"github.com/accounthealth/accounthealth/server/backfill"
 	"github.com/accounthealth/accounthealth/server/deletion"
 	"github.com/accounthealth/accounthealth/server/intake"
+	"github.com/accounthealth/accounthealth/server/items"
 	"github.com/accounthealth/accounthealth/server/metrics"
 	"github.com/accounthealth/accounthealth/server/natsexport"
 	"github.com/accounthealth/accounthealth/server/notify"
@@ -40,6 +41,8 @@ type core struct {
 	refresher   *refresh.Refresher
 	reconnector *reconnect.Reconnector
 	backfill    *backfill.Runner
+	items       *items.Service
+	watcher     *items.Watcher        // logs items' outages
 	reconciler  *reconcile.Reconciler // nil also when turned off
 	pruner      *retention.Runner     // nil when nothing is pruned
 	exporter    *natsexport.Exporter  // nil without a NATS URL
@@ -56,6 +59,9 @@ func newCore(cfg Config, s store.Store, logger *slog.Logger) (_ *core, err error
 	outbox, hasOutbox := s.(store.Outbox)
 	s = boundReads(s)
 	c := &core{store: s, tracing: newTracing(cfg.TracerProvider)}
+	if c.items, err = items.New(s, cfg.itemRules(), nil); err != nil {
+		return nil, err
+	}
 	c.metrics = metrics.New(s.Summary, cfg.MetricsAccountsMaxAge, logger)
 	c.ready = newReadiness(s, cfg.HealthCheckInterval, logger)
 	if hasOutbox {
@@ -68,9 +74,15 @@ func newCore(cfg Config, s store.Store, logger *slog.Logger) (_ *core, err error
 	}
 	c.broker = stream.New(s, stream.Options{HeartbeatInterval: cfg.StreamHeartbeat, Logger: logger, OnTail: c.wakeNotifier})
 	c.listeners.Store(&[]string{cfg.WebhookAddr, cfg.GRPCAddr, cfg.APIAddr})
+	c.watcher = items.NewWatcher(c.items, s, func(ctx context.Context, d store.Delivery) (store.Result, error) {
+		return c.batcher.Submit(ctx, d)
+	}, cfg.ItemWatchInterval, logger)
+	// Every commit may move an item's accounts or bring its report: the
+	// watcher takes a look (at most a pass a second).
 	c.batcher = intake.NewBatcher(s, 0, c.broker.Notify, func(size int, elapsed time.Duration, results []store.Result, err error) {
 		c.metrics.Committed(size, elapsed, results)
 		c.ready.committed(err)
+		c.watcher.Notify()
 	})
 	defer func() {
 		if err != nil {

@@ -310,11 +310,27 @@ func (e *env) callREST(method string, req, resp proto.Message) codes.Code {
 		if r.GetUserId() != "" {
 			q.Set("userId", r.GetUserId())
 		}
+		if r.GetItem() != "" {
+			q.Set("item", r.GetItem())
+		}
 		for _, s := range r.GetStates() {
 			q.Add("states", s.String())
 		}
 		for _, c := range r.GetErrorCodes() {
 			q.Add("errorCodes", c)
+		}
+		if r.GetPageSize() != 0 {
+			q.Set("pageSize", itoa(int(r.GetPageSize())))
+		}
+		if r.GetPageToken() != "" {
+			q.Set("pageToken", r.GetPageToken())
+		}
+	case *ahv1.GetItemHealthRequest:
+		u = base + "/v1/items/" + url.PathEscape(r.GetItem()) + "/health"
+	case *ahv1.ListItemHealthRequest:
+		u = base + "/v1/items/health"
+		for _, s := range r.GetStatuses() {
+			q.Add("statuses", s.String())
 		}
 		if r.GetPageSize() != 0 {
 			q.Set("pageSize", itoa(int(r.GetPageSize())))

@@ -11,12 +11,19 @@ import (
 	ahv1 "github.com/accounthealth/accounthealth/gen/accounthealth/v1"
 )
 
-// queryEnums are the REST query parameters that take enum values, by name.
-var queryEnums = map[string]protoreflect.EnumDescriptor{
-	"states": ahv1.HealthState(0).Descriptor(),
-	"kinds":  ahv1.TransitionKind(0).Descriptor(),
-	// ListMessages' filter.
-	"statuses": ahv1.MessageStatus(0).Descriptor(),
+// queryEnum is a REST query parameter that takes enum values, on the
+// paths that begin with pathPrefix: "statuses" means a message's status
+// under /v1/endpoints/ and an item's under /v1/items/.
+type queryEnum struct {
+	param, pathPrefix string
+	enum              protoreflect.EnumDescriptor
+}
+
+var queryEnums = []queryEnum{
+	{"states", "/", ahv1.HealthState(0).Descriptor()},
+	{"kinds", "/", ahv1.TransitionKind(0).Descriptor()},
+	{"statuses", "/v1/endpoints/", ahv1.MessageStatus(0).Descriptor()}, // ListMessages
+	{"statuses", "/v1/items/", ahv1.ItemStatus(0).Descriptor()},        // ListItemHealth
 }
 
 // shortEnumNames lets REST callers write enum values as the CLI does:
@@ -26,7 +33,11 @@ func shortEnumNames(logger *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		changed := false
-		for key, ed := range queryEnums {
+		for _, qe := range queryEnums {
+			if !strings.HasPrefix(r.URL.Path, qe.pathPrefix) {
+				continue
+			}
+			key, ed := qe.param, qe.enum
 			for i, v := range q[key] {
 				full, ok := fullEnumName(ed, v)
 				if !ok {

@@ -87,6 +87,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.pruner != nil {
 		s.workers.Go(func() { s.pruner.Run(workCtx) })
 	}
+	s.workers.Go(func() { s.watcher.Run(workCtx) })
 	if s.exporter != nil {
 		s.workers.Go(func() { s.export(workCtx) })
 	}
@@ -100,10 +101,9 @@ func (s *Server) Run(ctx context.Context) error {
 	// already gets the store's answer.
 	s.ready.check(workCtx)
 	s.workers.Go(func() { s.ready.run(workCtx) })
-	go func() { serveErr <- wrapServe("grpc", s.grpc.Serve(s.grpcLis)) }()
-	go func() { serveErr <- wrapServe("in-process grpc", s.inproc.Serve(s.inprocLis)) }()
-	go func() { serveErr <- wrapServe("webhook", serveHTTP(s.webhookSrv, s.webhookLis)) }()
-	go func() { serveErr <- wrapServe("api", serveHTTP(s.apiSrv, s.apiLis)) }()
+	// Logged before serving starts: the listeners are bound, so a request
+	// that reaches them queues, and whoever reads the log sees this line
+	// before any answer.
 	providerAPI := "none (deletions, fetches, sync and reconnect links are off)"
 	if s.cfg.Provider.KeyID != "" {
 		providerAPI = s.cfg.Provider.BaseURL
@@ -111,6 +111,11 @@ func (s *Server) Run(ctx context.Context) error {
 	s.logger.Info("serving", "version", buildinfo.Get().Version, "store", s.cfg.StoreName, "provider_api", providerAPI,
 		"webhook_addr", s.webhookLis.Addr().String(), "grpc_addr", s.grpcLis.Addr().String(),
 		"api_addr", s.apiLis.Addr().String(), "tls", s.certs != nil, "unsigned_webhooks_allowed", s.cfg.AllowUnsignedWebhooks)
+
+	go func() { serveErr <- wrapServe("grpc", s.grpc.Serve(s.grpcLis)) }()
+	go func() { serveErr <- wrapServe("in-process grpc", s.inproc.Serve(s.inprocLis)) }()
+	go func() { serveErr <- wrapServe("webhook", serveHTTP(s.webhookSrv, s.webhookLis)) }()
+	go func() { serveErr <- wrapServe("api", serveHTTP(s.apiSrv, s.apiLis)) }()
 
 	var runErr error
 	select {

@@ -70,6 +70,12 @@ func streamRequest(req *ahv1.StreamDisconnectionsRequest) (stream.Request, error
 	if r.Filter, err = streamFilter(req.GetUserIds(), req.GetKinds(), req.GetErrorCodes(), req.GetIncludeRecoveries()); err != nil {
 		return r, err
 	}
+	for _, item := range req.GetItems() {
+		if err := checkItem(item, true); err != nil {
+			return r, err
+		}
+	}
+	r.Filter.Items, r.Filter.IncludeItemEvents = req.GetItems(), req.GetIncludeItemEvents()
 	switch start := req.GetStart().(type) {
 	case *ahv1.StreamDisconnectionsRequest_ResumeAfter:
 		seq, err := stream.DecodeCursor(start.ResumeAfter)
@@ -109,5 +115,6 @@ func changeToProto(c *store.Change) *ahv1.DisconnectionEvent {
 		Remedy:        t.Remedy,
 		OccurredAt:    t.OccurredAt,
 		Delivery:      &ahv1.DeliveryReference{Sequence: c.EntrySeq, EventType: text(c.Event)},
+		Item:          text(c.Item),
 	}
 }

@@ -72,6 +72,12 @@ type Tx interface {
 	AppendEntry(ctx context.Context, e Entry, h [32]byte) (seq int64, err error)
 	// AppendChange appends c (its Seq ignored) and returns the Seq it got.
 	AppendChange(ctx context.Context, c Change) (seq int64, err error)
+	// PutItemReport keeps r as its item's newest report, unless the one
+	// kept arrived later.
+	PutItemReport(ctx context.Context, r health.ItemReport) error
+	// SetItemOutage keeps o as its item's outage, received at, and
+	// reports whether that changed whether the item is in an outage.
+	SetItemOutage(ctx context.Context, o health.ItemOutage, at time.Time) (changed bool, err error)
 }
 
 // Apply is what committing deliveries means, for every driver: it runs
@@ -149,6 +155,14 @@ func (c committer) commit(ctx context.Context, d *Delivery) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("append entry: %w", err)
 	}
+	if ev.ItemReport != nil {
+		if err := tx.PutItemReport(ctx, *ev.ItemReport); err != nil {
+			return Result{}, fmt.Errorf("put item report: %w", err)
+		}
+	}
+	if o := ev.ItemOutage; o != nil && ev.AccountID == "" {
+		return c.commitItemOutage(ctx, *o, ev, entrySeq)
+	}
 	// A zero State means "no record": a non-account event for an account we
 	// have not seen must not create one. DeepEqual may see a change where
 	// only a time's location differs; that costs a write, never a loss.
@@ -168,6 +182,7 @@ func (c committer) commit(ctx context.Context, d *Delivery) (Result, error) {
 			Event:      ev.Event,
 			AccountID:  ev.AccountID,
 			UserID:     res.Record.UserID,
+			Item:       res.Record.Item,
 			Transition: *res.Transition,
 		}
 		if c.UserID == "" {
@@ -178,6 +193,27 @@ func (c committer) commit(ctx context.Context, d *Delivery) (Result, error) {
 		}
 		out.Change = &c
 	}
+	return out, nil
+}
+
+// commitItemOutage records an item-wide items.outage_* entry: a change
+// of the item's outage makes one item-wide Change; a repeat (several
+// replicas watch the same items) makes none.
+func (c committer) commitItemOutage(ctx context.Context, o health.ItemOutage, ev *health.Delivery, entrySeq int64) (Result, error) {
+	out := Result{EntrySeq: entrySeq, Outcome: health.OutcomeNotAccountEvent}
+	changed, err := c.tx.SetItemOutage(ctx, o, ev.ReceivedAt)
+	if err != nil || !changed {
+		return out, err
+	}
+	kind := health.KindItemOutageEnded
+	if o.InOutage {
+		kind = health.KindItemOutageBegan
+	}
+	ch := Change{EntrySeq: entrySeq, Event: ev.Event, Item: o.Item, Transition: health.Transition{Kind: kind, OccurredAt: ev.ReceivedAt}}
+	if ch.Seq, err = c.tx.AppendChange(ctx, ch); err != nil {
+		return Result{}, fmt.Errorf("append item change: %w", err)
+	}
+	out.Change = &ch
 	return out, nil
 }
 

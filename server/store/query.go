@@ -122,6 +122,11 @@ func (q HealthQuery) filters() []byte {
 	for _, c := range codes {
 		b = appendString(b, c)
 	}
+	// Last and only when set, so that tokens issued before the filter
+	// existed stay valid.
+	if q.Item != "" {
+		b = appendString(b, q.Item)
+	}
 	return b
 }
 
@@ -174,7 +179,7 @@ func (q EntryQuery) CheckPruned(after, pruned, now int64) error {
 // RecordBytes is what r weighs on a page: its variable-length fields, the
 // bytes that grow with what deliveries carry.
 func RecordBytes(r health.Record) int {
-	return len(r.AccountID) + len(r.UserID) + len(r.ErrorCode) + len(r.ErrorMessage) + len(r.LastEventType) +
+	return len(r.AccountID) + len(r.UserID) + len(r.Item) + len(r.ErrorCode) + len(r.ErrorMessage) + len(r.LastEventType) +
 		remedyBytes(r.Remedy) + len(r.Snapshot)
 }
 
@@ -190,7 +195,7 @@ func EntryBytes(e Entry) int {
 
 // ChangeBytes is what c weighs on a page of ReadChanges, like RecordBytes.
 func ChangeBytes(c Change) int {
-	return len(c.Event) + len(c.AccountID) + len(c.UserID) + len(c.ErrorCode) + len(c.ErrorMessage) + remedyBytes(c.Remedy)
+	return len(c.Event) + len(c.AccountID) + len(c.UserID) + len(c.Item) + len(c.ErrorCode) + len(c.ErrorMessage) + remedyBytes(c.Remedy)
 }
 
 func remedyBytes(r health.Remedy) int {

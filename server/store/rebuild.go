@@ -397,6 +397,8 @@ type replayTx struct {
 	seq     int64 // the Seq of the entry being replayed
 	records map[string]health.Record
 	hashes  map[[32]byte]replayed
+	reports map[string]health.ItemReport
+	outages map[string]bool
 }
 
 type replayed struct {
@@ -405,7 +407,7 @@ type replayed struct {
 }
 
 func newReplayTx() *replayTx {
-	return &replayTx{records: map[string]health.Record{}, hashes: map[[32]byte]replayed{}}
+	return &replayTx{records: map[string]health.Record{}, hashes: map[[32]byte]replayed{}, reports: map[string]health.ItemReport{}, outages: map[string]bool{}}
 }
 
 func (m *replayTx) LastByHash(_ context.Context, h [32]byte) (int64, time.Time, bool, error) {
@@ -430,3 +432,18 @@ func (m *replayTx) AppendEntry(_ context.Context, e Entry, h [32]byte) (int64, e
 }
 
 func (m *replayTx) AppendChange(context.Context, Change) (int64, error) { return 0, nil }
+
+// PutItemReport and SetItemOutage keep what a replayed item entry says, as
+// a store would; a rebuild replays accounts' logs, which hold none.
+func (m *replayTx) PutItemReport(_ context.Context, r health.ItemReport) error {
+	if kept, ok := m.reports[r.Item]; !ok || !kept.ReceivedAt.After(r.ReceivedAt) {
+		m.reports[r.Item] = r
+	}
+	return nil
+}
+
+func (m *replayTx) SetItemOutage(_ context.Context, o health.ItemOutage, _ time.Time) (bool, error) {
+	changed := m.outages[o.Item] != o.InOutage
+	m.outages[o.Item] = o.InOutage
+	return changed, nil
+}

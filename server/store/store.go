@@ -91,14 +91,23 @@ type Change struct {
 	Seq       int64
 	EntrySeq  int64  // the entry that caused it
 	Event     string // that entry's event
-	AccountID string
+	AccountID string // empty for an item-wide change
 	UserID    string
+	Item      string // the account's payroll platform, or the item of an item-wide change
 	health.Transition
+}
+
+// ItemOutageState is the outage of an item as the log last told it (the
+// last items.outage_* entry that changed it).
+type ItemOutageState struct {
+	health.ItemOutage
+	ChangedAt time.Time // when that entry was received
 }
 
 // HealthQuery selects health records. Zero values mean "no filter".
 type HealthQuery struct {
 	UserID     string
+	Item       string         // only accounts on this payroll platform
 	States     []health.State // any of these
 	ErrorCodes []string       // any of these
 	PageSize   int            // 1..MaxPageSize; 0 means DefaultPageSize
@@ -149,6 +158,36 @@ type ChangeCount struct {
 	N     int
 }
 
+// ItemQuery selects what the store keeps of items (see ItemSignals).
+type ItemQuery struct {
+	Item string // only this item (whatever ActiveSince says); empty: every item
+	// FailuresSince leaves out the failure buckets (minutes) that ended
+	// at or before it.
+	FailuresSince time.Time
+	// ActiveSince, when set, selects the active items only: those with a
+	// failure bucket that ended after it, a report of another status than
+	// healthy, a report of an item no record names, or an outage the log
+	// tells under way (ItemOutages). The others are quiet: no derivation
+	// can find them in an outage or with issues (see QuietItems).
+	ActiveSince time.Time
+}
+
+// QuietQuery pages through the items records name by the number of their
+// accounts that need attention (AUTH_FAILED, DISCONNECTED, DEGRADED), most
+// first, then by id: after the item After with AfterFailing such accounts
+// (from the first when After is empty), up to Limit.
+type QuietQuery struct {
+	AfterFailing int
+	After        string
+	Limit        int
+}
+
+// ItemFailureRetention is how long the store keeps an item's failure
+// buckets (migration 0010's triggers prune older ones): twice the
+// baseline of health.DefaultItemRules, which the derivation needs (see
+// health.DeriveItemHealth).
+const ItemFailureRetention = 48 * time.Hour
+
 // Page size bounds shared by all queries.
 const (
 	DefaultPageSize = 50
@@ -177,6 +216,21 @@ type Store interface {
 	// Summary counts all records. It reads counts that each commit keeps
 	// up to date, so its cost does not grow with the number of records.
 	Summary(ctx context.Context) (Summary, error)
+	// ItemSignals returns what the store keeps of the items q selects, by
+	// item id: the counts of their accounts by state and the buckets of
+	// their accounts' moves into provider-side or login errors, both kept
+	// by each commit of a record, and the newest items.updated of each.
+	// An item is there once an account named it or a report came; the
+	// counts are one snapshot, the buckets and reports each another.
+	ItemSignals(ctx context.Context, q ItemQuery) ([]health.ItemSignals, error)
+	// QuietItems pages through the items records name, with their
+	// reports, as q says; the caller leaves out the active ones (see
+	// ItemQuery.ActiveSince). It reads a page, whatever the number of
+	// items.
+	QuietItems(ctx context.Context, q QuietQuery) ([]health.ItemSignals, error)
+	// ItemOutages lists the items whose outage the log ever told, by item
+	// id, as it last told it.
+	ItemOutages(ctx context.Context) ([]ItemOutageState, error)
 	// ListEntries pages through an account's timeline; ErrNotFound when the
 	// log holds nothing for the account, ErrInvalidArgument when q.Cursor
 	// rejects q, ErrOutOfRange when pruning removed entries past q's page

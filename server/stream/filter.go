@@ -18,18 +18,27 @@ import (
 // applies to neither: a recovery carries no error code, and a correction
 // may take away the very code a subscriber filtered on, so filtering them by
 // code would hide what the subscriber most needs. Removals carry no error
-// code either, so an ErrorCodes filter excludes them.
+// code either, so an ErrorCodes filter excludes them. Restored remedies
+// (an item's outage ended, the user must act) come with the disconnection
+// kinds and are not filtered by code either. Item-wide events (an item's
+// outage began or ended) are opt-in like recoveries, with
+// IncludeItemEvents; they name no user, so a UserIDs filter excludes them.
+// Items selects the changes that name one of them: accounts' on those
+// items and those items' item-wide ones.
 type Filter struct {
 	UserIDs           []string
 	Kinds             []health.Kind
 	ErrorCodes        []string
 	IncludeRecoveries bool
+	Items             []string
+	IncludeItemEvents bool
 }
 
 // matcher is a Filter compiled for the hot path, plus the start time of a
 // subscription that starts at a time.
 type matcher struct {
 	users map[string]struct{} // nil: all
+	items map[string]struct{} // nil: all
 	kinds uint64              // bit k set: health.Kind(k) wanted
 	codes map[string]struct{} // nil: all
 	since time.Time           // zero: no bound
@@ -41,15 +50,18 @@ func kindBit(k health.Kind) uint64 {
 }
 
 func (f Filter) compile(since time.Time) (matcher, error) {
-	m := matcher{users: set(f.UserIDs), codes: set(f.ErrorCodes), since: since}
+	m := matcher{users: set(f.UserIDs), items: set(f.Items), codes: set(f.ErrorCodes), since: since}
 	if len(f.Kinds) == 0 {
 		for k := health.KindDisconnected; k < health.KindRecovered; k++ {
 			m.kinds |= kindBit(k)
 		}
-		m.kinds |= kindBit(health.KindCorrected)
+		m.kinds |= kindBit(health.KindCorrected) | kindBit(health.KindRemedyRestored)
+	}
+	if f.IncludeItemEvents {
+		m.kinds |= kindBit(health.KindItemOutageBegan) | kindBit(health.KindItemOutageEnded)
 	}
 	for _, k := range f.Kinds {
-		if k <= health.KindUnspecified || k > health.KindCorrected {
+		if k <= health.KindUnspecified || k > health.KindItemOutageEnded {
 			return matcher{}, fmt.Errorf("%w: unknown kind %d", store.ErrInvalidArgument, int(k))
 		}
 		m.kinds |= kindBit(k)
@@ -78,12 +90,24 @@ func (m *matcher) match(c *store.Change) bool {
 	if m.users != nil && !has(m.users, c.UserID) {
 		return false
 	}
-	if m.codes != nil && c.Kind != health.KindRecovered && c.Kind != health.KindCorrected && !has(m.codes, c.ErrorCode) {
+	if m.items != nil && !has(m.items, c.Item) {
+		return false
+	}
+	if m.codes != nil && codedKind(c.Kind) && !has(m.codes, c.ErrorCode) {
 		return false
 	}
 	// A start time also applies to live changes: a delivery accepted
 	// before it may commit after the stream began.
 	return m.since.IsZero() || !c.OccurredAt.Before(m.since)
+}
+
+// codedKind reports whether an ErrorCodes filter applies to kind k.
+func codedKind(k health.Kind) bool {
+	switch k {
+	case health.KindRecovered, health.KindCorrected, health.KindRemedyRestored, health.KindItemOutageBegan, health.KindItemOutageEnded:
+		return false
+	}
+	return true
 }
 
 func has(s map[string]struct{}, x string) bool {

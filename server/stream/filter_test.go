@@ -81,7 +81,7 @@ func TestFilters(t *testing.T) {
 
 func TestFilterRejectsUnknownKinds(t *testing.T) {
 	e := newEnv(t, Options{})
-	for _, k := range []health.Kind{health.KindUnspecified, health.KindCorrected + 1, -1} {
+	for _, k := range []health.Kind{health.KindUnspecified, health.KindItemOutageEnded + 1, -1} {
 		_, err := e.broker.Subscribe(t.Context(), Request{Filter: Filter{Kinds: []health.Kind{k}}})
 		if !errors.Is(err, store.ErrInvalidArgument) {
 			t.Errorf("kind %d: err = %v, want store.ErrInvalidArgument", int(k), err)
@@ -118,6 +118,40 @@ func TestFilterCorrections(t *testing.T) {
 			}
 			if got := m.match(correction); got != c.want {
 				t.Errorf("match = %v, want %v", got, c.want)
+			}
+		})
+	}
+}
+
+// TestFilterItems: restored remedies come with the default kinds whatever
+// the error codes; item-wide events only when asked for; an item filter
+// selects both by their item, and a user filter leaves item-wide events
+// (which name no user) out.
+func TestFilterItems(t *testing.T) {
+	restored := &store.Change{UserID: userID(1), Item: "item_1", Transition: health.Transition{
+		Kind: health.KindRemedyRestored, State: health.StateDisconnected, ErrorCode: "auth_required"}}
+	began := &store.Change{Item: "item_1", Transition: health.Transition{Kind: health.KindItemOutageBegan}}
+	cases := []struct {
+		name                string
+		filter              Filter
+		wantRestored, began bool
+	}{
+		{"default kinds", Filter{}, true, false},
+		{"item events asked for", Filter{IncludeItemEvents: true}, true, true},
+		{"asked for by kind", Filter{Kinds: []health.Kind{health.KindItemOutageBegan}}, false, true},
+		{"another error code", Filter{ErrorCodes: []string{"invalid_mfa"}, IncludeItemEvents: true}, true, true},
+		{"the item", Filter{Items: []string{"item_1"}, IncludeItemEvents: true}, true, true},
+		{"another item", Filter{Items: []string{"item_2"}, IncludeItemEvents: true}, false, false},
+		{"a user", Filter{UserIDs: []string{userID(1)}, IncludeItemEvents: true}, true, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m, err := c.filter.compile(time.Time{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, gotBegan := m.match(restored), m.match(began); got != c.wantRestored || gotBegan != c.began {
+				t.Errorf("match restored, began = %v, %v; want %v, %v", got, gotBegan, c.wantRestored, c.began)
 			}
 		})
 	}

@@ -57,6 +57,7 @@ type delivery struct {
 type resource struct {
 	ID         json.RawMessage `json:"id"`
 	User       json.RawMessage `json:"user"`
+	Item       json.RawMessage `json:"item"`
 	UpdatedAt  lenientTime     `json:"updated_at"`
 	ScannedAt  lenientTime     `json:"scanned_at"`
 	Connection struct {
@@ -162,7 +163,12 @@ func Decode(body []byte, receivedAt time.Time) (Envelope, error) {
 		// it in the account's connection.
 		del.ErrorCode = cmp.Or(del.ErrorCode, conn.ErrorCode)
 		del.ErrorMessage = cmp.Or(del.ErrorMessage, conn.ErrorMessage)
+		item, err := resourceID(res.Item, "data.resource.item")
+		if err != nil {
+			return Envelope{}, err
+		}
 		del.Snapshot = &health.Snapshot{
+			Item:                   item,
 			ConnectionStatus:       conn.Status,
 			ConnectionErrorCode:    conn.ErrorCode,
 			ConnectionErrorMessage: conn.ErrorMessage,
@@ -172,6 +178,11 @@ func Decode(body []byte, receivedAt time.Time) (Envelope, error) {
 			Raw:                    jsonstruct.Servable(d.Data.Resource),
 		}
 	}
+	if d.Event == health.EventItemsUpdated {
+		if del.ItemReport, err = decodeItemReport(body, receivedAt); err != nil {
+			return Envelope{}, err
+		}
+	}
 	if strings.HasPrefix(d.Event, accountsPrefix) && del.AccountID == "" {
 		// Every accounts.* event is about one account: without its id the
 		// delivery cannot be applied, now or later.
@@ -179,6 +190,37 @@ func Decode(body []byte, receivedAt time.Time) (Envelope, error) {
 			ErrMalformed, "data.account", d.Event)
 	}
 	return Envelope{Event: d.Event, Name: d.Name, Delivery: del}, nil
+}
+
+// itemData is the part of an items.updated data we read. As in the
+// account object, a value of the wrong type reads as absent, except the
+// item's id: a report that names no item cannot be applied, now or later.
+type itemData struct {
+	Data struct {
+		Item          json.RawMessage `json:"item"`
+		Name          string          `json:"name"`
+		Status        string          `json:"status"`
+		StatusDetails string          `json:"status_details"`
+	} `json:"data"`
+}
+
+// decodeItemReport reads what an items.updated says of its item.
+func decodeItemReport(body []byte, receivedAt time.Time) (*health.ItemReport, error) {
+	var d itemData
+	// As in Decode, only UnmarshalTypeErrors are possible here.
+	_ = json.Unmarshal(body, &d)
+	item, err := envelopeID(d.Data.Item, "data.item")
+	if err != nil {
+		return nil, err
+	}
+	if item == "" {
+		return nil, fmt.Errorf("%w: %q is missing or empty (an %s event names its item)", ErrMalformed, "data.item", health.EventItemsUpdated)
+	}
+	rep := &health.ItemReport{Item: item, Name: d.Data.Name, Status: d.Data.Status, Details: d.Data.StatusDetails, ReceivedAt: receivedAt}
+	for _, s := range []*string{&rep.Name, &rep.Status, &rep.Details} {
+		*s = health.CapMessage(strings.ReplaceAll(*s, "\x00", "\uFFFD"))
+	}
+	return rep, nil
 }
 
 // envelopeID reads data.account or data.user, which must be a string or

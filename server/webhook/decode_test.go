@@ -44,8 +44,12 @@ func TestDecodeDeliveries(t *testing.T) {
 			ConnectionUpdatedAt:    ts(connUpdated),
 			UpdatedAt:              ts(updated),
 			ScannedAt:              ts(scanned),
+			Item:                   "item_000041078", // every fixture's account is on it
 		}
 	}
+	recordedSnap := snap("connected", "", "",
+		"2025-06-22T04:22:30.458877Z", "2025-06-22T04:22:34.111398Z", "2025-06-22T04:22:33.752978Z")
+	recordedSnap.Item = "item_000029932"
 	tests := []struct {
 		file string
 		name string // the subscription's name
@@ -110,8 +114,7 @@ func TestDecodeDeliveries(t *testing.T) {
 			Event:     "accounts.updated",
 			AccountID: "019795df-8ff4-7e82-fff1-65a22e55ac0f",
 			UserID:    "019795df-86d1-be83-1338-314da2cfe660",
-			Snapshot: snap("connected", "", "",
-				"2025-06-22T04:22:30.458877Z", "2025-06-22T04:22:34.111398Z", "2025-06-22T04:22:33.752978Z"),
+			Snapshot:  recordedSnap,
 		}},
 	}
 	if n := len(fixtureFiles(t, "deliveries/*.json")); n != len(tests)-1 {
@@ -194,6 +197,7 @@ func TestDecodeAccountObjects(t *testing.T) {
 				var o struct {
 					ID         string     `json:"id"`
 					User       string     `json:"user"`
+					Item       string     `json:"item"`
 					UpdatedAt  time.Time  `json:"updated_at"`
 					ScannedAt  *time.Time `json:"scanned_at"`
 					Connection struct {
@@ -218,6 +222,7 @@ func TestDecodeAccountObjects(t *testing.T) {
 						ConnectionUpdatedAt:    o.Connection.UpdatedAt.UTC(),
 						UpdatedAt:              o.UpdatedAt.UTC(),
 						ScannedAt:              deref(o.ScannedAt).UTC(),
+						Item:                   o.Item,
 						Raw:                    obj,
 					},
 				}
@@ -398,8 +403,35 @@ func TestDecode(t *testing.T) {
 		},
 		{
 			name: "surrounding whitespace",
-			body: " \r\n\t{\"event\": \"items.updated\"}\n",
-			want: health.Delivery{Event: "items.updated"},
+			body: " \r\n\t{\"event\": \"users.fully_synced\"}\n",
+			want: health.Delivery{Event: "users.fully_synced"},
+		},
+		{
+			name: "the account object names its item",
+			body: `{"event": "accounts.updated", "data": {"account": "a", "resource": {"id": "a", "item": "item_000077001"}}}`,
+			want: health.Delivery{Event: "accounts.updated", AccountID: "a", Snapshot: &health.Snapshot{
+				Item: "item_000077001", Raw: []byte(`{"id": "a", "item": "item_000077001"}`),
+			}},
+		},
+		{
+			name: "an item of the wrong type reads as absent",
+			body: `{"event": "accounts.updated", "data": {"account": "a", "resource": {"item": 77001}}}`,
+			want: health.Delivery{Event: "accounts.updated", AccountID: "a", Snapshot: &health.Snapshot{
+				Raw: []byte(`{"item": 77001}`),
+			}},
+		},
+		{
+			name:     "items.updated reports its item",
+			body:     `{"event": "items.updated", "name": "items-1", "data": {"item": "item_000077001", "name": "Gusto", "status": "unavailable", "status_details": "Next update at 15:00 UTC", "features": {}}}`,
+			wantName: "items-1",
+			want: health.Delivery{Event: "items.updated", ItemReport: &health.ItemReport{
+				Item: "item_000077001", Name: "Gusto", Status: "unavailable", Details: "Next update at 15:00 UTC", ReceivedAt: received,
+			}},
+		},
+		{
+			name: "items.updated with a status of the wrong type",
+			body: `{"event": "items.updated", "data": {"item": "item_1", "status": {"code": 2}}}`,
+			want: health.Delivery{Event: "items.updated", ItemReport: &health.ItemReport{Item: "item_1", ReceivedAt: received}},
 		},
 	}
 	for _, tt := range tests {
@@ -434,6 +466,8 @@ var malformedCases = []struct {
 	{"event empty", `{"event": ""}`, `malformed delivery: "event" is missing or empty`},
 	{"accounts event without its account", `{"event": "accounts.failed", "data": {"user": "u1", "error_code": "invalid_mfa"}}`, `malformed delivery: "data.account" is missing or empty`},
 	{"accounts event with an empty account", `{"event": "accounts.updated", "data": {"account": "", "resource": {"connection": {"status": "error"}}}}`, `malformed delivery: "data.account" is missing or empty`},
+	{"items.updated without its item", `{"event": "items.updated", "data": {"status": "healthy"}}`, `malformed delivery: "data.item" is missing or empty`},
+	{"items.updated with an item number", `{"event": "items.updated", "data": {"item": 7}}`, `malformed delivery: "data.item" must be a string, got number`},
 	{"event number", `{"event": 1}`, `malformed delivery: "event" must be a string, got number`},
 	{"name object", `{"event": "accounts.added", "name": {}}`, `malformed delivery: "name" must be a string, got object`},
 	{"data array", `{"event": "accounts.added", "data": []}`, `malformed delivery: "data" must be an object, got array`},
@@ -576,16 +610,16 @@ func withoutRaw(d health.Delivery) health.Delivery {
 }
 
 func describe(d health.Delivery) string {
-	return fmt.Sprintf("{Event:%q AccountID:%q UserID:%q ErrorCode:%q ErrorMessage:%q ReceivedAt:%v Snapshot:%s}",
-		d.Event, d.AccountID, d.UserID, d.ErrorCode, d.ErrorMessage, d.ReceivedAt, describeSnapshot(d.Snapshot))
+	return fmt.Sprintf("{Event:%q AccountID:%q UserID:%q ErrorCode:%q ErrorMessage:%q ReceivedAt:%v Snapshot:%s ItemReport:%+v}",
+		d.Event, d.AccountID, d.UserID, d.ErrorCode, d.ErrorMessage, d.ReceivedAt, describeSnapshot(d.Snapshot), d.ItemReport)
 }
 
 func describeSnapshot(s *health.Snapshot) string {
 	if s == nil {
 		return "nil"
 	}
-	return fmt.Sprintf("{Status:%q Code:%q Message:%q ConnUpdated:%v Updated:%v Scanned:%v}",
-		s.ConnectionStatus, s.ConnectionErrorCode, s.ConnectionErrorMessage, s.ConnectionUpdatedAt, s.UpdatedAt, s.ScannedAt)
+	return fmt.Sprintf("{Status:%q Code:%q Message:%q ConnUpdated:%v Updated:%v Scanned:%v Item:%q}",
+		s.ConnectionStatus, s.ConnectionErrorCode, s.ConnectionErrorMessage, s.ConnectionUpdatedAt, s.UpdatedAt, s.ScannedAt, s.Item)
 }
 
 // deref returns *p, or T's zero value when p is nil.

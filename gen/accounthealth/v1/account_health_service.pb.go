@@ -188,7 +188,9 @@ type ListAccountHealthRequest struct {
 	// least one.
 	PageSize int32 `protobuf:"varint,4,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// next_page_token of the previous page.
-	PageToken     string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageToken string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Only accounts on this payroll platform (the account object's item).
+	Item          string `protobuf:"bytes,6,opt,name=item,proto3" json:"item,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -254,6 +256,13 @@ func (x *ListAccountHealthRequest) GetPageSize() int32 {
 func (x *ListAccountHealthRequest) GetPageToken() string {
 	if x != nil {
 		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListAccountHealthRequest) GetItem() string {
+	if x != nil {
+		return x.Item
 	}
 	return ""
 }
@@ -632,7 +641,8 @@ type StreamDisconnectionsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Only these users' accounts; empty: all.
 	UserIds []string `protobuf:"bytes,1,rep,name=user_ids,json=userIds,proto3" json:"user_ids,omitempty"`
-	// Only these kinds; empty: all disconnection kinds and corrections.
+	// Only these kinds; empty: all disconnection kinds, corrections and
+	// restored remedies.
 	// Recoveries come when include_recoveries is set or this lists
 	// TRANSITION_KIND_RECOVERED.
 	Kinds []TransitionKind `protobuf:"varint,2,rep,packed,name=kinds,proto3,enum=accounthealth.v1.TransitionKind" json:"kinds,omitempty"`
@@ -648,9 +658,16 @@ type StreamDisconnectionsRequest struct {
 	//
 	//	*StreamDisconnectionsRequest_ResumeAfter
 	//	*StreamDisconnectionsRequest_Since
-	Start         isStreamDisconnectionsRequest_Start `protobuf_oneof:"start"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Start isStreamDisconnectionsRequest_Start `protobuf_oneof:"start"`
+	// Only events of accounts on these payroll platforms (items), and
+	// item-wide events of these items; empty: all.
+	Items []string `protobuf:"bytes,7,rep,name=items,proto3" json:"items,omitempty"`
+	// Also stream item-wide events: an item's outage began or ended
+	// (TRANSITION_KIND_ITEM_OUTAGE_BEGAN/ENDED, with item set and no
+	// account). They also come when kinds lists them.
+	IncludeItemEvents bool `protobuf:"varint,8,opt,name=include_item_events,json=includeItemEvents,proto3" json:"include_item_events,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *StreamDisconnectionsRequest) Reset() {
@@ -734,6 +751,20 @@ func (x *StreamDisconnectionsRequest) GetSince() *timestamppb.Timestamp {
 		}
 	}
 	return nil
+}
+
+func (x *StreamDisconnectionsRequest) GetItems() []string {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+func (x *StreamDisconnectionsRequest) GetIncludeItemEvents() bool {
+	if x != nil {
+		return x.IncludeItemEvents
+	}
+	return false
 }
 
 type isStreamDisconnectionsRequest_Start interface {
@@ -851,7 +882,10 @@ type DisconnectionEvent struct {
 	Remedy        *Remedy                `protobuf:"bytes,9,opt,name=remedy,proto3" json:"remedy,omitempty"`
 	OccurredAt    *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=occurred_at,json=occurredAt,proto3" json:"occurred_at,omitempty"`
 	// The log entry that caused it.
-	Delivery      *DeliveryReference `protobuf:"bytes,11,opt,name=delivery,proto3" json:"delivery,omitempty"`
+	Delivery *DeliveryReference `protobuf:"bytes,11,opt,name=delivery,proto3" json:"delivery,omitempty"`
+	// The account's payroll platform (item), or the item of an item-wide
+	// event; empty when the account object never named one.
+	Item          string `protobuf:"bytes,12,opt,name=item,proto3" json:"item,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -961,6 +995,13 @@ func (x *DisconnectionEvent) GetDelivery() *DeliveryReference {
 		return x.Delivery
 	}
 	return nil
+}
+
+func (x *DisconnectionEvent) GetItem() string {
+	if x != nil {
+		return x.Item
+	}
+	return ""
 }
 
 // DeliveryReference names a log entry; ListAccountEvents shows it in full.
@@ -2096,6 +2137,211 @@ func (x *TransitionCount) GetCount() int64 {
 	return 0
 }
 
+type GetItemHealthRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The provider's item id, e.g. "item_000077001".
+	Item          string `protobuf:"bytes,1,opt,name=item,proto3" json:"item,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetItemHealthRequest) Reset() {
+	*x = GetItemHealthRequest{}
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetItemHealthRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetItemHealthRequest) ProtoMessage() {}
+
+func (x *GetItemHealthRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetItemHealthRequest.ProtoReflect.Descriptor instead.
+func (*GetItemHealthRequest) Descriptor() ([]byte, []int) {
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *GetItemHealthRequest) GetItem() string {
+	if x != nil {
+		return x.Item
+	}
+	return ""
+}
+
+type GetItemHealthResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ItemHealth    *ItemHealth            `protobuf:"bytes,1,opt,name=item_health,json=itemHealth,proto3" json:"item_health,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetItemHealthResponse) Reset() {
+	*x = GetItemHealthResponse{}
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetItemHealthResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetItemHealthResponse) ProtoMessage() {}
+
+func (x *GetItemHealthResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetItemHealthResponse.ProtoReflect.Descriptor instead.
+func (*GetItemHealthResponse) Descriptor() ([]byte, []int) {
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *GetItemHealthResponse) GetItemHealth() *ItemHealth {
+	if x != nil {
+		return x.ItemHealth
+	}
+	return nil
+}
+
+type ListItemHealthRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only items in any of these statuses.
+	Statuses []ItemStatus `protobuf:"varint,1,rep,packed,name=statuses,proto3,enum=accounthealth.v1.ItemStatus" json:"statuses,omitempty"`
+	// 1..500; 0 means 50.
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// next_page_token of the previous page.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListItemHealthRequest) Reset() {
+	*x = ListItemHealthRequest{}
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListItemHealthRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListItemHealthRequest) ProtoMessage() {}
+
+func (x *ListItemHealthRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListItemHealthRequest.ProtoReflect.Descriptor instead.
+func (*ListItemHealthRequest) Descriptor() ([]byte, []int) {
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *ListItemHealthRequest) GetStatuses() []ItemStatus {
+	if x != nil {
+		return x.Statuses
+	}
+	return nil
+}
+
+func (x *ListItemHealthRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListItemHealthRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListItemHealthResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Items []*ItemHealth          `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
+	// Empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListItemHealthResponse) Reset() {
+	*x = ListItemHealthResponse{}
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListItemHealthResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListItemHealthResponse) ProtoMessage() {}
+
+func (x *ListItemHealthResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListItemHealthResponse.ProtoReflect.Descriptor instead.
+func (*ListItemHealthResponse) Descriptor() ([]byte, []int) {
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *ListItemHealthResponse) GetItems() []*ItemHealth {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+func (x *ListItemHealthResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 var File_accounthealth_v1_account_health_service_proto protoreflect.FileDescriptor
 
 const file_accounthealth_v1_account_health_service_proto_rawDesc = "" +
@@ -2105,7 +2351,7 @@ const file_accounthealth_v1_account_health_service_proto_rawDesc = "" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\"b\n" +
 	"\x18GetAccountHealthResponse\x12F\n" +
-	"\x0eaccount_health\x18\x01 \x01(\v2\x1f.accounthealth.v1.AccountHealthR\raccountHealth\"\xc7\x01\n" +
+	"\x0eaccount_health\x18\x01 \x01(\v2\x1f.accounthealth.v1.AccountHealthR\raccountHealth\"\xdb\x01\n" +
 	"\x18ListAccountHealthRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x125\n" +
 	"\x06states\x18\x02 \x03(\x0e2\x1d.accounthealth.v1.HealthStateR\x06states\x12\x1f\n" +
@@ -2113,7 +2359,8 @@ const file_accounthealth_v1_account_health_service_proto_rawDesc = "" +
 	"errorCodes\x12\x1b\n" +
 	"\tpage_size\x18\x04 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x05 \x01(\tR\tpageToken\"\x80\x01\n" +
+	"page_token\x18\x05 \x01(\tR\tpageToken\x12\x12\n" +
+	"\x04item\x18\x06 \x01(\tR\x04item\"\x80\x01\n" +
 	"\x19ListAccountHealthResponse\x12;\n" +
 	"\baccounts\x18\x01 \x03(\v2\x1f.accounthealth.v1.AccountHealthR\baccounts\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x19\n" +
@@ -2138,7 +2385,7 @@ const file_accounthealth_v1_account_health_service_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\"{\n" +
 	"\x19ListAccountEventsResponse\x126\n" +
 	"\x06events\x18\x01 \x03(\v2\x1e.accounthealth.v1.AccountEventR\x06events\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xa2\x02\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xe8\x02\n" +
 	"\x1bStreamDisconnectionsRequest\x12\x19\n" +
 	"\buser_ids\x18\x01 \x03(\tR\auserIds\x126\n" +
 	"\x05kinds\x18\x02 \x03(\x0e2 .accounthealth.v1.TransitionKindR\x05kinds\x12\x1f\n" +
@@ -2146,12 +2393,14 @@ const file_accounthealth_v1_account_health_service_proto_rawDesc = "" +
 	"errorCodes\x12-\n" +
 	"\x12include_recoveries\x18\x04 \x01(\bR\x11includeRecoveries\x12#\n" +
 	"\fresume_after\x18\x05 \x01(\tH\x00R\vresumeAfter\x122\n" +
-	"\x05since\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampH\x00R\x05sinceB\a\n" +
+	"\x05since\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampH\x00R\x05since\x12\x14\n" +
+	"\x05items\x18\a \x03(\tR\x05items\x12.\n" +
+	"\x13include_item_events\x18\b \x01(\bR\x11includeItemEventsB\a\n" +
 	"\x05start\"\xa4\x01\n" +
 	"\x1cStreamDisconnectionsResponse\x12<\n" +
 	"\x05event\x18\x01 \x01(\v2$.accounthealth.v1.DisconnectionEventH\x00R\x05event\x12;\n" +
 	"\theartbeat\x18\x02 \x01(\v2\x1b.accounthealth.v1.HeartbeatH\x00R\theartbeatB\t\n" +
-	"\amessage\"\x89\x04\n" +
+	"\amessage\"\x9d\x04\n" +
 	"\x12DisconnectionEvent\x12\x16\n" +
 	"\x06cursor\x18\x01 \x01(\tR\x06cursor\x12\x1d\n" +
 	"\n" +
@@ -2167,7 +2416,8 @@ const file_accounthealth_v1_account_health_service_proto_rawDesc = "" +
 	"\voccurred_at\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"occurredAt\x12?\n" +
-	"\bdelivery\x18\v \x01(\v2#.accounthealth.v1.DeliveryReferenceR\bdelivery\"N\n" +
+	"\bdelivery\x18\v \x01(\v2#.accounthealth.v1.DeliveryReferenceR\bdelivery\x12\x12\n" +
+	"\x04item\x18\f \x01(\tR\x04item\"N\n" +
 	"\x11DeliveryReference\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x03R\bsequence\x12\x1d\n" +
 	"\n" +
@@ -2257,15 +2507,27 @@ const file_accounthealth_v1_account_health_service_proto_rawDesc = "" +
 	"\n" +
 	"start_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x124\n" +
 	"\x04kind\x18\x02 \x01(\x0e2 .accounthealth.v1.TransitionKindR\x04kind\x12\x14\n" +
-	"\x05count\x18\x03 \x01(\x03R\x05count*\xd2\x01\n" +
+	"\x05count\x18\x03 \x01(\x03R\x05count\"*\n" +
+	"\x14GetItemHealthRequest\x12\x12\n" +
+	"\x04item\x18\x01 \x01(\tR\x04item\"V\n" +
+	"\x15GetItemHealthResponse\x12=\n" +
+	"\vitem_health\x18\x01 \x01(\v2\x1c.accounthealth.v1.ItemHealthR\n" +
+	"itemHealth\"\x8d\x01\n" +
+	"\x15ListItemHealthRequest\x128\n" +
+	"\bstatuses\x18\x01 \x03(\x0e2\x1c.accounthealth.v1.ItemStatusR\bstatuses\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"t\n" +
+	"\x16ListItemHealthResponse\x122\n" +
+	"\x05items\x18\x01 \x03(\v2\x1c.accounthealth.v1.ItemHealthR\x05items\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\xd2\x01\n" +
 	"\x0fDeletionOutcome\x12 \n" +
 	"\x1cDELETION_OUTCOME_UNSPECIFIED\x10\x00\x12!\n" +
 	"\x1dDELETION_OUTCOME_WOULD_DELETE\x10\x01\x12\x1c\n" +
 	"\x18DELETION_OUTCOME_DELETED\x10\x02\x12!\n" +
 	"\x1dDELETION_OUTCOME_ALREADY_GONE\x10\x03\x12\x1b\n" +
 	"\x17DELETION_OUTCOME_FAILED\x10\x04\x12\x1c\n" +
-	"\x18DELETION_OUTCOME_SKIPPED\x10\x052\xb8\n" +
-	"\n" +
+	"\x18DELETION_OUTCOME_SKIPPED\x10\x052\xff\v\n" +
 	"\x14AccountHealthService\x12i\n" +
 	"\x10GetAccountHealth\x12).accounthealth.v1.GetAccountHealthRequest\x1a*.accounthealth.v1.GetAccountHealthResponse\x12l\n" +
 	"\x11ListAccountHealth\x12*.accounthealth.v1.ListAccountHealthRequest\x1a+.accounthealth.v1.ListAccountHealthResponse\x12i\n" +
@@ -2278,7 +2540,9 @@ const file_accounthealth_v1_account_health_service_proto_rawDesc = "" +
 	"\x10GetReconnectLink\x12).accounthealth.v1.GetReconnectLinkRequest\x1a*.accounthealth.v1.GetReconnectLinkResponse\x12]\n" +
 	"\fResendInvite\x12%.accounthealth.v1.ResendInviteRequest\x1a&.accounthealth.v1.ResendInviteResponse\x12_\n" +
 	"\fSyncAccounts\x12%.accounthealth.v1.SyncAccountsRequest\x1a&.accounthealth.v1.SyncAccountsResponse0\x01\x12i\n" +
-	"\x10CountTransitions\x12).accounthealth.v1.CountTransitionsRequest\x1a*.accounthealth.v1.CountTransitionsResponseB\xdf\x01\n" +
+	"\x10CountTransitions\x12).accounthealth.v1.CountTransitionsRequest\x1a*.accounthealth.v1.CountTransitionsResponse\x12`\n" +
+	"\rGetItemHealth\x12&.accounthealth.v1.GetItemHealthRequest\x1a'.accounthealth.v1.GetItemHealthResponse\x12c\n" +
+	"\x0eListItemHealth\x12'.accounthealth.v1.ListItemHealthRequest\x1a(.accounthealth.v1.ListItemHealthResponseB\xdf\x01\n" +
 	"\x14com.accounthealth.v1B\x19AccountHealthServiceProtoP\x01ZKgithub.com/accounthealth/accounthealth/gen/accounthealth/v1;accounthealthv1\xa2\x02\x03AXX\xaa\x02\x10Accounthealth.V1\xca\x02\x10Accounthealth\\V1\xe2\x02\x1cAccounthealth\\V1\\GPBMetadata\xea\x02\x11Accounthealth::V1b\x06proto3"
 
 var (
@@ -2294,7 +2558,7 @@ func file_accounthealth_v1_account_health_service_proto_rawDescGZIP() []byte {
 }
 
 var file_accounthealth_v1_account_health_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_accounthealth_v1_account_health_service_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_accounthealth_v1_account_health_service_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_accounthealth_v1_account_health_service_proto_goTypes = []any{
 	(DeletionOutcome)(0),                 // 0: accounthealth.v1.DeletionOutcome
 	(*GetAccountHealthRequest)(nil),      // 1: accounthealth.v1.GetAccountHealthRequest
@@ -2328,87 +2592,100 @@ var file_accounthealth_v1_account_health_service_proto_goTypes = []any{
 	(*CountTransitionsRequest)(nil),      // 29: accounthealth.v1.CountTransitionsRequest
 	(*CountTransitionsResponse)(nil),     // 30: accounthealth.v1.CountTransitionsResponse
 	(*TransitionCount)(nil),              // 31: accounthealth.v1.TransitionCount
-	nil,                                  // 32: accounthealth.v1.GetReconnectLinkResponse.LinkParametersEntry
-	(*AccountHealth)(nil),                // 33: accounthealth.v1.AccountHealth
-	(HealthState)(0),                     // 34: accounthealth.v1.HealthState
-	(*AccountEvent)(nil),                 // 35: accounthealth.v1.AccountEvent
-	(TransitionKind)(0),                  // 36: accounthealth.v1.TransitionKind
-	(*timestamppb.Timestamp)(nil),        // 37: google.protobuf.Timestamp
-	(*Remedy)(nil),                       // 38: accounthealth.v1.Remedy
-	(*durationpb.Duration)(nil),          // 39: google.protobuf.Duration
-	(ErrorReason)(0),                     // 40: accounthealth.v1.ErrorReason
-	(DeliveryOutcome)(0),                 // 41: accounthealth.v1.DeliveryOutcome
+	(*GetItemHealthRequest)(nil),         // 32: accounthealth.v1.GetItemHealthRequest
+	(*GetItemHealthResponse)(nil),        // 33: accounthealth.v1.GetItemHealthResponse
+	(*ListItemHealthRequest)(nil),        // 34: accounthealth.v1.ListItemHealthRequest
+	(*ListItemHealthResponse)(nil),       // 35: accounthealth.v1.ListItemHealthResponse
+	nil,                                  // 36: accounthealth.v1.GetReconnectLinkResponse.LinkParametersEntry
+	(*AccountHealth)(nil),                // 37: accounthealth.v1.AccountHealth
+	(HealthState)(0),                     // 38: accounthealth.v1.HealthState
+	(*AccountEvent)(nil),                 // 39: accounthealth.v1.AccountEvent
+	(TransitionKind)(0),                  // 40: accounthealth.v1.TransitionKind
+	(*timestamppb.Timestamp)(nil),        // 41: google.protobuf.Timestamp
+	(*Remedy)(nil),                       // 42: accounthealth.v1.Remedy
+	(*durationpb.Duration)(nil),          // 43: google.protobuf.Duration
+	(ErrorReason)(0),                     // 44: accounthealth.v1.ErrorReason
+	(DeliveryOutcome)(0),                 // 45: accounthealth.v1.DeliveryOutcome
+	(*ItemHealth)(nil),                   // 46: accounthealth.v1.ItemHealth
+	(ItemStatus)(0),                      // 47: accounthealth.v1.ItemStatus
 }
 var file_accounthealth_v1_account_health_service_proto_depIdxs = []int32{
-	33, // 0: accounthealth.v1.GetAccountHealthResponse.account_health:type_name -> accounthealth.v1.AccountHealth
-	34, // 1: accounthealth.v1.ListAccountHealthRequest.states:type_name -> accounthealth.v1.HealthState
-	33, // 2: accounthealth.v1.ListAccountHealthResponse.accounts:type_name -> accounthealth.v1.AccountHealth
+	37, // 0: accounthealth.v1.GetAccountHealthResponse.account_health:type_name -> accounthealth.v1.AccountHealth
+	38, // 1: accounthealth.v1.ListAccountHealthRequest.states:type_name -> accounthealth.v1.HealthState
+	37, // 2: accounthealth.v1.ListAccountHealthResponse.accounts:type_name -> accounthealth.v1.AccountHealth
 	7,  // 3: accounthealth.v1.GetHealthSummaryResponse.by_state:type_name -> accounthealth.v1.StateCount
 	8,  // 4: accounthealth.v1.GetHealthSummaryResponse.by_error_code:type_name -> accounthealth.v1.ErrorCodeCount
-	34, // 5: accounthealth.v1.StateCount.state:type_name -> accounthealth.v1.HealthState
-	35, // 6: accounthealth.v1.ListAccountEventsResponse.events:type_name -> accounthealth.v1.AccountEvent
-	36, // 7: accounthealth.v1.StreamDisconnectionsRequest.kinds:type_name -> accounthealth.v1.TransitionKind
-	37, // 8: accounthealth.v1.StreamDisconnectionsRequest.since:type_name -> google.protobuf.Timestamp
+	38, // 5: accounthealth.v1.StateCount.state:type_name -> accounthealth.v1.HealthState
+	39, // 6: accounthealth.v1.ListAccountEventsResponse.events:type_name -> accounthealth.v1.AccountEvent
+	40, // 7: accounthealth.v1.StreamDisconnectionsRequest.kinds:type_name -> accounthealth.v1.TransitionKind
+	41, // 8: accounthealth.v1.StreamDisconnectionsRequest.since:type_name -> google.protobuf.Timestamp
 	13, // 9: accounthealth.v1.StreamDisconnectionsResponse.event:type_name -> accounthealth.v1.DisconnectionEvent
 	15, // 10: accounthealth.v1.StreamDisconnectionsResponse.heartbeat:type_name -> accounthealth.v1.Heartbeat
-	36, // 11: accounthealth.v1.DisconnectionEvent.kind:type_name -> accounthealth.v1.TransitionKind
-	34, // 12: accounthealth.v1.DisconnectionEvent.previous_state:type_name -> accounthealth.v1.HealthState
-	34, // 13: accounthealth.v1.DisconnectionEvent.state:type_name -> accounthealth.v1.HealthState
-	38, // 14: accounthealth.v1.DisconnectionEvent.remedy:type_name -> accounthealth.v1.Remedy
-	37, // 15: accounthealth.v1.DisconnectionEvent.occurred_at:type_name -> google.protobuf.Timestamp
+	40, // 11: accounthealth.v1.DisconnectionEvent.kind:type_name -> accounthealth.v1.TransitionKind
+	38, // 12: accounthealth.v1.DisconnectionEvent.previous_state:type_name -> accounthealth.v1.HealthState
+	38, // 13: accounthealth.v1.DisconnectionEvent.state:type_name -> accounthealth.v1.HealthState
+	42, // 14: accounthealth.v1.DisconnectionEvent.remedy:type_name -> accounthealth.v1.Remedy
+	41, // 15: accounthealth.v1.DisconnectionEvent.occurred_at:type_name -> google.protobuf.Timestamp
 	14, // 16: accounthealth.v1.DisconnectionEvent.delivery:type_name -> accounthealth.v1.DeliveryReference
-	37, // 17: accounthealth.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
-	33, // 18: accounthealth.v1.DeleteFailedAccountResponse.account_health:type_name -> accounthealth.v1.AccountHealth
+	41, // 17: accounthealth.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
+	37, // 18: accounthealth.v1.DeleteFailedAccountResponse.account_health:type_name -> accounthealth.v1.AccountHealth
 	0,  // 19: accounthealth.v1.DeleteFailedAccountResponse.outcome:type_name -> accounthealth.v1.DeletionOutcome
-	39, // 20: accounthealth.v1.PurgeFailedAccountsRequest.older_than:type_name -> google.protobuf.Duration
+	43, // 20: accounthealth.v1.PurgeFailedAccountsRequest.older_than:type_name -> google.protobuf.Duration
 	20, // 21: accounthealth.v1.PurgeFailedAccountsResponse.result:type_name -> accounthealth.v1.PurgeResult
-	37, // 22: accounthealth.v1.PurgeResult.last_event_at:type_name -> google.protobuf.Timestamp
+	41, // 22: accounthealth.v1.PurgeResult.last_event_at:type_name -> google.protobuf.Timestamp
 	0,  // 23: accounthealth.v1.PurgeResult.outcome:type_name -> accounthealth.v1.DeletionOutcome
-	40, // 24: accounthealth.v1.PurgeResult.reason:type_name -> accounthealth.v1.ErrorReason
-	33, // 25: accounthealth.v1.RefreshAccountHealthResponse.account_health:type_name -> accounthealth.v1.AccountHealth
-	41, // 26: accounthealth.v1.RefreshAccountHealthResponse.outcome:type_name -> accounthealth.v1.DeliveryOutcome
-	37, // 27: accounthealth.v1.GetReconnectLinkResponse.user_token_expires_at:type_name -> google.protobuf.Timestamp
-	38, // 28: accounthealth.v1.GetReconnectLinkResponse.remedy:type_name -> accounthealth.v1.Remedy
-	32, // 29: accounthealth.v1.GetReconnectLinkResponse.link_parameters:type_name -> accounthealth.v1.GetReconnectLinkResponse.LinkParametersEntry
-	37, // 30: accounthealth.v1.ResendInviteResponse.invited_at:type_name -> google.protobuf.Timestamp
-	37, // 31: accounthealth.v1.ResendInviteResponse.next_resend_at:type_name -> google.protobuf.Timestamp
-	37, // 32: accounthealth.v1.SyncAccountsResponse.started_at:type_name -> google.protobuf.Timestamp
-	39, // 33: accounthealth.v1.SyncAccountsResponse.eta:type_name -> google.protobuf.Duration
-	37, // 34: accounthealth.v1.CountTransitionsRequest.start_time:type_name -> google.protobuf.Timestamp
-	37, // 35: accounthealth.v1.CountTransitionsRequest.end_time:type_name -> google.protobuf.Timestamp
-	39, // 36: accounthealth.v1.CountTransitionsRequest.bucket_width:type_name -> google.protobuf.Duration
+	44, // 24: accounthealth.v1.PurgeResult.reason:type_name -> accounthealth.v1.ErrorReason
+	37, // 25: accounthealth.v1.RefreshAccountHealthResponse.account_health:type_name -> accounthealth.v1.AccountHealth
+	45, // 26: accounthealth.v1.RefreshAccountHealthResponse.outcome:type_name -> accounthealth.v1.DeliveryOutcome
+	41, // 27: accounthealth.v1.GetReconnectLinkResponse.user_token_expires_at:type_name -> google.protobuf.Timestamp
+	42, // 28: accounthealth.v1.GetReconnectLinkResponse.remedy:type_name -> accounthealth.v1.Remedy
+	36, // 29: accounthealth.v1.GetReconnectLinkResponse.link_parameters:type_name -> accounthealth.v1.GetReconnectLinkResponse.LinkParametersEntry
+	41, // 30: accounthealth.v1.ResendInviteResponse.invited_at:type_name -> google.protobuf.Timestamp
+	41, // 31: accounthealth.v1.ResendInviteResponse.next_resend_at:type_name -> google.protobuf.Timestamp
+	41, // 32: accounthealth.v1.SyncAccountsResponse.started_at:type_name -> google.protobuf.Timestamp
+	43, // 33: accounthealth.v1.SyncAccountsResponse.eta:type_name -> google.protobuf.Duration
+	41, // 34: accounthealth.v1.CountTransitionsRequest.start_time:type_name -> google.protobuf.Timestamp
+	41, // 35: accounthealth.v1.CountTransitionsRequest.end_time:type_name -> google.protobuf.Timestamp
+	43, // 36: accounthealth.v1.CountTransitionsRequest.bucket_width:type_name -> google.protobuf.Duration
 	31, // 37: accounthealth.v1.CountTransitionsResponse.counts:type_name -> accounthealth.v1.TransitionCount
-	37, // 38: accounthealth.v1.TransitionCount.start_time:type_name -> google.protobuf.Timestamp
-	36, // 39: accounthealth.v1.TransitionCount.kind:type_name -> accounthealth.v1.TransitionKind
-	1,  // 40: accounthealth.v1.AccountHealthService.GetAccountHealth:input_type -> accounthealth.v1.GetAccountHealthRequest
-	3,  // 41: accounthealth.v1.AccountHealthService.ListAccountHealth:input_type -> accounthealth.v1.ListAccountHealthRequest
-	5,  // 42: accounthealth.v1.AccountHealthService.GetHealthSummary:input_type -> accounthealth.v1.GetHealthSummaryRequest
-	9,  // 43: accounthealth.v1.AccountHealthService.ListAccountEvents:input_type -> accounthealth.v1.ListAccountEventsRequest
-	11, // 44: accounthealth.v1.AccountHealthService.StreamDisconnections:input_type -> accounthealth.v1.StreamDisconnectionsRequest
-	16, // 45: accounthealth.v1.AccountHealthService.DeleteFailedAccount:input_type -> accounthealth.v1.DeleteFailedAccountRequest
-	18, // 46: accounthealth.v1.AccountHealthService.PurgeFailedAccounts:input_type -> accounthealth.v1.PurgeFailedAccountsRequest
-	21, // 47: accounthealth.v1.AccountHealthService.RefreshAccountHealth:input_type -> accounthealth.v1.RefreshAccountHealthRequest
-	23, // 48: accounthealth.v1.AccountHealthService.GetReconnectLink:input_type -> accounthealth.v1.GetReconnectLinkRequest
-	25, // 49: accounthealth.v1.AccountHealthService.ResendInvite:input_type -> accounthealth.v1.ResendInviteRequest
-	27, // 50: accounthealth.v1.AccountHealthService.SyncAccounts:input_type -> accounthealth.v1.SyncAccountsRequest
-	29, // 51: accounthealth.v1.AccountHealthService.CountTransitions:input_type -> accounthealth.v1.CountTransitionsRequest
-	2,  // 52: accounthealth.v1.AccountHealthService.GetAccountHealth:output_type -> accounthealth.v1.GetAccountHealthResponse
-	4,  // 53: accounthealth.v1.AccountHealthService.ListAccountHealth:output_type -> accounthealth.v1.ListAccountHealthResponse
-	6,  // 54: accounthealth.v1.AccountHealthService.GetHealthSummary:output_type -> accounthealth.v1.GetHealthSummaryResponse
-	10, // 55: accounthealth.v1.AccountHealthService.ListAccountEvents:output_type -> accounthealth.v1.ListAccountEventsResponse
-	12, // 56: accounthealth.v1.AccountHealthService.StreamDisconnections:output_type -> accounthealth.v1.StreamDisconnectionsResponse
-	17, // 57: accounthealth.v1.AccountHealthService.DeleteFailedAccount:output_type -> accounthealth.v1.DeleteFailedAccountResponse
-	19, // 58: accounthealth.v1.AccountHealthService.PurgeFailedAccounts:output_type -> accounthealth.v1.PurgeFailedAccountsResponse
-	22, // 59: accounthealth.v1.AccountHealthService.RefreshAccountHealth:output_type -> accounthealth.v1.RefreshAccountHealthResponse
-	24, // 60: accounthealth.v1.AccountHealthService.GetReconnectLink:output_type -> accounthealth.v1.GetReconnectLinkResponse
-	26, // 61: accounthealth.v1.AccountHealthService.ResendInvite:output_type -> accounthealth.v1.ResendInviteResponse
-	28, // 62: accounthealth.v1.AccountHealthService.SyncAccounts:output_type -> accounthealth.v1.SyncAccountsResponse
-	30, // 63: accounthealth.v1.AccountHealthService.CountTransitions:output_type -> accounthealth.v1.CountTransitionsResponse
-	52, // [52:64] is the sub-list for method output_type
-	40, // [40:52] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	41, // 38: accounthealth.v1.TransitionCount.start_time:type_name -> google.protobuf.Timestamp
+	40, // 39: accounthealth.v1.TransitionCount.kind:type_name -> accounthealth.v1.TransitionKind
+	46, // 40: accounthealth.v1.GetItemHealthResponse.item_health:type_name -> accounthealth.v1.ItemHealth
+	47, // 41: accounthealth.v1.ListItemHealthRequest.statuses:type_name -> accounthealth.v1.ItemStatus
+	46, // 42: accounthealth.v1.ListItemHealthResponse.items:type_name -> accounthealth.v1.ItemHealth
+	1,  // 43: accounthealth.v1.AccountHealthService.GetAccountHealth:input_type -> accounthealth.v1.GetAccountHealthRequest
+	3,  // 44: accounthealth.v1.AccountHealthService.ListAccountHealth:input_type -> accounthealth.v1.ListAccountHealthRequest
+	5,  // 45: accounthealth.v1.AccountHealthService.GetHealthSummary:input_type -> accounthealth.v1.GetHealthSummaryRequest
+	9,  // 46: accounthealth.v1.AccountHealthService.ListAccountEvents:input_type -> accounthealth.v1.ListAccountEventsRequest
+	11, // 47: accounthealth.v1.AccountHealthService.StreamDisconnections:input_type -> accounthealth.v1.StreamDisconnectionsRequest
+	16, // 48: accounthealth.v1.AccountHealthService.DeleteFailedAccount:input_type -> accounthealth.v1.DeleteFailedAccountRequest
+	18, // 49: accounthealth.v1.AccountHealthService.PurgeFailedAccounts:input_type -> accounthealth.v1.PurgeFailedAccountsRequest
+	21, // 50: accounthealth.v1.AccountHealthService.RefreshAccountHealth:input_type -> accounthealth.v1.RefreshAccountHealthRequest
+	23, // 51: accounthealth.v1.AccountHealthService.GetReconnectLink:input_type -> accounthealth.v1.GetReconnectLinkRequest
+	25, // 52: accounthealth.v1.AccountHealthService.ResendInvite:input_type -> accounthealth.v1.ResendInviteRequest
+	27, // 53: accounthealth.v1.AccountHealthService.SyncAccounts:input_type -> accounthealth.v1.SyncAccountsRequest
+	29, // 54: accounthealth.v1.AccountHealthService.CountTransitions:input_type -> accounthealth.v1.CountTransitionsRequest
+	32, // 55: accounthealth.v1.AccountHealthService.GetItemHealth:input_type -> accounthealth.v1.GetItemHealthRequest
+	34, // 56: accounthealth.v1.AccountHealthService.ListItemHealth:input_type -> accounthealth.v1.ListItemHealthRequest
+	2,  // 57: accounthealth.v1.AccountHealthService.GetAccountHealth:output_type -> accounthealth.v1.GetAccountHealthResponse
+	4,  // 58: accounthealth.v1.AccountHealthService.ListAccountHealth:output_type -> accounthealth.v1.ListAccountHealthResponse
+	6,  // 59: accounthealth.v1.AccountHealthService.GetHealthSummary:output_type -> accounthealth.v1.GetHealthSummaryResponse
+	10, // 60: accounthealth.v1.AccountHealthService.ListAccountEvents:output_type -> accounthealth.v1.ListAccountEventsResponse
+	12, // 61: accounthealth.v1.AccountHealthService.StreamDisconnections:output_type -> accounthealth.v1.StreamDisconnectionsResponse
+	17, // 62: accounthealth.v1.AccountHealthService.DeleteFailedAccount:output_type -> accounthealth.v1.DeleteFailedAccountResponse
+	19, // 63: accounthealth.v1.AccountHealthService.PurgeFailedAccounts:output_type -> accounthealth.v1.PurgeFailedAccountsResponse
+	22, // 64: accounthealth.v1.AccountHealthService.RefreshAccountHealth:output_type -> accounthealth.v1.RefreshAccountHealthResponse
+	24, // 65: accounthealth.v1.AccountHealthService.GetReconnectLink:output_type -> accounthealth.v1.GetReconnectLinkResponse
+	26, // 66: accounthealth.v1.AccountHealthService.ResendInvite:output_type -> accounthealth.v1.ResendInviteResponse
+	28, // 67: accounthealth.v1.AccountHealthService.SyncAccounts:output_type -> accounthealth.v1.SyncAccountsResponse
+	30, // 68: accounthealth.v1.AccountHealthService.CountTransitions:output_type -> accounthealth.v1.CountTransitionsResponse
+	33, // 69: accounthealth.v1.AccountHealthService.GetItemHealth:output_type -> accounthealth.v1.GetItemHealthResponse
+	35, // 70: accounthealth.v1.AccountHealthService.ListItemHealth:output_type -> accounthealth.v1.ListItemHealthResponse
+	57, // [57:71] is the sub-list for method output_type
+	43, // [43:57] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_accounthealth_v1_account_health_service_proto_init() }
@@ -2432,7 +2709,7 @@ func file_accounthealth_v1_account_health_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_accounthealth_v1_account_health_service_proto_rawDesc), len(file_accounthealth_v1_account_health_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   32,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

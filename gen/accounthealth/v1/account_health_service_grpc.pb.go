@@ -31,6 +31,8 @@ const (
 	AccountHealthService_ResendInvite_FullMethodName         = "/accounthealth.v1.AccountHealthService/ResendInvite"
 	AccountHealthService_SyncAccounts_FullMethodName         = "/accounthealth.v1.AccountHealthService/SyncAccounts"
 	AccountHealthService_CountTransitions_FullMethodName     = "/accounthealth.v1.AccountHealthService/CountTransitions"
+	AccountHealthService_GetItemHealth_FullMethodName        = "/accounthealth.v1.AccountHealthService/GetItemHealth"
+	AccountHealthService_ListItemHealth_FullMethodName       = "/accounthealth.v1.AccountHealthService/ListItemHealth"
 )
 
 // AccountHealthServiceClient is the client API for AccountHealthService service.
@@ -113,6 +115,15 @@ type AccountHealthServiceClient interface {
 	// reversed or not on whole hours (UTC), a bucket that is not a whole
 	// number of hours, or more than 1000 buckets.
 	CountTransitions(ctx context.Context, in *CountTransitionsRequest, opts ...grpc.CallOption) (*CountTransitionsResponse, error)
+	// GetItemHealth returns one payroll platform's (item's) health, derived
+	// at the time of the call from the provider's newest items.updated and
+	// from its accounts (see ItemHealth). NOT_FOUND when no account names the
+	// item and the provider reported nothing of it.
+	GetItemHealth(ctx context.Context, in *GetItemHealthRequest, opts ...grpc.CallOption) (*GetItemHealthResponse, error)
+	// ListItemHealth pages through the items, worst first: by status (outage
+	// first), then by the number of their accounts that need attention, then
+	// by item id.
+	ListItemHealth(ctx context.Context, in *ListItemHealthRequest, opts ...grpc.CallOption) (*ListItemHealthResponse, error)
 }
 
 type accountHealthServiceClient struct {
@@ -270,6 +281,26 @@ func (c *accountHealthServiceClient) CountTransitions(ctx context.Context, in *C
 	return out, nil
 }
 
+func (c *accountHealthServiceClient) GetItemHealth(ctx context.Context, in *GetItemHealthRequest, opts ...grpc.CallOption) (*GetItemHealthResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetItemHealthResponse)
+	err := c.cc.Invoke(ctx, AccountHealthService_GetItemHealth_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *accountHealthServiceClient) ListItemHealth(ctx context.Context, in *ListItemHealthRequest, opts ...grpc.CallOption) (*ListItemHealthResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListItemHealthResponse)
+	err := c.cc.Invoke(ctx, AccountHealthService_ListItemHealth_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AccountHealthServiceServer is the server API for AccountHealthService service.
 // All implementations must embed UnimplementedAccountHealthServiceServer
 // for forward compatibility.
@@ -350,6 +381,15 @@ type AccountHealthServiceServer interface {
 	// reversed or not on whole hours (UTC), a bucket that is not a whole
 	// number of hours, or more than 1000 buckets.
 	CountTransitions(context.Context, *CountTransitionsRequest) (*CountTransitionsResponse, error)
+	// GetItemHealth returns one payroll platform's (item's) health, derived
+	// at the time of the call from the provider's newest items.updated and
+	// from its accounts (see ItemHealth). NOT_FOUND when no account names the
+	// item and the provider reported nothing of it.
+	GetItemHealth(context.Context, *GetItemHealthRequest) (*GetItemHealthResponse, error)
+	// ListItemHealth pages through the items, worst first: by status (outage
+	// first), then by the number of their accounts that need attention, then
+	// by item id.
+	ListItemHealth(context.Context, *ListItemHealthRequest) (*ListItemHealthResponse, error)
 	mustEmbedUnimplementedAccountHealthServiceServer()
 }
 
@@ -395,6 +435,12 @@ func (UnimplementedAccountHealthServiceServer) SyncAccounts(*SyncAccountsRequest
 }
 func (UnimplementedAccountHealthServiceServer) CountTransitions(context.Context, *CountTransitionsRequest) (*CountTransitionsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CountTransitions not implemented")
+}
+func (UnimplementedAccountHealthServiceServer) GetItemHealth(context.Context, *GetItemHealthRequest) (*GetItemHealthResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetItemHealth not implemented")
+}
+func (UnimplementedAccountHealthServiceServer) ListItemHealth(context.Context, *ListItemHealthRequest) (*ListItemHealthResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListItemHealth not implemented")
 }
 func (UnimplementedAccountHealthServiceServer) mustEmbedUnimplementedAccountHealthServiceServer() {}
 func (UnimplementedAccountHealthServiceServer) testEmbeddedByValue()                              {}
@@ -612,6 +658,42 @@ func _AccountHealthService_CountTransitions_Handler(srv interface{}, ctx context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AccountHealthService_GetItemHealth_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetItemHealthRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AccountHealthServiceServer).GetItemHealth(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AccountHealthService_GetItemHealth_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AccountHealthServiceServer).GetItemHealth(ctx, req.(*GetItemHealthRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AccountHealthService_ListItemHealth_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListItemHealthRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AccountHealthServiceServer).ListItemHealth(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AccountHealthService_ListItemHealth_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AccountHealthServiceServer).ListItemHealth(ctx, req.(*ListItemHealthRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AccountHealthService_ServiceDesc is the grpc.ServiceDesc for AccountHealthService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -654,6 +736,14 @@ var AccountHealthService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CountTransitions",
 			Handler:    _AccountHealthService_CountTransitions_Handler,
+		},
+		{
+			MethodName: "GetItemHealth",
+			Handler:    _AccountHealthService_GetItemHealth_Handler,
+		},
+		{
+			MethodName: "ListItemHealth",
+			Handler:    _AccountHealthService_ListItemHealth_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -167,6 +167,70 @@ func (RemedyAction) EnumDescriptor() ([]byte, []int) {
 	return file_accounthealth_v1_health_proto_rawDescGZIP(), []int{1}
 }
 
+// ItemStatus is a payroll platform's health as this service derives it.
+type ItemStatus int32
+
+const (
+	ItemStatus_ITEM_STATUS_UNSPECIFIED ItemStatus = 0
+	// Neither the provider nor the accounts tell of a problem.
+	ItemStatus_ITEM_STATUS_HEALTHY ItemStatus = 1
+	// The provider reports issues (or a status this service does not know),
+	// while the accounts do not fail together.
+	ItemStatus_ITEM_STATUS_ISSUES ItemStatus = 2
+	// The item's accounts moved into provider-side or login errors together,
+	// well above their usual rate, and no report since says otherwise: most
+	// likely the platform, not each user, is at fault.
+	ItemStatus_ITEM_STATUS_SUSPECTED_OUTAGE ItemStatus = 3
+	// The provider reports the item unavailable, or reports issues while its
+	// accounts fail together.
+	ItemStatus_ITEM_STATUS_OUTAGE ItemStatus = 4
+)
+
+// Enum value maps for ItemStatus.
+var (
+	ItemStatus_name = map[int32]string{
+		0: "ITEM_STATUS_UNSPECIFIED",
+		1: "ITEM_STATUS_HEALTHY",
+		2: "ITEM_STATUS_ISSUES",
+		3: "ITEM_STATUS_SUSPECTED_OUTAGE",
+		4: "ITEM_STATUS_OUTAGE",
+	}
+	ItemStatus_value = map[string]int32{
+		"ITEM_STATUS_UNSPECIFIED":      0,
+		"ITEM_STATUS_HEALTHY":          1,
+		"ITEM_STATUS_ISSUES":           2,
+		"ITEM_STATUS_SUSPECTED_OUTAGE": 3,
+		"ITEM_STATUS_OUTAGE":           4,
+	}
+)
+
+func (x ItemStatus) Enum() *ItemStatus {
+	p := new(ItemStatus)
+	*p = x
+	return p
+}
+
+func (x ItemStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ItemStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_accounthealth_v1_health_proto_enumTypes[2].Descriptor()
+}
+
+func (ItemStatus) Type() protoreflect.EnumType {
+	return &file_accounthealth_v1_health_proto_enumTypes[2]
+}
+
+func (x ItemStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ItemStatus.Descriptor instead.
+func (ItemStatus) EnumDescriptor() ([]byte, []int) {
+	return file_accounthealth_v1_health_proto_rawDescGZIP(), []int{2}
+}
+
 // TransitionKind classifies a health change that subscribers hear about.
 type TransitionKind int32
 
@@ -181,6 +245,14 @@ const (
 	// state or error code than subscribers were told: previous_state is the
 	// state they were told, state the corrected one.
 	TransitionKind_TRANSITION_KIND_CORRECTED TransitionKind = 6
+	// The outage of the account's payroll platform ended and the account
+	// still needs attention: its remedy, which was to wait for the platform,
+	// is its usual one again (e.g. reconnect); ask the user now.
+	TransitionKind_TRANSITION_KIND_REMEDY_RESTORED TransitionKind = 7
+	// Item-wide (no account): a payroll platform's outage, reported by the
+	// provider or suspected from its accounts, began or ended.
+	TransitionKind_TRANSITION_KIND_ITEM_OUTAGE_BEGAN TransitionKind = 8
+	TransitionKind_TRANSITION_KIND_ITEM_OUTAGE_ENDED TransitionKind = 9
 )
 
 // Enum value maps for TransitionKind.
@@ -193,15 +265,21 @@ var (
 		4: "TRANSITION_KIND_REMOVED",
 		5: "TRANSITION_KIND_RECOVERED",
 		6: "TRANSITION_KIND_CORRECTED",
+		7: "TRANSITION_KIND_REMEDY_RESTORED",
+		8: "TRANSITION_KIND_ITEM_OUTAGE_BEGAN",
+		9: "TRANSITION_KIND_ITEM_OUTAGE_ENDED",
 	}
 	TransitionKind_value = map[string]int32{
-		"TRANSITION_KIND_UNSPECIFIED":  0,
-		"TRANSITION_KIND_DISCONNECTED": 1,
-		"TRANSITION_KIND_AUTH_FAILED":  2,
-		"TRANSITION_KIND_DEGRADED":     3,
-		"TRANSITION_KIND_REMOVED":      4,
-		"TRANSITION_KIND_RECOVERED":    5,
-		"TRANSITION_KIND_CORRECTED":    6,
+		"TRANSITION_KIND_UNSPECIFIED":       0,
+		"TRANSITION_KIND_DISCONNECTED":      1,
+		"TRANSITION_KIND_AUTH_FAILED":       2,
+		"TRANSITION_KIND_DEGRADED":          3,
+		"TRANSITION_KIND_REMOVED":           4,
+		"TRANSITION_KIND_RECOVERED":         5,
+		"TRANSITION_KIND_CORRECTED":         6,
+		"TRANSITION_KIND_REMEDY_RESTORED":   7,
+		"TRANSITION_KIND_ITEM_OUTAGE_BEGAN": 8,
+		"TRANSITION_KIND_ITEM_OUTAGE_ENDED": 9,
 	}
 )
 
@@ -216,11 +294,11 @@ func (x TransitionKind) String() string {
 }
 
 func (TransitionKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_accounthealth_v1_health_proto_enumTypes[2].Descriptor()
+	return file_accounthealth_v1_health_proto_enumTypes[3].Descriptor()
 }
 
 func (TransitionKind) Type() protoreflect.EnumType {
-	return &file_accounthealth_v1_health_proto_enumTypes[2]
+	return &file_accounthealth_v1_health_proto_enumTypes[3]
 }
 
 func (x TransitionKind) Number() protoreflect.EnumNumber {
@@ -229,7 +307,7 @@ func (x TransitionKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TransitionKind.Descriptor instead.
 func (TransitionKind) EnumDescriptor() ([]byte, []int) {
-	return file_accounthealth_v1_health_proto_rawDescGZIP(), []int{2}
+	return file_accounthealth_v1_health_proto_rawDescGZIP(), []int{3}
 }
 
 // DeliveryOutcome says what an accepted delivery did.
@@ -284,11 +362,11 @@ func (x DeliveryOutcome) String() string {
 }
 
 func (DeliveryOutcome) Descriptor() protoreflect.EnumDescriptor {
-	return file_accounthealth_v1_health_proto_enumTypes[3].Descriptor()
+	return file_accounthealth_v1_health_proto_enumTypes[4].Descriptor()
 }
 
 func (DeliveryOutcome) Type() protoreflect.EnumType {
-	return &file_accounthealth_v1_health_proto_enumTypes[3]
+	return &file_accounthealth_v1_health_proto_enumTypes[4]
 }
 
 func (x DeliveryOutcome) Number() protoreflect.EnumNumber {
@@ -297,7 +375,7 @@ func (x DeliveryOutcome) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use DeliveryOutcome.Descriptor instead.
 func (DeliveryOutcome) EnumDescriptor() ([]byte, []int) {
-	return file_accounthealth_v1_health_proto_rawDescGZIP(), []int{3}
+	return file_accounthealth_v1_health_proto_rawDescGZIP(), []int{4}
 }
 
 // Remedy says what to do about an account, in words and as Link parameters.
@@ -451,7 +529,10 @@ type AccountHealth struct {
 	LastSnapshotAt *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=last_snapshot_at,json=lastSnapshotAt,proto3" json:"last_snapshot_at,omitempty"`
 	// When the account object was last seen (a delivery that carried it, or
 	// a fetch from the provider), applied or not; unset when never.
-	ConfirmedAt   *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=confirmed_at,json=confirmedAt,proto3" json:"confirmed_at,omitempty"`
+	ConfirmedAt *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=confirmed_at,json=confirmedAt,proto3" json:"confirmed_at,omitempty"`
+	// The payroll platform the account is on (the account object's item);
+	// empty until an account object named one.
+	Item          string `protobuf:"bytes,16,opt,name=item,proto3" json:"item,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -591,6 +672,248 @@ func (x *AccountHealth) GetConfirmedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *AccountHealth) GetItem() string {
+	if x != nil {
+		return x.Item
+	}
+	return ""
+}
+
+// ItemReport is the newest items.updated the provider sent for an item.
+type ItemReport struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// As the provider sent it: healthy, issues, unavailable, or a new value.
+	Status string `protobuf:"bytes,1,opt,name=status,proto3" json:"status,omitempty"`
+	// The platform's name.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// status_details, e.g. when the next update is due; its first 4 KiB.
+	Details       string                 `protobuf:"bytes,3,opt,name=details,proto3" json:"details,omitempty"`
+	ReceivedAt    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=received_at,json=receivedAt,proto3" json:"received_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ItemReport) Reset() {
+	*x = ItemReport{}
+	mi := &file_accounthealth_v1_health_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ItemReport) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ItemReport) ProtoMessage() {}
+
+func (x *ItemReport) ProtoReflect() protoreflect.Message {
+	mi := &file_accounthealth_v1_health_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ItemReport.ProtoReflect.Descriptor instead.
+func (*ItemReport) Descriptor() ([]byte, []int) {
+	return file_accounthealth_v1_health_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ItemReport) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *ItemReport) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ItemReport) GetDetails() string {
+	if x != nil {
+		return x.Details
+	}
+	return ""
+}
+
+func (x *ItemReport) GetReceivedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReceivedAt
+	}
+	return nil
+}
+
+// ItemHealth is one payroll platform's health.
+type ItemHealth struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Item   string                 `protobuf:"bytes,1,opt,name=item,proto3" json:"item,omitempty"`
+	Status ItemStatus             `protobuf:"varint,2,opt,name=status,proto3,enum=accounthealth.v1.ItemStatus" json:"status,omitempty"`
+	// When the status began, as far as this service can tell; unset when it
+	// cannot.
+	StatusSince *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=status_since,json=statusSince,proto3" json:"status_since,omitempty"`
+	// The item's accounts, and how many are in each state (every state
+	// listed, zeros included).
+	Accounts int64             `protobuf:"varint,4,opt,name=accounts,proto3" json:"accounts,omitempty"`
+	ByState  []*ItemStateCount `protobuf:"bytes,5,rep,name=by_state,json=byState,proto3" json:"by_state,omitempty"`
+	// The accounts that moved into a provider-side or login error
+	// (DEGRADED, AUTH_FAILED) in the last outage window (15 minutes), and
+	// the usual number per window over the day before.
+	RecentFailures int64   `protobuf:"varint,6,opt,name=recent_failures,json=recentFailures,proto3" json:"recent_failures,omitempty"`
+	UsualFailures  float64 `protobuf:"fixed64,7,opt,name=usual_failures,json=usualFailures,proto3" json:"usual_failures,omitempty"`
+	// The provider's newest report; unset when none came (it needs an
+	// items.updated subscription: `accounthealth webhooks items sync`).
+	Reported      *ItemReport `protobuf:"bytes,8,opt,name=reported,proto3" json:"reported,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ItemHealth) Reset() {
+	*x = ItemHealth{}
+	mi := &file_accounthealth_v1_health_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ItemHealth) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ItemHealth) ProtoMessage() {}
+
+func (x *ItemHealth) ProtoReflect() protoreflect.Message {
+	mi := &file_accounthealth_v1_health_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ItemHealth.ProtoReflect.Descriptor instead.
+func (*ItemHealth) Descriptor() ([]byte, []int) {
+	return file_accounthealth_v1_health_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ItemHealth) GetItem() string {
+	if x != nil {
+		return x.Item
+	}
+	return ""
+}
+
+func (x *ItemHealth) GetStatus() ItemStatus {
+	if x != nil {
+		return x.Status
+	}
+	return ItemStatus_ITEM_STATUS_UNSPECIFIED
+}
+
+func (x *ItemHealth) GetStatusSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StatusSince
+	}
+	return nil
+}
+
+func (x *ItemHealth) GetAccounts() int64 {
+	if x != nil {
+		return x.Accounts
+	}
+	return 0
+}
+
+func (x *ItemHealth) GetByState() []*ItemStateCount {
+	if x != nil {
+		return x.ByState
+	}
+	return nil
+}
+
+func (x *ItemHealth) GetRecentFailures() int64 {
+	if x != nil {
+		return x.RecentFailures
+	}
+	return 0
+}
+
+func (x *ItemHealth) GetUsualFailures() float64 {
+	if x != nil {
+		return x.UsualFailures
+	}
+	return 0
+}
+
+func (x *ItemHealth) GetReported() *ItemReport {
+	if x != nil {
+		return x.Reported
+	}
+	return nil
+}
+
+// ItemStateCount is the number of an item's accounts in one state.
+type ItemStateCount struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	State         HealthState            `protobuf:"varint,1,opt,name=state,proto3,enum=accounthealth.v1.HealthState" json:"state,omitempty"`
+	Count         int64                  `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ItemStateCount) Reset() {
+	*x = ItemStateCount{}
+	mi := &file_accounthealth_v1_health_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ItemStateCount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ItemStateCount) ProtoMessage() {}
+
+func (x *ItemStateCount) ProtoReflect() protoreflect.Message {
+	mi := &file_accounthealth_v1_health_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ItemStateCount.ProtoReflect.Descriptor instead.
+func (*ItemStateCount) Descriptor() ([]byte, []int) {
+	return file_accounthealth_v1_health_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ItemStateCount) GetState() HealthState {
+	if x != nil {
+		return x.State
+	}
+	return HealthState_HEALTH_STATE_UNSPECIFIED
+}
+
+func (x *ItemStateCount) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
 // HealthTransition is a change of an account's health worth telling.
 type HealthTransition struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -607,7 +930,7 @@ type HealthTransition struct {
 
 func (x *HealthTransition) Reset() {
 	*x = HealthTransition{}
-	mi := &file_accounthealth_v1_health_proto_msgTypes[3]
+	mi := &file_accounthealth_v1_health_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -619,7 +942,7 @@ func (x *HealthTransition) String() string {
 func (*HealthTransition) ProtoMessage() {}
 
 func (x *HealthTransition) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_health_proto_msgTypes[3]
+	mi := &file_accounthealth_v1_health_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -632,7 +955,7 @@ func (x *HealthTransition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthTransition.ProtoReflect.Descriptor instead.
 func (*HealthTransition) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_health_proto_rawDescGZIP(), []int{3}
+	return file_accounthealth_v1_health_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *HealthTransition) GetKind() TransitionKind {
@@ -712,7 +1035,7 @@ type AccountEvent struct {
 
 func (x *AccountEvent) Reset() {
 	*x = AccountEvent{}
-	mi := &file_accounthealth_v1_health_proto_msgTypes[4]
+	mi := &file_accounthealth_v1_health_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -724,7 +1047,7 @@ func (x *AccountEvent) String() string {
 func (*AccountEvent) ProtoMessage() {}
 
 func (x *AccountEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_health_proto_msgTypes[4]
+	mi := &file_accounthealth_v1_health_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -737,7 +1060,7 @@ func (x *AccountEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccountEvent.ProtoReflect.Descriptor instead.
 func (*AccountEvent) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_health_proto_rawDescGZIP(), []int{4}
+	return file_accounthealth_v1_health_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *AccountEvent) GetSequence() int64 {
@@ -822,7 +1145,7 @@ const file_accounthealth_v1_health_proto_rawDesc = "" +
 	"\x0eLinkParameters\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1d\n" +
 	"\n" +
-	"account_id\x18\x02 \x01(\tR\taccountId\"\xd6\x05\n" +
+	"account_id\x18\x02 \x01(\tR\taccountId\"\xea\x05\n" +
 	"\rAccountHealth\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\x12\x17\n" +
@@ -842,7 +1165,28 @@ const file_accounthealth_v1_health_proto_rawDesc = "" +
 	"\vunconfirmed\x18\f \x01(\bR\vunconfirmed\x12<\n" +
 	"\rlast_snapshot\x18\r \x01(\v2\x17.google.protobuf.StructR\flastSnapshot\x12D\n" +
 	"\x10last_snapshot_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\x0elastSnapshotAt\x12=\n" +
-	"\fconfirmed_at\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\vconfirmedAt\"\xf6\x02\n" +
+	"\fconfirmed_at\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\vconfirmedAt\x12\x12\n" +
+	"\x04item\x18\x10 \x01(\tR\x04item\"\x8f\x01\n" +
+	"\n" +
+	"ItemReport\x12\x16\n" +
+	"\x06status\x18\x01 \x01(\tR\x06status\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
+	"\adetails\x18\x03 \x01(\tR\adetails\x12;\n" +
+	"\vreceived_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"receivedAt\"\xf8\x02\n" +
+	"\n" +
+	"ItemHealth\x12\x12\n" +
+	"\x04item\x18\x01 \x01(\tR\x04item\x124\n" +
+	"\x06status\x18\x02 \x01(\x0e2\x1c.accounthealth.v1.ItemStatusR\x06status\x12=\n" +
+	"\fstatus_since\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\vstatusSince\x12\x1a\n" +
+	"\baccounts\x18\x04 \x01(\x03R\baccounts\x12;\n" +
+	"\bby_state\x18\x05 \x03(\v2 .accounthealth.v1.ItemStateCountR\abyState\x12'\n" +
+	"\x0frecent_failures\x18\x06 \x01(\x03R\x0erecentFailures\x12%\n" +
+	"\x0eusual_failures\x18\a \x01(\x01R\rusualFailures\x128\n" +
+	"\breported\x18\b \x01(\v2\x1c.accounthealth.v1.ItemReportR\breported\"[\n" +
+	"\x0eItemStateCount\x123\n" +
+	"\x05state\x18\x01 \x01(\x0e2\x1d.accounthealth.v1.HealthStateR\x05state\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\x03R\x05count\"\xf6\x02\n" +
 	"\x10HealthTransition\x124\n" +
 	"\x04kind\x18\x01 \x01(\x0e2 .accounthealth.v1.TransitionKindR\x04kind\x12D\n" +
 	"\x0eprevious_state\x18\x02 \x01(\x0e2\x1d.accounthealth.v1.HealthStateR\rpreviousState\x123\n" +
@@ -886,7 +1230,14 @@ const file_accounthealth_v1_health_proto_rawDesc = "" +
 	"\x19REMEDY_ACTION_RETRY_LOGIN\x10\x05\x12\x1b\n" +
 	"\x17REMEDY_ACTION_RETRY_MFA\x10\x06\x12*\n" +
 	"&REMEDY_ACTION_CONTACT_PAYROLL_PROVIDER\x10\a\x12%\n" +
-	"!REMEDY_ACTION_CONNECT_NEW_ACCOUNT\x10\b*\xed\x01\n" +
+	"!REMEDY_ACTION_CONNECT_NEW_ACCOUNT\x10\b*\x94\x01\n" +
+	"\n" +
+	"ItemStatus\x12\x1b\n" +
+	"\x17ITEM_STATUS_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13ITEM_STATUS_HEALTHY\x10\x01\x12\x16\n" +
+	"\x12ITEM_STATUS_ISSUES\x10\x02\x12 \n" +
+	"\x1cITEM_STATUS_SUSPECTED_OUTAGE\x10\x03\x12\x16\n" +
+	"\x12ITEM_STATUS_OUTAGE\x10\x04*\xe0\x02\n" +
 	"\x0eTransitionKind\x12\x1f\n" +
 	"\x1bTRANSITION_KIND_UNSPECIFIED\x10\x00\x12 \n" +
 	"\x1cTRANSITION_KIND_DISCONNECTED\x10\x01\x12\x1f\n" +
@@ -894,7 +1245,10 @@ const file_accounthealth_v1_health_proto_rawDesc = "" +
 	"\x18TRANSITION_KIND_DEGRADED\x10\x03\x12\x1b\n" +
 	"\x17TRANSITION_KIND_REMOVED\x10\x04\x12\x1d\n" +
 	"\x19TRANSITION_KIND_RECOVERED\x10\x05\x12\x1d\n" +
-	"\x19TRANSITION_KIND_CORRECTED\x10\x06*\xfb\x01\n" +
+	"\x19TRANSITION_KIND_CORRECTED\x10\x06\x12#\n" +
+	"\x1fTRANSITION_KIND_REMEDY_RESTORED\x10\a\x12%\n" +
+	"!TRANSITION_KIND_ITEM_OUTAGE_BEGAN\x10\b\x12%\n" +
+	"!TRANSITION_KIND_ITEM_OUTAGE_ENDED\x10\t*\xfb\x01\n" +
 	"\x0fDeliveryOutcome\x12 \n" +
 	"\x1cDELIVERY_OUTCOME_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18DELIVERY_OUTCOME_APPLIED\x10\x01\x12\x1a\n" +
@@ -917,45 +1271,55 @@ func file_accounthealth_v1_health_proto_rawDescGZIP() []byte {
 	return file_accounthealth_v1_health_proto_rawDescData
 }
 
-var file_accounthealth_v1_health_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_accounthealth_v1_health_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_accounthealth_v1_health_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_accounthealth_v1_health_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_accounthealth_v1_health_proto_goTypes = []any{
 	(HealthState)(0),              // 0: accounthealth.v1.HealthState
 	(RemedyAction)(0),             // 1: accounthealth.v1.RemedyAction
-	(TransitionKind)(0),           // 2: accounthealth.v1.TransitionKind
-	(DeliveryOutcome)(0),          // 3: accounthealth.v1.DeliveryOutcome
-	(*Remedy)(nil),                // 4: accounthealth.v1.Remedy
-	(*LinkParameters)(nil),        // 5: accounthealth.v1.LinkParameters
-	(*AccountHealth)(nil),         // 6: accounthealth.v1.AccountHealth
-	(*HealthTransition)(nil),      // 7: accounthealth.v1.HealthTransition
-	(*AccountEvent)(nil),          // 8: accounthealth.v1.AccountEvent
-	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),       // 10: google.protobuf.Struct
+	(ItemStatus)(0),               // 2: accounthealth.v1.ItemStatus
+	(TransitionKind)(0),           // 3: accounthealth.v1.TransitionKind
+	(DeliveryOutcome)(0),          // 4: accounthealth.v1.DeliveryOutcome
+	(*Remedy)(nil),                // 5: accounthealth.v1.Remedy
+	(*LinkParameters)(nil),        // 6: accounthealth.v1.LinkParameters
+	(*AccountHealth)(nil),         // 7: accounthealth.v1.AccountHealth
+	(*ItemReport)(nil),            // 8: accounthealth.v1.ItemReport
+	(*ItemHealth)(nil),            // 9: accounthealth.v1.ItemHealth
+	(*ItemStateCount)(nil),        // 10: accounthealth.v1.ItemStateCount
+	(*HealthTransition)(nil),      // 11: accounthealth.v1.HealthTransition
+	(*AccountEvent)(nil),          // 12: accounthealth.v1.AccountEvent
+	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),       // 14: google.protobuf.Struct
 }
 var file_accounthealth_v1_health_proto_depIdxs = []int32{
 	1,  // 0: accounthealth.v1.Remedy.action:type_name -> accounthealth.v1.RemedyAction
-	5,  // 1: accounthealth.v1.Remedy.link:type_name -> accounthealth.v1.LinkParameters
+	6,  // 1: accounthealth.v1.Remedy.link:type_name -> accounthealth.v1.LinkParameters
 	0,  // 2: accounthealth.v1.AccountHealth.state:type_name -> accounthealth.v1.HealthState
-	4,  // 3: accounthealth.v1.AccountHealth.remedy:type_name -> accounthealth.v1.Remedy
-	9,  // 4: accounthealth.v1.AccountHealth.state_since:type_name -> google.protobuf.Timestamp
-	9,  // 5: accounthealth.v1.AccountHealth.last_event_at:type_name -> google.protobuf.Timestamp
-	10, // 6: accounthealth.v1.AccountHealth.last_snapshot:type_name -> google.protobuf.Struct
-	9,  // 7: accounthealth.v1.AccountHealth.last_snapshot_at:type_name -> google.protobuf.Timestamp
-	9,  // 8: accounthealth.v1.AccountHealth.confirmed_at:type_name -> google.protobuf.Timestamp
-	2,  // 9: accounthealth.v1.HealthTransition.kind:type_name -> accounthealth.v1.TransitionKind
-	0,  // 10: accounthealth.v1.HealthTransition.previous_state:type_name -> accounthealth.v1.HealthState
-	0,  // 11: accounthealth.v1.HealthTransition.state:type_name -> accounthealth.v1.HealthState
-	4,  // 12: accounthealth.v1.HealthTransition.remedy:type_name -> accounthealth.v1.Remedy
-	9,  // 13: accounthealth.v1.HealthTransition.occurred_at:type_name -> google.protobuf.Timestamp
-	9,  // 14: accounthealth.v1.AccountEvent.received_at:type_name -> google.protobuf.Timestamp
-	3,  // 15: accounthealth.v1.AccountEvent.outcome:type_name -> accounthealth.v1.DeliveryOutcome
-	7,  // 16: accounthealth.v1.AccountEvent.transition:type_name -> accounthealth.v1.HealthTransition
-	10, // 17: accounthealth.v1.AccountEvent.payload:type_name -> google.protobuf.Struct
-	18, // [18:18] is the sub-list for method output_type
-	18, // [18:18] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	5,  // 3: accounthealth.v1.AccountHealth.remedy:type_name -> accounthealth.v1.Remedy
+	13, // 4: accounthealth.v1.AccountHealth.state_since:type_name -> google.protobuf.Timestamp
+	13, // 5: accounthealth.v1.AccountHealth.last_event_at:type_name -> google.protobuf.Timestamp
+	14, // 6: accounthealth.v1.AccountHealth.last_snapshot:type_name -> google.protobuf.Struct
+	13, // 7: accounthealth.v1.AccountHealth.last_snapshot_at:type_name -> google.protobuf.Timestamp
+	13, // 8: accounthealth.v1.AccountHealth.confirmed_at:type_name -> google.protobuf.Timestamp
+	13, // 9: accounthealth.v1.ItemReport.received_at:type_name -> google.protobuf.Timestamp
+	2,  // 10: accounthealth.v1.ItemHealth.status:type_name -> accounthealth.v1.ItemStatus
+	13, // 11: accounthealth.v1.ItemHealth.status_since:type_name -> google.protobuf.Timestamp
+	10, // 12: accounthealth.v1.ItemHealth.by_state:type_name -> accounthealth.v1.ItemStateCount
+	8,  // 13: accounthealth.v1.ItemHealth.reported:type_name -> accounthealth.v1.ItemReport
+	0,  // 14: accounthealth.v1.ItemStateCount.state:type_name -> accounthealth.v1.HealthState
+	3,  // 15: accounthealth.v1.HealthTransition.kind:type_name -> accounthealth.v1.TransitionKind
+	0,  // 16: accounthealth.v1.HealthTransition.previous_state:type_name -> accounthealth.v1.HealthState
+	0,  // 17: accounthealth.v1.HealthTransition.state:type_name -> accounthealth.v1.HealthState
+	5,  // 18: accounthealth.v1.HealthTransition.remedy:type_name -> accounthealth.v1.Remedy
+	13, // 19: accounthealth.v1.HealthTransition.occurred_at:type_name -> google.protobuf.Timestamp
+	13, // 20: accounthealth.v1.AccountEvent.received_at:type_name -> google.protobuf.Timestamp
+	4,  // 21: accounthealth.v1.AccountEvent.outcome:type_name -> accounthealth.v1.DeliveryOutcome
+	11, // 22: accounthealth.v1.AccountEvent.transition:type_name -> accounthealth.v1.HealthTransition
+	14, // 23: accounthealth.v1.AccountEvent.payload:type_name -> google.protobuf.Struct
+	24, // [24:24] is the sub-list for method output_type
+	24, // [24:24] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_accounthealth_v1_health_proto_init() }
@@ -968,8 +1332,8 @@ func file_accounthealth_v1_health_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_accounthealth_v1_health_proto_rawDesc), len(file_accounthealth_v1_health_proto_rawDesc)),
-			NumEnums:      4,
-			NumMessages:   5,
+			NumEnums:      5,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -57,7 +57,8 @@ type subscription struct {
 	Name   string   `json:"name"`
 	Events []string `json:"events"`
 	Config struct {
-		IncludeResource bool `json:"include_resource"`
+		IncludeResource bool     `json:"include_resource"`
+		Items           []string `json:"items,omitempty"`
 	} `json:"config"`
 	Secret     *string            `json:"secret"`
 	URL        string             `json:"url"`

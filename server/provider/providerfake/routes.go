@@ -121,7 +121,8 @@ func (f *Fake) createWebhook(w http.ResponseWriter, r *http.Request) {
 		URL    string   `json:"url"`
 		Secret string   `json:"secret"`
 		Config struct {
-			IncludeResource bool `json:"include_resource"`
+			IncludeResource bool     `json:"include_resource"`
+			Items           []string `json:"items"`
 		} `json:"config"`
 	}
 	if !decode(w, r, &in) {
@@ -140,13 +141,18 @@ func (f *Fake) createWebhook(w http.ResponseWriter, r *http.Request) {
 	if in.Config.IncludeResource && slices.Contains(in.Events, "*") {
 		problems["config"] = []string{`include_resource cannot be used with the "*" event.`}
 	}
+	// As the provider documents items.updated: its own subscription, with
+	// 1 to 30 items.
+	if slices.Contains(in.Events, "items.updated") && (len(in.Config.Items) == 0 || len(in.Config.Items) > 30) {
+		problems["config"] = []string{"items.updated needs config.items, a list of 1 to 30 item ids."}
+	}
 	if len(problems) > 0 {
 		writeJSON(w, http.StatusBadRequest, problems)
 		return
 	}
 	now := accountobject.Time(accountobject.Truncate(f.opts.Clock()))
 	s := &subscription{ID: newID(), Name: in.Name, Events: in.Events, Secret: nullable(in.Secret), URL: in.URL, CreatedAt: now, UpdatedAt: now}
-	s.Config.IncludeResource = in.Config.IncludeResource
+	s.Config.IncludeResource, s.Config.Items = in.Config.IncludeResource, in.Config.Items
 	f.mu.Lock()
 	f.seq++
 	s.seq = f.seq

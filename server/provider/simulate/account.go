@@ -2,8 +2,11 @@ package simulate
 
 import (
 	"encoding/json"
+	"fmt"
+	"hash/fnv"
 	"time"
 
+	"github.com/accounthealth/accounthealth/server/health"
 	"github.com/accounthealth/accounthealth/server/provider/accountobject"
 )
 
@@ -66,10 +69,23 @@ func newAccount(g *Generator, id, user string, created time.Time) *Account {
 		ID:        id,
 		User:      user,
 		Employers: []string{"Whole Goods Market"},
-		Item:      "item_000041078",
+		Item:      ItemOf(id),
 		Source:    "adp",
 		CreatedAt: accountobject.Time(created),
 	}}
+}
+
+// Items is how many payroll platforms (items) the simulated accounts are
+// spread over: as in production, an account's failures are its own, not
+// its platform's, unless a scenario makes an item fail.
+const Items = 1000
+
+// ItemOf is the item of the simulated account id: one of Items, fixed by
+// the id, so that every run puts an account on the same one.
+func ItemOf(id string) string {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	return fmt.Sprintf("item_%09d", 41000+h.Sum32()%Items)
 }
 
 // Add: the user submitted credentials in Link; the provider starts
@@ -132,6 +148,20 @@ func (a *Account) Recover() []Delivery {
 	a.wait(recoverGap)
 	a.setConnection(statusConnected, "")
 	return a.scan(scanGap)
+}
+
+// ItemUpdated: the provider reports the health of the account's payroll
+// platform. Emits items.updated (it names no account).
+func (a *Account) ItemUpdated(status, details string) Delivery {
+	env := map[string]any{"event": health.EventItemsUpdated, "name": a.g.name, "data": map[string]any{
+		"item": a.obj.Item, "name": "Platform " + a.obj.Item, "status": status, "status_details": details,
+		"mapping_status": "verified", "features": map[string]any{},
+	}}
+	body, err := json.MarshalIndent(env, "", "  ")
+	if err != nil {
+		panic("simulate: encoding a delivery: " + err.Error()) // maps of strings only
+	}
+	return Delivery{Event: health.EventItemsUpdated, Body: body}
 }
 
 // Remove: the user revoked access or the account was deleted. Emits

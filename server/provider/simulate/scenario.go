@@ -61,17 +61,54 @@ func Scenarios() []Scenario {
 	}
 }
 
+// ItemOutageScenario is the one scenario of several accounts: not part of
+// AllScenarios, whose scenarios each play on one account.
+const ItemOutageScenario = "item-outage"
+
+// ItemOutageDescription describes ItemOutageScenario for --list.
+const ItemOutageDescription = "eight accounts of one payroll platform: six fail on its side together (platform_unavailable), one is " +
+	"logged out; the provider reports the platform unavailable, then healthy, and the six recover (send with --rate 2 to watch the " +
+	"outage begin and end)"
+
+// itemOutage plays ItemOutageScenario on a and seven more accounts of a's
+// item.
+func itemOutage(a *Account) []Delivery {
+	accounts := []*Account{a}
+	for range 7 {
+		b := a.g.NewAccount()
+		b.obj.Item = a.obj.Item
+		accounts = append(accounts, b)
+	}
+	var out []Delivery
+	for _, b := range accounts {
+		out = slices.Concat(out, b.Add(), b.Connect())
+	}
+	for _, b := range accounts[:6] {
+		out = append(out, b.Disconnect("platform_unavailable")...)
+	}
+	out = append(out, accounts[7].Disconnect("auth_required")...)
+	out = append(out, a.ItemUpdated(health.ReportedUnavailable, "Logins fail; next update within the hour."),
+		a.ItemUpdated(health.ReportedHealthy, ""))
+	for _, b := range accounts[:6] {
+		out = append(out, b.Recover()...)
+	}
+	return out
+}
+
 // Play tells scenario name on a new account, or with AllScenarios every
 // scenario, each on its own account. Each delivery names its scenario.
 func (g *Generator) Play(name string) ([]Delivery, error) {
 	all := Scenarios()
-	if name != AllScenarios {
+	if name == ItemOutageScenario {
+		all = []Scenario{{Name: name, play: itemOutage}}
+	} else if name != AllScenarios {
 		i := slices.IndexFunc(all, func(s Scenario) bool { return s.Name == name })
 		if i < 0 {
 			names := []string{AllScenarios}
 			for _, s := range all {
 				names = append(names, s.Name)
 			}
+			names = append(names, ItemOutageScenario)
 			return nil, fmt.Errorf("%w %q: want one of %s", ErrUnknownScenario, name, strings.Join(names, ", "))
 		}
 		all = all[i : i+1]

@@ -142,6 +142,37 @@ func TestPlayAll(t *testing.T) {
 	}
 }
 
+// TestItemOutageScenario: eight accounts of one item, six failing on the
+// platform's side and recovering, one logged out, and the provider's two
+// reports of the item in between.
+func TestItemOutageScenario(t *testing.T) {
+	ds, err := NewGenerator(Options{Seed: 1, Start: start}).Play(ItemOutageScenario)
+	if err != nil {
+		t.Fatal(err)
+	}
+	records := map[string]health.Record{}
+	items := map[string]bool{}
+	var reports []string
+	for _, d := range ds {
+		del := decode(t, d).Delivery
+		if r := del.ItemReport; r != nil {
+			reports, items[r.Item] = append(reports, r.Status), true
+			continue
+		}
+		items[del.Snapshot.Item] = true
+		records[del.AccountID] = health.Apply(records[del.AccountID], del).Record
+	}
+	states := map[health.State]int{}
+	for _, r := range records {
+		states[r.State]++
+	}
+	if len(items) != 1 || len(records) != 8 || states[health.StateHealthy] != 7 || states[health.StateDisconnected] != 1 ||
+		!slices.Equal(reports, []string{health.ReportedUnavailable, health.ReportedHealthy}) {
+		t.Errorf("items %v, %d accounts ending %v, reports %v; want one item, 8 accounts (7 healthy, 1 disconnected), unavailable then healthy",
+			items, len(records), states, reports)
+	}
+}
+
 func TestPlayUnknown(t *testing.T) {
 	_, err := NewGenerator(Options{}).Play("frobnicate")
 	if !errors.Is(err, ErrUnknownScenario) || !strings.Contains(err.Error(), "all, connect, failed-login") {

@@ -41,8 +41,10 @@ var (
 	appendEntryAtSQL = strings.Replace(sqlstore.InsertSQL(sqlstore.Dollar, "entries",
 		slices.Concat([]string{"seq"}, sqlstore.EntryCols[1:], []string{"body_sha256"}), ""),
 		") VALUES (", ") OVERRIDING SYSTEM VALUE VALUES (", 1)
-	appendChangeSQL = sqlstore.AppendChangeSQL(sqlstore.Dollar) + " RETURNING seq"
-	notifySQL       = `SELECT pg_notify($1, $2)`
+	appendChangeSQL  = sqlstore.AppendChangeSQL(sqlstore.Dollar) + " RETURNING seq"
+	notifySQL        = `SELECT pg_notify($1, $2)`
+	putItemReportSQL = sqlstore.PutItemReportSQL(sqlstore.Dollar)
+	setItemOutageSQL = sqlstore.SetItemOutageSQL(sqlstore.Dollar)
 )
 
 // Ingest commits the deliveries in one transaction under the rules of
@@ -256,6 +258,16 @@ func (t *ingestTx) AppendChange(ctx context.Context, c store.Change) (seq int64,
 	_, err = t.queryRow(ctx, appendChangeSQL, sqlstore.ChangeArgs(&c), scanSeq(&seq))
 	t.lastChange = max(t.lastChange, seq)
 	return seq, err
+}
+
+func (t *ingestTx) PutItemReport(_ context.Context, r health.ItemReport) error {
+	t.batch.Queue(putItemReportSQL, sqlstore.ItemReportArgs(&r)...)
+	return nil
+}
+
+func (t *ingestTx) SetItemOutage(ctx context.Context, o health.ItemOutage, at time.Time) (bool, error) {
+	var item string
+	return t.queryRow(ctx, setItemOutageSQL, sqlstore.ItemOutageArgs(&o, at), func(row sqlstore.Scanner) error { return row.Scan(&item) })
 }
 
 func scanSeq(seq *int64) func(sqlstore.Scanner) error {

@@ -72,3 +72,7 @@ func openURLWith(t testing.TB, databaseURL string, opts store.Options) *Store {
 	s, err := Open(t.Context(), databaseURL, opts)
 	return storetest.Opened(t, s, err)
 }
+
+func BenchmarkListItemHealth(b *testing.B) {
+	storetest.BenchmarkListItemHealth(b, func(b *testing.B) store.Store { return openURL(b, pgtest.URL(b)) })
+}

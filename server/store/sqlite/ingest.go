@@ -20,6 +20,8 @@ const (
 	writePutRecord
 	writeAppendEntry
 	writeAppendChange
+	writePutItemReport
+	writeSetItemOutage
 	numWriteStmts
 )
 
@@ -30,6 +32,8 @@ var writeSQL = [numWriteStmts]string{
 	writePutRecord:       sqlstore.PutRecordSQL(sqlstore.Question),
 	writeAppendEntry:     sqlstore.AppendEntrySQL(sqlstore.Question),
 	writeAppendChange:    sqlstore.AppendChangeSQL(sqlstore.Question),
+	writePutItemReport:   sqlstore.PutItemReportSQL(sqlstore.Question),
+	writeSetItemOutage:   sqlstore.SetItemOutageSQL(sqlstore.Question),
 }
 
 // Ingest commits the deliveries in one transaction under the rules of
@@ -108,6 +112,20 @@ func (t *ingestTx) AppendEntry(ctx context.Context, e store.Entry, h [32]byte) (
 
 func (t *ingestTx) AppendChange(ctx context.Context, c store.Change) (int64, error) {
 	return insert(ctx, t.stmts[writeAppendChange], sqlstore.ChangeArgs(&c))
+}
+
+func (t *ingestTx) PutItemReport(ctx context.Context, r health.ItemReport) error {
+	_, err := t.stmts[writePutItemReport].ExecContext(ctx, sqlstore.ItemReportArgs(&r)...)
+	return err
+}
+
+func (t *ingestTx) SetItemOutage(ctx context.Context, o health.ItemOutage, at time.Time) (bool, error) {
+	var item string
+	err := t.stmts[writeSetItemOutage].QueryRowContext(ctx, sqlstore.ItemOutageArgs(&o, at)...).Scan(&item)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // insert runs an INSERT and returns the new row's Seq (its rowid).

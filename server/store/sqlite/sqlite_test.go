@@ -174,3 +174,7 @@ func TestCheckRunsSQLitesOwnChecks(t *testing.T) {
 		t.Errorf("Check found %v; want %q", r.Problems, want)
 	}
 }
+
+func BenchmarkListItemHealth(b *testing.B) {
+	storetest.BenchmarkListItemHealth(b, func(b *testing.B) store.Store { return openDir(b, b.TempDir()) })
+}

@@ -25,7 +25,9 @@ type Event struct {
 	ErrorCode, ErrorMessage string
 	Resource                *Resource      // data.resource, nil without include_resource
 	Data                    map[string]any // further data fields, e.g. of paystubs.added
-	ReceivedAt              time.Time
+	// Item and ItemStatus are data.item and data.status of items.updated.
+	Item, ItemStatus string
+	ReceivedAt       time.Time
 }
 
 // Resource is the account object of data.resource.
@@ -36,6 +38,17 @@ type Resource struct {
 	UpdatedAt    time.Time // updated_at and connection.updated_at
 	ScannedAt    time.Time // zero: never scanned
 	Employers    []string
+	Item         string // defaultItem when empty
+}
+
+// defaultItem is the item of a Resource that names none.
+const defaultItem = "item_000041078"
+
+func (r *Resource) item() string {
+	if r.Item == "" {
+		return defaultItem
+	}
+	return r.Item
 }
 
 // Delivery renders e. Equal Events give byte-identical bodies (encoding/json
@@ -58,6 +71,9 @@ func (e Event) Delivery() store.Delivery {
 	if e.ErrorCode != "" {
 		data["error_code"], data["error_message"] = e.ErrorCode, e.ErrorMessage
 	}
+	if e.Item != "" {
+		data["item"], data["status"] = e.Item, e.ItemStatus
+	}
 	d := health.Delivery{
 		Event:        e.Event,
 		AccountID:    e.AccountID,
@@ -65,6 +81,9 @@ func (e Event) Delivery() store.Delivery {
 		ErrorCode:    e.ErrorCode,
 		ErrorMessage: e.ErrorMessage,
 		ReceivedAt:   e.ReceivedAt,
+	}
+	if e.Item != "" {
+		d.ItemReport = &health.ItemReport{Item: e.Item, Status: e.ItemStatus, ReceivedAt: e.ReceivedAt}
 	}
 	if r := e.Resource; r != nil {
 		raw := mustJSON(r.object(e.AccountID, e.UserID))
@@ -76,6 +95,7 @@ func (e Event) Delivery() store.Delivery {
 			ConnectionUpdatedAt:    r.UpdatedAt,
 			UpdatedAt:              r.UpdatedAt,
 			ScannedAt:              r.ScannedAt,
+			Item:                   r.item(),
 			Raw:                    raw,
 		}
 		if d.ErrorCode == "" {
@@ -95,7 +115,7 @@ func (r *Resource) object(accountID, userID string) map[string]any {
 		"id":         accountID,
 		"user":       userID,
 		"employers":  employers,
-		"item":       "item_000041078",
+		"item":       r.item(),
 		"source":     "adp",
 		"created_at": "2026-09-28T09:15:03.117284Z",
 		"updated_at": timestamp(r.UpdatedAt),
@@ -189,6 +209,11 @@ func updatedLean(account, user string, at time.Time) Event {
 
 func removed(account, user string, at time.Time) Event {
 	return Event{Event: health.EventAccountsRemoved, AccountID: account, UserID: user, ReceivedAt: at}
+}
+
+// itemsUpdated reports an item's status.
+func itemsUpdated(item, status string, at time.Time) Event {
+	return Event{Event: health.EventItemsUpdated, Item: item, ItemStatus: status, ReceivedAt: at}
 }
 
 func paystubsAdded(account, user string, at time.Time) Event {

@@ -56,7 +56,7 @@ func (m model) matching(q store.HealthQuery) []health.Record {
 	var out []health.Record
 	for _, id := range slices.Sorted(maps.Keys(m)) {
 		r := m[id]
-		if (q.UserID == "" || r.UserID == q.UserID) &&
+		if (q.UserID == "" || r.UserID == q.UserID) && (q.Item == "" || r.Item == q.Item) &&
 			(len(q.States) == 0 || slices.Contains(q.States, r.State)) &&
 			(len(q.ErrorCodes) == 0 || slices.Contains(q.ErrorCodes, r.ErrorCode)) {
 			out = append(out, r)
@@ -83,6 +83,9 @@ func testListHealthFilters(t *testing.T, s store.Store) {
 		{States: []health.State{health.StateDegraded, health.StateDisconnected, health.StateDegraded}},
 		{States: []health.State{health.StateAuthFailed, health.StateDisconnected}, ErrorCodes: []string{"auth_required", "invalid_mfa"}},
 		{ErrorCodes: []string{"auth_required", "invalid_mfa", "auth_required"}},
+		{Item: defaultItem},
+		{Item: "item_none"},
+		{Item: defaultItem, States: []health.State{health.StateHealthy, health.StateAuthFailed}},
 	}
 	for _, q := range queries {
 		// In pages of 2 too: pages of several states or codes merge

@@ -91,6 +91,8 @@ func Run(t *testing.T, newDB Factory) {
 		{"PrunedPageToken", testPrunedPageToken},
 		{"OutboxEndpoints", testOutboxEndpoints},
 		{"OutboxClaims", testOutboxClaims},
+		{"ItemSignals", testItemSignals},
+		{"ItemOutages", testItemOutages},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -111,6 +113,7 @@ func Run(t *testing.T, newDB Factory) {
 		{"CheckClean", testCheckClean},
 		{"SummaryFollowsCommits", testSummaryFollowsCommits},
 		{"OutboxClaimsConcurrently", testOutboxClaimsConcurrently},
+		{"RebuildDerivesItems", testRebuildDerivesItems},
 	}
 	for _, tc := range reopening {
 		t.Run(tc.name, func(t *testing.T) {

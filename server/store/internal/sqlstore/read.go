@@ -22,6 +22,7 @@ type ReadSQL struct {
 	// pruned is how far pruning went in an account's log (see
 	// store.EntryQuery.Cursor).
 	pruned string
+	items  ItemSQL
 }
 
 // NewReadSQL builds the reads' statements for dialect d.
@@ -44,6 +45,7 @@ func NewReadSQL(d Dialect) ReadSQL {
 		countChanges: "SELECT (hour_start - " + p(1) + ") / " + p(2) + " AS bucket, kind, CAST(SUM(n) AS BIGINT) FROM change_counts" +
 			" WHERE hour_start >= " + p(3) + " AND hour_start < " + p(4) + " GROUP BY bucket, kind ORDER BY bucket, kind",
 		pruned: "SELECT COALESCE(MAX(through_seq), 0) FROM checkpoints WHERE account_id = " + p(1),
+		items:  NewItemSQL(p),
 		// From the counts the commits keep (migration 0006), not the
 		// records: a few rows, whatever the number of accounts. One
 		// statement, so both counts come from the same snapshot; see
@@ -59,7 +61,10 @@ func NewReadSQL(d Dialect) ReadSQL {
 // a driver to prepare; ListHealth's SQL depends on its filters and is built
 // per call.
 func (s *ReadSQL) Fixed() []string {
-	return []string{s.record, s.changes, s.lastChangeSeq, s.changeSeqBefore, s.entries, s.summary, s.countChanges, s.pruned}
+	return []string{s.record, s.changes, s.lastChangeSeq, s.changeSeqBefore, s.entries, s.summary, s.countChanges, s.pruned,
+		s.items.one.counts, s.items.one.failures, s.items.one.reports,
+		s.items.active.counts, s.items.active.failures, s.items.active.reports,
+		s.items.all.counts, s.items.all.failures, s.items.all.reports, s.items.outages, s.items.quiet}
 }
 
 // listHealth selects up to n records of q after the account id after.
@@ -85,6 +90,9 @@ func (s *ReadSQL) listHealth(q store.HealthQuery, after string, n int) (string, 
 		w := "account_id > " + args.Bind(after)
 		if q.UserID != "" {
 			w += " AND user_id = " + args.Bind(q.UserID)
+		}
+		if q.Item != "" {
+			w += " AND item = " + args.Bind(q.Item)
 		}
 		if len(states) > 0 {
 			w += " AND " + oneOf(s.dialect, "state", states, args.Bind)

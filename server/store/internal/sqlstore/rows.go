@@ -31,7 +31,7 @@ var (
 		"remedy_action", "remedy_message", "remedy_link_account_id", "remedy_link_user_id",
 		"state_since", "last_event_type", "last_event_at", "consecutive_failures",
 		"ever_connected", "unconfirmed", "incident_state", "snapshot_at", "snapshot", "snapshot_received_at",
-		"confirmed_at", "snapshot_codec",
+		"confirmed_at", "snapshot_codec", "item", "item_outage",
 	}
 	// EntryCols are read back; an insert adds body_sha256.
 	EntryCols = []string{
@@ -42,7 +42,7 @@ var (
 		"seq", "entry_seq", "account_id", "user_id", "event",
 		"kind", "previous_state", "state", "error_code", "error_message",
 		"remedy_action", "remedy_message", "remedy_link_account_id", "remedy_link_user_id",
-		"occurred_at",
+		"occurred_at", "item",
 	}
 )
 
@@ -213,7 +213,7 @@ func RecordArgs(r *health.Record) []any {
 		r.Remedy.Action, r.Remedy.Message, r.Remedy.LinkAccountID, r.Remedy.LinkUserID,
 		Nanos(r.StateSince), r.LastEventType, Nanos(r.LastEventAt), r.ConsecutiveFailures,
 		r.EverConnected, r.Unconfirmed, r.IncidentState, Nanos(r.SnapshotAt), snapshot, Nanos(r.SnapshotReceivedAt),
-		Nanos(r.ConfirmedAt), codec,
+		Nanos(r.ConfirmedAt), codec, r.Item, r.ItemOutage,
 	}
 }
 
@@ -231,7 +231,7 @@ func ScanRecord(sc Scanner) (health.Record, error) {
 		&r.Remedy.Action, &r.Remedy.Message, &r.Remedy.LinkAccountID, &r.Remedy.LinkUserID,
 		&stateSince, &r.LastEventType, &lastEventAt, &r.ConsecutiveFailures,
 		&r.EverConnected, &r.Unconfirmed, &r.IncidentState, &snapshotAt, &snapshot, &snapshotReceivedAt,
-		&confirmedAt, &codec,
+		&confirmedAt, &codec, &r.Item, &r.ItemOutage,
 	); err != nil {
 		return r, err
 	}
@@ -299,7 +299,7 @@ func ChangeArgs(c *store.Change) []any {
 		c.EntrySeq, c.AccountID, c.UserID, c.Event,
 		c.Kind, c.PreviousState, c.State, c.ErrorCode, c.ErrorMessage,
 		c.Remedy.Action, c.Remedy.Message, c.Remedy.LinkAccountID, c.Remedy.LinkUserID,
-		Nanos(c.OccurredAt),
+		Nanos(c.OccurredAt), c.Item,
 	}
 }
 
@@ -316,7 +316,7 @@ func ScanChange(sc Scanner) (store.Change, error) {
 // has none; dest and change go in pairs.
 type changeRow struct {
 	seq, entrySeq, kind, previousState, state, remedyAction, occurredAt sql.NullInt64
-	accountID, userID, event, errorCode, errorMessage                   sql.NullString
+	accountID, userID, event, errorCode, errorMessage, item             sql.NullString
 	remedyMessage, remedyLinkAccountID, remedyLinkUserID                sql.NullString
 }
 
@@ -325,7 +325,7 @@ func (r *changeRow) dest() []any {
 		&r.seq, &r.entrySeq, &r.accountID, &r.userID, &r.event,
 		&r.kind, &r.previousState, &r.state, &r.errorCode, &r.errorMessage,
 		&r.remedyAction, &r.remedyMessage, &r.remedyLinkAccountID, &r.remedyLinkUserID,
-		&r.occurredAt,
+		&r.occurredAt, &r.item,
 	}
 }
 
@@ -340,6 +340,7 @@ func (r *changeRow) change() *store.Change {
 		Event:     r.event.String,
 		AccountID: r.accountID.String,
 		UserID:    r.userID.String,
+		Item:      r.item.String,
 		Transition: health.Transition{
 			Kind:          health.Kind(r.kind.Int64),
 			PreviousState: health.State(r.previousState.Int64),
