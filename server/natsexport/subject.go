@@ -52,7 +52,11 @@ func needsEscape(r rune) bool {
 // Subject is where m is published: the prefix, the message type's tokens
 // ("account.disconnected"), then the user's and the account's token, so
 // that consumers filter by kind, user or account with wildcards, e.g.
-// accounthealth.account.*.<user>.> for everything about one user.
+// accounthealth.account.*.<user>.> for everything about one user. An
+// item-wide message names its item instead: accounthealth.item.outage_began.<item>.
 func Subject(prefix string, m outbound.Message) string {
+	if m.ItemWide() {
+		return prefix + "." + m.Type + "." + Token(m.Item)
+	}
 	return prefix + "." + m.Type + "." + Token(m.UserID) + "." + Token(m.AccountID)
 }

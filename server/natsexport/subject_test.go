@@ -35,4 +35,8 @@ func TestSubject(t *testing.T) {
 	if got, want := Subject("accounthealth", m), "accounthealth.account.disconnected.usr%2E1.acc%201"; got != want {
 		t.Fatalf("Subject = %q, want %q", got, want)
 	}
+	item := outbound.Message{Type: outbound.TypeItemOutageBegan, Item: "item_000077001"}
+	if got, want := Subject("accounthealth", item), "accounthealth.item.outage_began.item_000077001"; got != want {
+		t.Fatalf("Subject = %q, want %q", got, want)
+	}
 }

@@ -23,10 +23,20 @@ const (
 	TypeDegraded     = "account.degraded"
 	TypeRemoved      = "account.removed"
 	TypeRecovered    = "account.recovered"
+	// TypeRemedyRestored: the outage of the account's payroll platform
+	// ended and the account still needs someone to act: its usual remedy
+	// (e.g. reconnect) holds again.
+	TypeRemedyRestored = "account.remedy_restored"
+	// TypeItemOutageBegan and TypeItemOutageEnded are about a payroll
+	// platform (item), not an account: its accounts' failures are the
+	// platform's, not the users' to fix, while it lasts.
+	TypeItemOutageBegan = "item.outage_began"
+	TypeItemOutageEnded = "item.outage_ended"
 )
 
 // Types lists every message type, in the order of the transition kinds.
-var Types = []string{TypeDisconnected, TypeAuthFailed, TypeDegraded, TypeRemoved, TypeRecovered}
+var Types = []string{TypeDisconnected, TypeAuthFailed, TypeDegraded, TypeRemoved, TypeRecovered,
+	TypeRemedyRestored, TypeItemOutageBegan, TypeItemOutageEnded}
 
 // Message is one committed transition, ready to send.
 type Message struct {
@@ -36,11 +46,15 @@ type Message struct {
 	ID        string
 	Type      string
 	Seq       int64 // the change's position in the log
-	AccountID string
+	AccountID string // empty for an item-wide message
 	UserID    string
+	Item      string    // the account's payroll platform, or the platform an item-wide message is about
 	Timestamp time.Time // when the transition occurred
 	Body      []byte    // the JSON body (see Body)
 }
+
+// ItemWide reports whether m is about a payroll platform, not an account.
+func (m Message) ItemWide() bool { return strings.HasPrefix(m.Type, "item.") }
 
 // IDPrefix begins every message id, as Standard Webhooks' examples do
 // ("msg_..."); the rest is the change's stream cursor.
@@ -79,6 +93,12 @@ func TypeOf(t health.Transition) (string, error) {
 		return TypeRemoved, nil
 	case health.KindRecovered:
 		return TypeRecovered, nil
+	case health.KindRemedyRestored:
+		return TypeRemedyRestored, nil
+	case health.KindItemOutageBegan:
+		return TypeItemOutageBegan, nil
+	case health.KindItemOutageEnded:
+		return TypeItemOutageEnded, nil
 	}
 	return "", fmt.Errorf("outbound: no message type for a %v transition to %v", t.Kind, t.State)
 }
@@ -112,6 +132,7 @@ type data struct {
 	Cursor        string    `json:"cursor"`
 	AccountID     string    `json:"account_id"`
 	UserID        string    `json:"user_id"`
+	Item          string    `json:"item,omitempty"`
 	Kind          string    `json:"kind"`
 	Corrected     bool      `json:"corrected"`
 	PreviousState string    `json:"previous_state"`
@@ -143,6 +164,7 @@ func New(c store.Change) (Message, error) {
 		Cursor:        cursor,
 		AccountID:     c.AccountID,
 		UserID:        c.UserID,
+		Item:          c.Item,
 		Kind:          c.Kind.String(),
 		Corrected:     c.Kind == health.KindCorrected,
 		PreviousState: c.PreviousState.String(),
@@ -164,6 +186,6 @@ func New(c store.Change) (Message, error) {
 	}
 	return Message{
 		ID: IDPrefix + cursor, Type: typ, Seq: c.Seq,
-		AccountID: c.AccountID, UserID: c.UserID, Timestamp: at, Body: b,
+		AccountID: c.AccountID, UserID: c.UserID, Item: c.Item, Timestamp: at, Body: b,
 	}, nil
 }

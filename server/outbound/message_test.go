@@ -26,6 +26,9 @@ func TestTypeOf(t *testing.T) {
 		{health.KindCorrected, health.StateDegraded, TypeDegraded},
 		{health.KindCorrected, health.StateRemoved, TypeRemoved},
 		{health.KindCorrected, health.StateHealthy, TypeRecovered},
+		{health.KindRemedyRestored, health.StateDisconnected, TypeRemedyRestored},
+		{health.KindItemOutageBegan, health.StateUnknown, TypeItemOutageBegan},
+		{health.KindItemOutageEnded, health.StateUnknown, TypeItemOutageEnded},
 		{health.KindCorrected, health.StateConnecting, ""},
 		{health.KindUnspecified, health.StateHealthy, ""},
 	} {
@@ -38,7 +41,7 @@ func TestTypeOf(t *testing.T) {
 
 func TestNew(t *testing.T) {
 	at := time.Date(2026, 12, 2, 6, 0, 0, 123000000, time.FixedZone("x", 3600))
-	c := store.Change{Seq: 42, EntrySeq: 7, Event: health.EventAccountsUpdated, AccountID: "acc_1", UserID: "usr_1",
+	c := store.Change{Seq: 42, EntrySeq: 7, Event: health.EventAccountsUpdated, AccountID: "acc_1", UserID: "usr_1", Item: "item_000077001",
 		Transition: health.Transition{
 			Kind: health.KindCorrected, PreviousState: health.StateHealthy, State: health.StateDisconnected,
 			ErrorCode: "auth_required", ErrorMessage: "bad \xff byte",
@@ -49,11 +52,11 @@ func TestNew(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.ID != IDOf(42) || m.Type != TypeDisconnected || m.Seq != 42 || m.AccountID != "acc_1" || !m.Timestamp.Equal(at) {
+	if m.ID != IDOf(42) || m.Type != TypeDisconnected || m.Seq != 42 || m.AccountID != "acc_1" || m.Item != "item_000077001" || m.ItemWide() || !m.Timestamp.Equal(at) {
 		t.Fatalf("message = %+v", m)
 	}
 	want := `{"type":"account.disconnected","timestamp":"2026-12-02T05:00:00.123Z","data":{"cursor":"` + m.ID[len(IDPrefix):] +
-		`","account_id":"acc_1","user_id":"usr_1","kind":"CORRECTED","corrected":true,"previous_state":"HEALTHY","state":"DISCONNECTED",` +
+		`","account_id":"acc_1","user_id":"usr_1","item":"item_000077001","kind":"CORRECTED","corrected":true,"previous_state":"HEALTHY","state":"DISCONNECTED",` +
 		`"error_code":"auth_required","error_message":"bad ` + "\ufffd" + ` byte","remedy":{"action":"RECONNECT","message":"Ask the user to reconnect.",` +
 		`"link_account_id":"acc_1","link_user_id":"usr_1"},"occurred_at":"2026-12-02T05:00:00.123Z","entry_sequence":7,"event_type":"accounts.updated"}}`
 	if string(m.Body) != want {
@@ -61,6 +64,10 @@ func TestNew(t *testing.T) {
 	}
 	if !json.Valid(m.Body) {
 		t.Fatal("body is not JSON")
+	}
+	item, err := New(store.Change{Seq: 43, Item: "item_000077001", Transition: health.Transition{Kind: health.KindItemOutageBegan, OccurredAt: at}})
+	if err != nil || !item.ItemWide() || item.Type != TypeItemOutageBegan || item.AccountID != "" {
+		t.Fatalf("item-wide message %+v, %v", item, err)
 	}
 	if _, err := New(store.Change{Seq: 1}); err == nil {
 		t.Fatal("New accepted a change with no transition kind")
