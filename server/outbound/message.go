@@ -45,7 +45,7 @@ type Message struct {
 	// deduplication) recognise a message they already have.
 	ID        string
 	Type      string
-	Seq       int64 // the change's position in the log
+	Seq       int64  // the change's position in the log
 	AccountID string // empty for an item-wide message
 	UserID    string
 	Item      string    // the account's payroll platform, or the platform an item-wide message is about
