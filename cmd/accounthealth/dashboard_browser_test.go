@@ -34,7 +34,9 @@ func TestDashboard(t *testing.T) {
 	env := []string{"ACCOUNTHEALTH_ARGYLE_API_URL=" + provider.URL + "/v2", "ACCOUNTHEALTH_ARGYLE_API_KEY_ID=" + providerfake.DefaultKeyID,
 		"ACCOUNTHEALTH_ARGYLE_API_KEY_SECRET=" + providerfake.DefaultKeySecret,
 		// Nothing but the test changes the accounts.
-		"ACCOUNTHEALTH_SYNC_ON_START=false", "ACCOUNTHEALTH_RECONCILE_INTERVAL=0"}
+		"ACCOUNTHEALTH_SYNC_ON_START=false", "ACCOUNTHEALTH_RECONCILE_INTERVAL=0",
+		// A failing endpoint's message is a dead letter after one attempt.
+		"ACCOUNTHEALTH_NOTIFY_RETRY_SCHEDULE=0s"}
 	s := serve(t, dir, env...)
 
 	t.Run("Overview", func(t *testing.T) { testDashboardOverview(t, openTab(t, browser), s) })
@@ -55,6 +57,7 @@ func TestDashboard(t *testing.T) {
 			}
 		}
 	})
+	t.Run("Endpoints", func(t *testing.T) { testDashboardEndpoints(t, openTab(t, browser), s) })
 	// Last: it restarts the server.
 	t.Run("LiveFeed", func(t *testing.T) {
 		testDashboardFeed(t, openTab(t, browser, "ERR_CONNECTION_REFUSED", "ERR_EMPTY_RESPONSE", "ERR_INCOMPLETE_CHUNKED_ENCODING"), s, dir, env)

@@ -127,7 +127,7 @@ func (s *NotificationService) UpdateEndpoint(ctx context.Context, req *ahv1.Upda
 }
 
 func (s *NotificationService) DisableEndpoint(ctx context.Context, req *ahv1.DisableEndpointRequest) (*ahv1.DisableEndpointResponse, error) {
-	e, err := s.notifier.SetDisabled(ctx, req.GetId(), true, "disabled through the API")
+	e, err := s.notifier.SetDisabled(ctx, req.GetId(), true, "disabled through the API by "+callerName(ctx))
 	if err != nil {
 		return nil, s.fail(ctx, err)
 	}
