@@ -62,15 +62,15 @@ func (s *ReadSQL) Fixed() []string {
 	return []string{s.record, s.changes, s.lastChangeSeq, s.changeSeqBefore, s.entries, s.summary, s.countChanges, s.pruned}
 }
 
-// listHealth selects up to n records of q after the account id after.
-// Only the filters q sets appear in the SQL, so that each combination gets
-// a plan that uses its index. Each index gives the records of one value in
-// page order, and neither database merges several values' ranges in
-// order: filtered by several states (or else error codes), the query
-// takes up to n records of each value and merges those, rather than walk
-// every record in account order until n match, most of a million for a
-// rare state.
-func (s *ReadSQL) listHealth(q store.HealthQuery, after string, n int) (string, []any) {
+// listHealth selects up to n records of q after the key after, in q's
+// order. Only the filters q sets appear in the SQL, so that each
+// combination gets a plan that uses its index. Each index gives the
+// records of one value in page order, and neither database merges several
+// values' ranges in order: filtered by several states (or else error
+// codes), the query takes up to n records of each value and merges those,
+// rather than walk every record in page order until n match, most of a
+// million for a rare state.
+func (s *ReadSQL) listHealth(q store.HealthQuery, after store.HealthKey, n int) (string, []any) {
 	args := NewBinder(s.dialect.P)
 	states := make([]int32, len(q.States))
 	for i, st := range q.States {
@@ -79,10 +79,11 @@ func (s *ReadSQL) listHealth(q store.HealthQuery, after string, n int) (string, 
 	slices.Sort(states)
 	states = slices.Compact(states)
 	codes := slices.Compact(slices.Sorted(slices.Values(q.ErrorCodes)))
+	order, start := healthOrder(q.Order, after)
 	// page is the SQL of one page of the records with these filters,
 	// binding its arguments in the order they appear.
 	page := func(states []int32, codes []string) string {
-		w := "account_id > " + args.Bind(after)
+		w := start(args.Bind)
 		if q.UserID != "" {
 			w += " AND user_id = " + args.Bind(q.UserID)
 		}
@@ -92,7 +93,7 @@ func (s *ReadSQL) listHealth(q store.HealthQuery, after string, n int) (string, 
 		if len(codes) > 0 {
 			w += " AND " + oneOf(s.dialect, "error_code", codes, args.Bind)
 		}
-		return selectRecordsSQL + " WHERE " + w + " ORDER BY account_id LIMIT " + args.Bind(n)
+		return selectRecordsSQL + " WHERE " + w + " ORDER BY " + order + " LIMIT " + args.Bind(n)
 	}
 	var parts []string
 	switch {
@@ -112,7 +113,32 @@ func (s *ReadSQL) listHealth(q store.HealthQuery, after string, n int) (string, 
 		// in SQLite, unless each is a subquery; PostgreSQL 15 names them.
 		parts[i] = "SELECT * FROM (" + p + ") AS part" + strconv.Itoa(i)
 	}
-	return "SELECT * FROM (" + strings.Join(parts, " UNION ALL ") + ") AS parts ORDER BY account_id LIMIT " + args.Bind(n), args.Args
+	return "SELECT * FROM (" + strings.Join(parts, " UNION ALL ") + ") AS parts ORDER BY " + order + " LIMIT " + args.Bind(n), args.Args
+}
+
+// sinceKey is the state since of a record as its indexes (migration
+// 0012) hold it: one without sorts as 1970.
+const sinceKey = "COALESCE(state_since, 0)"
+
+// healthOrder is the ORDER BY of a page in order o, and the condition
+// that a record comes after the key after, binding its values with bind.
+// Ordered by state since, the condition compares the row value (since,
+// account id), which both databases match to the index on those columns.
+func healthOrder(o store.HealthOrder, after store.HealthKey) (order string, start func(bind func(any) string) string) {
+	cmp, dir := ">", ""
+	switch o {
+	case store.ByAccountID:
+		return "account_id", func(bind func(any) string) string { return "account_id > " + bind(after.AccountID) }
+	case store.ByStateSinceDesc:
+		cmp, dir = "<", " DESC"
+	}
+	order = sinceKey + dir + ", account_id" + dir
+	return order, func(bind func(any) string) string {
+		if after.AccountID == "" {
+			return "TRUE"
+		}
+		return "(" + sinceKey + ", account_id) " + cmp + " (" + bind(clampedNanos(after.StateSince)) + ", " + bind(after.AccountID) + ")"
+	}
 }
 
 // oneOf is the condition that col is one of vals, binding them with bind.
@@ -166,7 +192,7 @@ func (r Reader) GetHealth(ctx context.Context, accountID string) (health.Record,
 	return rec, nil
 }
 
-// ListHealth pages through the records matching q, by account id.
+// ListHealth pages through the records matching q, in q's order.
 func (r Reader) ListHealth(ctx context.Context, q store.HealthQuery) (store.HealthPage, error) {
 	const op = "list health"
 	if err := r.guard.CheckOpen(op); err != nil {
@@ -183,7 +209,7 @@ func (r Reader) ListHealth(ctx context.Context, q store.HealthQuery) (store.Heal
 	}
 	page := store.HealthPage{Records: recs}
 	if more {
-		page.NextPageToken = q.NextPageToken(recs[len(recs)-1].AccountID)
+		page.NextPageToken = q.NextPageToken(recs[len(recs)-1])
 	}
 	return page, nil
 }

@@ -264,11 +264,11 @@ func TestListHealthSQL(t *testing.T) {
 			mergedArgs: []any{"after", "u", healthy, []string{"a", "b"}, 11, "after", "u", authFailed, []string{"a", "b"}, 11, 11}},
 	} {
 		rs := NewReadSQL(tc.dialect)
-		query, args := rs.listHealth(q, "after", 11)
+		query, args := rs.listHealth(q, store.HealthKey{AccountID: "after"}, 11)
 		if query != selectRecordsSQL+tc.where || !reflect.DeepEqual(args, tc.wantArgs) {
 			t.Errorf("listHealth = %q, %#v; want %q, %#v", query, args, selectRecordsSQL+tc.where, tc.wantArgs)
 		}
-		if query, _ := rs.listHealth(store.HealthQuery{}, "", 11); query != selectRecordsSQL+tc.unfiltered {
+		if query, _ := rs.listHealth(store.HealthQuery{}, store.HealthKey{}, 11); query != selectRecordsSQL+tc.unfiltered {
 			t.Errorf("listHealth of no filter = %q, want %q", query, selectRecordsSQL+tc.unfiltered)
 		}
 		two := q
@@ -276,7 +276,7 @@ func TestListHealthSQL(t *testing.T) {
 		two.ErrorCodes = []string{"b", "a", "b"}
 		want := "SELECT * FROM (SELECT * FROM (" + selectRecordsSQL + tc.part0 + ") AS part0 UNION ALL SELECT * FROM (" +
 			selectRecordsSQL + tc.part1 + ") AS part1) AS parts" + tc.merged
-		if query, args := rs.listHealth(two, "after", 11); query != want || !reflect.DeepEqual(args, tc.mergedArgs) {
+		if query, args := rs.listHealth(two, store.HealthKey{AccountID: "after"}, 11); query != want || !reflect.DeepEqual(args, tc.mergedArgs) {
 			t.Errorf("listHealth of two states = %q, %#v; want %q, %#v", query, args, want, tc.mergedArgs)
 		}
 	}
