@@ -17,6 +17,9 @@ var queryEnums = map[string]protoreflect.EnumDescriptor{
 	"kinds":  ahv1.TransitionKind(0).Descriptor(),
 	// ListMessages' filter.
 	"statuses": ahv1.MessageStatus(0).Descriptor(),
+	// ListAccountHealth's order, by its JSON and its proto name.
+	"orderBy":  ahv1.AccountOrder(0).Descriptor(),
+	"order_by": ahv1.AccountOrder(0).Descriptor(),
 }
 
 // shortEnumNames lets REST callers write enum values as the CLI does:

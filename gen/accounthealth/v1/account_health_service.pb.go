@@ -23,6 +23,60 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// AccountOrder is the order of ListAccountHealth's accounts.
+type AccountOrder int32
+
+const (
+	// By account id.
+	AccountOrder_ACCOUNT_ORDER_UNSPECIFIED AccountOrder = 0
+	// By state_since, oldest first (the longest in their state first), then
+	// account id.
+	AccountOrder_ACCOUNT_ORDER_STATE_SINCE_ASC AccountOrder = 1
+	// By state_since, newest first, then account id (descending).
+	AccountOrder_ACCOUNT_ORDER_STATE_SINCE_DESC AccountOrder = 2
+)
+
+// Enum value maps for AccountOrder.
+var (
+	AccountOrder_name = map[int32]string{
+		0: "ACCOUNT_ORDER_UNSPECIFIED",
+		1: "ACCOUNT_ORDER_STATE_SINCE_ASC",
+		2: "ACCOUNT_ORDER_STATE_SINCE_DESC",
+	}
+	AccountOrder_value = map[string]int32{
+		"ACCOUNT_ORDER_UNSPECIFIED":      0,
+		"ACCOUNT_ORDER_STATE_SINCE_ASC":  1,
+		"ACCOUNT_ORDER_STATE_SINCE_DESC": 2,
+	}
+)
+
+func (x AccountOrder) Enum() *AccountOrder {
+	p := new(AccountOrder)
+	*p = x
+	return p
+}
+
+func (x AccountOrder) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AccountOrder) Descriptor() protoreflect.EnumDescriptor {
+	return file_accounthealth_v1_account_health_service_proto_enumTypes[0].Descriptor()
+}
+
+func (AccountOrder) Type() protoreflect.EnumType {
+	return &file_accounthealth_v1_account_health_service_proto_enumTypes[0]
+}
+
+func (x AccountOrder) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AccountOrder.Descriptor instead.
+func (AccountOrder) EnumDescriptor() ([]byte, []int) {
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{0}
+}
+
 // DeletionOutcome says what a deletion did.
 type DeletionOutcome int32
 
@@ -71,11 +125,11 @@ func (x DeletionOutcome) String() string {
 }
 
 func (DeletionOutcome) Descriptor() protoreflect.EnumDescriptor {
-	return file_accounthealth_v1_account_health_service_proto_enumTypes[0].Descriptor()
+	return file_accounthealth_v1_account_health_service_proto_enumTypes[1].Descriptor()
 }
 
 func (DeletionOutcome) Type() protoreflect.EnumType {
-	return &file_accounthealth_v1_account_health_service_proto_enumTypes[0]
+	return &file_accounthealth_v1_account_health_service_proto_enumTypes[1]
 }
 
 func (x DeletionOutcome) Number() protoreflect.EnumNumber {
@@ -84,7 +138,7 @@ func (x DeletionOutcome) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use DeletionOutcome.Descriptor instead.
 func (DeletionOutcome) EnumDescriptor() ([]byte, []int) {
-	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{0}
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{1}
 }
 
 type GetAccountHealthRequest struct {
@@ -187,8 +241,10 @@ type ListAccountHealthRequest struct {
 	// early, with a next_page_token, before 1 MiB of them, but holds at
 	// least one.
 	PageSize int32 `protobuf:"varint,4,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	// next_page_token of the previous page.
-	PageToken     string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// next_page_token of the previous page (of the same filters and order).
+	PageToken string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// The order of the accounts; by account id when unspecified.
+	OrderBy       AccountOrder `protobuf:"varint,6,opt,name=order_by,json=orderBy,proto3,enum=accounthealth.v1.AccountOrder" json:"order_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -256,6 +312,13 @@ func (x *ListAccountHealthRequest) GetPageToken() string {
 		return x.PageToken
 	}
 	return ""
+}
+
+func (x *ListAccountHealthRequest) GetOrderBy() AccountOrder {
+	if x != nil {
+		return x.OrderBy
+	}
+	return AccountOrder_ACCOUNT_ORDER_UNSPECIFIED
 }
 
 type ListAccountHealthResponse struct {
@@ -2105,7 +2168,7 @@ const file_accounthealth_v1_account_health_service_proto_rawDesc = "" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\"b\n" +
 	"\x18GetAccountHealthResponse\x12F\n" +
-	"\x0eaccount_health\x18\x01 \x01(\v2\x1f.accounthealth.v1.AccountHealthR\raccountHealth\"\xc7\x01\n" +
+	"\x0eaccount_health\x18\x01 \x01(\v2\x1f.accounthealth.v1.AccountHealthR\raccountHealth\"\x82\x02\n" +
 	"\x18ListAccountHealthRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x125\n" +
 	"\x06states\x18\x02 \x03(\x0e2\x1d.accounthealth.v1.HealthStateR\x06states\x12\x1f\n" +
@@ -2113,7 +2176,8 @@ const file_accounthealth_v1_account_health_service_proto_rawDesc = "" +
 	"errorCodes\x12\x1b\n" +
 	"\tpage_size\x18\x04 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x05 \x01(\tR\tpageToken\"\x80\x01\n" +
+	"page_token\x18\x05 \x01(\tR\tpageToken\x129\n" +
+	"\border_by\x18\x06 \x01(\x0e2\x1e.accounthealth.v1.AccountOrderR\aorderBy\"\x80\x01\n" +
 	"\x19ListAccountHealthResponse\x12;\n" +
 	"\baccounts\x18\x01 \x03(\v2\x1f.accounthealth.v1.AccountHealthR\baccounts\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x19\n" +
@@ -2257,7 +2321,11 @@ const file_accounthealth_v1_account_health_service_proto_rawDesc = "" +
 	"\n" +
 	"start_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x124\n" +
 	"\x04kind\x18\x02 \x01(\x0e2 .accounthealth.v1.TransitionKindR\x04kind\x12\x14\n" +
-	"\x05count\x18\x03 \x01(\x03R\x05count*\xd2\x01\n" +
+	"\x05count\x18\x03 \x01(\x03R\x05count*t\n" +
+	"\fAccountOrder\x12\x1d\n" +
+	"\x19ACCOUNT_ORDER_UNSPECIFIED\x10\x00\x12!\n" +
+	"\x1dACCOUNT_ORDER_STATE_SINCE_ASC\x10\x01\x12\"\n" +
+	"\x1eACCOUNT_ORDER_STATE_SINCE_DESC\x10\x02*\xd2\x01\n" +
 	"\x0fDeletionOutcome\x12 \n" +
 	"\x1cDELETION_OUTCOME_UNSPECIFIED\x10\x00\x12!\n" +
 	"\x1dDELETION_OUTCOME_WOULD_DELETE\x10\x01\x12\x1c\n" +
@@ -2293,122 +2361,124 @@ func file_accounthealth_v1_account_health_service_proto_rawDescGZIP() []byte {
 	return file_accounthealth_v1_account_health_service_proto_rawDescData
 }
 
-var file_accounthealth_v1_account_health_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_accounthealth_v1_account_health_service_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_accounthealth_v1_account_health_service_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_accounthealth_v1_account_health_service_proto_goTypes = []any{
-	(DeletionOutcome)(0),                 // 0: accounthealth.v1.DeletionOutcome
-	(*GetAccountHealthRequest)(nil),      // 1: accounthealth.v1.GetAccountHealthRequest
-	(*GetAccountHealthResponse)(nil),     // 2: accounthealth.v1.GetAccountHealthResponse
-	(*ListAccountHealthRequest)(nil),     // 3: accounthealth.v1.ListAccountHealthRequest
-	(*ListAccountHealthResponse)(nil),    // 4: accounthealth.v1.ListAccountHealthResponse
-	(*GetHealthSummaryRequest)(nil),      // 5: accounthealth.v1.GetHealthSummaryRequest
-	(*GetHealthSummaryResponse)(nil),     // 6: accounthealth.v1.GetHealthSummaryResponse
-	(*StateCount)(nil),                   // 7: accounthealth.v1.StateCount
-	(*ErrorCodeCount)(nil),               // 8: accounthealth.v1.ErrorCodeCount
-	(*ListAccountEventsRequest)(nil),     // 9: accounthealth.v1.ListAccountEventsRequest
-	(*ListAccountEventsResponse)(nil),    // 10: accounthealth.v1.ListAccountEventsResponse
-	(*StreamDisconnectionsRequest)(nil),  // 11: accounthealth.v1.StreamDisconnectionsRequest
-	(*StreamDisconnectionsResponse)(nil), // 12: accounthealth.v1.StreamDisconnectionsResponse
-	(*DisconnectionEvent)(nil),           // 13: accounthealth.v1.DisconnectionEvent
-	(*DeliveryReference)(nil),            // 14: accounthealth.v1.DeliveryReference
-	(*Heartbeat)(nil),                    // 15: accounthealth.v1.Heartbeat
-	(*DeleteFailedAccountRequest)(nil),   // 16: accounthealth.v1.DeleteFailedAccountRequest
-	(*DeleteFailedAccountResponse)(nil),  // 17: accounthealth.v1.DeleteFailedAccountResponse
-	(*PurgeFailedAccountsRequest)(nil),   // 18: accounthealth.v1.PurgeFailedAccountsRequest
-	(*PurgeFailedAccountsResponse)(nil),  // 19: accounthealth.v1.PurgeFailedAccountsResponse
-	(*PurgeResult)(nil),                  // 20: accounthealth.v1.PurgeResult
-	(*RefreshAccountHealthRequest)(nil),  // 21: accounthealth.v1.RefreshAccountHealthRequest
-	(*RefreshAccountHealthResponse)(nil), // 22: accounthealth.v1.RefreshAccountHealthResponse
-	(*GetReconnectLinkRequest)(nil),      // 23: accounthealth.v1.GetReconnectLinkRequest
-	(*GetReconnectLinkResponse)(nil),     // 24: accounthealth.v1.GetReconnectLinkResponse
-	(*ResendInviteRequest)(nil),          // 25: accounthealth.v1.ResendInviteRequest
-	(*ResendInviteResponse)(nil),         // 26: accounthealth.v1.ResendInviteResponse
-	(*SyncAccountsRequest)(nil),          // 27: accounthealth.v1.SyncAccountsRequest
-	(*SyncAccountsResponse)(nil),         // 28: accounthealth.v1.SyncAccountsResponse
-	(*CountTransitionsRequest)(nil),      // 29: accounthealth.v1.CountTransitionsRequest
-	(*CountTransitionsResponse)(nil),     // 30: accounthealth.v1.CountTransitionsResponse
-	(*TransitionCount)(nil),              // 31: accounthealth.v1.TransitionCount
-	nil,                                  // 32: accounthealth.v1.GetReconnectLinkResponse.LinkParametersEntry
-	(*AccountHealth)(nil),                // 33: accounthealth.v1.AccountHealth
-	(HealthState)(0),                     // 34: accounthealth.v1.HealthState
-	(*AccountEvent)(nil),                 // 35: accounthealth.v1.AccountEvent
-	(TransitionKind)(0),                  // 36: accounthealth.v1.TransitionKind
-	(*timestamppb.Timestamp)(nil),        // 37: google.protobuf.Timestamp
-	(*Remedy)(nil),                       // 38: accounthealth.v1.Remedy
-	(*durationpb.Duration)(nil),          // 39: google.protobuf.Duration
-	(ErrorReason)(0),                     // 40: accounthealth.v1.ErrorReason
-	(DeliveryOutcome)(0),                 // 41: accounthealth.v1.DeliveryOutcome
+	(AccountOrder)(0),                    // 0: accounthealth.v1.AccountOrder
+	(DeletionOutcome)(0),                 // 1: accounthealth.v1.DeletionOutcome
+	(*GetAccountHealthRequest)(nil),      // 2: accounthealth.v1.GetAccountHealthRequest
+	(*GetAccountHealthResponse)(nil),     // 3: accounthealth.v1.GetAccountHealthResponse
+	(*ListAccountHealthRequest)(nil),     // 4: accounthealth.v1.ListAccountHealthRequest
+	(*ListAccountHealthResponse)(nil),    // 5: accounthealth.v1.ListAccountHealthResponse
+	(*GetHealthSummaryRequest)(nil),      // 6: accounthealth.v1.GetHealthSummaryRequest
+	(*GetHealthSummaryResponse)(nil),     // 7: accounthealth.v1.GetHealthSummaryResponse
+	(*StateCount)(nil),                   // 8: accounthealth.v1.StateCount
+	(*ErrorCodeCount)(nil),               // 9: accounthealth.v1.ErrorCodeCount
+	(*ListAccountEventsRequest)(nil),     // 10: accounthealth.v1.ListAccountEventsRequest
+	(*ListAccountEventsResponse)(nil),    // 11: accounthealth.v1.ListAccountEventsResponse
+	(*StreamDisconnectionsRequest)(nil),  // 12: accounthealth.v1.StreamDisconnectionsRequest
+	(*StreamDisconnectionsResponse)(nil), // 13: accounthealth.v1.StreamDisconnectionsResponse
+	(*DisconnectionEvent)(nil),           // 14: accounthealth.v1.DisconnectionEvent
+	(*DeliveryReference)(nil),            // 15: accounthealth.v1.DeliveryReference
+	(*Heartbeat)(nil),                    // 16: accounthealth.v1.Heartbeat
+	(*DeleteFailedAccountRequest)(nil),   // 17: accounthealth.v1.DeleteFailedAccountRequest
+	(*DeleteFailedAccountResponse)(nil),  // 18: accounthealth.v1.DeleteFailedAccountResponse
+	(*PurgeFailedAccountsRequest)(nil),   // 19: accounthealth.v1.PurgeFailedAccountsRequest
+	(*PurgeFailedAccountsResponse)(nil),  // 20: accounthealth.v1.PurgeFailedAccountsResponse
+	(*PurgeResult)(nil),                  // 21: accounthealth.v1.PurgeResult
+	(*RefreshAccountHealthRequest)(nil),  // 22: accounthealth.v1.RefreshAccountHealthRequest
+	(*RefreshAccountHealthResponse)(nil), // 23: accounthealth.v1.RefreshAccountHealthResponse
+	(*GetReconnectLinkRequest)(nil),      // 24: accounthealth.v1.GetReconnectLinkRequest
+	(*GetReconnectLinkResponse)(nil),     // 25: accounthealth.v1.GetReconnectLinkResponse
+	(*ResendInviteRequest)(nil),          // 26: accounthealth.v1.ResendInviteRequest
+	(*ResendInviteResponse)(nil),         // 27: accounthealth.v1.ResendInviteResponse
+	(*SyncAccountsRequest)(nil),          // 28: accounthealth.v1.SyncAccountsRequest
+	(*SyncAccountsResponse)(nil),         // 29: accounthealth.v1.SyncAccountsResponse
+	(*CountTransitionsRequest)(nil),      // 30: accounthealth.v1.CountTransitionsRequest
+	(*CountTransitionsResponse)(nil),     // 31: accounthealth.v1.CountTransitionsResponse
+	(*TransitionCount)(nil),              // 32: accounthealth.v1.TransitionCount
+	nil,                                  // 33: accounthealth.v1.GetReconnectLinkResponse.LinkParametersEntry
+	(*AccountHealth)(nil),                // 34: accounthealth.v1.AccountHealth
+	(HealthState)(0),                     // 35: accounthealth.v1.HealthState
+	(*AccountEvent)(nil),                 // 36: accounthealth.v1.AccountEvent
+	(TransitionKind)(0),                  // 37: accounthealth.v1.TransitionKind
+	(*timestamppb.Timestamp)(nil),        // 38: google.protobuf.Timestamp
+	(*Remedy)(nil),                       // 39: accounthealth.v1.Remedy
+	(*durationpb.Duration)(nil),          // 40: google.protobuf.Duration
+	(ErrorReason)(0),                     // 41: accounthealth.v1.ErrorReason
+	(DeliveryOutcome)(0),                 // 42: accounthealth.v1.DeliveryOutcome
 }
 var file_accounthealth_v1_account_health_service_proto_depIdxs = []int32{
-	33, // 0: accounthealth.v1.GetAccountHealthResponse.account_health:type_name -> accounthealth.v1.AccountHealth
-	34, // 1: accounthealth.v1.ListAccountHealthRequest.states:type_name -> accounthealth.v1.HealthState
-	33, // 2: accounthealth.v1.ListAccountHealthResponse.accounts:type_name -> accounthealth.v1.AccountHealth
-	7,  // 3: accounthealth.v1.GetHealthSummaryResponse.by_state:type_name -> accounthealth.v1.StateCount
-	8,  // 4: accounthealth.v1.GetHealthSummaryResponse.by_error_code:type_name -> accounthealth.v1.ErrorCodeCount
-	34, // 5: accounthealth.v1.StateCount.state:type_name -> accounthealth.v1.HealthState
-	35, // 6: accounthealth.v1.ListAccountEventsResponse.events:type_name -> accounthealth.v1.AccountEvent
-	36, // 7: accounthealth.v1.StreamDisconnectionsRequest.kinds:type_name -> accounthealth.v1.TransitionKind
-	37, // 8: accounthealth.v1.StreamDisconnectionsRequest.since:type_name -> google.protobuf.Timestamp
-	13, // 9: accounthealth.v1.StreamDisconnectionsResponse.event:type_name -> accounthealth.v1.DisconnectionEvent
-	15, // 10: accounthealth.v1.StreamDisconnectionsResponse.heartbeat:type_name -> accounthealth.v1.Heartbeat
-	36, // 11: accounthealth.v1.DisconnectionEvent.kind:type_name -> accounthealth.v1.TransitionKind
-	34, // 12: accounthealth.v1.DisconnectionEvent.previous_state:type_name -> accounthealth.v1.HealthState
-	34, // 13: accounthealth.v1.DisconnectionEvent.state:type_name -> accounthealth.v1.HealthState
-	38, // 14: accounthealth.v1.DisconnectionEvent.remedy:type_name -> accounthealth.v1.Remedy
-	37, // 15: accounthealth.v1.DisconnectionEvent.occurred_at:type_name -> google.protobuf.Timestamp
-	14, // 16: accounthealth.v1.DisconnectionEvent.delivery:type_name -> accounthealth.v1.DeliveryReference
-	37, // 17: accounthealth.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
-	33, // 18: accounthealth.v1.DeleteFailedAccountResponse.account_health:type_name -> accounthealth.v1.AccountHealth
-	0,  // 19: accounthealth.v1.DeleteFailedAccountResponse.outcome:type_name -> accounthealth.v1.DeletionOutcome
-	39, // 20: accounthealth.v1.PurgeFailedAccountsRequest.older_than:type_name -> google.protobuf.Duration
-	20, // 21: accounthealth.v1.PurgeFailedAccountsResponse.result:type_name -> accounthealth.v1.PurgeResult
-	37, // 22: accounthealth.v1.PurgeResult.last_event_at:type_name -> google.protobuf.Timestamp
-	0,  // 23: accounthealth.v1.PurgeResult.outcome:type_name -> accounthealth.v1.DeletionOutcome
-	40, // 24: accounthealth.v1.PurgeResult.reason:type_name -> accounthealth.v1.ErrorReason
-	33, // 25: accounthealth.v1.RefreshAccountHealthResponse.account_health:type_name -> accounthealth.v1.AccountHealth
-	41, // 26: accounthealth.v1.RefreshAccountHealthResponse.outcome:type_name -> accounthealth.v1.DeliveryOutcome
-	37, // 27: accounthealth.v1.GetReconnectLinkResponse.user_token_expires_at:type_name -> google.protobuf.Timestamp
-	38, // 28: accounthealth.v1.GetReconnectLinkResponse.remedy:type_name -> accounthealth.v1.Remedy
-	32, // 29: accounthealth.v1.GetReconnectLinkResponse.link_parameters:type_name -> accounthealth.v1.GetReconnectLinkResponse.LinkParametersEntry
-	37, // 30: accounthealth.v1.ResendInviteResponse.invited_at:type_name -> google.protobuf.Timestamp
-	37, // 31: accounthealth.v1.ResendInviteResponse.next_resend_at:type_name -> google.protobuf.Timestamp
-	37, // 32: accounthealth.v1.SyncAccountsResponse.started_at:type_name -> google.protobuf.Timestamp
-	39, // 33: accounthealth.v1.SyncAccountsResponse.eta:type_name -> google.protobuf.Duration
-	37, // 34: accounthealth.v1.CountTransitionsRequest.start_time:type_name -> google.protobuf.Timestamp
-	37, // 35: accounthealth.v1.CountTransitionsRequest.end_time:type_name -> google.protobuf.Timestamp
-	39, // 36: accounthealth.v1.CountTransitionsRequest.bucket_width:type_name -> google.protobuf.Duration
-	31, // 37: accounthealth.v1.CountTransitionsResponse.counts:type_name -> accounthealth.v1.TransitionCount
-	37, // 38: accounthealth.v1.TransitionCount.start_time:type_name -> google.protobuf.Timestamp
-	36, // 39: accounthealth.v1.TransitionCount.kind:type_name -> accounthealth.v1.TransitionKind
-	1,  // 40: accounthealth.v1.AccountHealthService.GetAccountHealth:input_type -> accounthealth.v1.GetAccountHealthRequest
-	3,  // 41: accounthealth.v1.AccountHealthService.ListAccountHealth:input_type -> accounthealth.v1.ListAccountHealthRequest
-	5,  // 42: accounthealth.v1.AccountHealthService.GetHealthSummary:input_type -> accounthealth.v1.GetHealthSummaryRequest
-	9,  // 43: accounthealth.v1.AccountHealthService.ListAccountEvents:input_type -> accounthealth.v1.ListAccountEventsRequest
-	11, // 44: accounthealth.v1.AccountHealthService.StreamDisconnections:input_type -> accounthealth.v1.StreamDisconnectionsRequest
-	16, // 45: accounthealth.v1.AccountHealthService.DeleteFailedAccount:input_type -> accounthealth.v1.DeleteFailedAccountRequest
-	18, // 46: accounthealth.v1.AccountHealthService.PurgeFailedAccounts:input_type -> accounthealth.v1.PurgeFailedAccountsRequest
-	21, // 47: accounthealth.v1.AccountHealthService.RefreshAccountHealth:input_type -> accounthealth.v1.RefreshAccountHealthRequest
-	23, // 48: accounthealth.v1.AccountHealthService.GetReconnectLink:input_type -> accounthealth.v1.GetReconnectLinkRequest
-	25, // 49: accounthealth.v1.AccountHealthService.ResendInvite:input_type -> accounthealth.v1.ResendInviteRequest
-	27, // 50: accounthealth.v1.AccountHealthService.SyncAccounts:input_type -> accounthealth.v1.SyncAccountsRequest
-	29, // 51: accounthealth.v1.AccountHealthService.CountTransitions:input_type -> accounthealth.v1.CountTransitionsRequest
-	2,  // 52: accounthealth.v1.AccountHealthService.GetAccountHealth:output_type -> accounthealth.v1.GetAccountHealthResponse
-	4,  // 53: accounthealth.v1.AccountHealthService.ListAccountHealth:output_type -> accounthealth.v1.ListAccountHealthResponse
-	6,  // 54: accounthealth.v1.AccountHealthService.GetHealthSummary:output_type -> accounthealth.v1.GetHealthSummaryResponse
-	10, // 55: accounthealth.v1.AccountHealthService.ListAccountEvents:output_type -> accounthealth.v1.ListAccountEventsResponse
-	12, // 56: accounthealth.v1.AccountHealthService.StreamDisconnections:output_type -> accounthealth.v1.StreamDisconnectionsResponse
-	17, // 57: accounthealth.v1.AccountHealthService.DeleteFailedAccount:output_type -> accounthealth.v1.DeleteFailedAccountResponse
-	19, // 58: accounthealth.v1.AccountHealthService.PurgeFailedAccounts:output_type -> accounthealth.v1.PurgeFailedAccountsResponse
-	22, // 59: accounthealth.v1.AccountHealthService.RefreshAccountHealth:output_type -> accounthealth.v1.RefreshAccountHealthResponse
-	24, // 60: accounthealth.v1.AccountHealthService.GetReconnectLink:output_type -> accounthealth.v1.GetReconnectLinkResponse
-	26, // 61: accounthealth.v1.AccountHealthService.ResendInvite:output_type -> accounthealth.v1.ResendInviteResponse
-	28, // 62: accounthealth.v1.AccountHealthService.SyncAccounts:output_type -> accounthealth.v1.SyncAccountsResponse
-	30, // 63: accounthealth.v1.AccountHealthService.CountTransitions:output_type -> accounthealth.v1.CountTransitionsResponse
-	52, // [52:64] is the sub-list for method output_type
-	40, // [40:52] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	34, // 0: accounthealth.v1.GetAccountHealthResponse.account_health:type_name -> accounthealth.v1.AccountHealth
+	35, // 1: accounthealth.v1.ListAccountHealthRequest.states:type_name -> accounthealth.v1.HealthState
+	0,  // 2: accounthealth.v1.ListAccountHealthRequest.order_by:type_name -> accounthealth.v1.AccountOrder
+	34, // 3: accounthealth.v1.ListAccountHealthResponse.accounts:type_name -> accounthealth.v1.AccountHealth
+	8,  // 4: accounthealth.v1.GetHealthSummaryResponse.by_state:type_name -> accounthealth.v1.StateCount
+	9,  // 5: accounthealth.v1.GetHealthSummaryResponse.by_error_code:type_name -> accounthealth.v1.ErrorCodeCount
+	35, // 6: accounthealth.v1.StateCount.state:type_name -> accounthealth.v1.HealthState
+	36, // 7: accounthealth.v1.ListAccountEventsResponse.events:type_name -> accounthealth.v1.AccountEvent
+	37, // 8: accounthealth.v1.StreamDisconnectionsRequest.kinds:type_name -> accounthealth.v1.TransitionKind
+	38, // 9: accounthealth.v1.StreamDisconnectionsRequest.since:type_name -> google.protobuf.Timestamp
+	14, // 10: accounthealth.v1.StreamDisconnectionsResponse.event:type_name -> accounthealth.v1.DisconnectionEvent
+	16, // 11: accounthealth.v1.StreamDisconnectionsResponse.heartbeat:type_name -> accounthealth.v1.Heartbeat
+	37, // 12: accounthealth.v1.DisconnectionEvent.kind:type_name -> accounthealth.v1.TransitionKind
+	35, // 13: accounthealth.v1.DisconnectionEvent.previous_state:type_name -> accounthealth.v1.HealthState
+	35, // 14: accounthealth.v1.DisconnectionEvent.state:type_name -> accounthealth.v1.HealthState
+	39, // 15: accounthealth.v1.DisconnectionEvent.remedy:type_name -> accounthealth.v1.Remedy
+	38, // 16: accounthealth.v1.DisconnectionEvent.occurred_at:type_name -> google.protobuf.Timestamp
+	15, // 17: accounthealth.v1.DisconnectionEvent.delivery:type_name -> accounthealth.v1.DeliveryReference
+	38, // 18: accounthealth.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
+	34, // 19: accounthealth.v1.DeleteFailedAccountResponse.account_health:type_name -> accounthealth.v1.AccountHealth
+	1,  // 20: accounthealth.v1.DeleteFailedAccountResponse.outcome:type_name -> accounthealth.v1.DeletionOutcome
+	40, // 21: accounthealth.v1.PurgeFailedAccountsRequest.older_than:type_name -> google.protobuf.Duration
+	21, // 22: accounthealth.v1.PurgeFailedAccountsResponse.result:type_name -> accounthealth.v1.PurgeResult
+	38, // 23: accounthealth.v1.PurgeResult.last_event_at:type_name -> google.protobuf.Timestamp
+	1,  // 24: accounthealth.v1.PurgeResult.outcome:type_name -> accounthealth.v1.DeletionOutcome
+	41, // 25: accounthealth.v1.PurgeResult.reason:type_name -> accounthealth.v1.ErrorReason
+	34, // 26: accounthealth.v1.RefreshAccountHealthResponse.account_health:type_name -> accounthealth.v1.AccountHealth
+	42, // 27: accounthealth.v1.RefreshAccountHealthResponse.outcome:type_name -> accounthealth.v1.DeliveryOutcome
+	38, // 28: accounthealth.v1.GetReconnectLinkResponse.user_token_expires_at:type_name -> google.protobuf.Timestamp
+	39, // 29: accounthealth.v1.GetReconnectLinkResponse.remedy:type_name -> accounthealth.v1.Remedy
+	33, // 30: accounthealth.v1.GetReconnectLinkResponse.link_parameters:type_name -> accounthealth.v1.GetReconnectLinkResponse.LinkParametersEntry
+	38, // 31: accounthealth.v1.ResendInviteResponse.invited_at:type_name -> google.protobuf.Timestamp
+	38, // 32: accounthealth.v1.ResendInviteResponse.next_resend_at:type_name -> google.protobuf.Timestamp
+	38, // 33: accounthealth.v1.SyncAccountsResponse.started_at:type_name -> google.protobuf.Timestamp
+	40, // 34: accounthealth.v1.SyncAccountsResponse.eta:type_name -> google.protobuf.Duration
+	38, // 35: accounthealth.v1.CountTransitionsRequest.start_time:type_name -> google.protobuf.Timestamp
+	38, // 36: accounthealth.v1.CountTransitionsRequest.end_time:type_name -> google.protobuf.Timestamp
+	40, // 37: accounthealth.v1.CountTransitionsRequest.bucket_width:type_name -> google.protobuf.Duration
+	32, // 38: accounthealth.v1.CountTransitionsResponse.counts:type_name -> accounthealth.v1.TransitionCount
+	38, // 39: accounthealth.v1.TransitionCount.start_time:type_name -> google.protobuf.Timestamp
+	37, // 40: accounthealth.v1.TransitionCount.kind:type_name -> accounthealth.v1.TransitionKind
+	2,  // 41: accounthealth.v1.AccountHealthService.GetAccountHealth:input_type -> accounthealth.v1.GetAccountHealthRequest
+	4,  // 42: accounthealth.v1.AccountHealthService.ListAccountHealth:input_type -> accounthealth.v1.ListAccountHealthRequest
+	6,  // 43: accounthealth.v1.AccountHealthService.GetHealthSummary:input_type -> accounthealth.v1.GetHealthSummaryRequest
+	10, // 44: accounthealth.v1.AccountHealthService.ListAccountEvents:input_type -> accounthealth.v1.ListAccountEventsRequest
+	12, // 45: accounthealth.v1.AccountHealthService.StreamDisconnections:input_type -> accounthealth.v1.StreamDisconnectionsRequest
+	17, // 46: accounthealth.v1.AccountHealthService.DeleteFailedAccount:input_type -> accounthealth.v1.DeleteFailedAccountRequest
+	19, // 47: accounthealth.v1.AccountHealthService.PurgeFailedAccounts:input_type -> accounthealth.v1.PurgeFailedAccountsRequest
+	22, // 48: accounthealth.v1.AccountHealthService.RefreshAccountHealth:input_type -> accounthealth.v1.RefreshAccountHealthRequest
+	24, // 49: accounthealth.v1.AccountHealthService.GetReconnectLink:input_type -> accounthealth.v1.GetReconnectLinkRequest
+	26, // 50: accounthealth.v1.AccountHealthService.ResendInvite:input_type -> accounthealth.v1.ResendInviteRequest
+	28, // 51: accounthealth.v1.AccountHealthService.SyncAccounts:input_type -> accounthealth.v1.SyncAccountsRequest
+	30, // 52: accounthealth.v1.AccountHealthService.CountTransitions:input_type -> accounthealth.v1.CountTransitionsRequest
+	3,  // 53: accounthealth.v1.AccountHealthService.GetAccountHealth:output_type -> accounthealth.v1.GetAccountHealthResponse
+	5,  // 54: accounthealth.v1.AccountHealthService.ListAccountHealth:output_type -> accounthealth.v1.ListAccountHealthResponse
+	7,  // 55: accounthealth.v1.AccountHealthService.GetHealthSummary:output_type -> accounthealth.v1.GetHealthSummaryResponse
+	11, // 56: accounthealth.v1.AccountHealthService.ListAccountEvents:output_type -> accounthealth.v1.ListAccountEventsResponse
+	13, // 57: accounthealth.v1.AccountHealthService.StreamDisconnections:output_type -> accounthealth.v1.StreamDisconnectionsResponse
+	18, // 58: accounthealth.v1.AccountHealthService.DeleteFailedAccount:output_type -> accounthealth.v1.DeleteFailedAccountResponse
+	20, // 59: accounthealth.v1.AccountHealthService.PurgeFailedAccounts:output_type -> accounthealth.v1.PurgeFailedAccountsResponse
+	23, // 60: accounthealth.v1.AccountHealthService.RefreshAccountHealth:output_type -> accounthealth.v1.RefreshAccountHealthResponse
+	25, // 61: accounthealth.v1.AccountHealthService.GetReconnectLink:output_type -> accounthealth.v1.GetReconnectLinkResponse
+	27, // 62: accounthealth.v1.AccountHealthService.ResendInvite:output_type -> accounthealth.v1.ResendInviteResponse
+	29, // 63: accounthealth.v1.AccountHealthService.SyncAccounts:output_type -> accounthealth.v1.SyncAccountsResponse
+	31, // 64: accounthealth.v1.AccountHealthService.CountTransitions:output_type -> accounthealth.v1.CountTransitionsResponse
+	53, // [53:65] is the sub-list for method output_type
+	41, // [41:53] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_accounthealth_v1_account_health_service_proto_init() }
@@ -2431,7 +2501,7 @@ func file_accounthealth_v1_account_health_service_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_accounthealth_v1_account_health_service_proto_rawDesc), len(file_accounthealth_v1_account_health_service_proto_rawDesc)),
-			NumEnums:      1,
+			NumEnums:      2,
 			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   1,
