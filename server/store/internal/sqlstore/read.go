@@ -122,8 +122,10 @@ const sinceKey = "COALESCE(state_since, 0)"
 
 // healthOrder is the ORDER BY of a page in order o, and the condition
 // that a record comes after the key after, binding its values with bind.
-// Ordered by state since, the condition compares the row value (since,
-// account id), which both databases match to the index on those columns.
+// Ordered by state since, the condition is spelled out rather than a row
+// value comparison, (since, account id) > (s, a): SQLite seeks an index
+// range for since >= s but scans the index from its start for the row
+// value, so each page would cost more than the one before.
 func healthOrder(o store.HealthOrder, after store.HealthKey) (order string, start func(bind func(any) string) string) {
 	cmp, dir := ">", ""
 	switch o {
@@ -137,7 +139,9 @@ func healthOrder(o store.HealthOrder, after store.HealthKey) (order string, star
 		if after.AccountID == "" {
 			return "TRUE"
 		}
-		return "(" + sinceKey + ", account_id) " + cmp + " (" + bind(clampedNanos(after.StateSince)) + ", " + bind(after.AccountID) + ")"
+		since := clampedNanos(after.StateSince)
+		return sinceKey + " " + cmp + "= " + bind(since) + " AND (" + sinceKey + " " + cmp + " " + bind(since) +
+			" OR account_id " + cmp + " " + bind(after.AccountID) + ")"
 	}
 }
 

@@ -282,6 +282,25 @@ func TestListHealthSQL(t *testing.T) {
 	}
 }
 
+// TestListHealthBySinceSQL: a page by state since seeks a range of the
+// since index (a row value comparison would scan it in SQLite) and
+// orders by the index's columns.
+func TestListHealthBySinceSQL(t *testing.T) {
+	since := time.Unix(0, 42)
+	q := store.HealthQuery{Order: store.ByStateSinceDesc, States: []health.State{health.StateHealthy}}
+	rs := NewReadSQL(SQLite)
+	query, args := rs.listHealth(q, store.HealthKey{StateSince: since, AccountID: "a"}, 11)
+	want := selectRecordsSQL + " WHERE COALESCE(state_since, 0) <= ? AND (COALESCE(state_since, 0) < ? OR account_id < ?) AND state = ?" +
+		" ORDER BY COALESCE(state_since, 0) DESC, account_id DESC LIMIT ?"
+	if query != want || !reflect.DeepEqual(args, []any{int64(42), int64(42), "a", int32(health.StateHealthy), 11}) {
+		t.Errorf("listHealth = %q, %#v; want %q", query, args, want)
+	}
+	q.Order = store.ByStateSinceAsc
+	if query, _ := rs.listHealth(q, store.HealthKey{}, 11); !strings.Contains(query, " WHERE TRUE AND state = ? ORDER BY COALESCE(state_since, 0), account_id LIMIT ?") {
+		t.Errorf("first page by since = %q", query)
+	}
+}
+
 // TestMigrationsTableSQL: the table is the one every earlier binary made.
 func TestMigrationsTableSQL(t *testing.T) {
 	for d, want := range map[*Dialect]string{
