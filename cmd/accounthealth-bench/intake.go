@@ -69,9 +69,11 @@ func (b *bodies) accountID(n int64) string {
 	return fmt.Sprintf("%08x-0000-7000-8000-%012x", b.run, n)
 }
 
-func (b *bodies) body(n int64) []byte {
+// body is delivery n's: in error, and so an event for a subscriber, when
+// n is a multiple of every.
+func (b *bodies) body(n, every int64) []byte {
 	t := b.healthy
-	if n%failedEvery == 0 {
+	if n%every == 0 {
 		t = b.failed
 	}
 	return bytes.Join(t, []byte(b.accountID(n)))
@@ -106,14 +108,14 @@ type sender struct {
 	client *http.Client
 	bodies *bodies
 	ledger *ledger
-	// limit, when set, is the number of the last delivery to send.
-	limit int64
+	// every: one delivery in every is in error (failedEvery unless set).
+	every int64
 	// acked collects per worker the deliveries acknowledged.
 	acked [][]int64
 }
 
 func newSender(url string, concurrency int, b *bodies, l *ledger) *sender {
-	return &sender{url: url, bodies: b, ledger: l, acked: make([][]int64, concurrency),
+	return &sender{url: url, bodies: b, ledger: l, acked: make([][]int64, concurrency), every: failedEvery,
 		client: &http.Client{Timeout: readTimeout, Transport: &http.Transport{MaxIdleConnsPerHost: concurrency}}}
 }
 
@@ -122,7 +124,7 @@ var errRefused = errors.New("refused")
 
 func (s *sender) send(ctx context.Context, worker int) error {
 	n := s.ledger.next.Add(1)
-	body := s.bodies.body(n)
+	body := s.bodies.body(n, s.every)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
 	if err != nil {
 		return err

@@ -50,6 +50,10 @@ type row struct {
 	// error acknowledged during the row.
 	EventsExpected int64 `json:"events_expected,omitempty"`
 	EventsReceived int64 `json:"events_received,omitempty"`
+	// The events' latency, from the service's receipt of the delivery
+	// that caused one to a subscriber decoding it (2% buckets).
+	EventP50MS float64 `json:"event_p50_ms,omitempty"`
+	EventP99MS float64 `json:"event_p99_ms,omitempty"`
 }
 
 func newRow(store, name string, concurrency int, res result, base *row) row {
@@ -97,6 +101,7 @@ func (c config) settings() map[string]string {
 	return map[string]string{
 		"accounts": fmt.Sprint(c.accounts), "duration": c.duration.String(), "senders": fmt.Sprint(c.senders),
 		"concurrency": fmt.Sprint(c.concurrency), "stores": strings.Join(c.stores, ","),
+		"fanout_subscribers": fmt.Sprint(c.fanoutSubscribers), "fanout_rate": fmt.Sprint(c.fanoutRate),
 	}
 }
 
@@ -137,7 +142,8 @@ func (rep *report) markdown(w io.Writer) error {
 		}
 		name := r.Name
 		if r.EventsExpected > 0 {
-			name += fmt.Sprintf(" (events received: %d of %d)", r.EventsReceived, r.EventsExpected)
+			name += fmt.Sprintf(" (events received: %d of %d; receipt to subscriber p50 %.1f ms, p99 %.1f ms)",
+				r.EventsReceived, r.EventsExpected, r.EventP50MS, r.EventP99MS)
 		}
 		fmt.Fprintf(&b, "| %s | %s | %d | %.0f | %.2f | %.2f | %.2f | %s | %s | %d |\n",
 			r.Store, name, r.Concurrency, r.Rate, r.P50MS, r.P99MS, r.CPUCores, ratio, p99, r.Errors)
@@ -155,7 +161,8 @@ func (rep *report) markdown(w io.Writer) error {
 }
 
 func settingsLine(c map[string]string) string {
-	return fmt.Sprintf("accounts %s, %s a row, senders %s, %s callers for reads", c["accounts"], c["duration"], c["senders"], c["concurrency"])
+	return fmt.Sprintf("accounts %s, %s a row, senders %s, %s callers for reads, fan-out to %s subscribers at %s deliveries/s",
+		c["accounts"], c["duration"], c["senders"], c["concurrency"], c["fanout_subscribers"], c["fanout_rate"])
 }
 
 func mib(n int64) float64 { return float64(n) / (1 << 20) }

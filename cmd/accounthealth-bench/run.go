@@ -125,6 +125,9 @@ func measureStore(ctx context.Context, cfg config, rep *report, bin, tmp, store 
 	if err := r.streamRow(ctx, full); err != nil {
 		return err
 	}
+	if err := r.fanoutRows(ctx); err != nil {
+		return err
+	}
 	missing, err := findAcknowledged(ctx, r.api, b, r.ledger, cfg.concurrency)
 	if err != nil {
 		return err
@@ -280,27 +283,33 @@ func (r *storeRun) streamRow(ctx context.Context, without row) error {
 	if r.cfg.subscribers == 0 {
 		return nil
 	}
-	subs, err := startSubscribers(r.cfg.subscribers, "http://"+r.svc.rest+"/v1/disconnections:stream")
+	subs, err := startSubscribers(r.cfg.subscribers, r.streamURL())
 	if err != nil {
 		return err
 	}
 	n := slices.Max(r.cfg.senders)
 	before := len(r.ledger.ackedIDs)
 	res, intakeErr := r.intake(ctx, n, forDuration(r.cfg.duration))
-	var events int64
-	for _, id := range r.ledger.ackedIDs[before:] {
-		if id%failedEvery == 0 {
-			events++
-		}
-	}
-	got, err := subs.finish(events)
+	return r.addStreamRow(fmt.Sprintf("signed intake while %d subscribers read the stream over REST, vs without", r.cfg.subscribers),
+		n, res, &without, subs, r.eventsSince(before, failedEvery), intakeErr)
+}
+
+// streamURL is the service's StreamDisconnections over REST.
+func (r *storeRun) streamURL() string { return "http://" + r.svc.rest + "/v1/disconnections:stream" }
+
+// addStreamRow adds a row of intake that subscribers read, with the events
+// they received of those they were to get, and the events' latency.
+func (r *storeRun) addStreamRow(name string, n int, res result, base *row, subs *subscribers, perStream int64, intakeErr error) error {
+	got, p50, p99, err := subs.finish(perStream)
 	if err := errors.Join(intakeErr, err); err != nil {
 		return err
 	}
-	r.add(fmt.Sprintf("signed intake while %d subscribers read the stream over REST, vs without", r.cfg.subscribers), n, res, &without)
+	r.add(name, n, res, base)
 	last := &r.rep.Rows[len(r.rep.Rows)-1]
-	last.EventsExpected, last.EventsReceived = events*int64(r.cfg.subscribers), got
-	fmt.Fprintf(r.stderr, "%s: the subscribers received %d of %d events\n", r.store, got, last.EventsExpected)
+	last.EventsExpected, last.EventsReceived = perStream*int64(subs.n), got
+	last.EventP50MS, last.EventP99MS = ms(p50), ms(p99)
+	fmt.Fprintf(r.stderr, "%s: the subscribers received %d of %d events, p50 %.2f ms, p99 %.2f ms after receipt\n",
+		r.store, got, last.EventsExpected, last.EventP50MS, last.EventP99MS)
 	return nil
 }
 

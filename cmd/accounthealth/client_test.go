@@ -49,7 +49,7 @@ func (s *server) deliver(t *testing.T, bodies ...[]byte) {
 // process is the binary running in the background, its output collected.
 type process struct {
 	cmd            *exec.Cmd
-	stdout, stderr *lockedBuffer
+	stdout, stderr *logWatch
 	done           chan struct{}
 	exit           int // once done is closed
 }
@@ -66,7 +66,7 @@ func startBinary(t *testing.T, dir string, env []string, args ...string) *proces
 // end of the test if still running.
 func startProcess(t *testing.T, cmd *exec.Cmd) *process {
 	t.Helper()
-	p := &process{cmd: cmd, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan struct{})}
+	p := &process{cmd: cmd, stdout: newLogWatch(), stderr: newLogWatch(), done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -100,15 +100,10 @@ func (p *process) stop(t *testing.T, sig os.Signal) int {
 }
 
 // waitOutput waits until out holds want n times.
-func (p *process) waitOutput(t *testing.T, out *lockedBuffer, want string, n int) {
+func (p *process) waitOutput(t *testing.T, out *logWatch, want string, n int) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for strings.Count(out.String(), want) < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %q did not appear %d times within 15s\nstdout:\n%s\nstderr:\n%s", p.cmd.Args[1:], want, n, p.stdout, p.stderr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	out.waitFor(t, fmt.Sprintf("%d × %q from %s (stdout:\n%s\nstderr:\n%s)", n, want, p.cmd.Args[1:], p.stdout, p.stderr),
+		func(s string) bool { return strings.Count(s, want) >= n })
 }
 
 // The client commands against a served binary: what each prints, and the

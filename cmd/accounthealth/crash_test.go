@@ -308,7 +308,9 @@ func runCrash(t *testing.T, seed int64, n, kills int, dataDir string, storeArgs 
 // recovered and checked, its listeners up.
 func servingAt(t *testing.T, s *server) time.Time {
 	t.Helper()
-	for line := range strings.Lines(s.stderr.String()) {
+	// The line comes once the listeners are up, so it may follow the
+	// first answer to a probe.
+	for line := range strings.Lines(s.stderr.waitForText(t, "msg=serving")) {
 		if !strings.Contains(line, "msg=serving") {
 			continue
 		}

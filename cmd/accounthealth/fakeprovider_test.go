@@ -15,10 +15,10 @@ func TestFakeProviderLocalRun(t *testing.T) {
 	s := serve(t, t.TempDir(), "ACCOUNTHEALTH_ARGYLE_API_URL=http://"+fakeAddr+"/v2",
 		"ACCOUNTHEALTH_ARGYLE_API_KEY_ID=fake-key-id", "ACCOUNTHEALTH_ARGYLE_API_KEY_SECRET=fake-key-secret")
 
-	var out lockedBuffer
+	out := newLogWatch()
 	fake := exec.Command(binary, "fake-provider", "--addr", fakeAddr, "--webhook-url", "http://"+s.webhook+"/v1/webhooks/argyle")
 	fake.Env = append(cleanEnv(), "ACCOUNTHEALTH_WEBHOOK_SECRET="+fixtureSecret)
-	fake.Stdout, fake.Stderr = &out, &out
+	fake.Stdout, fake.Stderr = out, out
 	if err := fake.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -50,7 +50,7 @@ func commands() []command {
 		{"reconnect-link", "a Link user token and parameters that open Link at an account to fix it", runReconnectLink},
 		{"reconnect-invite", "re-send the user's original invite, never a new one", runReconnectInvite},
 		{"webhooks", "list, create or delete webhook subscriptions at the provider", runWebhooks},
-		{"endpoints", "outbound webhooks: add, list, get, update, disable, enable, delete, rotate-secret, test, messages, replay", runEndpoints},
+		{"endpoints", "outbound webhook endpoints: add, list, get, update, disable, enable, delete, rotate-secret, test, messages, attempts, replay, retry", runEndpoints},
 		{"token", "make an internal API token (token new NAME)", runToken},
 		{"rebuild", "re-derive every account's health from the log under this binary's rules", runRebuild},
 		{"check", "check every record against its log, and the change log's order (read-only)", runCheck},

@@ -123,28 +123,64 @@ func TestUsageAndExitCodes(t *testing.T) {
 	}
 }
 
-// lockedBuffer collects a child process's output while the test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+// logWatch collects a process's output, and lets a test wait for a line.
+type logWatch struct {
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	changed chan struct{} // closed, and replaced, at each write: every waiter wakes
 }
 
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
+func newLogWatch() *logWatch { return &logWatch{changed: make(chan struct{})} }
+
+func (w *logWatch) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(b)
+	close(w.changed)
+	w.changed = make(chan struct{})
+	return len(b), nil
 }
 
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+func (w *logWatch) String() string {
+	s, _ := w.snapshot()
+	return s
+}
+
+// snapshot returns the output so far and a channel closed at the next write.
+func (w *logWatch) snapshot() (string, <-chan struct{}) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String(), w.changed
+}
+
+// waitFor returns the output once cond holds for it; it fails the test
+// when a minute passes first, as only a hung process takes that long.
+func (w *logWatch) waitFor(t *testing.T, what string, cond func(string) bool) string {
+	t.Helper()
+	deadline := time.After(time.Minute)
+	for {
+		out, changed := w.snapshot()
+		if cond(out) {
+			return out
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatalf("no %s within a minute:\n%s", what, out)
+		}
+	}
+}
+
+// waitForText waits for s in the output (see waitFor).
+func (w *logWatch) waitForText(t *testing.T, s string) string {
+	t.Helper()
+	return w.waitFor(t, fmt.Sprintf("%q", s), func(out string) bool { return strings.Contains(out, s) })
 }
 
 // server is a running `accounthealth serve` process.
 type server struct {
 	cmd                 *exec.Cmd
-	stderr              *lockedBuffer
+	stderr              *logWatch
 	webhook, grpc, rest string
 	dataDir             string
 }
@@ -169,7 +205,7 @@ func serve(t *testing.T, dataDir string, env ...string) *server {
 // serveOn is serve on the given addresses (a restart keeps them).
 func serveOn(t *testing.T, webhook, grpc, rest, dataDir string, env ...string) *server {
 	t.Helper()
-	s := &server{webhook: webhook, grpc: grpc, rest: rest, dataDir: dataDir, stderr: &lockedBuffer{}}
+	s := &server{webhook: webhook, grpc: grpc, rest: rest, dataDir: dataDir, stderr: newLogWatch()}
 	s.cmd = exec.Command(binary, "serve")
 	s.cmd.Env = append(cleanEnv(),
 		"ACCOUNTHEALTH_WEBHOOK_ADDR="+s.webhook, "ACCOUNTHEALTH_GRPC_ADDR="+s.grpc, "ACCOUNTHEALTH_API_ADDR="+s.rest,

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -205,49 +203,6 @@ func TestWebhooksListFlagsBlindSubscriptions(t *testing.T) {
 	}
 }
 
-// logWatch collects a process's log, and lets a test wait for a line.
-type logWatch struct {
-	mu    sync.Mutex
-	buf   bytes.Buffer
-	wrote chan struct{} // one pending token: something was written since the last look
-}
-
-func newLogWatch() *logWatch { return &logWatch{wrote: make(chan struct{}, 1)} }
-
-func (w *logWatch) Write(b []byte) (int, error) {
-	w.mu.Lock()
-	w.buf.Write(b)
-	w.mu.Unlock()
-	select {
-	case w.wrote <- struct{}{}:
-	default:
-	}
-	return len(b), nil
-}
-
-func (w *logWatch) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.String()
-}
-
-// waitFor returns the log once it holds s; it fails the test when a
-// minute passes first, as only a hung process takes that long.
-func (w *logWatch) waitFor(t *testing.T, s string) string {
-	t.Helper()
-	deadline := time.After(time.Minute)
-	for {
-		if log := w.String(); strings.Contains(log, s) {
-			return log
-		}
-		select {
-		case <-w.wrote:
-		case <-deadline:
-			t.Fatalf("no %q in the log within a minute:\n%s", s, w)
-		}
-	}
-}
-
 // startServe runs serve against the fake provider, its log in a logWatch.
 func startServe(t *testing.T, p *providerEnv, env ...string) (*exec.Cmd, *logWatch) {
 	t.Helper()
@@ -271,7 +226,7 @@ func TestServeWarnsOfBlindSubscriptions(t *testing.T) {
 	lean := p.subscribe(t, provider.WebhookSpec{Events: []string{"accounts.updated"}, Name: "lean", URL: hooksURL, Secret: fixtureSecret})
 	_, log := startServe(t, p, "ACCOUNTHEALTH_WEBHOOK_PUBLIC_URL="+hooksURL)
 
-	log.waitFor(t, `msg="webhook subscriptions checked" subscriptions=1 problems=5`)
+	log.waitForText(t, `msg="webhook subscriptions checked" subscriptions=1 problems=5`)
 	out := log.String()
 	for _, problem := range []string{"missing_event", "no_include_resource"} {
 		if !strings.Contains(out, blindWarning+" subscription="+lean.ID+" problem="+problem) {
@@ -291,8 +246,8 @@ func TestServeWarnsOfBlindSubscriptions(t *testing.T) {
 func TestServeWarnsOnceWhenSubscriptionsCannotBeListed(t *testing.T) {
 	p := startProvider(t, nil)
 	_, log := startServe(t, p, "ACCOUNTHEALTH_ARGYLE_API_KEY_SECRET=wrong")
-	log.waitFor(t, "msg=serving")
-	out := log.waitFor(t, "webhook subscriptions not checked")
+	log.waitForText(t, "msg=serving")
+	out := log.waitForText(t, "webhook subscriptions not checked")
 	if n := strings.Count(out, "level=WARN msg=\"webhook subscriptions not checked: listing them at the provider failed"); n != 1 || !strings.Contains(out, "401") {
 		t.Errorf("%d warnings about the listing, want 1 naming the 401:\n%s", n, out)
 	}
@@ -324,7 +279,7 @@ func TestServeStartsWhileTheProviderHangs(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatalf("serve did not list the subscriptions within a minute:\n%s", log)
 	}
-	log.waitFor(t, "msg=serving")
+	log.waitForText(t, "msg=serving")
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

@@ -4,10 +4,9 @@
 // The export is a cursor over the change log (a stream.Subscription, so it
 // wakes on local commits and, on PostgreSQL, on other replicas' commits)
 // whose position lives in JetStream itself: the last message the stream
-// holds on the export's subjects names the change it carries (its
-// Nats-Msg-Id is outbound's stable id). Each message is published with the
-// stream sequence at which it expects that last message to be
-// (Nats-Expected-Last-Subject-Sequence), so the stream takes it only right
+// holds names the change it carries (its Nats-Msg-Id is outbound's stable
+// id). Each message is published with the stream sequence it expects to
+// follow (Nats-Expected-Last-Sequence), so the stream takes it only right
 // after the change before it. That one check makes the stream an exact
 // copy of the log's order:
 //   - a crash between a publish and its acknowledgement loses nothing and

@@ -249,6 +249,31 @@ func TestRefusesAnotherDatabasesStream(t *testing.T) {
 	}
 }
 
+// A stream whose last message the export did not publish cannot say where
+// the export stands: the export appends nothing to it, and says why.
+func TestRefusesAStreamItDoesNotOwn(t *testing.T) {
+	e := newEnv(t)
+	js := e.js()
+	if _, err := js.CreateStream(t.Context(), jetstream.StreamConfig{Name: DefaultStream, Subjects: []string{"accounthealth.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(t.Context(), "accounthealth.other", []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	e.ingest(story(0, 1)...)
+	x := e.export(e.broker, Options{})
+	e.logs.wait(t, "JetStream export paused; intake goes on, and the export resumes where the stream ends")
+	x.stop()
+	if st := streamState(t, js, DefaultStream); st.Msgs != 1 {
+		t.Errorf("stream holds %d messages, want only the foreign one", st.Msgs)
+	}
+	e.logs.mu.Lock()
+	defer e.logs.mu.Unlock()
+	if log := strings.Join(e.logs.lines, "\n"); !strings.Contains(log, "the export needs a stream of its own") {
+		t.Errorf("the log does not say why:\n%s", log)
+	}
+}
+
 func TestRedacted(t *testing.T) {
 	got := redacted("nats://user:secret@a:4222, nats://b:4222,tls://token@c:4222")
 	if strings.Contains(got, "secret") || strings.Contains(got, "token") || !strings.Contains(got, "nats://user:xxxxx@a:4222") ||

@@ -27,8 +27,8 @@ const headerRoom = 1024
 
 // position is where the export stands in the stream.
 type position struct {
-	streamSeq uint64 // the stream sequence of the last message on the export's subjects: what the next publish expects
-	changeSeq int64  // the change it carries, 0 if none
+	streamSeq uint64 // the stream's last sequence: what the next publish expects
+	changeSeq int64  // the change its last message carries, 0 if none
 }
 
 // session reads where the stream ends and exports the log after it until
@@ -72,9 +72,10 @@ func (e *Exporter) session(ctx context.Context, js jetstream.JetStream) (progres
 }
 
 // locate reads where the export stands in the stream, creating the stream
-// if it is missing: the stream sequence of the last message on the
-// export's subjects and the change it carries, read as one message, so
-// the two always agree.
+// if it is missing: the stream's last message, whose stream sequence and
+// change come in one read, so the two always agree. An empty stream (new,
+// purged, or aged out) stands at the last sequence its lookup reported:
+// had anything been appended since, the last message would have been found.
 func (e *Exporter) locate(ctx context.Context, js jetstream.JetStream) (position, error) {
 	ctx, cancel := context.WithTimeout(ctx, e.opts.AckTimeout)
 	defer cancel()
@@ -82,29 +83,28 @@ func (e *Exporter) locate(ctx context.Context, js jetstream.JetStream) (position
 	if err != nil {
 		return position{}, err
 	}
-	last, err := st.GetLastMsgForSubject(ctx, e.subjects())
+	// ">" reads the stream's last message directly, whatever its subject.
+	last, err := st.GetLastMsgForSubject(ctx, ">")
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		if n := st.CachedInfo().State.LastSeq; n > 0 {
+		n := st.CachedInfo().State.LastSeq
+		if n > 0 {
 			// Purged, or every message aged out: nothing says where the
 			// export stood, so it starts over and the stream gets every
 			// transition (see docs/jetstream.md).
 			e.opts.Logger.Warn("the JetStream stream holds no exported transition; exporting the whole change log to it", "stream", e.opts.Stream, "stream_last_seq", n)
 		}
-		return position{}, nil
+		return position{streamSeq: n}, nil
 	}
 	if err != nil {
 		return position{}, fmt.Errorf("natsexport: read the last message of stream %s: %w", e.opts.Stream, err)
 	}
 	seq, err := outbound.SeqOf(last.Header.Get(nats.MsgIdHdr))
 	if err != nil {
-		return position{}, fmt.Errorf("natsexport: the last message on %s in stream %s (sequence %d) was not published by the export, so it cannot say where the export stands: %w",
-			e.subjects(), e.opts.Stream, last.Sequence, err)
+		return position{}, fmt.Errorf("natsexport: the last message of stream %s (sequence %d, subject %s) was not published by the export, so it cannot say where the export stands; the export needs a stream of its own: %w",
+			e.opts.Stream, last.Sequence, last.Subject, err)
 	}
 	return position{streamSeq: last.Sequence, changeSeq: seq}, nil
 }
-
-// subjects is the filter of every subject the export publishes on.
-func (e *Exporter) subjects() string { return e.opts.SubjectPrefix + ".account.>" }
 
 // stream returns the export's stream, creating it when absent.
 func (e *Exporter) stream(ctx context.Context, js jetstream.JetStream) (jetstream.Stream, error) {
@@ -231,10 +231,11 @@ type outcome struct {
 
 // pipeline publishes batch after pos, all in flight at once, and waits for
 // every acknowledgement (each within AckTimeout). Each publish expects the
-// last message on the export's subjects to be at the sequence the one
-// before it would take, so the stream appends a message only right after
-// the change before it, whoever appended that: an acknowledged append is
-// a true position.
+// stream's last sequence to be the one the message before it would take,
+// so the stream appends a message only right after the change before it,
+// whoever appended that: an acknowledged append is a true position. (The
+// stream-wide check costs the server nothing; one on a wildcard subject
+// would scan the stream's subjects, one per account, at every publish.)
 func (e *Exporter) pipeline(js jetstream.JetStream, batch []message, pos position) outcome {
 	out := outcome{pos: pos}
 	futures := make([]jetstream.PubAckFuture, 0, len(batch))
@@ -242,7 +243,7 @@ func (e *Exporter) pipeline(js jetstream.JetStream, batch []message, pos positio
 		f, err := js.PublishMsgAsync(e.natsMsg(m),
 			jetstream.WithMsgID(m.ID),
 			jetstream.WithExpectStream(e.opts.Stream),
-			jetstream.WithExpectLastSequenceForSubject(pos.streamSeq+uint64(i), e.subjects()))
+			jetstream.WithExpectLastSequence(pos.streamSeq+uint64(i)))
 		if err != nil {
 			out.err = fmt.Errorf("natsexport: publish change %d: %w", m.Seq, err)
 			break

@@ -52,10 +52,8 @@ func authenticateGRPC(a *auth.Authenticator) authStep {
 			}
 		}
 		authz := ""
-		if md, ok := metadata.FromIncomingContext(ctx); ok {
-			if v := md.Get("authorization"); len(v) > 0 {
-				authz = v[0]
-			}
+		if v := metadata.ValueFromIncomingContext(ctx, "authorization"); len(v) > 0 {
+			authz = v[0]
 		}
 		name, err := a.Identify(verified, authz, addr)
 		if err != nil {
@@ -67,10 +65,8 @@ func authenticateGRPC(a *auth.Authenticator) authStep {
 
 // trustFrontEnd takes the caller the HTTP front end authenticated.
 func trustFrontEnd(ctx context.Context, _ string) (context.Context, error) {
-	if md, ok := metadata.FromIncomingContext(ctx); ok {
-		if v := md.Get(callerHeader); len(v) > 0 {
-			return context.WithValue(ctx, callerKey{}, v[len(v)-1]), nil
-		}
+	if v := metadata.ValueFromIncomingContext(ctx, callerHeader); len(v) > 0 {
+		return context.WithValue(ctx, callerKey{}, v[len(v)-1]), nil
 	}
 	return ctx, errors.New("a front end called without naming its caller")
 }

@@ -42,9 +42,12 @@ func withFakeLogging(t testing.TB, level slog.Level, st store.Store, configure .
 	e := startLogging(t, level, st, append([]func(*service.Config){func(c *service.Config) {
 		// Tests that want the provider sync turn it on.
 		c.SyncOnStart, c.ReconcileInterval = false, 0
+		// A generous timeout: a loaded machine (the race detector on two
+		// cores) can take a second to answer; a test of a hung provider
+		// shortens it (hungProviderTimeout).
 		c.Provider = provider.Config{
 			BaseURL: api.URL + "/v2", KeyID: "fake-key", KeySecret: fakeKeySecret,
-			Timeout: 300 * time.Millisecond, MaxElapsed: 2 * time.Second, MaxRetries: 2,
+			Timeout: 10 * time.Second, MaxElapsed: 20 * time.Second, MaxRetries: 2,
 			BackoffBase: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond,
 		}
 	}}, configure...)...)
@@ -55,6 +58,12 @@ func withFakeLogging(t testing.TB, level slog.Level, st store.Store, configure .
 	})
 	t.Cleanup(fake.Close)
 	return e, fake
+}
+
+// hungProviderTimeout gives up on a provider that never answers soon, for
+// the tests of one.
+func hungProviderTimeout(c *service.Config) {
+	c.Provider.Timeout, c.Provider.MaxElapsed = 300*time.Millisecond, 2*time.Second
 }
 
 // seed makes an account known to both the fake provider and the service,
@@ -235,7 +244,11 @@ func TestDeleteFailedAccountProviderFailures(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			e, fake := withFake(t, nil)
+			var configure []func(*service.Config)
+			if c.fault.Hang {
+				configure = append(configure, hungProviderTimeout)
+			}
+			e, fake := withFake(t, nil, configure...)
 			seed(t, e, fake, "acct", failedBody("acct"))
 			fake.AddFault(c.fault)
 			for _, dc := range deleteCalls {

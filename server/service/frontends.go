@@ -255,6 +255,11 @@ func (fe *frontEnds) ReloadCertificates() error {
 	return fe.certs.Reload()
 }
 
+// streamWorkers is how many calls at once run on kept goroutines: enough
+// for the callers a busy service has in flight, few enough that their
+// grown stacks (tens of KB each) stay a small part of the memory.
+const streamWorkers = 64
+
 // newGRPCServer makes one of the two gRPC servers; authn is its
 // authentication step.
 func newGRPCServer(cfg Config, tr tracing, logger *slog.Logger, authn authStep, extra ...grpc.ServerOption) *grpc.Server {
@@ -272,6 +277,12 @@ func newGRPCServer(cfg Config, tr tracing, logger *slog.Logger, authn authStep, 
 		// 10 s) to keep NATs and proxies from dropping them.
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		// Calls run on goroutines kept for the next call, whose stacks have
+		// already grown to what a handler (SQLite's in particular) needs:
+		// a new goroutine per call spent about a tenth of the service's CPU
+		// growing and copying its stack. Calls beyond the workers get a
+		// goroutine of their own, as without the option.
+		grpc.NumStreamWorkers(streamWorkers),
 	}, extra...)
 	opts = append(opts, tr.serverOptions()...)
 	return grpc.NewServer(opts...)

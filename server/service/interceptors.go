@@ -31,10 +31,8 @@ func newRequestID() string {
 // requestID returns the caller's id from metadata (bounded, so a caller
 // cannot flood the logs), or a new one.
 func requestID(ctx context.Context) string {
-	if md, ok := metadata.FromIncomingContext(ctx); ok {
-		if v := md.Get(requestIDHeader); len(v) > 0 && v[0] != "" && len(v[0]) <= 64 {
-			return v[0]
-		}
+	if v := firstMetadata(ctx, requestIDHeader); v != "" && len(v) <= 64 {
+		return v
 	}
 	return newRequestID()
 }

@@ -65,9 +65,11 @@ func (s *WebhookService) ReceiveArgyleWebhook(ctx context.Context, req *ahv1.Rec
 }
 
 // firstMetadata returns the first value of key in the call's metadata.
+// ValueFromIncomingContext copies that key's values only, where
+// FromIncomingContext copies all of them: it was the largest allocation
+// per delivery, once per interceptor.
 func firstMetadata(ctx context.Context, key string) string {
-	md, _ := metadata.FromIncomingContext(ctx)
-	if v := md.Get(key); len(v) > 0 {
+	if v := metadata.ValueFromIncomingContext(ctx, key); len(v) > 0 {
 		return v[0]
 	}
 	return ""

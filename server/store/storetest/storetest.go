@@ -56,6 +56,7 @@ func Run(t *testing.T, newDB Factory) {
 	}{
 		{"GetHealthRoundTrip", testGetHealthRoundTrip},
 		{"GetHealthNotFound", testGetHealthNotFound},
+		{"BlobsReadBackExact", testBlobsReadBackExact},
 		{"FailedThenConnectedChanges", testFailedThenConnectedChanges},
 		{"ReadChangesPaging", testReadChangesPaging},
 		{"ChangePagesBoundedInBytes", testChangePagesBoundedInBytes},

@@ -102,7 +102,7 @@ func scanBareEntry(sc Scanner) (store.Entry, error) {
 	if err := sc.Scan(er.dest()...); err != nil {
 		return store.Entry{}, err
 	}
-	return er.entry(), nil
+	return er.entry()
 }
 
 // Rebuilder gives a driver that embeds it its store.Store Derivation and

@@ -12,6 +12,7 @@ package sqlstore
 
 import (
 	"database/sql"
+	"fmt"
 	"math"
 	"slices"
 	"strconv"
@@ -30,12 +31,12 @@ var (
 		"remedy_action", "remedy_message", "remedy_link_account_id", "remedy_link_user_id",
 		"state_since", "last_event_type", "last_event_at", "consecutive_failures",
 		"ever_connected", "unconfirmed", "incident_state", "snapshot_at", "snapshot", "snapshot_received_at",
-		"confirmed_at",
+		"confirmed_at", "snapshot_codec",
 	}
 	// EntryCols are read back; an insert adds body_sha256.
 	EntryCols = []string{
 		"seq", "source", "event", "name", "account_id", "user_id",
-		"received_at", "outcome", "redeliveries", "actor", "body",
+		"received_at", "outcome", "redeliveries", "actor", "body", "body_codec",
 	}
 	ChangeCols = []string{
 		"seq", "entry_seq", "account_id", "user_id", "event",
@@ -51,6 +52,12 @@ var selectRecordsSQL = "SELECT " + strings.Join(RecordCols, ", ") + " FROM recor
 // GetRecordSQL selects the record of the account id it binds.
 func GetRecordSQL(p Placeholder) string {
 	return selectRecordsSQL + " WHERE account_id = " + p(1)
+}
+
+// GetRecordsWhereSQL selects the records that where (a condition on
+// account_id in the driver's dialect) selects.
+func GetRecordsWhereSQL(where string) string {
+	return selectRecordsSQL + " WHERE " + where
 }
 
 // Cols lists columns for a SELECT, qualified with a table alias.
@@ -195,25 +202,18 @@ func FromNanos(n sql.NullInt64) time.Time {
 	return time.Unix(0, n.Int64).UTC()
 }
 
-// blob stores an empty byte slice as NULL, so that it reads back as nil.
-func blob(b []byte) any {
-	if len(b) == 0 {
-		return nil
-	}
-	return b
-}
-
 // Scanner is one row: *sql.Row, *sql.Rows, pgx.Row and pgx.Rows all are.
 type Scanner interface{ Scan(dest ...any) error }
 
 // RecordArgs follows RecordCols.
 func RecordArgs(r *health.Record) []any {
+	snapshot, codec := packBlob(r.Snapshot)
 	return []any{
 		r.AccountID, r.UserID, r.State, r.ErrorCode, r.ErrorMessage,
 		r.Remedy.Action, r.Remedy.Message, r.Remedy.LinkAccountID, r.Remedy.LinkUserID,
 		Nanos(r.StateSince), r.LastEventType, Nanos(r.LastEventAt), r.ConsecutiveFailures,
-		r.EverConnected, r.Unconfirmed, r.IncidentState, Nanos(r.SnapshotAt), blob(r.Snapshot), Nanos(r.SnapshotReceivedAt),
-		Nanos(r.ConfirmedAt),
+		r.EverConnected, r.Unconfirmed, r.IncidentState, Nanos(r.SnapshotAt), snapshot, Nanos(r.SnapshotReceivedAt),
+		Nanos(r.ConfirmedAt), codec,
 	}
 }
 
@@ -223,24 +223,33 @@ func ScanRecord(sc Scanner) (health.Record, error) {
 		r                                                       health.Record
 		stateSince, lastEventAt, snapshotAt, snapshotReceivedAt sql.NullInt64
 		confirmedAt                                             sql.NullInt64
+		snapshot                                                []byte
+		codec                                                   int64
 	)
-	err := sc.Scan(
+	if err := sc.Scan(
 		&r.AccountID, &r.UserID, &r.State, &r.ErrorCode, &r.ErrorMessage,
 		&r.Remedy.Action, &r.Remedy.Message, &r.Remedy.LinkAccountID, &r.Remedy.LinkUserID,
 		&stateSince, &r.LastEventType, &lastEventAt, &r.ConsecutiveFailures,
-		&r.EverConnected, &r.Unconfirmed, &r.IncidentState, &snapshotAt, &r.Snapshot, &snapshotReceivedAt,
-		&confirmedAt,
-	)
+		&r.EverConnected, &r.Unconfirmed, &r.IncidentState, &snapshotAt, &snapshot, &snapshotReceivedAt,
+		&confirmedAt, &codec,
+	); err != nil {
+		return r, err
+	}
 	r.StateSince, r.LastEventAt, r.SnapshotAt = FromNanos(stateSince), FromNanos(lastEventAt), FromNanos(snapshotAt)
 	r.SnapshotReceivedAt, r.ConfirmedAt = FromNanos(snapshotReceivedAt), FromNanos(confirmedAt)
+	var err error
+	if r.Snapshot, err = unpackBlob(snapshot, codec); err != nil {
+		err = fmt.Errorf("record of account %q: %w", r.AccountID, err)
+	}
 	return r, err
 }
 
 // EntryArgs follows EntryCols without seq, then the body's hash.
 func EntryArgs(e *store.Entry, h [32]byte) []any {
+	body, codec := packBlob(e.Body)
 	return []any{
 		e.Source, e.Event, e.Name, e.AccountID, e.UserID,
-		Nanos(e.ReceivedAt), e.Outcome, e.Redeliveries, e.Actor, blob(e.Body), h[:],
+		Nanos(e.ReceivedAt), e.Outcome, e.Redeliveries, e.Actor, body, codec, h[:],
 	}
 }
 
@@ -254,28 +263,34 @@ func ScanEntry(sc Scanner) (store.Entry, error) {
 	if err := sc.Scan(append(er.dest(), cr.dest()...)...); err != nil {
 		return store.Entry{}, err
 	}
-	e := er.entry()
+	e, err := er.entry()
 	e.Change = cr.change()
-	return e, nil
+	return e, err
 }
 
 // entryRow scans an entry; dest and entry go in pairs.
 type entryRow struct {
 	e          store.Entry
 	receivedAt sql.NullInt64
+	body       []byte
+	bodyCodec  int64
 }
 
 func (r *entryRow) dest() []any {
 	e := &r.e
 	return []any{
 		&e.Seq, &e.Source, &e.Event, &e.Name, &e.AccountID, &e.UserID,
-		&r.receivedAt, &e.Outcome, &e.Redeliveries, &e.Actor, &e.Body,
+		&r.receivedAt, &e.Outcome, &e.Redeliveries, &e.Actor, &r.body, &r.bodyCodec,
 	}
 }
 
-func (r *entryRow) entry() store.Entry {
+func (r *entryRow) entry() (store.Entry, error) {
 	r.e.ReceivedAt = FromNanos(r.receivedAt)
-	return r.e
+	var err error
+	if r.e.Body, err = unpackBlob(r.body, r.bodyCodec); err != nil {
+		err = fmt.Errorf("entry %d: %w", r.e.Seq, err)
+	}
+	return r.e, err
 }
 
 // ChangeArgs follows ChangeCols without seq.

@@ -1,7 +1,9 @@
 package sqlstore
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -345,4 +347,86 @@ func TestGuardFail(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestBlobCodec: a value is stored compressed only when that saves bytes,
+// reads back byte for byte either way, and a damaged or unknown stored
+// value is an error, never other bytes.
+func TestBlobCodec(t *testing.T) {
+	json := []byte(strings.Repeat(`{"employer":"Whole Goods Market","status":"connected"},`, 20))
+	for _, tc := range []struct {
+		name      string
+		in        []byte
+		wantCodec int64
+	}{
+		{"compressible JSON", json, codecZstd},
+		{"too small to gain", []byte(`{}`), codecRaw},
+		{"empty", []byte{}, codecRaw},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			value, codec := packBlob(tc.in)
+			if codec != tc.wantCodec {
+				t.Fatalf("codec %d, want %d", codec, tc.wantCodec)
+			}
+			stored, _ := value.([]byte)
+			if codec == codecZstd && len(stored) >= len(tc.in) {
+				t.Errorf("stored %d bytes for %d", len(stored), len(tc.in))
+			}
+			got, err := unpackBlob(stored, codec)
+			if err != nil || !bytes.Equal(got, tc.in) || (len(tc.in) == 0) != (got == nil) {
+				t.Errorf("unpackBlob = %q, %v; want %q (nil when empty)", got, err, tc.in)
+			}
+		})
+	}
+	z, _ := packBlob(json)
+	damaged := bytes.Clone(z.([]byte))
+	damaged[len(damaged)/2] ^= 0xff
+	if got, err := unpackBlob(damaged, codecZstd); err == nil {
+		t.Errorf("a damaged frame read back as %d bytes, want an error", len(got))
+	}
+	if _, err := unpackBlob(json, 7); err == nil || !strings.Contains(err.Error(), "unknown codec 7") {
+		t.Errorf("codec 7: %v, want an unknown codec error", err)
+	}
+	if got, err := unpackBlob(json, codecRaw); err != nil || !bytes.Equal(got, json) {
+		t.Errorf("a value stored as given (rows of before the codec) read back as %q, %v", got, err)
+	}
+}
+
+// TestDictionariesFrozen: stored frames need their dictionary's exact bytes
+// to decompress, so an edit of one (instead of a new one beside it) fails
+// here rather than in a store in production.
+func TestDictionariesFrozen(t *testing.T) {
+	const want = "73223e9ae468a91ecacf2a0eefad5545db3f243cf7289f9f9c4545392d36a903"
+	if got := fmt.Sprintf("%x", sha256.Sum256(dictionary1)); got != want {
+		t.Errorf("zstd_dictionary_1.bin has SHA-256 %s, want %s: never edit a dictionary, add one", got, want)
+	}
+}
+
+func BenchmarkBlobCodec(b *testing.B) {
+	body := []byte(`{"event":"accounts.updated","name":"accounthealth-bench","data":{"account":"0190a1e3-0001-7c12-8e55-6b2d9f0c1a11",` +
+		`"user":"0190a1e2-0001-7b41-9f2e-1d7c3a4b5e60","resource":{"id":"0190a1e3-0001-7c12-8e55-6b2d9f0c1a11",` +
+		`"user":"0190a1e2-0001-7b41-9f2e-1d7c3a4b5e60","employers":["Northwind Logistics"],"item":"item_000012345",` +
+		`"source":"paychex","created_at":"2026-11-02T08:01:02.123456Z","updated_at":"2026-11-30T10:11:12.654321Z",` +
+		`"scanned_at":"2026-11-30T10:11:12.654321Z","connection":{"status":"connected","error_code":null,` +
+		`"error_message":null,"updated_at":"2026-11-30T10:11:12.654321Z"},"direct_deposit_switch":{"status":"idle",` +
+		`"error_code":null,"error_message":null,"updated_at":"2026-11-02T08:01:02.123456Z"},"availability":{` +
+		`"gigs":null,"shifts":null,"paystubs":{"status":"synced","updated_at":"2026-11-30T10:11:12.654321Z",` +
+		`"available_count":12,"available_from":"2025-11-01T00:00:00Z","available_to":"2026-11-30T00:00:00Z"}},` +
+		`"ongoing_refresh":{"status":"enabled"}}}}`)
+	stored, codec := packBlob(body)
+	b.Logf("%d bytes stored as %d (codec %d)", len(body), len(stored.([]byte)), codec)
+	b.Run("pack", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			packBlob(body)
+		}
+	})
+	b.Run("unpack", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := unpackBlob(stored.([]byte), codec); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
