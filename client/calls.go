@@ -30,13 +30,15 @@ type ListOptions struct {
 	PageSize int32
 	// PageToken is the previous page's NextPageToken; AllHealth starts there.
 	PageToken string
+	// Order is by account id when unspecified, else by time in state.
+	Order ahv1.AccountOrder
 }
 
-// ListHealth returns one page of accounts, ordered by account id.
+// ListHealth returns one page of accounts, in opts.Order.
 func (c *Client) ListHealth(ctx context.Context, opts ListOptions) (*ahv1.ListAccountHealthResponse, error) {
 	return c.api.ListAccountHealth(ctx, &ahv1.ListAccountHealthRequest{
 		UserId: opts.UserID, Item: opts.Item, States: opts.States, ErrorCodes: opts.ErrorCodes,
-		PageSize: opts.PageSize, PageToken: opts.PageToken,
+		PageSize: opts.PageSize, PageToken: opts.PageToken, OrderBy: opts.Order,
 	})
 }
 

@@ -78,17 +78,19 @@ func linkText(l *ahv1.LinkParameters) string {
 
 func runHealthList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newClientCommand("health list", "health list [flags]",
-		"Lists accounts ordered by id, one page at a time (--all for every page). Filters of different flags all apply;\nrepeated flags, or comma-separated values, match any of them.",
+		"Lists accounts ordered by id (or --order), one page at a time (--all for every page). Filters of different\nflags all apply; repeated flags, or comma-separated values, match any of them.",
 		stdout, stderr)
 	var opts client.ListOptions
 	var states enumFlag[ahv1.HealthState]
 	var codes listFlag
+	var order enumFlag[ahv1.AccountOrder]
 	c.fs.StringVar(&opts.UserID, "user", "", "only this user's accounts")
 	c.fs.StringVar(&opts.Item, "item", "", "only accounts on this payroll platform, e.g. item_000077001")
 	c.fs.Var(&states, "state", "only accounts in this state: "+enumChoices(ahv1.HealthState(0).Descriptor()))
 	c.fs.Var(&codes, "error-code", "only accounts with this error code, e.g. auth_required")
 	pageSize := c.fs.Int("page-size", 50, "accounts per page, 0..500 (0: the server's default, 50)")
 	c.fs.StringVar(&opts.PageToken, "page-token", "", "start at this page (a previous list says when there are more)")
+	c.fs.Var(&order, "order", "by time in state instead of id: "+enumChoices(ahv1.AccountOrder(0).Descriptor())+" (ASC: the longest in their state first)")
 	all := c.fs.Bool("all", false, "list every page")
 	ids := c.fs.Bool("ids", false, "print only the account ids, one a line, whatever -o says: ID=$(accounthealth health list --error-code invalid_mfa --ids)")
 	var wide bool
@@ -99,6 +101,12 @@ func runHealthList(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	defer cl.Close()
 	opts.States, opts.ErrorCodes, opts.PageSize = states.values, codes, int32(*pageSize)
+	if len(order.values) > 1 {
+		return usageError{fmt.Errorf("order: takes one order, not %s", order.String())}
+	}
+	if len(order.values) == 1 {
+		opts.Order = order.values[0]
+	}
 
 	columns := []string{"ACCOUNT!", "STATE", "ERROR", "SINCE"}
 	if wide {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -34,7 +35,9 @@ func TestDashboard(t *testing.T) {
 	env := []string{"ACCOUNTHEALTH_ARGYLE_API_URL=" + provider.URL + "/v2", "ACCOUNTHEALTH_ARGYLE_API_KEY_ID=" + providerfake.DefaultKeyID,
 		"ACCOUNTHEALTH_ARGYLE_API_KEY_SECRET=" + providerfake.DefaultKeySecret,
 		// Nothing but the test changes the accounts.
-		"ACCOUNTHEALTH_SYNC_ON_START=false", "ACCOUNTHEALTH_RECONCILE_INTERVAL=0"}
+		"ACCOUNTHEALTH_SYNC_ON_START=false", "ACCOUNTHEALTH_RECONCILE_INTERVAL=0",
+		// A failing endpoint's message is a dead letter after one attempt.
+		"ACCOUNTHEALTH_NOTIFY_RETRY_SCHEDULE=0s"}
 	s := serve(t, dir, env...)
 
 	t.Run("Overview", func(t *testing.T) { testDashboardOverview(t, openTab(t, browser), s) })
@@ -55,6 +58,7 @@ func TestDashboard(t *testing.T) {
 			}
 		}
 	})
+	t.Run("Endpoints", func(t *testing.T) { testDashboardEndpoints(t, openTab(t, browser), s) })
 	// Last: it restarts the server.
 	t.Run("LiveFeed", func(t *testing.T) {
 		testDashboardFeed(t, openTab(t, browser, "ERR_CONNECTION_REFUSED", "ERR_EMPTY_RESPONSE", "ERR_INCOMPLETE_CHUNKED_ENCODING"), s, dir, env)
@@ -207,6 +211,44 @@ func testDashboardAccounts(t *testing.T, tab context.Context, s *server) {
 	}
 	browse(t, tab, "search an unknown account", chromedp.Navigate("http://"+s.rest+"/ui/#/accounts?account=nobody"))
 	waitJS[bool](t, tab, `!!document.querySelector('#no-accounts')`)
+	testDashboardSortBySince(t, tab, s)
+}
+
+// testDashboardSortBySince: the "In state since" header sorts the table
+// as ListAccountHealth orders it, the longest in their state first, then,
+// clicked again, the newest first.
+func testDashboardSortBySince(t *testing.T, tab context.Context, s *server) {
+	browse(t, tab, "open the accounts", chromedp.Navigate("http://"+s.rest+"/ui/#/accounts"))
+	for _, order := range []string{"state_since_asc", "state_since_desc"} {
+		browse(t, tab, "sort "+order, chromedp.Click(chromedp.CSS(`#sort-since`)))
+		ids := waitJS[[]string](t, tab, drawn("#/accounts?order="+order)+`[...document.querySelectorAll('#accounts tbody tr')].map(r => r.dataset.account)`)
+		var page struct{ Accounts []struct{ AccountID string } }
+		if err := json.Unmarshal([]byte(s.restBody(t, "/v1/accounts/health?pageSize=50&orderBy="+order)), &page); err != nil {
+			t.Fatal(err)
+		}
+		var want []string
+		for _, a := range page.Accounts {
+			want = append(want, a.AccountID)
+		}
+		if len(ids) != 50 || !slices.Equal(ids, want) {
+			t.Errorf("sorted %s: the page shows %v, the API %v", order, ids, want)
+		}
+		since := evalJS[[]float64](t, tab, `[...document.querySelectorAll('#accounts tbody td[data-since]')].map(td => Date.parse(td.dataset.since))`)
+		if order == "state_since_desc" {
+			slices.Reverse(since)
+		}
+		sorted := slices.IsSorted(since)
+		if !sorted || since[0] == since[len(since)-1] {
+			t.Errorf("sorted %s: times in state %v", order, since)
+		}
+		if aria := evalJS[string](t, tab, `document.querySelector('#sort-since').parentElement.getAttribute('aria-sort')`); aria != map[string]string{"state_since_asc": "ascending", "state_since_desc": "descending"}[order] {
+			t.Errorf("sorted %s: aria-sort %q", order, aria)
+		}
+	}
+	browse(t, tab, "next page sorted", chromedp.Click(chromedp.CSS(`#next-page`)))
+	if n := waitJS[int](t, tab, `document.querySelector('main').dataset.drawn.includes('page=') && document.querySelectorAll('#accounts tbody tr').length`); n != seededAccounts-50 {
+		t.Errorf("second page sorted: %d rows, want %d", n, seededAccounts-50)
+	}
 }
 
 func testDashboardAccount(t *testing.T, tab context.Context, s *server) {

@@ -77,6 +77,16 @@ func TestTablesFitATerminal(t *testing.T) {
 		t.Errorf("health get does not wrap the remedy as\n%s\n%s", remedy, get)
 	}
 
+	// acct-1 entered its state first; by id it comes second.
+	for order, want := range map[string]string{"": longID + "\nacct-1\n", "state_since_asc": "acct-1\n" + longID + "\n", "STATE_SINCE_DESC": longID + "\nacct-1\n"} {
+		args := []string{"health", "list", "--ids", "--page-size", "1", "--all"}
+		if order != "" {
+			args = append(args, "--order", order)
+		}
+		if ids := stdoutOf(t, env, args...); ids != want {
+			t.Errorf("health list --order %q printed %q, want %q", order, ids, want)
+		}
+	}
 	for _, args := range [][]string{{"--ids"}, {"--ids", "-o", "json"}} {
 		if ids := stdoutOf(t, env, append([]string{"health", "list", "--error-code", "invalid_mfa"}, args...)...); ids != "acct-1\n" {
 			t.Errorf("health list %s printed %q, want the one id", args, ids)

@@ -76,6 +76,12 @@ func (s *AccountHealthService) GetAccountHealth(ctx context.Context, req *ahv1.G
 	return &ahv1.GetAccountHealthResponse{AccountHealth: s.recordToProto(ctx, rec)}, nil
 }
 
+var healthOrders = map[ahv1.AccountOrder]store.HealthOrder{
+	ahv1.AccountOrder_ACCOUNT_ORDER_UNSPECIFIED:      store.ByAccountID,
+	ahv1.AccountOrder_ACCOUNT_ORDER_STATE_SINCE_ASC:  store.ByStateSinceAsc,
+	ahv1.AccountOrder_ACCOUNT_ORDER_STATE_SINCE_DESC: store.ByStateSinceDesc,
+}
+
 func (s *AccountHealthService) ListAccountHealth(ctx context.Context, req *ahv1.ListAccountHealthRequest) (*ahv1.ListAccountHealthResponse, error) {
 	if err := checkID("user_id", req.GetUserId(), false); err != nil {
 		return nil, err
@@ -94,6 +100,11 @@ func (s *AccountHealthService) ListAccountHealth(ctx context.Context, req *ahv1.
 		}
 		q.States = append(q.States, st)
 	}
+	order, ok := healthOrders[req.GetOrderBy()]
+	if !ok {
+		return nil, invalidArgument("order_by", "is "+req.GetOrderBy().String()+"; use ACCOUNT_ORDER_STATE_SINCE_ASC, ACCOUNT_ORDER_STATE_SINCE_DESC or leave it unset (account id)")
+	}
+	q.Order = order
 	page, err := s.store.ListHealth(ctx, q)
 	if err != nil {
 		return nil, pageError(err)

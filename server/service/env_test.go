@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -324,6 +325,10 @@ func (e *env) callREST(method string, req, resp proto.Message) codes.Code {
 		}
 		if r.GetPageToken() != "" {
 			q.Set("pageToken", r.GetPageToken())
+		}
+		if r.GetOrderBy() != ahv1.AccountOrder_ACCOUNT_ORDER_UNSPECIFIED {
+			// The short lower-case name, as the dashboard sends it.
+			q.Set("orderBy", strings.ToLower(strings.TrimPrefix(r.GetOrderBy().String(), "ACCOUNT_ORDER_")))
 		}
 	case *ahv1.GetItemHealthRequest:
 		u = base + "/v1/items/" + url.PathEscape(r.GetItem()) + "/health"

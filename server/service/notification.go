@@ -1,6 +1,7 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"slices"
@@ -51,7 +52,13 @@ func (s *NotificationService) GetEndpoint(ctx context.Context, req *ahv1.GetEndp
 	if err != nil {
 		return nil, s.fail(ctx, err)
 	}
-	return &ahv1.GetEndpointResponse{Endpoint: s.endpointToProto(ctx, e)}, nil
+	backlogs, err := s.backlogs(ctx)
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	out := s.endpointToProto(ctx, e)
+	out.Backlog = cmp.Or(backlogs[e.ID], &ahv1.EndpointBacklog{})
+	return &ahv1.GetEndpointResponse{Endpoint: out}, nil
 }
 
 func (s *NotificationService) ListEndpoints(ctx context.Context, _ *ahv1.ListEndpointsRequest) (*ahv1.ListEndpointsResponse, error) {
@@ -59,9 +66,31 @@ func (s *NotificationService) ListEndpoints(ctx context.Context, _ *ahv1.ListEnd
 	if err != nil {
 		return nil, s.fail(ctx, err)
 	}
+	backlogs, err := s.backlogs(ctx)
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
 	out := &ahv1.ListEndpointsResponse{}
 	for _, e := range es {
-		out.Endpoints = append(out.Endpoints, s.endpointToProto(ctx, e))
+		ep := s.endpointToProto(ctx, e)
+		ep.Backlog = cmp.Or(backlogs[e.ID], &ahv1.EndpointBacklog{})
+		out.Endpoints = append(out.Endpoints, ep)
+	}
+	return out, nil
+}
+
+// backlogs is the backlog of every endpoint with one, by id.
+func (s *NotificationService) backlogs(ctx context.Context) (map[string]*ahv1.EndpointBacklog, error) {
+	stats, err := s.notifier.Stats(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]*ahv1.EndpointBacklog, len(stats))
+	for _, st := range stats {
+		out[st.EndpointID] = &ahv1.EndpointBacklog{
+			Pending: int32(st.Pending), Retrying: int32(st.Retrying), DeadLetters: int32(st.Exhausted),
+			OldestPendingAt: timeToProto(st.OldestAt),
+		}
 	}
 	return out, nil
 }
@@ -98,7 +127,7 @@ func (s *NotificationService) UpdateEndpoint(ctx context.Context, req *ahv1.Upda
 }
 
 func (s *NotificationService) DisableEndpoint(ctx context.Context, req *ahv1.DisableEndpointRequest) (*ahv1.DisableEndpointResponse, error) {
-	e, err := s.notifier.SetDisabled(ctx, req.GetId(), true, "disabled through the API")
+	e, err := s.notifier.SetDisabled(ctx, req.GetId(), true, "disabled through the API by "+callerName(ctx))
 	if err != nil {
 		return nil, s.fail(ctx, err)
 	}

@@ -340,6 +340,14 @@ func TestNotifyDeadLetterView(t *testing.T) {
 	if err != nil || len(page.GetMessages()) != 1 || page.GetMessages()[0].GetAttempts() != 4 {
 		t.Fatalf("dead letters = %v, %v; want the message after 4 attempts", page, err)
 	}
+	got, err := e.notifications().GetEndpoint(t.Context(), &ahv1.GetEndpointRequest{Id: ep.GetId()})
+	if b := got.GetEndpoint().GetBacklog(); err != nil || b.GetDeadLetters() != 1 || b.GetPending() != 0 || b.GetOldestPendingAt() != nil {
+		t.Errorf("GetEndpoint backlog = %v, %v; want 1 dead letter, nothing pending", b, err)
+	}
+	list, err := e.notifications().ListEndpoints(t.Context(), &ahv1.ListEndpointsRequest{})
+	if err != nil || len(list.GetEndpoints()) != 1 || list.GetEndpoints()[0].GetBacklog().GetDeadLetters() != 1 {
+		t.Errorf("ListEndpoints = %v, %v; want the endpoint with 1 dead letter", list, err)
+	}
 }
 
 func TestNotifyRotationOverlap(t *testing.T) {

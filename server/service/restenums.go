@@ -24,6 +24,9 @@ var queryEnums = []queryEnum{
 	{"kinds", "/", ahv1.TransitionKind(0).Descriptor()},
 	{"statuses", "/v1/endpoints/", ahv1.MessageStatus(0).Descriptor()}, // ListMessages
 	{"statuses", "/v1/items/", ahv1.ItemStatus(0).Descriptor()},        // ListItemHealth
+	// ListAccountHealth's order, by its JSON and its proto name.
+	{"orderBy", "/", ahv1.AccountOrder(0).Descriptor()},
+	{"order_by", "/", ahv1.AccountOrder(0).Descriptor()},
 }
 
 // shortEnumNames lets REST callers write enum values as the CLI does:

@@ -3,6 +3,7 @@ package service_test
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	ahv1 "github.com/accounthealth/accounthealth/gen/accounthealth/v1"
 	"github.com/accounthealth/accounthealth/server/service"
@@ -374,5 +376,69 @@ func TestListAccountHealthFiltersAndPages(t *testing.T) {
 				t.Errorf("paged = %s", got)
 			}
 		})
+	}
+}
+
+// TestListAccountHealthByStateSince: ordered by the time each account
+// entered its state, either way, in pages; a token only continues its
+// own order, and an unknown order is refused naming the field.
+func TestListAccountHealthByStateSince(t *testing.T) {
+	e := start(t, nil)
+	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	// Each enters its state when received: in this order.
+	for _, id := range []string{"acc-c", "acc-a", "acc-d", "acc-b"} {
+		e.deliver(updatedBody(id, "user", "error", "auth_required", at))
+	}
+	e.deliver(updatedBody("acc-a", "user", "connected", "", at.Add(time.Minute))) // now the newest in its state
+	asc, desc := ahv1.AccountOrder_ACCOUNT_ORDER_STATE_SINCE_ASC, ahv1.AccountOrder_ACCOUNT_ORDER_STATE_SINCE_DESC
+	disconnected := ahv1.HealthState_HEALTH_STATE_DISCONNECTED
+	for _, r := range readers {
+		t.Run(r.name, func(t *testing.T) {
+			for _, c := range []struct {
+				req  *ahv1.ListAccountHealthRequest
+				want string
+			}{
+				{&ahv1.ListAccountHealthRequest{OrderBy: asc, PageSize: 3}, "acc-c,acc-d,acc-b,acc-a"},
+				{&ahv1.ListAccountHealthRequest{OrderBy: desc, PageSize: 1}, "acc-a,acc-b,acc-d,acc-c"},
+				{&ahv1.ListAccountHealthRequest{OrderBy: desc, PageSize: 2, States: []ahv1.HealthState{disconnected}}, "acc-b,acc-d,acc-c"},
+			} {
+				var seen []string
+				for range 10 {
+					resp := &ahv1.ListAccountHealthResponse{}
+					if code := r.call(e, "ListAccountHealth", c.req, resp); code != codes.OK {
+						t.Fatalf("%v: %s", c.req, code)
+					}
+					for _, a := range resp.GetAccounts() {
+						seen = append(seen, a.GetAccountId())
+					}
+					if c.req.PageToken = resp.GetNextPageToken(); c.req.PageToken == "" {
+						break
+					}
+				}
+				if got := strings.Join(seen, ","); got != c.want {
+					t.Errorf("%v: %s, want %s", c.req, got, c.want)
+				}
+			}
+			first := &ahv1.ListAccountHealthResponse{}
+			if code := r.call(e, "ListAccountHealth", &ahv1.ListAccountHealthRequest{OrderBy: asc, PageSize: 1}, first); code != codes.OK {
+				t.Fatal(code)
+			}
+			other := &ahv1.ListAccountHealthRequest{OrderBy: desc, PageSize: 1, PageToken: first.GetNextPageToken()}
+			if code := r.call(e, "ListAccountHealth", other, &ahv1.ListAccountHealthResponse{}); code != codes.InvalidArgument {
+				t.Errorf("an ascending token used descending: %s, want InvalidArgument", code)
+			}
+		})
+	}
+	err := e.conn.Invoke(t.Context(), "/accounthealth.v1.AccountHealthService/ListAccountHealth", &ahv1.ListAccountHealthRequest{OrderBy: 9}, &ahv1.ListAccountHealthResponse{})
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "order_by") {
+		t.Errorf("an unknown order: %v, want InvalidArgument naming order_by", err)
+	}
+	res, err := http.Get("http://" + e.addrs.API + "/v1/accounts/health?orderBy=sideways")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if body, _ := io.ReadAll(res.Body); res.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "STATE_SINCE_ASC") {
+		t.Errorf("REST orderBy=sideways: %d %s, want 400 naming the orders", res.StatusCode, body)
 	}
 }

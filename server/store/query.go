@@ -28,8 +28,9 @@ const tokenVersion = 1
 type tokenKind byte
 
 const (
-	healthToken tokenKind = 1 + iota // key: the last account id returned
-	entryToken                       // key: the last entry Seq returned, uvarint
+	healthToken      tokenKind = 1 + iota // key: the last account id returned
+	entryToken                            // key: the last entry Seq returned, uvarint
+	healthSinceToken                      // key: the last record's state since (Unix ns, varint) and account id
 )
 
 const tokenHeader = 2 + 8
@@ -77,29 +78,47 @@ func (q ChangeCountQuery) Check() error {
 }
 
 // Cursor validates q and says where its page starts: fetch up to limit
-// records with account id > after ("" for the first page).
-func (q HealthQuery) Cursor() (limit int, after string, err error) {
+// records after the key in q's order (a zero key for the first page).
+func (q HealthQuery) Cursor() (limit int, after HealthKey, err error) {
 	if limit, err = PageLimit(q.PageSize); err != nil {
-		return 0, "", err
+		return 0, HealthKey{}, err
 	}
 	for _, s := range q.States {
 		// StateUnknown is no state a record can be in: asking for it is a
 		// caller's mistake, not an empty filter.
 		if s < health.StateConnecting || s > health.StateRemoved {
-			return 0, "", fmt.Errorf("%w: unknown state %d", ErrInvalidArgument, int(s))
+			return 0, HealthKey{}, fmt.Errorf("%w: unknown state %d", ErrInvalidArgument, int(s))
 		}
 	}
-	key, err := decodeToken(q.PageToken, healthToken, q.filters())
-	if err != nil {
-		return 0, "", err
+	if q.Order < ByAccountID || q.Order > ByStateSinceDesc {
+		return 0, HealthKey{}, fmt.Errorf("%w: unknown order %d", ErrInvalidArgument, int(q.Order))
 	}
-	return limit, string(key), nil
+	if q.Order == ByAccountID {
+		key, err := decodeToken(q.PageToken, healthToken, q.filters())
+		return limit, HealthKey{AccountID: string(key)}, err
+	}
+	key, err := decodeToken(q.PageToken, healthSinceToken, q.filters())
+	if err != nil || key == nil {
+		return limit, HealthKey{}, err
+	}
+	nanos, n := binary.Varint(key)
+	if n <= 0 || n == len(key) {
+		return 0, HealthKey{}, fmt.Errorf("%w: malformed page token", ErrInvalidArgument)
+	}
+	return limit, HealthKey{StateSince: time.Unix(0, nanos).UTC(), AccountID: string(key[n:])}, nil
 }
 
-// NextPageToken is the token for the page after one whose last record has
-// account id last.
-func (q HealthQuery) NextPageToken(last string) string {
-	return encodeToken(healthToken, q.filters(), []byte(last))
+// NextPageToken is the token for the page after one whose last record is
+// last.
+func (q HealthQuery) NextPageToken(last health.Record) string {
+	if q.Order == ByAccountID {
+		return encodeToken(healthToken, q.filters(), []byte(last.AccountID))
+	}
+	var nanos int64 // a record without the time sorts as 1970, as in the store
+	if !last.StateSince.IsZero() {
+		nanos = last.StateSince.UnixNano()
+	}
+	return encodeToken(healthSinceToken, q.filters(), append(binary.AppendVarint(nil, nanos), last.AccountID...))
 }
 
 // filters encodes the query's filters canonically: the same filters in
@@ -126,6 +145,11 @@ func (q HealthQuery) filters() []byte {
 	// existed stay valid.
 	if q.Item != "" {
 		b = appendString(b, q.Item)
+	}
+	// The token kind tells account id order from state since; the
+	// direction is a filter, so a token is not reused the other way.
+	if q.Order != ByAccountID {
+		b = binary.AppendUvarint(b, uint64(q.Order))
 	}
 	return b
 }

@@ -1,21 +1,45 @@
 package store
 
 import (
+	"cmp"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/accounthealth/accounthealth/server/health"
 )
 
 func TestHealthTokenRoundTrip(t *testing.T) {
 	q := HealthQuery{UserID: "u", States: []health.State{health.StateDegraded, health.StateAuthFailed}, ErrorCodes: []string{"b", "a"}}
-	q.PageToken = q.NextPageToken("0190a1e3-2b7e-7d03-a1c4-3e8f5a6b7c22")
+	q.PageToken = q.NextPageToken(health.Record{AccountID: "0190a1e3-2b7e-7d03-a1c4-3e8f5a6b7c22"})
 	// The same filters in another order are the same query.
 	q.States = []health.State{health.StateAuthFailed, health.StateDegraded, health.StateAuthFailed}
 	q.ErrorCodes = []string{"a", "b"}
 	limit, after, err := q.Cursor()
-	if err != nil || limit != DefaultPageSize || after != "0190a1e3-2b7e-7d03-a1c4-3e8f5a6b7c22" {
+	if err != nil || limit != DefaultPageSize || after != (HealthKey{AccountID: "0190a1e3-2b7e-7d03-a1c4-3e8f5a6b7c22"}) {
 		t.Errorf("Cursor() = %d, %q, %v", limit, after, err)
+	}
+}
+
+func TestHealthSinceToken(t *testing.T) {
+	since := time.Date(2026, 12, 1, 7, 0, 0, 5, time.UTC)
+	for _, rec := range []health.Record{{AccountID: "a", StateSince: since}, {AccountID: "b"}} {
+		q := HealthQuery{States: []health.State{health.StateHealthy}, Order: ByStateSinceDesc}
+		q.PageToken = q.NextPageToken(rec)
+		_, after, err := q.Cursor()
+		want := HealthKey{AccountID: rec.AccountID, StateSince: cmp.Or(rec.StateSince, time.Unix(0, 0).UTC())}
+		if err != nil || !after.StateSince.Equal(want.StateSince) || after.AccountID != want.AccountID {
+			t.Errorf("Cursor() of the token after %+v = %+v, %v; want %+v", rec, after, err, want)
+		}
+		for _, other := range []HealthOrder{ByAccountID, ByStateSinceAsc} {
+			q.Order = other
+			if _, _, err := q.Cursor(); !errors.Is(err, ErrInvalidArgument) {
+				t.Errorf("a token of order %d used with order %d: %v, want ErrInvalidArgument", ByStateSinceDesc, other, err)
+			}
+		}
+	}
+	if _, _, err := (HealthQuery{Order: ByStateSinceDesc + 1}).Cursor(); !errors.Is(err, ErrInvalidArgument) {
+		t.Errorf("an unknown order: %v, want ErrInvalidArgument", err)
 	}
 }
 
@@ -35,16 +59,19 @@ func TestEntryTokenRoundTrip(t *testing.T) {
 // FuzzDecodeToken: no input makes the decoders panic, and whatever they
 // accept they could have issued.
 func FuzzDecodeToken(f *testing.F) {
-	f.Add((HealthQuery{}).NextPageToken("0190a1e3-2b7e-7d03-a1c4-3e8f5a6b7c22"))
+	f.Add((HealthQuery{}).NextPageToken(health.Record{AccountID: "0190a1e3-2b7e-7d03-a1c4-3e8f5a6b7c22"}))
+	f.Add((HealthQuery{Order: ByStateSinceDesc}).NextPageToken(health.Record{AccountID: "a", StateSince: time.Unix(1, 2)}))
 	f.Add((EntryQuery{AccountID: "a"}).NextPageToken(42, 7))
 	f.Add("")
 	f.Add("AQ")
 	f.Fuzz(func(t *testing.T, token string) {
-		hq := HealthQuery{PageToken: token}
-		if _, after, err := hq.Cursor(); err == nil && token != "" && hq.NextPageToken(after) != token {
-			t.Errorf("health token %q accepted but not reissued", token)
-		} else if err != nil && !errors.Is(err, ErrInvalidArgument) {
-			t.Errorf("health token %q: %v", token, err)
+		for _, order := range []HealthOrder{ByAccountID, ByStateSinceAsc, ByStateSinceDesc} {
+			hq := HealthQuery{Order: order, PageToken: token}
+			if _, after, err := hq.Cursor(); err == nil && token != "" && hq.NextPageToken(health.Record{AccountID: after.AccountID, StateSince: after.StateSince}) != token {
+				t.Errorf("health token %q (order %d) accepted but not reissued", token, order)
+			} else if err != nil && !errors.Is(err, ErrInvalidArgument) {
+				t.Errorf("health token %q (order %d): %v", token, order, err)
+			}
 		}
 		eq := EntryQuery{AccountID: "a", PageToken: token}
 		if _, after, pruned, err := eq.Cursor(); err == nil && token != "" && eq.NextPageToken(after, pruned) != token {

@@ -110,11 +110,32 @@ type HealthQuery struct {
 	Item       string         // only accounts on this payroll platform
 	States     []health.State // any of these
 	ErrorCodes []string       // any of these
-	PageSize   int            // 1..MaxPageSize; 0 means DefaultPageSize
-	PageToken  string         // from a previous HealthPage.NextPageToken
+	Order      HealthOrder
+	PageSize   int    // 1..MaxPageSize; 0 means DefaultPageSize
+	PageToken  string // from a previous HealthPage.NextPageToken
 }
 
-// HealthPage is one page of records ordered by account id. Besides
+// HealthOrder is the order of ListHealth's records.
+type HealthOrder int
+
+const (
+	ByAccountID HealthOrder = iota
+	// By the time each record entered its state, then account id: the
+	// longest in their state first (Asc) or the newest (Desc). A record
+	// without that time sorts as 1970.
+	ByStateSinceAsc
+	ByStateSinceDesc
+)
+
+// HealthKey is where a page of ListHealth starts: after (in the query's
+// order) the record with this account id, and, ordered by state since,
+// this StateSince.
+type HealthKey struct {
+	StateSince time.Time
+	AccountID  string // "" for the first page
+}
+
+// HealthPage is one page of records in the query's order. Besides
 // PageSize, a page is bounded by PageBytes of RecordBytes.
 type HealthPage struct {
 	Records       []health.Record

@@ -23,6 +23,60 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// AccountOrder is the order of ListAccountHealth's accounts.
+type AccountOrder int32
+
+const (
+	// By account id.
+	AccountOrder_ACCOUNT_ORDER_UNSPECIFIED AccountOrder = 0
+	// By state_since, oldest first (the longest in their state first), then
+	// account id.
+	AccountOrder_ACCOUNT_ORDER_STATE_SINCE_ASC AccountOrder = 1
+	// By state_since, newest first, then account id (descending).
+	AccountOrder_ACCOUNT_ORDER_STATE_SINCE_DESC AccountOrder = 2
+)
+
+// Enum value maps for AccountOrder.
+var (
+	AccountOrder_name = map[int32]string{
+		0: "ACCOUNT_ORDER_UNSPECIFIED",
+		1: "ACCOUNT_ORDER_STATE_SINCE_ASC",
+		2: "ACCOUNT_ORDER_STATE_SINCE_DESC",
+	}
+	AccountOrder_value = map[string]int32{
+		"ACCOUNT_ORDER_UNSPECIFIED":      0,
+		"ACCOUNT_ORDER_STATE_SINCE_ASC":  1,
+		"ACCOUNT_ORDER_STATE_SINCE_DESC": 2,
+	}
+)
+
+func (x AccountOrder) Enum() *AccountOrder {
+	p := new(AccountOrder)
+	*p = x
+	return p
+}
+
+func (x AccountOrder) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AccountOrder) Descriptor() protoreflect.EnumDescriptor {
+	return file_accounthealth_v1_account_health_service_proto_enumTypes[0].Descriptor()
+}
+
+func (AccountOrder) Type() protoreflect.EnumType {
+	return &file_accounthealth_v1_account_health_service_proto_enumTypes[0]
+}
+
+func (x AccountOrder) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AccountOrder.Descriptor instead.
+func (AccountOrder) EnumDescriptor() ([]byte, []int) {
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{0}
+}
+
 // DeletionOutcome says what a deletion did.
 type DeletionOutcome int32
 
@@ -71,11 +125,11 @@ func (x DeletionOutcome) String() string {
 }
 
 func (DeletionOutcome) Descriptor() protoreflect.EnumDescriptor {
-	return file_accounthealth_v1_account_health_service_proto_enumTypes[0].Descriptor()
+	return file_accounthealth_v1_account_health_service_proto_enumTypes[1].Descriptor()
 }
 
 func (DeletionOutcome) Type() protoreflect.EnumType {
-	return &file_accounthealth_v1_account_health_service_proto_enumTypes[0]
+	return &file_accounthealth_v1_account_health_service_proto_enumTypes[1]
 }
 
 func (x DeletionOutcome) Number() protoreflect.EnumNumber {
@@ -84,7 +138,7 @@ func (x DeletionOutcome) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use DeletionOutcome.Descriptor instead.
 func (DeletionOutcome) EnumDescriptor() ([]byte, []int) {
-	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{0}
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{1}
 }
 
 type GetAccountHealthRequest struct {
@@ -187,10 +241,12 @@ type ListAccountHealthRequest struct {
 	// early, with a next_page_token, before 1 MiB of them, but holds at
 	// least one.
 	PageSize int32 `protobuf:"varint,4,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	// next_page_token of the previous page.
+	// next_page_token of the previous page (of the same filters and order).
 	PageToken string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	// Only accounts on this payroll platform (the account object's item).
-	Item          string `protobuf:"bytes,6,opt,name=item,proto3" json:"item,omitempty"`
+	Item string `protobuf:"bytes,6,opt,name=item,proto3" json:"item,omitempty"`
+	// The order of the accounts; by account id when unspecified.
+	OrderBy       AccountOrder `protobuf:"varint,7,opt,name=order_by,json=orderBy,proto3,enum=accounthealth.v1.AccountOrder" json:"order_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -265,6 +321,13 @@ func (x *ListAccountHealthRequest) GetItem() string {
 		return x.Item
 	}
 	return ""
+}
+
+func (x *ListAccountHealthRequest) GetOrderBy() AccountOrder {
+	if x != nil {
+		return x.OrderBy
+	}
+	return AccountOrder_ACCOUNT_ORDER_UNSPECIFIED
 }
 
 type ListAccountHealthResponse struct {
@@ -2351,7 +2414,7 @@ const file_accounthealth_v1_account_health_service_proto_rawDesc = "" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\"b\n" +
 	"\x18GetAccountHealthResponse\x12F\n" +
-	"\x0eaccount_health\x18\x01 \x01(\v2\x1f.accounthealth.v1.AccountHealthR\raccountHealth\"\xdb\x01\n" +
+	"\x0eaccount_health\x18\x01 \x01(\v2\x1f.accounthealth.v1.AccountHealthR\raccountHealth\"\x96\x02\n" +
 	"\x18ListAccountHealthRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x125\n" +
 	"\x06states\x18\x02 \x03(\x0e2\x1d.accounthealth.v1.HealthStateR\x06states\x12\x1f\n" +
@@ -2360,7 +2423,8 @@ const file_accounthealth_v1_account_health_service_proto_rawDesc = "" +
 	"\tpage_size\x18\x04 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\x05 \x01(\tR\tpageToken\x12\x12\n" +
-	"\x04item\x18\x06 \x01(\tR\x04item\"\x80\x01\n" +
+	"\x04item\x18\x06 \x01(\tR\x04item\x129\n" +
+	"\border_by\x18\a \x01(\x0e2\x1e.accounthealth.v1.AccountOrderR\aorderBy\"\x80\x01\n" +
 	"\x19ListAccountHealthResponse\x12;\n" +
 	"\baccounts\x18\x01 \x03(\v2\x1f.accounthealth.v1.AccountHealthR\baccounts\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x19\n" +
@@ -2520,7 +2584,11 @@ const file_accounthealth_v1_account_health_service_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\"t\n" +
 	"\x16ListItemHealthResponse\x122\n" +
 	"\x05items\x18\x01 \x03(\v2\x1c.accounthealth.v1.ItemHealthR\x05items\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\xd2\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*t\n" +
+	"\fAccountOrder\x12\x1d\n" +
+	"\x19ACCOUNT_ORDER_UNSPECIFIED\x10\x00\x12!\n" +
+	"\x1dACCOUNT_ORDER_STATE_SINCE_ASC\x10\x01\x12\"\n" +
+	"\x1eACCOUNT_ORDER_STATE_SINCE_DESC\x10\x02*\xd2\x01\n" +
 	"\x0fDeletionOutcome\x12 \n" +
 	"\x1cDELETION_OUTCOME_UNSPECIFIED\x10\x00\x12!\n" +
 	"\x1dDELETION_OUTCOME_WOULD_DELETE\x10\x01\x12\x1c\n" +
@@ -2557,135 +2625,137 @@ func file_accounthealth_v1_account_health_service_proto_rawDescGZIP() []byte {
 	return file_accounthealth_v1_account_health_service_proto_rawDescData
 }
 
-var file_accounthealth_v1_account_health_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_accounthealth_v1_account_health_service_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_accounthealth_v1_account_health_service_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_accounthealth_v1_account_health_service_proto_goTypes = []any{
-	(DeletionOutcome)(0),                 // 0: accounthealth.v1.DeletionOutcome
-	(*GetAccountHealthRequest)(nil),      // 1: accounthealth.v1.GetAccountHealthRequest
-	(*GetAccountHealthResponse)(nil),     // 2: accounthealth.v1.GetAccountHealthResponse
-	(*ListAccountHealthRequest)(nil),     // 3: accounthealth.v1.ListAccountHealthRequest
-	(*ListAccountHealthResponse)(nil),    // 4: accounthealth.v1.ListAccountHealthResponse
-	(*GetHealthSummaryRequest)(nil),      // 5: accounthealth.v1.GetHealthSummaryRequest
-	(*GetHealthSummaryResponse)(nil),     // 6: accounthealth.v1.GetHealthSummaryResponse
-	(*StateCount)(nil),                   // 7: accounthealth.v1.StateCount
-	(*ErrorCodeCount)(nil),               // 8: accounthealth.v1.ErrorCodeCount
-	(*ListAccountEventsRequest)(nil),     // 9: accounthealth.v1.ListAccountEventsRequest
-	(*ListAccountEventsResponse)(nil),    // 10: accounthealth.v1.ListAccountEventsResponse
-	(*StreamDisconnectionsRequest)(nil),  // 11: accounthealth.v1.StreamDisconnectionsRequest
-	(*StreamDisconnectionsResponse)(nil), // 12: accounthealth.v1.StreamDisconnectionsResponse
-	(*DisconnectionEvent)(nil),           // 13: accounthealth.v1.DisconnectionEvent
-	(*DeliveryReference)(nil),            // 14: accounthealth.v1.DeliveryReference
-	(*Heartbeat)(nil),                    // 15: accounthealth.v1.Heartbeat
-	(*DeleteFailedAccountRequest)(nil),   // 16: accounthealth.v1.DeleteFailedAccountRequest
-	(*DeleteFailedAccountResponse)(nil),  // 17: accounthealth.v1.DeleteFailedAccountResponse
-	(*PurgeFailedAccountsRequest)(nil),   // 18: accounthealth.v1.PurgeFailedAccountsRequest
-	(*PurgeFailedAccountsResponse)(nil),  // 19: accounthealth.v1.PurgeFailedAccountsResponse
-	(*PurgeResult)(nil),                  // 20: accounthealth.v1.PurgeResult
-	(*RefreshAccountHealthRequest)(nil),  // 21: accounthealth.v1.RefreshAccountHealthRequest
-	(*RefreshAccountHealthResponse)(nil), // 22: accounthealth.v1.RefreshAccountHealthResponse
-	(*GetReconnectLinkRequest)(nil),      // 23: accounthealth.v1.GetReconnectLinkRequest
-	(*GetReconnectLinkResponse)(nil),     // 24: accounthealth.v1.GetReconnectLinkResponse
-	(*ResendInviteRequest)(nil),          // 25: accounthealth.v1.ResendInviteRequest
-	(*ResendInviteResponse)(nil),         // 26: accounthealth.v1.ResendInviteResponse
-	(*SyncAccountsRequest)(nil),          // 27: accounthealth.v1.SyncAccountsRequest
-	(*SyncAccountsResponse)(nil),         // 28: accounthealth.v1.SyncAccountsResponse
-	(*CountTransitionsRequest)(nil),      // 29: accounthealth.v1.CountTransitionsRequest
-	(*CountTransitionsResponse)(nil),     // 30: accounthealth.v1.CountTransitionsResponse
-	(*TransitionCount)(nil),              // 31: accounthealth.v1.TransitionCount
-	(*GetItemHealthRequest)(nil),         // 32: accounthealth.v1.GetItemHealthRequest
-	(*GetItemHealthResponse)(nil),        // 33: accounthealth.v1.GetItemHealthResponse
-	(*ListItemHealthRequest)(nil),        // 34: accounthealth.v1.ListItemHealthRequest
-	(*ListItemHealthResponse)(nil),       // 35: accounthealth.v1.ListItemHealthResponse
-	nil,                                  // 36: accounthealth.v1.GetReconnectLinkResponse.LinkParametersEntry
-	(*AccountHealth)(nil),                // 37: accounthealth.v1.AccountHealth
-	(HealthState)(0),                     // 38: accounthealth.v1.HealthState
-	(*AccountEvent)(nil),                 // 39: accounthealth.v1.AccountEvent
-	(TransitionKind)(0),                  // 40: accounthealth.v1.TransitionKind
-	(*timestamppb.Timestamp)(nil),        // 41: google.protobuf.Timestamp
-	(*Remedy)(nil),                       // 42: accounthealth.v1.Remedy
-	(*durationpb.Duration)(nil),          // 43: google.protobuf.Duration
-	(ErrorReason)(0),                     // 44: accounthealth.v1.ErrorReason
-	(DeliveryOutcome)(0),                 // 45: accounthealth.v1.DeliveryOutcome
-	(*ItemHealth)(nil),                   // 46: accounthealth.v1.ItemHealth
-	(ItemStatus)(0),                      // 47: accounthealth.v1.ItemStatus
+	(AccountOrder)(0),                    // 0: accounthealth.v1.AccountOrder
+	(DeletionOutcome)(0),                 // 1: accounthealth.v1.DeletionOutcome
+	(*GetAccountHealthRequest)(nil),      // 2: accounthealth.v1.GetAccountHealthRequest
+	(*GetAccountHealthResponse)(nil),     // 3: accounthealth.v1.GetAccountHealthResponse
+	(*ListAccountHealthRequest)(nil),     // 4: accounthealth.v1.ListAccountHealthRequest
+	(*ListAccountHealthResponse)(nil),    // 5: accounthealth.v1.ListAccountHealthResponse
+	(*GetHealthSummaryRequest)(nil),      // 6: accounthealth.v1.GetHealthSummaryRequest
+	(*GetHealthSummaryResponse)(nil),     // 7: accounthealth.v1.GetHealthSummaryResponse
+	(*StateCount)(nil),                   // 8: accounthealth.v1.StateCount
+	(*ErrorCodeCount)(nil),               // 9: accounthealth.v1.ErrorCodeCount
+	(*ListAccountEventsRequest)(nil),     // 10: accounthealth.v1.ListAccountEventsRequest
+	(*ListAccountEventsResponse)(nil),    // 11: accounthealth.v1.ListAccountEventsResponse
+	(*StreamDisconnectionsRequest)(nil),  // 12: accounthealth.v1.StreamDisconnectionsRequest
+	(*StreamDisconnectionsResponse)(nil), // 13: accounthealth.v1.StreamDisconnectionsResponse
+	(*DisconnectionEvent)(nil),           // 14: accounthealth.v1.DisconnectionEvent
+	(*DeliveryReference)(nil),            // 15: accounthealth.v1.DeliveryReference
+	(*Heartbeat)(nil),                    // 16: accounthealth.v1.Heartbeat
+	(*DeleteFailedAccountRequest)(nil),   // 17: accounthealth.v1.DeleteFailedAccountRequest
+	(*DeleteFailedAccountResponse)(nil),  // 18: accounthealth.v1.DeleteFailedAccountResponse
+	(*PurgeFailedAccountsRequest)(nil),   // 19: accounthealth.v1.PurgeFailedAccountsRequest
+	(*PurgeFailedAccountsResponse)(nil),  // 20: accounthealth.v1.PurgeFailedAccountsResponse
+	(*PurgeResult)(nil),                  // 21: accounthealth.v1.PurgeResult
+	(*RefreshAccountHealthRequest)(nil),  // 22: accounthealth.v1.RefreshAccountHealthRequest
+	(*RefreshAccountHealthResponse)(nil), // 23: accounthealth.v1.RefreshAccountHealthResponse
+	(*GetReconnectLinkRequest)(nil),      // 24: accounthealth.v1.GetReconnectLinkRequest
+	(*GetReconnectLinkResponse)(nil),     // 25: accounthealth.v1.GetReconnectLinkResponse
+	(*ResendInviteRequest)(nil),          // 26: accounthealth.v1.ResendInviteRequest
+	(*ResendInviteResponse)(nil),         // 27: accounthealth.v1.ResendInviteResponse
+	(*SyncAccountsRequest)(nil),          // 28: accounthealth.v1.SyncAccountsRequest
+	(*SyncAccountsResponse)(nil),         // 29: accounthealth.v1.SyncAccountsResponse
+	(*CountTransitionsRequest)(nil),      // 30: accounthealth.v1.CountTransitionsRequest
+	(*CountTransitionsResponse)(nil),     // 31: accounthealth.v1.CountTransitionsResponse
+	(*TransitionCount)(nil),              // 32: accounthealth.v1.TransitionCount
+	(*GetItemHealthRequest)(nil),         // 33: accounthealth.v1.GetItemHealthRequest
+	(*GetItemHealthResponse)(nil),        // 34: accounthealth.v1.GetItemHealthResponse
+	(*ListItemHealthRequest)(nil),        // 35: accounthealth.v1.ListItemHealthRequest
+	(*ListItemHealthResponse)(nil),       // 36: accounthealth.v1.ListItemHealthResponse
+	nil,                                  // 37: accounthealth.v1.GetReconnectLinkResponse.LinkParametersEntry
+	(*AccountHealth)(nil),                // 38: accounthealth.v1.AccountHealth
+	(HealthState)(0),                     // 39: accounthealth.v1.HealthState
+	(*AccountEvent)(nil),                 // 40: accounthealth.v1.AccountEvent
+	(TransitionKind)(0),                  // 41: accounthealth.v1.TransitionKind
+	(*timestamppb.Timestamp)(nil),        // 42: google.protobuf.Timestamp
+	(*Remedy)(nil),                       // 43: accounthealth.v1.Remedy
+	(*durationpb.Duration)(nil),          // 44: google.protobuf.Duration
+	(ErrorReason)(0),                     // 45: accounthealth.v1.ErrorReason
+	(DeliveryOutcome)(0),                 // 46: accounthealth.v1.DeliveryOutcome
+	(*ItemHealth)(nil),                   // 47: accounthealth.v1.ItemHealth
+	(ItemStatus)(0),                      // 48: accounthealth.v1.ItemStatus
 }
 var file_accounthealth_v1_account_health_service_proto_depIdxs = []int32{
-	37, // 0: accounthealth.v1.GetAccountHealthResponse.account_health:type_name -> accounthealth.v1.AccountHealth
-	38, // 1: accounthealth.v1.ListAccountHealthRequest.states:type_name -> accounthealth.v1.HealthState
-	37, // 2: accounthealth.v1.ListAccountHealthResponse.accounts:type_name -> accounthealth.v1.AccountHealth
-	7,  // 3: accounthealth.v1.GetHealthSummaryResponse.by_state:type_name -> accounthealth.v1.StateCount
-	8,  // 4: accounthealth.v1.GetHealthSummaryResponse.by_error_code:type_name -> accounthealth.v1.ErrorCodeCount
-	38, // 5: accounthealth.v1.StateCount.state:type_name -> accounthealth.v1.HealthState
-	39, // 6: accounthealth.v1.ListAccountEventsResponse.events:type_name -> accounthealth.v1.AccountEvent
-	40, // 7: accounthealth.v1.StreamDisconnectionsRequest.kinds:type_name -> accounthealth.v1.TransitionKind
-	41, // 8: accounthealth.v1.StreamDisconnectionsRequest.since:type_name -> google.protobuf.Timestamp
-	13, // 9: accounthealth.v1.StreamDisconnectionsResponse.event:type_name -> accounthealth.v1.DisconnectionEvent
-	15, // 10: accounthealth.v1.StreamDisconnectionsResponse.heartbeat:type_name -> accounthealth.v1.Heartbeat
-	40, // 11: accounthealth.v1.DisconnectionEvent.kind:type_name -> accounthealth.v1.TransitionKind
-	38, // 12: accounthealth.v1.DisconnectionEvent.previous_state:type_name -> accounthealth.v1.HealthState
-	38, // 13: accounthealth.v1.DisconnectionEvent.state:type_name -> accounthealth.v1.HealthState
-	42, // 14: accounthealth.v1.DisconnectionEvent.remedy:type_name -> accounthealth.v1.Remedy
-	41, // 15: accounthealth.v1.DisconnectionEvent.occurred_at:type_name -> google.protobuf.Timestamp
-	14, // 16: accounthealth.v1.DisconnectionEvent.delivery:type_name -> accounthealth.v1.DeliveryReference
-	41, // 17: accounthealth.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
-	37, // 18: accounthealth.v1.DeleteFailedAccountResponse.account_health:type_name -> accounthealth.v1.AccountHealth
-	0,  // 19: accounthealth.v1.DeleteFailedAccountResponse.outcome:type_name -> accounthealth.v1.DeletionOutcome
-	43, // 20: accounthealth.v1.PurgeFailedAccountsRequest.older_than:type_name -> google.protobuf.Duration
-	20, // 21: accounthealth.v1.PurgeFailedAccountsResponse.result:type_name -> accounthealth.v1.PurgeResult
-	41, // 22: accounthealth.v1.PurgeResult.last_event_at:type_name -> google.protobuf.Timestamp
-	0,  // 23: accounthealth.v1.PurgeResult.outcome:type_name -> accounthealth.v1.DeletionOutcome
-	44, // 24: accounthealth.v1.PurgeResult.reason:type_name -> accounthealth.v1.ErrorReason
-	37, // 25: accounthealth.v1.RefreshAccountHealthResponse.account_health:type_name -> accounthealth.v1.AccountHealth
-	45, // 26: accounthealth.v1.RefreshAccountHealthResponse.outcome:type_name -> accounthealth.v1.DeliveryOutcome
-	41, // 27: accounthealth.v1.GetReconnectLinkResponse.user_token_expires_at:type_name -> google.protobuf.Timestamp
-	42, // 28: accounthealth.v1.GetReconnectLinkResponse.remedy:type_name -> accounthealth.v1.Remedy
-	36, // 29: accounthealth.v1.GetReconnectLinkResponse.link_parameters:type_name -> accounthealth.v1.GetReconnectLinkResponse.LinkParametersEntry
-	41, // 30: accounthealth.v1.ResendInviteResponse.invited_at:type_name -> google.protobuf.Timestamp
-	41, // 31: accounthealth.v1.ResendInviteResponse.next_resend_at:type_name -> google.protobuf.Timestamp
-	41, // 32: accounthealth.v1.SyncAccountsResponse.started_at:type_name -> google.protobuf.Timestamp
-	43, // 33: accounthealth.v1.SyncAccountsResponse.eta:type_name -> google.protobuf.Duration
-	41, // 34: accounthealth.v1.CountTransitionsRequest.start_time:type_name -> google.protobuf.Timestamp
-	41, // 35: accounthealth.v1.CountTransitionsRequest.end_time:type_name -> google.protobuf.Timestamp
-	43, // 36: accounthealth.v1.CountTransitionsRequest.bucket_width:type_name -> google.protobuf.Duration
-	31, // 37: accounthealth.v1.CountTransitionsResponse.counts:type_name -> accounthealth.v1.TransitionCount
-	41, // 38: accounthealth.v1.TransitionCount.start_time:type_name -> google.protobuf.Timestamp
-	40, // 39: accounthealth.v1.TransitionCount.kind:type_name -> accounthealth.v1.TransitionKind
-	46, // 40: accounthealth.v1.GetItemHealthResponse.item_health:type_name -> accounthealth.v1.ItemHealth
-	47, // 41: accounthealth.v1.ListItemHealthRequest.statuses:type_name -> accounthealth.v1.ItemStatus
-	46, // 42: accounthealth.v1.ListItemHealthResponse.items:type_name -> accounthealth.v1.ItemHealth
-	1,  // 43: accounthealth.v1.AccountHealthService.GetAccountHealth:input_type -> accounthealth.v1.GetAccountHealthRequest
-	3,  // 44: accounthealth.v1.AccountHealthService.ListAccountHealth:input_type -> accounthealth.v1.ListAccountHealthRequest
-	5,  // 45: accounthealth.v1.AccountHealthService.GetHealthSummary:input_type -> accounthealth.v1.GetHealthSummaryRequest
-	9,  // 46: accounthealth.v1.AccountHealthService.ListAccountEvents:input_type -> accounthealth.v1.ListAccountEventsRequest
-	11, // 47: accounthealth.v1.AccountHealthService.StreamDisconnections:input_type -> accounthealth.v1.StreamDisconnectionsRequest
-	16, // 48: accounthealth.v1.AccountHealthService.DeleteFailedAccount:input_type -> accounthealth.v1.DeleteFailedAccountRequest
-	18, // 49: accounthealth.v1.AccountHealthService.PurgeFailedAccounts:input_type -> accounthealth.v1.PurgeFailedAccountsRequest
-	21, // 50: accounthealth.v1.AccountHealthService.RefreshAccountHealth:input_type -> accounthealth.v1.RefreshAccountHealthRequest
-	23, // 51: accounthealth.v1.AccountHealthService.GetReconnectLink:input_type -> accounthealth.v1.GetReconnectLinkRequest
-	25, // 52: accounthealth.v1.AccountHealthService.ResendInvite:input_type -> accounthealth.v1.ResendInviteRequest
-	27, // 53: accounthealth.v1.AccountHealthService.SyncAccounts:input_type -> accounthealth.v1.SyncAccountsRequest
-	29, // 54: accounthealth.v1.AccountHealthService.CountTransitions:input_type -> accounthealth.v1.CountTransitionsRequest
-	32, // 55: accounthealth.v1.AccountHealthService.GetItemHealth:input_type -> accounthealth.v1.GetItemHealthRequest
-	34, // 56: accounthealth.v1.AccountHealthService.ListItemHealth:input_type -> accounthealth.v1.ListItemHealthRequest
-	2,  // 57: accounthealth.v1.AccountHealthService.GetAccountHealth:output_type -> accounthealth.v1.GetAccountHealthResponse
-	4,  // 58: accounthealth.v1.AccountHealthService.ListAccountHealth:output_type -> accounthealth.v1.ListAccountHealthResponse
-	6,  // 59: accounthealth.v1.AccountHealthService.GetHealthSummary:output_type -> accounthealth.v1.GetHealthSummaryResponse
-	10, // 60: accounthealth.v1.AccountHealthService.ListAccountEvents:output_type -> accounthealth.v1.ListAccountEventsResponse
-	12, // 61: accounthealth.v1.AccountHealthService.StreamDisconnections:output_type -> accounthealth.v1.StreamDisconnectionsResponse
-	17, // 62: accounthealth.v1.AccountHealthService.DeleteFailedAccount:output_type -> accounthealth.v1.DeleteFailedAccountResponse
-	19, // 63: accounthealth.v1.AccountHealthService.PurgeFailedAccounts:output_type -> accounthealth.v1.PurgeFailedAccountsResponse
-	22, // 64: accounthealth.v1.AccountHealthService.RefreshAccountHealth:output_type -> accounthealth.v1.RefreshAccountHealthResponse
-	24, // 65: accounthealth.v1.AccountHealthService.GetReconnectLink:output_type -> accounthealth.v1.GetReconnectLinkResponse
-	26, // 66: accounthealth.v1.AccountHealthService.ResendInvite:output_type -> accounthealth.v1.ResendInviteResponse
-	28, // 67: accounthealth.v1.AccountHealthService.SyncAccounts:output_type -> accounthealth.v1.SyncAccountsResponse
-	30, // 68: accounthealth.v1.AccountHealthService.CountTransitions:output_type -> accounthealth.v1.CountTransitionsResponse
-	33, // 69: accounthealth.v1.AccountHealthService.GetItemHealth:output_type -> accounthealth.v1.GetItemHealthResponse
-	35, // 70: accounthealth.v1.AccountHealthService.ListItemHealth:output_type -> accounthealth.v1.ListItemHealthResponse
-	57, // [57:71] is the sub-list for method output_type
-	43, // [43:57] is the sub-list for method input_type
-	43, // [43:43] is the sub-list for extension type_name
-	43, // [43:43] is the sub-list for extension extendee
-	0,  // [0:43] is the sub-list for field type_name
+	38, // 0: accounthealth.v1.GetAccountHealthResponse.account_health:type_name -> accounthealth.v1.AccountHealth
+	39, // 1: accounthealth.v1.ListAccountHealthRequest.states:type_name -> accounthealth.v1.HealthState
+	0,  // 2: accounthealth.v1.ListAccountHealthRequest.order_by:type_name -> accounthealth.v1.AccountOrder
+	38, // 3: accounthealth.v1.ListAccountHealthResponse.accounts:type_name -> accounthealth.v1.AccountHealth
+	8,  // 4: accounthealth.v1.GetHealthSummaryResponse.by_state:type_name -> accounthealth.v1.StateCount
+	9,  // 5: accounthealth.v1.GetHealthSummaryResponse.by_error_code:type_name -> accounthealth.v1.ErrorCodeCount
+	39, // 6: accounthealth.v1.StateCount.state:type_name -> accounthealth.v1.HealthState
+	40, // 7: accounthealth.v1.ListAccountEventsResponse.events:type_name -> accounthealth.v1.AccountEvent
+	41, // 8: accounthealth.v1.StreamDisconnectionsRequest.kinds:type_name -> accounthealth.v1.TransitionKind
+	42, // 9: accounthealth.v1.StreamDisconnectionsRequest.since:type_name -> google.protobuf.Timestamp
+	14, // 10: accounthealth.v1.StreamDisconnectionsResponse.event:type_name -> accounthealth.v1.DisconnectionEvent
+	16, // 11: accounthealth.v1.StreamDisconnectionsResponse.heartbeat:type_name -> accounthealth.v1.Heartbeat
+	41, // 12: accounthealth.v1.DisconnectionEvent.kind:type_name -> accounthealth.v1.TransitionKind
+	39, // 13: accounthealth.v1.DisconnectionEvent.previous_state:type_name -> accounthealth.v1.HealthState
+	39, // 14: accounthealth.v1.DisconnectionEvent.state:type_name -> accounthealth.v1.HealthState
+	43, // 15: accounthealth.v1.DisconnectionEvent.remedy:type_name -> accounthealth.v1.Remedy
+	42, // 16: accounthealth.v1.DisconnectionEvent.occurred_at:type_name -> google.protobuf.Timestamp
+	15, // 17: accounthealth.v1.DisconnectionEvent.delivery:type_name -> accounthealth.v1.DeliveryReference
+	42, // 18: accounthealth.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
+	38, // 19: accounthealth.v1.DeleteFailedAccountResponse.account_health:type_name -> accounthealth.v1.AccountHealth
+	1,  // 20: accounthealth.v1.DeleteFailedAccountResponse.outcome:type_name -> accounthealth.v1.DeletionOutcome
+	44, // 21: accounthealth.v1.PurgeFailedAccountsRequest.older_than:type_name -> google.protobuf.Duration
+	21, // 22: accounthealth.v1.PurgeFailedAccountsResponse.result:type_name -> accounthealth.v1.PurgeResult
+	42, // 23: accounthealth.v1.PurgeResult.last_event_at:type_name -> google.protobuf.Timestamp
+	1,  // 24: accounthealth.v1.PurgeResult.outcome:type_name -> accounthealth.v1.DeletionOutcome
+	45, // 25: accounthealth.v1.PurgeResult.reason:type_name -> accounthealth.v1.ErrorReason
+	38, // 26: accounthealth.v1.RefreshAccountHealthResponse.account_health:type_name -> accounthealth.v1.AccountHealth
+	46, // 27: accounthealth.v1.RefreshAccountHealthResponse.outcome:type_name -> accounthealth.v1.DeliveryOutcome
+	42, // 28: accounthealth.v1.GetReconnectLinkResponse.user_token_expires_at:type_name -> google.protobuf.Timestamp
+	43, // 29: accounthealth.v1.GetReconnectLinkResponse.remedy:type_name -> accounthealth.v1.Remedy
+	37, // 30: accounthealth.v1.GetReconnectLinkResponse.link_parameters:type_name -> accounthealth.v1.GetReconnectLinkResponse.LinkParametersEntry
+	42, // 31: accounthealth.v1.ResendInviteResponse.invited_at:type_name -> google.protobuf.Timestamp
+	42, // 32: accounthealth.v1.ResendInviteResponse.next_resend_at:type_name -> google.protobuf.Timestamp
+	42, // 33: accounthealth.v1.SyncAccountsResponse.started_at:type_name -> google.protobuf.Timestamp
+	44, // 34: accounthealth.v1.SyncAccountsResponse.eta:type_name -> google.protobuf.Duration
+	42, // 35: accounthealth.v1.CountTransitionsRequest.start_time:type_name -> google.protobuf.Timestamp
+	42, // 36: accounthealth.v1.CountTransitionsRequest.end_time:type_name -> google.protobuf.Timestamp
+	44, // 37: accounthealth.v1.CountTransitionsRequest.bucket_width:type_name -> google.protobuf.Duration
+	32, // 38: accounthealth.v1.CountTransitionsResponse.counts:type_name -> accounthealth.v1.TransitionCount
+	42, // 39: accounthealth.v1.TransitionCount.start_time:type_name -> google.protobuf.Timestamp
+	41, // 40: accounthealth.v1.TransitionCount.kind:type_name -> accounthealth.v1.TransitionKind
+	47, // 41: accounthealth.v1.GetItemHealthResponse.item_health:type_name -> accounthealth.v1.ItemHealth
+	48, // 42: accounthealth.v1.ListItemHealthRequest.statuses:type_name -> accounthealth.v1.ItemStatus
+	47, // 43: accounthealth.v1.ListItemHealthResponse.items:type_name -> accounthealth.v1.ItemHealth
+	2,  // 44: accounthealth.v1.AccountHealthService.GetAccountHealth:input_type -> accounthealth.v1.GetAccountHealthRequest
+	4,  // 45: accounthealth.v1.AccountHealthService.ListAccountHealth:input_type -> accounthealth.v1.ListAccountHealthRequest
+	6,  // 46: accounthealth.v1.AccountHealthService.GetHealthSummary:input_type -> accounthealth.v1.GetHealthSummaryRequest
+	10, // 47: accounthealth.v1.AccountHealthService.ListAccountEvents:input_type -> accounthealth.v1.ListAccountEventsRequest
+	12, // 48: accounthealth.v1.AccountHealthService.StreamDisconnections:input_type -> accounthealth.v1.StreamDisconnectionsRequest
+	17, // 49: accounthealth.v1.AccountHealthService.DeleteFailedAccount:input_type -> accounthealth.v1.DeleteFailedAccountRequest
+	19, // 50: accounthealth.v1.AccountHealthService.PurgeFailedAccounts:input_type -> accounthealth.v1.PurgeFailedAccountsRequest
+	22, // 51: accounthealth.v1.AccountHealthService.RefreshAccountHealth:input_type -> accounthealth.v1.RefreshAccountHealthRequest
+	24, // 52: accounthealth.v1.AccountHealthService.GetReconnectLink:input_type -> accounthealth.v1.GetReconnectLinkRequest
+	26, // 53: accounthealth.v1.AccountHealthService.ResendInvite:input_type -> accounthealth.v1.ResendInviteRequest
+	28, // 54: accounthealth.v1.AccountHealthService.SyncAccounts:input_type -> accounthealth.v1.SyncAccountsRequest
+	30, // 55: accounthealth.v1.AccountHealthService.CountTransitions:input_type -> accounthealth.v1.CountTransitionsRequest
+	33, // 56: accounthealth.v1.AccountHealthService.GetItemHealth:input_type -> accounthealth.v1.GetItemHealthRequest
+	35, // 57: accounthealth.v1.AccountHealthService.ListItemHealth:input_type -> accounthealth.v1.ListItemHealthRequest
+	3,  // 58: accounthealth.v1.AccountHealthService.GetAccountHealth:output_type -> accounthealth.v1.GetAccountHealthResponse
+	5,  // 59: accounthealth.v1.AccountHealthService.ListAccountHealth:output_type -> accounthealth.v1.ListAccountHealthResponse
+	7,  // 60: accounthealth.v1.AccountHealthService.GetHealthSummary:output_type -> accounthealth.v1.GetHealthSummaryResponse
+	11, // 61: accounthealth.v1.AccountHealthService.ListAccountEvents:output_type -> accounthealth.v1.ListAccountEventsResponse
+	13, // 62: accounthealth.v1.AccountHealthService.StreamDisconnections:output_type -> accounthealth.v1.StreamDisconnectionsResponse
+	18, // 63: accounthealth.v1.AccountHealthService.DeleteFailedAccount:output_type -> accounthealth.v1.DeleteFailedAccountResponse
+	20, // 64: accounthealth.v1.AccountHealthService.PurgeFailedAccounts:output_type -> accounthealth.v1.PurgeFailedAccountsResponse
+	23, // 65: accounthealth.v1.AccountHealthService.RefreshAccountHealth:output_type -> accounthealth.v1.RefreshAccountHealthResponse
+	25, // 66: accounthealth.v1.AccountHealthService.GetReconnectLink:output_type -> accounthealth.v1.GetReconnectLinkResponse
+	27, // 67: accounthealth.v1.AccountHealthService.ResendInvite:output_type -> accounthealth.v1.ResendInviteResponse
+	29, // 68: accounthealth.v1.AccountHealthService.SyncAccounts:output_type -> accounthealth.v1.SyncAccountsResponse
+	31, // 69: accounthealth.v1.AccountHealthService.CountTransitions:output_type -> accounthealth.v1.CountTransitionsResponse
+	34, // 70: accounthealth.v1.AccountHealthService.GetItemHealth:output_type -> accounthealth.v1.GetItemHealthResponse
+	36, // 71: accounthealth.v1.AccountHealthService.ListItemHealth:output_type -> accounthealth.v1.ListItemHealthResponse
+	58, // [58:72] is the sub-list for method output_type
+	44, // [44:58] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_accounthealth_v1_account_health_service_proto_init() }
@@ -2708,7 +2778,7 @@ func file_accounthealth_v1_account_health_service_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_accounthealth_v1_account_health_service_proto_rawDesc), len(file_accounthealth_v1_account_health_service_proto_rawDesc)),
-			NumEnums:      1,
+			NumEnums:      2,
 			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   1,

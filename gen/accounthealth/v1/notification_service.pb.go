@@ -175,8 +175,11 @@ type Endpoint struct {
 	// Until when a rotated secret still signs beside the current one; unset
 	// when none does.
 	PreviousSecretExpiresAt *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=previous_secret_expires_at,json=previousSecretExpiresAt,proto3" json:"previous_secret_expires_at,omitempty"`
-	unknownFields           protoimpl.UnknownFields
-	sizeCache               protoimpl.SizeCache
+	// What waits to be delivered; set by GetEndpoint and ListEndpoints, so
+	// a dashboard shows each endpoint's health without paging its messages.
+	Backlog       *EndpointBacklog `protobuf:"bytes,13,opt,name=backlog,proto3" json:"backlog,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Endpoint) Reset() {
@@ -293,6 +296,87 @@ func (x *Endpoint) GetPreviousSecretExpiresAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Endpoint) GetBacklog() *EndpointBacklog {
+	if x != nil {
+		return x.Backlog
+	}
+	return nil
+}
+
+// EndpointBacklog counts an endpoint's messages not delivered.
+type EndpointBacklog struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Messages waiting for their first or next attempt.
+	Pending int32 `protobuf:"varint,1,opt,name=pending,proto3" json:"pending,omitempty"`
+	// Of pending, those that failed at least once.
+	Retrying int32 `protobuf:"varint,2,opt,name=retrying,proto3" json:"retrying,omitempty"`
+	// Dead letters: out of attempts (MESSAGE_STATUS_EXHAUSTED); RetryMessage
+	// sends one again.
+	DeadLetters int32 `protobuf:"varint,3,opt,name=dead_letters,json=deadLetters,proto3" json:"dead_letters,omitempty"`
+	// When the oldest pending message was queued; unset when none is.
+	OldestPendingAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=oldest_pending_at,json=oldestPendingAt,proto3" json:"oldest_pending_at,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *EndpointBacklog) Reset() {
+	*x = EndpointBacklog{}
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EndpointBacklog) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EndpointBacklog) ProtoMessage() {}
+
+func (x *EndpointBacklog) ProtoReflect() protoreflect.Message {
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EndpointBacklog.ProtoReflect.Descriptor instead.
+func (*EndpointBacklog) Descriptor() ([]byte, []int) {
+	return file_accounthealth_v1_notification_service_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *EndpointBacklog) GetPending() int32 {
+	if x != nil {
+		return x.Pending
+	}
+	return 0
+}
+
+func (x *EndpointBacklog) GetRetrying() int32 {
+	if x != nil {
+		return x.Retrying
+	}
+	return 0
+}
+
+func (x *EndpointBacklog) GetDeadLetters() int32 {
+	if x != nil {
+		return x.DeadLetters
+	}
+	return 0
+}
+
+func (x *EndpointBacklog) GetOldestPendingAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OldestPendingAt
+	}
+	return nil
+}
+
 type CreateEndpointRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// https:// (http:// only to loopback hosts, unless the server allows
@@ -310,7 +394,7 @@ type CreateEndpointRequest struct {
 
 func (x *CreateEndpointRequest) Reset() {
 	*x = CreateEndpointRequest{}
-	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[2]
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -322,7 +406,7 @@ func (x *CreateEndpointRequest) String() string {
 func (*CreateEndpointRequest) ProtoMessage() {}
 
 func (x *CreateEndpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[2]
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -335,7 +419,7 @@ func (x *CreateEndpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateEndpointRequest.ProtoReflect.Descriptor instead.
 func (*CreateEndpointRequest) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_notification_service_proto_rawDescGZIP(), []int{2}
+	return file_accounthealth_v1_notification_service_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *CreateEndpointRequest) GetUrl() string {
@@ -384,7 +468,7 @@ type CreateEndpointResponse struct {
 
 func (x *CreateEndpointResponse) Reset() {
 	*x = CreateEndpointResponse{}
-	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[3]
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -396,7 +480,7 @@ func (x *CreateEndpointResponse) String() string {
 func (*CreateEndpointResponse) ProtoMessage() {}
 
 func (x *CreateEndpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[3]
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -409,7 +493,7 @@ func (x *CreateEndpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateEndpointResponse.ProtoReflect.Descriptor instead.
 func (*CreateEndpointResponse) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_notification_service_proto_rawDescGZIP(), []int{3}
+	return file_accounthealth_v1_notification_service_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CreateEndpointResponse) GetEndpoint() *Endpoint {
@@ -435,7 +519,7 @@ type GetEndpointRequest struct {
 
 func (x *GetEndpointRequest) Reset() {
 	*x = GetEndpointRequest{}
-	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[4]
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -447,7 +531,7 @@ func (x *GetEndpointRequest) String() string {
 func (*GetEndpointRequest) ProtoMessage() {}
 
 func (x *GetEndpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[4]
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -460,7 +544,7 @@ func (x *GetEndpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEndpointRequest.ProtoReflect.Descriptor instead.
 func (*GetEndpointRequest) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_notification_service_proto_rawDescGZIP(), []int{4}
+	return file_accounthealth_v1_notification_service_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetEndpointRequest) GetId() string {
@@ -479,7 +563,7 @@ type GetEndpointResponse struct {
 
 func (x *GetEndpointResponse) Reset() {
 	*x = GetEndpointResponse{}
-	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[5]
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -491,7 +575,7 @@ func (x *GetEndpointResponse) String() string {
 func (*GetEndpointResponse) ProtoMessage() {}
 
 func (x *GetEndpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[5]
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -504,7 +588,7 @@ func (x *GetEndpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEndpointResponse.ProtoReflect.Descriptor instead.
 func (*GetEndpointResponse) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_notification_service_proto_rawDescGZIP(), []int{5}
+	return file_accounthealth_v1_notification_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetEndpointResponse) GetEndpoint() *Endpoint {
@@ -522,7 +606,7 @@ type ListEndpointsRequest struct {
 
 func (x *ListEndpointsRequest) Reset() {
 	*x = ListEndpointsRequest{}
-	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[6]
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -534,7 +618,7 @@ func (x *ListEndpointsRequest) String() string {
 func (*ListEndpointsRequest) ProtoMessage() {}
 
 func (x *ListEndpointsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[6]
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -547,7 +631,7 @@ func (x *ListEndpointsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEndpointsRequest.ProtoReflect.Descriptor instead.
 func (*ListEndpointsRequest) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_notification_service_proto_rawDescGZIP(), []int{6}
+	return file_accounthealth_v1_notification_service_proto_rawDescGZIP(), []int{7}
 }
 
 type ListEndpointsResponse struct {
@@ -559,7 +643,7 @@ type ListEndpointsResponse struct {
 
 func (x *ListEndpointsResponse) Reset() {
 	*x = ListEndpointsResponse{}
-	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[7]
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -571,7 +655,7 @@ func (x *ListEndpointsResponse) String() string {
 func (*ListEndpointsResponse) ProtoMessage() {}
 
 func (x *ListEndpointsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[7]
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -584,7 +668,7 @@ func (x *ListEndpointsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEndpointsResponse.ProtoReflect.Descriptor instead.
 func (*ListEndpointsResponse) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_notification_service_proto_rawDescGZIP(), []int{7}
+	return file_accounthealth_v1_notification_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListEndpointsResponse) GetEndpoints() []*Endpoint {
@@ -609,7 +693,7 @@ type UpdateEndpointRequest struct {
 
 func (x *UpdateEndpointRequest) Reset() {
 	*x = UpdateEndpointRequest{}
-	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[8]
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -621,7 +705,7 @@ func (x *UpdateEndpointRequest) String() string {
 func (*UpdateEndpointRequest) ProtoMessage() {}
 
 func (x *UpdateEndpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[8]
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -634,7 +718,7 @@ func (x *UpdateEndpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateEndpointRequest.ProtoReflect.Descriptor instead.
 func (*UpdateEndpointRequest) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_notification_service_proto_rawDescGZIP(), []int{8}
+	return file_accounthealth_v1_notification_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *UpdateEndpointRequest) GetId() string {
@@ -688,7 +772,7 @@ type UpdateEndpointResponse struct {
 
 func (x *UpdateEndpointResponse) Reset() {
 	*x = UpdateEndpointResponse{}
-	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[9]
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -700,7 +784,7 @@ func (x *UpdateEndpointResponse) String() string {
 func (*UpdateEndpointResponse) ProtoMessage() {}
 
 func (x *UpdateEndpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[9]
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -713,7 +797,7 @@ func (x *UpdateEndpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateEndpointResponse.ProtoReflect.Descriptor instead.
 func (*UpdateEndpointResponse) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_notification_service_proto_rawDescGZIP(), []int{9}
+	return file_accounthealth_v1_notification_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *UpdateEndpointResponse) GetEndpoint() *Endpoint {
@@ -732,7 +816,7 @@ type DisableEndpointRequest struct {
 
 func (x *DisableEndpointRequest) Reset() {
 	*x = DisableEndpointRequest{}
-	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[10]
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -744,7 +828,7 @@ func (x *DisableEndpointRequest) String() string {
 func (*DisableEndpointRequest) ProtoMessage() {}
 
 func (x *DisableEndpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[10]
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -757,7 +841,7 @@ func (x *DisableEndpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisableEndpointRequest.ProtoReflect.Descriptor instead.
 func (*DisableEndpointRequest) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_notification_service_proto_rawDescGZIP(), []int{10}
+	return file_accounthealth_v1_notification_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DisableEndpointRequest) GetId() string {
@@ -776,7 +860,7 @@ type DisableEndpointResponse struct {
 
 func (x *DisableEndpointResponse) Reset() {
 	*x = DisableEndpointResponse{}
-	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[11]
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -788,7 +872,7 @@ func (x *DisableEndpointResponse) String() string {
 func (*DisableEndpointResponse) ProtoMessage() {}
 
 func (x *DisableEndpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[11]
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -801,7 +885,7 @@ func (x *DisableEndpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisableEndpointResponse.ProtoReflect.Descriptor instead.
 func (*DisableEndpointResponse) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_notification_service_proto_rawDescGZIP(), []int{11}
+	return file_accounthealth_v1_notification_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *DisableEndpointResponse) GetEndpoint() *Endpoint {
@@ -820,7 +904,7 @@ type EnableEndpointRequest struct {
 
 func (x *EnableEndpointRequest) Reset() {
 	*x = EnableEndpointRequest{}
-	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[12]
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -832,7 +916,7 @@ func (x *EnableEndpointRequest) String() string {
 func (*EnableEndpointRequest) ProtoMessage() {}
 
 func (x *EnableEndpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[12]
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -845,7 +929,7 @@ func (x *EnableEndpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnableEndpointRequest.ProtoReflect.Descriptor instead.
 func (*EnableEndpointRequest) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_notification_service_proto_rawDescGZIP(), []int{12}
+	return file_accounthealth_v1_notification_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *EnableEndpointRequest) GetId() string {
@@ -864,7 +948,7 @@ type EnableEndpointResponse struct {
 
 func (x *EnableEndpointResponse) Reset() {
 	*x = EnableEndpointResponse{}
-	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[13]
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -876,7 +960,7 @@ func (x *EnableEndpointResponse) String() string {
 func (*EnableEndpointResponse) ProtoMessage() {}
 
 func (x *EnableEndpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[13]
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -889,7 +973,7 @@ func (x *EnableEndpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnableEndpointResponse.ProtoReflect.Descriptor instead.
 func (*EnableEndpointResponse) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_notification_service_proto_rawDescGZIP(), []int{13}
+	return file_accounthealth_v1_notification_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *EnableEndpointResponse) GetEndpoint() *Endpoint {
@@ -908,7 +992,7 @@ type DeleteEndpointRequest struct {
 
 func (x *DeleteEndpointRequest) Reset() {
 	*x = DeleteEndpointRequest{}
-	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[14]
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -920,7 +1004,7 @@ func (x *DeleteEndpointRequest) String() string {
 func (*DeleteEndpointRequest) ProtoMessage() {}
 
 func (x *DeleteEndpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[14]
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -933,7 +1017,7 @@ func (x *DeleteEndpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteEndpointRequest.ProtoReflect.Descriptor instead.
 func (*DeleteEndpointRequest) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_notification_service_proto_rawDescGZIP(), []int{14}
+	return file_accounthealth_v1_notification_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DeleteEndpointRequest) GetId() string {
@@ -951,7 +1035,7 @@ type DeleteEndpointResponse struct {
 
 func (x *DeleteEndpointResponse) Reset() {
 	*x = DeleteEndpointResponse{}
-	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[15]
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -963,7 +1047,7 @@ func (x *DeleteEndpointResponse) String() string {
 func (*DeleteEndpointResponse) ProtoMessage() {}
 
 func (x *DeleteEndpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[15]
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -976,7 +1060,7 @@ func (x *DeleteEndpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteEndpointResponse.ProtoReflect.Descriptor instead.
 func (*DeleteEndpointResponse) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_notification_service_proto_rawDescGZIP(), []int{15}
+	return file_accounthealth_v1_notification_service_proto_rawDescGZIP(), []int{16}
 }
 
 type RotateEndpointSecretRequest struct {
@@ -991,7 +1075,7 @@ type RotateEndpointSecretRequest struct {
 
 func (x *RotateEndpointSecretRequest) Reset() {
 	*x = RotateEndpointSecretRequest{}
-	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[16]
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1003,7 +1087,7 @@ func (x *RotateEndpointSecretRequest) String() string {
 func (*RotateEndpointSecretRequest) ProtoMessage() {}
 
 func (x *RotateEndpointSecretRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[16]
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1016,7 +1100,7 @@ func (x *RotateEndpointSecretRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateEndpointSecretRequest.ProtoReflect.Descriptor instead.
 func (*RotateEndpointSecretRequest) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_notification_service_proto_rawDescGZIP(), []int{16}
+	return file_accounthealth_v1_notification_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RotateEndpointSecretRequest) GetId() string {
@@ -1044,7 +1128,7 @@ type RotateEndpointSecretResponse struct {
 
 func (x *RotateEndpointSecretResponse) Reset() {
 	*x = RotateEndpointSecretResponse{}
-	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[17]
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1056,7 +1140,7 @@ func (x *RotateEndpointSecretResponse) String() string {
 func (*RotateEndpointSecretResponse) ProtoMessage() {}
 
 func (x *RotateEndpointSecretResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[17]
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1069,7 +1153,7 @@ func (x *RotateEndpointSecretResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateEndpointSecretResponse.ProtoReflect.Descriptor instead.
 func (*RotateEndpointSecretResponse) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_notification_service_proto_rawDescGZIP(), []int{17}
+	return file_accounthealth_v1_notification_service_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RotateEndpointSecretResponse) GetEndpoint() *Endpoint {
@@ -1095,7 +1179,7 @@ type SendTestMessageRequest struct {
 
 func (x *SendTestMessageRequest) Reset() {
 	*x = SendTestMessageRequest{}
-	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[18]
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1107,7 +1191,7 @@ func (x *SendTestMessageRequest) String() string {
 func (*SendTestMessageRequest) ProtoMessage() {}
 
 func (x *SendTestMessageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[18]
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1120,7 +1204,7 @@ func (x *SendTestMessageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendTestMessageRequest.ProtoReflect.Descriptor instead.
 func (*SendTestMessageRequest) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_notification_service_proto_rawDescGZIP(), []int{18}
+	return file_accounthealth_v1_notification_service_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SendTestMessageRequest) GetId() string {
@@ -1139,7 +1223,7 @@ type SendTestMessageResponse struct {
 
 func (x *SendTestMessageResponse) Reset() {
 	*x = SendTestMessageResponse{}
-	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[19]
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1151,7 +1235,7 @@ func (x *SendTestMessageResponse) String() string {
 func (*SendTestMessageResponse) ProtoMessage() {}
 
 func (x *SendTestMessageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[19]
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1164,7 +1248,7 @@ func (x *SendTestMessageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendTestMessageResponse.ProtoReflect.Descriptor instead.
 func (*SendTestMessageResponse) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_notification_service_proto_rawDescGZIP(), []int{19}
+	return file_accounthealth_v1_notification_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SendTestMessageResponse) GetAttempt() *DeliveryAttempt {
@@ -1197,7 +1281,7 @@ type OutboundMessage struct {
 
 func (x *OutboundMessage) Reset() {
 	*x = OutboundMessage{}
-	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[20]
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1209,7 +1293,7 @@ func (x *OutboundMessage) String() string {
 func (*OutboundMessage) ProtoMessage() {}
 
 func (x *OutboundMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[20]
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1222,7 +1306,7 @@ func (x *OutboundMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutboundMessage.ProtoReflect.Descriptor instead.
 func (*OutboundMessage) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_notification_service_proto_rawDescGZIP(), []int{20}
+	return file_accounthealth_v1_notification_service_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *OutboundMessage) GetId() string {
@@ -1312,7 +1396,7 @@ type ListMessagesRequest struct {
 
 func (x *ListMessagesRequest) Reset() {
 	*x = ListMessagesRequest{}
-	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[21]
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1324,7 +1408,7 @@ func (x *ListMessagesRequest) String() string {
 func (*ListMessagesRequest) ProtoMessage() {}
 
 func (x *ListMessagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[21]
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1337,7 +1421,7 @@ func (x *ListMessagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMessagesRequest.ProtoReflect.Descriptor instead.
 func (*ListMessagesRequest) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_notification_service_proto_rawDescGZIP(), []int{21}
+	return file_accounthealth_v1_notification_service_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListMessagesRequest) GetEndpointId() string {
@@ -1392,7 +1476,7 @@ type ListMessagesResponse struct {
 
 func (x *ListMessagesResponse) Reset() {
 	*x = ListMessagesResponse{}
-	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[22]
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1404,7 +1488,7 @@ func (x *ListMessagesResponse) String() string {
 func (*ListMessagesResponse) ProtoMessage() {}
 
 func (x *ListMessagesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[22]
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1417,7 +1501,7 @@ func (x *ListMessagesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMessagesResponse.ProtoReflect.Descriptor instead.
 func (*ListMessagesResponse) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_notification_service_proto_rawDescGZIP(), []int{22}
+	return file_accounthealth_v1_notification_service_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListMessagesResponse) GetMessages() []*OutboundMessage {
@@ -1454,7 +1538,7 @@ type DeliveryAttempt struct {
 
 func (x *DeliveryAttempt) Reset() {
 	*x = DeliveryAttempt{}
-	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[23]
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1466,7 +1550,7 @@ func (x *DeliveryAttempt) String() string {
 func (*DeliveryAttempt) ProtoMessage() {}
 
 func (x *DeliveryAttempt) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[23]
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1479,7 +1563,7 @@ func (x *DeliveryAttempt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeliveryAttempt.ProtoReflect.Descriptor instead.
 func (*DeliveryAttempt) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_notification_service_proto_rawDescGZIP(), []int{23}
+	return file_accounthealth_v1_notification_service_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *DeliveryAttempt) GetMessageId() string {
@@ -1546,7 +1630,7 @@ type ListAttemptsRequest struct {
 
 func (x *ListAttemptsRequest) Reset() {
 	*x = ListAttemptsRequest{}
-	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[24]
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1558,7 +1642,7 @@ func (x *ListAttemptsRequest) String() string {
 func (*ListAttemptsRequest) ProtoMessage() {}
 
 func (x *ListAttemptsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[24]
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1571,7 +1655,7 @@ func (x *ListAttemptsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAttemptsRequest.ProtoReflect.Descriptor instead.
 func (*ListAttemptsRequest) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_notification_service_proto_rawDescGZIP(), []int{24}
+	return file_accounthealth_v1_notification_service_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListAttemptsRequest) GetEndpointId() string {
@@ -1626,7 +1710,7 @@ type ListAttemptsResponse struct {
 
 func (x *ListAttemptsResponse) Reset() {
 	*x = ListAttemptsResponse{}
-	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[25]
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1638,7 +1722,7 @@ func (x *ListAttemptsResponse) String() string {
 func (*ListAttemptsResponse) ProtoMessage() {}
 
 func (x *ListAttemptsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[25]
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1651,7 +1735,7 @@ func (x *ListAttemptsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAttemptsResponse.ProtoReflect.Descriptor instead.
 func (*ListAttemptsResponse) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_notification_service_proto_rawDescGZIP(), []int{25}
+	return file_accounthealth_v1_notification_service_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListAttemptsResponse) GetAttempts() []*DeliveryAttempt {
@@ -1679,7 +1763,7 @@ type ReplayMessagesRequest struct {
 
 func (x *ReplayMessagesRequest) Reset() {
 	*x = ReplayMessagesRequest{}
-	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[26]
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1691,7 +1775,7 @@ func (x *ReplayMessagesRequest) String() string {
 func (*ReplayMessagesRequest) ProtoMessage() {}
 
 func (x *ReplayMessagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[26]
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1704,7 +1788,7 @@ func (x *ReplayMessagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplayMessagesRequest.ProtoReflect.Descriptor instead.
 func (*ReplayMessagesRequest) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_notification_service_proto_rawDescGZIP(), []int{26}
+	return file_accounthealth_v1_notification_service_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ReplayMessagesRequest) GetEndpointId() string {
@@ -1731,7 +1815,7 @@ type ReplayMessagesResponse struct {
 
 func (x *ReplayMessagesResponse) Reset() {
 	*x = ReplayMessagesResponse{}
-	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[27]
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1743,7 +1827,7 @@ func (x *ReplayMessagesResponse) String() string {
 func (*ReplayMessagesResponse) ProtoMessage() {}
 
 func (x *ReplayMessagesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[27]
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1756,7 +1840,7 @@ func (x *ReplayMessagesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplayMessagesResponse.ProtoReflect.Descriptor instead.
 func (*ReplayMessagesResponse) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_notification_service_proto_rawDescGZIP(), []int{27}
+	return file_accounthealth_v1_notification_service_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ReplayMessagesResponse) GetRequeued() int32 {
@@ -1776,7 +1860,7 @@ type RetryMessageRequest struct {
 
 func (x *RetryMessageRequest) Reset() {
 	*x = RetryMessageRequest{}
-	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[28]
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1788,7 +1872,7 @@ func (x *RetryMessageRequest) String() string {
 func (*RetryMessageRequest) ProtoMessage() {}
 
 func (x *RetryMessageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[28]
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1801,7 +1885,7 @@ func (x *RetryMessageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryMessageRequest.ProtoReflect.Descriptor instead.
 func (*RetryMessageRequest) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_notification_service_proto_rawDescGZIP(), []int{28}
+	return file_accounthealth_v1_notification_service_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *RetryMessageRequest) GetEndpointId() string {
@@ -1826,7 +1910,7 @@ type RetryMessageResponse struct {
 
 func (x *RetryMessageResponse) Reset() {
 	*x = RetryMessageResponse{}
-	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[29]
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1838,7 +1922,7 @@ func (x *RetryMessageResponse) String() string {
 func (*RetryMessageResponse) ProtoMessage() {}
 
 func (x *RetryMessageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[29]
+	mi := &file_accounthealth_v1_notification_service_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1851,7 +1935,7 @@ func (x *RetryMessageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryMessageResponse.ProtoReflect.Descriptor instead.
 func (*RetryMessageResponse) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_notification_service_proto_rawDescGZIP(), []int{29}
+	return file_accounthealth_v1_notification_service_proto_rawDescGZIP(), []int{30}
 }
 
 var File_accounthealth_v1_notification_service_proto protoreflect.FileDescriptor
@@ -1864,7 +1948,7 @@ const file_accounthealth_v1_notification_service_proto_rawDesc = "" +
 	"\x05kinds\x18\x02 \x03(\x0e2 .accounthealth.v1.TransitionKindR\x05kinds\x12\x1f\n" +
 	"\verror_codes\x18\x03 \x03(\tR\n" +
 	"errorCodes\x12-\n" +
-	"\x12include_recoveries\x18\x04 \x01(\bR\x11includeRecoveries\"\x9e\x04\n" +
+	"\x12include_recoveries\x18\x04 \x01(\bR\x11includeRecoveries\"\xdb\x04\n" +
 	"\bEndpoint\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
 	"\x03url\x18\x02 \x01(\tR\x03url\x12 \n" +
@@ -1881,7 +1965,13 @@ const file_accounthealth_v1_notification_service_proto_rawDesc = "" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
 	"updated_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12W\n" +
-	"\x1aprevious_secret_expires_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x17previousSecretExpiresAt\"\xc6\x01\n" +
+	"\x1aprevious_secret_expires_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x17previousSecretExpiresAt\x12;\n" +
+	"\abacklog\x18\r \x01(\v2!.accounthealth.v1.EndpointBacklogR\abacklog\"\xb2\x01\n" +
+	"\x0fEndpointBacklog\x12\x18\n" +
+	"\apending\x18\x01 \x01(\x05R\apending\x12\x1a\n" +
+	"\bretrying\x18\x02 \x01(\x05R\bretrying\x12!\n" +
+	"\fdead_letters\x18\x03 \x01(\x05R\vdeadLetters\x12F\n" +
+	"\x11oldest_pending_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x0foldestPendingAt\"\xc6\x01\n" +
 	"\x15CreateEndpointRequest\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x128\n" +
@@ -2033,106 +2123,109 @@ func file_accounthealth_v1_notification_service_proto_rawDescGZIP() []byte {
 }
 
 var file_accounthealth_v1_notification_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_accounthealth_v1_notification_service_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_accounthealth_v1_notification_service_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_accounthealth_v1_notification_service_proto_goTypes = []any{
 	(MessageStatus)(0),                   // 0: accounthealth.v1.MessageStatus
 	(*EndpointFilter)(nil),               // 1: accounthealth.v1.EndpointFilter
 	(*Endpoint)(nil),                     // 2: accounthealth.v1.Endpoint
-	(*CreateEndpointRequest)(nil),        // 3: accounthealth.v1.CreateEndpointRequest
-	(*CreateEndpointResponse)(nil),       // 4: accounthealth.v1.CreateEndpointResponse
-	(*GetEndpointRequest)(nil),           // 5: accounthealth.v1.GetEndpointRequest
-	(*GetEndpointResponse)(nil),          // 6: accounthealth.v1.GetEndpointResponse
-	(*ListEndpointsRequest)(nil),         // 7: accounthealth.v1.ListEndpointsRequest
-	(*ListEndpointsResponse)(nil),        // 8: accounthealth.v1.ListEndpointsResponse
-	(*UpdateEndpointRequest)(nil),        // 9: accounthealth.v1.UpdateEndpointRequest
-	(*UpdateEndpointResponse)(nil),       // 10: accounthealth.v1.UpdateEndpointResponse
-	(*DisableEndpointRequest)(nil),       // 11: accounthealth.v1.DisableEndpointRequest
-	(*DisableEndpointResponse)(nil),      // 12: accounthealth.v1.DisableEndpointResponse
-	(*EnableEndpointRequest)(nil),        // 13: accounthealth.v1.EnableEndpointRequest
-	(*EnableEndpointResponse)(nil),       // 14: accounthealth.v1.EnableEndpointResponse
-	(*DeleteEndpointRequest)(nil),        // 15: accounthealth.v1.DeleteEndpointRequest
-	(*DeleteEndpointResponse)(nil),       // 16: accounthealth.v1.DeleteEndpointResponse
-	(*RotateEndpointSecretRequest)(nil),  // 17: accounthealth.v1.RotateEndpointSecretRequest
-	(*RotateEndpointSecretResponse)(nil), // 18: accounthealth.v1.RotateEndpointSecretResponse
-	(*SendTestMessageRequest)(nil),       // 19: accounthealth.v1.SendTestMessageRequest
-	(*SendTestMessageResponse)(nil),      // 20: accounthealth.v1.SendTestMessageResponse
-	(*OutboundMessage)(nil),              // 21: accounthealth.v1.OutboundMessage
-	(*ListMessagesRequest)(nil),          // 22: accounthealth.v1.ListMessagesRequest
-	(*ListMessagesResponse)(nil),         // 23: accounthealth.v1.ListMessagesResponse
-	(*DeliveryAttempt)(nil),              // 24: accounthealth.v1.DeliveryAttempt
-	(*ListAttemptsRequest)(nil),          // 25: accounthealth.v1.ListAttemptsRequest
-	(*ListAttemptsResponse)(nil),         // 26: accounthealth.v1.ListAttemptsResponse
-	(*ReplayMessagesRequest)(nil),        // 27: accounthealth.v1.ReplayMessagesRequest
-	(*ReplayMessagesResponse)(nil),       // 28: accounthealth.v1.ReplayMessagesResponse
-	(*RetryMessageRequest)(nil),          // 29: accounthealth.v1.RetryMessageRequest
-	(*RetryMessageResponse)(nil),         // 30: accounthealth.v1.RetryMessageResponse
-	(TransitionKind)(0),                  // 31: accounthealth.v1.TransitionKind
-	(*timestamppb.Timestamp)(nil),        // 32: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),          // 33: google.protobuf.Duration
+	(*EndpointBacklog)(nil),              // 3: accounthealth.v1.EndpointBacklog
+	(*CreateEndpointRequest)(nil),        // 4: accounthealth.v1.CreateEndpointRequest
+	(*CreateEndpointResponse)(nil),       // 5: accounthealth.v1.CreateEndpointResponse
+	(*GetEndpointRequest)(nil),           // 6: accounthealth.v1.GetEndpointRequest
+	(*GetEndpointResponse)(nil),          // 7: accounthealth.v1.GetEndpointResponse
+	(*ListEndpointsRequest)(nil),         // 8: accounthealth.v1.ListEndpointsRequest
+	(*ListEndpointsResponse)(nil),        // 9: accounthealth.v1.ListEndpointsResponse
+	(*UpdateEndpointRequest)(nil),        // 10: accounthealth.v1.UpdateEndpointRequest
+	(*UpdateEndpointResponse)(nil),       // 11: accounthealth.v1.UpdateEndpointResponse
+	(*DisableEndpointRequest)(nil),       // 12: accounthealth.v1.DisableEndpointRequest
+	(*DisableEndpointResponse)(nil),      // 13: accounthealth.v1.DisableEndpointResponse
+	(*EnableEndpointRequest)(nil),        // 14: accounthealth.v1.EnableEndpointRequest
+	(*EnableEndpointResponse)(nil),       // 15: accounthealth.v1.EnableEndpointResponse
+	(*DeleteEndpointRequest)(nil),        // 16: accounthealth.v1.DeleteEndpointRequest
+	(*DeleteEndpointResponse)(nil),       // 17: accounthealth.v1.DeleteEndpointResponse
+	(*RotateEndpointSecretRequest)(nil),  // 18: accounthealth.v1.RotateEndpointSecretRequest
+	(*RotateEndpointSecretResponse)(nil), // 19: accounthealth.v1.RotateEndpointSecretResponse
+	(*SendTestMessageRequest)(nil),       // 20: accounthealth.v1.SendTestMessageRequest
+	(*SendTestMessageResponse)(nil),      // 21: accounthealth.v1.SendTestMessageResponse
+	(*OutboundMessage)(nil),              // 22: accounthealth.v1.OutboundMessage
+	(*ListMessagesRequest)(nil),          // 23: accounthealth.v1.ListMessagesRequest
+	(*ListMessagesResponse)(nil),         // 24: accounthealth.v1.ListMessagesResponse
+	(*DeliveryAttempt)(nil),              // 25: accounthealth.v1.DeliveryAttempt
+	(*ListAttemptsRequest)(nil),          // 26: accounthealth.v1.ListAttemptsRequest
+	(*ListAttemptsResponse)(nil),         // 27: accounthealth.v1.ListAttemptsResponse
+	(*ReplayMessagesRequest)(nil),        // 28: accounthealth.v1.ReplayMessagesRequest
+	(*ReplayMessagesResponse)(nil),       // 29: accounthealth.v1.ReplayMessagesResponse
+	(*RetryMessageRequest)(nil),          // 30: accounthealth.v1.RetryMessageRequest
+	(*RetryMessageResponse)(nil),         // 31: accounthealth.v1.RetryMessageResponse
+	(TransitionKind)(0),                  // 32: accounthealth.v1.TransitionKind
+	(*timestamppb.Timestamp)(nil),        // 33: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),          // 34: google.protobuf.Duration
 }
 var file_accounthealth_v1_notification_service_proto_depIdxs = []int32{
-	31, // 0: accounthealth.v1.EndpointFilter.kinds:type_name -> accounthealth.v1.TransitionKind
+	32, // 0: accounthealth.v1.EndpointFilter.kinds:type_name -> accounthealth.v1.TransitionKind
 	1,  // 1: accounthealth.v1.Endpoint.filter:type_name -> accounthealth.v1.EndpointFilter
-	32, // 2: accounthealth.v1.Endpoint.failing_since:type_name -> google.protobuf.Timestamp
-	32, // 3: accounthealth.v1.Endpoint.created_at:type_name -> google.protobuf.Timestamp
-	32, // 4: accounthealth.v1.Endpoint.updated_at:type_name -> google.protobuf.Timestamp
-	32, // 5: accounthealth.v1.Endpoint.previous_secret_expires_at:type_name -> google.protobuf.Timestamp
-	1,  // 6: accounthealth.v1.CreateEndpointRequest.filter:type_name -> accounthealth.v1.EndpointFilter
-	2,  // 7: accounthealth.v1.CreateEndpointResponse.endpoint:type_name -> accounthealth.v1.Endpoint
-	2,  // 8: accounthealth.v1.GetEndpointResponse.endpoint:type_name -> accounthealth.v1.Endpoint
-	2,  // 9: accounthealth.v1.ListEndpointsResponse.endpoints:type_name -> accounthealth.v1.Endpoint
-	1,  // 10: accounthealth.v1.UpdateEndpointRequest.filter:type_name -> accounthealth.v1.EndpointFilter
-	2,  // 11: accounthealth.v1.UpdateEndpointResponse.endpoint:type_name -> accounthealth.v1.Endpoint
-	2,  // 12: accounthealth.v1.DisableEndpointResponse.endpoint:type_name -> accounthealth.v1.Endpoint
-	2,  // 13: accounthealth.v1.EnableEndpointResponse.endpoint:type_name -> accounthealth.v1.Endpoint
-	33, // 14: accounthealth.v1.RotateEndpointSecretRequest.overlap:type_name -> google.protobuf.Duration
-	2,  // 15: accounthealth.v1.RotateEndpointSecretResponse.endpoint:type_name -> accounthealth.v1.Endpoint
-	24, // 16: accounthealth.v1.SendTestMessageResponse.attempt:type_name -> accounthealth.v1.DeliveryAttempt
-	0,  // 17: accounthealth.v1.OutboundMessage.status:type_name -> accounthealth.v1.MessageStatus
-	32, // 18: accounthealth.v1.OutboundMessage.next_attempt_at:type_name -> google.protobuf.Timestamp
-	32, // 19: accounthealth.v1.OutboundMessage.occurred_at:type_name -> google.protobuf.Timestamp
-	32, // 20: accounthealth.v1.OutboundMessage.created_at:type_name -> google.protobuf.Timestamp
-	0,  // 21: accounthealth.v1.ListMessagesRequest.statuses:type_name -> accounthealth.v1.MessageStatus
-	32, // 22: accounthealth.v1.ListMessagesRequest.since:type_name -> google.protobuf.Timestamp
-	32, // 23: accounthealth.v1.ListMessagesRequest.until:type_name -> google.protobuf.Timestamp
-	21, // 24: accounthealth.v1.ListMessagesResponse.messages:type_name -> accounthealth.v1.OutboundMessage
-	32, // 25: accounthealth.v1.DeliveryAttempt.at:type_name -> google.protobuf.Timestamp
-	33, // 26: accounthealth.v1.DeliveryAttempt.latency:type_name -> google.protobuf.Duration
-	32, // 27: accounthealth.v1.ListAttemptsRequest.since:type_name -> google.protobuf.Timestamp
-	32, // 28: accounthealth.v1.ListAttemptsRequest.until:type_name -> google.protobuf.Timestamp
-	24, // 29: accounthealth.v1.ListAttemptsResponse.attempts:type_name -> accounthealth.v1.DeliveryAttempt
-	32, // 30: accounthealth.v1.ReplayMessagesRequest.since:type_name -> google.protobuf.Timestamp
-	3,  // 31: accounthealth.v1.NotificationService.CreateEndpoint:input_type -> accounthealth.v1.CreateEndpointRequest
-	5,  // 32: accounthealth.v1.NotificationService.GetEndpoint:input_type -> accounthealth.v1.GetEndpointRequest
-	7,  // 33: accounthealth.v1.NotificationService.ListEndpoints:input_type -> accounthealth.v1.ListEndpointsRequest
-	9,  // 34: accounthealth.v1.NotificationService.UpdateEndpoint:input_type -> accounthealth.v1.UpdateEndpointRequest
-	11, // 35: accounthealth.v1.NotificationService.DisableEndpoint:input_type -> accounthealth.v1.DisableEndpointRequest
-	13, // 36: accounthealth.v1.NotificationService.EnableEndpoint:input_type -> accounthealth.v1.EnableEndpointRequest
-	15, // 37: accounthealth.v1.NotificationService.DeleteEndpoint:input_type -> accounthealth.v1.DeleteEndpointRequest
-	17, // 38: accounthealth.v1.NotificationService.RotateEndpointSecret:input_type -> accounthealth.v1.RotateEndpointSecretRequest
-	19, // 39: accounthealth.v1.NotificationService.SendTestMessage:input_type -> accounthealth.v1.SendTestMessageRequest
-	22, // 40: accounthealth.v1.NotificationService.ListMessages:input_type -> accounthealth.v1.ListMessagesRequest
-	25, // 41: accounthealth.v1.NotificationService.ListAttempts:input_type -> accounthealth.v1.ListAttemptsRequest
-	27, // 42: accounthealth.v1.NotificationService.ReplayMessages:input_type -> accounthealth.v1.ReplayMessagesRequest
-	29, // 43: accounthealth.v1.NotificationService.RetryMessage:input_type -> accounthealth.v1.RetryMessageRequest
-	4,  // 44: accounthealth.v1.NotificationService.CreateEndpoint:output_type -> accounthealth.v1.CreateEndpointResponse
-	6,  // 45: accounthealth.v1.NotificationService.GetEndpoint:output_type -> accounthealth.v1.GetEndpointResponse
-	8,  // 46: accounthealth.v1.NotificationService.ListEndpoints:output_type -> accounthealth.v1.ListEndpointsResponse
-	10, // 47: accounthealth.v1.NotificationService.UpdateEndpoint:output_type -> accounthealth.v1.UpdateEndpointResponse
-	12, // 48: accounthealth.v1.NotificationService.DisableEndpoint:output_type -> accounthealth.v1.DisableEndpointResponse
-	14, // 49: accounthealth.v1.NotificationService.EnableEndpoint:output_type -> accounthealth.v1.EnableEndpointResponse
-	16, // 50: accounthealth.v1.NotificationService.DeleteEndpoint:output_type -> accounthealth.v1.DeleteEndpointResponse
-	18, // 51: accounthealth.v1.NotificationService.RotateEndpointSecret:output_type -> accounthealth.v1.RotateEndpointSecretResponse
-	20, // 52: accounthealth.v1.NotificationService.SendTestMessage:output_type -> accounthealth.v1.SendTestMessageResponse
-	23, // 53: accounthealth.v1.NotificationService.ListMessages:output_type -> accounthealth.v1.ListMessagesResponse
-	26, // 54: accounthealth.v1.NotificationService.ListAttempts:output_type -> accounthealth.v1.ListAttemptsResponse
-	28, // 55: accounthealth.v1.NotificationService.ReplayMessages:output_type -> accounthealth.v1.ReplayMessagesResponse
-	30, // 56: accounthealth.v1.NotificationService.RetryMessage:output_type -> accounthealth.v1.RetryMessageResponse
-	44, // [44:57] is the sub-list for method output_type
-	31, // [31:44] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	33, // 2: accounthealth.v1.Endpoint.failing_since:type_name -> google.protobuf.Timestamp
+	33, // 3: accounthealth.v1.Endpoint.created_at:type_name -> google.protobuf.Timestamp
+	33, // 4: accounthealth.v1.Endpoint.updated_at:type_name -> google.protobuf.Timestamp
+	33, // 5: accounthealth.v1.Endpoint.previous_secret_expires_at:type_name -> google.protobuf.Timestamp
+	3,  // 6: accounthealth.v1.Endpoint.backlog:type_name -> accounthealth.v1.EndpointBacklog
+	33, // 7: accounthealth.v1.EndpointBacklog.oldest_pending_at:type_name -> google.protobuf.Timestamp
+	1,  // 8: accounthealth.v1.CreateEndpointRequest.filter:type_name -> accounthealth.v1.EndpointFilter
+	2,  // 9: accounthealth.v1.CreateEndpointResponse.endpoint:type_name -> accounthealth.v1.Endpoint
+	2,  // 10: accounthealth.v1.GetEndpointResponse.endpoint:type_name -> accounthealth.v1.Endpoint
+	2,  // 11: accounthealth.v1.ListEndpointsResponse.endpoints:type_name -> accounthealth.v1.Endpoint
+	1,  // 12: accounthealth.v1.UpdateEndpointRequest.filter:type_name -> accounthealth.v1.EndpointFilter
+	2,  // 13: accounthealth.v1.UpdateEndpointResponse.endpoint:type_name -> accounthealth.v1.Endpoint
+	2,  // 14: accounthealth.v1.DisableEndpointResponse.endpoint:type_name -> accounthealth.v1.Endpoint
+	2,  // 15: accounthealth.v1.EnableEndpointResponse.endpoint:type_name -> accounthealth.v1.Endpoint
+	34, // 16: accounthealth.v1.RotateEndpointSecretRequest.overlap:type_name -> google.protobuf.Duration
+	2,  // 17: accounthealth.v1.RotateEndpointSecretResponse.endpoint:type_name -> accounthealth.v1.Endpoint
+	25, // 18: accounthealth.v1.SendTestMessageResponse.attempt:type_name -> accounthealth.v1.DeliveryAttempt
+	0,  // 19: accounthealth.v1.OutboundMessage.status:type_name -> accounthealth.v1.MessageStatus
+	33, // 20: accounthealth.v1.OutboundMessage.next_attempt_at:type_name -> google.protobuf.Timestamp
+	33, // 21: accounthealth.v1.OutboundMessage.occurred_at:type_name -> google.protobuf.Timestamp
+	33, // 22: accounthealth.v1.OutboundMessage.created_at:type_name -> google.protobuf.Timestamp
+	0,  // 23: accounthealth.v1.ListMessagesRequest.statuses:type_name -> accounthealth.v1.MessageStatus
+	33, // 24: accounthealth.v1.ListMessagesRequest.since:type_name -> google.protobuf.Timestamp
+	33, // 25: accounthealth.v1.ListMessagesRequest.until:type_name -> google.protobuf.Timestamp
+	22, // 26: accounthealth.v1.ListMessagesResponse.messages:type_name -> accounthealth.v1.OutboundMessage
+	33, // 27: accounthealth.v1.DeliveryAttempt.at:type_name -> google.protobuf.Timestamp
+	34, // 28: accounthealth.v1.DeliveryAttempt.latency:type_name -> google.protobuf.Duration
+	33, // 29: accounthealth.v1.ListAttemptsRequest.since:type_name -> google.protobuf.Timestamp
+	33, // 30: accounthealth.v1.ListAttemptsRequest.until:type_name -> google.protobuf.Timestamp
+	25, // 31: accounthealth.v1.ListAttemptsResponse.attempts:type_name -> accounthealth.v1.DeliveryAttempt
+	33, // 32: accounthealth.v1.ReplayMessagesRequest.since:type_name -> google.protobuf.Timestamp
+	4,  // 33: accounthealth.v1.NotificationService.CreateEndpoint:input_type -> accounthealth.v1.CreateEndpointRequest
+	6,  // 34: accounthealth.v1.NotificationService.GetEndpoint:input_type -> accounthealth.v1.GetEndpointRequest
+	8,  // 35: accounthealth.v1.NotificationService.ListEndpoints:input_type -> accounthealth.v1.ListEndpointsRequest
+	10, // 36: accounthealth.v1.NotificationService.UpdateEndpoint:input_type -> accounthealth.v1.UpdateEndpointRequest
+	12, // 37: accounthealth.v1.NotificationService.DisableEndpoint:input_type -> accounthealth.v1.DisableEndpointRequest
+	14, // 38: accounthealth.v1.NotificationService.EnableEndpoint:input_type -> accounthealth.v1.EnableEndpointRequest
+	16, // 39: accounthealth.v1.NotificationService.DeleteEndpoint:input_type -> accounthealth.v1.DeleteEndpointRequest
+	18, // 40: accounthealth.v1.NotificationService.RotateEndpointSecret:input_type -> accounthealth.v1.RotateEndpointSecretRequest
+	20, // 41: accounthealth.v1.NotificationService.SendTestMessage:input_type -> accounthealth.v1.SendTestMessageRequest
+	23, // 42: accounthealth.v1.NotificationService.ListMessages:input_type -> accounthealth.v1.ListMessagesRequest
+	26, // 43: accounthealth.v1.NotificationService.ListAttempts:input_type -> accounthealth.v1.ListAttemptsRequest
+	28, // 44: accounthealth.v1.NotificationService.ReplayMessages:input_type -> accounthealth.v1.ReplayMessagesRequest
+	30, // 45: accounthealth.v1.NotificationService.RetryMessage:input_type -> accounthealth.v1.RetryMessageRequest
+	5,  // 46: accounthealth.v1.NotificationService.CreateEndpoint:output_type -> accounthealth.v1.CreateEndpointResponse
+	7,  // 47: accounthealth.v1.NotificationService.GetEndpoint:output_type -> accounthealth.v1.GetEndpointResponse
+	9,  // 48: accounthealth.v1.NotificationService.ListEndpoints:output_type -> accounthealth.v1.ListEndpointsResponse
+	11, // 49: accounthealth.v1.NotificationService.UpdateEndpoint:output_type -> accounthealth.v1.UpdateEndpointResponse
+	13, // 50: accounthealth.v1.NotificationService.DisableEndpoint:output_type -> accounthealth.v1.DisableEndpointResponse
+	15, // 51: accounthealth.v1.NotificationService.EnableEndpoint:output_type -> accounthealth.v1.EnableEndpointResponse
+	17, // 52: accounthealth.v1.NotificationService.DeleteEndpoint:output_type -> accounthealth.v1.DeleteEndpointResponse
+	19, // 53: accounthealth.v1.NotificationService.RotateEndpointSecret:output_type -> accounthealth.v1.RotateEndpointSecretResponse
+	21, // 54: accounthealth.v1.NotificationService.SendTestMessage:output_type -> accounthealth.v1.SendTestMessageResponse
+	24, // 55: accounthealth.v1.NotificationService.ListMessages:output_type -> accounthealth.v1.ListMessagesResponse
+	27, // 56: accounthealth.v1.NotificationService.ListAttempts:output_type -> accounthealth.v1.ListAttemptsResponse
+	29, // 57: accounthealth.v1.NotificationService.ReplayMessages:output_type -> accounthealth.v1.ReplayMessagesResponse
+	31, // 58: accounthealth.v1.NotificationService.RetryMessage:output_type -> accounthealth.v1.RetryMessageResponse
+	46, // [46:59] is the sub-list for method output_type
+	33, // [33:46] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_accounthealth_v1_notification_service_proto_init() }
@@ -2141,14 +2234,14 @@ func file_accounthealth_v1_notification_service_proto_init() {
 		return
 	}
 	file_accounthealth_v1_health_proto_init()
-	file_accounthealth_v1_notification_service_proto_msgTypes[8].OneofWrappers = []any{}
+	file_accounthealth_v1_notification_service_proto_msgTypes[9].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_accounthealth_v1_notification_service_proto_rawDesc), len(file_accounthealth_v1_notification_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   30,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

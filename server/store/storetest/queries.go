@@ -3,6 +3,7 @@ package storetest
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -149,6 +150,77 @@ func testListHealthPaging(t *testing.T, s store.Store) {
 	})
 	m.apply(Deliveries(failed(after, userID(1), "invalid_mfa", t0))...)
 	wantNoDiff(t, "records read in pages while committing", m.matching(store.HealthQuery{}), got)
+}
+
+// testListHealthBySince: ordered by state since (ties by account id),
+// either way, all records or some states, pages join up in that order.
+func testListHealthBySince(t *testing.T, s store.Store) {
+	const n = 17
+	var events []Event
+	for i := range n {
+		k := i * 5 % n
+		at := t0.Add(time.Duration(i/3) * time.Second) // threes in a state since the same time
+		if k%3 == 0 {
+			events = append(events, failed(accountID(k), userID(k%2), "invalid_mfa", at))
+		} else {
+			events = append(events, connected(accountID(k), userID(k%2), at))
+		}
+	}
+	ds := Deliveries(events...)
+	ingestDeliveries(t, s, ds)
+	m := model{}
+	m.apply(ds...)
+	bySince := func(q store.HealthQuery) []health.Record {
+		want := m.matching(store.HealthQuery{UserID: q.UserID, States: q.States, ErrorCodes: q.ErrorCodes})
+		slices.SortFunc(want, func(a, b health.Record) int {
+			c := cmp.Or(a.StateSince.Compare(b.StateSince), strings.Compare(a.AccountID, b.AccountID))
+			if q.Order == store.ByStateSinceDesc {
+				return -c
+			}
+			return c
+		})
+		return want
+	}
+	for _, order := range []store.HealthOrder{store.ByStateSinceAsc, store.ByStateSinceDesc} {
+		for _, q := range []store.HealthQuery{
+			{PageSize: 1}, {PageSize: 4}, {PageSize: n},
+			{PageSize: 2, States: []health.State{health.StateAuthFailed}},
+			{PageSize: 2, States: []health.State{health.StateAuthFailed, health.StateHealthy}},
+			{PageSize: 3, UserID: userID(1)},
+			{PageSize: 2, ErrorCodes: []string{"invalid_mfa"}},
+		} {
+			q.Order = order
+			got, _ := listAllHealth(t, s, q, nil)
+			if want := bySince(q); !slices.EqualFunc(got, want, func(a, b health.Record) bool { return a.AccountID == b.AccountID }) {
+				t.Errorf("ListHealth(%+v): accounts %v, want %v", q, accountIDs(got), accountIDs(want))
+			}
+		}
+	}
+	// A record that enters its state meanwhile sorts last, oldest first:
+	// the pages that follow show it.
+	late := accountID(1000)
+	q := store.HealthQuery{PageSize: 4, Order: store.ByStateSinceAsc}
+	got, _ := listAllHealth(t, s, q, func() { ingest(t, s, failed(late, userID(1), "invalid_mfa", t0.Add(time.Hour))) })
+	if len(got) != n+1 || got[n].AccountID != late {
+		t.Errorf("ListHealth(%+v) while committing: accounts %v, want %s last", q, accountIDs(got), late)
+	}
+	// A token is for the order it was issued for.
+	page, err := s.ListHealth(t.Context(), q)
+	if err != nil || page.NextPageToken == "" {
+		t.Fatalf("ListHealth(%+v) = %v, %v", q, page, err)
+	}
+	q.Order, q.PageToken = store.ByStateSinceDesc, page.NextPageToken
+	if _, err := s.ListHealth(t.Context(), q); !errors.Is(err, store.ErrInvalidArgument) {
+		t.Errorf("a token of ascending order used descending: %v, want ErrInvalidArgument", err)
+	}
+}
+
+func accountIDs(rs []health.Record) []string {
+	ids := make([]string, len(rs))
+	for i, r := range rs {
+		ids[i] = r.AccountID
+	}
+	return ids
 }
 
 // listAllHealth pages through q, calling between (if set) after the first

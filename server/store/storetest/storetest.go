@@ -67,6 +67,7 @@ func Run(t *testing.T, newDB Factory) {
 		{"CancelledContextCommitsNothing", testCancelledContext},
 		{"ListHealthFilters", testListHealthFilters},
 		{"ListHealthPaging", testListHealthPaging},
+		{"ListHealthBySince", testListHealthBySince},
 		{"PagesBoundedInBytes", testPagesBoundedInBytes},
 		{"InvalidArguments", testInvalidArguments},
 		{"Summary", testSummary},

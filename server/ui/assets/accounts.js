@@ -1,10 +1,14 @@
 // The accounts: ListAccountHealth filtered by state, error code and user,
-// a page at a time; an account id searches for that one account.
+// a page at a time, by account id or sorted by time in state (the "In
+// state since" header toggles it); an account id searches for that one
+// account.
 import * as api from "./api.js";
 import { h, stateBadge, when, short } from "./dom.js";
 
 const STATES = ["CONNECTING", "HEALTHY", "AUTH_FAILED", "DISCONNECTED", "DEGRADED", "REMOVED"];
 const PAGE_SIZE = 50;
+// ListAccountHealth's orders by state since (short names of AccountOrder).
+const ORDERS = ["state_since_asc", "state_since_desc"];
 
 export async function accounts({ params }) {
   let rows, next = "";
@@ -17,6 +21,7 @@ export async function accounts({ params }) {
     if (params.get("code")) q.set("errorCodes", params.get("code"));
     if (params.get("user")) q.set("userId", params.get("user"));
     if (params.get("page")) q.set("pageToken", params.get("page"));
+    if (ORDERS.includes(params.get("order"))) q.set("orderBy", params.get("order"));
     const res = await api.get("/v1/accounts/health?" + q);
     rows = res.accounts || [];
     next = res.nextPageToken || "";
@@ -24,7 +29,7 @@ export async function accounts({ params }) {
   return h("section", {},
     h("h1", {}, "Accounts"),
     filters(params),
-    h("div", { class: "panel scroll" }, table(rows), pager(params, next)));
+    h("div", { class: "panel scroll" }, table(rows, params), pager(params, next)));
 }
 
 // one is the account with this id, or none.
@@ -51,6 +56,7 @@ function filters(params) {
     const st = f.get("state");
     for (const s of st === "*" ? chosen : st ? [st] : []) q.append("state", s);
     for (const k of ["code", "user", "account"]) if (f.get(k).trim()) q.set(k, f.get(k).trim());
+    if (params.get("order")) q.set("order", params.get("order"));
     location.hash = "#/accounts" + (q.size ? "?" + q : "");
   } },
   h("label", {}, "State", state),
@@ -61,17 +67,32 @@ function filters(params) {
   h("a", { href: "#/accounts" }, "Clear"));
 }
 
-function table(rows) {
+// sinceHeader is the "In state since" column's header: a link to the same
+// filters sorted by it, the longest in their state first, then the other
+// way at each click; the first page of each, as tokens are per order.
+function sinceHeader(params) {
+  const order = params.get("order");
+  const q = new URLSearchParams(params);
+  q.delete("page");
+  q.set("order", order === ORDERS[0] ? ORDERS[1] : ORDERS[0]);
+  const sort = { [ORDERS[0]]: "ascending", [ORDERS[1]]: "descending" }[order];
+  const arrow = { ascending: " ▲", descending: " ▼" }[sort] || "";
+  return h("th", { scope: "col", "aria-sort": sort || null },
+    h("a", { href: "#/accounts?" + q, id: "sort-since", title: sort === "ascending" ? "Newest in their state first" : "Longest in their state first" }, "In state since", arrow));
+}
+
+function table(rows, params) {
   if (rows.length === 0) return h("p", { class: "muted", id: "no-accounts" }, "No account matches.");
+  const col = (c) => h("th", { scope: "col" }, c);
   return h("table", { id: "accounts" },
-    h("thead", {}, h("tr", {}, ["Account", "User", "State", "Error code", "Remedy", "In state since", "Last event"].map((c) => h("th", { scope: "col" }, c)))),
+    h("thead", {}, h("tr", {}, ["Account", "User", "State", "Error code", "Remedy"].map(col), sinceHeader(params), col("Last event"))),
     h("tbody", {}, rows.map((a) => h("tr", { "data-account": a.accountId },
       h("td", {}, h("a", { href: "#/account/" + encodeURIComponent(a.accountId) }, h("code", {}, a.accountId))),
       h("td", {}, a.userId ? h("a", { href: "#/accounts?user=" + encodeURIComponent(a.userId) }, h("code", {}, a.userId)) : ""),
       h("td", {}, stateBadge(a.state)),
       h("td", {}, a.errorCode ? h("code", {}, a.errorCode) : ""),
       h("td", {}, short(a.remedy?.action, "REMEDY_ACTION_")),
-      h("td", {}, when(a.stateSince)),
+      h("td", { "data-since": a.stateSince || "" }, when(a.stateSince)),
       h("td", {}, a.lastEventType || "", " ", when(a.lastEventAt))))));
 }
 

@@ -1,11 +1,12 @@
 // The dashboard: a page per hash route (#/, #/feed, #/accounts,
-// #/account/ID), each drawn from the REST API when it opens.
+// #/account/ID, #/endpoints, #/endpoint/ID), each drawn from the REST API when it opens.
 import * as api from "./api.js";
 import { h, errorBox } from "./dom.js";
 import { overview } from "./overview.js";
 import { accounts } from "./accounts.js";
 import { account } from "./account.js";
 import { feed, startFeed } from "./feed.js";
+import { endpoints, endpoint } from "./endpoints.js";
 
 const main = document.getElementById("main");
 
@@ -16,14 +17,16 @@ function route() {
   return { page: parts[0] || "overview", id: parts.slice(1).map(decodeURIComponent).join("/"), params: new URLSearchParams(query || "") };
 }
 
-const pages = { overview, feed, accounts, account };
+const pages = { overview, feed, accounts, account, endpoints, endpoint };
+// The list page each detail page belongs to, for the navigation.
+const section = { account: "accounts", endpoint: "endpoints" };
 
 let drawing = 0;
 async function draw() {
   const r = route();
   const mine = ++drawing;
   for (const a of document.querySelectorAll("[data-nav]")) {
-    if (a.dataset.nav === (r.page === "account" ? "accounts" : r.page)) a.setAttribute("aria-current", "page");
+    if (a.dataset.nav === (section[r.page] || r.page)) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }
   const page = pages[r.page];

@@ -67,15 +67,15 @@ func (s *ReadSQL) Fixed() []string {
 		s.items.all.counts, s.items.all.failures, s.items.all.reports, s.items.outages, s.items.quiet}
 }
 
-// listHealth selects up to n records of q after the account id after.
-// Only the filters q sets appear in the SQL, so that each combination gets
-// a plan that uses its index. Each index gives the records of one value in
-// page order, and neither database merges several values' ranges in
-// order: filtered by several states (or else error codes), the query
-// takes up to n records of each value and merges those, rather than walk
-// every record in account order until n match, most of a million for a
-// rare state.
-func (s *ReadSQL) listHealth(q store.HealthQuery, after string, n int) (string, []any) {
+// listHealth selects up to n records of q after the key after, in q's
+// order. Only the filters q sets appear in the SQL, so that each
+// combination gets a plan that uses its index. Each index gives the
+// records of one value in page order, and neither database merges several
+// values' ranges in order: filtered by several states (or else error
+// codes), the query takes up to n records of each value and merges those,
+// rather than walk every record in page order until n match, most of a
+// million for a rare state.
+func (s *ReadSQL) listHealth(q store.HealthQuery, after store.HealthKey, n int) (string, []any) {
 	args := NewBinder(s.dialect.P)
 	states := make([]int32, len(q.States))
 	for i, st := range q.States {
@@ -84,10 +84,11 @@ func (s *ReadSQL) listHealth(q store.HealthQuery, after string, n int) (string, 
 	slices.Sort(states)
 	states = slices.Compact(states)
 	codes := slices.Compact(slices.Sorted(slices.Values(q.ErrorCodes)))
+	order, start := healthOrder(q.Order, after)
 	// page is the SQL of one page of the records with these filters,
 	// binding its arguments in the order they appear.
 	page := func(states []int32, codes []string) string {
-		w := "account_id > " + args.Bind(after)
+		w := start(args.Bind)
 		if q.UserID != "" {
 			w += " AND user_id = " + args.Bind(q.UserID)
 		}
@@ -100,7 +101,7 @@ func (s *ReadSQL) listHealth(q store.HealthQuery, after string, n int) (string, 
 		if len(codes) > 0 {
 			w += " AND " + oneOf(s.dialect, "error_code", codes, args.Bind)
 		}
-		return selectRecordsSQL + " WHERE " + w + " ORDER BY account_id LIMIT " + args.Bind(n)
+		return selectRecordsSQL + " WHERE " + w + " ORDER BY " + order + " LIMIT " + args.Bind(n)
 	}
 	var parts []string
 	switch {
@@ -120,7 +121,36 @@ func (s *ReadSQL) listHealth(q store.HealthQuery, after string, n int) (string, 
 		// in SQLite, unless each is a subquery; PostgreSQL 15 names them.
 		parts[i] = "SELECT * FROM (" + p + ") AS part" + strconv.Itoa(i)
 	}
-	return "SELECT * FROM (" + strings.Join(parts, " UNION ALL ") + ") AS parts ORDER BY account_id LIMIT " + args.Bind(n), args.Args
+	return "SELECT * FROM (" + strings.Join(parts, " UNION ALL ") + ") AS parts ORDER BY " + order + " LIMIT " + args.Bind(n), args.Args
+}
+
+// sinceKey is the state since of a record as its indexes (migration
+// 0012) hold it: one without sorts as 1970.
+const sinceKey = "COALESCE(state_since, 0)"
+
+// healthOrder is the ORDER BY of a page in order o, and the condition
+// that a record comes after the key after, binding its values with bind.
+// Ordered by state since, the condition is spelled out rather than a row
+// value comparison, (since, account id) > (s, a): SQLite seeks an index
+// range for since >= s but scans the index from its start for the row
+// value, so each page would cost more than the one before.
+func healthOrder(o store.HealthOrder, after store.HealthKey) (order string, start func(bind func(any) string) string) {
+	cmp, dir := ">", ""
+	switch o {
+	case store.ByAccountID:
+		return "account_id", func(bind func(any) string) string { return "account_id > " + bind(after.AccountID) }
+	case store.ByStateSinceDesc:
+		cmp, dir = "<", " DESC"
+	}
+	order = sinceKey + dir + ", account_id" + dir
+	return order, func(bind func(any) string) string {
+		if after.AccountID == "" {
+			return "TRUE"
+		}
+		since := clampedNanos(after.StateSince)
+		return sinceKey + " " + cmp + "= " + bind(since) + " AND (" + sinceKey + " " + cmp + " " + bind(since) +
+			" OR account_id " + cmp + " " + bind(after.AccountID) + ")"
+	}
 }
 
 // oneOf is the condition that col is one of vals, binding them with bind.
@@ -174,7 +204,7 @@ func (r Reader) GetHealth(ctx context.Context, accountID string) (health.Record,
 	return rec, nil
 }
 
-// ListHealth pages through the records matching q, by account id.
+// ListHealth pages through the records matching q, in q's order.
 func (r Reader) ListHealth(ctx context.Context, q store.HealthQuery) (store.HealthPage, error) {
 	const op = "list health"
 	if err := r.guard.CheckOpen(op); err != nil {
@@ -191,7 +221,7 @@ func (r Reader) ListHealth(ctx context.Context, q store.HealthQuery) (store.Heal
 	}
 	page := store.HealthPage{Records: recs}
 	if more {
-		page.NextPageToken = q.NextPageToken(recs[len(recs)-1].AccountID)
+		page.NextPageToken = q.NextPageToken(recs[len(recs)-1])
 	}
 	return page, nil
 }

@@ -266,11 +266,11 @@ func TestListHealthSQL(t *testing.T) {
 			mergedArgs: []any{"after", "u", healthy, []string{"a", "b"}, 11, "after", "u", authFailed, []string{"a", "b"}, 11, 11}},
 	} {
 		rs := NewReadSQL(tc.dialect)
-		query, args := rs.listHealth(q, "after", 11)
+		query, args := rs.listHealth(q, store.HealthKey{AccountID: "after"}, 11)
 		if query != selectRecordsSQL+tc.where || !reflect.DeepEqual(args, tc.wantArgs) {
 			t.Errorf("listHealth = %q, %#v; want %q, %#v", query, args, selectRecordsSQL+tc.where, tc.wantArgs)
 		}
-		if query, _ := rs.listHealth(store.HealthQuery{}, "", 11); query != selectRecordsSQL+tc.unfiltered {
+		if query, _ := rs.listHealth(store.HealthQuery{}, store.HealthKey{}, 11); query != selectRecordsSQL+tc.unfiltered {
 			t.Errorf("listHealth of no filter = %q, want %q", query, selectRecordsSQL+tc.unfiltered)
 		}
 		two := q
@@ -278,9 +278,28 @@ func TestListHealthSQL(t *testing.T) {
 		two.ErrorCodes = []string{"b", "a", "b"}
 		want := "SELECT * FROM (SELECT * FROM (" + selectRecordsSQL + tc.part0 + ") AS part0 UNION ALL SELECT * FROM (" +
 			selectRecordsSQL + tc.part1 + ") AS part1) AS parts" + tc.merged
-		if query, args := rs.listHealth(two, "after", 11); query != want || !reflect.DeepEqual(args, tc.mergedArgs) {
+		if query, args := rs.listHealth(two, store.HealthKey{AccountID: "after"}, 11); query != want || !reflect.DeepEqual(args, tc.mergedArgs) {
 			t.Errorf("listHealth of two states = %q, %#v; want %q, %#v", query, args, want, tc.mergedArgs)
 		}
+	}
+}
+
+// TestListHealthBySinceSQL: a page by state since seeks a range of the
+// since index (a row value comparison would scan it in SQLite) and
+// orders by the index's columns.
+func TestListHealthBySinceSQL(t *testing.T) {
+	since := time.Unix(0, 42)
+	q := store.HealthQuery{Order: store.ByStateSinceDesc, States: []health.State{health.StateHealthy}}
+	rs := NewReadSQL(SQLite)
+	query, args := rs.listHealth(q, store.HealthKey{StateSince: since, AccountID: "a"}, 11)
+	want := selectRecordsSQL + " WHERE COALESCE(state_since, 0) <= ? AND (COALESCE(state_since, 0) < ? OR account_id < ?) AND state = ?" +
+		" ORDER BY COALESCE(state_since, 0) DESC, account_id DESC LIMIT ?"
+	if query != want || !reflect.DeepEqual(args, []any{int64(42), int64(42), "a", int32(health.StateHealthy), 11}) {
+		t.Errorf("listHealth = %q, %#v; want %q", query, args, want)
+	}
+	q.Order = store.ByStateSinceAsc
+	if query, _ := rs.listHealth(q, store.HealthKey{}, 11); !strings.Contains(query, " WHERE TRUE AND state = ? ORDER BY COALESCE(state_since, 0), account_id LIMIT ?") {
+		t.Errorf("first page by since = %q", query)
 	}
 }
 
