@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/accounthealth/accounthealth/internal/eventually"
 )
 
 // countingReceiver answers every webhook with code and counts them.
@@ -44,21 +46,14 @@ func restCreateEndpoint(t *testing.T, s *server, url string) string {
 	return created.Endpoint.ID
 }
 
-// waitREST waits until the JSON body of GET path, without white space,
-// satisfies done.
+// waitREST waits until GET path answers 200 with a JSON body that,
+// without white space, satisfies done.
 func waitREST(t *testing.T, s *server, path, what string, done func(body string) bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		body := s.restBody(t, path)
-		if done(strings.Join(strings.Fields(body), "")) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("GET %s never showed %s: %s", path, what, body)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	eventually.Until(t, 30*time.Second, "GET "+path+" shows "+what, func() (bool, string) {
+		code, body := s.restGet(t, path)
+		return code == http.StatusOK && done(strings.Join(strings.Fields(body), "")), body
+	})
 }
 
 // testDashboardEndpoints: one endpoint that answers 204 and one that

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/accounthealth/accounthealth/internal/eventually"
 )
 
 // The whole system runs locally with no provider account: serve talks to
@@ -27,21 +30,20 @@ func TestFakeProviderLocalRun(t *testing.T) {
 	// Seed a failed-login account at the fake; its failure reaches serve as webhooks.
 	fakeCall := func(method, path, body string) int {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for {
+		var code int
+		eventually.Until(t, 10*time.Second, "the fake provider answers "+method+" "+path, func() (bool, string) {
 			req, _ := http.NewRequest(method, "http://"+fakeAddr+path, strings.NewReader(body))
 			req.SetBasicAuth("fake-key-id", "fake-key-secret")
 			req.Header.Set("Content-Type", "application/json")
 			res, err := http.DefaultClient.Do(req)
-			if err == nil {
-				res.Body.Close()
-				return res.StatusCode
+			if err != nil {
+				return false, fmt.Sprintf("%v\n%s", err, out.String())
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("fake provider not reachable: %v\n%s", err, out.String())
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			res.Body.Close()
+			code = res.StatusCode
+			return true, ""
+		})
+		return code
 	}
 	if code := fakeCall(http.MethodPost, "/_fake/accounts", `{"id":"acct-1","user":"user-1","status":"connecting"}`); code >= 300 {
 		t.Fatalf("seed: %d\n%s", code, out.String())
@@ -49,8 +51,8 @@ func TestFakeProviderLocalRun(t *testing.T) {
 	if code := fakeCall(http.MethodPost, "/_fake/accounts/acct-1/fail", `{"error_code":"invalid_credentials"}`); code >= 300 {
 		t.Fatalf("fail: %d\n%s", code, out.String())
 	}
-	waitFor(t, func() bool {
-		return strings.Contains(body(s.restGet(t, "/v1/accounts/acct-1/health")), "HEALTH_STATE_AUTH_FAILED")
+	waitREST(t, s, "/v1/accounts/acct-1/health", "the failed login", func(b string) bool {
+		return strings.Contains(b, "HEALTH_STATE_AUTH_FAILED")
 	})
 
 	req, _ := http.NewRequest(http.MethodDelete, "http://"+s.rest+"/v1/accounts/acct-1", nil)
@@ -63,8 +65,8 @@ func TestFakeProviderLocalRun(t *testing.T) {
 		t.Fatalf("DELETE: %d\n%s", res.StatusCode, s.stderr)
 	}
 	// The fake's own accounts.removed arrives after ours and changes nothing.
-	waitFor(t, func() bool {
-		return strings.Contains(body(s.restGet(t, "/v1/accounts/acct-1/events")), "DELIVERY_OUTCOME_AFTER_REMOVAL")
+	waitREST(t, s, "/v1/accounts/acct-1/events", "the fake's removal after ours", func(b string) bool {
+		return strings.Contains(b, "DELIVERY_OUTCOME_AFTER_REMOVAL")
 	})
 	if !strings.Contains(s.restBody(t, "/v1/accounts/acct-1/health"), "HEALTH_STATE_REMOVED") {
 		t.Error("account not removed")
@@ -84,16 +86,3 @@ func TestFakeProviderHelp(t *testing.T) {
 	runCases(t, nil, []cliCase{{"help lists the control routes", []string{"fake-provider", "--help"}, exitOK, nil,
 		[]string{"Control routes", "POST   /_fake/accounts/{id}/{action}", "DELETE /_fake/faults"}}})
 }
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached within 10s")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func body(_ int, b string) string { return b }

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/accounthealth/accounthealth/internal/eventually"
 	"github.com/accounthealth/accounthealth/internal/natstest"
 	"github.com/accounthealth/accounthealth/server/outbound"
 	"github.com/accounthealth/accounthealth/server/store/postgres/pgtest"
@@ -220,15 +221,8 @@ func (s *server) metric(t *testing.T, name string) int {
 // waitMetric waits until /metrics shows the line.
 func (s *server) waitMetric(t *testing.T, line string) {
 	t.Helper()
-	deadline := time.Now().Add(jetstreamWait)
-	for {
+	eventually.Until(t, jetstreamWait, fmt.Sprintf("/metrics shows %q", line), func() (bool, string) {
 		_, body := s.restGet(t, "/metrics")
-		if strings.Contains(body, "\n"+line+"\n") {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/metrics never showed %q:\n%s\n%s", line, body, s.stderr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return strings.Contains(body, "\n"+line+"\n"), body + "\n" + s.stderr.String()
+	})
 }

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	ahv1 "github.com/accounthealth/accounthealth/gen/accounthealth/v1"
+	"github.com/accounthealth/accounthealth/internal/eventually"
 	"github.com/accounthealth/accounthealth/internal/freeport"
 	"github.com/accounthealth/accounthealth/server/webhook"
 )
@@ -216,18 +217,15 @@ func serveOn(t *testing.T, webhook, grpc, rest, dataDir string, env ...string) *
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.cmd.Process.Kill() })
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	eventually.Until(t, 20*time.Second, "the server comes up", func() (bool, string) {
 		res, err := http.Get("http://" + s.webhook + "/healthz")
-		if err == nil {
-			res.Body.Close()
-			return s
+		if err != nil {
+			return false, fmt.Sprintf("%v\n%s", err, s.stderr)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server did not come up: %v\n%s", err, s.stderr)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		res.Body.Close()
+		return true, ""
+	})
+	return s
 }
 
 // stop sends SIGTERM and expects a clean exit.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -73,15 +72,7 @@ func TestReadmeFiveMinutes(t *testing.T) {
 	}
 	// ready says when a background command is up, as its terminal would show.
 	ready := map[string]func(p *process){
-		"serve": func(*process) {
-			waitFor(t, func() bool {
-				res, err := http.Get("http://" + webhookAddr + "/healthz")
-				if err == nil {
-					res.Body.Close()
-				}
-				return err == nil
-			})
-		},
+		"serve":         func(p *process) { p.waitOutput(t, p.stderr, "msg=serving", 1) },
 		"watch":         func(p *process) { p.waitOutput(t, p.stderr, "watching "+grpcAddr, 1) },
 		"fake-provider": func(p *process) { p.waitOutput(t, p.stdout, "fake provider API on", 1) },
 	}

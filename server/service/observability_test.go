@@ -18,6 +18,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	ahv1 "github.com/accounthealth/accounthealth/gen/accounthealth/v1"
+	"github.com/accounthealth/accounthealth/internal/eventually"
 	"github.com/accounthealth/accounthealth/server/service"
 	"github.com/accounthealth/accounthealth/server/store"
 	"github.com/accounthealth/accounthealth/server/webhook"
@@ -55,13 +56,10 @@ func (e *env) scrape() map[string]float64 {
 // waitMetric waits until a sample has the wanted value.
 func (e *env) waitMetric(name string, want float64) {
 	e.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for got := e.scrape()[name]; got != want; got = e.scrape()[name] {
-		if time.Now().After(deadline) {
-			e.t.Fatalf("%s = %g after 5s, want %g", name, got, want)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	eventually.Until(e.t, 5*time.Second, fmt.Sprintf("%s = %g", name, want), func() (bool, string) {
+		got := e.scrape()[name]
+		return got == want, fmt.Sprint(got)
+	})
 }
 
 const subscribers = "accounthealth_stream_subscribers"
@@ -191,13 +189,10 @@ func (e *env) waitProbes(httpCode int, status healthpb.HealthCheckResponse_Servi
 	for _, name := range healthNames {
 		want = append(want, fmt.Sprintf("%q %s", name, status))
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for got := e.probes(); !slices.Equal(got, want); got = e.probes() {
-		if time.Now().After(deadline) {
-			e.t.Fatalf("probes after 5s: %q, want %q", got, want)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	eventually.Until(e.t, 5*time.Second, fmt.Sprintf("probes %q", want), func() (bool, string) {
+		got := e.probes()
+		return slices.Equal(got, want), fmt.Sprintf("%q", got)
+	})
 }
 
 // Readiness follows the store: load balancers stop sending traffic while

@@ -2,6 +2,7 @@ package service_test
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	ahv1 "github.com/accounthealth/accounthealth/gen/accounthealth/v1"
+	"github.com/accounthealth/accounthealth/internal/eventually"
 	"github.com/accounthealth/accounthealth/server/service"
 	"github.com/accounthealth/accounthealth/server/webhook"
 )
@@ -35,18 +37,14 @@ func TestTracesFromWebhookToStream(t *testing.T) {
 	res.Body.Close()
 	ev := w.events(t, 1)[0]
 
-	deadline := time.Now().Add(5 * time.Second)
 	var byName map[string]sdktrace.ReadOnlySpan
-	for {
+	eventually.Until(t, 5*time.Second, "the stream's span ends", func() (bool, string) {
 		byName = map[string]sdktrace.ReadOnlySpan{}
 		for _, s := range rec.Ended() {
 			byName[s.Name()] = s
 		}
-		if byName["stream.send"] != nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return byName["stream.send"] != nil, fmt.Sprint(keys(byName))
+	})
 	for _, name := range []string{"POST /v1/webhooks/argyle", "accounthealth.v1.WebhookService/ReceiveArgyleWebhook", "intake.verify", "intake.decode", "intake.commit"} {
 		s := byName[name]
 		if s == nil {

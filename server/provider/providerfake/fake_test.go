@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"maps"
 	"net"
 	"net/http"
@@ -491,8 +492,33 @@ func TestParallelDeletesOfOneAccount(t *testing.T) {
 	}
 }
 
+// onMessage is a slog handler that signals on ch each record whose
+// message is msg.
+func onMessage(msg string, ch chan<- struct{}) slog.Handler {
+	return messageHandler{msg: msg, ch: ch}
+}
+
+type messageHandler struct {
+	msg string
+	ch  chan<- struct{}
+}
+
+func (h messageHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h messageHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h messageHandler) WithGroup(string) slog.Handler            { return h }
+func (h messageHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		select {
+		case h.ch <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
 func TestServeShutsDownOnCancel(t *testing.T) {
-	f := providerfake.New(providerfake.Options{KeyID: keyID, KeySecret: keySecret})
+	hung := make(chan struct{}, 1)
+	f := providerfake.New(providerfake.Options{KeyID: keyID, KeySecret: keySecret, Logger: slog.New(onMessage("fault injected", hung))})
 	mustDo(t, f.AddFault(providerfake.Fault{Hang: true}))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -505,7 +531,7 @@ func TestServeShutsDownOnCancel(t *testing.T) {
 	c := newClient(t, "http://"+ln.Addr().String(), func(c *provider.Config) { c.Timeout, c.MaxRetries = 10*time.Second, -1 })
 	held := make(chan error, 1)
 	go func() { _, err := c.ListWebhooks(t.Context()); held <- err }()
-	time.Sleep(100 * time.Millisecond) // let the request reach the hang
+	<-hung // the request is held: cancelling must drop it
 	cancel()
 	select {
 	case err := <-served:

@@ -3,11 +3,13 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/accounthealth/accounthealth/internal/eventually"
 	"github.com/accounthealth/accounthealth/server/store"
 	"github.com/accounthealth/accounthealth/server/store/postgres/pgtest"
 )
@@ -98,21 +100,16 @@ func TestWatchChangesAcrossReplicas(t *testing.T) {
 // for one other than old.
 func listener(t *testing.T, s *Store, channel string, old int32) int32 {
 	t.Helper()
-	deadline := time.Now().Add(wakeTimeout)
-	for {
-		var pid int32
+	var pid int32
+	eventually.Until(t, wakeTimeout, "a backend listens on "+channel, func() (bool, string) {
 		err := s.pool.QueryRow(t.Context(), `SELECT pid FROM pg_stat_activity WHERE query = $1 AND pid <> $2`,
 			"LISTEN "+pgx.Identifier{channel}.Sanitize(), old).Scan(&pid)
-		switch {
-		case err == nil:
-			return pid
-		case !isNoRows(err):
+		if err != nil && !isNoRows(err) {
 			t.Fatalf("find the listener: %v", err)
-		case time.Now().After(deadline):
-			t.Fatalf("no backend listens on %s", channel)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return err == nil, fmt.Sprint(err)
+	})
+	return pid
 }
 
 // TestWatchChangesEnds: WatchChanges returns when its context ends, and
