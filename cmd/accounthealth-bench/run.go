@@ -147,6 +147,16 @@ func measureStore(ctx context.Context, cfg config, rep *report, bin, tmp, store 
 	if err := svc.stop(); err != nil {
 		return err
 	}
+	if err := r.measureAtRest(ctx, &figures, size, bin, storeEnv); err != nil {
+		return err
+	}
+	rep.Stores = append(rep.Stores, figures)
+	return nil
+}
+
+// measureAtRest measures the stopped service's store, then starts it again
+// at that size: ready time and RSS.
+func (r *storeRun) measureAtRest(ctx context.Context, figures *storeFigures, size func(context.Context) (int64, error), bin, storeEnv string) error {
 	accounts := r.ledger.acked.Load()
 	storeBytes, err := size(ctx)
 	if err != nil {
@@ -165,7 +175,6 @@ func measureStore(ctx context.Context, cfg config, rep *report, bin, tmp, store 
 	if figures.ReadyRSSBytes, _, err = memory(again.pid()); err != nil {
 		return err
 	}
-	rep.Stores = append(rep.Stores, figures)
 	return again.stop()
 }
 
