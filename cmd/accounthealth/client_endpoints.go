@@ -290,29 +290,45 @@ func printAttempts(w io.Writer, as []*ahv1.DeliveryAttempt) error {
 	return t.flush()
 }
 
-// rangeFlags are the --since and --until of the listings.
-func rangeFlags(fs *flag.FlagSet) (since, until *string) {
-	since = fs.String("since", "", "only from this time: RFC 3339 or a duration back from now (24h)")
-	until = fs.String("until", "", "only before this time: RFC 3339 or a duration back from now")
-	return since, until
+// pageFlags are the flags of a list that pages through a time range:
+// --since, --until, --page-size and --page-token.
+type pageFlags struct {
+	since, until, pageToken *string
+	pageSize                *int
 }
 
-func parseRange(since, until string) (s, u *timestamppb.Timestamp, err error) {
-	now := time.Now()
-	for _, r := range []struct {
-		name, v string
-		to      **timestamppb.Timestamp
-	}{{"since", since, &s}, {"until", until, &u}} {
-		if r.v == "" {
-			continue
-		}
-		t, err := parseSince(r.v, now)
-		if err != nil {
-			return nil, nil, usageError{fmt.Errorf("%s: %w", r.name, err)}
-		}
-		*r.to = timestamppb.New(t)
+// addPageFlags defines the page flags on fs; what names the listed items.
+func addPageFlags(fs *flag.FlagSet, what string) pageFlags {
+	return pageFlags{
+		since:     fs.String("since", "", "only from this time: RFC 3339 or a duration back from now (24h)"),
+		until:     fs.String("until", "", "only before this time: RFC 3339 or a duration back from now"),
+		pageSize:  fs.Int("page-size", 0, what+" per page, 1..500 (0: 50)"),
+		pageToken: fs.String("page-token", "", "continue from a previous page's next page token"),
+	}
+}
+
+// window parses --since and --until.
+func (p pageFlags) window() (s, u *timestamppb.Timestamp, err error) {
+	if s, err = parseTimeFlag("since", *p.since); err != nil {
+		return nil, nil, err
+	}
+	if u, err = parseTimeFlag("until", *p.until); err != nil {
+		return nil, nil, err
 	}
 	return s, u, nil
+}
+
+// parseTimeFlag parses the time flag name: RFC 3339 or a duration back
+// from now; nil when v is empty.
+func parseTimeFlag(name, v string) (*timestamppb.Timestamp, error) {
+	if v == "" {
+		return nil, nil
+	}
+	t, err := parseSince(v, time.Now())
+	if err != nil {
+		return nil, usageError{fmt.Errorf("%s: %w", name, err)}
+	}
+	return timestamppb.New(t), nil
 }
 
 func runEndpointsMessages(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -321,20 +337,18 @@ func runEndpointsMessages(ctx context.Context, args []string, stdout, stderr io.
 		stdout, stderr, "ID")
 	var statuses enumFlag[ahv1.MessageStatus]
 	c.fs.Var(&statuses, "status", "only these: "+enumChoices(ahv1.MessageStatus(0).Descriptor()))
-	since, until := rangeFlags(c.fs)
-	pageSize := c.fs.Int("page-size", 0, "messages per page, 1..500 (0: 50)")
-	pageToken := c.fs.String("page-token", "", "continue from a previous page's next page token")
+	page := addPageFlags(c.fs, "messages")
 	cl, names, err := c.connect(args)
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	s, u, err := parseRange(*since, *until)
+	s, u, err := page.window()
 	if err != nil {
 		return err
 	}
 	resp, err := cl.Endpoints().ListMessages(ctx, &ahv1.ListMessagesRequest{
-		EndpointId: names[0], Statuses: statuses.values, Since: s, Until: u, PageSize: int32(*pageSize), PageToken: *pageToken,
+		EndpointId: names[0], Statuses: statuses.values, Since: s, Until: u, PageSize: int32(*page.pageSize), PageToken: *page.pageToken,
 	})
 	if err != nil {
 		return c.explain(err, "")
@@ -368,20 +382,18 @@ func runEndpointsAttempts(ctx context.Context, args []string, stdout, stderr io.
 		"Lists the endpoint's delivery attempts, newest first: when, the status code, the latency and the error.",
 		stdout, stderr, "ID")
 	message := c.fs.String("message", "", "only this message's attempts (its id, msg_...)")
-	since, until := rangeFlags(c.fs)
-	pageSize := c.fs.Int("page-size", 0, "attempts per page, 1..500 (0: 50)")
-	pageToken := c.fs.String("page-token", "", "continue from a previous page's next page token")
+	page := addPageFlags(c.fs, "attempts")
 	cl, names, err := c.connect(args)
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	s, u, err := parseRange(*since, *until)
+	s, u, err := page.window()
 	if err != nil {
 		return err
 	}
 	resp, err := cl.Endpoints().ListAttempts(ctx, &ahv1.ListAttemptsRequest{
-		EndpointId: names[0], MessageId: *message, Since: s, Until: u, PageSize: int32(*pageSize), PageToken: *pageToken,
+		EndpointId: names[0], MessageId: *message, Since: s, Until: u, PageSize: int32(*page.pageSize), PageToken: *page.pageToken,
 	})
 	if err != nil {
 		return c.explain(err, "")
@@ -408,7 +420,7 @@ func runEndpointsReplay(ctx context.Context, args []string, stdout, stderr io.Wr
 	if *since == "" {
 		return usageError{fmt.Errorf("since: required")}
 	}
-	s, _, err := parseRange(*since, "")
+	s, err := parseTimeFlag("since", *since)
 	if err != nil {
 		return err
 	}
