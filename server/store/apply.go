@@ -58,7 +58,10 @@ func (o Options) RulesOrCurrent() Rules {
 // driver to serialise transactions that may touch the same account or the
 // same body hash, and to assign Seqs in commit order.
 type Tx interface {
-	// LastByHash finds the newest entry whose body hashes to h.
+	// LastByHash finds the newest entry whose body hashes to h, leaving
+	// out entries whose outcome is OutcomeDuplicate: a rebuild gives a
+	// logged entry that outcome when the rules now take it for a
+	// redelivery, and a replay then counts it as never logged.
 	LastByHash(ctx context.Context, h [32]byte) (seq int64, receivedAt time.Time, found bool, err error)
 	// CountRedelivery adds one to the entry's Redeliveries.
 	CountRedelivery(ctx context.Context, seq int64) error

@@ -25,7 +25,7 @@ const appendLockClass int32 = 0x61686c67 // "ahlg"
 // keeps it, so a commit parses no SQL.
 var (
 	lockSQL            = `SELECT pg_advisory_xact_lock($1, $2)`
-	lastByHashSQL      = `SELECT seq, received_at FROM entries WHERE body_sha256 = $1 ORDER BY seq DESC LIMIT 1`
+	lastByHashSQL      = sqlstore.LastByHashSQL(sqlstore.Dollar)
 	countRedeliverySQL = `UPDATE entries SET redeliveries = redeliveries + 1 WHERE seq = $1`
 	getRecordSQL       = sqlstore.GetRecordSQL(sqlstore.Dollar)
 	putRecordSQL       = sqlstore.PutRecordSQL(sqlstore.Dollar)
@@ -36,7 +36,7 @@ var (
 	// Seqs without waiting for an answer.
 	prefetchRecordsSQL = sqlstore.GetRecordsWhereSQL("account_id = ANY($1)")
 	prefetchHashesSQL  = `SELECT DISTINCT ON (body_sha256) body_sha256, seq, received_at FROM entries
-		WHERE body_sha256 = ANY($1) ORDER BY body_sha256, seq DESC`
+		WHERE body_sha256 = ANY($1) AND ` + sqlstore.NotRedelivery + ` ORDER BY body_sha256, seq DESC`
 	allocateSeqsSQL  = `SELECT nextval(pg_get_serial_sequence('entries', 'seq')) FROM generate_series(1, $1)`
 	appendEntryAtSQL = strings.Replace(sqlstore.InsertSQL(sqlstore.Dollar, "entries",
 		slices.Concat([]string{"seq"}, sqlstore.EntryCols[1:], []string{"body_sha256"}), ""),

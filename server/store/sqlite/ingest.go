@@ -26,7 +26,7 @@ const (
 )
 
 var writeSQL = [numWriteStmts]string{
-	writeLastByHash:      `SELECT seq, received_at FROM entries WHERE body_sha256 = ? ORDER BY seq DESC LIMIT 1`,
+	writeLastByHash:      sqlstore.LastByHashSQL(sqlstore.Question),
 	writeCountRedelivery: `UPDATE entries SET redeliveries = redeliveries + 1 WHERE seq = ?`,
 	writeGetRecord:       sqlstore.GetRecordSQL(sqlstore.Question),
 	writePutRecord:       sqlstore.PutRecordSQL(sqlstore.Question),

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/accounthealth/accounthealth/server/health"
 	"github.com/accounthealth/accounthealth/server/store"
@@ -161,5 +162,32 @@ func checkFindsDamage(t *testing.T, newDB Factory, tc damageCase) {
 	one, err := s.Check(t.Context(), store.CheckOptions{Decode: decode, MaxProblems: 1})
 	if err != nil || len(one.Problems) != 1 || one.Found != r.Found {
 		t.Errorf("Check with MaxProblems 1 = %+v, %v; want 1 problem listed of %d found", one, err, r.Found)
+	}
+}
+
+// testRedeliveryAfterRebuiltDuplicate: a failure logged twice under older
+// rules, whose second copy the current rules take for a redelivery, is
+// rebuilt to DUPLICATE; a replay counts such an entry as never logged, so
+// a later copy must be judged against the first, as a replay judges it,
+// not against the copy rebuilt away. Here the account object arrived
+// between the two (in time), so the later copy is a redelivery of the
+// first only.
+func testRedeliveryAfterRebuiltDuplicate(t *testing.T, open Opener) {
+	a, u := accountID(1), userID(1)
+	at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
+	older := Deliveries(added(a, u, at(0)), failed(a, u, "invalid_mfa", at(5)), failed(a, u, "invalid_mfa", at(1)))
+	s, _ := ingestUnderOlderRules(t, open, older)
+	decode := decoderOf(older)
+	if p, err := s.Rebuild(t.Context(), store.RebuildOptions{Decode: decode}); err != nil || p.Outcomes == 0 {
+		t.Fatalf("Rebuild = %+v, %v; want the second failure's outcome rewritten", p, err)
+	}
+	later := Deliveries(updatedError(a, u, "invalid_mfa", at(3)), removed(a, u, at(4)), failed(a, u, "invalid_mfa", at(6)))
+	res := ingestDeliveries(t, s, later)
+	if got := res[2].Outcome; got != health.OutcomeDuplicate {
+		t.Errorf("the later copy of the failure: %s; want DUPLICATE (a redelivery of the first, as a replay has it)", got)
+	}
+	all := append(slices.Clone(older), later...)
+	if r, err := s.Check(t.Context(), store.CheckOptions{Decode: decoderOf(all)}); err != nil || !r.Clean() {
+		t.Errorf("Check = %+v, %v; want clean", r, err)
 	}
 }

@@ -113,6 +113,7 @@ func Run(t *testing.T, newDB Factory) {
 		{"ClaimDueConcurrently", testClaimDueConcurrently},
 		{"CheckClean", testCheckClean},
 		{"SummaryFollowsCommits", testSummaryFollowsCommits},
+		{"RedeliveryAfterRebuiltDuplicate", testRedeliveryAfterRebuiltDuplicate},
 		{"OutboxClaimsConcurrently", testOutboxClaimsConcurrently},
 		{"RebuildDerivesItems", testRebuildDerivesItems},
 	}

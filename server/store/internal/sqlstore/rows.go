@@ -49,6 +49,18 @@ var (
 // selectRecordsSQL selects every record; a caller adds its WHERE clause.
 var selectRecordsSQL = "SELECT " + strings.Join(RecordCols, ", ") + " FROM records"
 
+// NotRedelivery is the condition on entries that a redelivery lookup
+// keeps: a rebuild may rewrite a logged entry's outcome to DUPLICATE, and a
+// replay then counts it as never logged, so the original a later copy is
+// compared with must be the one the replay compares it with.
+var NotRedelivery = "outcome <> " + strconv.Itoa(int(health.OutcomeDuplicate))
+
+// LastByHashSQL selects the Seq and receipt time of the newest entry
+// whose body hashes to the hash it binds, of those NotRedelivery keeps.
+func LastByHashSQL(p Placeholder) string {
+	return "SELECT seq, received_at FROM entries WHERE body_sha256 = " + p(1) + " AND " + NotRedelivery + " ORDER BY seq DESC LIMIT 1"
+}
+
 // GetRecordSQL selects the record of the account id it binds.
 func GetRecordSQL(p Placeholder) string {
 	return selectRecordsSQL + " WHERE account_id = " + p(1)
