@@ -80,14 +80,9 @@ func (n *Notifier) send(ctx context.Context, e *store.Endpoint, id string, body 
 // be enabled), anything else is retried on the schedule until it runs out
 // and the message is a dead letter.
 func (n *Notifier) deliver(ctx context.Context, e *store.Endpoint, m store.OutboxMessage, l *lane) {
-	defer func() {
-		n.mu.Lock()
-		l.inflight--
-		n.mu.Unlock()
-		n.Notify()
-	}()
 	r := n.send(ctx, e, outbound.IDOf(m.Seq), m.Body)
 	if ctx.Err() != nil {
+		n.release(l)
 		return // shutting down: the lease expires and the message is sent again
 	}
 	now := n.now()
@@ -107,7 +102,7 @@ func (n *Notifier) deliver(ctx context.Context, e *store.Endpoint, m store.Outbo
 			next.NextAt = now.Add(delay)
 		}
 	}
-	res, err := n.recordAttempt(ctx, a, next)
+	res, err := n.recordAttempt(ctx, l, a, next)
 	if err != nil || !res.Recorded {
 		if err != nil && ctx.Err() == nil {
 			n.opts.Logger.Warn("notify: recording an attempt failed; the message is sent again once its lease expires",

@@ -98,9 +98,10 @@ type Notifier struct {
 	urls   urlChecker
 	wake   chan struct{}
 
-	// records carries finished attempts to the recorder, which commits
-	// what has gathered in one transaction: one commit (an fsync) per
-	// attempt would bound deliveries to the store's commits per second.
+	// records carries finished attempts to the dispatcher, whose next
+	// pass commits what has gathered with its fan-in and claim: one commit
+	// (an fsync) per attempt would bound deliveries to the store's commits
+	// per second.
 	records chan pendingRecord
 
 	mu    sync.Mutex
@@ -170,9 +171,6 @@ func (n *Notifier) Notify() {
 func (n *Notifier) Run(ctx context.Context) {
 	poll := time.NewTicker(n.opts.PollInterval)
 	defer poll.Stop()
-	var recording sync.WaitGroup
-	recording.Go(func() { n.record(ctx) })
-	defer recording.Wait()
 	defer n.sends.Wait()
 	for {
 		n.pass(ctx)
@@ -185,33 +183,78 @@ func (n *Notifier) Run(ctx context.Context) {
 	}
 }
 
-// pass fans in and dispatches for every enabled endpoint, each step in
-// one commit for all of them. A failing store is retried at the next
-// wake-up or poll: the log and the outbox keep everything meanwhile.
+// pass records the attempts finished since the last one, fans in and
+// claims, in one commit for every enabled endpoint (store.Outbox.Step),
+// then sends what it claimed. A failing store is retried at the next
+// wake-up or poll: the log and the outbox keep everything meanwhile, and
+// an attempt whose record failed is made again once its lease expires.
 func (n *Notifier) pass(ctx context.Context) {
+	records := n.takeRecords()
+	// Without the endpoints the step still records the attempts.
 	all, err := n.outbox.ListEndpoints(ctx)
-	if err != nil {
-		if ctx.Err() == nil {
-			n.opts.Logger.Warn("notify: listing endpoints failed; retrying", "error", err)
-		}
-		return
+	if err != nil && ctx.Err() == nil {
+		n.opts.Logger.Warn("notify: listing endpoints failed; retrying", "error", err)
 	}
-	n.forgetLanes(all)
+	if err == nil {
+		n.forgetLanes(all)
+	}
 	var enabled []*store.Endpoint
 	for i := range all {
 		if !all[i].Disabled {
 			enabled = append(enabled, &all[i])
 		}
 	}
-	if len(enabled) == 0 {
+	step := store.OutboxStep{Claim: store.MessageClaim{Holder: n.opts.Holder}}
+	for _, r := range records {
+		step.Records = append(step.Records, r.AttemptRecord)
+	}
+	var to int64
+	if len(enabled) > 0 {
+		if step.Batches, to, err = n.fanIn(ctx, enabled); err != nil && ctx.Err() == nil {
+			n.opts.Logger.Warn("notify: fan-in failed; retrying", "error", err)
+		}
+	}
+	byID, lanes := n.claimFor(enabled, &step.Claim)
+	if len(step.Records)+len(step.Batches)+len(step.Claim.Endpoints) == 0 {
 		return
 	}
-	if err := n.fanIn(ctx, enabled); err != nil && ctx.Err() == nil {
-		n.opts.Logger.Warn("notify: fan-in failed; retrying", "error", err)
+	res, err := n.outbox.Step(ctx, step)
+	if err != nil && ctx.Err() == nil {
+		n.opts.Logger.Warn("notify: an outbox step failed; retrying", "error", err)
 	}
-	if err := n.dispatch(ctx, enabled); err != nil && ctx.Err() == nil {
-		n.opts.Logger.Warn("notify: claiming messages failed; retrying", "error", err)
+	for i, r := range records {
+		out := recordResult{err: err}
+		if err == nil {
+			out.AttemptResult = res.Results[i]
+		}
+		r.done <- out
 	}
+	if err != nil {
+		return
+	}
+	n.moved(enabled, res.Moved, to)
+	n.dispatch(ctx, res.Messages, byID, lanes, step.Claim.Now)
+}
+
+// takeRecords takes the attempts waiting to be recorded, and frees their
+// places in their lanes: their requests are over.
+func (n *Notifier) takeRecords() []pendingRecord {
+	var records []pendingRecord
+gather:
+	for len(records) < store.MaxAttemptRecords {
+		select {
+		case r := <-n.records:
+			records = append(records, r)
+		default:
+			break gather
+		}
+	}
+	n.mu.Lock()
+	for _, r := range records {
+		r.lane.inflight--
+	}
+	n.mu.Unlock()
+	return records
 }
 
 // forgetLanes drops the lanes of endpoints deleted, once idle.
@@ -233,42 +276,46 @@ func (n *Notifier) forgetLanes(endpoints []store.Endpoint) {
 // changes times the endpoints), so that it stays a few MB.
 const fanInMessages = 5000
 
-// fanIn stores the endpoints' messages for the next page of changes
-// after their cursors and moves them. It does one page, so that a backlog
-// does not hold back the dispatch; it wakes the next pass itself when
-// there is more. An endpoint whose cursor another process moved first
-// waits for the next pass, which reads on from where that one left it.
-func (n *Notifier) fanIn(ctx context.Context, endpoints []*store.Endpoint) error {
+// fanIn reads the next page of changes after the endpoints' cursors and
+// returns the endpoints' batches of messages for it, up to to. It reads
+// one page, so that a backlog does not hold back the dispatch; the step
+// that stores it wakes the next pass when there may be more. An endpoint
+// whose cursor another process moved first waits for the next pass, which
+// reads on from where that one left it.
+func (n *Notifier) fanIn(ctx context.Context, endpoints []*store.Endpoint) (_ []store.FanInBatch, to int64, _ error) {
 	matchers := make([]stream.Matcher, len(endpoints))
 	from := endpoints[0].Cursor
 	for i, e := range endpoints {
 		spec, err := SpecOf(*e)
 		if err != nil {
-			return err
+			return nil, 0, err
 		}
 		if matchers[i], err = spec.Filter.Compile(); err != nil {
-			return err
+			return nil, 0, err
 		}
 		from = min(from, e.Cursor)
 	}
 	page := max(1, min(fanInPage, fanInMessages/len(endpoints)))
 	changes, err := n.log.ReadChanges(ctx, from, page)
 	if err != nil || len(changes) == 0 {
-		return err
+		return nil, 0, err
 	}
-	to := changes[len(changes)-1].Seq
-	batches := n.batches(endpoints, matchers, changes, to)
-	moved, err := n.outbox.FanIn(ctx, batches)
-	if err != nil {
-		return err
+	to = changes[len(changes)-1].Seq
+	return n.batches(endpoints, matchers, changes, to), to, nil
+}
+
+// moved follows the cursors a step moved, and wakes the next pass: there
+// may be more changes.
+func (n *Notifier) moved(endpoints []*store.Endpoint, moved []bool, to int64) {
+	if len(moved) == 0 {
+		return
 	}
 	for i, e := range endpoints {
 		if moved[i] {
 			e.Cursor = to
 		}
 	}
-	n.Notify() // there may be more
-	return nil
+	n.Notify()
 }
 
 // batches are the endpoints' messages for changes, each after its own
@@ -300,15 +347,16 @@ func (n *Notifier) batches(endpoints []*store.Endpoint, matchers []stream.Matche
 	return batches
 }
 
-// dispatch leases as many due messages as the endpoints' limits allow, in
-// one claim, and sends each in its own goroutine.
-func (n *Notifier) dispatch(ctx context.Context, endpoints []*store.Endpoint) error {
+// claimFor fills q with as many messages of each endpoint as its limits
+// allow, and returns the endpoints and lanes it names.
+func (n *Notifier) claimFor(endpoints []*store.Endpoint, q *store.MessageClaim) (map[string]*store.Endpoint, map[string]*lane) {
 	now := n.opts.Now()
-	q := store.MessageClaim{Holder: n.opts.Holder, Now: now, LeaseFor: n.opts.Timeout + leaseMargin}
+	q.Now, q.LeaseFor = now, n.opts.Timeout+leaseMargin
 	byID := make(map[string]*store.Endpoint, len(endpoints))
 	lanes := make(map[string]*lane, len(endpoints))
 	total := 0
 	n.mu.Lock()
+	defer n.mu.Unlock()
 	for _, e := range endpoints {
 		l := n.laneOf(e)
 		free := e.Concurrency - l.inflight
@@ -325,13 +373,13 @@ func (n *Notifier) dispatch(ctx context.Context, endpoints []*store.Endpoint) er
 			total += free
 		}
 	}
-	n.mu.Unlock()
-	if len(q.Endpoints) == 0 || ctx.Err() != nil {
-		return nil
-	}
-	msgs, err := n.outbox.ClaimMessages(ctx, q)
-	if err != nil || len(msgs) == 0 {
-		return err
+	return byID, lanes
+}
+
+// dispatch sends each message a step leased in its own goroutine.
+func (n *Notifier) dispatch(ctx context.Context, msgs []store.OutboxMessage, byID map[string]*store.Endpoint, lanes map[string]*lane, now time.Time) {
+	if len(msgs) == 0 {
+		return
 	}
 	n.mu.Lock()
 	for _, m := range msgs {
@@ -346,7 +394,6 @@ func (n *Notifier) dispatch(ctx context.Context, endpoints []*store.Endpoint) er
 		ep, l := *byID[m.EndpointID], lanes[m.EndpointID]
 		n.sends.Go(func() { n.deliver(ctx, &ep, m, l) })
 	}
-	return nil
 }
 
 // laneOf returns the endpoint's lane, its limiter following the
@@ -386,11 +433,12 @@ func (n *Notifier) wakeAtLocked(t time.Time) {
 	})
 }
 
-// pendingRecord is an attempt waiting for the recorder, and where its
-// result goes.
+// pendingRecord is an attempt waiting for the dispatcher, its lane, and
+// where its result goes.
 type pendingRecord struct {
 	store.AttemptRecord
-	done chan recordResult // buffered: the recorder never waits on it
+	lane *lane
+	done chan recordResult // buffered: the dispatcher never waits on it
 }
 
 type recordResult struct {
@@ -398,53 +446,30 @@ type recordResult struct {
 	err error
 }
 
-// record commits the attempts that deliveries hand it, as many at a time
-// as have gathered, until ctx ends.
-func (n *Notifier) record(ctx context.Context) {
-	for {
-		var batch []pendingRecord
-		select {
-		case <-ctx.Done():
-			return
-		case r := <-n.records:
-			batch = append(batch, r)
-		}
-	gather:
-		for len(batch) < store.MaxAttemptRecords {
-			select {
-			case r := <-n.records:
-				batch = append(batch, r)
-			default:
-				break gather
-			}
-		}
-		records := make([]store.AttemptRecord, len(batch))
-		for i, r := range batch {
-			records[i] = r.AttemptRecord
-		}
-		results, err := n.outbox.RecordAttempts(ctx, n.opts.Holder, records)
-		for i, r := range batch {
-			res := recordResult{err: err}
-			if err == nil {
-				res.AttemptResult = results[i]
-			}
-			r.done <- res
-		}
-	}
-}
-
-// recordAttempt has the recorder commit an attempt and waits for it.
-func (n *Notifier) recordAttempt(ctx context.Context, a store.Attempt, next store.MessageState) (store.AttemptResult, error) {
-	r := pendingRecord{AttemptRecord: store.AttemptRecord{Attempt: a, Next: next}, done: make(chan recordResult, 1)}
+// recordAttempt hands an attempt to the dispatcher, whose next step
+// records it and frees its place in l, and waits for the result. Until
+// the dispatcher takes it, the attempt holds its place.
+func (n *Notifier) recordAttempt(ctx context.Context, l *lane, a store.Attempt, next store.MessageState) (store.AttemptResult, error) {
+	r := pendingRecord{AttemptRecord: store.AttemptRecord{Attempt: a, Next: next}, lane: l, done: make(chan recordResult, 1)}
 	select {
 	case n.records <- r:
 	case <-ctx.Done():
+		n.release(l)
 		return store.AttemptResult{}, ctx.Err()
 	}
+	n.Notify()
 	select {
 	case res := <-r.done:
 		return res.AttemptResult, res.err
 	case <-ctx.Done():
 		return store.AttemptResult{}, ctx.Err()
 	}
+}
+
+// release frees a place in l without a record, and wakes the dispatcher.
+func (n *Notifier) release(l *lane) {
+	n.mu.Lock()
+	l.inflight--
+	n.mu.Unlock()
+	n.Notify()
 }

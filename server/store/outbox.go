@@ -50,6 +50,14 @@ type Outbox interface {
 	// at a message no longer leased to holder (its lease expired and
 	// another process took it) is not recorded, and its result says so.
 	RecordAttempts(ctx context.Context, holder string, records []AttemptRecord) ([]AttemptResult, error)
+	// Step is a dispatcher's pass in one commit: it records s.Records, as
+	// RecordAttempts does for s.Claim.Holder, then fans in s.Batches, as
+	// FanIn does, then leases messages, as ClaimMessages does, when
+	// s.Claim names endpoints. The claim sees what the step recorded and
+	// fanned in: an account's next message may be leased in the commit
+	// that records its predecessor, and a message in the one that fans it
+	// in, so a message costs one commit rather than three.
+	Step(ctx context.Context, s OutboxStep) (StepResult, error)
 	// ListMessages pages through an endpoint's messages, newest first.
 	ListMessages(ctx context.Context, q MessageQuery) (MessagePage, error)
 	// ListAttempts pages through an endpoint's attempts, newest first.
@@ -169,6 +177,34 @@ func (q MessageClaim) Check() error {
 		return fmt.Errorf("%w: message claim: limits sum to %d, above %d", ErrInvalidArgument, total, MaxClaimMessages)
 	}
 	return nil
+}
+
+// OutboxStep is what one Step commits.
+type OutboxStep struct {
+	Records []AttemptRecord // attempts at messages Claim.Holder leased
+	Batches []FanInBatch
+	Claim   MessageClaim // no claim when it names no endpoint
+}
+
+// Check validates s: ErrInvalidArgument when a field is out of range.
+func (s OutboxStep) Check() error {
+	switch {
+	case len(s.Records) > MaxAttemptRecords:
+		return fmt.Errorf("%w: %d attempts at once, more than %d", ErrInvalidArgument, len(s.Records), MaxAttemptRecords)
+	case len(s.Claim.Endpoints) > 0:
+		return s.Claim.Check()
+	case len(s.Records) > 0 && s.Claim.Holder == "":
+		return fmt.Errorf("%w: outbox step: attempts without a holder", ErrInvalidArgument)
+	}
+	return nil
+}
+
+// StepResult is what a Step did: RecordAttempts', FanIn's and
+// ClaimMessages' results.
+type StepResult struct {
+	Results  []AttemptResult // by record
+	Moved    []bool          // by batch
+	Messages []OutboxMessage // leased, by endpoint as the claim lists them, oldest first
 }
 
 // AttemptResponseBytes caps Attempt.Response, so that a page of attempts

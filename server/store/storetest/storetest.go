@@ -92,6 +92,7 @@ func Run(t *testing.T, newDB Factory) {
 		{"PrunedPageToken", testPrunedPageToken},
 		{"OutboxEndpoints", testOutboxEndpoints},
 		{"OutboxClaims", testOutboxClaims},
+		{"OutboxStep", testOutboxStep},
 		{"ItemSignals", testItemSignals},
 		{"ItemOutages", testItemOutages},
 	}

@@ -34,8 +34,7 @@ var (
 type OutboxSQL struct {
 	dialect Dialect
 
-	createEndpoint, getEndpoint, listEndpoints, updateEndpoint, deleteEndpoint string
-	advanceCursor, insertAttempt, finishMessage, failing, stats                string
+	createEndpoint, getEndpoint, listEndpoints, updateEndpoint, deleteEndpoint, stats string
 }
 
 // NewOutboxSQL builds the outbox's statements for dialect d.
@@ -67,44 +66,10 @@ func NewOutboxSQL(d Dialect) OutboxSQL {
 		listEndpoints:  sel + " ORDER BY id",
 		updateEndpoint: "UPDATE notify_endpoints SET " + strings.Join(set, ", ") + " WHERE id = " + p(len(set)+1) + " RETURNING id",
 		deleteEndpoint: "DELETE FROM notify_endpoints WHERE id = " + p(1) + " RETURNING id",
-		advanceCursor: "UPDATE notify_endpoints SET change_cursor = " + p(1) + " WHERE id = " + p(2) +
-			" AND change_cursor = " + p(3) + " RETURNING id",
-		insertAttempt: "INSERT INTO notify_attempts (" + strings.Join(attemptCols[1:], ", ") + ") VALUES (" +
-			placeholders(p, len(attemptCols)-1) + ")",
-		finishMessage: "UPDATE notify_messages SET status = " + p(1) + ", retries = " + p(2) + ", next_at = " + p(3) +
-			", last_error = " + p(4) + ", attempts = attempts + 1, lease_holder = '', lease_until = 0" +
-			" WHERE endpoint_id = " + p(5) + " AND seq = " + p(6) + " AND lease_holder = " + p(7) + " RETURNING seq",
-		// p(1) is NULL after a delivery, the attempt's time after a failure.
-		// Both bind the same value.
-		failing: "UPDATE notify_endpoints SET failing_since = CASE WHEN CAST(" + p(1) + " AS BIGINT) IS NULL THEN NULL" +
-			" ELSE COALESCE(failing_since, " + p(2) + ") END WHERE id = " + p(3) + " RETURNING failing_since",
 		stats: "SELECT endpoint_id, " + sumIf(pending) + ", " + sumIf(pending+" AND retries > 0") + ", " +
 			sumIf("status = 3") + ", MIN(CASE WHEN " + pending + " THEN created_at END)" +
 			" FROM notify_messages WHERE status <> 2 GROUP BY endpoint_id ORDER BY endpoint_id",
 	}
-}
-
-// claimSQL leases the due messages of endpoint e. The due ones are
-// selected once (MATERIALIZED: PostgreSQL would otherwise run the
-// subquery again for every row it updates, returning more than the limit
-// and slowly); the update's own conditions repeat the selection's, since
-// under PostgreSQL's READ COMMITTED a row another claim leased meanwhile
-// is checked again once its lock is free, and then left out.
-func (s *OutboxSQL) claimSQL(q *store.MessageClaim, e store.EndpointLimit) (string, []any) {
-	const pending = "status = 1" // store.MessagePending
-	b := NewBinder(s.dialect.P)
-	now := clampedNanos(q.Now)
-	due := "SELECT m.seq FROM notify_messages m WHERE m.endpoint_id = " + b.Bind(e.EndpointID) + " AND m." + pending +
-		" AND m.next_at <= " + b.Bind(now) + " AND m.lease_until <= " + b.Bind(now) +
-		" AND NOT EXISTS (SELECT 1 FROM notify_messages o WHERE o.endpoint_id = m.endpoint_id" +
-		" AND o.account_id = m.account_id AND o." + pending + " AND o.seq < m.seq)" +
-		" ORDER BY m.seq LIMIT " + b.Bind(e.Limit) + s.dialect.skipLocked("UPDATE", "m")
-	query := "WITH due AS MATERIALIZED (" + due + ") UPDATE notify_messages SET lease_holder = " + b.Bind(q.Holder) +
-		", lease_until = " + b.Bind(clampedNanos(q.Now.Add(q.LeaseFor))) +
-		" WHERE endpoint_id = " + b.Bind(e.EndpointID) + " AND seq IN (SELECT seq FROM due) AND " + pending +
-		" AND lease_until <= " + b.Bind(now) +
-		" RETURNING " + strings.Join(messageCols, ", ") + ", body"
-	return query, b.Args
 }
 
 // insertChunk is how many messages one INSERT writes: one statement, not
@@ -256,99 +221,27 @@ func (o Outboxer) DeleteEndpoint(ctx context.Context, id string) error {
 }
 
 // FanIn stores each batch's messages and moves its cursor, if it is
-// still at From.
-func (o Outboxer) FanIn(ctx context.Context, batches []store.FanInBatch) (moved []bool, err error) {
-	err = o.run("fan in", func() error {
-		return o.inTx(ctx, func(q TxQuerier) error {
-			moved = make([]bool, len(batches))
-			for i, b := range batches {
-				err := o.expectRow(ctx, q, o.sql.advanceCursor, []any{b.To, b.EndpointID, b.From}, "endpoint", b.EndpointID)
-				if isNotFound(err) {
-					continue
-				}
-				if err != nil {
-					return err
-				}
-				for chunk := range slices.Chunk(b.Messages, insertChunk) {
-					query, args := o.sql.insertMessagesSQL(chunk)
-					if err := q.Exec(ctx, query, args...); err != nil {
-						return err
-					}
-				}
-				moved[i] = true
-			}
-			return nil
-		})
-	})
-	return moved, err
+// still at From: a step that only fans in.
+func (o Outboxer) FanIn(ctx context.Context, batches []store.FanInBatch) ([]bool, error) {
+	res, err := o.Step(ctx, store.OutboxStep{Batches: batches})
+	return res.Moved, err
 }
 
-// ClaimMessages leases the due messages of q's endpoints.
-func (o Outboxer) ClaimMessages(ctx context.Context, q store.MessageClaim) (ms []store.OutboxMessage, err error) {
-	err = o.run("claim messages", func() error {
-		if err := q.Check(); err != nil {
-			return err
-		}
-		return o.inTx(ctx, func(tx TxQuerier) error {
-			ms = nil
-			for _, e := range q.Endpoints {
-				query, args := o.sql.claimSQL(&q, e)
-				some, err := queryAll(ctx, tx, query, args, scanMessageWithBody)
-				if err != nil {
-					return err
-				}
-				ms = append(ms, some...)
-			}
-			return nil
-		})
-	})
-	return ms, err
+// ClaimMessages leases the due messages of q's endpoints: a step that
+// only claims.
+func (o Outboxer) ClaimMessages(ctx context.Context, q store.MessageClaim) ([]store.OutboxMessage, error) {
+	if err := q.Check(); err != nil {
+		return nil, o.guard.Fail("claim messages", err)
+	}
+	res, err := o.Step(ctx, store.OutboxStep{Claim: q})
+	return res.Messages, err
 }
 
 // RecordAttempts records each attempt whose message is still leased to
-// holder, and sets its state, in one commit.
-func (o Outboxer) RecordAttempts(ctx context.Context, holder string, records []store.AttemptRecord) (results []store.AttemptResult, err error) {
-	err = o.run("record attempts", func() error {
-		if len(records) > store.MaxAttemptRecords {
-			return fmt.Errorf("%w: %d attempts at once, more than %d", store.ErrInvalidArgument, len(records), store.MaxAttemptRecords)
-		}
-		return o.inTx(ctx, func(q TxQuerier) error {
-			results = make([]store.AttemptResult, len(records))
-			for i := range records {
-				var err error
-				if results[i], err = o.recordAttempt(ctx, q, holder, &records[i]); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-	})
-	return results, err
-}
-
-// recordAttempt finishes the message first: only if holder still leased
-// it is the attempt recorded.
-func (o Outboxer) recordAttempt(ctx context.Context, q TxQuerier, holder string, r *store.AttemptRecord) (store.AttemptResult, error) {
-	a, next := &r.Attempt, &r.Next
-	err := o.expectRow(ctx, q, o.sql.finishMessage, []any{int(next.Status), next.Retries, clampedNanos(next.NextAt),
-		next.LastError, a.EndpointID, a.Seq, holder}, "message", fmt.Sprint(a.Seq))
-	if isNotFound(err) {
-		return store.AttemptResult{}, nil
-	}
-	if err != nil {
-		return store.AttemptResult{}, err
-	}
-	err = q.Exec(ctx, o.sql.insertAttempt, a.EndpointID, a.Seq, a.N, clampedNanos(a.At), a.StatusCode,
-		int64(a.Latency), a.Response, a.Error)
-	if err != nil {
-		return store.AttemptResult{}, err
-	}
-	var failedAt any
-	if next.Status != store.MessageDelivered {
-		failedAt = clampedNanos(a.At)
-	}
-	at, _, err := queryOne(ctx, q, o.sql.failing, []any{failedAt, failedAt, a.EndpointID}, scanNullTime)
-	return store.AttemptResult{Recorded: true, FailingSince: at}, err
+// holder, and sets its state: a step that only records.
+func (o Outboxer) RecordAttempts(ctx context.Context, holder string, records []store.AttemptRecord) ([]store.AttemptResult, error) {
+	res, err := o.Step(ctx, store.OutboxStep{Records: records, Claim: store.MessageClaim{Holder: holder}})
+	return res.Results, err
 }
 
 func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
@@ -438,19 +331,10 @@ func (o Outboxer) ListAttempts(ctx context.Context, aq store.AttemptQuery) (page
 // Requeue makes the messages rq selects pending again.
 func (o Outboxer) Requeue(ctx context.Context, rq store.RequeueQuery) (n int, err error) {
 	err = o.run("requeue", func() error {
-		b := NewBinder(o.sql.dialect.P)
-		query := "UPDATE notify_messages SET status = 1, retries = 0, next_at = " + b.Bind(clampedNanos(rq.Now)) +
-			", last_error = '' WHERE endpoint_id = " + b.Bind(rq.EndpointID)
-		if rq.Seq != 0 {
-			query += " AND seq = " + b.Bind(rq.Seq)
-		} else {
-			query += " AND occurred_at >= " + b.Bind(clampedNanos(rq.Since))
-		}
-		seqs, err := queryAll(ctx, o.write, query+" RETURNING seq", b.Args, func(sc Scanner) (s int64, err error) {
-			return s, sc.Scan(&s)
+		return o.inTx(ctx, func(tx TxQuerier) (err error) {
+			n, err = o.requeueAll(ctx, tx, &rq)
+			return err
 		})
-		n = len(seqs)
-		return err
 	})
 	return n, err
 }

@@ -1,0 +1,71 @@
+package storetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/accounthealth/accounthealth/server/store"
+)
+
+// testOutboxStep: one step records attempts, fans in and claims, and the
+// claim sees both: the next message of an account whose message was
+// delivered, and a message fanned in by the same step. A message fanned in
+// behind a pending one of its account waits for it, and a requeue of an
+// older message makes that one its account's head again.
+func testOutboxStep(t *testing.T, s store.Store) {
+	o := outboxOf(t, s)
+	ctx := t.Context()
+	ms := fannedIn(t, s, o, "ep")
+	a1, a2, r1 := ms[0].Seq, ms[1].Seq, ms[2].Seq
+	if got := claimMessages(t, o, "r1", t0); len(got) != 2 {
+		t.Fatalf("first claim: %v, want a1 and a2", got)
+	}
+	// Account 2 fails again and account 3 fails for the first time.
+	ingest(t, s, failed(accountID(2), userID(2), "invalid_mfa", t0.Add(4*time.Second)), failed(accountID(3), userID(3), "invalid_mfa", t0.Add(5*time.Second)))
+	ep, _ := o.GetEndpoint(ctx, "ep")
+	changes, err := s.ReadChanges(ctx, ep.Cursor, 0)
+	if err != nil || len(changes) != 2 {
+		t.Fatalf("ReadChanges = %d changes, %v; want 2", len(changes), err)
+	}
+	at := t0.Add(time.Second)
+	res, err := o.Step(ctx, store.OutboxStep{
+		Records: []store.AttemptRecord{
+			{Attempt: store.Attempt{EndpointID: "ep", Seq: a1, N: 1, At: at, StatusCode: 200}, Next: store.MessageState{Status: store.MessageDelivered}},
+			{Attempt: store.Attempt{EndpointID: "ep", Seq: a2, N: 1, At: at, StatusCode: 500}, Next: store.MessageState{Status: store.MessagePending, Retries: 1, NextAt: t0.Add(time.Hour)}},
+		},
+		Batches: []store.FanInBatch{{EndpointID: "ep", From: ep.Cursor, To: changes[1].Seq, Messages: outboxMessages("ep", changes)}},
+		Claim:   store.MessageClaim{Holder: "r1", Now: t0, LeaseFor: time.Minute, Endpoints: []store.EndpointLimit{{EndpointID: "ep", Limit: 10}}},
+	})
+	if err != nil || len(res.Results) != 2 || len(res.Moved) != 1 || !res.Moved[0] {
+		t.Fatalf("Step = %+v, %v", res, err)
+	}
+	if !res.Results[0].Recorded || !res.Results[1].Recorded || !res.Results[1].FailingSince.Equal(at) {
+		t.Errorf("Step's results = %+v; want both recorded, failing since %v after the second", res.Results, at)
+	}
+	var got []int64
+	for _, m := range res.Messages {
+		got = append(got, m.Seq)
+	}
+	// Account 1's recovery and account 3's failure; account 2's messages
+	// wait for its retry.
+	if d := diff([]int64{r1, changes[1].Seq}, got); d != "" {
+		t.Errorf("Step claimed %v, want account 1's next and account 3's new message:\n%s", got, d)
+	}
+	// Once a2's retry is due the step's leases have expired too; account
+	// 2's new message still waits behind a2.
+	c3 := changes[1].Seq
+	if got := claimMessages(t, o, "r2", t0.Add(2*time.Hour)); diff([]int64{a2, r1, c3}, got) != "" {
+		t.Errorf("claim once a2's retry is due: %v, want a2, r1 and account 3's message", got)
+	}
+	// Requeuing the delivered a1, older than r1, makes it account 1's head:
+	// once the leases expire, a1 is due and r1 waits.
+	if n, err := o.Requeue(ctx, store.RequeueQuery{EndpointID: "ep", Seq: a1, Now: t0}); err != nil || n != 1 {
+		t.Fatalf("Requeue(a1) = %d, %v", n, err)
+	}
+	if got := claimMessages(t, o, "r3", t0.Add(3*time.Hour)); diff([]int64{a1, a2, c3}, got) != "" {
+		t.Errorf("claim after requeuing a1: %v, want a1, a2 and account 3's message", got)
+	}
+	if _, err := o.Step(ctx, store.OutboxStep{Records: make([]store.AttemptRecord, 1)}); err == nil {
+		t.Errorf("a step with attempts and no holder: no error")
+	}
+}
