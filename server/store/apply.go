@@ -180,23 +180,32 @@ func (c committer) commit(ctx context.Context, d *Delivery) (Result, error) {
 		out.Unconfirmed = res.Record.Unconfirmed
 	}
 	if res.Transition != nil {
-		c := Change{
-			EntrySeq:   entrySeq,
-			Event:      ev.Event,
-			AccountID:  ev.AccountID,
-			UserID:     res.Record.UserID,
-			Item:       res.Record.Item,
-			Transition: *res.Transition,
+		if out.Change, err = c.appendChange(ctx, ev, res, entrySeq); err != nil {
+			return Result{}, err
 		}
-		if c.UserID == "" {
-			c.UserID = ev.UserID
-		}
-		if c.Seq, err = tx.AppendChange(ctx, c); err != nil {
-			return Result{}, fmt.Errorf("append change: %w", err)
-		}
-		out.Change = &c
 	}
 	return out, nil
+}
+
+// appendChange logs the transition res makes as the change of entry
+// entrySeq.
+func (c committer) appendChange(ctx context.Context, ev *health.Delivery, res health.Result, entrySeq int64) (*Change, error) {
+	ch := Change{
+		EntrySeq:   entrySeq,
+		Event:      ev.Event,
+		AccountID:  ev.AccountID,
+		UserID:     res.Record.UserID,
+		Item:       res.Record.Item,
+		Transition: *res.Transition,
+	}
+	if ch.UserID == "" {
+		ch.UserID = ev.UserID
+	}
+	var err error
+	if ch.Seq, err = c.tx.AppendChange(ctx, ch); err != nil {
+		return nil, fmt.Errorf("append change: %w", err)
+	}
+	return &ch, nil
 }
 
 // commitItemOutage records an item-wide items.outage_* entry: a change

@@ -47,78 +47,83 @@ func (db DB) opener(t *testing.T) Opener {
 	}
 }
 
+// storeTests each get a store of their own.
+var storeTests = []struct {
+	name string
+	fn   func(*testing.T, store.Store)
+}{
+	{"GetHealthRoundTrip", testGetHealthRoundTrip},
+	{"GetHealthNotFound", testGetHealthNotFound},
+	{"BlobsReadBackExact", testBlobsReadBackExact},
+	{"FailedThenConnectedChanges", testFailedThenConnectedChanges},
+	{"ReadChangesPaging", testReadChangesPaging},
+	{"ChangePagesBoundedInBytes", testChangePagesBoundedInBytes},
+	{"DuplicateWithSnapshot", testDuplicateWithSnapshot},
+	{"DuplicateWithoutSnapshotWindow", testDuplicateWithoutSnapshotWindow},
+	{"IdenticalBytesNewFact", testIdenticalBytesNewFact},
+	{"Batch", testBatch},
+	{"CancelledContextCommitsNothing", testCancelledContext},
+	{"ListHealthFilters", testListHealthFilters},
+	{"ListHealthPaging", testListHealthPaging},
+	{"ListHealthBySince", testListHealthBySince},
+	{"PagesBoundedInBytes", testPagesBoundedInBytes},
+	{"InvalidArguments", testInvalidArguments},
+	{"Summary", testSummary},
+	{"ListEntriesTimeline", testListEntriesTimeline},
+	{"NonAccountEventForUnknownAccount", testNonAccountEventForUnknownAccount},
+	{"NonAccountEventWithoutAccount", testNonAccountEventWithoutAccount},
+	{"ConcurrentIngest", testConcurrentIngest},
+	{"Closed", testClosed},
+	{"ChangeSeqBefore", testChangeSeqBefore},
+	{"CountChanges", testCountChanges},
+	{"CountChangesInvalid", testCountChangesInvalid},
+	{"APIAction", testAPIAction},
+	{"ConfirmedAt", testConfirmedAt},
+	{"ResultUnconfirmed", testResultUnconfirmed},
+	{"SyncState", testSyncState},
+	{"OldestUnconfirmed", testOldestUnconfirmed},
+	{"ClaimDue", testClaimDue},
+	{"ClaimDueInvalid", testClaimDueInvalid},
+	{"PruneKeepsWhatItMust", testPruneKeepsWhatItMust},
+	{"PruneRemovedAccounts", testPruneRemovedAccounts},
+	{"PruneDuringIngest", testPruneDuringIngest},
+	{"PrunedPageToken", testPrunedPageToken},
+	{"OutboxEndpoints", testOutboxEndpoints},
+	{"OutboxClaims", testOutboxClaims},
+	{"OutboxStep", testOutboxStep},
+	{"ItemSignals", testItemSignals},
+	{"ItemOutages", testItemOutages},
+}
+
+// reopeningTests open stores of their own over one database, under the
+// options they choose.
+var reopeningTests = []struct {
+	name string
+	fn   func(*testing.T, Opener)
+}{
+	{"RebuildUnderNewRules", testRebuildUnderNewRules},
+	{"RebuildResumes", testRebuildResumes},
+	{"RebuildConcurrently", testRebuildConcurrently},
+	{"RebuildDerivesConfirmedAt", testRebuildDerivesConfirmedAt},
+	{"RebuildCutsMessages", testRebuildCutsMessages},
+	{"ClaimDueConcurrently", testClaimDueConcurrently},
+	{"CheckClean", testCheckClean},
+	{"SummaryFollowsCommits", testSummaryFollowsCommits},
+	{"RedeliveryAfterRebuiltDuplicate", testRedeliveryAfterRebuiltDuplicate},
+	{"OutboxClaimsConcurrently", testOutboxClaimsConcurrently},
+	{"RebuildDerivesItems", testRebuildDerivesItems},
+}
+
 // Run runs the suite. Every subtest gets its own database, so no subtest
 // can depend on another's leftovers or order, and they run in parallel.
 func Run(t *testing.T, newDB Factory) {
-	tests := []struct {
-		name string
-		fn   func(*testing.T, store.Store)
-	}{
-		{"GetHealthRoundTrip", testGetHealthRoundTrip},
-		{"GetHealthNotFound", testGetHealthNotFound},
-		{"BlobsReadBackExact", testBlobsReadBackExact},
-		{"FailedThenConnectedChanges", testFailedThenConnectedChanges},
-		{"ReadChangesPaging", testReadChangesPaging},
-		{"ChangePagesBoundedInBytes", testChangePagesBoundedInBytes},
-		{"DuplicateWithSnapshot", testDuplicateWithSnapshot},
-		{"DuplicateWithoutSnapshotWindow", testDuplicateWithoutSnapshotWindow},
-		{"IdenticalBytesNewFact", testIdenticalBytesNewFact},
-		{"Batch", testBatch},
-		{"CancelledContextCommitsNothing", testCancelledContext},
-		{"ListHealthFilters", testListHealthFilters},
-		{"ListHealthPaging", testListHealthPaging},
-		{"ListHealthBySince", testListHealthBySince},
-		{"PagesBoundedInBytes", testPagesBoundedInBytes},
-		{"InvalidArguments", testInvalidArguments},
-		{"Summary", testSummary},
-		{"ListEntriesTimeline", testListEntriesTimeline},
-		{"NonAccountEventForUnknownAccount", testNonAccountEventForUnknownAccount},
-		{"NonAccountEventWithoutAccount", testNonAccountEventWithoutAccount},
-		{"ConcurrentIngest", testConcurrentIngest},
-		{"Closed", testClosed},
-		{"ChangeSeqBefore", testChangeSeqBefore},
-		{"CountChanges", testCountChanges},
-		{"CountChangesInvalid", testCountChangesInvalid},
-		{"APIAction", testAPIAction},
-		{"ConfirmedAt", testConfirmedAt},
-		{"ResultUnconfirmed", testResultUnconfirmed},
-		{"SyncState", testSyncState},
-		{"OldestUnconfirmed", testOldestUnconfirmed},
-		{"ClaimDue", testClaimDue},
-		{"ClaimDueInvalid", testClaimDueInvalid},
-		{"PruneKeepsWhatItMust", testPruneKeepsWhatItMust},
-		{"PruneRemovedAccounts", testPruneRemovedAccounts},
-		{"PruneDuringIngest", testPruneDuringIngest},
-		{"PrunedPageToken", testPrunedPageToken},
-		{"OutboxEndpoints", testOutboxEndpoints},
-		{"OutboxClaims", testOutboxClaims},
-		{"OutboxStep", testOutboxStep},
-		{"ItemSignals", testItemSignals},
-		{"ItemOutages", testItemOutages},
-	}
-	for _, tc := range tests {
+	for _, tc := range storeTests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			tc.fn(t, newDB(t).opener(t)(store.Options{}))
 		})
 	}
-	reopening := []struct {
-		name string
-		fn   func(*testing.T, Opener)
-	}{
-		{"RebuildUnderNewRules", testRebuildUnderNewRules},
-		{"RebuildResumes", testRebuildResumes},
-		{"RebuildConcurrently", testRebuildConcurrently},
-		{"RebuildDerivesConfirmedAt", testRebuildDerivesConfirmedAt},
-		{"RebuildCutsMessages", testRebuildCutsMessages},
-		{"ClaimDueConcurrently", testClaimDueConcurrently},
-		{"CheckClean", testCheckClean},
-		{"SummaryFollowsCommits", testSummaryFollowsCommits},
-		{"RedeliveryAfterRebuiltDuplicate", testRedeliveryAfterRebuiltDuplicate},
-		{"OutboxClaimsConcurrently", testOutboxClaimsConcurrently},
-		{"RebuildDerivesItems", testRebuildDerivesItems},
-	}
-	for _, tc := range reopening {
+	for _, tc := range reopeningTests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			tc.fn(t, newDB(t).opener(t))
