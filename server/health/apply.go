@@ -19,8 +19,9 @@ const accountsPrefix = "accounts."
 // record unconfirmed, and records carry ConfirmedAt. Version 4: records and
 // transitions keep at most MaxMessageBytes of an error message. Version 5:
 // records name their payroll platform (Item), and an item's outage turns
-// their remedy to waiting (ItemOutage).
-const RulesVersion = 5
+// their remedy to waiting (ItemOutage). Version 6: records derive the
+// freshness of HEALTHY accounts' data (Freshness).
+const RulesVersion = 6
 
 // Result is what one delivery does to an account.
 type Result struct {
@@ -70,8 +71,11 @@ type Result struct {
 //     they arrive; resources order themselves by their own times.
 //   - Removal closes the incident: a removed account has nothing to recover.
 func Apply(cur Record, d Delivery) Result {
-	if d.ItemOutage != nil {
+	switch {
+	case d.ItemOutage != nil:
 		return applyItemOutage(cur, d)
+	case d.Staleness != nil:
+		return applyStaleness(cur, d)
 	}
 	if !strings.HasPrefix(d.Event, accountsPrefix) || d.AccountID == "" {
 		return Result{Record: cur, Outcome: OutcomeNotAccountEvent}
@@ -122,7 +126,8 @@ func Apply(cur Record, d Delivery) Result {
 	case next.State.NeedsAttention():
 		next.IncidentState = next.State
 	}
-	res := Result{Record: next, Outcome: outcome}
+	deriveFreshness(cur, &next, d)
+	res := Result{Record: next, Outcome: outcome, Transition: freshnessTransition(cur, next, d.ReceivedAt)}
 	if kind := transitionKind(cur, next); kind != KindUnspecified {
 		from := cur.State
 		if kind == KindRecovered {
@@ -136,6 +141,10 @@ func Apply(cur Record, d Delivery) Result {
 			ErrorMessage:  next.ErrorMessage,
 			Remedy:        next.Remedy,
 			OccurredAt:    d.ReceivedAt,
+			Freshness:     next.Freshness,
+			// For a state's event, the freshness it replaces is not news.
+			PreviousFreshness: next.Freshness,
+			FailedDatasets:    next.FailedDatasets,
 		}
 	}
 	return res
@@ -167,6 +176,7 @@ func applyItemOutage(cur Record, d Delivery) Result {
 		res.Transition = &Transition{
 			Kind: KindRemedyRestored, PreviousState: cur.State, State: next.State,
 			ErrorCode: next.ErrorCode, ErrorMessage: next.ErrorMessage, Remedy: next.Remedy, OccurredAt: d.ReceivedAt,
+			Freshness: next.Freshness, PreviousFreshness: next.Freshness, FailedDatasets: next.FailedDatasets,
 		}
 	}
 	return res

@@ -279,6 +279,26 @@ func checkAccepted(t testing.TB, cur Record, d Delivery, res Result) {
 	checkTransition(t, cur, d, res)
 }
 
+// checkFreshness asserts freshness belongs to HEALTHY records only, and
+// follows from its verdicts.
+func checkFreshness(t testing.TB, r Record) {
+	t.Helper()
+	if r.State != StateHealthy {
+		if r.Freshness != FreshnessUnknown || !r.FreshnessSince.IsZero() || !r.FreshAsOf.IsZero() || !r.StaleSince.IsZero() {
+			t.Errorf("%v record has freshness %v since %v, fresh as of %v, stale since %v", r.State, r.Freshness, r.FreshnessSince, r.FreshAsOf, r.StaleSince)
+		}
+		return
+	}
+	switch {
+	case r.Freshness == FreshnessUnknown, r.FreshnessSince.IsZero():
+		t.Errorf("HEALTHY record has freshness %v since %v", r.Freshness, r.FreshnessSince)
+	case r.StaleSince.IsZero() == r.FreshAsOf.IsZero():
+		t.Errorf("HEALTHY record stale since %v and fresh as of %v: want exactly one", r.StaleSince, r.FreshAsOf)
+	case r.RefreshDisabled != (r.Freshness == FreshnessRefreshDisabled) && r.Freshness != FreshnessSyncFailed && r.Freshness != FreshnessStale:
+		t.Errorf("refresh disabled %v, freshness %v", r.RefreshDisabled, r.Freshness)
+	}
+}
+
 // checkRemedy asserts the remedy fits the state and opens Link only when the
 // action happens there.
 func checkRemedy(t testing.TB, r Record) {
@@ -319,7 +339,12 @@ func checkTransition(t testing.TB, cur Record, d Delivery, res Result) {
 		want = kinds[next.State]
 	case next.State == StateHealthy && cur.State != StateHealthy && cur.IncidentState != StateUnknown:
 		want, from = KindRecovered, cur.IncidentState
+	case cur.State == StateHealthy && next.State == StateHealthy && cur.Freshness != next.Freshness && next.Freshness == FreshnessFresh:
+		want = KindFreshnessRestored
+	case cur.State == StateHealthy && next.State == StateHealthy && cur.Freshness != next.Freshness && cur.Freshness != FreshnessUnknown:
+		want = KindFreshnessLost
 	}
+	checkFreshness(t, next)
 	switch {
 	case next.State == StateHealthy || next.State == StateRemoved:
 		if next.IncidentState != StateUnknown {
@@ -344,6 +369,10 @@ func checkTransition(t testing.TB, cur Record, d Delivery, res Result) {
 	wantTr := Transition{
 		Kind: want, PreviousState: from, State: next.State,
 		ErrorCode: next.ErrorCode, ErrorMessage: next.ErrorMessage, Remedy: next.Remedy, OccurredAt: d.ReceivedAt,
+		Freshness: next.Freshness, PreviousFreshness: next.Freshness, FailedDatasets: next.FailedDatasets,
+	}
+	if want == KindFreshnessLost || want == KindFreshnessRestored {
+		wantTr.PreviousFreshness = cur.Freshness
 	}
 	if !reflect.DeepEqual(*tr, wantTr) {
 		t.Errorf("transition %+v, want %+v", *tr, wantTr)

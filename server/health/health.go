@@ -108,6 +108,9 @@ type Delivery struct {
 	// ItemOutage is what an items.outage_began or items.outage_ended
 	// entry (ours, see ItemOutage) says; nil for every other event.
 	ItemOutage *ItemOutage
+	// Staleness is what a freshness.stale entry (ours, see Staleness)
+	// says; nil for every other event.
+	Staleness *Staleness
 }
 
 // Snapshot is the account object carried in data.resource.
@@ -119,7 +122,11 @@ type Snapshot struct {
 	UpdatedAt              time.Time // resource.updated_at; zero when absent
 	ScannedAt              time.Time // zero when null: never scanned
 	Item                   string    // the payroll platform (item) the account is on; empty when absent
-	Raw                    []byte    // the resource JSON as delivered, or its servable form (see webhook.Decode)
+	RefreshStatus          string    // ongoing_refresh.status: enabled, disabled, idle, new values; empty when absent
+	// Datasets is availability, one entry per dataset it names with a
+	// status, in the object's order.
+	Datasets []DatasetStatus
+	Raw      []byte // the resource JSON as delivered, or its servable form (see webhook.Decode)
 }
 
 // Time orders snapshots of one account: the newest of updated_at and
@@ -170,6 +177,25 @@ type Record struct {
 	// SnapshotReceivedAt is when the delivery of the last applied resource
 	// was received: an arrival time, like LastEventAt.
 	SnapshotReceivedAt time.Time
+	// Freshness says whether a HEALTHY account's data still arrives, since
+	// FreshnessSince (zero when FreshnessUnknown); see deriveFreshness.
+	Freshness      Freshness
+	FreshnessSince time.Time
+	// FailedDatasets names, sorted, the datasets whose last verdict was
+	// sync_failed; RefreshDisabled, whether ongoing refresh was last seen
+	// disabled. Both are kept whatever the state.
+	FailedDatasets  []string
+	RefreshDisabled bool
+	// ScannedAt is the newest scanned_at of the applied snapshots; zero
+	// when none said one.
+	ScannedAt time.Time
+	// StaleSince is set while a HEALTHY account is judged stale (by a
+	// Staleness entry) and no scan came since.
+	StaleSince time.Time
+	// FreshAsOf is when the data of a HEALTHY account not judged stale was
+	// last known fresh: its last scan, or its return to HEALTHY when later.
+	// Zero otherwise. The staleness sweeper reads it.
+	FreshAsOf time.Time
 }
 
 // Outcome says what a delivery did to the account.
@@ -223,10 +249,15 @@ const (
 	// (reported or suspected) began or ended. Item-wide: no account.
 	KindItemOutageBegan
 	KindItemOutageEnded
+	// KindFreshnessLost: a HEALTHY account's data stopped arriving, or
+	// stopped for another reason (Transition.Freshness says which).
+	KindFreshnessLost
+	// KindFreshnessRestored: a HEALTHY account's data is fresh again.
+	KindFreshnessRestored
 )
 
 var kindNames = [...]string{"UNSPECIFIED", "DISCONNECTED", "AUTH_FAILED", "DEGRADED", "REMOVED", "RECOVERED", "CORRECTED",
-	"REMEDY_RESTORED", "ITEM_OUTAGE_BEGAN", "ITEM_OUTAGE_ENDED"}
+	"REMEDY_RESTORED", "ITEM_OUTAGE_BEGAN", "ITEM_OUTAGE_ENDED", "FRESHNESS_LOST", "FRESHNESS_RESTORED"}
 
 func (k Kind) String() string {
 	if k < 0 || int(k) >= len(kindNames) {
@@ -249,4 +280,9 @@ type Transition struct {
 	ErrorMessage  string
 	Remedy        Remedy
 	OccurredAt    time.Time
+	// Freshness and FailedDatasets are the account's after the change;
+	// PreviousFreshness, before it (freshness events).
+	Freshness         Freshness
+	PreviousFreshness Freshness
+	FailedDatasets    []string
 }

@@ -48,7 +48,15 @@ func TestEnumStrings(t *testing.T) {
 		{KindRemedyRestored, "REMEDY_RESTORED"},
 		{KindItemOutageBegan, "ITEM_OUTAGE_BEGAN"},
 		{KindItemOutageEnded, "ITEM_OUTAGE_ENDED"},
-		{Kind(10), "INVALID"},
+		{KindFreshnessLost, "FRESHNESS_LOST"},
+		{KindFreshnessRestored, "FRESHNESS_RESTORED"},
+		{Kind(12), "INVALID"},
+		{FreshnessUnknown, "UNKNOWN"},
+		{FreshnessFresh, "FRESH"},
+		{FreshnessStale, "STALE"},
+		{FreshnessRefreshDisabled, "REFRESH_DISABLED"},
+		{FreshnessSyncFailed, "SYNC_FAILED"},
+		{Freshness(5), "INVALID"},
 		{Kind(-1), "INVALID"},
 	}
 	for _, tt := range tests {

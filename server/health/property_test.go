@@ -376,6 +376,9 @@ func normalize(rp *simtest.Replay) normalized {
 	n := normalized{StateSince: sinceOf(r.StateSince)}
 	// Arrival times, which depend on the order by nature.
 	r.LastEventType, r.LastEventAt, r.StateSince, r.SnapshotReceivedAt, r.ConfirmedAt = "", time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	// Freshness began with an arrival too, and its age counts from
+	// StateSince when that is later than the scan.
+	r.FreshnessSince, r.FreshAsOf = time.Time{}, time.Time{}
 	if !rp.Mode.Timed() {
 		// Whether the record is unconfirmed depends on whether an
 		// accounts.updated without the object came last.
