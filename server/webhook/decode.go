@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -66,7 +67,46 @@ type resource struct {
 		ErrorMessage string      `json:"error_message"`
 		UpdatedAt    lenientTime `json:"updated_at"`
 	} `json:"connection"`
+	OngoingRefresh struct {
+		Status string `json:"status"`
+	} `json:"ongoing_refresh"`
+	// Availability stays raw per dataset, so that one dataset of a shape we
+	// cannot read leaves the others readable.
+	Availability map[string]json.RawMessage `json:"availability"`
 }
+
+// Bounds on what a snapshot keeps of availability: the provider lists ten
+// datasets with short names, and a record copies the failed ones' names.
+const (
+	maxDatasets        = 32
+	maxDatasetNameSize = 64
+)
+
+// datasets reads availability leniently: an entry that is not an object
+// with a string status (null: nothing to say yet), or whose name is beyond
+// the bounds, is left out; the rest sorted by name.
+func (r *resource) datasets() []health.DatasetStatus {
+	var out []health.DatasetStatus
+	for name, raw := range r.Availability {
+		var ds struct {
+			Status string `json:"status"`
+		}
+		if json.Unmarshal(raw, &ds) != nil || ds.Status == "" || len(name) > maxDatasetNameSize {
+			continue
+		}
+		out = append(out, health.DatasetStatus{Name: noNUL(name), Status: noNUL(ds.Status)})
+	}
+	slices.SortFunc(out, func(a, b health.DatasetStatus) int { return strings.Compare(a.Name, b.Name) })
+	if len(out) > maxDatasets {
+		out = out[:maxDatasets]
+	}
+	return out
+}
+
+// noNUL replaces NUL, which PostgreSQL's text type refuses: a delivery
+// that cannot be stored is answered 503, and lost once the provider's one
+// retry fails the same way.
+func noNUL(s string) string { return strings.ReplaceAll(s, "\x00", "\uFFFD") }
 
 // lenientTime is an RFC 3339 timestamp (fractional seconds optional) that
 // reads as zero when it is null or in any other format. The provider changes
@@ -122,12 +162,10 @@ func Decode(body []byte, receivedAt time.Time) (Envelope, error) {
 		// intended.
 		_ = json.Unmarshal(d.Data.Resource, &res)
 	}
-	// JSON may carry NUL (\u0000), which PostgreSQL's text type refuses: a
-	// delivery that cannot be stored is answered 503, and lost once the
-	// provider's one retry fails the same way.
+	// JSON may carry NUL (\u0000); see noNUL.
 	for _, s := range []*string{&d.Event, &d.Name, &d.Data.ErrorCode, &d.Data.ErrorMessage,
-		&res.Connection.Status, &res.Connection.ErrorCode, &res.Connection.ErrorMessage} {
-		*s = strings.ReplaceAll(*s, "\x00", "\uFFFD")
+		&res.Connection.Status, &res.Connection.ErrorCode, &res.Connection.ErrorMessage, &res.OngoingRefresh.Status} {
+		*s = noNUL(*s)
 	}
 	account, err := envelopeID(d.Data.Account, "data.account")
 	if err != nil {
@@ -153,29 +191,8 @@ func Decode(body []byte, receivedAt time.Time) (Envelope, error) {
 	// Only the accounts.* family carries an account object; other events'
 	// resources (users.fully_synced carries a user) are not snapshots.
 	if hasResource && strings.HasPrefix(d.Event, accountsPrefix) {
-		conn := res.Connection
-		if del.AccountID == "" {
-			if del.AccountID, err = resourceID(res.ID, "data.resource.id"); err != nil {
-				return Envelope{}, err
-			}
-		}
-		// v1-era accounts.failed put the error in data; v2 may only have
-		// it in the account's connection.
-		del.ErrorCode = cmp.Or(del.ErrorCode, conn.ErrorCode)
-		del.ErrorMessage = cmp.Or(del.ErrorMessage, conn.ErrorMessage)
-		item, err := resourceID(res.Item, "data.resource.item")
-		if err != nil {
+		if err := readSnapshot(&del, &res, d.Data.Resource); err != nil {
 			return Envelope{}, err
-		}
-		del.Snapshot = &health.Snapshot{
-			Item:                   item,
-			ConnectionStatus:       conn.Status,
-			ConnectionErrorCode:    conn.ErrorCode,
-			ConnectionErrorMessage: conn.ErrorMessage,
-			ConnectionUpdatedAt:    conn.UpdatedAt.t,
-			UpdatedAt:              res.UpdatedAt.t,
-			ScannedAt:              res.ScannedAt.t,
-			Raw:                    jsonstruct.Servable(d.Data.Resource),
 		}
 	}
 	if d.Event == health.EventItemsUpdated {
@@ -190,6 +207,38 @@ func Decode(body []byte, receivedAt time.Time) (Envelope, error) {
 			ErrMalformed, "data.account", d.Event)
 	}
 	return Envelope{Event: d.Event, Name: d.Name, Delivery: del}, nil
+}
+
+// readSnapshot puts the account object res (raw as delivered) in del.
+func readSnapshot(del *health.Delivery, res *resource, raw json.RawMessage) error {
+	conn := res.Connection
+	var err error
+	if del.AccountID == "" {
+		if del.AccountID, err = resourceID(res.ID, "data.resource.id"); err != nil {
+			return err
+		}
+	}
+	// v1-era accounts.failed put the error in data; v2 may only have it in
+	// the account's connection.
+	del.ErrorCode = cmp.Or(del.ErrorCode, conn.ErrorCode)
+	del.ErrorMessage = cmp.Or(del.ErrorMessage, conn.ErrorMessage)
+	item, err := resourceID(res.Item, "data.resource.item")
+	if err != nil {
+		return err
+	}
+	del.Snapshot = &health.Snapshot{
+		Item:                   item,
+		ConnectionStatus:       conn.Status,
+		ConnectionErrorCode:    conn.ErrorCode,
+		ConnectionErrorMessage: conn.ErrorMessage,
+		ConnectionUpdatedAt:    conn.UpdatedAt.t,
+		UpdatedAt:              res.UpdatedAt.t,
+		ScannedAt:              res.ScannedAt.t,
+		RefreshStatus:          res.OngoingRefresh.Status,
+		Datasets:               res.datasets(),
+		Raw:                    jsonstruct.Servable(raw),
+	}
+	return nil
 }
 
 // itemData is the part of an items.updated data we read. As in the

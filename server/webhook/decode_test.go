@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"path"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -131,6 +133,11 @@ func TestDecodeDeliveries(t *testing.T) {
 				t.Errorf("Event, Name = %q, %q; want %q, %q", env.Event, env.Name, tt.want.Event, tt.name)
 			}
 			tt.want.ReceivedAt = received
+			if tt.want.Snapshot != nil {
+				s := *tt.want.Snapshot
+				s.RefreshStatus, s.Datasets = refreshOf(t, body)
+				tt.want.Snapshot = &s
+			}
 			checkDelivery(t, body, env.Delivery, tt.want)
 		})
 	}
@@ -206,6 +213,10 @@ func TestDecodeAccountObjects(t *testing.T) {
 						ErrorMessage *string   `json:"error_message"`
 						UpdatedAt    time.Time `json:"updated_at"`
 					} `json:"connection"`
+					OngoingRefresh struct {
+						Status string `json:"status"`
+					} `json:"ongoing_refresh"`
+					Availability map[string]*fixtureDataset `json:"availability"`
 				}
 				if err := json.Unmarshal(obj, &o); err != nil {
 					t.Fatal(err)
@@ -223,9 +234,11 @@ func TestDecodeAccountObjects(t *testing.T) {
 						UpdatedAt:              o.UpdatedAt.UTC(),
 						ScannedAt:              deref(o.ScannedAt).UTC(),
 						Item:                   o.Item,
+						RefreshStatus:          o.OngoingRefresh.Status,
 						Raw:                    obj,
 					},
 				}
+				want.Snapshot.Datasets = datasetsOf(o.Availability)
 				want.ErrorCode, want.ErrorMessage = want.Snapshot.ConnectionErrorCode, want.Snapshot.ConnectionErrorMessage
 				wrapped := []byte(`{"event": "accounts.updated", "data": {"resource": ` + string(obj) + "}}")
 				env, err := Decode(wrapped, received)
@@ -618,8 +631,43 @@ func describeSnapshot(s *health.Snapshot) string {
 	if s == nil {
 		return "nil"
 	}
-	return fmt.Sprintf("{Status:%q Code:%q Message:%q ConnUpdated:%v Updated:%v Scanned:%v Item:%q}",
-		s.ConnectionStatus, s.ConnectionErrorCode, s.ConnectionErrorMessage, s.ConnectionUpdatedAt, s.UpdatedAt, s.ScannedAt, s.Item)
+	return fmt.Sprintf("{Status:%q Code:%q Message:%q ConnUpdated:%v Updated:%v Scanned:%v Item:%q Refresh:%q Datasets:%v}",
+		s.ConnectionStatus, s.ConnectionErrorCode, s.ConnectionErrorMessage, s.ConnectionUpdatedAt, s.UpdatedAt, s.ScannedAt, s.Item, s.RefreshStatus, s.Datasets)
+}
+
+type fixtureDataset struct {
+	Status string `json:"status"`
+}
+
+// datasetsOf lists a fixture's availability as Decode should: the
+// datasets with a status, by name.
+func datasetsOf(availability map[string]*fixtureDataset) []health.DatasetStatus {
+	var out []health.DatasetStatus
+	for _, name := range slices.Sorted(maps.Keys(availability)) {
+		if ds := availability[name]; ds != nil {
+			out = append(out, health.DatasetStatus{Name: name, Status: ds.Status})
+		}
+	}
+	return out
+}
+
+// refreshOf reads a delivery fixture's ongoing_refresh and availability.
+func refreshOf(t *testing.T, body []byte) (string, []health.DatasetStatus) {
+	t.Helper()
+	var d struct {
+		Data struct {
+			Resource struct {
+				OngoingRefresh struct {
+					Status string `json:"status"`
+				} `json:"ongoing_refresh"`
+				Availability map[string]*fixtureDataset `json:"availability"`
+			} `json:"resource"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(body, &d); err != nil {
+		t.Fatal(err)
+	}
+	return d.Data.Resource.OngoingRefresh.Status, datasetsOf(d.Data.Resource.Availability)
 }
 
 // deref returns *p, or T's zero value when p is nil.
@@ -629,4 +677,48 @@ func deref[T any](p *T) T {
 		return zero
 	}
 	return *p
+}
+
+// TestDecodeAvailability: availability and ongoing_refresh are read
+// leniently, like the rest of the object.
+func TestDecodeAvailability(t *testing.T) {
+	many := make([]string, 40)
+	for i := range many {
+		many[i] = fmt.Sprintf(`"d%02d": {"status": "synced"}`, i)
+	}
+	tests := []struct {
+		name, resource string
+		refresh        string
+		want           []health.DatasetStatus
+	}{
+		{"statuses by name, nulls left out", `"ongoing_refresh": {"status": "disabled"}, "availability": {"shifts": null, "paystubs": {"status": "sync_failed", "updated_at": "2026-11-01T00:00:00Z"}, "gigs": {"status": "in_progress"}}`,
+			"disabled", []health.DatasetStatus{{"gigs", "in_progress"}, {"paystubs", "sync_failed"}}},
+		{"values of the wrong type read as absent", `"ongoing_refresh": "disabled", "availability": {"gigs": "synced", "paystubs": {"status": 3}, "identities": {"status": "synced"}}`,
+			"", []health.DatasetStatus{{"identities", "synced"}}},
+		{"availability not an object", `"ongoing_refresh": {"status": "idle"}, "availability": [1, 2]`, "idle", nil},
+		{"new statuses kept, NUL replaced", `"availability": {"gigs": {"status": "queued\u0000"}}`, "", []health.DatasetStatus{{"gigs", "queued\uFFFD"}}},
+		{"names beyond the bound left out", `"availability": {"` + strings.Repeat("x", 65) + `": {"status": "sync_failed"}}`, "", nil},
+		{"at most 32 datasets", `"availability": {` + strings.Join(many, ", ") + `}`, "", datasetNames(32)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body := `{"event": "accounts.updated", "data": {"account": "a1", "resource": {"id": "a1", "connection": {"status": "connected"}, ` + tt.resource + `}}}`
+			env, err := Decode([]byte(body), received)
+			if err != nil {
+				t.Fatalf("Decode: %v", err)
+			}
+			s := env.Delivery.Snapshot
+			if s.RefreshStatus != tt.refresh || !slices.Equal(s.Datasets, tt.want) {
+				t.Errorf("refresh %q, datasets %v; want %q, %v", s.RefreshStatus, s.Datasets, tt.refresh, tt.want)
+			}
+		})
+	}
+}
+
+func datasetNames(n int) []health.DatasetStatus {
+	out := make([]health.DatasetStatus, n)
+	for i := range out {
+		out[i] = health.DatasetStatus{Name: fmt.Sprintf("d%02d", i), Status: "synced"}
+	}
+	return out
 }
