@@ -83,24 +83,39 @@ const (
 )
 
 // datasets reads availability leniently: an entry that is not an object
-// with a string status (null: nothing to say yet), or whose name is beyond
-// the bounds, is left out; the rest sorted by name.
+// with a string status (null: nothing to say yet), or whose name is not
+// a dataset's (see datasetName), is left out; the rest sorted by name.
 func (r *resource) datasets() []health.DatasetStatus {
 	var out []health.DatasetStatus
 	for name, raw := range r.Availability {
 		var ds struct {
 			Status string `json:"status"`
 		}
-		if json.Unmarshal(raw, &ds) != nil || ds.Status == "" || len(name) > maxDatasetNameSize {
+		if json.Unmarshal(raw, &ds) != nil || ds.Status == "" || !datasetName(name) {
 			continue
 		}
-		out = append(out, health.DatasetStatus{Name: noNUL(name), Status: noNUL(ds.Status)})
+		out = append(out, health.DatasetStatus{Name: name, Status: noNUL(ds.Status)})
 	}
 	slices.SortFunc(out, func(a, b health.DatasetStatus) int { return strings.Compare(a.Name, b.Name) })
 	if len(out) > maxDatasets {
 		out = out[:maxDatasets]
 	}
 	return out
+}
+
+// datasetName reports whether name can be a dataset's: the provider's are
+// snake_case words, and a record keeps the failed ones' names as a
+// comma-separated list.
+func datasetName(name string) bool {
+	if name == "" || len(name) > maxDatasetNameSize {
+		return false
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // noNUL replaces NUL, which PostgreSQL's text type refuses: a delivery

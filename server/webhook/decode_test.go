@@ -692,12 +692,14 @@ func TestDecodeAvailability(t *testing.T) {
 		want           []health.DatasetStatus
 	}{
 		{"statuses by name, nulls left out", `"ongoing_refresh": {"status": "disabled"}, "availability": {"shifts": null, "paystubs": {"status": "sync_failed", "updated_at": "2026-11-01T00:00:00Z"}, "gigs": {"status": "in_progress"}}`,
-			"disabled", []health.DatasetStatus{{"gigs", "in_progress"}, {"paystubs", "sync_failed"}}},
+			"disabled", []health.DatasetStatus{{Name: "gigs", Status: "in_progress"}, {Name: "paystubs", Status: "sync_failed"}}},
 		{"values of the wrong type read as absent", `"ongoing_refresh": "disabled", "availability": {"gigs": "synced", "paystubs": {"status": 3}, "identities": {"status": "synced"}}`,
-			"", []health.DatasetStatus{{"identities", "synced"}}},
+			"", []health.DatasetStatus{{Name: "identities", Status: "synced"}}},
 		{"availability not an object", `"ongoing_refresh": {"status": "idle"}, "availability": [1, 2]`, "idle", nil},
-		{"new statuses kept, NUL replaced", `"availability": {"gigs": {"status": "queued\u0000"}}`, "", []health.DatasetStatus{{"gigs", "queued\uFFFD"}}},
+		{"new statuses kept, NUL replaced", `"availability": {"gigs": {"status": "queued\u0000"}}`, "", []health.DatasetStatus{{Name: "gigs", Status: "queued\uFFFD"}}},
 		{"names beyond the bound left out", `"availability": {"` + strings.Repeat("x", 65) + `": {"status": "sync_failed"}}`, "", nil},
+		{"names that are not words left out", `"availability": {"a,b": {"status": "sync_failed"}, "x\u0000": {"status": "sync_failed"}, "": {"status": "synced"}, "ok_1": {"status": "synced"}}`,
+			"", []health.DatasetStatus{{Name: "ok_1", Status: "synced"}}},
 		{"at most 32 datasets", `"availability": {` + strings.Join(many, ", ") + `}`, "", datasetNames(32)},
 	}
 	for _, tt := range tests {
