@@ -90,6 +90,11 @@ func (q HealthQuery) Cursor() (limit int, after HealthKey, err error) {
 			return 0, HealthKey{}, fmt.Errorf("%w: unknown state %d", ErrInvalidArgument, int(s))
 		}
 	}
+	for _, f := range q.Freshness {
+		if f < health.FreshnessFresh || f > health.FreshnessSyncFailed {
+			return 0, HealthKey{}, fmt.Errorf("%w: unknown freshness %d", ErrInvalidArgument, int(f))
+		}
+	}
 	if q.Order < ByAccountID || q.Order > ByStateSinceDesc {
 		return 0, HealthKey{}, fmt.Errorf("%w: unknown order %d", ErrInvalidArgument, int(q.Order))
 	}
@@ -150,6 +155,13 @@ func (q HealthQuery) filters() []byte {
 	// direction is a filter, so a token is not reused the other way.
 	if q.Order != ByAccountID {
 		b = binary.AppendUvarint(b, uint64(q.Order))
+	}
+	if len(q.Freshness) > 0 {
+		fresh := slices.Compact(slices.Sorted(slices.Values(q.Freshness)))
+		b = append(b, 'f')
+		for _, f := range fresh {
+			b = binary.AppendUvarint(b, uint64(f))
+		}
 	}
 	return b
 }

@@ -355,8 +355,12 @@ func sameRecord(a, b health.Record) bool {
 func asStored(r health.Record) health.Record {
 	r.StateSince, r.LastEventAt, r.SnapshotAt = r.StateSince.UTC(), r.LastEventAt.UTC(), r.SnapshotAt.UTC()
 	r.SnapshotReceivedAt, r.ConfirmedAt = r.SnapshotReceivedAt.UTC(), r.ConfirmedAt.UTC()
+	r.FreshnessSince, r.ScannedAt, r.StaleSince, r.FreshAsOf = r.FreshnessSince.UTC(), r.ScannedAt.UTC(), r.StaleSince.UTC(), r.FreshAsOf.UTC()
 	if len(r.Snapshot) == 0 {
 		r.Snapshot = nil
+	}
+	if len(r.FailedDatasets) == 0 {
+		r.FailedDatasets = nil
 	}
 	return r
 }

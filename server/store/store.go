@@ -97,6 +97,12 @@ type Change struct {
 	health.Transition
 }
 
+// StaleCandidate is a record the staleness sweeper may judge stale.
+type StaleCandidate struct {
+	AccountID, UserID string
+	FreshAsOf         time.Time
+}
+
 // ItemOutageState is the outage of an item as the log last told it (the
 // last items.outage_* entry that changed it).
 type ItemOutageState struct {
@@ -110,9 +116,12 @@ type HealthQuery struct {
 	Item       string         // only accounts on this payroll platform
 	States     []health.State // any of these
 	ErrorCodes []string       // any of these
-	Order      HealthOrder
-	PageSize   int    // 1..MaxPageSize; 0 means DefaultPageSize
-	PageToken  string // from a previous HealthPage.NextPageToken
+	// Freshness selects HEALTHY accounts whose data has any of these
+	// freshnesses; FreshnessUnknown is none to ask for.
+	Freshness []health.Freshness
+	Order     HealthOrder
+	PageSize  int    // 1..MaxPageSize; 0 means DefaultPageSize
+	PageToken string // from a previous HealthPage.NextPageToken
 }
 
 // HealthOrder is the order of ListHealth's records.
@@ -161,6 +170,9 @@ type Summary struct {
 	Total       int
 	ByState     map[health.State]int
 	ByErrorCode map[string]int // records whose current error code is non-empty
+	// ByFreshness counts the HEALTHY records by freshness; the others'
+	// (FreshnessUnknown) are not counted here.
+	ByFreshness map[health.Freshness]int
 }
 
 // ChangeCountQuery asks how many changes of each kind occurred in each
@@ -252,6 +264,10 @@ type Store interface {
 	// ItemOutages lists the items whose outage the log ever told, by item
 	// id, as it last told it.
 	ItemOutages(ctx context.Context) ([]ItemOutageState, error)
+	// StaleCandidates lists up to limit (PageLimit) HEALTHY records not
+	// judged stale whose data was last fresh (health.Record.FreshAsOf)
+	// before before, the oldest first, through an index of those only.
+	StaleCandidates(ctx context.Context, before time.Time, limit int) ([]StaleCandidate, error)
 	// ListEntries pages through an account's timeline; ErrNotFound when the
 	// log holds nothing for the account, ErrInvalidArgument when q.Cursor
 	// rejects q, ErrOutOfRange when pruning removed entries past q's page

@@ -29,9 +29,22 @@ func testGetHealthRoundTrip(t *testing.T, s store.Store) {
 	}
 	waiting := accountID(2)
 	ds := append(history(acct), append(history(waiting), outageEntry(defaultItem, true, waiting, user, t0.Add(4*time.Hour)))...)
+	// And two connected accounts, whose freshness fields are set: one
+	// with refresh disabled and a failed dataset, one judged stale.
+	unfresh, stale := accountID(3), accountID(4)
+	disabled := connected(unfresh, user, t0.Add(5*time.Hour))
+	disabled.Event = health.EventAccountsUpdated
+	disabled.Resource.Refresh, disabled.Resource.Failed = health.RefreshDisabled, []string{"paystubs"}
+	ds = append(ds, Deliveries(connected(unfresh, user, t0), disabled, connected(stale, user, t0))...)
+	ds = append(ds, stalenessEntry(stale, user, t0, t0.Add(80*time.Hour)))
 	m := model{}
 	m.apply(ds...)
-	if zero := slices.DeleteFunc(zeroFields(m[acct]), func(f string) bool { return !slices.Contains(zeroFields(m[waiting]), f) }); len(zero) > 0 {
+	accounts := []string{acct, waiting, unfresh, stale}
+	zero := zeroFields(m[acct])
+	for _, a := range accounts[1:] {
+		zero = slices.DeleteFunc(zero, func(f string) bool { return !slices.Contains(zeroFields(m[a]), f) })
+	}
+	if len(zero) > 0 {
 		t.Fatalf("the test's deliveries leave Record fields %v zero: their round trip would go untested", zero)
 	}
 	// One commit each, so every delivery is applied to the record as the
@@ -39,8 +52,19 @@ func testGetHealthRoundTrip(t *testing.T, s store.Store) {
 	for _, d := range ds {
 		ingestDeliveries(t, s, []store.Delivery{d})
 	}
-	wantNoDiff(t, "GetHealth", m[acct], mustGetHealth(t, s, acct))
-	wantNoDiff(t, "GetHealth of the account waiting for its item", m[waiting], mustGetHealth(t, s, waiting))
+	for _, a := range accounts {
+		wantNoDiff(t, "GetHealth of "+a, m[a], mustGetHealth(t, s, a))
+	}
+}
+
+// stalenessEntry is the staleness sweeper's entry judging the account's
+// data, fresh as of freshAsOf, stale at at.
+func stalenessEntry(account, user string, freshAsOf, at time.Time) store.Delivery {
+	st := &health.Staleness{FreshAsOf: freshAsOf.UTC(), Since: freshAsOf.Add(72 * time.Hour).UTC()}
+	body := mustJSON(map[string]any{"fresh_as_of": timestamp(st.FreshAsOf), "since": timestamp(st.Since)})
+	return store.Delivery{Source: store.SourceAPI, Actor: "freshness", Body: body, Verified: true, Decoded: health.Delivery{
+		Event: health.EventAccountStale, AccountID: account, UserID: user, ReceivedAt: at, Staleness: st,
+	}}
 }
 
 func testGetHealthNotFound(t *testing.T, s store.Store) {

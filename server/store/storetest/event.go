@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -38,7 +39,9 @@ type Resource struct {
 	UpdatedAt    time.Time // updated_at and connection.updated_at
 	ScannedAt    time.Time // zero: never scanned
 	Employers    []string
-	Item         string // defaultItem when empty
+	Item         string   // defaultItem when empty
+	Refresh      string   // ongoing_refresh.status; idle when empty
+	Failed       []string // datasets of availability that failed to sync, sorted
 }
 
 // defaultItem is the item of a Resource that names none.
@@ -96,7 +99,11 @@ func (e Event) Delivery() store.Delivery {
 			UpdatedAt:              r.UpdatedAt,
 			ScannedAt:              r.ScannedAt,
 			Item:                   r.item(),
+			RefreshStatus:          cmp.Or(r.Refresh, "idle"),
 			Raw:                    raw,
+		}
+		for _, name := range r.Failed {
+			d.Snapshot.Datasets = append(d.Snapshot.Datasets, health.DatasetStatus{Name: name, Status: health.DatasetSyncFailed})
 		}
 		if d.ErrorCode == "" {
 			d.ErrorCode, d.ErrorMessage = r.ErrorCode, r.ErrorMessage
@@ -126,9 +133,17 @@ func (r *Resource) object(accountID, userID string) map[string]any {
 			"error_message": nullable(r.ErrorMessage),
 			"updated_at":    timestamp(r.UpdatedAt),
 		},
-		"availability":    map[string]any{"paystubs": nil, "identities": nil, "gigs": nil},
-		"ongoing_refresh": map[string]any{"status": "idle"},
+		"availability":    r.availability(),
+		"ongoing_refresh": map[string]any{"status": cmp.Or(r.Refresh, "idle")},
 	}
+}
+
+func (r *Resource) availability() map[string]any {
+	a := map[string]any{"paystubs": nil, "identities": nil, "gigs": nil}
+	for _, name := range r.Failed {
+		a[name] = map[string]any{"status": health.DatasetSyncFailed}
+	}
+	return a
 }
 
 func timestamp(t time.Time) any {

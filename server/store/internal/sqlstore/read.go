@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
 	"strconv"
@@ -19,6 +20,7 @@ type ReadSQL struct {
 	dialect Dialect // for ListHealth's, built per call
 
 	record, changes, lastChangeSeq, changeSeqBefore, entries, summary, countChanges string
+	staleCandidates                                                                 string
 	// pruned is how far pruning went in an account's log (see
 	// store.EntryQuery.Cursor).
 	pruned string
@@ -45,15 +47,20 @@ func NewReadSQL(d Dialect) ReadSQL {
 		countChanges: "SELECT (hour_start - " + p(1) + ") / " + p(2) + " AS bucket, kind, CAST(SUM(n) AS BIGINT) FROM change_counts" +
 			" WHERE hour_start >= " + p(3) + " AND hour_start < " + p(4) + " GROUP BY bucket, kind ORDER BY bucket, kind",
 		pruned: "SELECT COALESCE(MAX(through_seq), 0) FROM checkpoints WHERE account_id = " + p(1),
-		items:  NewItemSQL(p),
+		// Through the partial index of migration 0015.
+		staleCandidates: "SELECT account_id, user_id, fresh_as_of FROM records WHERE fresh_as_of IS NOT NULL AND fresh_as_of < " + p(1) +
+			" ORDER BY fresh_as_of LIMIT " + p(2),
+		items: NewItemSQL(p),
 		// From the counts the commits keep (migration 0006), not the
 		// records: a few rows, whatever the number of accounts. One
 		// statement, so both counts come from the same snapshot; see
 		// summaryCount. SQLite reads false and true as 0 and 1; the CASTs
 		// are for PostgreSQL, whose SUM of a BIGINT is a NUMERIC.
-		summary: `SELECT false, state, '', CAST(SUM(n) AS BIGINT) FROM record_counts GROUP BY state HAVING SUM(n) <> 0
+		summary: `SELECT 0, state, '', CAST(SUM(n) AS BIGINT) FROM record_counts GROUP BY state HAVING SUM(n) <> 0
 		UNION ALL
-		SELECT true, 0, error_code, CAST(SUM(n) AS BIGINT) FROM record_counts WHERE error_code <> '' GROUP BY error_code HAVING SUM(n) <> 0`,
+		SELECT 1, 0, error_code, CAST(SUM(n) AS BIGINT) FROM record_counts WHERE error_code <> '' GROUP BY error_code HAVING SUM(n) <> 0
+		UNION ALL
+		SELECT 2, freshness, '', n FROM freshness_counts WHERE freshness <> 0 AND n <> 0`,
 	}
 }
 
@@ -61,7 +68,7 @@ func NewReadSQL(d Dialect) ReadSQL {
 // a driver to prepare; ListHealth's SQL depends on its filters and is built
 // per call.
 func (s *ReadSQL) Fixed() []string {
-	return []string{s.record, s.changes, s.lastChangeSeq, s.changeSeqBefore, s.entries, s.summary, s.countChanges, s.pruned,
+	return []string{s.record, s.changes, s.lastChangeSeq, s.changeSeqBefore, s.entries, s.summary, s.countChanges, s.pruned, s.staleCandidates,
 		s.items.one.counts, s.items.one.failures, s.items.one.reports,
 		s.items.active.counts, s.items.active.failures, s.items.active.reports,
 		s.items.all.counts, s.items.all.failures, s.items.all.reports, s.items.outages, s.items.quiet}
@@ -84,6 +91,12 @@ func (s *ReadSQL) listHealth(q store.HealthQuery, after store.HealthKey, n int) 
 	slices.Sort(states)
 	states = slices.Compact(states)
 	codes := slices.Compact(slices.Sorted(slices.Values(q.ErrorCodes)))
+	fresh := make([]int32, len(q.Freshness))
+	for i, f := range q.Freshness {
+		fresh[i] = int32(f)
+	}
+	slices.Sort(fresh)
+	fresh = slices.Compact(fresh)
 	order, start := healthOrder(q.Order, after)
 	// page is the SQL of one page of the records with these filters,
 	// binding its arguments in the order they appear.
@@ -100,6 +113,14 @@ func (s *ReadSQL) listHealth(q store.HealthQuery, after store.HealthKey, n int) 
 		}
 		if len(codes) > 0 {
 			w += " AND " + oneOf(s.dialect, "error_code", codes, args.Bind)
+		}
+		if len(fresh) > 0 {
+			w += " AND " + oneOf(s.dialect, "freshness", fresh, args.Bind)
+			if fresh[0] >= int32(health.FreshnessStale) {
+				// The partial index's condition, stated so that the
+				// planners see it holds whatever the arguments.
+				w += " AND freshness >= 2"
+			}
 		}
 		return selectRecordsSQL + " WHERE " + w + " ORDER BY " + order + " LIMIT " + args.Bind(n)
 	}
@@ -237,6 +258,29 @@ func (r Reader) Summary(ctx context.Context) (store.Summary, error) {
 		return store.Summary{}, r.guard.Fail(op, err)
 	}
 	return summarize(counts), nil
+}
+
+// StaleCandidates lists the records whose data was last fresh before
+// before, oldest first, up to limit.
+func (r Reader) StaleCandidates(ctx context.Context, before time.Time, limit int) ([]store.StaleCandidate, error) {
+	const op = "stale candidates"
+	if err := r.guard.CheckOpen(op); err != nil {
+		return nil, err
+	}
+	limit, err := store.PageLimit(limit)
+	if err != nil {
+		return nil, r.guard.Fail(op, err)
+	}
+	out, err := queryAll(ctx, r.q, r.sql.staleCandidates, []any{clampedNanos(before), limit}, func(sc Scanner) (c store.StaleCandidate, err error) {
+		var at sql.NullInt64
+		err = sc.Scan(&c.AccountID, &c.UserID, &at)
+		c.FreshAsOf = FromNanos(at)
+		return c, err
+	})
+	if err != nil {
+		return nil, r.guard.Fail(op, err)
+	}
+	return out, nil
 }
 
 // CountChanges counts the changes of q's window by bucket and kind.
@@ -382,31 +426,34 @@ func accountNotFound(accountID string) error {
 }
 
 // summaryCount is one row of the summary query, which selects the columns
-// (by error code, state, error code, count): a row per state, with by
-// error code false and an empty error code, then a row per non-empty error
-// code, with by error code true and state 0.
+// (what, value, error code, count): a row per state (what 0, value the
+// state, an empty error code), then a row per non-empty error code (what
+// 1, value 0), then a row per known freshness (what 2, value the
+// freshness).
 type summaryCount struct {
-	byCode bool
-	state  health.State
-	code   string
-	n      int
+	what, value int
+	code        string
+	n           int
 }
 
 func scanSummaryCount(sc Scanner) (c summaryCount, err error) {
-	err = sc.Scan(&c.byCode, &c.state, &c.code, &c.n)
+	err = sc.Scan(&c.what, &c.value, &c.code, &c.n)
 	return c, err
 }
 
 // summarize adds up the rows of the summary query.
 func summarize(counts []summaryCount) store.Summary {
-	sum := store.Summary{ByState: map[health.State]int{}, ByErrorCode: map[string]int{}}
+	sum := store.Summary{ByState: map[health.State]int{}, ByErrorCode: map[string]int{}, ByFreshness: map[health.Freshness]int{}}
 	for _, c := range counts {
-		if c.byCode {
+		switch c.what {
+		case 0:
+			sum.ByState[health.State(c.value)] = c.n
+			sum.Total += c.n
+		case 1:
 			sum.ByErrorCode[c.code] = c.n
-			continue
+		default:
+			sum.ByFreshness[health.Freshness(c.value)] = c.n
 		}
-		sum.ByState[c.state] = c.n
-		sum.Total += c.n
 	}
 	return sum
 }

@@ -32,6 +32,7 @@ var (
 		"state_since", "last_event_type", "last_event_at", "consecutive_failures",
 		"ever_connected", "unconfirmed", "incident_state", "snapshot_at", "snapshot", "snapshot_received_at",
 		"confirmed_at", "snapshot_codec", "item", "item_outage",
+		"freshness", "freshness_since", "failed_datasets", "refresh_disabled", "scanned_at", "stale_since", "fresh_as_of",
 	}
 	// EntryCols are read back; an insert adds body_sha256.
 	EntryCols = []string{
@@ -42,7 +43,7 @@ var (
 		"seq", "entry_seq", "account_id", "user_id", "event",
 		"kind", "previous_state", "state", "error_code", "error_message",
 		"remedy_action", "remedy_message", "remedy_link_account_id", "remedy_link_user_id",
-		"occurred_at", "item",
+		"occurred_at", "item", "freshness", "previous_freshness", "failed_datasets",
 	}
 )
 
@@ -226,7 +227,19 @@ func RecordArgs(r *health.Record) []any {
 		Nanos(r.StateSince), r.LastEventType, Nanos(r.LastEventAt), r.ConsecutiveFailures,
 		r.EverConnected, r.Unconfirmed, r.IncidentState, Nanos(r.SnapshotAt), snapshot, Nanos(r.SnapshotReceivedAt),
 		Nanos(r.ConfirmedAt), codec, r.Item, r.ItemOutage,
+		r.Freshness, Nanos(r.FreshnessSince), joinDatasets(r.FailedDatasets), r.RefreshDisabled, Nanos(r.ScannedAt), Nanos(r.StaleSince), Nanos(r.FreshAsOf),
 	}
+}
+
+// joinDatasets and splitDatasets encode a list of dataset names, which
+// hold no comma (see webhook.Decode), as text; nil is ”.
+func joinDatasets(names []string) string { return strings.Join(names, ",") }
+
+func splitDatasets(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
 }
 
 // ScanRecord scans a row of RecordCols.
@@ -235,6 +248,8 @@ func ScanRecord(sc Scanner) (health.Record, error) {
 		r                                                       health.Record
 		stateSince, lastEventAt, snapshotAt, snapshotReceivedAt sql.NullInt64
 		confirmedAt                                             sql.NullInt64
+		freshnessSince, scannedAt, staleSince, freshAsOf        sql.NullInt64
+		failedDatasets                                          string
 		snapshot                                                []byte
 		codec                                                   int64
 	)
@@ -244,9 +259,12 @@ func ScanRecord(sc Scanner) (health.Record, error) {
 		&stateSince, &r.LastEventType, &lastEventAt, &r.ConsecutiveFailures,
 		&r.EverConnected, &r.Unconfirmed, &r.IncidentState, &snapshotAt, &snapshot, &snapshotReceivedAt,
 		&confirmedAt, &codec, &r.Item, &r.ItemOutage,
+		&r.Freshness, &freshnessSince, &failedDatasets, &r.RefreshDisabled, &scannedAt, &staleSince, &freshAsOf,
 	); err != nil {
 		return r, err
 	}
+	r.FreshnessSince, r.ScannedAt, r.StaleSince, r.FreshAsOf = FromNanos(freshnessSince), FromNanos(scannedAt), FromNanos(staleSince), FromNanos(freshAsOf)
+	r.FailedDatasets = splitDatasets(failedDatasets)
 	r.StateSince, r.LastEventAt, r.SnapshotAt = FromNanos(stateSince), FromNanos(lastEventAt), FromNanos(snapshotAt)
 	r.SnapshotReceivedAt, r.ConfirmedAt = FromNanos(snapshotReceivedAt), FromNanos(confirmedAt)
 	var err error
@@ -311,7 +329,7 @@ func ChangeArgs(c *store.Change) []any {
 		c.EntrySeq, c.AccountID, c.UserID, c.Event,
 		c.Kind, c.PreviousState, c.State, c.ErrorCode, c.ErrorMessage,
 		c.Remedy.Action, c.Remedy.Message, c.Remedy.LinkAccountID, c.Remedy.LinkUserID,
-		Nanos(c.OccurredAt), c.Item,
+		Nanos(c.OccurredAt), c.Item, c.Freshness, c.PreviousFreshness, joinDatasets(c.FailedDatasets),
 	}
 }
 
@@ -330,6 +348,8 @@ type changeRow struct {
 	seq, entrySeq, kind, previousState, state, remedyAction, occurredAt sql.NullInt64
 	accountID, userID, event, errorCode, errorMessage, item             sql.NullString
 	remedyMessage, remedyLinkAccountID, remedyLinkUserID                sql.NullString
+	freshness, previousFreshness                                        sql.NullInt64
+	failedDatasets                                                      sql.NullString
 }
 
 func (r *changeRow) dest() []any {
@@ -337,7 +357,7 @@ func (r *changeRow) dest() []any {
 		&r.seq, &r.entrySeq, &r.accountID, &r.userID, &r.event,
 		&r.kind, &r.previousState, &r.state, &r.errorCode, &r.errorMessage,
 		&r.remedyAction, &r.remedyMessage, &r.remedyLinkAccountID, &r.remedyLinkUserID,
-		&r.occurredAt, &r.item,
+		&r.occurredAt, &r.item, &r.freshness, &r.previousFreshness, &r.failedDatasets,
 	}
 }
 
@@ -365,7 +385,10 @@ func (r *changeRow) change() *store.Change {
 				LinkAccountID: r.remedyLinkAccountID.String,
 				LinkUserID:    r.remedyLinkUserID.String,
 			},
-			OccurredAt: FromNanos(r.occurredAt),
+			OccurredAt:        FromNanos(r.occurredAt),
+			Freshness:         health.Freshness(r.freshness.Int64),
+			PreviousFreshness: health.Freshness(r.previousFreshness.Int64),
+			FailedDatasets:    splitDatasets(r.failedDatasets.String),
 		},
 	}
 }

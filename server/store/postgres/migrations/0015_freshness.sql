@@ -1,0 +1,50 @@
+-- Rules version 6: the freshness of HEALTHY accounts' data
+-- (health.Record.Freshness, its since, and the verdicts it follows from:
+-- failed datasets, a comma-separated list; refresh disabled; the last scan;
+-- stale since; fresh as of). 0, '' and NULL until the rebuild that the new
+-- rules version triggers derives them from the log.
+ALTER TABLE records ADD COLUMN freshness INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE records ADD COLUMN freshness_since BIGINT;
+ALTER TABLE records ADD COLUMN failed_datasets TEXT NOT NULL DEFAULT '';
+ALTER TABLE records ADD COLUMN refresh_disabled BOOLEAN NOT NULL DEFAULT false;
+ALTER TABLE records ADD COLUMN scanned_at BIGINT;
+ALTER TABLE records ADD COLUMN stale_since BIGINT;
+ALTER TABLE records ADD COLUMN fresh_as_of BIGINT;
+-- The staleness sweeper reads the HEALTHY records not judged stale, the
+-- oldest data first (store.StaleCandidates).
+CREATE INDEX records_fresh_as_of ON records (fresh_as_of) WHERE fresh_as_of IS NOT NULL;
+-- ListHealth's freshness filter for the problems (STALE and after), which
+-- are few: the query states the index's condition when it asks for those.
+CREATE INDEX records_freshness ON records (freshness, account_id) WHERE freshness >= 2;
+
+-- A change carries the account's freshness after it, and before it (which
+-- differ for freshness events only), as under the rules of before: 0.
+ALTER TABLE changes ADD COLUMN freshness INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE changes ADD COLUMN previous_freshness INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE changes ADD COLUMN failed_datasets TEXT NOT NULL DEFAULT '';
+
+-- Summary reads the records by freshness from counts that a trigger keeps,
+-- as record_counts (0006).
+CREATE TABLE freshness_counts (
+	freshness INTEGER PRIMARY KEY,
+	n         BIGINT  NOT NULL
+);
+INSERT INTO freshness_counts (freshness, n) SELECT freshness, COUNT(*) FROM records GROUP BY freshness;
+CREATE FUNCTION count_freshness() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	INSERT INTO freshness_counts AS c (freshness, n)
+	SELECT d.freshness, SUM(d.delta) FROM (
+		SELECT OLD.freshness, -1 WHERE TG_OP <> 'INSERT'
+		UNION ALL
+		SELECT NEW.freshness, 1 WHERE TG_OP <> 'DELETE'
+	) AS d (freshness, delta)
+	GROUP BY d.freshness ORDER BY d.freshness
+	ON CONFLICT (freshness) DO UPDATE SET n = c.n + excluded.n;
+	RETURN NULL;
+END
+$$;
+CREATE TRIGGER records_freshness_counted AFTER INSERT OR DELETE ON records
+	FOR EACH ROW EXECUTE FUNCTION count_freshness();
+CREATE TRIGGER records_freshness_counted_update AFTER UPDATE OF freshness ON records
+	FOR EACH ROW WHEN (OLD.freshness <> NEW.freshness)
+	EXECUTE FUNCTION count_freshness();
