@@ -56,6 +56,9 @@ func TestSimulate(t *testing.T) {
 			{"provider-outage", "HEALTHY", "", 0},
 			{"reconnect", "HEALTHY", "", 0},
 			{"revoke", "REMOVED", "", 0},
+			{"refresh-disabled", "HEALTHY", "", 0},
+			{"sync-failed", "HEALTHY", "", 0},
+			{"stale", "HEALTHY", "", 0},
 		}
 		if len(accounts) != len(cases) {
 			t.Errorf("%d scenarios played, want %d", len(accounts), len(cases))
@@ -93,7 +96,7 @@ func TestSimulate(t *testing.T) {
 		code   int
 		output []string // parts of stdout+stderr
 	}{
-		{"list", nil, []string{"--list"}, exitOK, []string{"repeated-reauth-failure"}},
+		{"list", nil, []string{"--list"}, exitOK, []string{"repeated-reauth-failure", "refresh-disabled", "sync-failed", "stale "}},
 		{"help lists scenarios", nil, []string{"--help"}, exitOK, []string{"provider-outage"}},
 		{"wrong secret", nil, []string{"--webhook-secret", "not-the-secret", "connect"}, exitError,
 			[]string{"3 of 3 deliveries were not accepted", "401: Unauthenticated: invalid signature", "check --webhook-secret matches"}},
