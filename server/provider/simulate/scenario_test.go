@@ -34,20 +34,20 @@ func decode(t *testing.T, d Delivery) webhook.Envelope {
 	return env
 }
 
-// Every scenario emits the provider's events for its story, bodies the
-// server decodes, snapshots that move forward, and leads the health model
-// to the state the scenario is about.
-func TestScenarios(t *testing.T) {
+// scenarioCase is a scenario's events and the health it ends in.
+type scenarioCase struct {
+	name     string
+	events   []string
+	state    health.State
+	code     string // the record's error code at the end
+	failures int
+}
+
+func scenarioCases() []scenarioCase {
 	const (
 		added, connected, failed, updated, removed = EventAdded, EventConnected, EventFailed, EventUpdated, EventRemoved
 	)
-	cases := []struct {
-		name     string
-		events   []string
-		state    health.State
-		code     string // the record's error code at the end
-		failures int
-	}{
+	return []scenarioCase{
 		{"connect", []string{added, connected, updated}, health.StateHealthy, "", 0},
 		{"failed-login", []string{added, failed, updated}, health.StateAuthFailed, "invalid_credentials", 1},
 		{"wrong-mfa", []string{added, failed, updated}, health.StateAuthFailed, "invalid_mfa", 1},
@@ -63,6 +63,13 @@ func TestScenarios(t *testing.T) {
 		{"sync-failed", []string{added, connected, updated, updated, updated, updated, updated}, health.StateHealthy, "", 0},
 		{"stale", []string{added, connected, updated}, health.StateHealthy, "", 0},
 	}
+}
+
+// Every scenario emits the provider's events for its story, bodies the
+// server decodes, snapshots that move forward, and leads the health model
+// to the state the scenario is about.
+func TestScenarios(t *testing.T) {
+	cases := scenarioCases()
 	var names []string
 	for _, s := range Scenarios() {
 		names = append(names, s.Name)
