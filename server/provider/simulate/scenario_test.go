@@ -155,8 +155,9 @@ type freshness struct {
 }
 
 // playFreshness plays scenario name and returns the generator, for its
-// clock, and each delivery's account object.
-func playFreshness(t *testing.T, name string) (*Generator, []freshness) {
+// clock, each delivery's account object and the freshness the health
+// model derives after it.
+func playFreshness(t *testing.T, name string) (*Generator, []freshness, []health.Freshness) {
 	t.Helper()
 	g := NewGenerator(Options{Seed: 1, Start: start})
 	ds, err := g.Play(name)
@@ -164,7 +165,11 @@ func playFreshness(t *testing.T, name string) (*Generator, []freshness) {
 		t.Fatal(err)
 	}
 	out := make([]freshness, len(ds))
+	var verdicts []health.Freshness
+	var rec health.Record
 	for i, d := range ds {
+		rec = health.Apply(rec, decode(t, d).Delivery).Record
+		verdicts = append(verdicts, rec.Freshness)
 		var v struct {
 			Data struct{ Resource freshness }
 		}
@@ -176,11 +181,11 @@ func playFreshness(t *testing.T, name string) (*Generator, []freshness) {
 			t.Errorf("delivery %d: connection %s, error %v; want connected, no error throughout", i, c.Status, c.ErrorCode)
 		}
 	}
-	return g, out
+	return g, out, verdicts
 }
 
 func TestRefreshDisabledScenario(t *testing.T) {
-	_, objs := playFreshness(t, "refresh-disabled")
+	_, objs, verdicts := playFreshness(t, "refresh-disabled")
 	var got []string
 	for _, o := range objs {
 		got = append(got, o.OngoingRefresh.Status)
@@ -188,12 +193,15 @@ func TestRefreshDisabledScenario(t *testing.T) {
 	if want := []string{"idle", "enabled", "enabled", "disabled"}; !slices.Equal(got, want) {
 		t.Errorf("ongoing_refresh = %v, want %v", got, want)
 	}
+	if f := verdicts[len(verdicts)-1]; f != health.FreshnessRefreshDisabled {
+		t.Errorf("the health model ends %s, want REFRESH_DISABLED", f)
+	}
 }
 
 // sync-failed: paystubs fail at one periodic scan and sync at the next, and
 // scanned_at moves when each scan ends, not when it starts.
 func TestSyncFailedScenario(t *testing.T) {
-	_, objs := playFreshness(t, "sync-failed")
+	_, objs, verdicts := playFreshness(t, "sync-failed")
 	var got []string
 	for i, o := range objs {
 		status := "null"
@@ -214,6 +222,10 @@ func TestSyncFailedScenario(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("paystubs = %v, want %v", got, want)
 	}
+	fresh, failed := health.FreshnessFresh, health.FreshnessSyncFailed
+	if want := []health.Freshness{health.FreshnessUnknown, fresh, fresh, fresh, failed, failed, fresh}; !slices.Equal(verdicts, want) {
+		t.Errorf("the health model derives %v, want %v", verdicts, want)
+	}
 	if gap := objs[5].Availability.Paystubs.UpdatedAt.Sub(*objs[4].ScannedAt); gap < periodGap {
 		t.Errorf("the next scan started %v after the failed one, want a period (%v) or more", gap, periodGap)
 	}
@@ -222,7 +234,7 @@ func TestSyncFailedScenario(t *testing.T) {
 // stale: the account was scanned 7 days before the generator's clock (but
 // for the half minute its login and scan take), and never since.
 func TestStaleScenario(t *testing.T) {
-	g, objs := playFreshness(t, "stale")
+	g, objs, verdicts := playFreshness(t, "stale")
 	last := objs[len(objs)-1]
 	if last.ScannedAt == nil {
 		t.Fatal("never scanned")
@@ -238,6 +250,10 @@ func TestStaleScenario(t *testing.T) {
 	if last.OngoingRefresh.Status != "enabled" || last.Availability.Paystubs.Status != "synced" {
 		t.Errorf("refresh %s, paystubs %s; want enabled and synced: nothing but age makes it stale",
 			last.OngoingRefresh.Status, last.Availability.Paystubs.Status)
+	}
+	// Deliveries alone leave it fresh: the service's sweeper judges age.
+	if f := verdicts[len(verdicts)-1]; f != health.FreshnessFresh {
+		t.Errorf("the health model ends %s, want FRESH until the sweeper's verdict", f)
 	}
 }
 
