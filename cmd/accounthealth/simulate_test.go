@@ -6,6 +6,26 @@ import (
 	"testing"
 )
 
+// simulateEnds is the health each scenario of `all` ends in.
+var simulateEnds = []struct {
+	scenario, state, code string
+	minFailures           int
+}{
+	{"connect", "HEALTHY", "", 0},
+	{"failed-login", "AUTH_FAILED", "invalid_credentials", 1},
+	{"wrong-mfa", "AUTH_FAILED", "invalid_mfa", 1},
+	{"mfa-timeout", "AUTH_FAILED", "mfa_timeout", 1},
+	{"repeated-reauth-failure", "AUTH_FAILED", "invalid_credentials", 2},
+	{"disconnect", "DISCONNECTED", "auth_required", 0},
+	{"expired-credentials", "DISCONNECTED", "expired_credentials", 0},
+	{"provider-outage", "HEALTHY", "", 0},
+	{"reconnect", "HEALTHY", "", 0},
+	{"revoke", "REMOVED", "", 0},
+	{"refresh-disabled", "HEALTHY", "", 0},
+	{"sync-failed", "HEALTHY", "", 0},
+	{"stale", "HEALTHY", "", 0},
+}
+
 // simulate, run through the binary against a served binary, leaves each
 // scenario's account in the state its story ends in, keeps up a steady
 // load, and says why when the server refuses its deliveries.
@@ -15,69 +35,7 @@ func TestSimulate(t *testing.T) {
 	// The variable serve reads too; of its two secrets the last one signs.
 	env := []string{"ACCOUNTHEALTH_WEBHOOK_SECRET=old-secret," + fixtureSecret}
 
-	t.Run("every scenario ends in its state", func(t *testing.T) {
-		code, stdout, stderr := runBinary(t, env, "simulate", "--webhook-url", url, "-o", "json", "all")
-		if code != exitOK {
-			t.Fatalf("exit code %d\n%s%s", code, stdout, stderr)
-		}
-		accounts := map[string]string{} // scenario -> account
-		for _, line := range strings.Split(strings.TrimSpace(stdout), "\n") {
-			var r struct {
-				Scenario, Account, Outcome string
-				Status                     int
-			}
-			if err := json.Unmarshal([]byte(line), &r); err != nil || r.Status != 200 || r.Outcome != "APPLIED" {
-				t.Fatalf("result %q: %v", line, err)
-			}
-			accounts[r.Scenario] = r.Account
-		}
-		var list struct {
-			Accounts []struct {
-				AccountID           string `json:"accountId"`
-				State               string
-				ErrorCode           string
-				ConsecutiveFailures int
-			}
-		}
-		if err := json.Unmarshal([]byte(s.restBody(t, "/v1/accounts/health?pageSize=100")), &list); err != nil {
-			t.Fatal(err)
-		}
-		cases := []struct {
-			scenario, state, code string
-			minFailures           int
-		}{
-			{"connect", "HEALTHY", "", 0},
-			{"failed-login", "AUTH_FAILED", "invalid_credentials", 1},
-			{"wrong-mfa", "AUTH_FAILED", "invalid_mfa", 1},
-			{"mfa-timeout", "AUTH_FAILED", "mfa_timeout", 1},
-			{"repeated-reauth-failure", "AUTH_FAILED", "invalid_credentials", 2},
-			{"disconnect", "DISCONNECTED", "auth_required", 0},
-			{"expired-credentials", "DISCONNECTED", "expired_credentials", 0},
-			{"provider-outage", "HEALTHY", "", 0},
-			{"reconnect", "HEALTHY", "", 0},
-			{"revoke", "REMOVED", "", 0},
-		}
-		if len(accounts) != len(cases) {
-			t.Errorf("%d scenarios played, want %d", len(accounts), len(cases))
-		}
-		for _, c := range cases {
-			i := -1
-			for j, a := range list.Accounts {
-				if a.AccountID == accounts[c.scenario] {
-					i = j
-				}
-			}
-			if i < 0 {
-				t.Errorf("%s: account %q not listed", c.scenario, accounts[c.scenario])
-				continue
-			}
-			a := list.Accounts[i]
-			if a.State != "HEALTH_STATE_"+c.state || a.ErrorCode != c.code || a.ConsecutiveFailures < c.minFailures {
-				t.Errorf("%s: %s %q after %d failures, want %s %q after at least %d",
-					c.scenario, a.State, a.ErrorCode, a.ConsecutiveFailures, c.state, c.code, c.minFailures)
-			}
-		}
-	})
+	t.Run("every scenario ends in its state", func(t *testing.T) { scenariosEnd(t, s, url, env) })
 
 	t.Run("load", func(t *testing.T) {
 		code, stdout, stderr := runBinary(t, env, "simulate", "--webhook-url", url, "--accounts", "20", "--rate", "100", "--duration", "2s")
@@ -93,7 +51,7 @@ func TestSimulate(t *testing.T) {
 		code   int
 		output []string // parts of stdout+stderr
 	}{
-		{"list", nil, []string{"--list"}, exitOK, []string{"repeated-reauth-failure"}},
+		{"list", nil, []string{"--list"}, exitOK, []string{"repeated-reauth-failure", "refresh-disabled", "sync-failed", "stale "}},
 		{"help lists scenarios", nil, []string{"--help"}, exitOK, []string{"provider-outage"}},
 		{"wrong secret", nil, []string{"--webhook-secret", "not-the-secret", "connect"}, exitError,
 			[]string{"3 of 3 deliveries were not accepted", "401: Unauthenticated: invalid signature", "check --webhook-secret matches"}},
@@ -117,5 +75,56 @@ func TestSimulate(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// scenariosEnd plays `all` against s and checks each scenario's account
+// ends as simulateEnds says.
+func scenariosEnd(t *testing.T, s *server, url string, env []string) {
+	code, stdout, stderr := runBinary(t, env, "simulate", "--webhook-url", url, "-o", "json", "all")
+	if code != exitOK {
+		t.Fatalf("exit code %d\n%s%s", code, stdout, stderr)
+	}
+	accounts := map[string]string{} // scenario -> account
+	for _, line := range strings.Split(strings.TrimSpace(stdout), "\n") {
+		var r struct {
+			Scenario, Account, Outcome string
+			Status                     int
+		}
+		if err := json.Unmarshal([]byte(line), &r); err != nil || r.Status != 200 || r.Outcome != "APPLIED" {
+			t.Fatalf("result %q: %v", line, err)
+		}
+		accounts[r.Scenario] = r.Account
+	}
+	var list struct {
+		Accounts []struct {
+			AccountID           string `json:"accountId"`
+			State               string
+			ErrorCode           string
+			ConsecutiveFailures int
+		}
+	}
+	if err := json.Unmarshal([]byte(s.restBody(t, "/v1/accounts/health?pageSize=100")), &list); err != nil {
+		t.Fatal(err)
+	}
+	if len(accounts) != len(simulateEnds) {
+		t.Errorf("%d scenarios played, want %d", len(accounts), len(simulateEnds))
+	}
+	for _, c := range simulateEnds {
+		i := -1
+		for j, a := range list.Accounts {
+			if a.AccountID == accounts[c.scenario] {
+				i = j
+			}
+		}
+		if i < 0 {
+			t.Errorf("%s: account %q not listed", c.scenario, accounts[c.scenario])
+			continue
+		}
+		a := list.Accounts[i]
+		if a.State != "HEALTH_STATE_"+c.state || a.ErrorCode != c.code || a.ConsecutiveFailures < c.minFailures {
+			t.Errorf("%s: %s %q after %d failures, want %s %q after at least %d",
+				c.scenario, a.State, a.ErrorCode, a.ConsecutiveFailures, c.state, c.code, c.minFailures)
+		}
 	}
 }

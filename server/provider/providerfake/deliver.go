@@ -77,37 +77,57 @@ func (f *Fake) targets() []target {
 	return ts
 }
 
-// notify sends events about a, in order, to every target wanting them,
-// in the background. f.mu is held, so the resource sent is the state right
-// after the change, and Close cannot slip between its check and the start.
+// update is one event about an account and the account object it carries.
+type update struct {
+	event    string
+	resource json.RawMessage
+}
+
+// notify sends events about a, in order, each with a as it is now.
 func (f *Fake) notify(a AccountSeed, events ...string) {
-	if len(events) == 0 {
+	us := make([]update, len(events))
+	resource := render(a)
+	for i, ev := range events {
+		us[i] = update{event: ev, resource: resource}
+	}
+	f.send(a, us)
+}
+
+// send sends updates about a, in order, to every target wanting them, in
+// the background. f.mu is held, so the resources sent are the states the
+// change went through, and Close cannot slip between its check and the
+// start.
+func (f *Fake) send(a AccountSeed, us []update) {
+	if len(us) == 0 {
 		return
 	}
 	if f.closed {
+		var events []string
+		for _, u := range us {
+			events = append(events, u.event)
+		}
 		f.log.Warn("fake closed; deliveries dropped", "account", a.ID, "events", events)
 		return
 	}
-	resource := render(a)
 	for _, t := range f.targets() {
 		var msgs []message
-		for _, ev := range events {
-			if !t.wants(ev) {
+		for _, u := range us {
+			if !t.wants(u.event) {
 				continue
 			}
 			data := deliveryData{Account: a.ID, User: a.User}
-			if ev == "accounts.failed" {
+			if u.event == "accounts.failed" {
 				data.ErrorCode, data.ErrorMessage = a.ErrorCode, a.ErrorMessage
 			}
 			// A removed account's data is gone: there is nothing to include.
-			if t.includeResource && ev != "accounts.removed" {
-				data.Resource = resource
+			if t.includeResource && u.event != "accounts.removed" {
+				data.Resource = u.resource
 			}
-			body, err := json.Marshal(deliveryBody{Event: ev, Name: t.name, Data: data})
+			body, err := json.Marshal(deliveryBody{Event: u.event, Name: t.name, Data: data})
 			if err != nil {
 				panic(err) // strings and a valid RawMessage: cannot fail
 			}
-			msgs = append(msgs, message{event: ev, account: a.ID, body: body})
+			msgs = append(msgs, message{event: u.event, account: a.ID, body: body})
 		}
 		if len(msgs) > 0 {
 			f.pending++

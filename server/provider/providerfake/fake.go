@@ -21,6 +21,8 @@
 //	POST   /_fake/accounts/{id}/{action}  connect, fail, disconnect, remove, with
 //	                                      an optional {"error_code": "...",
 //	                                      "silently": true, "drop": ["accounts.updated"]}
+//	POST   /_fake/accounts/{id}/scan      Scan, with an optional {ScanResult,
+//	                                      "silently": true, "drop": [...]}
 //	POST   /_fake/invites                 {InviteSeed}: AddInvite
 //	POST   /_fake/faults                  {Fault}: AddFault
 //	DELETE /_fake/faults                  ClearFaults
@@ -190,14 +192,38 @@ type AccountSeed struct {
 	CreatedAt           time.Time `json:"created_at"`
 	UpdatedAt           time.Time `json:"updated_at"`
 	ConnectionUpdatedAt time.Time `json:"connection_updated_at"`
-	// ScannedAt zero means never scanned (null).
+	// ScannedAt zero means never scanned (null); long ago, the account is
+	// stale.
 	ScannedAt time.Time `json:"scanned_at"`
+	// OngoingRefresh is ongoing_refresh.status; empty: enabled while
+	// connected, idle otherwise. Any value is kept, as the provider may
+	// send new ones.
+	OngoingRefresh string `json:"ongoing_refresh"`
+	// FailedDatasets names the datasets of availability (paystubs, gigs,
+	// ...) whose last sync failed (sync_failed); the others are synced.
+	// It needs ScannedAt: a never scanned account has no dataset yet.
+	FailedDatasets []string `json:"failed_datasets"`
+}
+
+// checkSeed refuses what no account object can say, naming the field.
+func checkSeed(s AccountSeed) error {
+	if err := checkDatasets(s.FailedDatasets); err != nil {
+		return err
+	}
+	if len(s.FailedDatasets) > 0 && s.ScannedAt.IsZero() {
+		return &FieldError{Field: "failed_datasets", Problem: "needs scanned_at: a never scanned account has no dataset to fail"}
+	}
+	return nil
 }
 
 // AddAccount adds an account without sending any webhook, filling in what
 // s leaves empty, and returns it complete. An id in use or once deleted is
-// refused: the provider never reuses ids.
+// refused: the provider never reuses ids, and so is a seed no account
+// object can show (a *FieldError).
 func (f *Fake) AddAccount(s AccountSeed) (AccountSeed, error) {
+	if err := checkSeed(s); err != nil {
+		return AccountSeed{}, err
+	}
 	if s.ID == "" {
 		s.ID = newID()
 	}
@@ -225,7 +251,7 @@ func (f *Fake) AddAccount(s AccountSeed) (AccountSeed, error) {
 	for _, t := range []*time.Time{&s.CreatedAt, &s.UpdatedAt, &s.ConnectionUpdatedAt, &s.ScannedAt} {
 		*t = accountobject.Truncate(*t)
 	}
-	s.Employers = slices.Clone(s.Employers)
+	s.Employers, s.FailedDatasets = slices.Clone(s.Employers), slices.Clone(s.FailedDatasets)
 
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -245,7 +271,7 @@ func (f *Fake) Accounts() []AccountSeed {
 	out := make([]AccountSeed, 0, len(f.accounts))
 	for _, a := range f.sortedAccounts("") {
 		s := a.AccountSeed
-		s.Employers = slices.Clone(s.Employers)
+		s.Employers, s.FailedDatasets = slices.Clone(s.Employers), slices.Clone(s.FailedDatasets)
 		out = append(out, s)
 	}
 	return out

@@ -4,14 +4,28 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
 
 	"github.com/accounthealth/accounthealth/server/provider/accountobject"
 )
 
-// render builds the account object the provider would serve for s: a
-// sandbox item, the direct deposit switch idle since creation, and every
-// dataset but the user's forms and uploads synced at the last scan.
-func render(s AccountSeed) json.RawMessage {
+// render builds the account object the provider would serve for s.
+func render(s AccountSeed) json.RawMessage { return marshal(object(s)) }
+
+// renderScanning builds the object of s while a scan begun at at runs:
+// every dataset in_progress since then, scanned_at still the last scan's.
+func renderScanning(s AccountSeed, at time.Time) json.RawMessage {
+	obj := object(s)
+	obj.Availability = availability(at, s.FailedDatasets, func(string) string { return datasetInProgress })
+	return marshal(obj)
+}
+
+// object is the account object of s: a sandbox item, the direct deposit
+// switch idle since creation, and the datasets as of the last scan.
+func object(s AccountSeed) accountobject.Account {
 	obj := accountobject.Account{
 		ID: s.ID, User: s.User, Employers: s.Employers,
 		Item: "item_000029932", Source: "argyle_sandbox",
@@ -22,26 +36,99 @@ func render(s AccountSeed) json.RawMessage {
 		},
 		DirectDepositSwitch: accountobject.Connection{Status: "idle", UpdatedAt: accountobject.Time(s.CreatedAt)},
 	}
-	obj.OngoingRefresh.Status = "idle"
-	if s.Status == "connected" {
-		obj.OngoingRefresh.Status = "enabled"
-	}
-	if !s.ScannedAt.IsZero() {
-		at := accountobject.Time(s.ScannedAt)
-		synced := &accountobject.Dataset{Status: "synced", UpdatedAt: at}
-		counted := &accountobject.CountedDataset{Status: "synced", UpdatedAt: at} // none, no range
-		obj.Availability = accountobject.Availability{
-			Gigs: counted, Shifts: counted, Paystubs: counted,
-			PayrollDocuments: synced, Identities: synced, Ratings: synced,
-			Vehicles: synced, DepositDestinations: synced,
+	obj.OngoingRefresh.Status = s.OngoingRefresh
+	if s.OngoingRefresh == "" {
+		obj.OngoingRefresh.Status = "idle"
+		if s.Status == "connected" {
+			obj.OngoingRefresh.Status = "enabled"
 		}
 	}
+	if !s.ScannedAt.IsZero() {
+		obj.Availability = availability(s.ScannedAt, s.FailedDatasets, func(name string) string {
+			if slices.Contains(s.FailedDatasets, name) {
+				return datasetSyncFailed
+			}
+			return datasetSynced
+		})
+	}
+	return obj
+}
+
+func marshal(obj accountobject.Account) json.RawMessage {
 	b, err := json.Marshal(obj)
 	if err != nil {
 		panic(err) // only strings, numbers and timestamps: cannot fail
 	}
 	return b
 }
+
+// Statuses of availability.<dataset>.
+const (
+	datasetInProgress = "in_progress"
+	datasetSynced     = "synced"
+	datasetSyncFailed = "sync_failed"
+)
+
+// datasets are the entries of availability, in the object's order. The
+// sandbox employer offers every one but the user's forms and uploads,
+// which stay null unless named failed. Counted datasets are of dated
+// items: the fake has none, so no count and no range.
+var datasets = []struct {
+	name    string
+	offered bool
+	set     func(av *accountobject.Availability, d accountobject.Dataset)
+}{
+	{"gigs", true, func(av *accountobject.Availability, d accountobject.Dataset) { av.Gigs = counted(d) }},
+	{"shifts", true, func(av *accountobject.Availability, d accountobject.Dataset) { av.Shifts = counted(d) }},
+	{"paystubs", true, func(av *accountobject.Availability, d accountobject.Dataset) { av.Paystubs = counted(d) }},
+	{"payroll_documents", true, func(av *accountobject.Availability, d accountobject.Dataset) { av.PayrollDocuments = &d }},
+	{"identities", true, func(av *accountobject.Availability, d accountobject.Dataset) { av.Identities = &d }},
+	{"ratings", true, func(av *accountobject.Availability, d accountobject.Dataset) { av.Ratings = &d }},
+	{"vehicles", true, func(av *accountobject.Availability, d accountobject.Dataset) { av.Vehicles = &d }},
+	{"deposit_destinations", true, func(av *accountobject.Availability, d accountobject.Dataset) { av.DepositDestinations = &d }},
+	{"user_forms", false, func(av *accountobject.Availability, d accountobject.Dataset) { av.UserForms = &d }},
+	{"user_uploads", false, func(av *accountobject.Availability, d accountobject.Dataset) { av.UserUploads = &d }},
+}
+
+func counted(d accountobject.Dataset) *accountobject.CountedDataset {
+	return &accountobject.CountedDataset{Status: d.Status, UpdatedAt: d.UpdatedAt}
+}
+
+// availability is the datasets offered, and those named in failed, each
+// of the status statusOf gives its name, as of at.
+func availability(at time.Time, failed []string, statusOf func(name string) string) accountobject.Availability {
+	var av accountobject.Availability
+	for _, ds := range datasets {
+		if ds.offered || slices.Contains(failed, ds.name) {
+			ds.set(&av, accountobject.Dataset{Status: statusOf(ds.name), UpdatedAt: accountobject.Time(at)})
+		}
+	}
+	return av
+}
+
+// checkDatasets refuses names in failed (the JSON field failed_datasets)
+// that are no dataset of availability.
+func checkDatasets(failed []string) error {
+	var names []string
+	for _, ds := range datasets {
+		names = append(names, ds.name)
+	}
+	for _, name := range failed {
+		if !slices.Contains(names, name) {
+			return &FieldError{Field: "failed_datasets", Problem: fmt.Sprintf("unknown dataset %q: want one of %s", name, strings.Join(names, ", "))}
+		}
+	}
+	return nil
+}
+
+// FieldError is a value the fake refuses, named by its JSON field. The
+// control routes answer it 400 {"<field>": ["<problem>"]}, the shape of
+// the provider's own validation errors.
+type FieldError struct {
+	Field, Problem string
+}
+
+func (e *FieldError) Error() string { return "providerfake: " + e.Field + ": " + e.Problem }
 
 // nullable is s as a JSON string, or null when empty.
 func nullable(s string) *string {

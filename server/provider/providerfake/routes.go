@@ -44,6 +44,7 @@ func (f *Fake) routes() http.Handler {
 		"DELETE /_fake/faults":               f.deleteFaults,
 		"POST /_fake/accounts":               seedRoute(f.AddAccount, func(s AccountSeed) any { return render(s) }),
 		"POST /_fake/accounts/{id}/{action}": f.postAction,
+		"POST /_fake/accounts/{id}/scan":     f.postScan,
 		"POST /_fake/invites":                seedRoute(f.AddInvite, func(s InviteSeed) any { return renderInvite(s, "") }),
 	}
 	for pattern, h := range control {
@@ -205,8 +206,8 @@ func (f *Fake) deleteFaults(w http.ResponseWriter, _ *http.Request) {
 }
 
 // seedRoute serves a control route that adds what its JSON body describes
-// and answers 201 with the object as the API shows it (show), or 409 when
-// add refuses it.
+// and answers 201 with the object as the API shows it (show), 400 naming
+// the field add refuses, or 409 when add refuses the seed otherwise.
 func seedRoute[S any](add func(S) (S, error), show func(S) any) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var s S
@@ -214,7 +215,12 @@ func seedRoute[S any](add func(S) (S, error), show func(S) any) http.HandlerFunc
 			return
 		}
 		s, err := add(s)
-		if err != nil {
+		var field *FieldError
+		switch {
+		case errors.As(err, &field):
+			writeFieldError(w, field)
+			return
+		case err != nil:
 			writeDetail(w, http.StatusConflict, err.Error())
 			return
 		}
@@ -222,23 +228,34 @@ func seedRoute[S any](add func(S) (S, error), show func(S) any) http.HandlerFunc
 	}
 }
 
+// delivering is the part of a change route's body that says which of its
+// webhooks are delivered: "silently": true none, "drop": [...] all but
+// those.
+type delivering struct {
+	Silently bool     `json:"silently"`
+	Drop     []string `json:"drop"`
+}
+
+func (d delivering) options() []ChangeOption {
+	opts := []ChangeOption{Dropping(d.Drop...)}
+	if d.Silently {
+		opts = append(opts, Silently())
+	}
+	return opts
+}
+
 // postAction runs a simulation helper: connect, fail, disconnect or
 // remove, with an optional body {"error_code": "..."} for fail and
-// disconnect, "silently": true to deliver none of the change's webhooks,
-// and "drop": ["accounts.updated", ...] to lose only those.
+// disconnect, and the delivering options.
 func (f *Fake) postAction(w http.ResponseWriter, r *http.Request) {
 	var in struct {
-		ErrorCode string   `json:"error_code"`
-		Silently  bool     `json:"silently"`
-		Drop      []string `json:"drop"`
+		ErrorCode string `json:"error_code"`
+		delivering
 	}
 	if !decode(w, r, &in) {
 		return
 	}
-	opts := []ChangeOption{Dropping(in.Drop...)}
-	if in.Silently {
-		opts = append(opts, Silently())
-	}
+	opts := in.options()
 	id := r.PathValue("id")
 	var err error
 	switch r.PathValue("action") {
@@ -251,7 +268,7 @@ func (f *Fake) postAction(w http.ResponseWriter, r *http.Request) {
 	case "remove":
 		err = f.Remove(id, opts...)
 	default:
-		writeDetail(w, http.StatusNotFound, "Unknown action: use connect, fail, disconnect or remove.")
+		writeDetail(w, http.StatusNotFound, "Unknown action: use connect, fail, disconnect, remove or scan.")
 		return
 	}
 	if err != nil {
@@ -259,6 +276,30 @@ func (f *Fake) postAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// postScan plays a periodic scan (Scan) of the account, with an optional
+// body {ScanResult} and the delivering options.
+func (f *Fake) postScan(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		ScanResult
+		delivering
+	}
+	if !decode(w, r, &in) {
+		return
+	}
+	err := f.Scan(r.PathValue("id"), in.ScanResult, in.options()...)
+	var field *FieldError
+	switch {
+	case errors.As(err, &field):
+		writeFieldError(w, field)
+	case errors.Is(err, ErrUnknownAccount):
+		writeDetail(w, http.StatusNotFound, err.Error())
+	case err != nil:
+		writeDetail(w, http.StatusConflict, err.Error())
+	default:
+		w.WriteHeader(http.StatusNoContent)
+	}
 }
 
 // decode reads a JSON request body into v; an empty body leaves v as is.
@@ -277,6 +318,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// writeFieldError answers 400 the way the provider names a bad field:
+// {"<field>": ["<problem>"]}.
+func writeFieldError(w http.ResponseWriter, e *FieldError) {
+	writeJSON(w, http.StatusBadRequest, map[string][]string{e.Field: {e.Problem}})
 }
 
 // writeDetail answers an error the way the provider does: {"detail": ...}.

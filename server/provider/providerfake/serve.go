@@ -9,16 +9,18 @@ import (
 	"time"
 )
 
-// Serve serves the fake on ln until ctx ends, then closes the fake (which
-// releases requests held by faults and ends deliveries) and shuts the
-// server down gracefully, waiting up to 5s for requests in progress. It
-// returns nil after a shutdown caused by ctx.
 // ControlRoutes describes the control routes, for a person driving the
 // fake by hand (the package doc has the same list).
 const ControlRoutes = `Control routes (HTTP Basic auth with the API key, JSON bodies):
-  POST   /_fake/accounts                {"id","user","status","error_code",...}: add an account, no webhook
+  POST   /_fake/accounts                {"id","user","status","error_code",...}: add an account, no webhook;
+                                        "scanned_at" (null: never scanned; days ago: a stale account),
+                                        "ongoing_refresh":"disabled", "failed_datasets":["paystubs"]
   POST   /_fake/accounts/{id}/{action}  connect, fail, disconnect or remove it, sending its webhooks;
                                         body {"error_code":"...","silently":true,"drop":["accounts.updated"]}
+  POST   /_fake/accounts/{id}/scan      a periodic scan of a connected account: accounts.updated with the
+                                        datasets in_progress, then with scanned_at now and their outcome;
+                                        body {"failed_datasets":["paystubs"],"ongoing_refresh":"disabled",
+                                        "silently":true,"drop":["accounts.updated"]}
   POST   /_fake/invites                 {"user","url","status",...}: add an invite
   POST   /_fake/faults                  {"route":"GET /v2/accounts/{id}","status":503,"times":3}: misbehave
   DELETE /_fake/faults                  clear the faults`
@@ -42,6 +44,10 @@ func (r *statusRecorder) WriteHeader(code int) {
 	r.ResponseWriter.WriteHeader(code)
 }
 
+// Serve serves the fake on ln until ctx ends, then closes the fake (which
+// releases requests held by faults and ends deliveries) and shuts the
+// server down gracefully, waiting up to 5s for requests in progress. It
+// returns nil after a shutdown caused by ctx.
 func (f *Fake) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           f.logged(f.handler),

@@ -26,6 +26,24 @@ const (
 	statusError      = "error"
 )
 
+// Statuses of the account object's ongoing_refresh and of its
+// availability.<dataset>.
+const (
+	refreshIdle       = "idle"
+	refreshEnabled    = "enabled"
+	refreshDisabled   = "disabled"
+	datasetInProgress = "in_progress"
+	datasetSynced     = "synced"
+	datasetSyncFailed = "sync_failed"
+)
+
+// Names of the datasets the simulated employer offers, as availability
+// names them: what Scan takes.
+const (
+	DatasetPaystubs   = "paystubs"
+	DatasetIdentities = "identities"
+)
+
 // Gaps between an account's changes, before jitter. They follow what the
 // recorded deliveries show: a login takes seconds, the first scan tens of
 // seconds, and periodic scans come every few hours.
@@ -94,7 +112,7 @@ func (a *Account) Add() []Delivery {
 	a.added = true
 	created := time.Time(a.obj.CreatedAt)
 	a.obj.DirectDepositSwitch = accountobject.Connection{Status: "idle", UpdatedAt: accountobject.Time(created.Add(a.g.jitter(time.Second)))}
-	a.obj.OngoingRefresh.Status = "idle"
+	a.obj.OngoingRefresh.Status = refreshIdle
 	a.setConnection(statusConnecting, "")
 	return a.emit(EventAdded)
 }
@@ -105,14 +123,9 @@ func (a *Account) Add() []Delivery {
 func (a *Account) Connect() []Delivery {
 	a.relink()
 	a.setConnection(statusConnected, "")
-	a.obj.OngoingRefresh.Status = "enabled"
+	a.obj.OngoingRefresh.Status = refreshEnabled
 	// A scan starts at once: the datasets are in progress.
-	at := a.obj.Connection.UpdatedAt
-	if a.obj.Availability.Paystubs == nil {
-		a.obj.Availability.Paystubs = &accountobject.CountedDataset{}
-	}
-	a.obj.Availability.Paystubs.Status, a.obj.Availability.Paystubs.UpdatedAt = "in_progress", at
-	a.obj.Availability.Identities = &accountobject.Dataset{Status: "in_progress", UpdatedAt: at}
+	a.setDatasets(datasetInProgress, a.obj.Connection.UpdatedAt)
 	connected := a.emit(EventConnected)
 	return append(connected, a.scan(scanGap)...)
 }
@@ -137,9 +150,32 @@ func (a *Account) Disconnect(code string) []Delivery {
 	return a.emit(EventUpdated)
 }
 
-// Rescan: a periodic scan of a connected account. Emits accounts.updated.
+// Rescan: a periodic scan of a connected account, told by its end only.
+// Emits accounts.updated.
 func (a *Account) Rescan() []Delivery {
 	return a.scan(periodGap)
+}
+
+// Scan: a periodic scan of a connected account told in full, as the
+// provider sends it: the datasets go in_progress (accounts.updated), then
+// a scan's time later they are synced, but for those named in failed,
+// which are sync_failed (accounts.updated, scanned_at moved forward).
+func (a *Account) Scan(failed ...string) []Delivery {
+	a.wait(periodGap)
+	a.setDatasets(datasetInProgress, accountobject.Time(a.now))
+	a.touch()
+	started := a.emit(EventUpdated)
+	return append(started, a.scan(scanGap, failed...)...)
+}
+
+// DisableRefresh: the provider stops refreshing the account on its own
+// (ongoing_refresh disabled), some hours after its last change; the
+// connection stays as it is. Emits accounts.updated.
+func (a *Account) DisableRefresh() []Delivery {
+	a.wait(periodGap)
+	a.obj.OngoingRefresh.Status = refreshDisabled
+	a.touch()
+	return a.emit(EventUpdated)
 }
 
 // Recover: the platform or provider is back and the next scan succeeds.
@@ -198,23 +234,54 @@ func (a *Account) setConnection(status, code string) {
 	a.touch()
 }
 
-// scan finishes a scan after about gap: the datasets are synced as of then.
-// The simulated employer offers paystubs and identities; the other datasets
-// stay null, as the provider sends them.
-func (a *Account) scan(gap time.Duration) []Delivery {
+// scan finishes a scan after about gap: the datasets are synced as of
+// then, but for those named in failed, which are sync_failed.
+func (a *Account) scan(gap time.Duration, failed ...string) []Delivery {
 	a.wait(gap)
 	at := accountobject.Time(a.now)
 	a.obj.ScannedAt = at
-	// A year of biweekly pay, up to the last payday before the scan: whole
-	// days, midnight UTC, as the provider bounds paystubs.
-	to := a.now.UTC().Truncate(24*time.Hour).AddDate(0, 0, -3)
-	a.obj.Availability.Paystubs = &accountobject.CountedDataset{
-		Status: "synced", UpdatedAt: at, AvailableCount: 26,
-		AvailableFrom: accountobject.TimeSeconds(to.AddDate(-1, 0, 1)), AvailableTo: accountobject.TimeSeconds(to),
+	a.setDatasets(datasetSynced, at)
+	for _, name := range failed {
+		// A failed sync retrieved nothing new: the dataset keeps its counts.
+		a.setDataset(name, datasetSyncFailed, at)
 	}
-	a.obj.Availability.Identities = &accountobject.Dataset{Status: "synced", UpdatedAt: at}
+	if p := a.obj.Availability.Paystubs; p.Status == datasetSynced {
+		// A year of biweekly pay, up to the last payday before the scan:
+		// whole days, midnight UTC, as the provider bounds paystubs.
+		to := a.now.UTC().Truncate(24*time.Hour).AddDate(0, 0, -3)
+		p.AvailableCount = 26
+		p.AvailableFrom, p.AvailableTo = accountobject.TimeSeconds(to.AddDate(-1, 0, 1)), accountobject.TimeSeconds(to)
+	}
 	a.touch()
 	return a.emit(EventUpdated)
+}
+
+// Datasets the simulated employer offers; the other datasets stay null, as
+// the provider sends them.
+var offeredDatasets = []string{DatasetPaystubs, DatasetIdentities}
+
+// setDatasets gives every offered dataset status as of at.
+func (a *Account) setDatasets(status string, at accountobject.Time) {
+	for _, name := range offeredDatasets {
+		a.setDataset(name, status, at)
+	}
+}
+
+// setDataset gives the dataset name status as of at, keeping what it
+// counts. name must be one of offeredDatasets.
+func (a *Account) setDataset(name, status string, at accountobject.Time) {
+	av := &a.obj.Availability
+	switch name {
+	case DatasetPaystubs:
+		if av.Paystubs == nil {
+			av.Paystubs = &accountobject.CountedDataset{}
+		}
+		av.Paystubs.Status, av.Paystubs.UpdatedAt = status, at
+	case DatasetIdentities:
+		av.Identities = &accountobject.Dataset{Status: status, UpdatedAt: at}
+	default:
+		panic("simulate: the simulated employer offers no dataset " + name) // a scenario's mistake
+	}
 }
 
 // touch moves updated_at shortly after the change just made.

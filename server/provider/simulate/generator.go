@@ -86,8 +86,13 @@ func newRand(seed int64) *rand.Rand {
 // NewAccount returns an account not yet added: call Add first, as the
 // provider's account exists from the moment credentials are submitted.
 // Successive accounts are created a few seconds apart, like real users.
-func (g *Generator) NewAccount() *Account {
-	created := g.clock
+func (g *Generator) NewAccount() *Account { return g.newAccount(0) }
+
+// newAccount is NewAccount for an account created age before the
+// generator's clock: a story that began before the run, its deliveries
+// sent now with the timestamps it had.
+func (g *Generator) newAccount(age time.Duration) *Account {
+	created := g.clock.Add(-age)
 	g.clock = g.clock.Add(2*time.Second + g.jitter(3*time.Second))
 	// The user signed up in Link a little before submitting credentials.
 	user := g.uuid(created.Add(-20*time.Second - g.jitter(10*time.Second)))

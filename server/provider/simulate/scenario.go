@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/accounthealth/accounthealth/server/health"
 )
@@ -22,7 +23,15 @@ type Scenario struct {
 	Name        string
 	Description string
 	play        func(a *Account) []Delivery
+	// age is how long before the generator's clock the story begins: zero
+	// for a story happening now.
+	age time.Duration
 }
+
+// staleAge is how long before the generator's clock the stale scenario's
+// account was created and scanned: well past the service's default
+// stale-after age (72h).
+const staleAge = 7 * 24 * time.Hour
 
 // Scenarios lists every case of docs/provider.md#events, in the order `all`
 // plays them.
@@ -32,32 +41,38 @@ func Scenarios() []Scenario {
 		return func(a *Account) []Delivery { return slices.Concat(a.Add(), a.Fail(code)) }
 	}
 	return []Scenario{
-		{"connect", "credentials submitted, login succeeds, first scan completes",
-			connected},
-		{"failed-login", "the first login fails: wrong username or password (invalid_credentials)",
-			firstLoginFails("invalid_credentials")},
-		{"wrong-mfa", "the first login fails on a wrong MFA answer (invalid_mfa)",
-			firstLoginFails("invalid_mfa")},
-		{"mfa-timeout", "the first login fails: the MFA request timed out (mfa_timeout)",
-			firstLoginFails("mfa_timeout")},
-		{"repeated-reauth-failure", "connected, then three re-logins with mistyped credentials fail",
-			func(a *Account) []Delivery {
+		{Name: "connect", Description: "credentials submitted, login succeeds, first scan completes",
+			play: connected},
+		{Name: "failed-login", Description: "the first login fails: wrong username or password (invalid_credentials)",
+			play: firstLoginFails("invalid_credentials")},
+		{Name: "wrong-mfa", Description: "the first login fails on a wrong MFA answer (invalid_mfa)",
+			play: firstLoginFails("invalid_mfa")},
+		{Name: "mfa-timeout", Description: "the first login fails: the MFA request timed out (mfa_timeout)",
+			play: firstLoginFails("mfa_timeout")},
+		{Name: "repeated-reauth-failure", Description: "connected, then three re-logins with mistyped credentials fail",
+			play: func(a *Account) []Delivery {
 				return slices.Concat(connected(a), a.Fail("invalid_credentials"), a.Fail("invalid_credentials"), a.Fail("invalid_credentials"))
 			}},
-		{"disconnect", "connected, then the payroll system logs the session out (auth_required)",
-			func(a *Account) []Delivery { return slices.Concat(connected(a), a.Disconnect("auth_required")) }},
-		{"expired-credentials", "connected, then the payroll system forces a password reset (expired_credentials)",
-			func(a *Account) []Delivery { return slices.Concat(connected(a), a.Disconnect("expired_credentials")) }},
-		{"provider-outage", "connected, platform down (platform_unavailable), provider error (system_error), then recovered",
-			func(a *Account) []Delivery {
+		{Name: "disconnect", Description: "connected, then the payroll system logs the session out (auth_required)",
+			play: func(a *Account) []Delivery { return slices.Concat(connected(a), a.Disconnect("auth_required")) }},
+		{Name: "expired-credentials", Description: "connected, then the payroll system forces a password reset (expired_credentials)",
+			play: func(a *Account) []Delivery { return slices.Concat(connected(a), a.Disconnect("expired_credentials")) }},
+		{Name: "provider-outage", Description: "connected, platform down (platform_unavailable), provider error (system_error), then recovered",
+			play: func(a *Account) []Delivery {
 				return slices.Concat(connected(a), a.Disconnect("platform_unavailable"), a.Disconnect("system_error"), a.Recover())
 			}},
-		{"reconnect", "connected, logged out (auth_required), then the user reconnects in Link",
-			func(a *Account) []Delivery {
+		{Name: "reconnect", Description: "connected, logged out (auth_required), then the user reconnects in Link",
+			play: func(a *Account) []Delivery {
 				return slices.Concat(connected(a), a.Disconnect("auth_required"), a.Connect())
 			}},
-		{"revoke", "connected, then the user revokes access (accounts.removed)",
-			func(a *Account) []Delivery { return slices.Concat(connected(a), a.Remove()) }},
+		{Name: "revoke", Description: "connected, then the user revokes access (accounts.removed)",
+			play: func(a *Account) []Delivery { return slices.Concat(connected(a), a.Remove()) }},
+		{Name: "refresh-disabled", Description: "connected, then the provider disables the account's ongoing refresh (still connected)",
+			play: func(a *Account) []Delivery { return slices.Concat(connected(a), a.DisableRefresh()) }},
+		{Name: "sync-failed", Description: "connected, a periodic scan fails to sync paystubs (sync_failed), the next one syncs them",
+			play: func(a *Account) []Delivery { return slices.Concat(connected(a), a.Scan(DatasetPaystubs), a.Scan()) }},
+		{Name: "stale", Description: "connected and scanned 7 days ago, no scan since (still connected)",
+			play: connected, age: staleAge},
 	}
 }
 
@@ -115,7 +130,7 @@ func (g *Generator) Play(name string) ([]Delivery, error) {
 	}
 	var out []Delivery
 	for _, s := range all {
-		ds := s.play(g.NewAccount())
+		ds := s.play(g.newAccount(s.age))
 		for i := range ds {
 			ds[i].Scenario = s.Name
 		}

@@ -34,20 +34,20 @@ func decode(t *testing.T, d Delivery) webhook.Envelope {
 	return env
 }
 
-// Every scenario emits the provider's events for its story, bodies the
-// server decodes, snapshots that move forward, and leads the health model
-// to the state the scenario is about.
-func TestScenarios(t *testing.T) {
+// scenarioCase is a scenario's events and the health it ends in.
+type scenarioCase struct {
+	name     string
+	events   []string
+	state    health.State
+	code     string // the record's error code at the end
+	failures int
+}
+
+func scenarioCases() []scenarioCase {
 	const (
 		added, connected, failed, updated, removed = EventAdded, EventConnected, EventFailed, EventUpdated, EventRemoved
 	)
-	cases := []struct {
-		name     string
-		events   []string
-		state    health.State
-		code     string // the record's error code at the end
-		failures int
-	}{
+	return []scenarioCase{
 		{"connect", []string{added, connected, updated}, health.StateHealthy, "", 0},
 		{"failed-login", []string{added, failed, updated}, health.StateAuthFailed, "invalid_credentials", 1},
 		{"wrong-mfa", []string{added, failed, updated}, health.StateAuthFailed, "invalid_mfa", 1},
@@ -59,7 +59,17 @@ func TestScenarios(t *testing.T) {
 		{"provider-outage", []string{added, connected, updated, updated, updated, updated}, health.StateHealthy, "", 0},
 		{"reconnect", []string{added, connected, updated, updated, connected, updated}, health.StateHealthy, "", 0},
 		{"revoke", []string{added, connected, updated, removed}, health.StateRemoved, "", 0},
+		{"refresh-disabled", []string{added, connected, updated, updated}, health.StateHealthy, "", 0},
+		{"sync-failed", []string{added, connected, updated, updated, updated, updated, updated}, health.StateHealthy, "", 0},
+		{"stale", []string{added, connected, updated}, health.StateHealthy, "", 0},
 	}
+}
+
+// Every scenario emits the provider's events for its story, bodies the
+// server decodes, snapshots that move forward, and leads the health model
+// to the state the scenario is about.
+func TestScenarios(t *testing.T) {
+	cases := scenarioCases()
 	var names []string
 	for _, s := range Scenarios() {
 		names = append(names, s.Name)
@@ -122,6 +132,128 @@ func TestScenarios(t *testing.T) {
 				t.Errorf("updated_at did not advance: %v .. %v", first.UpdatedAt, last.UpdatedAt)
 			}
 		})
+	}
+}
+
+// freshness is what the freshness scenarios tell in a delivery's account
+// object.
+type freshness struct {
+	ScannedAt  *time.Time `json:"scanned_at"`
+	Connection struct {
+		Status    string  `json:"status"`
+		ErrorCode *string `json:"error_code"`
+	} `json:"connection"`
+	Availability struct {
+		Paystubs *struct {
+			Status    string    `json:"status"`
+			UpdatedAt time.Time `json:"updated_at"`
+		} `json:"paystubs"`
+	} `json:"availability"`
+	OngoingRefresh struct {
+		Status string `json:"status"`
+	} `json:"ongoing_refresh"`
+}
+
+// playFreshness plays scenario name and returns the generator, for its
+// clock, each delivery's account object and the freshness the health
+// model derives after it.
+func playFreshness(t *testing.T, name string) (*Generator, []freshness, []health.Freshness) {
+	t.Helper()
+	g := NewGenerator(Options{Seed: 1, Start: start})
+	ds, err := g.Play(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]freshness, len(ds))
+	var verdicts []health.Freshness
+	var rec health.Record
+	for i, d := range ds {
+		rec = health.Apply(rec, decode(t, d).Delivery).Record
+		verdicts = append(verdicts, rec.Freshness)
+		var v struct {
+			Data struct{ Resource freshness }
+		}
+		if err := json.Unmarshal(d.Body, &v); err != nil {
+			t.Fatal(err)
+		}
+		out[i] = v.Data.Resource
+		if c := out[i].Connection; i > 0 && (c.Status != statusConnected || c.ErrorCode != nil) {
+			t.Errorf("delivery %d: connection %s, error %v; want connected, no error throughout", i, c.Status, c.ErrorCode)
+		}
+	}
+	return g, out, verdicts
+}
+
+func TestRefreshDisabledScenario(t *testing.T) {
+	_, objs, verdicts := playFreshness(t, "refresh-disabled")
+	var got []string
+	for _, o := range objs {
+		got = append(got, o.OngoingRefresh.Status)
+	}
+	if want := []string{"idle", "enabled", "enabled", "disabled"}; !slices.Equal(got, want) {
+		t.Errorf("ongoing_refresh = %v, want %v", got, want)
+	}
+	if f := verdicts[len(verdicts)-1]; f != health.FreshnessRefreshDisabled {
+		t.Errorf("the health model ends %s, want REFRESH_DISABLED", f)
+	}
+}
+
+// sync-failed: paystubs fail at one periodic scan and sync at the next, and
+// scanned_at moves when each scan ends, not when it starts.
+func TestSyncFailedScenario(t *testing.T) {
+	_, objs, verdicts := playFreshness(t, "sync-failed")
+	var got []string
+	for i, o := range objs {
+		status := "null"
+		if p := o.Availability.Paystubs; p != nil {
+			status = p.Status
+		}
+		got = append(got, status)
+		if i == 0 {
+			continue
+		}
+		prev := objs[i-1].ScannedAt
+		ended := status == "synced" || status == "sync_failed"
+		if moved := o.ScannedAt != nil && (prev == nil || o.ScannedAt.After(*prev)); moved != ended {
+			t.Errorf("delivery %d (paystubs %s): scanned_at %v after %v", i, status, o.ScannedAt, prev)
+		}
+	}
+	want := []string{"null", "in_progress", "synced", "in_progress", "sync_failed", "in_progress", "synced"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("paystubs = %v, want %v", got, want)
+	}
+	fresh, failed := health.FreshnessFresh, health.FreshnessSyncFailed
+	if want := []health.Freshness{health.FreshnessUnknown, fresh, fresh, fresh, failed, failed, fresh}; !slices.Equal(verdicts, want) {
+		t.Errorf("the health model derives %v, want %v", verdicts, want)
+	}
+	if gap := objs[5].Availability.Paystubs.UpdatedAt.Sub(*objs[4].ScannedAt); gap < periodGap {
+		t.Errorf("the next scan started %v after the failed one, want a period (%v) or more", gap, periodGap)
+	}
+}
+
+// stale: the account was scanned 7 days before the generator's clock (but
+// for the half minute its login and scan take), and never since.
+func TestStaleScenario(t *testing.T) {
+	g, objs, verdicts := playFreshness(t, "stale")
+	last := objs[len(objs)-1]
+	if last.ScannedAt == nil {
+		t.Fatal("never scanned")
+	}
+	if age := g.clock.Sub(*last.ScannedAt); age <= staleAge-time.Minute || age > staleAge {
+		t.Errorf("scanned %v before the generator's clock, want %v within a minute", age, staleAge)
+	}
+	for i, o := range objs[:len(objs)-1] {
+		if o.ScannedAt != nil {
+			t.Errorf("delivery %d: scanned at %v before the one scan", i, o.ScannedAt)
+		}
+	}
+	if last.OngoingRefresh.Status != "enabled" || last.Availability.Paystubs.Status != "synced" {
+		t.Errorf("refresh %s, paystubs %s; want enabled and synced: nothing but age makes it stale",
+			last.OngoingRefresh.Status, last.Availability.Paystubs.Status)
+	}
+	// Deliveries alone leave it fresh: the service's sweeper judges age.
+	if f := verdicts[len(verdicts)-1]; f != health.FreshnessFresh {
+		t.Errorf("the health model ends %s, want FRESH until the sweeper's verdict", f)
 	}
 }
 
@@ -204,9 +336,12 @@ func TestBodyShape(t *testing.T) {
 		{"03_accounts_failed_invalid_mfa_with_resource.json", false, "wrong-mfa", 1},
 		{"04_accounts_failed_mfa_timeout_no_resource.json", true, "mfa-timeout", 1},
 		{"10_accounts_removed.json", true, "revoke", 3},
+		// The freshness scenarios' objects differ in values only.
+		{"02_accounts_connected_with_resource.json", false, "refresh-disabled", 3},
+		{"02_accounts_connected_with_resource.json", false, "sync-failed", 4},
 	}
 	for _, c := range cases {
-		t.Run(c.fixture, func(t *testing.T) {
+		t.Run(c.scenario, func(t *testing.T) {
 			fixture, err := os.ReadFile(filepath.Join("..", "..", "..", "testdata", "fixtures", "deliveries", c.fixture))
 			if err != nil {
 				t.Fatal(err)
