@@ -111,12 +111,7 @@ func settleFreshness(cur Record, next *Record, at time.Time) {
 	if next.State != StateHealthy {
 		next.StaleSince = time.Time{}
 	} else if next.StaleSince.IsZero() {
-		// The age counts from the last scan, or from the return to HEALTHY
-		// when later: data is not old for having waited for a login.
-		next.FreshAsOf = next.ScannedAt
-		if next.StateSince.After(next.FreshAsOf) {
-			next.FreshAsOf = next.StateSince
-		}
+		next.FreshAsOf = freshAsOf(cur, *next)
 	}
 	switch {
 	case next.State != StateHealthy:
@@ -139,6 +134,29 @@ func settleFreshness(cur Record, next *Record, at time.Time) {
 	default:
 		next.FreshnessSince = at
 	}
+}
+
+// freshAsOf is when the data of next, HEALTHY and not judged stale, was
+// last known fresh: its last scan, or its return to HEALTHY from a state
+// the record knew when later (data is not old for having waited for a
+// login), or, never scanned, when it became HEALTHY. An account first seen
+// HEALTHY is as fresh as its last scan says: the service's late start
+// makes it no fresher.
+func freshAsOf(cur, next Record) time.Time {
+	var base time.Time
+	switch {
+	case cur.State == StateHealthy:
+		base = cur.FreshAsOf // zero when it was stale: only a scan renews it
+	case cur.State != StateUnknown:
+		base = next.StateSince
+	}
+	if next.ScannedAt.After(base) {
+		base = next.ScannedAt
+	}
+	if base.IsZero() {
+		base = next.StateSince
+	}
+	return base
 }
 
 // failedDatasets is the sorted names of the datasets that failed to sync,

@@ -152,6 +152,13 @@ func TestFreshness(t *testing.T) {
 			},
 		},
 		{
+			name: "first seen HEALTHY with an old scan: stale at the first sweep, however late the service came",
+			steps: []freshStep{
+				{at: 200 * time.Hour, do: connectedObject(0), want: FreshnessFresh},
+				{at: 201 * time.Hour, do: sweep, want: FreshnessStale, kind: KindFreshnessLost},
+			},
+		},
+		{
 			name: "refresh disabled outranks staleness, which shows once refresh is enabled, until a scan",
 			steps: []freshStep{
 				connect,

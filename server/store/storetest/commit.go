@@ -36,7 +36,7 @@ func testGetHealthRoundTrip(t *testing.T, s store.Store) {
 	disabled.Event = health.EventAccountsUpdated
 	disabled.Resource.Refresh, disabled.Resource.Failed = health.RefreshDisabled, []string{"paystubs"}
 	ds = append(ds, Deliveries(connected(unfresh, user, t0), disabled, connected(stale, user, t0))...)
-	ds = append(ds, stalenessEntry(stale, user, t0, t0.Add(80*time.Hour)))
+	ds = append(ds, stalenessEntry(stale, user, t0.Add(-time.Second), t0.Add(80*time.Hour)))
 	m := model{}
 	m.apply(ds...)
 	accounts := []string{acct, waiting, unfresh, stale}
