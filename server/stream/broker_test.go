@@ -212,7 +212,9 @@ func TestReplayThenLiveUnderIngestion(t *testing.T) {
 func TestStalledSubscriber(t *testing.T) {
 	const ringSize, total, batch = 256, 10000, 100
 	e := newEnv(t, Options{RingSize: ringSize, HeartbeatInterval: 50 * time.Millisecond})
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	// Only a stop for a hang: under -race on two loaded cores the 10,000
+	// commits alone have taken a minute.
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	stalled := e.subscribe(Request{})
 	var final atomic.Int64
