@@ -194,11 +194,12 @@ func freshnessKind(cur, next Record) Kind {
 	switch {
 	case cur.State != StateHealthy || next.State != StateHealthy || cur.Freshness == next.Freshness:
 		return KindUnspecified
+	case cur.Freshness == FreshnessUnknown:
+		// A record derived under rules that knew no freshness: its first
+		// verdict restores or loses nothing.
+		return KindUnspecified
 	case next.Freshness == FreshnessFresh:
 		return KindFreshnessRestored
-	case cur.Freshness == FreshnessUnknown:
-		// A record derived under rules that knew no freshness.
-		return KindUnspecified
 	}
 	return KindFreshnessLost
 }

@@ -265,3 +265,29 @@ func TestStalenessEntryRecordedOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestFreshnessFirstVerdictSilent: a HEALTHY record derived under rules
+// that knew no freshness gets its first verdict without an event, whatever
+// the delivery says (a fuzzed lean accounts.updated once made it
+// FRESHNESS_RESTORED).
+func TestFreshnessFirstVerdictSilent(t *testing.T) {
+	legacy := Record{AccountID: testAccount, State: StateHealthy, StateSince: freshStart, EverConnected: true}
+	legacy.Remedy = remedyFor(legacy)
+	at := freshStart.Add(time.Hour)
+	for _, tt := range []struct {
+		name    string
+		deliver func(Record, time.Time) Result
+		want    Freshness
+	}{
+		{"lean accounts.updated", func(rec Record, at time.Time) Result {
+			return Apply(rec, Delivery{Event: EventAccountsUpdated, AccountID: testAccount, ReceivedAt: at})
+		}, FreshnessFresh},
+		{"an object with a failed dataset", connectedObject(time.Hour, syncFailed("paystubs")), FreshnessSyncFailed},
+		{"an object with refresh disabled", object(ConnectionConnected, time.Hour, RefreshDisabled), FreshnessRefreshDisabled},
+	} {
+		res := tt.deliver(legacy, at)
+		if res.Record.Freshness != tt.want || res.Transition != nil {
+			t.Errorf("%s: %v, transition %+v; want %v and no event", tt.name, res.Record.Freshness, res.Transition, tt.want)
+		}
+	}
+}

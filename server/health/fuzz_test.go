@@ -339,10 +339,12 @@ func checkTransition(t testing.TB, cur Record, d Delivery, res Result) {
 		want = kinds[next.State]
 	case next.State == StateHealthy && cur.State != StateHealthy && cur.IncidentState != StateUnknown:
 		want, from = KindRecovered, cur.IncidentState
-	case cur.State == StateHealthy && next.State == StateHealthy && cur.Freshness != next.Freshness && next.Freshness == FreshnessFresh:
-		want = KindFreshnessRestored
 	case cur.State == StateHealthy && next.State == StateHealthy && cur.Freshness != next.Freshness && cur.Freshness != FreshnessUnknown:
+		// A first verdict (a record from rules that knew no freshness) is silent.
 		want = KindFreshnessLost
+		if next.Freshness == FreshnessFresh {
+			want = KindFreshnessRestored
+		}
 	}
 	checkFreshness(t, next)
 	switch {
