@@ -32,11 +32,16 @@ const (
 	// platform's, not the users' to fix, while it lasts.
 	TypeItemOutageBegan = "item.outage_began"
 	TypeItemOutageEnded = "item.outage_ended"
+	// TypeDataStale and TypeDataFresh: a HEALTHY account's data stopped
+	// arriving (stale, refresh disabled, datasets failing to sync; data
+	// freshness says which) or is fresh again. The user need not act.
+	TypeDataStale = "account.data_stale"
+	TypeDataFresh = "account.data_fresh"
 )
 
 // Types lists every message type, in the order of the transition kinds.
 var Types = []string{TypeDisconnected, TypeAuthFailed, TypeDegraded, TypeRemoved, TypeRecovered,
-	TypeRemedyRestored, TypeItemOutageBegan, TypeItemOutageEnded}
+	TypeRemedyRestored, TypeItemOutageBegan, TypeItemOutageEnded, TypeDataStale, TypeDataFresh}
 
 // Message is one committed transition, ready to send.
 type Message struct {
@@ -99,6 +104,10 @@ func TypeOf(t health.Transition) (string, error) {
 		return TypeItemOutageBegan, nil
 	case health.KindItemOutageEnded:
 		return TypeItemOutageEnded, nil
+	case health.KindFreshnessLost:
+		return TypeDataStale, nil
+	case health.KindFreshnessRestored:
+		return TypeDataFresh, nil
 	}
 	return "", fmt.Errorf("outbound: no message type for a %v transition to %v", t.Kind, t.State)
 }
@@ -143,6 +152,19 @@ type data struct {
 	OccurredAt    time.Time `json:"occurred_at"`
 	EntrySequence int64     `json:"entry_sequence"`
 	EventType     string    `json:"event_type"`
+	// The data freshness of a HEALTHY account after the transition, and
+	// before it for freshness messages; omitted outside HEALTHY.
+	Freshness         string   `json:"freshness,omitempty"`
+	PreviousFreshness string   `json:"previous_freshness,omitempty"`
+	FailedDatasets    []string `json:"failed_datasets,omitempty"`
+}
+
+// freshnessName is f as a body says it: omitted when it does not apply.
+func freshnessName(f health.Freshness) string {
+	if f == health.FreshnessUnknown {
+		return ""
+	}
+	return f.String()
 }
 
 type remedy struct {
@@ -177,9 +199,12 @@ func New(c store.Change) (Message, error) {
 			LinkAccountID: c.Remedy.LinkAccountID,
 			LinkUserID:    c.Remedy.LinkUserID,
 		},
-		OccurredAt:    at,
-		EntrySequence: c.EntrySeq,
-		EventType:     c.Event,
+		OccurredAt:        at,
+		EntrySequence:     c.EntrySeq,
+		EventType:         c.Event,
+		Freshness:         freshnessName(c.Freshness),
+		PreviousFreshness: freshnessName(c.PreviousFreshness),
+		FailedDatasets:    c.FailedDatasets,
 	}})
 	if err != nil {
 		return Message{}, fmt.Errorf("outbound: encoding the message for change %d: %w", c.Seq, err)

@@ -3,6 +3,7 @@ package outbound
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,6 +30,8 @@ func TestTypeOf(t *testing.T) {
 		{health.KindRemedyRestored, health.StateDisconnected, TypeRemedyRestored},
 		{health.KindItemOutageBegan, health.StateUnknown, TypeItemOutageBegan},
 		{health.KindItemOutageEnded, health.StateUnknown, TypeItemOutageEnded},
+		{health.KindFreshnessLost, health.StateHealthy, TypeDataStale},
+		{health.KindFreshnessRestored, health.StateHealthy, TypeDataFresh},
 		{health.KindCorrected, health.StateConnecting, ""},
 		{health.KindUnspecified, health.StateHealthy, ""},
 	} {
@@ -68,6 +71,17 @@ func TestNew(t *testing.T) {
 	item, err := New(store.Change{Seq: 43, Item: "item_000077001", Transition: health.Transition{Kind: health.KindItemOutageBegan, OccurredAt: at}})
 	if err != nil || !item.ItemWide() || item.Type != TypeItemOutageBegan || item.AccountID != "" {
 		t.Fatalf("item-wide message %+v, %v", item, err)
+	}
+	stale, err := New(store.Change{Seq: 44, AccountID: "acc_1", UserID: "usr_1", Transition: health.Transition{
+		Kind: health.KindFreshnessLost, PreviousState: health.StateHealthy, State: health.StateHealthy,
+		Freshness: health.FreshnessSyncFailed, PreviousFreshness: health.FreshnessFresh, FailedDatasets: []string{"paystubs"}, OccurredAt: at,
+	}})
+	if err != nil || stale.Type != TypeDataStale ||
+		!strings.Contains(string(stale.Body), `"freshness":"SYNC_FAILED","previous_freshness":"FRESH","failed_datasets":["paystubs"]`) {
+		t.Fatalf("freshness message %+v (%s), %v", stale, stale.Body, err)
+	}
+	if strings.Contains(string(m.Body), "freshness") {
+		t.Fatalf("a transition out of HEALTHY tells a freshness: %s", m.Body)
 	}
 	if _, err := New(store.Change{Seq: 1}); err == nil {
 		t.Fatal("New accepted a change with no transition kind")

@@ -100,6 +100,13 @@ func (s *AccountHealthService) ListAccountHealth(ctx context.Context, req *ahv1.
 		}
 		q.States = append(q.States, st)
 	}
+	for _, pf := range req.GetFreshness() {
+		f, ok := freshnessFromProto(pf)
+		if !ok {
+			return nil, invalidArgument("freshness", "contains "+pf.String()+", which is not a freshness status; use FRESH, STALE, REFRESH_DISABLED or SYNC_FAILED")
+		}
+		q.Freshness = append(q.Freshness, f)
+	}
 	order, ok := healthOrders[req.GetOrderBy()]
 	if !ok {
 		return nil, invalidArgument("order_by", "is "+req.GetOrderBy().String()+"; use ACCOUNT_ORDER_STATE_SINCE_ASC, ACCOUNT_ORDER_STATE_SINCE_DESC or leave it unset (account id)")
@@ -129,6 +136,9 @@ func (s *AccountHealthService) GetHealthSummary(ctx context.Context, _ *ahv1.Get
 	}
 	for _, code := range slices.Sorted(maps.Keys(sum.ByErrorCode)) {
 		out.ByErrorCode = append(out.ByErrorCode, &ahv1.ErrorCodeCount{ErrorCode: text(code), Count: int64(sum.ByErrorCode[code])})
+	}
+	for f := health.FreshnessFresh; f <= health.FreshnessSyncFailed; f++ {
+		out.ByFreshness = append(out.ByFreshness, &ahv1.FreshnessCount{Status: freshnessStatusToProto(f), Count: int64(sum.ByFreshness[f])})
 	}
 	return out, nil
 }

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 
@@ -39,15 +40,23 @@ var (
 		health.ActionConnectNewAccount:      ahv1.RemedyAction_REMEDY_ACTION_CONNECT_NEW_ACCOUNT,
 	}
 	kindsToProto = []ahv1.TransitionKind{
-		health.KindDisconnected:    ahv1.TransitionKind_TRANSITION_KIND_DISCONNECTED,
-		health.KindAuthFailed:      ahv1.TransitionKind_TRANSITION_KIND_AUTH_FAILED,
-		health.KindDegraded:        ahv1.TransitionKind_TRANSITION_KIND_DEGRADED,
-		health.KindRemoved:         ahv1.TransitionKind_TRANSITION_KIND_REMOVED,
-		health.KindRecovered:       ahv1.TransitionKind_TRANSITION_KIND_RECOVERED,
-		health.KindCorrected:       ahv1.TransitionKind_TRANSITION_KIND_CORRECTED,
-		health.KindRemedyRestored:  ahv1.TransitionKind_TRANSITION_KIND_REMEDY_RESTORED,
-		health.KindItemOutageBegan: ahv1.TransitionKind_TRANSITION_KIND_ITEM_OUTAGE_BEGAN,
-		health.KindItemOutageEnded: ahv1.TransitionKind_TRANSITION_KIND_ITEM_OUTAGE_ENDED,
+		health.KindDisconnected:      ahv1.TransitionKind_TRANSITION_KIND_DISCONNECTED,
+		health.KindAuthFailed:        ahv1.TransitionKind_TRANSITION_KIND_AUTH_FAILED,
+		health.KindDegraded:          ahv1.TransitionKind_TRANSITION_KIND_DEGRADED,
+		health.KindRemoved:           ahv1.TransitionKind_TRANSITION_KIND_REMOVED,
+		health.KindRecovered:         ahv1.TransitionKind_TRANSITION_KIND_RECOVERED,
+		health.KindCorrected:         ahv1.TransitionKind_TRANSITION_KIND_CORRECTED,
+		health.KindRemedyRestored:    ahv1.TransitionKind_TRANSITION_KIND_REMEDY_RESTORED,
+		health.KindItemOutageBegan:   ahv1.TransitionKind_TRANSITION_KIND_ITEM_OUTAGE_BEGAN,
+		health.KindItemOutageEnded:   ahv1.TransitionKind_TRANSITION_KIND_ITEM_OUTAGE_ENDED,
+		health.KindFreshnessLost:     ahv1.TransitionKind_TRANSITION_KIND_FRESHNESS_LOST,
+		health.KindFreshnessRestored: ahv1.TransitionKind_TRANSITION_KIND_FRESHNESS_RESTORED,
+	}
+	freshnessToProto = []ahv1.FreshnessStatus{
+		health.FreshnessFresh:           ahv1.FreshnessStatus_FRESHNESS_STATUS_FRESH,
+		health.FreshnessStale:           ahv1.FreshnessStatus_FRESHNESS_STATUS_STALE,
+		health.FreshnessRefreshDisabled: ahv1.FreshnessStatus_FRESHNESS_STATUS_REFRESH_DISABLED,
+		health.FreshnessSyncFailed:      ahv1.FreshnessStatus_FRESHNESS_STATUS_SYNC_FAILED,
 	}
 	outcomesToProto = []ahv1.DeliveryOutcome{
 		health.OutcomeApplied:         ahv1.DeliveryOutcome_DELIVERY_OUTCOME_APPLIED,
@@ -71,6 +80,9 @@ func stateToProto(s health.State) ahv1.HealthState         { return lookup(state
 func actionToProto(a health.Action) ahv1.RemedyAction      { return lookup(actionsToProto, a) }
 func kindToProto(k health.Kind) ahv1.TransitionKind        { return lookup(kindsToProto, k) }
 func outcomeToProto(o health.Outcome) ahv1.DeliveryOutcome { return lookup(outcomesToProto, o) }
+func freshnessStatusToProto(f health.Freshness) ahv1.FreshnessStatus {
+	return lookup(freshnessToProto, f)
+}
 
 // stateFromProto maps a filter value; ok is false for UNSPECIFIED and for
 // numbers this server does not know.
@@ -81,6 +93,32 @@ func stateFromProto(s ahv1.HealthState) (health.State, bool) {
 		}
 	}
 	return health.StateUnknown, false
+}
+
+// freshnessFromProto maps a filter value; ok is false for UNSPECIFIED and
+// for numbers this server does not know.
+func freshnessFromProto(f ahv1.FreshnessStatus) (health.Freshness, bool) {
+	i := slices.Index(freshnessToProto, f)
+	if i <= 0 {
+		return health.FreshnessUnknown, false
+	}
+	return health.Freshness(i), true
+}
+
+// freshnessToProtoMessage is a record's freshness, nil outside HEALTHY.
+func freshnessToProtoMessage(r health.Record) *ahv1.Freshness {
+	if r.Freshness == health.FreshnessUnknown {
+		return nil
+	}
+	return &ahv1.Freshness{
+		Status:          freshnessStatusToProto(r.Freshness),
+		Since:           timeToProto(r.FreshnessSince),
+		FailedDatasets:  r.FailedDatasets,
+		ScannedAt:       timeToProto(r.ScannedAt),
+		FreshAsOf:       timeToProto(r.FreshAsOf),
+		RefreshDisabled: r.RefreshDisabled,
+		Message:         health.FreshnessMessage(r.Freshness),
+	}
 }
 
 // text is s for a response. A proto string field must be valid UTF-8, or
@@ -145,6 +183,7 @@ func (s *AccountHealthService) recordToProto(ctx context.Context, r health.Recor
 		LastSnapshotAt:      timeToProto(r.SnapshotAt),
 		ConfirmedAt:         timeToProto(r.ConfirmedAt),
 		Item:                text(r.Item),
+		Freshness:           freshnessToProtoMessage(r),
 	}
 	s.setJSONField(ctx, out, "last_snapshot", r.AccountID, r.Snapshot)
 	return out
@@ -152,13 +191,16 @@ func (s *AccountHealthService) recordToProto(ctx context.Context, r health.Recor
 
 func transitionToProto(t health.Transition) *ahv1.HealthTransition {
 	return &ahv1.HealthTransition{
-		Kind:          kindToProto(t.Kind),
-		PreviousState: stateToProto(t.PreviousState),
-		State:         stateToProto(t.State),
-		ErrorCode:     text(t.ErrorCode),
-		ErrorMessage:  text(t.ErrorMessage),
-		Remedy:        remedyToProto(t.Remedy),
-		OccurredAt:    timeToProto(t.OccurredAt),
+		Kind:              kindToProto(t.Kind),
+		PreviousState:     stateToProto(t.PreviousState),
+		State:             stateToProto(t.State),
+		ErrorCode:         text(t.ErrorCode),
+		ErrorMessage:      text(t.ErrorMessage),
+		Remedy:            remedyToProto(t.Remedy),
+		OccurredAt:        timeToProto(t.OccurredAt),
+		Freshness:         freshnessStatusToProto(t.Freshness),
+		PreviousFreshness: freshnessStatusToProto(t.PreviousFreshness),
+		FailedDatasets:    t.FailedDatasets,
 	}
 }
 

@@ -22,6 +22,7 @@ type queryEnum struct {
 var queryEnums = []queryEnum{
 	{"states", "/", ahv1.HealthState(0).Descriptor()},
 	{"kinds", "/", ahv1.TransitionKind(0).Descriptor()},
+	{"freshness", "/", ahv1.FreshnessStatus(0).Descriptor()},           // ListAccountHealth
 	{"statuses", "/v1/endpoints/", ahv1.MessageStatus(0).Descriptor()}, // ListMessages
 	{"statuses", "/v1/items/", ahv1.ItemStatus(0).Descriptor()},        // ListItemHealth
 	// ListAccountHealth's order, by its JSON and its proto name.

@@ -76,6 +76,7 @@ func streamRequest(req *ahv1.StreamDisconnectionsRequest) (stream.Request, error
 		}
 	}
 	r.Filter.Items, r.Filter.IncludeItemEvents = req.GetItems(), req.GetIncludeItemEvents()
+	r.Filter.IncludeFreshnessEvents = req.GetIncludeFreshnessEvents()
 	switch start := req.GetStart().(type) {
 	case *ahv1.StreamDisconnectionsRequest_ResumeAfter:
 		seq, err := stream.DecodeCursor(start.ResumeAfter)
@@ -104,17 +105,20 @@ func itemToProto(item stream.Item) *ahv1.StreamDisconnectionsResponse {
 func changeToProto(c *store.Change) *ahv1.DisconnectionEvent {
 	t := transitionToProto(c.Transition)
 	return &ahv1.DisconnectionEvent{
-		Cursor:        stream.EncodeCursor(c.Seq),
-		AccountId:     text(c.AccountID),
-		UserId:        text(c.UserID),
-		Kind:          t.Kind,
-		PreviousState: t.PreviousState,
-		State:         t.State,
-		ErrorCode:     t.ErrorCode,
-		ErrorMessage:  t.ErrorMessage,
-		Remedy:        t.Remedy,
-		OccurredAt:    t.OccurredAt,
-		Delivery:      &ahv1.DeliveryReference{Sequence: c.EntrySeq, EventType: text(c.Event)},
-		Item:          text(c.Item),
+		Cursor:            stream.EncodeCursor(c.Seq),
+		AccountId:         text(c.AccountID),
+		UserId:            text(c.UserID),
+		Kind:              t.Kind,
+		PreviousState:     t.PreviousState,
+		State:             t.State,
+		ErrorCode:         t.ErrorCode,
+		ErrorMessage:      t.ErrorMessage,
+		Remedy:            t.Remedy,
+		OccurredAt:        t.OccurredAt,
+		Delivery:          &ahv1.DeliveryReference{Sequence: c.EntrySeq, EventType: text(c.Event)},
+		Item:              text(c.Item),
+		Freshness:         t.Freshness,
+		PreviousFreshness: t.PreviousFreshness,
+		FailedDatasets:    t.FailedDatasets,
 	}
 }

@@ -24,14 +24,17 @@ import (
 // outage began or ended) are opt-in like recoveries, with
 // IncludeItemEvents; they name no user, so a UserIDs filter excludes them.
 // Items selects the changes that name one of them: accounts' on those
-// items and those items' item-wide ones.
+// items and those items' item-wide ones. Freshness events (a HEALTHY
+// account's data went stale or fresh again) are opt-in too, with
+// IncludeFreshnessEvents, and not filtered by code: they carry none.
 type Filter struct {
-	UserIDs           []string
-	Kinds             []health.Kind
-	ErrorCodes        []string
-	IncludeRecoveries bool
-	Items             []string
-	IncludeItemEvents bool
+	UserIDs                []string
+	Kinds                  []health.Kind
+	ErrorCodes             []string
+	IncludeRecoveries      bool
+	Items                  []string
+	IncludeItemEvents      bool
+	IncludeFreshnessEvents bool
 }
 
 // matcher is a Filter compiled for the hot path, plus the start time of a
@@ -60,8 +63,11 @@ func (f Filter) compile(since time.Time) (matcher, error) {
 	if f.IncludeItemEvents {
 		m.kinds |= kindBit(health.KindItemOutageBegan) | kindBit(health.KindItemOutageEnded)
 	}
+	if f.IncludeFreshnessEvents {
+		m.kinds |= kindBit(health.KindFreshnessLost) | kindBit(health.KindFreshnessRestored)
+	}
 	for _, k := range f.Kinds {
-		if k <= health.KindUnspecified || k > health.KindItemOutageEnded {
+		if k <= health.KindUnspecified || k > health.KindFreshnessRestored {
 			return matcher{}, fmt.Errorf("%w: unknown kind %d", store.ErrInvalidArgument, int(k))
 		}
 		m.kinds |= kindBit(k)
@@ -104,7 +110,8 @@ func (m *matcher) match(c *store.Change) bool {
 // codedKind reports whether an ErrorCodes filter applies to kind k.
 func codedKind(k health.Kind) bool {
 	switch k {
-	case health.KindRecovered, health.KindCorrected, health.KindRemedyRestored, health.KindItemOutageBegan, health.KindItemOutageEnded:
+	case health.KindRecovered, health.KindCorrected, health.KindRemedyRestored, health.KindItemOutageBegan, health.KindItemOutageEnded,
+		health.KindFreshnessLost, health.KindFreshnessRestored:
 		return false
 	}
 	return true

@@ -81,7 +81,7 @@ func TestFilters(t *testing.T) {
 
 func TestFilterRejectsUnknownKinds(t *testing.T) {
 	e := newEnv(t, Options{})
-	for _, k := range []health.Kind{health.KindUnspecified, health.KindItemOutageEnded + 1, -1} {
+	for _, k := range []health.Kind{health.KindUnspecified, health.KindFreshnessRestored + 1, -1} {
 		_, err := e.broker.Subscribe(t.Context(), Request{Filter: Filter{Kinds: []health.Kind{k}}})
 		if !errors.Is(err, store.ErrInvalidArgument) {
 			t.Errorf("kind %d: err = %v, want store.ErrInvalidArgument", int(k), err)
@@ -152,6 +152,43 @@ func TestFilterItems(t *testing.T) {
 			}
 			if got, gotBegan := m.match(restored), m.match(began); got != c.wantRestored || gotBegan != c.began {
 				t.Errorf("match restored, began = %v, %v; want %v, %v", got, gotBegan, c.wantRestored, c.began)
+			}
+		})
+	}
+}
+
+// TestFilterFreshness: freshness events come only when asked for (by the
+// option or by kind), are not filtered by error code, and are filtered by
+// user and item like any account's change.
+func TestFilterFreshness(t *testing.T) {
+	lost := &store.Change{UserID: userID(1), Item: "item_1", Transition: health.Transition{
+		Kind: health.KindFreshnessLost, PreviousState: health.StateHealthy, State: health.StateHealthy,
+		Freshness: health.FreshnessStale, PreviousFreshness: health.FreshnessFresh}}
+	restored := &store.Change{UserID: userID(1), Item: "item_1", Transition: health.Transition{
+		Kind: health.KindFreshnessRestored, PreviousState: health.StateHealthy, State: health.StateHealthy,
+		Freshness: health.FreshnessFresh, PreviousFreshness: health.FreshnessStale}}
+	cases := []struct {
+		name                string
+		filter              Filter
+		wantLost, wantFresh bool
+	}{
+		{"default kinds", Filter{}, false, false},
+		{"recoveries are not freshness", Filter{IncludeRecoveries: true}, false, false},
+		{"asked for", Filter{IncludeFreshnessEvents: true}, true, true},
+		{"asked for by kind", Filter{Kinds: []health.Kind{health.KindFreshnessLost}}, true, false},
+		{"an error code", Filter{ErrorCodes: []string{"auth_required"}, IncludeFreshnessEvents: true}, true, true},
+		{"the user", Filter{UserIDs: []string{userID(1)}, IncludeFreshnessEvents: true}, true, true},
+		{"another user", Filter{UserIDs: []string{userID(2)}, IncludeFreshnessEvents: true}, false, false},
+		{"another item", Filter{Items: []string{"item_2"}, IncludeFreshnessEvents: true}, false, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m, err := c.filter.Compile()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if gotLost, gotFresh := m.Match(lost), m.Match(restored); gotLost != c.wantLost || gotFresh != c.wantFresh {
+				t.Errorf("match lost, restored = %v, %v; want %v, %v", gotLost, gotFresh, c.wantLost, c.wantFresh)
 			}
 		})
 	}

@@ -246,7 +246,10 @@ type ListAccountHealthRequest struct {
 	// Only accounts on this payroll platform (the account object's item).
 	Item string `protobuf:"bytes,6,opt,name=item,proto3" json:"item,omitempty"`
 	// The order of the accounts; by account id when unspecified.
-	OrderBy       AccountOrder `protobuf:"varint,7,opt,name=order_by,json=orderBy,proto3,enum=accounthealth.v1.AccountOrder" json:"order_by,omitempty"`
+	OrderBy AccountOrder `protobuf:"varint,7,opt,name=order_by,json=orderBy,proto3,enum=accounthealth.v1.AccountOrder" json:"order_by,omitempty"`
+	// Only HEALTHY accounts whose freshness is any of these (an account in
+	// another state has none, so this leaves it out).
+	Freshness     []FreshnessStatus `protobuf:"varint,8,rep,packed,name=freshness,proto3,enum=accounthealth.v1.FreshnessStatus" json:"freshness,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -328,6 +331,13 @@ func (x *ListAccountHealthRequest) GetOrderBy() AccountOrder {
 		return x.OrderBy
 	}
 	return AccountOrder_ACCOUNT_ORDER_UNSPECIFIED
+}
+
+func (x *ListAccountHealthRequest) GetFreshness() []FreshnessStatus {
+	if x != nil {
+		return x.Freshness
+	}
+	return nil
 }
 
 type ListAccountHealthResponse struct {
@@ -420,10 +430,12 @@ func (*GetHealthSummaryRequest) Descriptor() ([]byte, []int) {
 }
 
 type GetHealthSummaryResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Total         int64                  `protobuf:"varint,1,opt,name=total,proto3" json:"total,omitempty"`
-	ByState       []*StateCount          `protobuf:"bytes,2,rep,name=by_state,json=byState,proto3" json:"by_state,omitempty"`
-	ByErrorCode   []*ErrorCodeCount      `protobuf:"bytes,3,rep,name=by_error_code,json=byErrorCode,proto3" json:"by_error_code,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Total       int64                  `protobuf:"varint,1,opt,name=total,proto3" json:"total,omitempty"`
+	ByState     []*StateCount          `protobuf:"bytes,2,rep,name=by_state,json=byState,proto3" json:"by_state,omitempty"`
+	ByErrorCode []*ErrorCodeCount      `protobuf:"bytes,3,rep,name=by_error_code,json=byErrorCode,proto3" json:"by_error_code,omitempty"`
+	// HEALTHY accounts by freshness (every status listed, zeros included).
+	ByFreshness   []*FreshnessCount `protobuf:"bytes,4,rep,name=by_freshness,json=byFreshness,proto3" json:"by_freshness,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -479,6 +491,66 @@ func (x *GetHealthSummaryResponse) GetByErrorCode() []*ErrorCodeCount {
 	return nil
 }
 
+func (x *GetHealthSummaryResponse) GetByFreshness() []*FreshnessCount {
+	if x != nil {
+		return x.ByFreshness
+	}
+	return nil
+}
+
+// FreshnessCount is the number of HEALTHY accounts with one freshness.
+type FreshnessCount struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Status        FreshnessStatus        `protobuf:"varint,1,opt,name=status,proto3,enum=accounthealth.v1.FreshnessStatus" json:"status,omitempty"`
+	Count         int64                  `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FreshnessCount) Reset() {
+	*x = FreshnessCount{}
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FreshnessCount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FreshnessCount) ProtoMessage() {}
+
+func (x *FreshnessCount) ProtoReflect() protoreflect.Message {
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FreshnessCount.ProtoReflect.Descriptor instead.
+func (*FreshnessCount) Descriptor() ([]byte, []int) {
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *FreshnessCount) GetStatus() FreshnessStatus {
+	if x != nil {
+		return x.Status
+	}
+	return FreshnessStatus_FRESHNESS_STATUS_UNSPECIFIED
+}
+
+func (x *FreshnessCount) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
 // StateCount is the number of accounts in one state.
 type StateCount struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -490,7 +562,7 @@ type StateCount struct {
 
 func (x *StateCount) Reset() {
 	*x = StateCount{}
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[6]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -502,7 +574,7 @@ func (x *StateCount) String() string {
 func (*StateCount) ProtoMessage() {}
 
 func (x *StateCount) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[6]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -515,7 +587,7 @@ func (x *StateCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateCount.ProtoReflect.Descriptor instead.
 func (*StateCount) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{6}
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *StateCount) GetState() HealthState {
@@ -543,7 +615,7 @@ type ErrorCodeCount struct {
 
 func (x *ErrorCodeCount) Reset() {
 	*x = ErrorCodeCount{}
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[7]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -555,7 +627,7 @@ func (x *ErrorCodeCount) String() string {
 func (*ErrorCodeCount) ProtoMessage() {}
 
 func (x *ErrorCodeCount) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[7]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -568,7 +640,7 @@ func (x *ErrorCodeCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorCodeCount.ProtoReflect.Descriptor instead.
 func (*ErrorCodeCount) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{7}
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ErrorCodeCount) GetErrorCode() string {
@@ -599,7 +671,7 @@ type ListAccountEventsRequest struct {
 
 func (x *ListAccountEventsRequest) Reset() {
 	*x = ListAccountEventsRequest{}
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[8]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -611,7 +683,7 @@ func (x *ListAccountEventsRequest) String() string {
 func (*ListAccountEventsRequest) ProtoMessage() {}
 
 func (x *ListAccountEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[8]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -624,7 +696,7 @@ func (x *ListAccountEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAccountEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListAccountEventsRequest) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{8}
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListAccountEventsRequest) GetAccountId() string {
@@ -658,7 +730,7 @@ type ListAccountEventsResponse struct {
 
 func (x *ListAccountEventsResponse) Reset() {
 	*x = ListAccountEventsResponse{}
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[9]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -670,7 +742,7 @@ func (x *ListAccountEventsResponse) String() string {
 func (*ListAccountEventsResponse) ProtoMessage() {}
 
 func (x *ListAccountEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[9]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -683,7 +755,7 @@ func (x *ListAccountEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAccountEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListAccountEventsResponse) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{9}
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListAccountEventsResponse) GetEvents() []*AccountEvent {
@@ -729,13 +801,17 @@ type StreamDisconnectionsRequest struct {
 	// (TRANSITION_KIND_ITEM_OUTAGE_BEGAN/ENDED, with item set and no
 	// account). They also come when kinds lists them.
 	IncludeItemEvents bool `protobuf:"varint,8,opt,name=include_item_events,json=includeItemEvents,proto3" json:"include_item_events,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Also stream freshness events of HEALTHY accounts
+	// (TRANSITION_KIND_FRESHNESS_LOST/RESTORED). They also come when kinds
+	// lists them; error_codes does not filter them.
+	IncludeFreshnessEvents bool `protobuf:"varint,9,opt,name=include_freshness_events,json=includeFreshnessEvents,proto3" json:"include_freshness_events,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
 }
 
 func (x *StreamDisconnectionsRequest) Reset() {
 	*x = StreamDisconnectionsRequest{}
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[10]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -747,7 +823,7 @@ func (x *StreamDisconnectionsRequest) String() string {
 func (*StreamDisconnectionsRequest) ProtoMessage() {}
 
 func (x *StreamDisconnectionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[10]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -760,7 +836,7 @@ func (x *StreamDisconnectionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamDisconnectionsRequest.ProtoReflect.Descriptor instead.
 func (*StreamDisconnectionsRequest) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{10}
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *StreamDisconnectionsRequest) GetUserIds() []string {
@@ -830,6 +906,13 @@ func (x *StreamDisconnectionsRequest) GetIncludeItemEvents() bool {
 	return false
 }
 
+func (x *StreamDisconnectionsRequest) GetIncludeFreshnessEvents() bool {
+	if x != nil {
+		return x.IncludeFreshnessEvents
+	}
+	return false
+}
+
 type isStreamDisconnectionsRequest_Start interface {
 	isStreamDisconnectionsRequest_Start()
 }
@@ -861,7 +944,7 @@ type StreamDisconnectionsResponse struct {
 
 func (x *StreamDisconnectionsResponse) Reset() {
 	*x = StreamDisconnectionsResponse{}
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[11]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -873,7 +956,7 @@ func (x *StreamDisconnectionsResponse) String() string {
 func (*StreamDisconnectionsResponse) ProtoMessage() {}
 
 func (x *StreamDisconnectionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[11]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -886,7 +969,7 @@ func (x *StreamDisconnectionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamDisconnectionsResponse.ProtoReflect.Descriptor instead.
 func (*StreamDisconnectionsResponse) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{11}
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *StreamDisconnectionsResponse) GetMessage() isStreamDisconnectionsResponse_Message {
@@ -948,14 +1031,19 @@ type DisconnectionEvent struct {
 	Delivery *DeliveryReference `protobuf:"bytes,11,opt,name=delivery,proto3" json:"delivery,omitempty"`
 	// The account's payroll platform (item), or the item of an item-wide
 	// event; empty when the account object never named one.
-	Item          string `protobuf:"bytes,12,opt,name=item,proto3" json:"item,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Item string `protobuf:"bytes,12,opt,name=item,proto3" json:"item,omitempty"`
+	// The account's data freshness after the transition, and before it for
+	// freshness events; unspecified outside HEALTHY.
+	Freshness         FreshnessStatus `protobuf:"varint,13,opt,name=freshness,proto3,enum=accounthealth.v1.FreshnessStatus" json:"freshness,omitempty"`
+	PreviousFreshness FreshnessStatus `protobuf:"varint,14,opt,name=previous_freshness,json=previousFreshness,proto3,enum=accounthealth.v1.FreshnessStatus" json:"previous_freshness,omitempty"`
+	FailedDatasets    []string        `protobuf:"bytes,15,rep,name=failed_datasets,json=failedDatasets,proto3" json:"failed_datasets,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *DisconnectionEvent) Reset() {
 	*x = DisconnectionEvent{}
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[12]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -967,7 +1055,7 @@ func (x *DisconnectionEvent) String() string {
 func (*DisconnectionEvent) ProtoMessage() {}
 
 func (x *DisconnectionEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[12]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -980,7 +1068,7 @@ func (x *DisconnectionEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisconnectionEvent.ProtoReflect.Descriptor instead.
 func (*DisconnectionEvent) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{12}
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DisconnectionEvent) GetCursor() string {
@@ -1067,6 +1155,27 @@ func (x *DisconnectionEvent) GetItem() string {
 	return ""
 }
 
+func (x *DisconnectionEvent) GetFreshness() FreshnessStatus {
+	if x != nil {
+		return x.Freshness
+	}
+	return FreshnessStatus_FRESHNESS_STATUS_UNSPECIFIED
+}
+
+func (x *DisconnectionEvent) GetPreviousFreshness() FreshnessStatus {
+	if x != nil {
+		return x.PreviousFreshness
+	}
+	return FreshnessStatus_FRESHNESS_STATUS_UNSPECIFIED
+}
+
+func (x *DisconnectionEvent) GetFailedDatasets() []string {
+	if x != nil {
+		return x.FailedDatasets
+	}
+	return nil
+}
+
 // DeliveryReference names a log entry; ListAccountEvents shows it in full.
 type DeliveryReference struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1078,7 +1187,7 @@ type DeliveryReference struct {
 
 func (x *DeliveryReference) Reset() {
 	*x = DeliveryReference{}
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[13]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1090,7 +1199,7 @@ func (x *DeliveryReference) String() string {
 func (*DeliveryReference) ProtoMessage() {}
 
 func (x *DeliveryReference) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[13]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1103,7 +1212,7 @@ func (x *DeliveryReference) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeliveryReference.ProtoReflect.Descriptor instead.
 func (*DeliveryReference) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{13}
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *DeliveryReference) GetSequence() int64 {
@@ -1133,7 +1242,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[14]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1145,7 +1254,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[14]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1158,7 +1267,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{14}
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Heartbeat) GetTime() *timestamppb.Timestamp {
@@ -1188,7 +1297,7 @@ type DeleteFailedAccountRequest struct {
 
 func (x *DeleteFailedAccountRequest) Reset() {
 	*x = DeleteFailedAccountRequest{}
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[15]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1200,7 +1309,7 @@ func (x *DeleteFailedAccountRequest) String() string {
 func (*DeleteFailedAccountRequest) ProtoMessage() {}
 
 func (x *DeleteFailedAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[15]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1213,7 +1322,7 @@ func (x *DeleteFailedAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteFailedAccountRequest.ProtoReflect.Descriptor instead.
 func (*DeleteFailedAccountRequest) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{15}
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *DeleteFailedAccountRequest) GetAccountId() string {
@@ -1249,7 +1358,7 @@ type DeleteFailedAccountResponse struct {
 
 func (x *DeleteFailedAccountResponse) Reset() {
 	*x = DeleteFailedAccountResponse{}
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[16]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1261,7 +1370,7 @@ func (x *DeleteFailedAccountResponse) String() string {
 func (*DeleteFailedAccountResponse) ProtoMessage() {}
 
 func (x *DeleteFailedAccountResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[16]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1274,7 +1383,7 @@ func (x *DeleteFailedAccountResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteFailedAccountResponse.ProtoReflect.Descriptor instead.
 func (*DeleteFailedAccountResponse) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{16}
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *DeleteFailedAccountResponse) GetAccountHealth() *AccountHealth {
@@ -1305,7 +1414,7 @@ type PurgeFailedAccountsRequest struct {
 
 func (x *PurgeFailedAccountsRequest) Reset() {
 	*x = PurgeFailedAccountsRequest{}
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[17]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1317,7 +1426,7 @@ func (x *PurgeFailedAccountsRequest) String() string {
 func (*PurgeFailedAccountsRequest) ProtoMessage() {}
 
 func (x *PurgeFailedAccountsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[17]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1330,7 +1439,7 @@ func (x *PurgeFailedAccountsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PurgeFailedAccountsRequest.ProtoReflect.Descriptor instead.
 func (*PurgeFailedAccountsRequest) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{17}
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *PurgeFailedAccountsRequest) GetOlderThan() *durationpb.Duration {
@@ -1367,7 +1476,7 @@ type PurgeFailedAccountsResponse struct {
 
 func (x *PurgeFailedAccountsResponse) Reset() {
 	*x = PurgeFailedAccountsResponse{}
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[18]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1379,7 +1488,7 @@ func (x *PurgeFailedAccountsResponse) String() string {
 func (*PurgeFailedAccountsResponse) ProtoMessage() {}
 
 func (x *PurgeFailedAccountsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[18]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1392,7 +1501,7 @@ func (x *PurgeFailedAccountsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PurgeFailedAccountsResponse.ProtoReflect.Descriptor instead.
 func (*PurgeFailedAccountsResponse) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{18}
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *PurgeFailedAccountsResponse) GetResult() *PurgeResult {
@@ -1435,7 +1544,7 @@ type PurgeResult struct {
 
 func (x *PurgeResult) Reset() {
 	*x = PurgeResult{}
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[19]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1447,7 +1556,7 @@ func (x *PurgeResult) String() string {
 func (*PurgeResult) ProtoMessage() {}
 
 func (x *PurgeResult) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[19]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1460,7 +1569,7 @@ func (x *PurgeResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PurgeResult.ProtoReflect.Descriptor instead.
 func (*PurgeResult) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{19}
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *PurgeResult) GetAccountId() string {
@@ -1514,7 +1623,7 @@ type RefreshAccountHealthRequest struct {
 
 func (x *RefreshAccountHealthRequest) Reset() {
 	*x = RefreshAccountHealthRequest{}
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[20]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1526,7 +1635,7 @@ func (x *RefreshAccountHealthRequest) String() string {
 func (*RefreshAccountHealthRequest) ProtoMessage() {}
 
 func (x *RefreshAccountHealthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[20]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1539,7 +1648,7 @@ func (x *RefreshAccountHealthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshAccountHealthRequest.ProtoReflect.Descriptor instead.
 func (*RefreshAccountHealthRequest) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{20}
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RefreshAccountHealthRequest) GetAccountId() string {
@@ -1561,7 +1670,7 @@ type RefreshAccountHealthResponse struct {
 
 func (x *RefreshAccountHealthResponse) Reset() {
 	*x = RefreshAccountHealthResponse{}
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[21]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1573,7 +1682,7 @@ func (x *RefreshAccountHealthResponse) String() string {
 func (*RefreshAccountHealthResponse) ProtoMessage() {}
 
 func (x *RefreshAccountHealthResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[21]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1586,7 +1695,7 @@ func (x *RefreshAccountHealthResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshAccountHealthResponse.ProtoReflect.Descriptor instead.
 func (*RefreshAccountHealthResponse) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{21}
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RefreshAccountHealthResponse) GetAccountHealth() *AccountHealth {
@@ -1612,7 +1721,7 @@ type GetReconnectLinkRequest struct {
 
 func (x *GetReconnectLinkRequest) Reset() {
 	*x = GetReconnectLinkRequest{}
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[22]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1624,7 +1733,7 @@ func (x *GetReconnectLinkRequest) String() string {
 func (*GetReconnectLinkRequest) ProtoMessage() {}
 
 func (x *GetReconnectLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[22]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1637,7 +1746,7 @@ func (x *GetReconnectLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetReconnectLinkRequest.ProtoReflect.Descriptor instead.
 func (*GetReconnectLinkRequest) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{22}
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetReconnectLinkRequest) GetAccountId() string {
@@ -1670,7 +1779,7 @@ type GetReconnectLinkResponse struct {
 
 func (x *GetReconnectLinkResponse) Reset() {
 	*x = GetReconnectLinkResponse{}
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[23]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1682,7 +1791,7 @@ func (x *GetReconnectLinkResponse) String() string {
 func (*GetReconnectLinkResponse) ProtoMessage() {}
 
 func (x *GetReconnectLinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[23]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1695,7 +1804,7 @@ func (x *GetReconnectLinkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetReconnectLinkResponse.ProtoReflect.Descriptor instead.
 func (*GetReconnectLinkResponse) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{23}
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GetReconnectLinkResponse) GetAccountId() string {
@@ -1763,7 +1872,7 @@ type ResendInviteRequest struct {
 
 func (x *ResendInviteRequest) Reset() {
 	*x = ResendInviteRequest{}
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[24]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1775,7 +1884,7 @@ func (x *ResendInviteRequest) String() string {
 func (*ResendInviteRequest) ProtoMessage() {}
 
 func (x *ResendInviteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[24]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1788,7 +1897,7 @@ func (x *ResendInviteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResendInviteRequest.ProtoReflect.Descriptor instead.
 func (*ResendInviteRequest) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{24}
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ResendInviteRequest) GetAccountId() string {
@@ -1813,7 +1922,7 @@ type ResendInviteResponse struct {
 
 func (x *ResendInviteResponse) Reset() {
 	*x = ResendInviteResponse{}
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[25]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1825,7 +1934,7 @@ func (x *ResendInviteResponse) String() string {
 func (*ResendInviteResponse) ProtoMessage() {}
 
 func (x *ResendInviteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[25]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1838,7 +1947,7 @@ func (x *ResendInviteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResendInviteResponse.ProtoReflect.Descriptor instead.
 func (*ResendInviteResponse) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{25}
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ResendInviteResponse) GetInviteId() string {
@@ -1886,7 +1995,7 @@ type SyncAccountsRequest struct {
 
 func (x *SyncAccountsRequest) Reset() {
 	*x = SyncAccountsRequest{}
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[26]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1898,7 +2007,7 @@ func (x *SyncAccountsRequest) String() string {
 func (*SyncAccountsRequest) ProtoMessage() {}
 
 func (x *SyncAccountsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[26]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1911,7 +2020,7 @@ func (x *SyncAccountsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncAccountsRequest.ProtoReflect.Descriptor instead.
 func (*SyncAccountsRequest) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{26}
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SyncAccountsRequest) GetRestart() bool {
@@ -1945,7 +2054,7 @@ type SyncAccountsResponse struct {
 
 func (x *SyncAccountsResponse) Reset() {
 	*x = SyncAccountsResponse{}
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[27]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1957,7 +2066,7 @@ func (x *SyncAccountsResponse) String() string {
 func (*SyncAccountsResponse) ProtoMessage() {}
 
 func (x *SyncAccountsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[27]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1970,7 +2079,7 @@ func (x *SyncAccountsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncAccountsResponse.ProtoReflect.Descriptor instead.
 func (*SyncAccountsResponse) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{27}
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *SyncAccountsResponse) GetPages() int64 {
@@ -2044,7 +2153,7 @@ type CountTransitionsRequest struct {
 
 func (x *CountTransitionsRequest) Reset() {
 	*x = CountTransitionsRequest{}
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[28]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2056,7 +2165,7 @@ func (x *CountTransitionsRequest) String() string {
 func (*CountTransitionsRequest) ProtoMessage() {}
 
 func (x *CountTransitionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[28]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2069,7 +2178,7 @@ func (x *CountTransitionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CountTransitionsRequest.ProtoReflect.Descriptor instead.
 func (*CountTransitionsRequest) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{28}
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *CountTransitionsRequest) GetStartTime() *timestamppb.Timestamp {
@@ -2103,7 +2212,7 @@ type CountTransitionsResponse struct {
 
 func (x *CountTransitionsResponse) Reset() {
 	*x = CountTransitionsResponse{}
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[29]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2115,7 +2224,7 @@ func (x *CountTransitionsResponse) String() string {
 func (*CountTransitionsResponse) ProtoMessage() {}
 
 func (x *CountTransitionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[29]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2128,7 +2237,7 @@ func (x *CountTransitionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CountTransitionsResponse.ProtoReflect.Descriptor instead.
 func (*CountTransitionsResponse) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{29}
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *CountTransitionsResponse) GetCounts() []*TransitionCount {
@@ -2151,7 +2260,7 @@ type TransitionCount struct {
 
 func (x *TransitionCount) Reset() {
 	*x = TransitionCount{}
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[30]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2163,7 +2272,7 @@ func (x *TransitionCount) String() string {
 func (*TransitionCount) ProtoMessage() {}
 
 func (x *TransitionCount) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[30]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2176,7 +2285,7 @@ func (x *TransitionCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransitionCount.ProtoReflect.Descriptor instead.
 func (*TransitionCount) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{30}
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *TransitionCount) GetStartTime() *timestamppb.Timestamp {
@@ -2210,7 +2319,7 @@ type GetItemHealthRequest struct {
 
 func (x *GetItemHealthRequest) Reset() {
 	*x = GetItemHealthRequest{}
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[31]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2222,7 +2331,7 @@ func (x *GetItemHealthRequest) String() string {
 func (*GetItemHealthRequest) ProtoMessage() {}
 
 func (x *GetItemHealthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[31]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2235,7 +2344,7 @@ func (x *GetItemHealthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetItemHealthRequest.ProtoReflect.Descriptor instead.
 func (*GetItemHealthRequest) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{31}
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *GetItemHealthRequest) GetItem() string {
@@ -2254,7 +2363,7 @@ type GetItemHealthResponse struct {
 
 func (x *GetItemHealthResponse) Reset() {
 	*x = GetItemHealthResponse{}
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[32]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2266,7 +2375,7 @@ func (x *GetItemHealthResponse) String() string {
 func (*GetItemHealthResponse) ProtoMessage() {}
 
 func (x *GetItemHealthResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[32]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2279,7 +2388,7 @@ func (x *GetItemHealthResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetItemHealthResponse.ProtoReflect.Descriptor instead.
 func (*GetItemHealthResponse) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{32}
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *GetItemHealthResponse) GetItemHealth() *ItemHealth {
@@ -2303,7 +2412,7 @@ type ListItemHealthRequest struct {
 
 func (x *ListItemHealthRequest) Reset() {
 	*x = ListItemHealthRequest{}
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[33]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2315,7 +2424,7 @@ func (x *ListItemHealthRequest) String() string {
 func (*ListItemHealthRequest) ProtoMessage() {}
 
 func (x *ListItemHealthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[33]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2328,7 +2437,7 @@ func (x *ListItemHealthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListItemHealthRequest.ProtoReflect.Descriptor instead.
 func (*ListItemHealthRequest) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{33}
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListItemHealthRequest) GetStatuses() []ItemStatus {
@@ -2363,7 +2472,7 @@ type ListItemHealthResponse struct {
 
 func (x *ListItemHealthResponse) Reset() {
 	*x = ListItemHealthResponse{}
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[34]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2375,7 +2484,7 @@ func (x *ListItemHealthResponse) String() string {
 func (*ListItemHealthResponse) ProtoMessage() {}
 
 func (x *ListItemHealthResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[34]
+	mi := &file_accounthealth_v1_account_health_service_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2388,7 +2497,7 @@ func (x *ListItemHealthResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListItemHealthResponse.ProtoReflect.Descriptor instead.
 func (*ListItemHealthResponse) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{34}
+	return file_accounthealth_v1_account_health_service_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ListItemHealthResponse) GetItems() []*ItemHealth {
@@ -2414,7 +2523,7 @@ const file_accounthealth_v1_account_health_service_proto_rawDesc = "" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\"b\n" +
 	"\x18GetAccountHealthResponse\x12F\n" +
-	"\x0eaccount_health\x18\x01 \x01(\v2\x1f.accounthealth.v1.AccountHealthR\raccountHealth\"\x96\x02\n" +
+	"\x0eaccount_health\x18\x01 \x01(\v2\x1f.accounthealth.v1.AccountHealthR\raccountHealth\"\xd7\x02\n" +
 	"\x18ListAccountHealthRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x125\n" +
 	"\x06states\x18\x02 \x03(\x0e2\x1d.accounthealth.v1.HealthStateR\x06states\x12\x1f\n" +
@@ -2424,15 +2533,20 @@ const file_accounthealth_v1_account_health_service_proto_rawDesc = "" +
 	"\n" +
 	"page_token\x18\x05 \x01(\tR\tpageToken\x12\x12\n" +
 	"\x04item\x18\x06 \x01(\tR\x04item\x129\n" +
-	"\border_by\x18\a \x01(\x0e2\x1e.accounthealth.v1.AccountOrderR\aorderBy\"\x80\x01\n" +
+	"\border_by\x18\a \x01(\x0e2\x1e.accounthealth.v1.AccountOrderR\aorderBy\x12?\n" +
+	"\tfreshness\x18\b \x03(\x0e2!.accounthealth.v1.FreshnessStatusR\tfreshness\"\x80\x01\n" +
 	"\x19ListAccountHealthResponse\x12;\n" +
 	"\baccounts\x18\x01 \x03(\v2\x1f.accounthealth.v1.AccountHealthR\baccounts\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x19\n" +
-	"\x17GetHealthSummaryRequest\"\xaf\x01\n" +
+	"\x17GetHealthSummaryRequest\"\xf4\x01\n" +
 	"\x18GetHealthSummaryResponse\x12\x14\n" +
 	"\x05total\x18\x01 \x01(\x03R\x05total\x127\n" +
 	"\bby_state\x18\x02 \x03(\v2\x1c.accounthealth.v1.StateCountR\abyState\x12D\n" +
-	"\rby_error_code\x18\x03 \x03(\v2 .accounthealth.v1.ErrorCodeCountR\vbyErrorCode\"W\n" +
+	"\rby_error_code\x18\x03 \x03(\v2 .accounthealth.v1.ErrorCodeCountR\vbyErrorCode\x12C\n" +
+	"\fby_freshness\x18\x04 \x03(\v2 .accounthealth.v1.FreshnessCountR\vbyFreshness\"a\n" +
+	"\x0eFreshnessCount\x129\n" +
+	"\x06status\x18\x01 \x01(\x0e2!.accounthealth.v1.FreshnessStatusR\x06status\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\x03R\x05count\"W\n" +
 	"\n" +
 	"StateCount\x123\n" +
 	"\x05state\x18\x01 \x01(\x0e2\x1d.accounthealth.v1.HealthStateR\x05state\x12\x14\n" +
@@ -2449,7 +2563,7 @@ const file_accounthealth_v1_account_health_service_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\"{\n" +
 	"\x19ListAccountEventsResponse\x126\n" +
 	"\x06events\x18\x01 \x03(\v2\x1e.accounthealth.v1.AccountEventR\x06events\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xe8\x02\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xa2\x03\n" +
 	"\x1bStreamDisconnectionsRequest\x12\x19\n" +
 	"\buser_ids\x18\x01 \x03(\tR\auserIds\x126\n" +
 	"\x05kinds\x18\x02 \x03(\x0e2 .accounthealth.v1.TransitionKindR\x05kinds\x12\x1f\n" +
@@ -2459,12 +2573,13 @@ const file_accounthealth_v1_account_health_service_proto_rawDesc = "" +
 	"\fresume_after\x18\x05 \x01(\tH\x00R\vresumeAfter\x122\n" +
 	"\x05since\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampH\x00R\x05since\x12\x14\n" +
 	"\x05items\x18\a \x03(\tR\x05items\x12.\n" +
-	"\x13include_item_events\x18\b \x01(\bR\x11includeItemEventsB\a\n" +
+	"\x13include_item_events\x18\b \x01(\bR\x11includeItemEvents\x128\n" +
+	"\x18include_freshness_events\x18\t \x01(\bR\x16includeFreshnessEventsB\a\n" +
 	"\x05start\"\xa4\x01\n" +
 	"\x1cStreamDisconnectionsResponse\x12<\n" +
 	"\x05event\x18\x01 \x01(\v2$.accounthealth.v1.DisconnectionEventH\x00R\x05event\x12;\n" +
 	"\theartbeat\x18\x02 \x01(\v2\x1b.accounthealth.v1.HeartbeatH\x00R\theartbeatB\t\n" +
-	"\amessage\"\x9d\x04\n" +
+	"\amessage\"\xd9\x05\n" +
 	"\x12DisconnectionEvent\x12\x16\n" +
 	"\x06cursor\x18\x01 \x01(\tR\x06cursor\x12\x1d\n" +
 	"\n" +
@@ -2481,7 +2596,10 @@ const file_accounthealth_v1_account_health_service_proto_rawDesc = "" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"occurredAt\x12?\n" +
 	"\bdelivery\x18\v \x01(\v2#.accounthealth.v1.DeliveryReferenceR\bdelivery\x12\x12\n" +
-	"\x04item\x18\f \x01(\tR\x04item\"N\n" +
+	"\x04item\x18\f \x01(\tR\x04item\x12?\n" +
+	"\tfreshness\x18\r \x01(\x0e2!.accounthealth.v1.FreshnessStatusR\tfreshness\x12P\n" +
+	"\x12previous_freshness\x18\x0e \x01(\x0e2!.accounthealth.v1.FreshnessStatusR\x11previousFreshness\x12'\n" +
+	"\x0ffailed_datasets\x18\x0f \x03(\tR\x0efailedDatasets\"N\n" +
 	"\x11DeliveryReference\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x03R\bsequence\x12\x1d\n" +
 	"\n" +
@@ -2626,7 +2744,7 @@ func file_accounthealth_v1_account_health_service_proto_rawDescGZIP() []byte {
 }
 
 var file_accounthealth_v1_account_health_service_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_accounthealth_v1_account_health_service_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_accounthealth_v1_account_health_service_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_accounthealth_v1_account_health_service_proto_goTypes = []any{
 	(AccountOrder)(0),                    // 0: accounthealth.v1.AccountOrder
 	(DeletionOutcome)(0),                 // 1: accounthealth.v1.DeletionOutcome
@@ -2636,126 +2754,133 @@ var file_accounthealth_v1_account_health_service_proto_goTypes = []any{
 	(*ListAccountHealthResponse)(nil),    // 5: accounthealth.v1.ListAccountHealthResponse
 	(*GetHealthSummaryRequest)(nil),      // 6: accounthealth.v1.GetHealthSummaryRequest
 	(*GetHealthSummaryResponse)(nil),     // 7: accounthealth.v1.GetHealthSummaryResponse
-	(*StateCount)(nil),                   // 8: accounthealth.v1.StateCount
-	(*ErrorCodeCount)(nil),               // 9: accounthealth.v1.ErrorCodeCount
-	(*ListAccountEventsRequest)(nil),     // 10: accounthealth.v1.ListAccountEventsRequest
-	(*ListAccountEventsResponse)(nil),    // 11: accounthealth.v1.ListAccountEventsResponse
-	(*StreamDisconnectionsRequest)(nil),  // 12: accounthealth.v1.StreamDisconnectionsRequest
-	(*StreamDisconnectionsResponse)(nil), // 13: accounthealth.v1.StreamDisconnectionsResponse
-	(*DisconnectionEvent)(nil),           // 14: accounthealth.v1.DisconnectionEvent
-	(*DeliveryReference)(nil),            // 15: accounthealth.v1.DeliveryReference
-	(*Heartbeat)(nil),                    // 16: accounthealth.v1.Heartbeat
-	(*DeleteFailedAccountRequest)(nil),   // 17: accounthealth.v1.DeleteFailedAccountRequest
-	(*DeleteFailedAccountResponse)(nil),  // 18: accounthealth.v1.DeleteFailedAccountResponse
-	(*PurgeFailedAccountsRequest)(nil),   // 19: accounthealth.v1.PurgeFailedAccountsRequest
-	(*PurgeFailedAccountsResponse)(nil),  // 20: accounthealth.v1.PurgeFailedAccountsResponse
-	(*PurgeResult)(nil),                  // 21: accounthealth.v1.PurgeResult
-	(*RefreshAccountHealthRequest)(nil),  // 22: accounthealth.v1.RefreshAccountHealthRequest
-	(*RefreshAccountHealthResponse)(nil), // 23: accounthealth.v1.RefreshAccountHealthResponse
-	(*GetReconnectLinkRequest)(nil),      // 24: accounthealth.v1.GetReconnectLinkRequest
-	(*GetReconnectLinkResponse)(nil),     // 25: accounthealth.v1.GetReconnectLinkResponse
-	(*ResendInviteRequest)(nil),          // 26: accounthealth.v1.ResendInviteRequest
-	(*ResendInviteResponse)(nil),         // 27: accounthealth.v1.ResendInviteResponse
-	(*SyncAccountsRequest)(nil),          // 28: accounthealth.v1.SyncAccountsRequest
-	(*SyncAccountsResponse)(nil),         // 29: accounthealth.v1.SyncAccountsResponse
-	(*CountTransitionsRequest)(nil),      // 30: accounthealth.v1.CountTransitionsRequest
-	(*CountTransitionsResponse)(nil),     // 31: accounthealth.v1.CountTransitionsResponse
-	(*TransitionCount)(nil),              // 32: accounthealth.v1.TransitionCount
-	(*GetItemHealthRequest)(nil),         // 33: accounthealth.v1.GetItemHealthRequest
-	(*GetItemHealthResponse)(nil),        // 34: accounthealth.v1.GetItemHealthResponse
-	(*ListItemHealthRequest)(nil),        // 35: accounthealth.v1.ListItemHealthRequest
-	(*ListItemHealthResponse)(nil),       // 36: accounthealth.v1.ListItemHealthResponse
-	nil,                                  // 37: accounthealth.v1.GetReconnectLinkResponse.LinkParametersEntry
-	(*AccountHealth)(nil),                // 38: accounthealth.v1.AccountHealth
-	(HealthState)(0),                     // 39: accounthealth.v1.HealthState
-	(*AccountEvent)(nil),                 // 40: accounthealth.v1.AccountEvent
-	(TransitionKind)(0),                  // 41: accounthealth.v1.TransitionKind
-	(*timestamppb.Timestamp)(nil),        // 42: google.protobuf.Timestamp
-	(*Remedy)(nil),                       // 43: accounthealth.v1.Remedy
-	(*durationpb.Duration)(nil),          // 44: google.protobuf.Duration
-	(ErrorReason)(0),                     // 45: accounthealth.v1.ErrorReason
-	(DeliveryOutcome)(0),                 // 46: accounthealth.v1.DeliveryOutcome
-	(*ItemHealth)(nil),                   // 47: accounthealth.v1.ItemHealth
-	(ItemStatus)(0),                      // 48: accounthealth.v1.ItemStatus
+	(*FreshnessCount)(nil),               // 8: accounthealth.v1.FreshnessCount
+	(*StateCount)(nil),                   // 9: accounthealth.v1.StateCount
+	(*ErrorCodeCount)(nil),               // 10: accounthealth.v1.ErrorCodeCount
+	(*ListAccountEventsRequest)(nil),     // 11: accounthealth.v1.ListAccountEventsRequest
+	(*ListAccountEventsResponse)(nil),    // 12: accounthealth.v1.ListAccountEventsResponse
+	(*StreamDisconnectionsRequest)(nil),  // 13: accounthealth.v1.StreamDisconnectionsRequest
+	(*StreamDisconnectionsResponse)(nil), // 14: accounthealth.v1.StreamDisconnectionsResponse
+	(*DisconnectionEvent)(nil),           // 15: accounthealth.v1.DisconnectionEvent
+	(*DeliveryReference)(nil),            // 16: accounthealth.v1.DeliveryReference
+	(*Heartbeat)(nil),                    // 17: accounthealth.v1.Heartbeat
+	(*DeleteFailedAccountRequest)(nil),   // 18: accounthealth.v1.DeleteFailedAccountRequest
+	(*DeleteFailedAccountResponse)(nil),  // 19: accounthealth.v1.DeleteFailedAccountResponse
+	(*PurgeFailedAccountsRequest)(nil),   // 20: accounthealth.v1.PurgeFailedAccountsRequest
+	(*PurgeFailedAccountsResponse)(nil),  // 21: accounthealth.v1.PurgeFailedAccountsResponse
+	(*PurgeResult)(nil),                  // 22: accounthealth.v1.PurgeResult
+	(*RefreshAccountHealthRequest)(nil),  // 23: accounthealth.v1.RefreshAccountHealthRequest
+	(*RefreshAccountHealthResponse)(nil), // 24: accounthealth.v1.RefreshAccountHealthResponse
+	(*GetReconnectLinkRequest)(nil),      // 25: accounthealth.v1.GetReconnectLinkRequest
+	(*GetReconnectLinkResponse)(nil),     // 26: accounthealth.v1.GetReconnectLinkResponse
+	(*ResendInviteRequest)(nil),          // 27: accounthealth.v1.ResendInviteRequest
+	(*ResendInviteResponse)(nil),         // 28: accounthealth.v1.ResendInviteResponse
+	(*SyncAccountsRequest)(nil),          // 29: accounthealth.v1.SyncAccountsRequest
+	(*SyncAccountsResponse)(nil),         // 30: accounthealth.v1.SyncAccountsResponse
+	(*CountTransitionsRequest)(nil),      // 31: accounthealth.v1.CountTransitionsRequest
+	(*CountTransitionsResponse)(nil),     // 32: accounthealth.v1.CountTransitionsResponse
+	(*TransitionCount)(nil),              // 33: accounthealth.v1.TransitionCount
+	(*GetItemHealthRequest)(nil),         // 34: accounthealth.v1.GetItemHealthRequest
+	(*GetItemHealthResponse)(nil),        // 35: accounthealth.v1.GetItemHealthResponse
+	(*ListItemHealthRequest)(nil),        // 36: accounthealth.v1.ListItemHealthRequest
+	(*ListItemHealthResponse)(nil),       // 37: accounthealth.v1.ListItemHealthResponse
+	nil,                                  // 38: accounthealth.v1.GetReconnectLinkResponse.LinkParametersEntry
+	(*AccountHealth)(nil),                // 39: accounthealth.v1.AccountHealth
+	(HealthState)(0),                     // 40: accounthealth.v1.HealthState
+	(FreshnessStatus)(0),                 // 41: accounthealth.v1.FreshnessStatus
+	(*AccountEvent)(nil),                 // 42: accounthealth.v1.AccountEvent
+	(TransitionKind)(0),                  // 43: accounthealth.v1.TransitionKind
+	(*timestamppb.Timestamp)(nil),        // 44: google.protobuf.Timestamp
+	(*Remedy)(nil),                       // 45: accounthealth.v1.Remedy
+	(*durationpb.Duration)(nil),          // 46: google.protobuf.Duration
+	(ErrorReason)(0),                     // 47: accounthealth.v1.ErrorReason
+	(DeliveryOutcome)(0),                 // 48: accounthealth.v1.DeliveryOutcome
+	(*ItemHealth)(nil),                   // 49: accounthealth.v1.ItemHealth
+	(ItemStatus)(0),                      // 50: accounthealth.v1.ItemStatus
 }
 var file_accounthealth_v1_account_health_service_proto_depIdxs = []int32{
-	38, // 0: accounthealth.v1.GetAccountHealthResponse.account_health:type_name -> accounthealth.v1.AccountHealth
-	39, // 1: accounthealth.v1.ListAccountHealthRequest.states:type_name -> accounthealth.v1.HealthState
+	39, // 0: accounthealth.v1.GetAccountHealthResponse.account_health:type_name -> accounthealth.v1.AccountHealth
+	40, // 1: accounthealth.v1.ListAccountHealthRequest.states:type_name -> accounthealth.v1.HealthState
 	0,  // 2: accounthealth.v1.ListAccountHealthRequest.order_by:type_name -> accounthealth.v1.AccountOrder
-	38, // 3: accounthealth.v1.ListAccountHealthResponse.accounts:type_name -> accounthealth.v1.AccountHealth
-	8,  // 4: accounthealth.v1.GetHealthSummaryResponse.by_state:type_name -> accounthealth.v1.StateCount
-	9,  // 5: accounthealth.v1.GetHealthSummaryResponse.by_error_code:type_name -> accounthealth.v1.ErrorCodeCount
-	39, // 6: accounthealth.v1.StateCount.state:type_name -> accounthealth.v1.HealthState
-	40, // 7: accounthealth.v1.ListAccountEventsResponse.events:type_name -> accounthealth.v1.AccountEvent
-	41, // 8: accounthealth.v1.StreamDisconnectionsRequest.kinds:type_name -> accounthealth.v1.TransitionKind
-	42, // 9: accounthealth.v1.StreamDisconnectionsRequest.since:type_name -> google.protobuf.Timestamp
-	14, // 10: accounthealth.v1.StreamDisconnectionsResponse.event:type_name -> accounthealth.v1.DisconnectionEvent
-	16, // 11: accounthealth.v1.StreamDisconnectionsResponse.heartbeat:type_name -> accounthealth.v1.Heartbeat
-	41, // 12: accounthealth.v1.DisconnectionEvent.kind:type_name -> accounthealth.v1.TransitionKind
-	39, // 13: accounthealth.v1.DisconnectionEvent.previous_state:type_name -> accounthealth.v1.HealthState
-	39, // 14: accounthealth.v1.DisconnectionEvent.state:type_name -> accounthealth.v1.HealthState
-	43, // 15: accounthealth.v1.DisconnectionEvent.remedy:type_name -> accounthealth.v1.Remedy
-	42, // 16: accounthealth.v1.DisconnectionEvent.occurred_at:type_name -> google.protobuf.Timestamp
-	15, // 17: accounthealth.v1.DisconnectionEvent.delivery:type_name -> accounthealth.v1.DeliveryReference
-	42, // 18: accounthealth.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
-	38, // 19: accounthealth.v1.DeleteFailedAccountResponse.account_health:type_name -> accounthealth.v1.AccountHealth
-	1,  // 20: accounthealth.v1.DeleteFailedAccountResponse.outcome:type_name -> accounthealth.v1.DeletionOutcome
-	44, // 21: accounthealth.v1.PurgeFailedAccountsRequest.older_than:type_name -> google.protobuf.Duration
-	21, // 22: accounthealth.v1.PurgeFailedAccountsResponse.result:type_name -> accounthealth.v1.PurgeResult
-	42, // 23: accounthealth.v1.PurgeResult.last_event_at:type_name -> google.protobuf.Timestamp
-	1,  // 24: accounthealth.v1.PurgeResult.outcome:type_name -> accounthealth.v1.DeletionOutcome
-	45, // 25: accounthealth.v1.PurgeResult.reason:type_name -> accounthealth.v1.ErrorReason
-	38, // 26: accounthealth.v1.RefreshAccountHealthResponse.account_health:type_name -> accounthealth.v1.AccountHealth
-	46, // 27: accounthealth.v1.RefreshAccountHealthResponse.outcome:type_name -> accounthealth.v1.DeliveryOutcome
-	42, // 28: accounthealth.v1.GetReconnectLinkResponse.user_token_expires_at:type_name -> google.protobuf.Timestamp
-	43, // 29: accounthealth.v1.GetReconnectLinkResponse.remedy:type_name -> accounthealth.v1.Remedy
-	37, // 30: accounthealth.v1.GetReconnectLinkResponse.link_parameters:type_name -> accounthealth.v1.GetReconnectLinkResponse.LinkParametersEntry
-	42, // 31: accounthealth.v1.ResendInviteResponse.invited_at:type_name -> google.protobuf.Timestamp
-	42, // 32: accounthealth.v1.ResendInviteResponse.next_resend_at:type_name -> google.protobuf.Timestamp
-	42, // 33: accounthealth.v1.SyncAccountsResponse.started_at:type_name -> google.protobuf.Timestamp
-	44, // 34: accounthealth.v1.SyncAccountsResponse.eta:type_name -> google.protobuf.Duration
-	42, // 35: accounthealth.v1.CountTransitionsRequest.start_time:type_name -> google.protobuf.Timestamp
-	42, // 36: accounthealth.v1.CountTransitionsRequest.end_time:type_name -> google.protobuf.Timestamp
-	44, // 37: accounthealth.v1.CountTransitionsRequest.bucket_width:type_name -> google.protobuf.Duration
-	32, // 38: accounthealth.v1.CountTransitionsResponse.counts:type_name -> accounthealth.v1.TransitionCount
-	42, // 39: accounthealth.v1.TransitionCount.start_time:type_name -> google.protobuf.Timestamp
-	41, // 40: accounthealth.v1.TransitionCount.kind:type_name -> accounthealth.v1.TransitionKind
-	47, // 41: accounthealth.v1.GetItemHealthResponse.item_health:type_name -> accounthealth.v1.ItemHealth
-	48, // 42: accounthealth.v1.ListItemHealthRequest.statuses:type_name -> accounthealth.v1.ItemStatus
-	47, // 43: accounthealth.v1.ListItemHealthResponse.items:type_name -> accounthealth.v1.ItemHealth
-	2,  // 44: accounthealth.v1.AccountHealthService.GetAccountHealth:input_type -> accounthealth.v1.GetAccountHealthRequest
-	4,  // 45: accounthealth.v1.AccountHealthService.ListAccountHealth:input_type -> accounthealth.v1.ListAccountHealthRequest
-	6,  // 46: accounthealth.v1.AccountHealthService.GetHealthSummary:input_type -> accounthealth.v1.GetHealthSummaryRequest
-	10, // 47: accounthealth.v1.AccountHealthService.ListAccountEvents:input_type -> accounthealth.v1.ListAccountEventsRequest
-	12, // 48: accounthealth.v1.AccountHealthService.StreamDisconnections:input_type -> accounthealth.v1.StreamDisconnectionsRequest
-	17, // 49: accounthealth.v1.AccountHealthService.DeleteFailedAccount:input_type -> accounthealth.v1.DeleteFailedAccountRequest
-	19, // 50: accounthealth.v1.AccountHealthService.PurgeFailedAccounts:input_type -> accounthealth.v1.PurgeFailedAccountsRequest
-	22, // 51: accounthealth.v1.AccountHealthService.RefreshAccountHealth:input_type -> accounthealth.v1.RefreshAccountHealthRequest
-	24, // 52: accounthealth.v1.AccountHealthService.GetReconnectLink:input_type -> accounthealth.v1.GetReconnectLinkRequest
-	26, // 53: accounthealth.v1.AccountHealthService.ResendInvite:input_type -> accounthealth.v1.ResendInviteRequest
-	28, // 54: accounthealth.v1.AccountHealthService.SyncAccounts:input_type -> accounthealth.v1.SyncAccountsRequest
-	30, // 55: accounthealth.v1.AccountHealthService.CountTransitions:input_type -> accounthealth.v1.CountTransitionsRequest
-	33, // 56: accounthealth.v1.AccountHealthService.GetItemHealth:input_type -> accounthealth.v1.GetItemHealthRequest
-	35, // 57: accounthealth.v1.AccountHealthService.ListItemHealth:input_type -> accounthealth.v1.ListItemHealthRequest
-	3,  // 58: accounthealth.v1.AccountHealthService.GetAccountHealth:output_type -> accounthealth.v1.GetAccountHealthResponse
-	5,  // 59: accounthealth.v1.AccountHealthService.ListAccountHealth:output_type -> accounthealth.v1.ListAccountHealthResponse
-	7,  // 60: accounthealth.v1.AccountHealthService.GetHealthSummary:output_type -> accounthealth.v1.GetHealthSummaryResponse
-	11, // 61: accounthealth.v1.AccountHealthService.ListAccountEvents:output_type -> accounthealth.v1.ListAccountEventsResponse
-	13, // 62: accounthealth.v1.AccountHealthService.StreamDisconnections:output_type -> accounthealth.v1.StreamDisconnectionsResponse
-	18, // 63: accounthealth.v1.AccountHealthService.DeleteFailedAccount:output_type -> accounthealth.v1.DeleteFailedAccountResponse
-	20, // 64: accounthealth.v1.AccountHealthService.PurgeFailedAccounts:output_type -> accounthealth.v1.PurgeFailedAccountsResponse
-	23, // 65: accounthealth.v1.AccountHealthService.RefreshAccountHealth:output_type -> accounthealth.v1.RefreshAccountHealthResponse
-	25, // 66: accounthealth.v1.AccountHealthService.GetReconnectLink:output_type -> accounthealth.v1.GetReconnectLinkResponse
-	27, // 67: accounthealth.v1.AccountHealthService.ResendInvite:output_type -> accounthealth.v1.ResendInviteResponse
-	29, // 68: accounthealth.v1.AccountHealthService.SyncAccounts:output_type -> accounthealth.v1.SyncAccountsResponse
-	31, // 69: accounthealth.v1.AccountHealthService.CountTransitions:output_type -> accounthealth.v1.CountTransitionsResponse
-	34, // 70: accounthealth.v1.AccountHealthService.GetItemHealth:output_type -> accounthealth.v1.GetItemHealthResponse
-	36, // 71: accounthealth.v1.AccountHealthService.ListItemHealth:output_type -> accounthealth.v1.ListItemHealthResponse
-	58, // [58:72] is the sub-list for method output_type
-	44, // [44:58] is the sub-list for method input_type
-	44, // [44:44] is the sub-list for extension type_name
-	44, // [44:44] is the sub-list for extension extendee
-	0,  // [0:44] is the sub-list for field type_name
+	41, // 3: accounthealth.v1.ListAccountHealthRequest.freshness:type_name -> accounthealth.v1.FreshnessStatus
+	39, // 4: accounthealth.v1.ListAccountHealthResponse.accounts:type_name -> accounthealth.v1.AccountHealth
+	9,  // 5: accounthealth.v1.GetHealthSummaryResponse.by_state:type_name -> accounthealth.v1.StateCount
+	10, // 6: accounthealth.v1.GetHealthSummaryResponse.by_error_code:type_name -> accounthealth.v1.ErrorCodeCount
+	8,  // 7: accounthealth.v1.GetHealthSummaryResponse.by_freshness:type_name -> accounthealth.v1.FreshnessCount
+	41, // 8: accounthealth.v1.FreshnessCount.status:type_name -> accounthealth.v1.FreshnessStatus
+	40, // 9: accounthealth.v1.StateCount.state:type_name -> accounthealth.v1.HealthState
+	42, // 10: accounthealth.v1.ListAccountEventsResponse.events:type_name -> accounthealth.v1.AccountEvent
+	43, // 11: accounthealth.v1.StreamDisconnectionsRequest.kinds:type_name -> accounthealth.v1.TransitionKind
+	44, // 12: accounthealth.v1.StreamDisconnectionsRequest.since:type_name -> google.protobuf.Timestamp
+	15, // 13: accounthealth.v1.StreamDisconnectionsResponse.event:type_name -> accounthealth.v1.DisconnectionEvent
+	17, // 14: accounthealth.v1.StreamDisconnectionsResponse.heartbeat:type_name -> accounthealth.v1.Heartbeat
+	43, // 15: accounthealth.v1.DisconnectionEvent.kind:type_name -> accounthealth.v1.TransitionKind
+	40, // 16: accounthealth.v1.DisconnectionEvent.previous_state:type_name -> accounthealth.v1.HealthState
+	40, // 17: accounthealth.v1.DisconnectionEvent.state:type_name -> accounthealth.v1.HealthState
+	45, // 18: accounthealth.v1.DisconnectionEvent.remedy:type_name -> accounthealth.v1.Remedy
+	44, // 19: accounthealth.v1.DisconnectionEvent.occurred_at:type_name -> google.protobuf.Timestamp
+	16, // 20: accounthealth.v1.DisconnectionEvent.delivery:type_name -> accounthealth.v1.DeliveryReference
+	41, // 21: accounthealth.v1.DisconnectionEvent.freshness:type_name -> accounthealth.v1.FreshnessStatus
+	41, // 22: accounthealth.v1.DisconnectionEvent.previous_freshness:type_name -> accounthealth.v1.FreshnessStatus
+	44, // 23: accounthealth.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
+	39, // 24: accounthealth.v1.DeleteFailedAccountResponse.account_health:type_name -> accounthealth.v1.AccountHealth
+	1,  // 25: accounthealth.v1.DeleteFailedAccountResponse.outcome:type_name -> accounthealth.v1.DeletionOutcome
+	46, // 26: accounthealth.v1.PurgeFailedAccountsRequest.older_than:type_name -> google.protobuf.Duration
+	22, // 27: accounthealth.v1.PurgeFailedAccountsResponse.result:type_name -> accounthealth.v1.PurgeResult
+	44, // 28: accounthealth.v1.PurgeResult.last_event_at:type_name -> google.protobuf.Timestamp
+	1,  // 29: accounthealth.v1.PurgeResult.outcome:type_name -> accounthealth.v1.DeletionOutcome
+	47, // 30: accounthealth.v1.PurgeResult.reason:type_name -> accounthealth.v1.ErrorReason
+	39, // 31: accounthealth.v1.RefreshAccountHealthResponse.account_health:type_name -> accounthealth.v1.AccountHealth
+	48, // 32: accounthealth.v1.RefreshAccountHealthResponse.outcome:type_name -> accounthealth.v1.DeliveryOutcome
+	44, // 33: accounthealth.v1.GetReconnectLinkResponse.user_token_expires_at:type_name -> google.protobuf.Timestamp
+	45, // 34: accounthealth.v1.GetReconnectLinkResponse.remedy:type_name -> accounthealth.v1.Remedy
+	38, // 35: accounthealth.v1.GetReconnectLinkResponse.link_parameters:type_name -> accounthealth.v1.GetReconnectLinkResponse.LinkParametersEntry
+	44, // 36: accounthealth.v1.ResendInviteResponse.invited_at:type_name -> google.protobuf.Timestamp
+	44, // 37: accounthealth.v1.ResendInviteResponse.next_resend_at:type_name -> google.protobuf.Timestamp
+	44, // 38: accounthealth.v1.SyncAccountsResponse.started_at:type_name -> google.protobuf.Timestamp
+	46, // 39: accounthealth.v1.SyncAccountsResponse.eta:type_name -> google.protobuf.Duration
+	44, // 40: accounthealth.v1.CountTransitionsRequest.start_time:type_name -> google.protobuf.Timestamp
+	44, // 41: accounthealth.v1.CountTransitionsRequest.end_time:type_name -> google.protobuf.Timestamp
+	46, // 42: accounthealth.v1.CountTransitionsRequest.bucket_width:type_name -> google.protobuf.Duration
+	33, // 43: accounthealth.v1.CountTransitionsResponse.counts:type_name -> accounthealth.v1.TransitionCount
+	44, // 44: accounthealth.v1.TransitionCount.start_time:type_name -> google.protobuf.Timestamp
+	43, // 45: accounthealth.v1.TransitionCount.kind:type_name -> accounthealth.v1.TransitionKind
+	49, // 46: accounthealth.v1.GetItemHealthResponse.item_health:type_name -> accounthealth.v1.ItemHealth
+	50, // 47: accounthealth.v1.ListItemHealthRequest.statuses:type_name -> accounthealth.v1.ItemStatus
+	49, // 48: accounthealth.v1.ListItemHealthResponse.items:type_name -> accounthealth.v1.ItemHealth
+	2,  // 49: accounthealth.v1.AccountHealthService.GetAccountHealth:input_type -> accounthealth.v1.GetAccountHealthRequest
+	4,  // 50: accounthealth.v1.AccountHealthService.ListAccountHealth:input_type -> accounthealth.v1.ListAccountHealthRequest
+	6,  // 51: accounthealth.v1.AccountHealthService.GetHealthSummary:input_type -> accounthealth.v1.GetHealthSummaryRequest
+	11, // 52: accounthealth.v1.AccountHealthService.ListAccountEvents:input_type -> accounthealth.v1.ListAccountEventsRequest
+	13, // 53: accounthealth.v1.AccountHealthService.StreamDisconnections:input_type -> accounthealth.v1.StreamDisconnectionsRequest
+	18, // 54: accounthealth.v1.AccountHealthService.DeleteFailedAccount:input_type -> accounthealth.v1.DeleteFailedAccountRequest
+	20, // 55: accounthealth.v1.AccountHealthService.PurgeFailedAccounts:input_type -> accounthealth.v1.PurgeFailedAccountsRequest
+	23, // 56: accounthealth.v1.AccountHealthService.RefreshAccountHealth:input_type -> accounthealth.v1.RefreshAccountHealthRequest
+	25, // 57: accounthealth.v1.AccountHealthService.GetReconnectLink:input_type -> accounthealth.v1.GetReconnectLinkRequest
+	27, // 58: accounthealth.v1.AccountHealthService.ResendInvite:input_type -> accounthealth.v1.ResendInviteRequest
+	29, // 59: accounthealth.v1.AccountHealthService.SyncAccounts:input_type -> accounthealth.v1.SyncAccountsRequest
+	31, // 60: accounthealth.v1.AccountHealthService.CountTransitions:input_type -> accounthealth.v1.CountTransitionsRequest
+	34, // 61: accounthealth.v1.AccountHealthService.GetItemHealth:input_type -> accounthealth.v1.GetItemHealthRequest
+	36, // 62: accounthealth.v1.AccountHealthService.ListItemHealth:input_type -> accounthealth.v1.ListItemHealthRequest
+	3,  // 63: accounthealth.v1.AccountHealthService.GetAccountHealth:output_type -> accounthealth.v1.GetAccountHealthResponse
+	5,  // 64: accounthealth.v1.AccountHealthService.ListAccountHealth:output_type -> accounthealth.v1.ListAccountHealthResponse
+	7,  // 65: accounthealth.v1.AccountHealthService.GetHealthSummary:output_type -> accounthealth.v1.GetHealthSummaryResponse
+	12, // 66: accounthealth.v1.AccountHealthService.ListAccountEvents:output_type -> accounthealth.v1.ListAccountEventsResponse
+	14, // 67: accounthealth.v1.AccountHealthService.StreamDisconnections:output_type -> accounthealth.v1.StreamDisconnectionsResponse
+	19, // 68: accounthealth.v1.AccountHealthService.DeleteFailedAccount:output_type -> accounthealth.v1.DeleteFailedAccountResponse
+	21, // 69: accounthealth.v1.AccountHealthService.PurgeFailedAccounts:output_type -> accounthealth.v1.PurgeFailedAccountsResponse
+	24, // 70: accounthealth.v1.AccountHealthService.RefreshAccountHealth:output_type -> accounthealth.v1.RefreshAccountHealthResponse
+	26, // 71: accounthealth.v1.AccountHealthService.GetReconnectLink:output_type -> accounthealth.v1.GetReconnectLinkResponse
+	28, // 72: accounthealth.v1.AccountHealthService.ResendInvite:output_type -> accounthealth.v1.ResendInviteResponse
+	30, // 73: accounthealth.v1.AccountHealthService.SyncAccounts:output_type -> accounthealth.v1.SyncAccountsResponse
+	32, // 74: accounthealth.v1.AccountHealthService.CountTransitions:output_type -> accounthealth.v1.CountTransitionsResponse
+	35, // 75: accounthealth.v1.AccountHealthService.GetItemHealth:output_type -> accounthealth.v1.GetItemHealthResponse
+	37, // 76: accounthealth.v1.AccountHealthService.ListItemHealth:output_type -> accounthealth.v1.ListItemHealthResponse
+	63, // [63:77] is the sub-list for method output_type
+	49, // [49:63] is the sub-list for method input_type
+	49, // [49:49] is the sub-list for extension type_name
+	49, // [49:49] is the sub-list for extension extendee
+	0,  // [0:49] is the sub-list for field type_name
 }
 
 func init() { file_accounthealth_v1_account_health_service_proto_init() }
@@ -2765,11 +2890,11 @@ func file_accounthealth_v1_account_health_service_proto_init() {
 	}
 	file_accounthealth_v1_errors_proto_init()
 	file_accounthealth_v1_health_proto_init()
-	file_accounthealth_v1_account_health_service_proto_msgTypes[10].OneofWrappers = []any{
+	file_accounthealth_v1_account_health_service_proto_msgTypes[11].OneofWrappers = []any{
 		(*StreamDisconnectionsRequest_ResumeAfter)(nil),
 		(*StreamDisconnectionsRequest_Since)(nil),
 	}
-	file_accounthealth_v1_account_health_service_proto_msgTypes[11].OneofWrappers = []any{
+	file_accounthealth_v1_account_health_service_proto_msgTypes[12].OneofWrappers = []any{
 		(*StreamDisconnectionsResponse_Event)(nil),
 		(*StreamDisconnectionsResponse_Heartbeat)(nil),
 	}
@@ -2779,7 +2904,7 @@ func file_accounthealth_v1_account_health_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_accounthealth_v1_account_health_service_proto_rawDesc), len(file_accounthealth_v1_account_health_service_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   36,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -167,6 +167,71 @@ func (RemedyAction) EnumDescriptor() ([]byte, []int) {
 	return file_accounthealth_v1_health_proto_rawDescGZIP(), []int{1}
 }
 
+// FreshnessStatus says whether a connected account's data still arrives.
+// It is a property of HEALTHY accounts, not a state: the user need not act
+// (the remedy says so), yet the data may be old.
+type FreshnessStatus int32
+
+const (
+	// Not HEALTHY: freshness does not apply.
+	FreshnessStatus_FRESHNESS_STATUS_UNSPECIFIED FreshnessStatus = 0
+	// Refresh on, no dataset failed to sync, scanned within the stale-after age.
+	FreshnessStatus_FRESHNESS_STATUS_FRESH FreshnessStatus = 1
+	// Not scanned for longer than the service's stale-after age (the
+	// --stale-after flag, 72 hours by default), and no scan since.
+	FreshnessStatus_FRESHNESS_STATUS_STALE FreshnessStatus = 2
+	// The provider's ongoing refresh of the account is disabled: no new data
+	// comes until it is enabled again.
+	FreshnessStatus_FRESHNESS_STATUS_REFRESH_DISABLED FreshnessStatus = 3
+	// Some datasets failed to sync (failed_datasets).
+	FreshnessStatus_FRESHNESS_STATUS_SYNC_FAILED FreshnessStatus = 4
+)
+
+// Enum value maps for FreshnessStatus.
+var (
+	FreshnessStatus_name = map[int32]string{
+		0: "FRESHNESS_STATUS_UNSPECIFIED",
+		1: "FRESHNESS_STATUS_FRESH",
+		2: "FRESHNESS_STATUS_STALE",
+		3: "FRESHNESS_STATUS_REFRESH_DISABLED",
+		4: "FRESHNESS_STATUS_SYNC_FAILED",
+	}
+	FreshnessStatus_value = map[string]int32{
+		"FRESHNESS_STATUS_UNSPECIFIED":      0,
+		"FRESHNESS_STATUS_FRESH":            1,
+		"FRESHNESS_STATUS_STALE":            2,
+		"FRESHNESS_STATUS_REFRESH_DISABLED": 3,
+		"FRESHNESS_STATUS_SYNC_FAILED":      4,
+	}
+)
+
+func (x FreshnessStatus) Enum() *FreshnessStatus {
+	p := new(FreshnessStatus)
+	*p = x
+	return p
+}
+
+func (x FreshnessStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (FreshnessStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_accounthealth_v1_health_proto_enumTypes[2].Descriptor()
+}
+
+func (FreshnessStatus) Type() protoreflect.EnumType {
+	return &file_accounthealth_v1_health_proto_enumTypes[2]
+}
+
+func (x FreshnessStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use FreshnessStatus.Descriptor instead.
+func (FreshnessStatus) EnumDescriptor() ([]byte, []int) {
+	return file_accounthealth_v1_health_proto_rawDescGZIP(), []int{2}
+}
+
 // ItemStatus is a payroll platform's health as this service derives it.
 type ItemStatus int32
 
@@ -215,11 +280,11 @@ func (x ItemStatus) String() string {
 }
 
 func (ItemStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_accounthealth_v1_health_proto_enumTypes[2].Descriptor()
+	return file_accounthealth_v1_health_proto_enumTypes[3].Descriptor()
 }
 
 func (ItemStatus) Type() protoreflect.EnumType {
-	return &file_accounthealth_v1_health_proto_enumTypes[2]
+	return &file_accounthealth_v1_health_proto_enumTypes[3]
 }
 
 func (x ItemStatus) Number() protoreflect.EnumNumber {
@@ -228,7 +293,7 @@ func (x ItemStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ItemStatus.Descriptor instead.
 func (ItemStatus) EnumDescriptor() ([]byte, []int) {
-	return file_accounthealth_v1_health_proto_rawDescGZIP(), []int{2}
+	return file_accounthealth_v1_health_proto_rawDescGZIP(), []int{3}
 }
 
 // TransitionKind classifies a health change that subscribers hear about.
@@ -253,33 +318,43 @@ const (
 	// provider or suspected from its accounts, began or ended.
 	TransitionKind_TRANSITION_KIND_ITEM_OUTAGE_BEGAN TransitionKind = 8
 	TransitionKind_TRANSITION_KIND_ITEM_OUTAGE_ENDED TransitionKind = 9
+	// A HEALTHY account's data stopped arriving (it went stale, its refresh
+	// was disabled or a dataset failed to sync), or its problem changed to
+	// another: freshness says which. Only to subscribers that ask.
+	TransitionKind_TRANSITION_KIND_FRESHNESS_LOST TransitionKind = 10
+	// A HEALTHY account's data is fresh again. Only to subscribers that ask.
+	TransitionKind_TRANSITION_KIND_FRESHNESS_RESTORED TransitionKind = 11
 )
 
 // Enum value maps for TransitionKind.
 var (
 	TransitionKind_name = map[int32]string{
-		0: "TRANSITION_KIND_UNSPECIFIED",
-		1: "TRANSITION_KIND_DISCONNECTED",
-		2: "TRANSITION_KIND_AUTH_FAILED",
-		3: "TRANSITION_KIND_DEGRADED",
-		4: "TRANSITION_KIND_REMOVED",
-		5: "TRANSITION_KIND_RECOVERED",
-		6: "TRANSITION_KIND_CORRECTED",
-		7: "TRANSITION_KIND_REMEDY_RESTORED",
-		8: "TRANSITION_KIND_ITEM_OUTAGE_BEGAN",
-		9: "TRANSITION_KIND_ITEM_OUTAGE_ENDED",
+		0:  "TRANSITION_KIND_UNSPECIFIED",
+		1:  "TRANSITION_KIND_DISCONNECTED",
+		2:  "TRANSITION_KIND_AUTH_FAILED",
+		3:  "TRANSITION_KIND_DEGRADED",
+		4:  "TRANSITION_KIND_REMOVED",
+		5:  "TRANSITION_KIND_RECOVERED",
+		6:  "TRANSITION_KIND_CORRECTED",
+		7:  "TRANSITION_KIND_REMEDY_RESTORED",
+		8:  "TRANSITION_KIND_ITEM_OUTAGE_BEGAN",
+		9:  "TRANSITION_KIND_ITEM_OUTAGE_ENDED",
+		10: "TRANSITION_KIND_FRESHNESS_LOST",
+		11: "TRANSITION_KIND_FRESHNESS_RESTORED",
 	}
 	TransitionKind_value = map[string]int32{
-		"TRANSITION_KIND_UNSPECIFIED":       0,
-		"TRANSITION_KIND_DISCONNECTED":      1,
-		"TRANSITION_KIND_AUTH_FAILED":       2,
-		"TRANSITION_KIND_DEGRADED":          3,
-		"TRANSITION_KIND_REMOVED":           4,
-		"TRANSITION_KIND_RECOVERED":         5,
-		"TRANSITION_KIND_CORRECTED":         6,
-		"TRANSITION_KIND_REMEDY_RESTORED":   7,
-		"TRANSITION_KIND_ITEM_OUTAGE_BEGAN": 8,
-		"TRANSITION_KIND_ITEM_OUTAGE_ENDED": 9,
+		"TRANSITION_KIND_UNSPECIFIED":        0,
+		"TRANSITION_KIND_DISCONNECTED":       1,
+		"TRANSITION_KIND_AUTH_FAILED":        2,
+		"TRANSITION_KIND_DEGRADED":           3,
+		"TRANSITION_KIND_REMOVED":            4,
+		"TRANSITION_KIND_RECOVERED":          5,
+		"TRANSITION_KIND_CORRECTED":          6,
+		"TRANSITION_KIND_REMEDY_RESTORED":    7,
+		"TRANSITION_KIND_ITEM_OUTAGE_BEGAN":  8,
+		"TRANSITION_KIND_ITEM_OUTAGE_ENDED":  9,
+		"TRANSITION_KIND_FRESHNESS_LOST":     10,
+		"TRANSITION_KIND_FRESHNESS_RESTORED": 11,
 	}
 )
 
@@ -294,11 +369,11 @@ func (x TransitionKind) String() string {
 }
 
 func (TransitionKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_accounthealth_v1_health_proto_enumTypes[3].Descriptor()
+	return file_accounthealth_v1_health_proto_enumTypes[4].Descriptor()
 }
 
 func (TransitionKind) Type() protoreflect.EnumType {
-	return &file_accounthealth_v1_health_proto_enumTypes[3]
+	return &file_accounthealth_v1_health_proto_enumTypes[4]
 }
 
 func (x TransitionKind) Number() protoreflect.EnumNumber {
@@ -307,7 +382,7 @@ func (x TransitionKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TransitionKind.Descriptor instead.
 func (TransitionKind) EnumDescriptor() ([]byte, []int) {
-	return file_accounthealth_v1_health_proto_rawDescGZIP(), []int{3}
+	return file_accounthealth_v1_health_proto_rawDescGZIP(), []int{4}
 }
 
 // DeliveryOutcome says what an accepted delivery did.
@@ -362,11 +437,11 @@ func (x DeliveryOutcome) String() string {
 }
 
 func (DeliveryOutcome) Descriptor() protoreflect.EnumDescriptor {
-	return file_accounthealth_v1_health_proto_enumTypes[4].Descriptor()
+	return file_accounthealth_v1_health_proto_enumTypes[5].Descriptor()
 }
 
 func (DeliveryOutcome) Type() protoreflect.EnumType {
-	return &file_accounthealth_v1_health_proto_enumTypes[4]
+	return &file_accounthealth_v1_health_proto_enumTypes[5]
 }
 
 func (x DeliveryOutcome) Number() protoreflect.EnumNumber {
@@ -375,7 +450,7 @@ func (x DeliveryOutcome) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use DeliveryOutcome.Descriptor instead.
 func (DeliveryOutcome) EnumDescriptor() ([]byte, []int) {
-	return file_accounthealth_v1_health_proto_rawDescGZIP(), []int{4}
+	return file_accounthealth_v1_health_proto_rawDescGZIP(), []int{5}
 }
 
 // Remedy says what to do about an account, in words and as Link parameters.
@@ -532,7 +607,10 @@ type AccountHealth struct {
 	ConfirmedAt *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=confirmed_at,json=confirmedAt,proto3" json:"confirmed_at,omitempty"`
 	// The payroll platform the account is on (the account object's item);
 	// empty until an account object named one.
-	Item          string `protobuf:"bytes,16,opt,name=item,proto3" json:"item,omitempty"`
+	Item string `protobuf:"bytes,16,opt,name=item,proto3" json:"item,omitempty"`
+	// Whether a HEALTHY account's data still arrives; unset for accounts in
+	// any other state (their state tells why no data comes).
+	Freshness     *Freshness `protobuf:"bytes,17,opt,name=freshness,proto3" json:"freshness,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -679,6 +757,119 @@ func (x *AccountHealth) GetItem() string {
 	return ""
 }
 
+func (x *AccountHealth) GetFreshness() *Freshness {
+	if x != nil {
+		return x.Freshness
+	}
+	return nil
+}
+
+// Freshness is a HEALTHY account's data freshness. When several problems
+// hold at once, status names the first of refresh disabled, sync failed,
+// stale; failed_datasets lists failed datasets whatever the status.
+type Freshness struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Status FreshnessStatus        `protobuf:"varint,1,opt,name=status,proto3,enum=accounthealth.v1.FreshnessStatus" json:"status,omitempty"`
+	// When the status began: for STALE, when the data passed the stale-after
+	// age, not when the service noticed.
+	Since *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=since,proto3" json:"since,omitempty"`
+	// The datasets whose last sync failed (e.g. "paystubs"), sorted. A
+	// dataset stays failed until the provider reports it synced.
+	FailedDatasets []string `protobuf:"bytes,3,rep,name=failed_datasets,json=failedDatasets,proto3" json:"failed_datasets,omitempty"`
+	// The provider's last scan of the account (the object's scanned_at);
+	// unset when no object told it.
+	ScannedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=scanned_at,json=scannedAt,proto3" json:"scanned_at,omitempty"`
+	// What the data's age is measured from: the last scan, or when the
+	// account became HEALTHY if later; unset while STALE.
+	FreshAsOf *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=fresh_as_of,json=freshAsOf,proto3" json:"fresh_as_of,omitempty"`
+	// The provider's ongoing refresh is disabled (also when status names
+	// another problem first).
+	RefreshDisabled bool `protobuf:"varint,6,opt,name=refresh_disabled,json=refreshDisabled,proto3" json:"refresh_disabled,omitempty"`
+	// A sentence for people, e.g. "Data is not refreshing: ...".
+	Message       string `protobuf:"bytes,7,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Freshness) Reset() {
+	*x = Freshness{}
+	mi := &file_accounthealth_v1_health_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Freshness) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Freshness) ProtoMessage() {}
+
+func (x *Freshness) ProtoReflect() protoreflect.Message {
+	mi := &file_accounthealth_v1_health_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Freshness.ProtoReflect.Descriptor instead.
+func (*Freshness) Descriptor() ([]byte, []int) {
+	return file_accounthealth_v1_health_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Freshness) GetStatus() FreshnessStatus {
+	if x != nil {
+		return x.Status
+	}
+	return FreshnessStatus_FRESHNESS_STATUS_UNSPECIFIED
+}
+
+func (x *Freshness) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *Freshness) GetFailedDatasets() []string {
+	if x != nil {
+		return x.FailedDatasets
+	}
+	return nil
+}
+
+func (x *Freshness) GetScannedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ScannedAt
+	}
+	return nil
+}
+
+func (x *Freshness) GetFreshAsOf() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FreshAsOf
+	}
+	return nil
+}
+
+func (x *Freshness) GetRefreshDisabled() bool {
+	if x != nil {
+		return x.RefreshDisabled
+	}
+	return false
+}
+
+func (x *Freshness) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 // ItemReport is the newest items.updated the provider sent for an item.
 type ItemReport struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -695,7 +886,7 @@ type ItemReport struct {
 
 func (x *ItemReport) Reset() {
 	*x = ItemReport{}
-	mi := &file_accounthealth_v1_health_proto_msgTypes[3]
+	mi := &file_accounthealth_v1_health_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -707,7 +898,7 @@ func (x *ItemReport) String() string {
 func (*ItemReport) ProtoMessage() {}
 
 func (x *ItemReport) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_health_proto_msgTypes[3]
+	mi := &file_accounthealth_v1_health_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -720,7 +911,7 @@ func (x *ItemReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ItemReport.ProtoReflect.Descriptor instead.
 func (*ItemReport) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_health_proto_rawDescGZIP(), []int{3}
+	return file_accounthealth_v1_health_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ItemReport) GetStatus() string {
@@ -777,7 +968,7 @@ type ItemHealth struct {
 
 func (x *ItemHealth) Reset() {
 	*x = ItemHealth{}
-	mi := &file_accounthealth_v1_health_proto_msgTypes[4]
+	mi := &file_accounthealth_v1_health_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -789,7 +980,7 @@ func (x *ItemHealth) String() string {
 func (*ItemHealth) ProtoMessage() {}
 
 func (x *ItemHealth) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_health_proto_msgTypes[4]
+	mi := &file_accounthealth_v1_health_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -802,7 +993,7 @@ func (x *ItemHealth) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ItemHealth.ProtoReflect.Descriptor instead.
 func (*ItemHealth) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_health_proto_rawDescGZIP(), []int{4}
+	return file_accounthealth_v1_health_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ItemHealth) GetItem() string {
@@ -872,7 +1063,7 @@ type ItemStateCount struct {
 
 func (x *ItemStateCount) Reset() {
 	*x = ItemStateCount{}
-	mi := &file_accounthealth_v1_health_proto_msgTypes[5]
+	mi := &file_accounthealth_v1_health_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -884,7 +1075,7 @@ func (x *ItemStateCount) String() string {
 func (*ItemStateCount) ProtoMessage() {}
 
 func (x *ItemStateCount) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_health_proto_msgTypes[5]
+	mi := &file_accounthealth_v1_health_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -897,7 +1088,7 @@ func (x *ItemStateCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ItemStateCount.ProtoReflect.Descriptor instead.
 func (*ItemStateCount) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_health_proto_rawDescGZIP(), []int{5}
+	return file_accounthealth_v1_health_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ItemStateCount) GetState() HealthState {
@@ -924,13 +1115,18 @@ type HealthTransition struct {
 	ErrorMessage  string                 `protobuf:"bytes,5,opt,name=error_message,json=errorMessage,proto3" json:"error_message,omitempty"`
 	Remedy        *Remedy                `protobuf:"bytes,6,opt,name=remedy,proto3" json:"remedy,omitempty"`
 	OccurredAt    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=occurred_at,json=occurredAt,proto3" json:"occurred_at,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// The account's data freshness after the change, and before it for
+	// freshness events; unspecified outside HEALTHY.
+	Freshness         FreshnessStatus `protobuf:"varint,8,opt,name=freshness,proto3,enum=accounthealth.v1.FreshnessStatus" json:"freshness,omitempty"`
+	PreviousFreshness FreshnessStatus `protobuf:"varint,9,opt,name=previous_freshness,json=previousFreshness,proto3,enum=accounthealth.v1.FreshnessStatus" json:"previous_freshness,omitempty"`
+	FailedDatasets    []string        `protobuf:"bytes,10,rep,name=failed_datasets,json=failedDatasets,proto3" json:"failed_datasets,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *HealthTransition) Reset() {
 	*x = HealthTransition{}
-	mi := &file_accounthealth_v1_health_proto_msgTypes[6]
+	mi := &file_accounthealth_v1_health_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -942,7 +1138,7 @@ func (x *HealthTransition) String() string {
 func (*HealthTransition) ProtoMessage() {}
 
 func (x *HealthTransition) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_health_proto_msgTypes[6]
+	mi := &file_accounthealth_v1_health_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -955,7 +1151,7 @@ func (x *HealthTransition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthTransition.ProtoReflect.Descriptor instead.
 func (*HealthTransition) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_health_proto_rawDescGZIP(), []int{6}
+	return file_accounthealth_v1_health_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *HealthTransition) GetKind() TransitionKind {
@@ -1007,6 +1203,27 @@ func (x *HealthTransition) GetOccurredAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *HealthTransition) GetFreshness() FreshnessStatus {
+	if x != nil {
+		return x.Freshness
+	}
+	return FreshnessStatus_FRESHNESS_STATUS_UNSPECIFIED
+}
+
+func (x *HealthTransition) GetPreviousFreshness() FreshnessStatus {
+	if x != nil {
+		return x.PreviousFreshness
+	}
+	return FreshnessStatus_FRESHNESS_STATUS_UNSPECIFIED
+}
+
+func (x *HealthTransition) GetFailedDatasets() []string {
+	if x != nil {
+		return x.FailedDatasets
+	}
+	return nil
+}
+
 // AccountEvent is one entry of an account's timeline.
 type AccountEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1035,7 +1252,7 @@ type AccountEvent struct {
 
 func (x *AccountEvent) Reset() {
 	*x = AccountEvent{}
-	mi := &file_accounthealth_v1_health_proto_msgTypes[7]
+	mi := &file_accounthealth_v1_health_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1047,7 +1264,7 @@ func (x *AccountEvent) String() string {
 func (*AccountEvent) ProtoMessage() {}
 
 func (x *AccountEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_accounthealth_v1_health_proto_msgTypes[7]
+	mi := &file_accounthealth_v1_health_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1060,7 +1277,7 @@ func (x *AccountEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccountEvent.ProtoReflect.Descriptor instead.
 func (*AccountEvent) Descriptor() ([]byte, []int) {
-	return file_accounthealth_v1_health_proto_rawDescGZIP(), []int{7}
+	return file_accounthealth_v1_health_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *AccountEvent) GetSequence() int64 {
@@ -1145,7 +1362,7 @@ const file_accounthealth_v1_health_proto_rawDesc = "" +
 	"\x0eLinkParameters\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1d\n" +
 	"\n" +
-	"account_id\x18\x02 \x01(\tR\taccountId\"\xea\x05\n" +
+	"account_id\x18\x02 \x01(\tR\taccountId\"\xa5\x06\n" +
 	"\rAccountHealth\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\x12\x17\n" +
@@ -1166,7 +1383,17 @@ const file_accounthealth_v1_health_proto_rawDesc = "" +
 	"\rlast_snapshot\x18\r \x01(\v2\x17.google.protobuf.StructR\flastSnapshot\x12D\n" +
 	"\x10last_snapshot_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\x0elastSnapshotAt\x12=\n" +
 	"\fconfirmed_at\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\vconfirmedAt\x12\x12\n" +
-	"\x04item\x18\x10 \x01(\tR\x04item\"\x8f\x01\n" +
+	"\x04item\x18\x10 \x01(\tR\x04item\x129\n" +
+	"\tfreshness\x18\x11 \x01(\v2\x1b.accounthealth.v1.FreshnessR\tfreshness\"\xdd\x02\n" +
+	"\tFreshness\x129\n" +
+	"\x06status\x18\x01 \x01(\x0e2!.accounthealth.v1.FreshnessStatusR\x06status\x120\n" +
+	"\x05since\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12'\n" +
+	"\x0ffailed_datasets\x18\x03 \x03(\tR\x0efailedDatasets\x129\n" +
+	"\n" +
+	"scanned_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tscannedAt\x12:\n" +
+	"\vfresh_as_of\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tfreshAsOf\x12)\n" +
+	"\x10refresh_disabled\x18\x06 \x01(\bR\x0frefreshDisabled\x12\x18\n" +
+	"\amessage\x18\a \x01(\tR\amessage\"\x8f\x01\n" +
 	"\n" +
 	"ItemReport\x12\x16\n" +
 	"\x06status\x18\x01 \x01(\tR\x06status\x12\x12\n" +
@@ -1186,7 +1413,7 @@ const file_accounthealth_v1_health_proto_rawDesc = "" +
 	"\breported\x18\b \x01(\v2\x1c.accounthealth.v1.ItemReportR\breported\"[\n" +
 	"\x0eItemStateCount\x123\n" +
 	"\x05state\x18\x01 \x01(\x0e2\x1d.accounthealth.v1.HealthStateR\x05state\x12\x14\n" +
-	"\x05count\x18\x02 \x01(\x03R\x05count\"\xf6\x02\n" +
+	"\x05count\x18\x02 \x01(\x03R\x05count\"\xb2\x04\n" +
 	"\x10HealthTransition\x124\n" +
 	"\x04kind\x18\x01 \x01(\x0e2 .accounthealth.v1.TransitionKindR\x04kind\x12D\n" +
 	"\x0eprevious_state\x18\x02 \x01(\x0e2\x1d.accounthealth.v1.HealthStateR\rpreviousState\x123\n" +
@@ -1196,7 +1423,11 @@ const file_accounthealth_v1_health_proto_rawDesc = "" +
 	"\rerror_message\x18\x05 \x01(\tR\ferrorMessage\x120\n" +
 	"\x06remedy\x18\x06 \x01(\v2\x18.accounthealth.v1.RemedyR\x06remedy\x12;\n" +
 	"\voccurred_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"occurredAt\"\xb9\x03\n" +
+	"occurredAt\x12?\n" +
+	"\tfreshness\x18\b \x01(\x0e2!.accounthealth.v1.FreshnessStatusR\tfreshness\x12P\n" +
+	"\x12previous_freshness\x18\t \x01(\x0e2!.accounthealth.v1.FreshnessStatusR\x11previousFreshness\x12'\n" +
+	"\x0ffailed_datasets\x18\n" +
+	" \x03(\tR\x0efailedDatasets\"\xb9\x03\n" +
 	"\fAccountEvent\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x03R\bsequence\x12\x16\n" +
 	"\x06source\x18\x02 \x01(\tR\x06source\x12\x1d\n" +
@@ -1230,14 +1461,20 @@ const file_accounthealth_v1_health_proto_rawDesc = "" +
 	"\x19REMEDY_ACTION_RETRY_LOGIN\x10\x05\x12\x1b\n" +
 	"\x17REMEDY_ACTION_RETRY_MFA\x10\x06\x12*\n" +
 	"&REMEDY_ACTION_CONTACT_PAYROLL_PROVIDER\x10\a\x12%\n" +
-	"!REMEDY_ACTION_CONNECT_NEW_ACCOUNT\x10\b*\x94\x01\n" +
+	"!REMEDY_ACTION_CONNECT_NEW_ACCOUNT\x10\b*\xb4\x01\n" +
+	"\x0fFreshnessStatus\x12 \n" +
+	"\x1cFRESHNESS_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16FRESHNESS_STATUS_FRESH\x10\x01\x12\x1a\n" +
+	"\x16FRESHNESS_STATUS_STALE\x10\x02\x12%\n" +
+	"!FRESHNESS_STATUS_REFRESH_DISABLED\x10\x03\x12 \n" +
+	"\x1cFRESHNESS_STATUS_SYNC_FAILED\x10\x04*\x94\x01\n" +
 	"\n" +
 	"ItemStatus\x12\x1b\n" +
 	"\x17ITEM_STATUS_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13ITEM_STATUS_HEALTHY\x10\x01\x12\x16\n" +
 	"\x12ITEM_STATUS_ISSUES\x10\x02\x12 \n" +
 	"\x1cITEM_STATUS_SUSPECTED_OUTAGE\x10\x03\x12\x16\n" +
-	"\x12ITEM_STATUS_OUTAGE\x10\x04*\xe0\x02\n" +
+	"\x12ITEM_STATUS_OUTAGE\x10\x04*\xac\x03\n" +
 	"\x0eTransitionKind\x12\x1f\n" +
 	"\x1bTRANSITION_KIND_UNSPECIFIED\x10\x00\x12 \n" +
 	"\x1cTRANSITION_KIND_DISCONNECTED\x10\x01\x12\x1f\n" +
@@ -1248,7 +1485,10 @@ const file_accounthealth_v1_health_proto_rawDesc = "" +
 	"\x19TRANSITION_KIND_CORRECTED\x10\x06\x12#\n" +
 	"\x1fTRANSITION_KIND_REMEDY_RESTORED\x10\a\x12%\n" +
 	"!TRANSITION_KIND_ITEM_OUTAGE_BEGAN\x10\b\x12%\n" +
-	"!TRANSITION_KIND_ITEM_OUTAGE_ENDED\x10\t*\xfb\x01\n" +
+	"!TRANSITION_KIND_ITEM_OUTAGE_ENDED\x10\t\x12\"\n" +
+	"\x1eTRANSITION_KIND_FRESHNESS_LOST\x10\n" +
+	"\x12&\n" +
+	"\"TRANSITION_KIND_FRESHNESS_RESTORED\x10\v*\xfb\x01\n" +
 	"\x0fDeliveryOutcome\x12 \n" +
 	"\x1cDELIVERY_OUTCOME_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18DELIVERY_OUTCOME_APPLIED\x10\x01\x12\x1a\n" +
@@ -1271,55 +1511,64 @@ func file_accounthealth_v1_health_proto_rawDescGZIP() []byte {
 	return file_accounthealth_v1_health_proto_rawDescData
 }
 
-var file_accounthealth_v1_health_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_accounthealth_v1_health_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_accounthealth_v1_health_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_accounthealth_v1_health_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_accounthealth_v1_health_proto_goTypes = []any{
 	(HealthState)(0),              // 0: accounthealth.v1.HealthState
 	(RemedyAction)(0),             // 1: accounthealth.v1.RemedyAction
-	(ItemStatus)(0),               // 2: accounthealth.v1.ItemStatus
-	(TransitionKind)(0),           // 3: accounthealth.v1.TransitionKind
-	(DeliveryOutcome)(0),          // 4: accounthealth.v1.DeliveryOutcome
-	(*Remedy)(nil),                // 5: accounthealth.v1.Remedy
-	(*LinkParameters)(nil),        // 6: accounthealth.v1.LinkParameters
-	(*AccountHealth)(nil),         // 7: accounthealth.v1.AccountHealth
-	(*ItemReport)(nil),            // 8: accounthealth.v1.ItemReport
-	(*ItemHealth)(nil),            // 9: accounthealth.v1.ItemHealth
-	(*ItemStateCount)(nil),        // 10: accounthealth.v1.ItemStateCount
-	(*HealthTransition)(nil),      // 11: accounthealth.v1.HealthTransition
-	(*AccountEvent)(nil),          // 12: accounthealth.v1.AccountEvent
-	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),       // 14: google.protobuf.Struct
+	(FreshnessStatus)(0),          // 2: accounthealth.v1.FreshnessStatus
+	(ItemStatus)(0),               // 3: accounthealth.v1.ItemStatus
+	(TransitionKind)(0),           // 4: accounthealth.v1.TransitionKind
+	(DeliveryOutcome)(0),          // 5: accounthealth.v1.DeliveryOutcome
+	(*Remedy)(nil),                // 6: accounthealth.v1.Remedy
+	(*LinkParameters)(nil),        // 7: accounthealth.v1.LinkParameters
+	(*AccountHealth)(nil),         // 8: accounthealth.v1.AccountHealth
+	(*Freshness)(nil),             // 9: accounthealth.v1.Freshness
+	(*ItemReport)(nil),            // 10: accounthealth.v1.ItemReport
+	(*ItemHealth)(nil),            // 11: accounthealth.v1.ItemHealth
+	(*ItemStateCount)(nil),        // 12: accounthealth.v1.ItemStateCount
+	(*HealthTransition)(nil),      // 13: accounthealth.v1.HealthTransition
+	(*AccountEvent)(nil),          // 14: accounthealth.v1.AccountEvent
+	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),       // 16: google.protobuf.Struct
 }
 var file_accounthealth_v1_health_proto_depIdxs = []int32{
 	1,  // 0: accounthealth.v1.Remedy.action:type_name -> accounthealth.v1.RemedyAction
-	6,  // 1: accounthealth.v1.Remedy.link:type_name -> accounthealth.v1.LinkParameters
+	7,  // 1: accounthealth.v1.Remedy.link:type_name -> accounthealth.v1.LinkParameters
 	0,  // 2: accounthealth.v1.AccountHealth.state:type_name -> accounthealth.v1.HealthState
-	5,  // 3: accounthealth.v1.AccountHealth.remedy:type_name -> accounthealth.v1.Remedy
-	13, // 4: accounthealth.v1.AccountHealth.state_since:type_name -> google.protobuf.Timestamp
-	13, // 5: accounthealth.v1.AccountHealth.last_event_at:type_name -> google.protobuf.Timestamp
-	14, // 6: accounthealth.v1.AccountHealth.last_snapshot:type_name -> google.protobuf.Struct
-	13, // 7: accounthealth.v1.AccountHealth.last_snapshot_at:type_name -> google.protobuf.Timestamp
-	13, // 8: accounthealth.v1.AccountHealth.confirmed_at:type_name -> google.protobuf.Timestamp
-	13, // 9: accounthealth.v1.ItemReport.received_at:type_name -> google.protobuf.Timestamp
-	2,  // 10: accounthealth.v1.ItemHealth.status:type_name -> accounthealth.v1.ItemStatus
-	13, // 11: accounthealth.v1.ItemHealth.status_since:type_name -> google.protobuf.Timestamp
-	10, // 12: accounthealth.v1.ItemHealth.by_state:type_name -> accounthealth.v1.ItemStateCount
-	8,  // 13: accounthealth.v1.ItemHealth.reported:type_name -> accounthealth.v1.ItemReport
-	0,  // 14: accounthealth.v1.ItemStateCount.state:type_name -> accounthealth.v1.HealthState
-	3,  // 15: accounthealth.v1.HealthTransition.kind:type_name -> accounthealth.v1.TransitionKind
-	0,  // 16: accounthealth.v1.HealthTransition.previous_state:type_name -> accounthealth.v1.HealthState
-	0,  // 17: accounthealth.v1.HealthTransition.state:type_name -> accounthealth.v1.HealthState
-	5,  // 18: accounthealth.v1.HealthTransition.remedy:type_name -> accounthealth.v1.Remedy
-	13, // 19: accounthealth.v1.HealthTransition.occurred_at:type_name -> google.protobuf.Timestamp
-	13, // 20: accounthealth.v1.AccountEvent.received_at:type_name -> google.protobuf.Timestamp
-	4,  // 21: accounthealth.v1.AccountEvent.outcome:type_name -> accounthealth.v1.DeliveryOutcome
-	11, // 22: accounthealth.v1.AccountEvent.transition:type_name -> accounthealth.v1.HealthTransition
-	14, // 23: accounthealth.v1.AccountEvent.payload:type_name -> google.protobuf.Struct
-	24, // [24:24] is the sub-list for method output_type
-	24, // [24:24] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	6,  // 3: accounthealth.v1.AccountHealth.remedy:type_name -> accounthealth.v1.Remedy
+	15, // 4: accounthealth.v1.AccountHealth.state_since:type_name -> google.protobuf.Timestamp
+	15, // 5: accounthealth.v1.AccountHealth.last_event_at:type_name -> google.protobuf.Timestamp
+	16, // 6: accounthealth.v1.AccountHealth.last_snapshot:type_name -> google.protobuf.Struct
+	15, // 7: accounthealth.v1.AccountHealth.last_snapshot_at:type_name -> google.protobuf.Timestamp
+	15, // 8: accounthealth.v1.AccountHealth.confirmed_at:type_name -> google.protobuf.Timestamp
+	9,  // 9: accounthealth.v1.AccountHealth.freshness:type_name -> accounthealth.v1.Freshness
+	2,  // 10: accounthealth.v1.Freshness.status:type_name -> accounthealth.v1.FreshnessStatus
+	15, // 11: accounthealth.v1.Freshness.since:type_name -> google.protobuf.Timestamp
+	15, // 12: accounthealth.v1.Freshness.scanned_at:type_name -> google.protobuf.Timestamp
+	15, // 13: accounthealth.v1.Freshness.fresh_as_of:type_name -> google.protobuf.Timestamp
+	15, // 14: accounthealth.v1.ItemReport.received_at:type_name -> google.protobuf.Timestamp
+	3,  // 15: accounthealth.v1.ItemHealth.status:type_name -> accounthealth.v1.ItemStatus
+	15, // 16: accounthealth.v1.ItemHealth.status_since:type_name -> google.protobuf.Timestamp
+	12, // 17: accounthealth.v1.ItemHealth.by_state:type_name -> accounthealth.v1.ItemStateCount
+	10, // 18: accounthealth.v1.ItemHealth.reported:type_name -> accounthealth.v1.ItemReport
+	0,  // 19: accounthealth.v1.ItemStateCount.state:type_name -> accounthealth.v1.HealthState
+	4,  // 20: accounthealth.v1.HealthTransition.kind:type_name -> accounthealth.v1.TransitionKind
+	0,  // 21: accounthealth.v1.HealthTransition.previous_state:type_name -> accounthealth.v1.HealthState
+	0,  // 22: accounthealth.v1.HealthTransition.state:type_name -> accounthealth.v1.HealthState
+	6,  // 23: accounthealth.v1.HealthTransition.remedy:type_name -> accounthealth.v1.Remedy
+	15, // 24: accounthealth.v1.HealthTransition.occurred_at:type_name -> google.protobuf.Timestamp
+	2,  // 25: accounthealth.v1.HealthTransition.freshness:type_name -> accounthealth.v1.FreshnessStatus
+	2,  // 26: accounthealth.v1.HealthTransition.previous_freshness:type_name -> accounthealth.v1.FreshnessStatus
+	15, // 27: accounthealth.v1.AccountEvent.received_at:type_name -> google.protobuf.Timestamp
+	5,  // 28: accounthealth.v1.AccountEvent.outcome:type_name -> accounthealth.v1.DeliveryOutcome
+	13, // 29: accounthealth.v1.AccountEvent.transition:type_name -> accounthealth.v1.HealthTransition
+	16, // 30: accounthealth.v1.AccountEvent.payload:type_name -> google.protobuf.Struct
+	31, // [31:31] is the sub-list for method output_type
+	31, // [31:31] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_accounthealth_v1_health_proto_init() }
@@ -1332,8 +1581,8 @@ func file_accounthealth_v1_health_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_accounthealth_v1_health_proto_rawDesc), len(file_accounthealth_v1_health_proto_rawDesc)),
-			NumEnums:      5,
-			NumMessages:   8,
+			NumEnums:      6,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
