@@ -101,6 +101,8 @@ func serveFlags(fs *flag.FlagSet, cfg *service.Config) serveOptions {
 	fs.BoolVar(&cfg.Pprof, "pprof", false, "serve Go's runtime profiles under /debug/pprof/ on the internal REST listener, authenticated like the API (for profiling)")
 	fs.DurationVar(&cfg.Retention, "retention", cfg.Retention, "how long delivery bodies are kept, e.g. 2160h for 90 days; records, transitions and API actions are kept for ever (0: keep everything)")
 	fs.DurationVar(&cfg.RemovedRetention, "removed-retention", cfg.RemovedRetention, "how long a removed account's delivery bodies and account object are kept after its removal (0: for ever)")
+	fs.DurationVar(&cfg.StaleAfter, "stale-after", cfg.StaleAfter, "a HEALTHY account the provider has not scanned for longer has stale data (freshness STALE)")
+	fs.DurationVar(&cfg.StaleSweepInterval, "stale-sweep-interval", cfg.StaleSweepInterval, "how often accounts whose data passed --stale-after are looked for")
 	providerFlags(fs, cfg)
 	natsFlags(fs, cfg)
 	o.publicURL = fs.String("webhook-public-url", "", publicURLUsage+"; checked at start when a provider key is set")

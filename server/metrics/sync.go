@@ -16,6 +16,7 @@ type syncMetrics struct {
 	backfillWaiting  prometheus.Gauge
 	reconcileFetched *prometheus.CounterVec
 	reconcileLag     prometheus.Gauge
+	judgedStale      prometheus.Counter
 }
 
 func newSyncMetrics(f promauto.Factory) syncMetrics {
@@ -44,6 +45,10 @@ func newSyncMetrics(f promauto.Factory) syncMetrics {
 			Namespace: namespace, Name: "reconcile_oldest_unconfirmed_seconds",
 			Help: "How long the oldest unconfirmed account has waited for a fetch; 0 when none waits.",
 		}),
+		judgedStale: f.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "freshness_judged_stale_total",
+			Help: "HEALTHY accounts this process judged stale: not scanned by the provider for longer than --stale-after.",
+		}),
 	}
 }
 
@@ -68,3 +73,6 @@ func (m *Metrics) ReconcileFetched(outcome string) { m.reconcileFetched.WithLabe
 
 // ReconcileLag sets the wait of the oldest unconfirmed account.
 func (m *Metrics) ReconcileLag(d time.Duration) { m.reconcileLag.Set(d.Seconds()) }
+
+// JudgedStale counts the accounts a freshness sweep judged stale.
+func (m *Metrics) JudgedStale(n int) { m.judgedStale.Add(float64(n)) }

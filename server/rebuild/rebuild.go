@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/accounthealth/accounthealth/server/freshness"
 	"github.com/accounthealth/accounthealth/server/health"
 	"github.com/accounthealth/accounthealth/server/items"
 	"github.com/accounthealth/accounthealth/server/store"
@@ -22,7 +23,8 @@ import (
 // when it was committed: a webhook's body through the webhook decoder, and
 // an API action as the event it stands for (a provider refresh's body is the
 // account object the provider answered, decoded like a delivery's resource;
-// an item watcher's, the item's outage).
+// an item watcher's, the item's outage; the freshness sweeper's, its
+// verdict).
 func Decode(e store.Entry) (health.Delivery, error) {
 	switch e.Source {
 	case store.SourceWebhook:
@@ -37,6 +39,13 @@ func Decode(e store.Entry) (health.Delivery, error) {
 				return health.Delivery{}, fmt.Errorf("entry %d: %w", e.Seq, err)
 			}
 			d.ItemOutage = &o
+			return d, nil
+		case health.EventAccountStale:
+			v, err := freshness.DecodeStaleness(e.Body)
+			if err != nil {
+				return health.Delivery{}, fmt.Errorf("entry %d: %w", e.Seq, err)
+			}
+			d.Staleness = &v
 			return d, nil
 		case health.EventAccountsUpdated:
 		default:

@@ -10,6 +10,7 @@ import (
 
 	"github.com/accounthealth/accounthealth"
 	"github.com/accounthealth/accounthealth/server/auth"
+	"github.com/accounthealth/accounthealth/server/freshness"
 	"github.com/accounthealth/accounthealth/server/health"
 	"github.com/accounthealth/accounthealth/server/intake"
 	"github.com/accounthealth/accounthealth/server/natsexport"
@@ -102,6 +103,10 @@ type Config struct {
 	// items.DefaultWatchInterval).
 	ItemRules         health.ItemRules
 	ItemWatchInterval time.Duration
+	// StaleAfter is how long a HEALTHY account may go unscanned by the
+	// provider before its data is stale; StaleSweepInterval, how often the
+	// sweeper looks for such accounts (server/freshness).
+	StaleAfter, StaleSweepInterval time.Duration
 }
 
 func (c Config) itemRules() health.ItemRules {
@@ -132,6 +137,8 @@ func DefaultConfig() Config {
 		ReconcileInterval:     reconcile.DefaultInterval,
 		ReconcileMaxAge:       reconcile.DefaultMaxAge,
 		RemovedRetention:      store.DefaultRemovedRetention,
+		StaleAfter:            freshness.DefaultStaleAfter,
+		StaleSweepInterval:    freshness.DefaultInterval,
 		JetStream: natsexport.Options{
 			Stream: natsexport.DefaultStream, SubjectPrefix: natsexport.DefaultSubjectPrefix, Duplicates: natsexport.DefaultDuplicates,
 		},
@@ -213,6 +220,22 @@ func (c Config) Validate() error {
 	}
 	if err := c.Notify.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	return errors.Join(append(errs, c.validateFreshness())...)
+}
+
+// minStaleAfter is the shortest stale-after age: the provider scans an
+// account a few times a day at most, so a shorter age calls every
+// account stale between its scans.
+const minStaleAfter = time.Hour
+
+func (c Config) validateFreshness() error {
+	var errs []error
+	if c.StaleAfter < minStaleAfter {
+		errs = append(errs, fmt.Errorf("stale-after: %s is too short; the provider rescans accounts about daily, so use at least %s (72h by default)", c.StaleAfter, minStaleAfter))
+	}
+	if c.StaleSweepInterval <= 0 {
+		errs = append(errs, fmt.Errorf("stale-sweep-interval: must be positive, got %s (1m by default)", c.StaleSweepInterval))
 	}
 	return errors.Join(errs...)
 }

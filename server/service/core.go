@@ -10,6 +10,7 @@ import (
 
 	"github.com/accounthealth/accounthealth/server/backfill"
 	"github.com/accounthealth/accounthealth/server/deletion"
+	"github.com/accounthealth/accounthealth/server/freshness"
 	"github.com/accounthealth/accounthealth/server/intake"
 	"github.com/accounthealth/accounthealth/server/items"
 	"github.com/accounthealth/accounthealth/server/metrics"
@@ -43,6 +44,7 @@ type core struct {
 	backfill    *backfill.Runner
 	items       *items.Service
 	watcher     *items.Watcher        // logs items' outages
+	sweeper     *freshness.Sweeper    // judges accounts' data stale
 	reconciler  *reconcile.Reconciler // nil also when turned off
 	pruner      *retention.Runner     // nil when nothing is pruned
 	exporter    *natsexport.Exporter  // nil without a NATS URL
@@ -77,6 +79,9 @@ func newCore(cfg Config, s store.Store, logger *slog.Logger) (_ *core, err error
 	c.watcher = items.NewWatcher(c.items, s, func(ctx context.Context, d store.Delivery) (store.Result, error) {
 		return c.batcher.Submit(ctx, d)
 	}, cfg.ItemWatchInterval, logger)
+	c.sweeper = freshness.New(s, func(ctx context.Context, d store.Delivery) (store.Result, error) {
+		return c.batcher.Submit(ctx, d)
+	}, freshness.Options{StaleAfter: cfg.StaleAfter, Interval: cfg.StaleSweepInterval, Logger: logger, Judged: c.metrics.JudgedStale})
 	// Every commit may move an item's accounts or bring its report: the
 	// watcher takes a look (at most a pass a second).
 	c.batcher = intake.NewBatcher(s, 0, c.broker.Notify, func(size int, elapsed time.Duration, results []store.Result, err error) {

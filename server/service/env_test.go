@@ -320,6 +320,10 @@ func (e *env) callREST(method string, req, resp proto.Message) codes.Code {
 		for _, c := range r.GetErrorCodes() {
 			q.Add("errorCodes", c)
 		}
+		for _, f := range r.GetFreshness() {
+			// The short lower-case name, as the CLI's flag takes it.
+			q.Add("freshness", strings.ToLower(strings.TrimPrefix(f.String(), "FRESHNESS_STATUS_")))
+		}
 		if r.GetPageSize() != 0 {
 			q.Set("pageSize", itoa(int(r.GetPageSize())))
 		}

@@ -88,6 +88,7 @@ func (s *Server) Run(ctx context.Context) error {
 		s.workers.Go(func() { s.pruner.Run(workCtx) })
 	}
 	s.workers.Go(func() { s.watcher.Run(workCtx) })
+	s.workers.Go(func() { s.sweeper.Run(workCtx) })
 	if s.exporter != nil {
 		s.workers.Go(func() { s.export(workCtx) })
 	}
