@@ -2,35 +2,43 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/accounthealth/accounthealth/internal/eventually"
 )
 
-// simulateEnds is the health each scenario of `all` ends in.
+// simulateEnds is the health each scenario of `all` ends in, and the
+// freshness of those that end HEALTHY.
 var simulateEnds = []struct {
 	scenario, state, code string
 	minFailures           int
+	freshness             string
 }{
-	{"connect", "HEALTHY", "", 0},
-	{"failed-login", "AUTH_FAILED", "invalid_credentials", 1},
-	{"wrong-mfa", "AUTH_FAILED", "invalid_mfa", 1},
-	{"mfa-timeout", "AUTH_FAILED", "mfa_timeout", 1},
-	{"repeated-reauth-failure", "AUTH_FAILED", "invalid_credentials", 2},
-	{"disconnect", "DISCONNECTED", "auth_required", 0},
-	{"expired-credentials", "DISCONNECTED", "expired_credentials", 0},
-	{"provider-outage", "HEALTHY", "", 0},
-	{"reconnect", "HEALTHY", "", 0},
-	{"revoke", "REMOVED", "", 0},
-	{"refresh-disabled", "HEALTHY", "", 0},
-	{"sync-failed", "HEALTHY", "", 0},
-	{"stale", "HEALTHY", "", 0},
+	{"connect", "HEALTHY", "", 0, "FRESH"},
+	{"failed-login", "AUTH_FAILED", "invalid_credentials", 1, ""},
+	{"wrong-mfa", "AUTH_FAILED", "invalid_mfa", 1, ""},
+	{"mfa-timeout", "AUTH_FAILED", "mfa_timeout", 1, ""},
+	{"repeated-reauth-failure", "AUTH_FAILED", "invalid_credentials", 2, ""},
+	{"disconnect", "DISCONNECTED", "auth_required", 0, ""},
+	{"expired-credentials", "DISCONNECTED", "expired_credentials", 0, ""},
+	{"provider-outage", "HEALTHY", "", 0, "FRESH"},
+	{"reconnect", "HEALTHY", "", 0, "FRESH"},
+	{"revoke", "REMOVED", "", 0, ""},
+	{"refresh-disabled", "HEALTHY", "", 0, "REFRESH_DISABLED"},
+	{"sync-failed", "HEALTHY", "", 0, "FRESH"},
+	{"stale", "HEALTHY", "", 0, "STALE"}, // once the sweeper has looked
 }
 
 // simulate, run through the binary against a served binary, leaves each
 // scenario's account in the state its story ends in, keeps up a steady
 // load, and says why when the server refuses its deliveries.
 func TestSimulate(t *testing.T) {
-	s := serve(t, t.TempDir())
+	// The sweeper looks often, so that the stale scenario's account is
+	// judged soon after it is played.
+	s := serve(t, t.TempDir(), "ACCOUNTHEALTH_STALE_SWEEP_INTERVAL=100ms")
 	url := "http://" + s.webhook
 	// The variable serve reads too; of its two secrets the last one signs.
 	env := []string{"ACCOUNTHEALTH_WEBHOOK_SECRET=old-secret," + fixtureSecret}
@@ -96,35 +104,54 @@ func scenariosEnd(t *testing.T, s *server, url string, env []string) {
 		}
 		accounts[r.Scenario] = r.Account
 	}
-	var list struct {
-		Accounts []struct {
-			AccountID           string `json:"accountId"`
-			State               string
-			ErrorCode           string
-			ConsecutiveFailures int
-		}
-	}
-	if err := json.Unmarshal([]byte(s.restBody(t, "/v1/accounts/health?pageSize=100")), &list); err != nil {
-		t.Fatal(err)
-	}
 	if len(accounts) != len(simulateEnds) {
 		t.Errorf("%d scenarios played, want %d", len(accounts), len(simulateEnds))
 	}
+	var listed map[string]simulatedAccount
+	eventually.Until(t, time.Minute, "the stale scenario's account is judged stale", func() (bool, string) {
+		listed = listSimulated(t, s)
+		a := listed[accounts["stale"]]
+		return a.Freshness.Status == "FRESHNESS_STATUS_STALE", fmt.Sprintf("%+v", a)
+	})
 	for _, c := range simulateEnds {
-		i := -1
-		for j, a := range list.Accounts {
-			if a.AccountID == accounts[c.scenario] {
-				i = j
-			}
-		}
-		if i < 0 {
+		a, ok := listed[accounts[c.scenario]]
+		if !ok {
 			t.Errorf("%s: account %q not listed", c.scenario, accounts[c.scenario])
 			continue
 		}
-		a := list.Accounts[i]
 		if a.State != "HEALTH_STATE_"+c.state || a.ErrorCode != c.code || a.ConsecutiveFailures < c.minFailures {
 			t.Errorf("%s: %s %q after %d failures, want %s %q after at least %d",
 				c.scenario, a.State, a.ErrorCode, a.ConsecutiveFailures, c.state, c.code, c.minFailures)
 		}
+		want := "" // not HEALTHY: no freshness
+		if c.freshness != "" {
+			want = "FRESHNESS_STATUS_" + c.freshness
+		}
+		if a.Freshness.Status != want {
+			t.Errorf("%s: freshness %q, want %q", c.scenario, a.Freshness.Status, want)
+		}
 	}
+}
+
+// simulatedAccount is what scenariosEnd reads of an account.
+type simulatedAccount struct {
+	AccountID           string `json:"accountId"`
+	State               string
+	ErrorCode           string
+	ConsecutiveFailures int
+	Freshness           struct{ Status string }
+}
+
+// listSimulated lists s's accounts by id.
+func listSimulated(t *testing.T, s *server) map[string]simulatedAccount {
+	t.Helper()
+	var list struct{ Accounts []simulatedAccount }
+	if err := json.Unmarshal([]byte(s.restBody(t, "/v1/accounts/health?pageSize=100")), &list); err != nil {
+		t.Fatal(err)
+	}
+	out := make(map[string]simulatedAccount, len(list.Accounts))
+	for _, a := range list.Accounts {
+		out[a.AccountID] = a
+	}
+	return out
 }

@@ -71,8 +71,14 @@ func Scenarios() []Scenario {
 			play: func(a *Account) []Delivery { return slices.Concat(connected(a), a.DisableRefresh()) }},
 		{Name: "sync-failed", Description: "connected, a periodic scan fails to sync paystubs (sync_failed), the next one syncs them",
 			play: func(a *Account) []Delivery { return slices.Concat(connected(a), a.Scan(DatasetPaystubs), a.Scan()) }},
-		{Name: "stale", Description: "connected and scanned 7 days ago, no scan since (still connected)",
-			play: connected, age: staleAge},
+		{Name: "stale", Description: "connected and scanned 7 days ago, before the service knew it, no scan since (still connected)",
+			play: func(a *Account) []Delivery {
+				// Only the scan reaches the service: its login happened
+				// before the service's time, so its data is as old as
+				// the scan, however recently it arrived.
+				story := connected(a)
+				return story[len(story)-1:]
+			}, age: staleAge},
 	}
 }
 
