@@ -368,25 +368,12 @@ func testSummary(t *testing.T, s store.Store) {
 	if err != nil {
 		t.Fatalf("Summary: %v", err)
 	}
-	if empty.Total != 0 || len(empty.ByState) != 0 || len(empty.ByErrorCode) != 0 {
+	if empty.Total != 0 || len(empty.ByState) != 0 || len(empty.ByErrorCode) != 0 || len(empty.ByFreshness) != 0 {
 		t.Errorf("Summary of an empty store = %+v", empty)
 	}
 
 	m := populate(t, s)
-	want := store.Summary{Total: len(m), ByState: map[health.State]int{}, ByErrorCode: map[string]int{}}
-	for _, r := range m {
-		want.ByState[r.State]++
-		if r.ErrorCode != "" {
-			want.ByErrorCode[r.ErrorCode]++
-		}
-	}
-	got, err := s.Summary(t.Context())
-	if err != nil {
-		t.Fatalf("Summary: %v", err)
-	}
-	if got.Total != want.Total || !maps.Equal(got.ByState, want.ByState) || !maps.Equal(got.ByErrorCode, want.ByErrorCode) {
-		t.Errorf("Summary = %+v, want %+v", got, want)
-	}
+	wantSummary(t, s, "of every state", summaryOf(slices.Collect(maps.Values(m))), "the records committed give")
 }
 
 func testListEntriesTimeline(t *testing.T, s store.Store) {
