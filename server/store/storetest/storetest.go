@@ -66,6 +66,7 @@ var storeTests = []struct {
 	{"ListHealthFilters", testListHealthFilters},
 	{"ListHealthPaging", testListHealthPaging},
 	{"ListHealthBySince", testListHealthBySince},
+	{"ListHealthByFreshness", testListHealthByFreshness},
 	{"PagesBoundedInBytes", testPagesBoundedInBytes},
 	{"InvalidArguments", testInvalidArguments},
 	{"Summary", testSummary},

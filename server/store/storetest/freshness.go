@@ -1,0 +1,151 @@
+package storetest
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/accounthealth/accounthealth/server/health"
+	"github.com/accounthealth/accounthealth/server/store"
+)
+
+// Freshness: ListHealth's freshness filter, Summary's counts by
+// freshness and StaleCandidates (the record's fields: GetHealthRoundTrip).
+
+// judgedStale is the staleness sweeper's entries judging the accounts'
+// data stale at at, each fresh as of its record in m.
+func judgedStale(m model, at time.Time, accounts ...string) []store.Delivery {
+	var ds []store.Delivery
+	for _, a := range accounts {
+		ds = append(ds, stalenessEntry(a, m[a].UserID, m[a].FreshAsOf, at))
+	}
+	return ds
+}
+
+// populateFreshness commits HEALTHY accounts of every freshness, for two
+// users and two items, and accounts in other states that still hold the
+// verdicts (failed datasets, refresh disabled, staleness) of when they
+// were HEALTHY, which no freshness filter may select; it returns what the
+// store holds.
+func populateFreshness(t *testing.T, s store.Store) model {
+	t.Helper()
+	u1, u2 := userID(1), userID(2)
+	at := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Minute) }
+	m := model{}
+	commit := func(ds ...store.Delivery) {
+		ingestDeliveries(t, s, ds)
+		m.apply(ds...)
+	}
+	var first []Event
+	for i := range 13 {
+		e := connected(accountID(i), []string{u1, u2}[i%2], at(i))
+		if i == 1 || i == 4 {
+			e = onItem(e, itemA)
+		}
+		first = append(first, e)
+	}
+	commit(Deliveries(append(first, failed(accountID(13), u1, "invalid_mfa", at(13)), added(accountID(14), u2, at(14)))...)...)
+	commit(Deliveries(
+		refreshDisabled(accountID(2), u1, at(20)),
+		syncFailed(accountID(3), u2, at(20), "paystubs"),
+		onItem(syncFailed(accountID(4), u1, at(20), "gigs", "paystubs"), itemA),
+		syncFailed(accountID(7), u2, at(20), "paystubs"),
+		refreshDisabled(accountID(8), u1, at(20)),
+		refreshDisabled(accountID(11), u2, at(20)),
+	)...)
+	commit(judgedStale(m, at(30), accountID(5), accountID(6), accountID(9), accountID(12))...)
+	commit(Deliveries(
+		updatedError(accountID(7), u2, "auth_required", at(40)),
+		removed(accountID(8), u1, at(40)),
+		updatedError(accountID(9), u2, "platform_unavailable", at(40)),
+	)...)
+	seen := map[health.Freshness]int{}
+	for _, r := range m {
+		seen[r.Freshness]++
+	}
+	if len(seen) != int(health.FreshnessSyncFailed)+1 || seen[health.FreshnessFresh] < 3 {
+		t.Fatalf("the test's accounts have freshnesses %v, want every one and FRESH thrice", seen)
+	}
+	// Left HEALTHY keeping what their scans said (staleness is forgotten).
+	if r := m[accountID(7)]; r.State != health.StateDisconnected || len(r.FailedDatasets) == 0 {
+		t.Fatalf("account 7 is %v with failed datasets %v, want DISCONNECTED with some", r.State, r.FailedDatasets)
+	}
+	if r := m[accountID(8)]; r.State != health.StateRemoved || !r.RefreshDisabled {
+		t.Fatalf("account 8 is %v, refresh disabled %v, want REMOVED with refresh disabled", r.State, r.RefreshDisabled)
+	}
+	return m
+}
+
+func testListHealthByFreshness(t *testing.T, s store.Store) {
+	m := populateFreshness(t, s)
+	var (
+		fresh, stale    = health.FreshnessFresh, health.FreshnessStale
+		disabled, unsyn = health.FreshnessRefreshDisabled, health.FreshnessSyncFailed
+		healthy         = health.StateHealthy
+	)
+	f := func(fs ...health.Freshness) []health.Freshness { return fs }
+	queries := []store.HealthQuery{
+		{Freshness: f(fresh)},
+		{Freshness: f(stale)},
+		{Freshness: f(disabled)},
+		{Freshness: f(unsyn)},
+		{Freshness: f(stale, unsyn)},
+		{Freshness: f(fresh, disabled, fresh)},
+		{Freshness: f(unsyn, stale, disabled, fresh)},
+		{States: []health.State{healthy}, Freshness: f(stale)},
+		// Several states are merged from a query each (see the drivers'
+		// SQL): each must keep the filter.
+		{States: []health.State{healthy, health.StateDisconnected}, Freshness: f(unsyn)},
+		{States: []health.State{health.StateDisconnected, health.StateRemoved, health.StateDegraded}, Freshness: f(unsyn, disabled, stale)},
+		{ErrorCodes: []string{"auth_required", "platform_unavailable"}, Freshness: f(unsyn, stale)},
+		{UserID: userID(1), Freshness: f(stale)},
+		{UserID: userID(2), Freshness: f(fresh, unsyn)},
+		{Item: itemA, Freshness: f(fresh, unsyn)},
+		{Item: itemA, UserID: userID(1), Freshness: f(unsyn)},
+		{Item: defaultItem, States: []health.State{healthy, health.StateAuthFailed}, Freshness: f(disabled, fresh)},
+	}
+	for _, q := range queries {
+		want := m.matching(q)
+		// In pages of one, so that each but the last page's token carries
+		// the filter on.
+		q.PageSize = 1
+		got, pages := listAllHealth(t, s, q, nil)
+		wantNoDiff(t, fmt.Sprintf("ListHealth(%+v) in pages of 1", q), want, got)
+		if pages != max(1, len(want)) {
+			t.Errorf("ListHealth(%+v): %d pages, want %d", q, pages, max(1, len(want)))
+		}
+		q.PageSize = store.MaxPageSize
+		got, _ = listAllHealth(t, s, q, nil)
+		wantNoDiff(t, fmt.Sprintf("ListHealth(%+v)", q), want, got)
+		for _, r := range got {
+			if r.State != healthy {
+				t.Errorf("ListHealth(%+v) selects account %s, %v", q, r.AccountID, r.State)
+			}
+		}
+	}
+	wantFreshnessTokens(t, s, m)
+}
+
+// wantFreshnessTokens: a token carries its freshness filter, the same
+// whatever the order or repeats of its values, and no other.
+func wantFreshnessTokens(t *testing.T, s store.Store, m model) {
+	t.Helper()
+	q := store.HealthQuery{PageSize: 2, Freshness: []health.Freshness{health.FreshnessStale, health.FreshnessFresh}}
+	first, err := s.ListHealth(t.Context(), q)
+	if err != nil || first.NextPageToken == "" {
+		t.Fatalf("ListHealth(%+v) = %+v, %v; want a next page", q, first, err)
+	}
+	same := q
+	same.Freshness, same.PageToken = []health.Freshness{health.FreshnessFresh, health.FreshnessStale, health.FreshnessFresh}, first.NextPageToken
+	if page, err := s.ListHealth(t.Context(), same); err != nil {
+		t.Errorf("ListHealth(%+v), the same filter's token: %v", same, err)
+	} else {
+		wantNoDiff(t, "second page of FRESH and STALE", m.matching(q)[2:4], page.Records)
+	}
+	for _, other := range [][]health.Freshness{nil, {health.FreshnessStale}, {health.FreshnessStale, health.FreshnessFresh, health.FreshnessSyncFailed}} {
+		o := same
+		o.Freshness = other
+		_, err := s.ListHealth(t.Context(), o)
+		wantErr(t, fmt.Sprintf("a token of freshness %v used with %v", q.Freshness, other), err, store.ErrInvalidArgument)
+	}
+}
