@@ -226,8 +226,15 @@ func syncFailed(account, user string, at time.Time, datasets ...string) Event {
 
 // refreshDisabled is rescanned with the ongoing refresh disabled.
 func refreshDisabled(account, user string, at time.Time) Event {
-	e := rescanned(account, user, at)
-	e.Resource.Refresh = health.RefreshDisabled
+	return disabledRefresh(rescanned(account, user, at))
+}
+
+// disabledRefresh is e, whose account object says the ongoing refresh is
+// disabled.
+func disabledRefresh(e Event) Event {
+	r := *e.Resource
+	r.Refresh = health.RefreshDisabled
+	e.Resource = &r
 	return e
 }
 

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"fmt"
+	"maps"
 	"testing"
 	"time"
 
@@ -147,5 +148,89 @@ func wantFreshnessTokens(t *testing.T, s store.Store, m model) {
 		o.Freshness = other
 		_, err := s.ListHealth(t.Context(), o)
 		wantErr(t, fmt.Sprintf("a token of freshness %v used with %v", q.Freshness, other), err, store.ErrInvalidArgument)
+	}
+}
+
+// rulesBeforeFreshness play a build of before rules version 6, which knew
+// no freshness: its records and changes hold none, and the sweeper's
+// entries are no account event to it.
+var rulesBeforeFreshness = store.Rules{Version: 5, Apply: func(cur health.Record, d health.Delivery) health.Result {
+	if d.Staleness != nil {
+		return health.Result{Record: cur, Outcome: health.OutcomeNotAccountEvent}
+	}
+	res := health.Apply(cur, d)
+	r := &res.Record
+	r.Freshness, r.FreshnessSince, r.FailedDatasets, r.RefreshDisabled = health.FreshnessUnknown, time.Time{}, nil, false
+	r.ScannedAt, r.StaleSince, r.FreshAsOf = time.Time{}, time.Time{}, time.Time{}
+	if tr := res.Transition; tr != nil {
+		tr.Freshness, tr.PreviousFreshness, tr.FailedDatasets = health.FreshnessUnknown, health.FreshnessUnknown, nil
+	}
+	return res
+}}
+
+// testSummaryByFreshness: Summary's counts by freshness follow each
+// commit that moves an account between freshnesses, out of HEALTHY and
+// back, or removes it, and each rebuild that rewrites the records; each
+// time, they are what a full count of the records gives, and what the
+// step means to leave.
+func testSummaryByFreshness(t *testing.T, open Opener) {
+	s := open(store.Options{})
+	a, b, c, d, u := accountID(1), accountID(2), accountID(3), accountID(4), userID(1)
+	at := func(h int) time.Time { return t0.Add(time.Duration(h) * time.Hour) }
+	type counts = map[health.Freshness]int
+	const fresh, stale, disabled, unsynced = health.FreshnessFresh, health.FreshnessStale, health.FreshnessRefreshDisabled, health.FreshnessSyncFailed
+	var (
+		all  []store.Delivery
+		last counts
+	)
+	for _, step := range []struct {
+		what string
+		ds   []store.Delivery
+		want counts
+	}{
+		{"four accounts connected", Deliveries(connected(a, u, at(0)), connected(b, u, at(0)), connected(c, u, at(0)), connected(d, u, at(0))), counts{fresh: 4}},
+		{"a's paystubs failed to sync, c's refresh disabled", Deliveries(syncFailed(a, u, at(1), "paystubs"), refreshDisabled(c, u, at(1))),
+			counts{fresh: 2, unsynced: 1, disabled: 1}},
+		{"a's paystubs synced", Deliveries(rescanned(a, u, at(2), "paystubs")), counts{fresh: 3, disabled: 1}},
+		// Fresh as of connected's scan, a second before it.
+		{"b judged stale", []store.Delivery{stalenessEntry(b, u, at(0).Add(-time.Second), at(3))}, counts{fresh: 2, stale: 1, disabled: 1}},
+		{"c disconnected", Deliveries(disabledRefresh(updatedError(c, u, "auth_required", at(4)))), counts{fresh: 2, stale: 1}},
+		{"d removed", Deliveries(removed(d, u, at(5))), counts{fresh: 1, stale: 1}},
+		// Without an account object: its refresh is as last seen.
+		{"c reconnected", Deliveries(Event{Event: health.EventAccountsConnected, AccountID: c, UserID: u, ReceivedAt: at(6)}),
+			counts{fresh: 1, stale: 1, disabled: 1}},
+		{"b rescanned", Deliveries(rescanned(b, u, at(7))), counts{fresh: 2, disabled: 1}},
+	} {
+		ingestDeliveries(t, s, step.ds)
+		all = append(all, step.ds...)
+		wantFreshnessCounts(t, s, "after "+step.what, step.want)
+		last = step.want
+	}
+	// A rebuild to rules without freshness takes every record's away, and
+	// one back to the current rules gives them back.
+	for _, rules := range []store.Rules{rulesBeforeFreshness, {}} {
+		if err := s.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		s = open(store.Options{Rules: rules})
+		p, err := s.Rebuild(t.Context(), store.RebuildOptions{Decode: decoderOf(all), Force: true})
+		if err != nil || p.Changed != 4 || p.Corrections != 0 {
+			t.Fatalf("Rebuild under rules %d = %+v, %v; want every record changed, no correction", rules.Version, p, err)
+		}
+		want := counts{}
+		if rules.Apply == nil {
+			want = last
+		}
+		wantFreshnessCounts(t, s, fmt.Sprintf("after a rebuild under rules %d", rules.Version), want)
+	}
+}
+
+// wantFreshnessCounts checks that s's Summary counts by freshness want,
+// and the rest as a full count does.
+func wantFreshnessCounts(t *testing.T, s store.Store, when string, want map[health.Freshness]int) {
+	t.Helper()
+	wantSummaryCounted(t, s, when)
+	if got, err := s.Summary(t.Context()); err == nil && !maps.Equal(got.ByFreshness, want) {
+		t.Errorf("Summary %s counts by freshness %v, want %v", when, got.ByFreshness, want)
 	}
 }

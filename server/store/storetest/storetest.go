@@ -110,6 +110,7 @@ var reopeningTests = []struct {
 	{"ClaimDueConcurrently", testClaimDueConcurrently},
 	{"CheckClean", testCheckClean},
 	{"SummaryFollowsCommits", testSummaryFollowsCommits},
+	{"SummaryByFreshness", testSummaryByFreshness},
 	{"RedeliveryAfterRebuiltDuplicate", testRedeliveryAfterRebuiltDuplicate},
 	{"OutboxClaimsConcurrently", testOutboxClaimsConcurrently},
 	{"RebuildDerivesItems", testRebuildDerivesItems},
