@@ -234,3 +234,65 @@ func wantFreshnessCounts(t *testing.T, s store.Store, when string, want map[heal
 		t.Errorf("Summary %s counts by freshness %v, want %v", when, got.ByFreshness, want)
 	}
 }
+
+// testStaleCandidates: StaleCandidates lists the HEALTHY records not
+// judged stale whose data was last fresh before the bound, whatever their
+// other verdicts, oldest first, up to the limit; a rescan or a return to
+// freshness moves a record in that order, out of it, or back in.
+func testStaleCandidates(t *testing.T, s store.Store) {
+	u := userID(1)
+	at := func(h int) time.Time { return t0.Add(time.Duration(h) * time.Hour) }
+	m := model{}
+	commit := func(ds ...store.Delivery) {
+		ingestDeliveries(t, s, ds)
+		m.apply(ds...)
+	}
+	// Committed in another order than their scans': fresh as of each
+	// scan, a second before its delivery.
+	commit(Deliveries(
+		connected(accountID(3), u, at(3)), connected(accountID(1), u, at(1)), connected(accountID(4), u, at(4)), connected(accountID(2), u, at(2)),
+		connected(accountID(5), u, at(0)), connected(accountID(6), u, at(0)),
+		connected(accountID(7), u, at(0)), connected(accountID(8), u, at(0)), connected(accountID(9), u, at(0)),
+		failed(accountID(10), u, "invalid_mfa", at(0)), added(accountID(11), u, at(0)),
+		connected(accountID(12), u, at(10)), connected(accountID(13), u, at(11)),
+	)...)
+	commit(Deliveries(
+		refreshDisabled(accountID(5), u, at(5)), syncFailed(accountID(6), u, at(6), "paystubs"),
+		updatedError(accountID(8), u, "auth_required", at(6)), removed(accountID(9), u, at(6)),
+	)...)
+	commit(judgedStale(m, at(7), accountID(7))...)
+	before := m[accountID(12)].FreshAsOf // 12's data, fresh as of the bound, is no candidate
+	wantStaleCandidates(t, s, m, before, 0, 1, 2, 3, 4, 5, 6)
+	wantStaleCandidates(t, s, m, before, 2, 1, 2)
+	wantStaleCandidates(t, s, m, before, store.MaxPageSize, 1, 2, 3, 4, 5, 6)
+	wantStaleCandidates(t, s, m, m[accountID(1)].FreshAsOf, 0)
+
+	// 1's rescan is past the bound, 3's within it, and 7's ends its
+	// staleness.
+	commit(Deliveries(rescanned(accountID(1), u, at(12)), rescanned(accountID(3), u, at(9)), rescanned(accountID(7), u, at(8)))...)
+	wantStaleCandidates(t, s, m, before, 0, 2, 4, 5, 6, 7, 3)
+
+	for _, limit := range []int{-1, store.MaxPageSize + 1} {
+		_, err := s.StaleCandidates(t.Context(), before, limit)
+		wantErr(t, fmt.Sprintf("StaleCandidates with limit %d", limit), err, store.ErrInvalidArgument)
+	}
+}
+
+// wantStaleCandidates checks StaleCandidates(before, limit) against the
+// accounts numbered want, in that order, as m holds them.
+func wantStaleCandidates(t *testing.T, s store.Store, m model, before time.Time, limit int, want ...int) {
+	t.Helper()
+	var cands []store.StaleCandidate
+	for _, n := range want {
+		r := m[accountID(n)]
+		if r.State != health.StateHealthy || r.FreshAsOf.IsZero() || !r.FreshAsOf.Before(before) {
+			t.Fatalf("account %d is %v, fresh as of %v: no candidate before %v; the test is wrong", n, r.State, r.FreshAsOf, before)
+		}
+		cands = append(cands, store.StaleCandidate{AccountID: r.AccountID, UserID: r.UserID, FreshAsOf: r.FreshAsOf})
+	}
+	got, err := s.StaleCandidates(t.Context(), before, limit)
+	if err != nil {
+		t.Fatalf("StaleCandidates(%v, %d): %v", before, limit, err)
+	}
+	wantNoDiff(t, fmt.Sprintf("StaleCandidates(%v, %d)", before, limit), cands, got)
+}

@@ -94,6 +94,7 @@ var storeTests = []struct {
 	{"OutboxStep", testOutboxStep},
 	{"ItemSignals", testItemSignals},
 	{"ItemOutages", testItemOutages},
+	{"StaleCandidates", testStaleCandidates},
 }
 
 // reopeningTests open stores of their own over one database, under the
