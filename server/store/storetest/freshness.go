@@ -13,6 +13,14 @@ import (
 // Freshness: ListHealth's freshness filter, Summary's counts by
 // freshness and StaleCandidates (the record's fields: GetHealthRoundTrip).
 
+// commit ingests ds in one Ingest and applies them to m, which follows
+// what s holds.
+func (m model) commit(t *testing.T, s store.Store, ds ...store.Delivery) {
+	t.Helper()
+	ingestDeliveries(t, s, ds)
+	m.apply(ds...)
+}
+
 // judgedStale is the staleness sweeper's entries judging the accounts'
 // data stale at at, each fresh as of its record in m.
 func judgedStale(m model, at time.Time, accounts ...string) []store.Delivery {
@@ -24,19 +32,15 @@ func judgedStale(m model, at time.Time, accounts ...string) []store.Delivery {
 }
 
 // populateFreshness commits HEALTHY accounts of every freshness, for two
-// users and two items, and accounts in other states that still hold the
-// verdicts (failed datasets, refresh disabled, staleness) of when they
-// were HEALTHY, which no freshness filter may select; it returns what the
-// store holds.
+// users and two items, and accounts in other states that were HEALTHY
+// with datasets failed, refresh disabled or stale data (and keep the first
+// two verdicts), which no freshness filter may select; it returns what
+// the store holds.
 func populateFreshness(t *testing.T, s store.Store) model {
 	t.Helper()
 	u1, u2 := userID(1), userID(2)
 	at := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Minute) }
 	m := model{}
-	commit := func(ds ...store.Delivery) {
-		ingestDeliveries(t, s, ds)
-		m.apply(ds...)
-	}
 	var first []Event
 	for i := range 13 {
 		e := connected(accountID(i), []string{u1, u2}[i%2], at(i))
@@ -45,8 +49,8 @@ func populateFreshness(t *testing.T, s store.Store) model {
 		}
 		first = append(first, e)
 	}
-	commit(Deliveries(append(first, failed(accountID(13), u1, "invalid_mfa", at(13)), added(accountID(14), u2, at(14)))...)...)
-	commit(Deliveries(
+	m.commit(t, s, Deliveries(append(first, failed(accountID(13), u1, "invalid_mfa", at(13)), added(accountID(14), u2, at(14)))...)...)
+	m.commit(t, s, Deliveries(
 		refreshDisabled(accountID(2), u1, at(20)),
 		syncFailed(accountID(3), u2, at(20), "paystubs"),
 		onItem(syncFailed(accountID(4), u1, at(20), "gigs", "paystubs"), itemA),
@@ -54,8 +58,8 @@ func populateFreshness(t *testing.T, s store.Store) model {
 		refreshDisabled(accountID(8), u1, at(20)),
 		refreshDisabled(accountID(11), u2, at(20)),
 	)...)
-	commit(judgedStale(m, at(30), accountID(5), accountID(6), accountID(9), accountID(12))...)
-	commit(Deliveries(
+	m.commit(t, s, judgedStale(m, at(30), accountID(5), accountID(6), accountID(9), accountID(12))...)
+	m.commit(t, s, Deliveries(
 		updatedError(accountID(7), u2, "auth_required", at(40)),
 		removed(accountID(8), u1, at(40)),
 		updatedError(accountID(9), u2, "platform_unavailable", at(40)),
@@ -243,24 +247,20 @@ func testStaleCandidates(t *testing.T, s store.Store) {
 	u := userID(1)
 	at := func(h int) time.Time { return t0.Add(time.Duration(h) * time.Hour) }
 	m := model{}
-	commit := func(ds ...store.Delivery) {
-		ingestDeliveries(t, s, ds)
-		m.apply(ds...)
-	}
 	// Committed in another order than their scans': fresh as of each
 	// scan, a second before its delivery.
-	commit(Deliveries(
+	m.commit(t, s, Deliveries(
 		connected(accountID(3), u, at(3)), connected(accountID(1), u, at(1)), connected(accountID(4), u, at(4)), connected(accountID(2), u, at(2)),
 		connected(accountID(5), u, at(0)), connected(accountID(6), u, at(0)),
 		connected(accountID(7), u, at(0)), connected(accountID(8), u, at(0)), connected(accountID(9), u, at(0)),
 		failed(accountID(10), u, "invalid_mfa", at(0)), added(accountID(11), u, at(0)),
 		connected(accountID(12), u, at(10)), connected(accountID(13), u, at(11)),
 	)...)
-	commit(Deliveries(
+	m.commit(t, s, Deliveries(
 		refreshDisabled(accountID(5), u, at(5)), syncFailed(accountID(6), u, at(6), "paystubs"),
 		updatedError(accountID(8), u, "auth_required", at(6)), removed(accountID(9), u, at(6)),
 	)...)
-	commit(judgedStale(m, at(7), accountID(7))...)
+	m.commit(t, s, judgedStale(m, at(7), accountID(7))...)
 	before := m[accountID(12)].FreshAsOf // 12's data, fresh as of the bound, is no candidate
 	wantStaleCandidates(t, s, m, before, 0, 1, 2, 3, 4, 5, 6)
 	wantStaleCandidates(t, s, m, before, 2, 1, 2)
@@ -269,7 +269,7 @@ func testStaleCandidates(t *testing.T, s store.Store) {
 
 	// 1's rescan is past the bound, 3's within it, and 7's ends its
 	// staleness.
-	commit(Deliveries(rescanned(accountID(1), u, at(12)), rescanned(accountID(3), u, at(9)), rescanned(accountID(7), u, at(8)))...)
+	m.commit(t, s, Deliveries(rescanned(accountID(1), u, at(12)), rescanned(accountID(3), u, at(9)), rescanned(accountID(7), u, at(8)))...)
 	wantStaleCandidates(t, s, m, before, 0, 2, 4, 5, 6, 7, 3)
 
 	for _, limit := range []int{-1, store.MaxPageSize + 1} {
