@@ -32,9 +32,8 @@ func testGetHealthRoundTrip(t *testing.T, s store.Store) {
 	// And two connected accounts, whose freshness fields are set: one
 	// with refresh disabled and a failed dataset, one judged stale.
 	unfresh, stale := accountID(3), accountID(4)
-	disabled := connected(unfresh, user, t0.Add(5*time.Hour))
-	disabled.Event = health.EventAccountsUpdated
-	disabled.Resource.Refresh, disabled.Resource.Failed = health.RefreshDisabled, []string{"paystubs"}
+	disabled := refreshDisabled(unfresh, user, t0.Add(5*time.Hour))
+	disabled.Resource.Failed = []string{"paystubs"}
 	ds = append(ds, Deliveries(connected(unfresh, user, t0), disabled, connected(stale, user, t0))...)
 	ds = append(ds, stalenessEntry(stale, user, t0.Add(-time.Second), t0.Add(80*time.Hour)))
 	m := model{}

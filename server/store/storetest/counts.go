@@ -74,19 +74,36 @@ func ingestConcurrently(t *testing.T, stores []store.Store, histories [][]store.
 func wantSummaryCounted(t *testing.T, s store.Store, when string) {
 	t.Helper()
 	recs, _ := listAllHealth(t, s, store.HealthQuery{PageSize: store.MaxPageSize}, nil)
-	want := store.Summary{Total: len(recs), ByState: map[health.State]int{}, ByErrorCode: map[string]int{}}
+	wantSummary(t, s, when, summaryOf(recs), "a full count gives")
+}
+
+// summaryOf counts recs as a Summary must.
+func summaryOf(recs []health.Record) store.Summary {
+	sum := store.Summary{Total: len(recs), ByState: map[health.State]int{}, ByErrorCode: map[string]int{}, ByFreshness: map[health.Freshness]int{}}
 	for _, r := range recs {
-		want.ByState[r.State]++
+		sum.ByState[r.State]++
 		if r.ErrorCode != "" {
-			want.ByErrorCode[r.ErrorCode]++
+			sum.ByErrorCode[r.ErrorCode]++
+		}
+		// A HEALTHY record derived under rules that knew no freshness
+		// has none to count; any other record's is not counted.
+		if r.State == health.StateHealthy && r.Freshness != health.FreshnessUnknown {
+			sum.ByFreshness[r.Freshness]++
 		}
 	}
+	return sum
+}
+
+// wantSummary checks s's Summary against want, which source gives.
+func wantSummary(t *testing.T, s store.Store, when string, want store.Summary, source string) {
+	t.Helper()
 	got, err := s.Summary(t.Context())
 	if err != nil {
 		t.Fatalf("Summary %s: %v", when, err)
 	}
-	if got.Total != want.Total || !maps.Equal(got.ByState, want.ByState) || !maps.Equal(got.ByErrorCode, want.ByErrorCode) {
-		t.Errorf("Summary %s = %+v, a full count gives %+v", when, got, want)
+	if got.Total != want.Total || !maps.Equal(got.ByState, want.ByState) || !maps.Equal(got.ByErrorCode, want.ByErrorCode) ||
+		!maps.Equal(got.ByFreshness, want.ByFreshness) {
+		t.Errorf("Summary %s = %+v, %s %+v", when, got, source, want)
 	}
 }
 

@@ -42,6 +42,7 @@ type Resource struct {
 	Item         string   // defaultItem when empty
 	Refresh      string   // ongoing_refresh.status; idle when empty
 	Failed       []string // datasets of availability that failed to sync, sorted
+	Synced       []string // datasets of availability that synced
 }
 
 // defaultItem is the item of a Resource that names none.
@@ -102,9 +103,7 @@ func (e Event) Delivery() store.Delivery {
 			RefreshStatus:          cmp.Or(r.Refresh, "idle"),
 			Raw:                    raw,
 		}
-		for _, name := range r.Failed {
-			d.Snapshot.Datasets = append(d.Snapshot.Datasets, health.DatasetStatus{Name: name, Status: health.DatasetSyncFailed})
-		}
+		d.Snapshot.Datasets = r.datasets()
 		if d.ErrorCode == "" {
 			d.ErrorCode, d.ErrorMessage = r.ErrorCode, r.ErrorMessage
 		}
@@ -140,10 +139,22 @@ func (r *Resource) object(accountID, userID string) map[string]any {
 
 func (r *Resource) availability() map[string]any {
 	a := map[string]any{"paystubs": nil, "identities": nil, "gigs": nil}
-	for _, name := range r.Failed {
-		a[name] = map[string]any{"status": health.DatasetSyncFailed}
+	for _, ds := range r.datasets() {
+		a[ds.Name] = map[string]any{"status": ds.Status}
 	}
 	return a
+}
+
+// datasets is what the availability says of the datasets it names.
+func (r *Resource) datasets() []health.DatasetStatus {
+	var out []health.DatasetStatus
+	for _, name := range r.Failed {
+		out = append(out, health.DatasetStatus{Name: name, Status: health.DatasetSyncFailed})
+	}
+	for _, name := range r.Synced {
+		out = append(out, health.DatasetStatus{Name: name, Status: health.DatasetSynced})
+	}
+	return out
 }
 
 func timestamp(t time.Time) any {
@@ -195,6 +206,36 @@ func added(account, user string, at time.Time) Event {
 func connected(account, user string, at time.Time) Event {
 	return Event{Event: health.EventAccountsConnected, AccountID: account, UserID: user, ReceivedAt: at,
 		Resource: &Resource{Status: health.ConnectionConnected, UpdatedAt: at.Add(-time.Second), ScannedAt: at.Add(-time.Second)}}
+}
+
+// rescanned is accounts.updated of a connected account that a scan a
+// second before at found refreshing, every dataset it names synced.
+func rescanned(account, user string, at time.Time, synced ...string) Event {
+	e := connected(account, user, at)
+	e.Event = health.EventAccountsUpdated
+	e.Resource.Synced = synced
+	return e
+}
+
+// syncFailed is rescanned with the datasets failed to sync.
+func syncFailed(account, user string, at time.Time, datasets ...string) Event {
+	e := rescanned(account, user, at)
+	e.Resource.Failed = datasets
+	return e
+}
+
+// refreshDisabled is rescanned with the ongoing refresh disabled.
+func refreshDisabled(account, user string, at time.Time) Event {
+	return disabledRefresh(rescanned(account, user, at))
+}
+
+// disabledRefresh is e, whose account object says the ongoing refresh is
+// disabled.
+func disabledRefresh(e Event) Event {
+	r := *e.Resource
+	r.Refresh = health.RefreshDisabled
+	e.Resource = &r
+	return e
 }
 
 // failed carries the code in data, without a resource (include_resource off).

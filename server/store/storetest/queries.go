@@ -59,7 +59,8 @@ func (m model) matching(q store.HealthQuery) []health.Record {
 		r := m[id]
 		if (q.UserID == "" || r.UserID == q.UserID) && (q.Item == "" || r.Item == q.Item) &&
 			(len(q.States) == 0 || slices.Contains(q.States, r.State)) &&
-			(len(q.ErrorCodes) == 0 || slices.Contains(q.ErrorCodes, r.ErrorCode)) {
+			(len(q.ErrorCodes) == 0 || slices.Contains(q.ErrorCodes, r.ErrorCode)) &&
+			(len(q.Freshness) == 0 || r.State == health.StateHealthy && slices.Contains(q.Freshness, r.Freshness)) {
 			out = append(out, r)
 		}
 	}
@@ -350,6 +351,10 @@ func testInvalidArguments(t *testing.T, s store.Store) {
 		{"ListHealth token of other filters", listHealth(store.HealthQuery{PageSize: 1, UserID: userID(1), PageToken: hp.NextPageToken})},
 		{"ListHealth unspecified state", listHealth(store.HealthQuery{States: []health.State{health.StateUnknown}})},
 		{"ListHealth unknown state", listHealth(store.HealthQuery{States: []health.State{health.StateHealthy, 99}})},
+		{"ListHealth unknown freshness", listHealth(store.HealthQuery{Freshness: []health.Freshness{health.FreshnessUnknown}})},
+		{"ListHealth freshness above range", listHealth(store.HealthQuery{Freshness: []health.Freshness{health.FreshnessFresh, health.FreshnessSyncFailed + 1}})},
+		{"ListHealth negative freshness", listHealth(store.HealthQuery{Freshness: []health.Freshness{-1}})},
+		{"ListHealth token of no freshness filter", listHealth(store.HealthQuery{PageSize: 1, Freshness: []health.Freshness{health.FreshnessFresh}, PageToken: hp.NextPageToken})},
 		{"ListEntries no account", listEntries(store.EntryQuery{})},
 		{"ListEntries negative page size", listEntries(store.EntryQuery{AccountID: acct, PageSize: -1})},
 		{"ListEntries page size above max", listEntries(store.EntryQuery{AccountID: acct, PageSize: store.MaxPageSize + 1})},
@@ -368,25 +373,12 @@ func testSummary(t *testing.T, s store.Store) {
 	if err != nil {
 		t.Fatalf("Summary: %v", err)
 	}
-	if empty.Total != 0 || len(empty.ByState) != 0 || len(empty.ByErrorCode) != 0 {
+	if empty.Total != 0 || len(empty.ByState) != 0 || len(empty.ByErrorCode) != 0 || len(empty.ByFreshness) != 0 {
 		t.Errorf("Summary of an empty store = %+v", empty)
 	}
 
 	m := populate(t, s)
-	want := store.Summary{Total: len(m), ByState: map[health.State]int{}, ByErrorCode: map[string]int{}}
-	for _, r := range m {
-		want.ByState[r.State]++
-		if r.ErrorCode != "" {
-			want.ByErrorCode[r.ErrorCode]++
-		}
-	}
-	got, err := s.Summary(t.Context())
-	if err != nil {
-		t.Fatalf("Summary: %v", err)
-	}
-	if got.Total != want.Total || !maps.Equal(got.ByState, want.ByState) || !maps.Equal(got.ByErrorCode, want.ByErrorCode) {
-		t.Errorf("Summary = %+v, want %+v", got, want)
-	}
+	wantSummary(t, s, "of every state", summaryOf(slices.Collect(maps.Values(m))), "the records committed give")
 }
 
 func testListEntriesTimeline(t *testing.T, s store.Store) {

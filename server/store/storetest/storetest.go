@@ -66,6 +66,7 @@ var storeTests = []struct {
 	{"ListHealthFilters", testListHealthFilters},
 	{"ListHealthPaging", testListHealthPaging},
 	{"ListHealthBySince", testListHealthBySince},
+	{"ListHealthByFreshness", testListHealthByFreshness},
 	{"PagesBoundedInBytes", testPagesBoundedInBytes},
 	{"InvalidArguments", testInvalidArguments},
 	{"Summary", testSummary},
@@ -93,6 +94,7 @@ var storeTests = []struct {
 	{"OutboxStep", testOutboxStep},
 	{"ItemSignals", testItemSignals},
 	{"ItemOutages", testItemOutages},
+	{"StaleCandidates", testStaleCandidates},
 }
 
 // reopeningTests open stores of their own over one database, under the
@@ -109,6 +111,7 @@ var reopeningTests = []struct {
 	{"ClaimDueConcurrently", testClaimDueConcurrently},
 	{"CheckClean", testCheckClean},
 	{"SummaryFollowsCommits", testSummaryFollowsCommits},
+	{"SummaryByFreshness", testSummaryByFreshness},
 	{"RedeliveryAfterRebuiltDuplicate", testRedeliveryAfterRebuiltDuplicate},
 	{"OutboxClaimsConcurrently", testOutboxClaimsConcurrently},
 	{"RebuildDerivesItems", testRebuildDerivesItems},
