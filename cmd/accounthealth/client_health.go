@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/accounthealth/accounthealth/client"
@@ -13,8 +14,8 @@ import (
 func runHealth(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return runGroup(ctx, "health", []subcommand{
 		{"get", "ID", "one account's health, and what the user must do about it", runHealthGet},
-		{"list", "", "accounts by user, state or error code, a page or all", runHealthList},
-		{"summary", "", "how many accounts are in each state and have each error code", runHealthSummary},
+		{"list", "", "accounts by user, state, data freshness or error code, a page or all", runHealthList},
+		{"summary", "", "how many accounts are in each state, of each data freshness and have each error code", runHealthSummary},
 		{"refresh", "ID", "fetch the account from the provider now and show the resulting health", runHealthRefresh},
 	}, args, stdout, stderr)
 }
@@ -43,6 +44,7 @@ func runHealthGet(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		row("platform", h.GetItem())
 	}
 	row("state", enumName(h.GetState())+" since "+when(h.GetStateSince()))
+	freshnessRows(&d, h.GetFreshness())
 	if h.GetErrorCode() != "" {
 		row("error", h.GetErrorCode()+": "+or(h.GetErrorMessage()))
 	}
@@ -59,6 +61,21 @@ func runHealthGet(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		row("unconfirmed", "a delivery came without the account object: the state may lag behind until the account is fetched")
 	}
 	return d.print(stdout)
+}
+
+// freshnessRows adds a HEALTHY account's data freshness to d; other
+// states have none.
+func freshnessRows(d *details, f *ahv1.Freshness) {
+	if f == nil {
+		return
+	}
+	d.row("freshness", enumName(f.GetStatus())+" since "+when(f.GetSince())+": "+f.GetMessage())
+	if len(f.GetFailedDatasets()) > 0 {
+		d.row("failed data", strings.Join(f.GetFailedDatasets(), ", "))
+	}
+	if f.GetScannedAt() != nil {
+		d.row("last scan", when(f.GetScannedAt()))
+	}
 }
 
 // remedyText is "RETRY_MFA: The multi-factor ...".
@@ -104,6 +121,7 @@ type healthList struct {
 	c              *clientCommand
 	opts           client.ListOptions // the flags bound to it directly
 	states         enumFlag[ahv1.HealthState]
+	freshness      enumFlag[ahv1.FreshnessStatus]
 	codes          listFlag
 	order          enumFlag[ahv1.AccountOrder]
 	pageSize       int
@@ -120,6 +138,7 @@ func newHealthList(stdout, stderr io.Writer) *healthList {
 	fs.StringVar(&l.opts.UserID, "user", "", "only this user's accounts")
 	fs.StringVar(&l.opts.Item, "item", "", "only accounts on this payroll platform, e.g. item_000077001")
 	fs.Var(&l.states, "state", "only accounts in this state: "+enumChoices(ahv1.HealthState(0).Descriptor()))
+	fs.Var(&l.freshness, "freshness", "only HEALTHY accounts whose data is: "+enumChoices(ahv1.FreshnessStatus(0).Descriptor()))
 	fs.Var(&l.codes, "error-code", "only accounts with this error code, e.g. auth_required")
 	fs.IntVar(&l.pageSize, "page-size", 50, "accounts per page, 0..500 (0: the server's default, 50)")
 	fs.StringVar(&l.opts.PageToken, "page-token", "", "start at this page (a previous list says when there are more)")
@@ -133,7 +152,7 @@ func newHealthList(stdout, stderr io.Writer) *healthList {
 // options are the call's, from the parsed flags.
 func (l *healthList) options() (client.ListOptions, error) {
 	opts := l.opts
-	opts.States, opts.ErrorCodes, opts.PageSize = l.states.values, l.codes, int32(l.pageSize)
+	opts.States, opts.Freshness, opts.ErrorCodes, opts.PageSize = l.states.values, l.freshness.values, l.codes, int32(l.pageSize)
 	if len(l.order.values) > 1 {
 		return opts, usageError{fmt.Errorf("order: takes one order, not %s", l.order.String())}
 	}
@@ -143,9 +162,11 @@ func (l *healthList) options() (client.ListOptions, error) {
 	return opts, nil
 }
 
-// columns are the table's.
+// columns are the table's. A HEALTHY account has no error code and the
+// others no freshness: one column holds either, where two would not fit
+// 100 columns beside an id as long as the provider's.
 func (l *healthList) columns() []string {
-	columns := []string{"ACCOUNT!", "STATE", "ERROR", "SINCE"}
+	columns := []string{"ACCOUNT!", "STATE", "ERROR/FRESHNESS", "SINCE"}
 	if l.wide {
 		columns = append(columns, "REMEDY", "USER")
 	}
@@ -186,7 +207,9 @@ func (l *healthList) emit(h *ahv1.AccountHealth) error {
 	case l.c.output == "json":
 		return printJSON(l.c.stdout, h)
 	}
-	row := []string{h.GetAccountId(), enumName(h.GetState()), or(h.GetErrorCode()), cellTime(h.GetStateSince())}
+	f := h.GetFreshness()
+	problem, _ := errorOrFreshness(h.GetErrorCode(), f.GetStatus(), f.GetFailedDatasets())
+	row := []string{h.GetAccountId(), enumName(h.GetState()), problem, cellTime(h.GetStateSince())}
 	if l.wide {
 		row = append(row, enumName(h.GetRemedy().GetAction()), or(h.GetUserId()))
 	}
@@ -195,7 +218,7 @@ func (l *healthList) emit(h *ahv1.AccountHealth) error {
 
 // report says on stderr why nothing was listed, or how to see more.
 func (l *healthList) report(opts client.ListOptions, next string) {
-	filtered := opts.UserID != "" || opts.Item != "" || len(opts.States) > 0 || len(opts.ErrorCodes) > 0
+	filtered := opts.UserID != "" || opts.Item != "" || len(opts.States) > 0 || len(opts.Freshness) > 0 || len(opts.ErrorCodes) > 0
 	switch {
 	case l.n == 0 && filtered:
 		fmt.Fprintln(l.c.stderr, "no account matches these filters")
@@ -206,9 +229,29 @@ func (l *healthList) report(opts client.ListOptions, next string) {
 	}
 }
 
+// errorOrFreshness is an ERROR/FRESHNESS cell: the error code, or the
+// data freshness of a HEALTHY account, which has no error code (then
+// isFreshness); "-" when neither is known.
+func errorOrFreshness(code string, f ahv1.FreshnessStatus, failed []string) (cell string, isFreshness bool) {
+	if code == "" && f != ahv1.FreshnessStatus_FRESHNESS_STATUS_UNSPECIFIED {
+		return freshnessText(f, failed), true
+	}
+	return or(code), false
+}
+
+// freshnessText is a data freshness for people: FRESH, STALE,
+// REFRESH_DISABLED, or SYNC_FAILED(paystubs,shifts) with the datasets
+// that failed.
+func freshnessText(s ahv1.FreshnessStatus, failed []string) string {
+	if s == ahv1.FreshnessStatus_FRESHNESS_STATUS_SYNC_FAILED && len(failed) > 0 {
+		return enumName(s) + "(" + strings.Join(failed, ",") + ")"
+	}
+	return enumName(s)
+}
+
 func runHealthSummary(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newClientCommand("health summary", "health summary [flags]",
-		"Counts accounts by state (every state, zeros too) and by current error code.", stdout, stderr)
+		"Counts accounts by state (every state, zeros too), HEALTHY ones by data freshness (every status, zeros\ntoo), and accounts by current error code.", stdout, stderr)
 	cl, _, err := c.connect(args)
 	if err != nil {
 		return err
@@ -227,6 +270,10 @@ func runHealthSummary(ctx context.Context, args []string, stdout, stderr io.Writ
 		fmt.Fprintf(tw, "%s\t%d\n", enumName(s.GetState()), s.GetCount())
 	}
 	fmt.Fprintf(tw, "all\t%d\n", sum.GetTotal())
+	fmt.Fprintf(tw, "\nFRESHNESS\tHEALTHY ACCOUNTS\n")
+	for _, f := range sum.GetByFreshness() {
+		fmt.Fprintf(tw, "%s\t%d\n", enumName(f.GetStatus()), f.GetCount())
+	}
 	if len(sum.GetByErrorCode()) > 0 {
 		fmt.Fprintf(tw, "\nERROR CODE\tACCOUNTS\n")
 		for _, e := range sum.GetByErrorCode() {
@@ -274,10 +321,15 @@ func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return tw.flush()
 }
 
-// changeText is a health change for people: "HEALTHY → DISCONNECTED (auth_required)".
+// changeText is a health change for people: "HEALTHY → DISCONNECTED
+// (auth_required)", or within HEALTHY "FRESH → SYNC_FAILED(paystubs)".
 func changeText(t *ahv1.HealthTransition) string {
 	if t == nil {
 		return "-"
+	}
+	switch t.GetKind() {
+	case ahv1.TransitionKind_TRANSITION_KIND_FRESHNESS_LOST, ahv1.TransitionKind_TRANSITION_KIND_FRESHNESS_RESTORED:
+		return freshnessText(t.GetPreviousFreshness(), nil) + " → " + freshnessText(t.GetFreshness(), t.GetFailedDatasets())
 	}
 	from := enumName(t.GetPreviousState())
 	if t.GetPreviousState() == ahv1.HealthState_HEALTH_STATE_UNSPECIFIED {
