@@ -26,6 +26,9 @@ type ListOptions struct {
 	Item       string             // only accounts on this payroll platform
 	States     []ahv1.HealthState // any of them
 	ErrorCodes []string           // any of them
+	// Freshness: only HEALTHY accounts whose data freshness is any of
+	// these (other states have none, so this leaves them out).
+	Freshness []ahv1.FreshnessStatus
 	// PageSize is 1..500; 0 means the server's default (50).
 	PageSize int32
 	// PageToken is the previous page's NextPageToken; AllHealth starts there.
@@ -37,7 +40,7 @@ type ListOptions struct {
 // ListHealth returns one page of accounts, in opts.Order.
 func (c *Client) ListHealth(ctx context.Context, opts ListOptions) (*ahv1.ListAccountHealthResponse, error) {
 	return c.api.ListAccountHealth(ctx, &ahv1.ListAccountHealthRequest{
-		UserId: opts.UserID, Item: opts.Item, States: opts.States, ErrorCodes: opts.ErrorCodes,
+		UserId: opts.UserID, Item: opts.Item, States: opts.States, ErrorCodes: opts.ErrorCodes, Freshness: opts.Freshness,
 		PageSize: opts.PageSize, PageToken: opts.PageToken, OrderBy: opts.Order,
 	})
 }
@@ -52,8 +55,8 @@ func (c *Client) AllHealth(ctx context.Context, opts ListOptions) iter.Seq2[*ahv
 	})
 }
 
-// Summary counts accounts by state (every state, zeros included) and by
-// error code.
+// Summary counts accounts by state (every state, zeros included), HEALTHY
+// ones by freshness (every status, zeros included) and by error code.
 func (c *Client) Summary(ctx context.Context) (*ahv1.GetHealthSummaryResponse, error) {
 	return c.api.GetHealthSummary(ctx, &ahv1.GetHealthSummaryRequest{})
 }

@@ -151,6 +151,14 @@ func connected(account, user string) []byte {
 	return fmt.Appendf(nil, `{"event":"accounts.connected","name":"client-test","data":{"account":%q,"user":%q}}`, account, user)
 }
 
+// scanned is an accounts.updated delivery of a connected account last
+// scanned at at, whose object ends with extra (e.g. `,"availability":{...}`).
+func scanned(account, user string, at time.Time, extra string) []byte {
+	ts := at.UTC().Format(time.RFC3339Nano)
+	return fmt.Appendf(nil, `{"event":"accounts.updated","name":"client-test","data":{"account":%q,"user":%q,"resource":{"id":%q,"user":%q,"updated_at":%q,"scanned_at":%q,"connection":{"status":"connected","error_code":null,"error_message":null,"updated_at":%q}%s}}}`,
+		account, user, account, user, ts, ts, ts, extra)
+}
+
 // exampleTarget is the server the examples call, seeded in TestMain.
 var exampleTarget string
 

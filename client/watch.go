@@ -54,6 +54,11 @@ type WatchOptions struct {
 	// beginning and ending (no account).
 	Items             []string
 	IncludeItemEvents bool
+	// IncludeFreshnessEvents also delivers HEALTHY accounts' data going
+	// stale, failing to sync or losing its refresh (FRESHNESS_LOST), and
+	// fresh again (FRESHNESS_RESTORED); ErrorCodes does not filter them,
+	// they carry no code.
+	IncludeFreshnessEvents bool
 
 	// ResumeAfter starts right after this cursor, the last one the caller
 	// kept from an event or a heartbeat. Since starts with the events that
@@ -146,7 +151,7 @@ func (e callbackError) Error() string { return e.err.Error() }
 func (w *watch) stream(ctx context.Context) error {
 	req := &ahv1.StreamDisconnectionsRequest{
 		UserIds: w.opts.UserIDs, Kinds: w.opts.Kinds, ErrorCodes: w.opts.ErrorCodes, IncludeRecoveries: w.opts.IncludeRecoveries,
-		Items: w.opts.Items, IncludeItemEvents: w.opts.IncludeItemEvents,
+		Items: w.opts.Items, IncludeItemEvents: w.opts.IncludeItemEvents, IncludeFreshnessEvents: w.opts.IncludeFreshnessEvents,
 	}
 	switch {
 	case w.cursor != "":

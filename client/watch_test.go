@@ -238,3 +238,40 @@ func TestWatchEnds(t *testing.T) {
 		})
 	}
 }
+
+// IncludeFreshnessEvents delivers a HEALTHY account's dataset failing to
+// sync, and syncing again; a watch without it gets neither. Meanwhile the
+// Freshness filter of ListHealth finds the account, and Summary counts it.
+func TestWatchFreshnessEvents(t *testing.T) {
+	s := startServer(t)
+	cl := dial(t, s.target())
+	with := startWatch(t, s, cl, client.WatchOptions{IncludeFreshnessEvents: true})
+	without := startWatch(t, s, cl, client.WatchOptions{IncludeRecoveries: true})
+	waitFor(t, with.heartbeats, "subscription")
+	waitFor(t, without.heartbeats, "subscription")
+	at := time.Now().Add(-time.Hour)
+	s.mustDeliver(t, scanned("acct-1", "user-1", at, ""), scanned("acct-2", "user-1", at, ""),
+		scanned("acct-1", "user-1", at.Add(time.Minute), `,"availability":{"paystubs":{"status":"sync_failed"}}`))
+	with.expect(t, "acct-1 FRESHNESS_LOST")
+
+	syncFailed := []ahv1.FreshnessStatus{ahv1.FreshnessStatus_FRESHNESS_STATUS_SYNC_FAILED}
+	page, err := cl.ListHealth(t.Context(), client.ListOptions{Freshness: syncFailed})
+	if err != nil || len(page.GetAccounts()) != 1 || page.GetAccounts()[0].GetAccountId() != "acct-1" {
+		t.Fatalf("ListHealth of SYNC_FAILED accounts: %v %v", page, err)
+	}
+	sum, err := cl.Summary(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]int64{}
+	for _, c := range sum.GetByFreshness() {
+		counts[c.GetStatus().String()] = c.GetCount()
+	}
+	if counts["FRESHNESS_STATUS_FRESH"] != 1 || counts["FRESHNESS_STATUS_SYNC_FAILED"] != 1 || len(counts) != 4 {
+		t.Errorf("summary by freshness: %v, want 1 fresh and 1 sync failed among the 4 statuses", counts)
+	}
+
+	s.mustDeliver(t, scanned("acct-1", "user-1", at.Add(2*time.Minute), `,"availability":{"paystubs":{"status":"synced"}}`))
+	with.expect(t, "acct-1 FRESHNESS_RESTORED")
+	without.expect(t)
+}

@@ -124,7 +124,7 @@ func TestClientCommands(t *testing.T) {
 		{"get without id", []string{"health", "get"}, exitUsage, nil, []string{"missing the ID argument"}},
 		{"get with a bad id", []string{"health", "get", "a b"}, exitUsage, nil, []string{"the account id: contains spaces"}},
 		{"list", []string{"health", "list"}, exitOK,
-			[]string{"ACCOUNT  STATE        ERROR                SINCE\n", "acct-1   AUTH_FAILED  invalid_credentials  20", "acct-3   HEALTHY      -"}, nil},
+			[]string{"ACCOUNT  STATE        ERROR/FRESHNESS      SINCE\n", "acct-1   AUTH_FAILED  invalid_credentials  20", "acct-3   HEALTHY      FRESH                20"}, nil},
 		{"list filtered", []string{"health", "list", "--state", "auth_failed", "--error-code", "invalid_mfa,mfa_timeout"}, exitOK, []string{"acct-2"}, nil},
 		{"list filtered to nothing", []string{"health", "list", "--user", "user-9"}, exitOK, nil, []string{"no account matches these filters"}},
 		{"list a page", []string{"health", "list", "--page-size", "2"}, exitOK, []string{"acct-2"}, []string{"more accounts: --page-token "}},

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,7 +19,8 @@ import (
 func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newClientCommand("watch", "watch [flags]",
 		`Prints disconnections as they happen, one line each: when, kind, account, error code, and the remedy (--wide
-adds the user, the date and the remedy's message).
+adds the user, the date and the remedy's message). An account HEALTHY after the event has no error code:
+its data freshness stands in its place, e.g. SYNC_FAILED(paystubs).
 It reconnects by itself when the server restarts, missing nothing. With --resume-file, a watch that is
 stopped and started again misses nothing either: it starts right after the last event it printed.
 -o json prints each event as a JSON object, with its cursor. Stop it with Ctrl-C.`,
@@ -31,6 +33,7 @@ stopped and started again misses nothing either: it starts right after the last 
 	recoveries := c.fs.Bool("include-recoveries", false, "also print accounts coming back to HEALTHY")
 	c.fs.Var(&items, "item", "only events of this payroll platform's accounts, and its own (repeat or comma-separate for several)")
 	itemEvents := c.fs.Bool("include-item-events", false, "also print payroll platforms' outages beginning and ending")
+	freshnessEvents := c.fs.Bool("freshness-events", false, "also print HEALTHY accounts whose data goes stale, fails to sync or stops refreshing (FRESHNESS_LOST), and is fresh again (FRESHNESS_RESTORED)")
 	since := c.fs.String("since", "", "start with the events since this time: RFC 3339 (2026-01-02T15:04:05Z) or a duration back from now (24h); default: new events only; a cursor in --resume-file wins")
 	resumeFile := c.fs.String("resume-file", "", "file keeping the last cursor: read at start to resume right after it, rewritten after each event printed")
 	var wide bool
@@ -42,7 +45,7 @@ stopped and started again misses nothing either: it starts right after the last 
 	defer cl.Close()
 
 	opts := client.WatchOptions{UserIDs: users, Kinds: kinds.values, ErrorCodes: codes, IncludeRecoveries: *recoveries,
-		Items: items, IncludeItemEvents: *itemEvents}
+		Items: items, IncludeItemEvents: *itemEvents, IncludeFreshnessEvents: *freshnessEvents}
 	w := &watcher{c: c, resumeFile: *resumeFile, from: "new events only", wide: wide}
 	if *since != "" {
 		if opts.Since, err = parseSince(*since, time.Now()); err != nil {
@@ -89,15 +92,15 @@ type watcher struct {
 
 // The watch prints each event as it comes, so its columns have fixed
 // widths: a time of day, the longest kind, a provider's account id (kept
-// whole when longer), the usual error codes, and the rest of 100 columns
-// for the remedy's action.
+// whole when longer), the usual error codes (or a HEALTHY account's
+// freshness), and the rest of 100 columns for the remedy's action.
 var (
-	watchColumns = []string{"TIME", "KIND", "ACCOUNT", "ERROR", "REMEDY"}
+	watchColumns = []string{"TIME", "KIND", "ACCOUNT", "ERROR/FRESHNESS", "REMEDY"}
 	watchWidths  = []int{8, 12, 36, 19, 17}
 	watchKeep    = []bool{false, false, true, false, false}
 	// --wide adds the user, and keeps every cell whole; the layout's
 	// length is that of a time with its zone's offset.
-	wideWatchColumns = []string{"TIME", "KIND", "ACCOUNT", "USER", "ERROR", "REMEDY"}
+	wideWatchColumns = []string{"TIME", "KIND", "ACCOUNT", "USER", "ERROR/FRESHNESS", "REMEDY"}
 	wideWatchWidths  = []int{len(time.RFC3339), 12, 36, 36, 19, 0}
 	wideWatchKeep    = []bool{true, true, true, true, true, true}
 )
@@ -122,11 +125,19 @@ func (w *watcher) print(ev *ahv1.DisconnectionEvent) error {
 	if w.c.output == "json" {
 		return printJSON(w.c.stdout, ev)
 	}
+	problem, isFreshness := errorOrFreshness(ev.GetErrorCode(), ev.GetFreshness(), ev.GetFailedDatasets())
 	columns, widths, keep := watchColumns, watchWidths, watchKeep
-	row := []string{clock(ev.GetOccurredAt().AsTime(), time.Now()), enumName(ev.GetKind()), subject(ev), or(ev.GetErrorCode()), enumName(ev.GetRemedy().GetAction())}
+	row := []string{clock(ev.GetOccurredAt().AsTime(), time.Now()), enumName(ev.GetKind()), subject(ev), problem, enumName(ev.GetRemedy().GetAction())}
 	if w.wide {
 		columns, widths, keep = wideWatchColumns, wideWatchWidths, wideWatchKeep
-		row = []string{when(ev.GetOccurredAt()), enumName(ev.GetKind()), subject(ev), or(ev.GetUserId()), or(ev.GetErrorCode()), remedyText(ev.GetRemedy())}
+		row = []string{when(ev.GetOccurredAt()), enumName(ev.GetKind()), subject(ev), or(ev.GetUserId()), problem, remedyText(ev.GetRemedy())}
+	}
+	if isFreshness {
+		// Cut to the widths, the datasets and a freshness event's kind
+		// would not read (FRESHNESS_LOST and _RESTORED begin alike): the
+		// cells stay whole, as a long account id does, at the cost of
+		// the line's alignment.
+		keep = slices.Repeat([]bool{true}, len(row))
 	}
 	var b strings.Builder
 	if !w.headed {

@@ -43,6 +43,8 @@ func TestCompletion(t *testing.T) {
 		{[]string{"health", "list", "--all", "--pa"}, "--page-size --page-token"},
 		{[]string{"purge-failed", "--older"}, "--older-than"},
 		{[]string{"watch", "--wi"}, "--wide"},
+		{[]string{"health", "list", "--fr"}, "--freshness"},
+		{[]string{"watch", "--fr"}, "--freshness-events"},
 		{[]string{"serve", "--webhook-se"}, "--webhook-secret"},
 		{[]string{"health", "list", "g"}, ""}, // subcommands only right after their group
 		{[]string{"nosuch", "--"}, ""},

@@ -18,8 +18,13 @@ import (
 
 // onItemJSON is updatedJSON with the account object on item.
 func onItemJSON(item, account, status, code string, at time.Time) []byte {
-	b := updatedJSON(account, "user-"+account, status, code, at)
-	return bytes.Replace(b, []byte(`"resource":{`), []byte(`"resource":{"item":"`+item+`",`), 1)
+	return withFields(updatedJSON(account, "user-"+account, status, code, at), `"item":"`+item+`"`)
+}
+
+// withFields adds fields to the account object of a delivery made by
+// updatedJSON, e.g. `"availability":{"paystubs":{"status":"sync_failed"}}`.
+func withFields(delivery []byte, fields string) []byte {
+	return bytes.Replace(delivery, []byte(`"resource":{`), []byte(`"resource":{`+fields+`,`), 1)
 }
 
 // TestWebhooksItemsSync: 70 items in use make three items.updated
