@@ -33,7 +33,7 @@ stopped and started again misses nothing either: it starts right after the last 
 	recoveries := c.fs.Bool("include-recoveries", false, "also print accounts coming back to HEALTHY")
 	c.fs.Var(&items, "item", "only events of this payroll platform's accounts, and its own (repeat or comma-separate for several)")
 	itemEvents := c.fs.Bool("include-item-events", false, "also print payroll platforms' outages beginning and ending")
-	freshnessEvents := c.fs.Bool("freshness-events", false, "also print HEALTHY accounts whose data goes stale, fails to sync or stops refreshing (FRESHNESS_LOST), and is fresh again (FRESHNESS_RESTORED)")
+	freshnessEvents := c.fs.Bool("include-freshness-events", false, "also print HEALTHY accounts whose data goes stale, fails to sync or stops refreshing (FRESHNESS_LOST), and is fresh again (FRESHNESS_RESTORED)")
 	since := c.fs.String("since", "", "start with the events since this time: RFC 3339 (2026-01-02T15:04:05Z) or a duration back from now (24h); default: new events only; a cursor in --resume-file wins")
 	resumeFile := c.fs.String("resume-file", "", "file keeping the last cursor: read at start to resume right after it, rewritten after each event printed")
 	var wide bool
@@ -132,9 +132,10 @@ func (w *watcher) print(ev *ahv1.DisconnectionEvent) error {
 		columns, widths, keep = wideWatchColumns, wideWatchWidths, wideWatchKeep
 		row = []string{when(ev.GetOccurredAt()), enumName(ev.GetKind()), subject(ev), or(ev.GetUserId()), problem, remedyText(ev.GetRemedy())}
 	}
-	if isFreshness {
-		// Cut to the widths, the datasets and a freshness event's kind
-		// would not read (FRESHNESS_LOST and _RESTORED begin alike): the
+	if isFreshness || ev.GetAccountId() == "" {
+		// Cut to the widths, the datasets and the kind of a freshness or
+		// an item-wide event would not read (FRESHNESS_LOST and
+		// _RESTORED begin alike, as ITEM_OUTAGE_BEGAN and _ENDED do): the
 		// cells stay whole, as a long account id does, at the cost of
 		// the line's alignment.
 		keep = slices.Repeat([]bool{true}, len(row))

@@ -44,7 +44,7 @@ func TestCompletion(t *testing.T) {
 		{[]string{"purge-failed", "--older"}, "--older-than"},
 		{[]string{"watch", "--wi"}, "--wide"},
 		{[]string{"health", "list", "--fr"}, "--freshness"},
-		{[]string{"watch", "--fr"}, "--freshness-events"},
+		{[]string{"watch", "--include-f"}, "--include-freshness-events"},
 		{[]string{"serve", "--webhook-se"}, "--webhook-secret"},
 		{[]string{"health", "list", "g"}, ""}, // subcommands only right after their group
 		{[]string{"nosuch", "--"}, ""},

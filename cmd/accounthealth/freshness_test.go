@@ -8,7 +8,7 @@ import (
 )
 
 // A HEALTHY account's data freshness through the binary: watch
-// --freshness-events prints one readable FRESHNESS_LOST line when a dataset
+// --include-freshness-events prints one readable FRESHNESS_LOST line when a dataset
 // fails to sync, a watch without it prints none; health list --freshness
 // selects HEALTHY accounts by it (not a fresh one, nor a disconnected one
 // whose datasets failed too), any case, comma-separated; a value it does
@@ -17,7 +17,7 @@ import (
 func TestFreshnessCommands(t *testing.T) {
 	s := serve(t, t.TempDir())
 	env := []string{"ACCOUNTHEALTH_SERVER=" + s.grpc}
-	freshness := startBinary(t, "", env, "watch", "--freshness-events")
+	freshness := startBinary(t, "", env, "watch", "--include-freshness-events")
 	plain := startBinary(t, "", env, "watch")
 	for _, w := range []*process{freshness, plain} {
 		w.waitOutput(t, w.stderr, "watching "+s.grpc, 1)
@@ -38,13 +38,13 @@ func TestFreshnessCommands(t *testing.T) {
 	freshness.stop(t, syscall.SIGINT)
 	plain.stop(t, syscall.SIGINT)
 	if lost := lineWith(freshness.stdout.String(), "FRESHNESS_LOST"); !strings.Contains(lost, "  failing-1  ") || !strings.Contains(lost, "  SYNC_FAILED(paystubs)  NONE") {
-		t.Errorf("watch --freshness-events: no line FRESHNESS_LOST failing-1 SYNC_FAILED(paystubs) NONE:\n%s", freshness.stdout)
+		t.Errorf("watch --include-freshness-events: no line FRESHNESS_LOST failing-1 SYNC_FAILED(paystubs) NONE:\n%s", freshness.stdout)
 	}
 	if n := strings.Count(freshness.stdout.String(), "FRESHNESS_"); n != 1 {
-		t.Errorf("watch --freshness-events printed %d freshness events, want 1:\n%s", n, freshness.stdout)
+		t.Errorf("watch --include-freshness-events printed %d freshness events, want 1:\n%s", n, freshness.stdout)
 	}
 	if strings.Contains(plain.stdout.String(), "FRESHNESS_") {
-		t.Errorf("watch without --freshness-events printed a freshness event:\n%s", plain.stdout)
+		t.Errorf("watch without --include-freshness-events printed a freshness event:\n%s", plain.stdout)
 	}
 
 	runCases(t, env, []cliCase{

@@ -75,7 +75,7 @@ func FreshnessMessage(f Freshness) string {
 	case FreshnessRefreshDisabled:
 		return "The provider's ongoing refresh of the account is disabled: no new data arrives until it is enabled again at the provider."
 	case FreshnessSyncFailed:
-		return "Some of the account's datasets failed to sync at the last scan (failed_datasets); their data may be old until a later scan syncs them."
+		return "Some of the account's datasets failed to sync at their last scan; their data may be old until a later scan syncs them."
 	}
 	return "Freshness applies to HEALTHY accounts only; the account's state tells why no data arrives."
 }
