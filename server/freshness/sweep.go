@@ -33,6 +33,11 @@ const Actor = "freshness-sweeper"
 // is left.
 const pageSize = 500
 
+// minPassGap spaces the passes that commits wake: under a flood of
+// deliveries a pass a second is enough, and an idle one is one index
+// lookup.
+const minPassGap = time.Second
+
 // Store is what a Sweeper reads; store.Store is one.
 type Store interface {
 	StaleCandidates(ctx context.Context, before time.Time, limit int) ([]store.StaleCandidate, error)
@@ -57,6 +62,7 @@ type Sweeper struct {
 	st     Store
 	commit func(context.Context, store.Delivery) (store.Result, error)
 	opts   Options
+	wake   chan struct{}
 }
 
 // New sweeps st, committing with commit (the intake batcher's Submit).
@@ -73,14 +79,25 @@ func New(st Store, commit func(context.Context, store.Delivery) (store.Result, e
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Sweeper{st: st, commit: commit, opts: o}
+	return &Sweeper{st: st, commit: commit, opts: o, wake: make(chan struct{}, 1)}
+}
+
+// Notify asks for a pass soon: a commit may have brought an account
+// object scanned longer ago than the stale-after age, which should not
+// read FRESH until the next interval. It never blocks; wake-ups coalesce.
+func (s *Sweeper) Notify() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
 }
 
 // StaleAfter is the age past which data is stale.
 func (s *Sweeper) StaleAfter() time.Duration { return s.opts.StaleAfter }
 
-// Run passes at once and then at each interval until ctx ends: accounts
-// that grew stale while no process swept are judged at start-up.
+// Run passes at once, then at each interval and wake-up (at most one a
+// second) until ctx ends: accounts that grew stale while no process swept
+// are judged at start-up.
 func (s *Sweeper) Run(ctx context.Context) {
 	t := time.NewTicker(s.opts.Interval)
 	defer t.Stop()
@@ -95,7 +112,13 @@ func (s *Sweeper) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
+		case <-time.After(min(minPassGap, s.opts.Interval)):
+		}
+		select {
+		case <-ctx.Done():
+			return
 		case <-t.C:
+		case <-s.wake:
 		}
 	}
 }

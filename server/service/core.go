@@ -82,12 +82,14 @@ func newCore(cfg Config, s store.Store, logger *slog.Logger) (_ *core, err error
 	c.sweeper = freshness.New(s, func(ctx context.Context, d store.Delivery) (store.Result, error) {
 		return c.batcher.Submit(ctx, d)
 	}, freshness.Options{StaleAfter: cfg.StaleAfter, Interval: cfg.StaleSweepInterval, Logger: logger, Judged: c.metrics.JudgedStale})
-	// Every commit may move an item's accounts or bring its report: the
-	// watcher takes a look (at most a pass a second).
+	// Every commit may move an item's accounts or bring its report, or an
+	// account object scanned long ago: the watcher and the sweeper take a
+	// look (at most a pass a second each).
 	c.batcher = intake.NewBatcher(s, 0, c.broker.Notify, func(size int, elapsed time.Duration, results []store.Result, err error) {
 		c.metrics.Committed(size, elapsed, results)
 		c.ready.committed(err)
 		c.watcher.Notify()
+		c.sweeper.Notify()
 	})
 	defer func() {
 		if err != nil {

@@ -35,7 +35,9 @@ const syncedPaystubs = `"paystubs":{"status":"synced"}`
 // freshness on reads, lists, the summary and, when asked for, the stream;
 // a later scan that syncs makes it fresh again.
 func TestFreshness(t *testing.T) {
-	e := start(t, nil, func(c *service.Config) { c.StaleSweepInterval = 50 * time.Millisecond })
+	// The sweeper's interval is long: the commit of acc-old's week-old
+	// scan wakes it.
+	e := start(t, nil, func(c *service.Config) { c.StaleSweepInterval = time.Hour })
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute) // a bound on a hang, not a wait
 	defer cancel()
 	stream, err := ahv1.NewAccountHealthServiceClient(e.conn).StreamDisconnections(ctx, &ahv1.StreamDisconnectionsRequest{IncludeFreshnessEvents: true})
