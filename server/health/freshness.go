@@ -137,17 +137,18 @@ func settleFreshness(cur Record, next *Record, at time.Time) {
 }
 
 // freshAsOf is when the data of next, HEALTHY and not judged stale, was
-// last known fresh: its last scan, or its return to HEALTHY from a state
-// the record knew when later (data is not old for having waited for a
-// login), or, never scanned, when it became HEALTHY. An account first seen
-// HEALTHY is as fresh as its last scan says: the service's late start
-// makes it no fresher.
+// last known fresh: its last scan, or its return to HEALTHY after a
+// problem when later (data is not old for having waited for the user to
+// log in again, and the provider rescans after a reconnection), or, never
+// scanned, when it became HEALTHY. An account connecting for the first
+// time, or first seen HEALTHY, is as fresh as its last scan says: the
+// service's late start makes it no fresher.
 func freshAsOf(cur, next Record) time.Time {
 	var base time.Time
 	switch {
 	case cur.State == StateHealthy:
 		base = cur.FreshAsOf // zero when it was stale: only a scan renews it
-	case cur.State != StateUnknown:
+	case cur.State != StateUnknown && cur.EverConnected:
 		base = next.StateSince
 	}
 	if next.ScannedAt.After(base) {

@@ -159,6 +159,14 @@ func TestFreshness(t *testing.T) {
 			},
 		},
 		{
+			name: "a first connection, through CONNECTING, with an old scan: as old as the scan",
+			steps: []freshStep{
+				{at: 200 * time.Hour, do: object(ConnectionConnecting, -1, "enabled"), want: FreshnessUnknown},
+				{at: 201 * time.Hour, do: connectedObject(0), want: FreshnessFresh},
+				{at: 202 * time.Hour, do: sweep, want: FreshnessStale, kind: KindFreshnessLost},
+			},
+		},
+		{
 			name: "refresh disabled outranks staleness, which shows once refresh is enabled, until a scan",
 			steps: []freshStep{
 				connect,
@@ -171,7 +179,7 @@ func TestFreshness(t *testing.T) {
 			},
 		},
 		{
-			name: "a disconnection forgets staleness; the recovery carries the freshness, with no event of its own",
+			name: "a disconnection forgets staleness; the recovery carries the freshness, with no event of its own, and the age counts from it",
 			steps: []freshStep{
 				connect,
 				{at: 73 * time.Hour, do: sweep, want: FreshnessStale, kind: KindFreshnessLost},

@@ -779,8 +779,9 @@ type Freshness struct {
 	// The provider's last scan of the account (the object's scanned_at);
 	// unset when no object told it.
 	ScannedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=scanned_at,json=scannedAt,proto3" json:"scanned_at,omitempty"`
-	// What the data's age is measured from: the last scan, or when the
-	// account became HEALTHY if later; unset while STALE.
+	// What the data's age is measured from: the last scan, or the return to
+	// HEALTHY after a problem (a reconnection) if later; never scanned, when
+	// it became HEALTHY. Unset while STALE.
 	FreshAsOf *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=fresh_as_of,json=freshAsOf,proto3" json:"fresh_as_of,omitempty"`
 	// The provider's ongoing refresh is disabled (also when status names
 	// another problem first).
