@@ -103,6 +103,10 @@ var damageCases = []damageCase{
 		return []string{fmt.Sprintf("UPDATE record_counts SET n = n + 1 WHERE state = %d AND error_code = ''", health.StateHealthy)},
 			"", fmt.Sprintf("Summary's count of records in state %d with error code \"\"", health.StateHealthy)
 	}},
+	{"freshness counts tampered", func(_ *testing.T, _ committedOf, _ []store.Change) ([]string, string, string) {
+		return []string{fmt.Sprintf("UPDATE freshness_counts SET n = n + 1 WHERE freshness = %d", health.FreshnessUnknown)},
+			"", fmt.Sprintf("Summary's count of records of freshness %d", health.FreshnessUnknown)
+	}},
 	{"record of an account the log never named", func(_ *testing.T, of committedOf, _ []store.Change) ([]string, string, string) {
 		return []string{fmt.Sprintf("UPDATE records SET account_id = 'ghost' WHERE account_id = '%s'", accountID(3))},
 			"ghost", "the log holds no entry of the account"

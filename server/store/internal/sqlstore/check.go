@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/accounthealth/accounthealth/server/health"
 	"github.com/accounthealth/accounthealth/server/store"
@@ -13,7 +14,7 @@ type CheckSQL struct {
 	rebuild                                             *RebuildSQL
 	accountChanges, accountRecords                      string
 	orphanChanges, changesOutOfOrder, recordsWithoutLog string
-	miscounted                                          string
+	miscounted, freshnessMiscounted                     string
 }
 
 // NewCheckSQL builds a check's statements for placeholder style p, beside
@@ -39,6 +40,10 @@ func NewCheckSQL(p Placeholder, rebuild *RebuildSQL) CheckSQL {
 			" (SELECT state, error_code, n AS kept, 0 AS counted FROM record_counts" +
 			" UNION ALL SELECT state, error_code, 0, COUNT(*) FROM records GROUP BY state, error_code) AS u" +
 			" GROUP BY state, error_code HAVING SUM(kept) <> SUM(counted) ORDER BY state, error_code LIMIT " + p(1),
+		freshnessMiscounted: "SELECT freshness, " + sumAs("kept") + ", " + sumAs("counted") + " FROM" +
+			" (SELECT freshness, n AS kept, 0 AS counted FROM freshness_counts" +
+			" UNION ALL SELECT freshness, 0, COUNT(*) FROM records GROUP BY freshness) AS u" +
+			" GROUP BY freshness HAVING SUM(kept) <> SUM(counted) ORDER BY freshness LIMIT " + p(1),
 	}
 }
 
@@ -129,7 +134,17 @@ func (d checkDriver) LogProblems(ctx context.Context, limit int) ([]store.Proble
 		p.What = fmt.Sprintf("Summary's count of records in state %d with error code %q is %d, the records are %d: the counts the commits keep are off", state, code, kept, counted)
 		return p, err
 	})
-	return append(append(append(orphans, disorder...), strays...), miscounts...), err
+	if err != nil {
+		return nil, err
+	}
+	freshMiscounts, err := queryAll(ctx, d.q, d.sql.freshnessMiscounted, []any{limit}, func(sc Scanner) (p store.Problem, err error) {
+		var f health.Freshness
+		var kept, counted int64
+		err = sc.Scan(&f, &kept, &counted)
+		p.What = fmt.Sprintf("Summary's count of records of freshness %d is %d, the records are %d: the counts the commits keep are off", f, kept, counted)
+		return p, err
+	})
+	return slices.Concat(orphans, disorder, strays, miscounts, freshMiscounts), err
 }
 
 // sumAs adds up a column as a 64-bit integer (PostgreSQL's SUM of a
