@@ -45,6 +45,8 @@ func TestDashboard(t *testing.T) {
 	t.Run("AccountsFiltersAndPaging", func(t *testing.T) { testDashboardAccounts(t, openTab(t, browser, "404"), s) })
 	t.Run("AccountDetailAndDelete", func(t *testing.T) { testDashboardAccount(t, openTab(t, browser), s) })
 	t.Run("Refresh", func(t *testing.T) { testDashboardRefresh(t, openTab(t, browser), s) })
+	// After the tests that count the seeded accounts: it adds one.
+	t.Run("Freshness", func(t *testing.T) { testDashboardFreshness(t, openTab(t, browser), s) })
 	t.Run("CrossSitePostRefused", func(t *testing.T) { testDashboardCrossSite(t, openTab(t, browser, "403", "404"), s) })
 	t.Run("NotOnWebhookListener", func(t *testing.T) {
 		for _, path := range []string{"/", "/ui/", "/ui/app.js"} {
@@ -272,6 +274,9 @@ func testDashboardAccount(t *testing.T, tab context.Context, s *server) {
 	if remedy := evalJS[string](t, tab, `document.querySelector('#remedy').textContent`); remedy == "" {
 		t.Error("no remedy sentence")
 	}
+	if evalJS[bool](t, tab, `!!document.querySelector('#freshness')`) {
+		t.Error("an AUTH_FAILED account shows a data freshness")
+	}
 	if evalJS[bool](t, tab, `document.querySelector('#snapshot').open`) {
 		t.Error("the account object is expanded before asked")
 	}
@@ -307,6 +312,65 @@ func testDashboardRefresh(t *testing.T, tab context.Context, s *server) {
 	waitJS[bool](t, tab, `!!document.querySelector('#refresh')`)
 	browse(t, tab, "refresh", chromedp.Click(chromedp.CSS(`#refresh`)))
 	waitJS[bool](t, tab, `!!document.querySelector('.remedy [data-state=removed]')`)
+}
+
+// testDashboardFreshness: a HEALTHY account whose paystubs failed to sync
+// is the one in the overview's "sync failed" card, whose link lists it
+// alone, its freshness in its row; its page tells the failure, and its
+// timeline the change of freshness (its state stayed HEALTHY).
+func testDashboardFreshness(t *testing.T, tab context.Context, s *server) {
+	const acct = "fresh-ui-1"
+	at := time.Now().Add(-2 * time.Hour)
+	s.deliver(t, updatedJSON(acct, "user-fresh", "connected", "", at),
+		withFields(updatedJSON(acct, "user-fresh", "connected", "", at.Add(time.Hour)), `"availability":{"paystubs":{"status":"sync_failed"},"gigs":{"status":"synced"}}`))
+	browse(t, tab, "open the overview", chromedp.Navigate("http://"+s.rest+"/ui/#/"))
+	cards := waitJS[[][]string](t, tab, `document.querySelectorAll('[data-freshness]').length > 0 && [...document.querySelectorAll('[data-freshness]')].map(e => [e.dataset.freshness, e.querySelector('.n').textContent])`)
+	var names []string
+	byFreshness, healthy := map[string]int{}, 0
+	for _, c := range cards {
+		names = append(names, c[0])
+		byFreshness[c[0]] = digits(c[1])
+		healthy += digits(c[1])
+	}
+	if got := strings.Join(names, ","); got != "fresh,stale,refresh_disabled,sync_failed" {
+		t.Errorf("freshness cards %s, want every status in the API's order", got)
+	}
+	// The same summary drew the state cards: the HEALTHY count is the sum.
+	if n := digits(evalJS[string](t, tab, `document.querySelector('[data-count=healthy] .n').textContent`)); healthy != n || byFreshness["sync_failed"] != 1 {
+		t.Errorf("freshness cards %v: want sync_failed 1, and %d in all as HEALTHY", cards, n)
+	}
+	browse(t, tab, "follow sync failed", chromedp.Click(chromedp.CSS(`a[data-freshness=sync_failed]`)))
+	const freshnessJS = `Object.fromEntries([...document.querySelectorAll('#accounts tbody tr')].map(r => [r.dataset.account, r.querySelector('[data-freshness]')?.textContent ?? '']))`
+	rows := waitJS[map[string]string](t, tab, drawn("#/accounts?freshness=SYNC_FAILED")+freshnessJS)
+	if len(rows) != 1 || rows[acct] != "sync failed (paystubs)" {
+		t.Errorf("the sync failed accounts: %v, want %s alone, sync failed (paystubs)", rows, acct)
+	}
+	// The form shows the filter and keeps it beside another.
+	browse(t, tab, "filter by state too", setField(`#filter-state`, "HEALTHY"), chromedp.Click(chromedp.CSS(`#filters button[type=submit]`)))
+	if both := waitJS[map[string]string](t, tab, drawn("#/accounts?state=HEALTHY&freshness=SYNC_FAILED")+freshnessJS); len(both) != 1 || both[acct] == "" {
+		t.Errorf("HEALTHY and sync failed: %v, want %s alone", both, acct)
+	}
+	browse(t, tab, "open the account", chromedp.Click(chromedp.CSS(`#accounts tbody a[href="#/account/`+acct+`"]`)))
+	facts := waitJS[string](t, tab, drawn("#/account/"+acct)+`document.querySelector('#facts').textContent`)
+	var health struct {
+		AccountHealth struct{ Freshness struct{ Message string } }
+	}
+	if err := json.Unmarshal([]byte(s.restBody(t, "/v1/accounts/"+acct+"/health")), &health); err != nil {
+		t.Fatal(err)
+	}
+	message := health.AccountHealth.Freshness.Message
+	for _, want := range []string{"Data freshness", "sync failed since ", "Failed to sync: paystubs", "Last scan: ", message} {
+		if !strings.Contains(facts, want) {
+			t.Errorf("facts lack %q: %s", want, facts)
+		}
+	}
+	if message == "" {
+		t.Error("the API gives the sync failure no message")
+	}
+	changes := evalJS[[]string](t, tab, `[...document.querySelectorAll('#timeline tbody td:nth-child(6)')].map(td => td.textContent)`)
+	if !slices.Contains(changes, "freshness lost fresh → sync failed (paystubs)") {
+		t.Errorf("the timeline's changes %q lack the freshness lost", changes)
+	}
 }
 
 // testDashboardCrossSite: a page of another origin posts a form to the

@@ -1,7 +1,7 @@
 // One account: its health, what to do, its timeline, and the actions the
 // API offers on it.
 import * as api from "./api.js";
-import { h, stateBadge, kindBadge, when, exact, short, fromState, errorBox } from "./dom.js";
+import { h, stateBadge, kindBadge, freshnessBadge, freshnessText, when, exact, short, fromState, errorBox } from "./dom.js";
 
 const TIMELINE_PAGE = 50;
 
@@ -35,12 +35,25 @@ function facts(a) {
     row("User", a.userId ? h("a", { href: "#/accounts?user=" + encodeURIComponent(a.userId) }, h("code", {}, a.userId)) : "—"),
     row("State since", h("span", {}, exact(a.stateSince), " (", when(a.stateSince), ")")),
     row("Error", a.errorCode ? [h("code", {}, a.errorCode), " ", a.errorMessage || ""] : "none"),
+    a.freshness ? row("Data freshness", freshness(a.freshness)) : null,
     row("Remedy", short(a.remedy?.action, "REMEDY_ACTION_")),
     row("Link parameters", link ? h("code", { id: "link-params" }, JSON.stringify({ userId: link.userId, accountId: link.accountId || undefined })) : "no Link session needed"),
     row("Ever connected", a.everConnected ? "yes" : "no"),
     row("Failures in a row", String(a.consecutiveFailures || 0)),
     row("Last event", [a.lastEventType || "", " ", when(a.lastEventAt)]),
     row("Account object", a.unconfirmed ? "changed since last seen: unconfirmed until fetched" : a.confirmedAt ? ["seen ", when(a.confirmedAt)] : "never seen"));
+}
+
+// freshness tells a HEALTHY account's data freshness: since when, the
+// datasets that failed (whatever the status names first), the provider's
+// last scan and the service's sentence.
+function freshness(f) {
+  const failed = f.failedDatasets || [];
+  return h("span", { id: "freshness" },
+    freshnessBadge(f.status), f.since ? [" since ", exact(f.since), " (", when(f.since), ")"] : "",
+    failed.length ? [h("br"), "Failed to sync: ", h("code", {}, failed.join(", "))] : null,
+    h("br"), "Last scan: ", when(f.scannedAt),
+    f.message ? [h("br"), f.message] : null);
 }
 
 function snapshot(a) {
@@ -132,6 +145,15 @@ function entry(e) {
     h("td", {}, e.source === "api" ? ["api: ", h("code", {}, e.actor || "")] : [e.source, e.subscriptionName ? " (" + e.subscriptionName + ")" : ""]),
     h("td", {}, e.eventType, e.redeliveries ? ` (+${e.redeliveries} redelivered)` : ""),
     h("td", {}, short(e.outcome, "DELIVERY_OUTCOME_")),
-    h("td", {}, t ? [kindBadge(t.kind), " ", fromState(t.previousState), " → ", short(t.state, "HEALTH_STATE_"), t.errorCode ? [" ", h("code", {}, t.errorCode)] : ""] : ""),
+    h("td", {}, t ? change(t) : ""),
     h("td", {}, e.payload ? h("details", {}, h("summary", {}, "show"), h("pre", {}, JSON.stringify(e.payload, null, 2))) : ""));
+}
+
+// change is what a transition did: the state it left and entered, or, for
+// a freshness event (the state stays HEALTHY), the data freshness.
+function change(t) {
+  const moved = t.kind?.startsWith("TRANSITION_KIND_FRESHNESS_")
+    ? [freshnessText(t.previousFreshness), " → ", freshnessText(t.freshness, t.failedDatasets)]
+    : [fromState(t.previousState), " → ", short(t.state, "HEALTH_STATE_")];
+  return [kindBadge(t.kind), " ", moved, t.errorCode ? [" ", h("code", {}, t.errorCode)] : ""];
 }

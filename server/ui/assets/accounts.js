@@ -1,11 +1,14 @@
-// The accounts: ListAccountHealth filtered by state, error code and user,
-// a page at a time, by account id or sorted by time in state (the "In
-// state since" header toggles it); an account id searches for that one
-// account.
+// The accounts: ListAccountHealth filtered by state, data freshness, error
+// code and user, a page at a time, by account id or sorted by time in
+// state (the "In state since" header toggles it); an account id searches
+// for that one account.
 import * as api from "./api.js";
-import { h, stateBadge, when, short } from "./dom.js";
+import { h, stateBadge, freshnessBadge, when, short } from "./dom.js";
 
 const STATES = ["CONNECTING", "HEALTHY", "AUTH_FAILED", "DISCONNECTED", "DEGRADED", "REMOVED"];
+const FRESHNESS = ["FRESH", "STALE", "REFRESH_DISABLED", "SYNC_FAILED"];
+// The filters chosen from a list, by hash parameter: each may be repeated.
+const CHOICES = { state: STATES, freshness: FRESHNESS };
 const PAGE_SIZE = 50;
 // ListAccountHealth's orders by state since (short names of AccountOrder).
 const ORDERS = ["state_since_asc", "state_since_desc"];
@@ -18,6 +21,7 @@ export async function accounts({ params }) {
   } else {
     const q = new URLSearchParams({ pageSize: String(PAGE_SIZE) });
     for (const s of params.getAll("state")) q.append("states", s);
+    for (const f of params.getAll("freshness")) q.append("freshness", f);
     if (params.get("code")) q.set("errorCodes", params.get("code"));
     if (params.get("user")) q.set("userId", params.get("user"));
     if (params.get("page")) q.set("pageToken", params.get("page"));
@@ -42,24 +46,33 @@ async function one(id) {
   }
 }
 
+// choice is the select of a CHOICES filter: any, or one value; several
+// chosen at once (a link can) show as one option, "*", that keeps them.
+function choice(name, chosen) {
+  const words = (v) => v.toLowerCase().replaceAll("_", " ");
+  const select = h("select", { name, id: "filter-" + name },
+    h("option", { value: "" }, chosen.length > 1 ? chosen.map(words).join(" or ") : "any"),
+    CHOICES[name].map((v) => h("option", { value: v, selected: chosen.length === 1 && chosen[0] === v }, words(v))));
+  if (chosen.length > 1) select.firstChild.value = "*";
+  return select;
+}
+
 function filters(params) {
-  const chosen = params.getAll("state");
   const field = (label, name, value, extra) => h("label", {}, label, h("input", { name, value: value || "", ...extra }));
-  const state = h("select", { name: "state", id: "filter-state" },
-    h("option", { value: "" }, chosen.length > 1 ? chosen.join(" or ").toLowerCase() : "any"),
-    STATES.map((s) => h("option", { value: s, selected: chosen.length === 1 && chosen[0] === s }, s.toLowerCase().replace("_", " "))));
-  if (chosen.length > 1) state.firstChild.value = "*";
   return h("form", { class: "filters", id: "filters", role: "search", onsubmit: (e) => {
     e.preventDefault();
     const f = new FormData(e.target);
     const q = new URLSearchParams();
-    const st = f.get("state");
-    for (const s of st === "*" ? chosen : st ? [st] : []) q.append("state", s);
+    for (const name of Object.keys(CHOICES)) {
+      const v = f.get(name);
+      for (const c of v === "*" ? params.getAll(name) : v ? [v] : []) q.append(name, c);
+    }
     for (const k of ["code", "user", "account"]) if (f.get(k).trim()) q.set(k, f.get(k).trim());
     if (params.get("order")) q.set("order", params.get("order"));
     location.hash = "#/accounts" + (q.size ? "?" + q : "");
   } },
-  h("label", {}, "State", state),
+  h("label", {}, "State", choice("state", params.getAll("state"))),
+  h("label", {}, "Data freshness", choice("freshness", params.getAll("freshness"))),
   field("Error code", "code", params.get("code"), { id: "filter-code", placeholder: "e.g. auth_required" }),
   field("User id", "user", params.get("user"), { id: "filter-user" }),
   field("Account id", "account", params.get("account"), { id: "filter-account", type: "search" }),
@@ -85,15 +98,22 @@ function table(rows, params) {
   if (rows.length === 0) return h("p", { class: "muted", id: "no-accounts" }, "No account matches.");
   const col = (c) => h("th", { scope: "col" }, c);
   return h("table", { id: "accounts" },
-    h("thead", {}, h("tr", {}, ["Account", "User", "State", "Error code", "Remedy"].map(col), sinceHeader(params), col("Last event"))),
+    h("thead", {}, h("tr", {}, ["Account", "User", "State", "Error code or freshness", "Remedy"].map(col), sinceHeader(params), col("Last event"))),
     h("tbody", {}, rows.map((a) => h("tr", { "data-account": a.accountId },
       h("td", {}, h("a", { href: "#/account/" + encodeURIComponent(a.accountId) }, h("code", {}, a.accountId))),
       h("td", {}, a.userId ? h("a", { href: "#/accounts?user=" + encodeURIComponent(a.userId) }, h("code", {}, a.userId)) : ""),
       h("td", {}, stateBadge(a.state)),
-      h("td", {}, a.errorCode ? h("code", {}, a.errorCode) : ""),
+      h("td", {}, errorOrFreshness(a)),
       h("td", {}, short(a.remedy?.action, "REMEDY_ACTION_")),
       h("td", { "data-since": a.stateSince || "" }, when(a.stateSince)),
       h("td", {}, a.lastEventType || "", " ", when(a.lastEventAt))))));
+}
+
+// errorOrFreshness is the account's error code or, for a HEALTHY account
+// (which has none), its data freshness.
+function errorOrFreshness(a) {
+  if (a.errorCode) return h("code", {}, a.errorCode);
+  return a.freshness ? freshnessBadge(a.freshness.status, a.freshness.failedDatasets) : "";
 }
 
 // pager links the first page and the next; page tokens are opaque, so the

@@ -26,6 +26,7 @@ export function fromState(s) {
 
 export const stateKey = (s) => (s || "").replace("HEALTH_STATE_", "").toLowerCase();
 export const kindKey = (k) => (k || "").replace("TRANSITION_KIND_", "").toLowerCase();
+export const freshnessKey = (f) => (f || "").replace("FRESHNESS_STATUS_", "").toLowerCase();
 
 export function stateBadge(state) {
   return h("span", { class: "badge s-" + stateKey(state), "data-state": stateKey(state) }, short(state, "HEALTH_STATE_") || "unknown");
@@ -33,6 +34,17 @@ export function stateBadge(state) {
 
 export function kindBadge(kind) {
   return h("span", { class: "badge k-" + kindKey(kind) }, short(kind, "TRANSITION_KIND_"));
+}
+
+// freshnessText is a HEALTHY account's data freshness in words, naming
+// the datasets of a sync failure: "sync failed (paystubs)".
+export function freshnessText(status, failed) {
+  const datasets = status === "FRESHNESS_STATUS_SYNC_FAILED" && failed?.length ? " (" + failed.join(", ") + ")" : "";
+  return short(status, "FRESHNESS_STATUS_") + datasets;
+}
+
+export function freshnessBadge(status, failed) {
+  return h("span", { class: "badge f-" + freshnessKey(status), "data-freshness": freshnessKey(status) }, freshnessText(status, failed));
 }
 
 const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });

@@ -1,7 +1,7 @@
-// The overview: counts by state and error code (GetHealthSummary) and the
-// chart of transitions over time (CountTransitions).
+// The overview: counts by state, data freshness and error code
+// (GetHealthSummary) and the chart of transitions over time (CountTransitions).
 import * as api from "./api.js";
-import { h, fmt, num, stateKey, short } from "./dom.js";
+import { h, fmt, num, stateKey, freshnessKey, short } from "./dom.js";
 import { buckets, chart, legend } from "./chart.js";
 
 // Accounts whose user must act in Link.
@@ -40,7 +40,19 @@ export async function overview() {
   return h("section", {},
     h("h1", {}, "Overview"),
     cards,
+    freshnessCards(sum.byFreshness || []),
     h("div", { class: "grid2" }, chartPanel({ day, month }), codesPanel(sum.byErrorCode || [])));
+}
+
+// freshnessCards count HEALTHY accounts by data freshness; a problem that
+// some account has stands out, as it may want the provider or an admin.
+function freshnessCards(counts) {
+  return h("section", { "aria-labelledby": "freshness-heading" },
+    h("h2", { id: "freshness-heading" }, "Healthy accounts by data freshness"),
+    h("div", { class: "cards" }, counts.map((c) => h("a", {
+      class: c.status !== "FRESHNESS_STATUS_FRESH" && num(c.count) > 0 ? "card warn" : "card",
+      href: "#/accounts?freshness=" + freshnessKey(c.status).toUpperCase(), "data-freshness": freshnessKey(c.status) },
+    h("span", { class: "n" }, fmt(c.count)), h("span", { class: "label" }, short(c.status, "FRESHNESS_STATUS_"))))));
 }
 
 function chartPanel(data) {
