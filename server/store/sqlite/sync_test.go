@@ -15,23 +15,7 @@ import (
 func TestSyncPlans(t *testing.T) {
 	s := openStore(t)
 	c := sqlstore.NewClaim(store.DueQuery{Holder: "r1", Now: time.Now(), ConfirmedBefore: time.Now(), LeaseFor: time.Minute, Limit: 100})
-	plan := func(query string, args []any) string {
-		rows, err := s.r.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+query, args...)
-		if err != nil {
-			t.Fatalf("EXPLAIN %s: %v", query, err)
-		}
-		defer rows.Close()
-		var lines []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			lines = append(lines, detail)
-		}
-		return strings.Join(lines, "; ")
-	}
+	plan := func(query string, args []any) string { return queryPlan(t, s, query, args) }
 	for _, unconfirmed := range []bool{true, false} {
 		b := sqlstore.NewBinder(sqlstore.Question)
 		p := plan(sqlstore.DueSQL(sqlstore.SQLite, &c, unconfirmed, b), b.Args)
@@ -51,4 +35,27 @@ func openStore(t *testing.T) *Store {
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// queryPlan is SQLite's plan of query, its steps joined by "; ".
+func queryPlan(t *testing.T, s *Store, query string, args []any) string {
+	t.Helper()
+	rows, err := s.r.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+query, args...)
+	if err != nil {
+		t.Fatalf("EXPLAIN %s: %v", query, err)
+	}
+	defer rows.Close()
+	var lines []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("EXPLAIN %s: %v", query, err)
+	}
+	return strings.Join(lines, "; ")
 }

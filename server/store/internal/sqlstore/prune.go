@@ -71,7 +71,7 @@ func NewPruneSQL(p Placeholder) PruneSQL {
 		// after limit rows (a DISTINCT would read every old one first).
 		agedAccounts: "SELECT account_id FROM entries WHERE " + prunable + " AND received_at < " + p(1) +
 			" AND account_id <> '' ORDER BY received_at LIMIT " + p(2),
-		removedAccounts: "SELECT account_id FROM records r WHERE state = " + strconv.Itoa(int(health.StateRemoved)) + " AND state_since < " + p(1) +
+		removedAccounts: "SELECT account_id FROM records r WHERE state = " + strconv.Itoa(int(health.StateRemoved)) + " AND " + notHealthy + " AND state_since < " + p(1) +
 			" AND (snapshot IS NOT NULL OR EXISTS (SELECT 1 FROM entries WHERE entries.account_id = r.account_id AND " + prunable + "))" +
 			" ORDER BY account_id LIMIT " + p(2),
 		lastSeqBefore:  "SELECT COALESCE(MAX(seq), 0) FROM entries WHERE account_id = " + p(1) + " AND received_at < " + p(2),
