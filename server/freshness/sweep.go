@@ -12,7 +12,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/accounthealth/accounthealth/server/health"
 	"github.com/accounthealth/accounthealth/server/store"
@@ -139,24 +142,43 @@ func (s *Sweeper) Pass(ctx context.Context) (int, error) {
 		if err != nil {
 			return judged, err
 		}
-		applied := 0
-		for _, c := range page {
-			res, err := s.judge(ctx, c, now)
-			if err != nil {
-				return judged, fmt.Errorf("account %s: %w", c.AccountID, err)
-			}
-			if res.Outcome == health.OutcomeApplied {
-				applied++
-			}
-		}
+		applied, err := s.judgePage(ctx, page, now)
 		judged += applied
+		if err != nil {
+			return judged, err
+		}
 		// A verdict applied takes its record out of the candidates; a page
 		// that applied none (records changed under the sweeper) would come
 		// back the same.
 		if len(page) < pageSize || applied == 0 {
 			return judged, nil
 		}
+		// A pass over many (after --stale-after was shortened, say)
+		// tells its progress.
+		s.opts.Logger.Info("freshness sweep under way", "judged_stale", judged)
 	}
+}
+
+// judgePage commits the verdicts on a page of candidates at once, so that
+// they share commits (one each would cost an fsync each), and returns how
+// many applied.
+func (s *Sweeper) judgePage(ctx context.Context, page []store.StaleCandidate, now time.Time) (int, error) {
+	var applied atomic.Int64
+	g, ctx := errgroup.WithContext(ctx)
+	for _, c := range page {
+		g.Go(func() error {
+			res, err := s.judge(ctx, c, now)
+			if err != nil {
+				return fmt.Errorf("account %s: %w", c.AccountID, err)
+			}
+			if res.Outcome == health.OutcomeApplied {
+				applied.Add(1)
+			}
+			return nil
+		})
+	}
+	err := g.Wait()
+	return int(applied.Load()), err
 }
 
 func (s *Sweeper) judge(ctx context.Context, c store.StaleCandidate, now time.Time) (store.Result, error) {
