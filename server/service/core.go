@@ -117,15 +117,25 @@ func newCore(cfg Config, s store.Store, logger *slog.Logger) (_ *core, err error
 	if err != nil {
 		return nil, err
 	}
+	if err := c.useProvider(cfg, s, logger); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// useProvider builds what calls the provider's API: the deleter (which
+// without a key only refuses), and with a key the refresher, reconnector,
+// backfill and reconciler.
+func (c *core) useProvider(cfg Config, s store.Store, logger *slog.Logger) error {
 	if cfg.Provider.KeyID == "" {
 		c.deleter = deletion.New(s, nil, c.batcher.Submit, logger)
-		return c, nil
+		return nil
 	}
 	pcfg := cfg.Provider
 	pcfg.Observer = c.metrics.ProviderCall
 	client, err := provider.New(pcfg)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	c.deleter = deletion.New(s, client, c.batcher.Submit, logger)
 	c.refresher = refresh.New(client, s, c.batcher.Submit, logger, refreshQueueLimit)
@@ -139,7 +149,7 @@ func newCore(cfg Config, s store.Store, logger *slog.Logger) (_ *core, err error
 			Observer: reconcile.Observer{Fetched: c.metrics.ReconcileFetched, Lag: c.metrics.ReconcileLag},
 		})
 	}
-	return c, nil
+	return nil
 }
 
 // wakeNotifier has the outbound webhooks read the log: the broker's tail

@@ -307,33 +307,7 @@ func (e *env) callREST(method string, req, resp proto.Message) codes.Code {
 	case *ahv1.GetAccountHealthRequest:
 		u = base + "/v1/accounts/" + url.PathEscape(r.GetAccountId()) + "/health"
 	case *ahv1.ListAccountHealthRequest:
-		u = base + "/v1/accounts/health"
-		if r.GetUserId() != "" {
-			q.Set("userId", r.GetUserId())
-		}
-		if r.GetItem() != "" {
-			q.Set("item", r.GetItem())
-		}
-		for _, s := range r.GetStates() {
-			q.Add("states", s.String())
-		}
-		for _, c := range r.GetErrorCodes() {
-			q.Add("errorCodes", c)
-		}
-		for _, f := range r.GetFreshness() {
-			// The short lower-case name, as the CLI's flag takes it.
-			q.Add("freshness", strings.ToLower(strings.TrimPrefix(f.String(), "FRESHNESS_STATUS_")))
-		}
-		if r.GetPageSize() != 0 {
-			q.Set("pageSize", itoa(int(r.GetPageSize())))
-		}
-		if r.GetPageToken() != "" {
-			q.Set("pageToken", r.GetPageToken())
-		}
-		if r.GetOrderBy() != ahv1.AccountOrder_ACCOUNT_ORDER_UNSPECIFIED {
-			// The short lower-case name, as the dashboard sends it.
-			q.Set("orderBy", strings.ToLower(strings.TrimPrefix(r.GetOrderBy().String(), "ACCOUNT_ORDER_")))
-		}
+		u, q = base+"/v1/accounts/health", listHealthQuery(r)
 	case *ahv1.GetItemHealthRequest:
 		u = base + "/v1/items/" + url.PathEscape(r.GetItem()) + "/health"
 	case *ahv1.ListItemHealthRequest:
@@ -388,6 +362,39 @@ func (e *env) callREST(method string, req, resp proto.Message) codes.Code {
 		e.t.Fatalf("decode %s response %q: %v", method, raw, err)
 	}
 	return codes.OK
+}
+
+// listHealthQuery is r's REST query, enums by their short names where the
+// CLI and the dashboard send those.
+func listHealthQuery(r *ahv1.ListAccountHealthRequest) url.Values {
+	q := url.Values{}
+	if r.GetUserId() != "" {
+		q.Set("userId", r.GetUserId())
+	}
+	if r.GetItem() != "" {
+		q.Set("item", r.GetItem())
+	}
+	for _, s := range r.GetStates() {
+		q.Add("states", s.String())
+	}
+	for _, c := range r.GetErrorCodes() {
+		q.Add("errorCodes", c)
+	}
+	for _, f := range r.GetFreshness() {
+		// The short lower-case name, as the CLI's flag takes it.
+		q.Add("freshness", strings.ToLower(strings.TrimPrefix(f.String(), "FRESHNESS_STATUS_")))
+	}
+	if r.GetPageSize() != 0 {
+		q.Set("pageSize", itoa(int(r.GetPageSize())))
+	}
+	if r.GetPageToken() != "" {
+		q.Set("pageToken", r.GetPageToken())
+	}
+	if r.GetOrderBy() != ahv1.AccountOrder_ACCOUNT_ORDER_UNSPECIFIED {
+		// The short lower-case name, as the dashboard sends it.
+		q.Set("orderBy", strings.ToLower(strings.TrimPrefix(r.GetOrderBy().String(), "ACCOUNT_ORDER_")))
+	}
+	return q
 }
 
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
