@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"time"
 
@@ -38,6 +39,8 @@ type endpointFlags struct {
 	users, codes listFlag
 	kinds        enumFlag[ahv1.TransitionKind]
 	recoveries   *bool
+	itemEvents   *bool
+	freshEvents  *bool
 	rate         *float64
 	concurrency  *int
 	fs           *flag.FlagSet
@@ -50,14 +53,24 @@ func newEndpointFlags(fs *flag.FlagSet) *endpointFlags {
 	fs.Var(&f.kinds, "kind", "only these kinds: "+enumChoices(ahv1.TransitionKind(0).Descriptor())+"; default: every disconnection and correction")
 	fs.Var(&f.codes, "error-code", "only disconnections with this error code")
 	f.recoveries = fs.Bool("include-recoveries", false, "also send accounts coming back to HEALTHY")
+	f.itemEvents = fs.Bool("include-item-events", false, "also send payroll platforms' outages beginning and ending (item.outage_began, item.outage_ended)")
+	f.freshEvents = fs.Bool("include-freshness-events", false, "also send HEALTHY accounts whose data stops arriving or arrives again (account.data_stale, account.data_fresh)")
 	f.rate = fs.Float64("rate-limit", 0, "messages per second at most, 0 for no limit")
 	f.concurrency = fs.Int("concurrency", 0, "deliveries in flight at once, 1..100 (0: 10)")
 	return f
 }
 
 func (f *endpointFlags) filter() *ahv1.EndpointFilter {
-	return &ahv1.EndpointFilter{UserIds: f.users, Kinds: f.kinds.values, ErrorCodes: f.codes, IncludeRecoveries: *f.recoveries}
+	return &ahv1.EndpointFilter{UserIds: f.users, Kinds: f.kinds.values, ErrorCodes: f.codes, IncludeRecoveries: *f.recoveries,
+		IncludeItemEvents: *f.itemEvents, IncludeFreshnessEvents: *f.freshEvents}
 }
+
+// filterFlags are the flags that make up the filter: any of them given
+// replaces the whole filter.
+var filterFlags = []string{"user", "kind", "error-code", "include-recoveries", "include-item-events", "include-freshness-events"}
+
+// filterGiven reports whether a flag of the filter was given.
+func (f *endpointFlags) filterGiven() bool { return slices.ContainsFunc(filterFlags, f.set) }
 
 // set reports whether the named flag was given.
 func (f *endpointFlags) set(name string) bool {
@@ -110,7 +123,8 @@ func printEndpoint(w io.Writer, e *ahv1.Endpoint) error {
 		d.row("failing since", when(e.GetFailingSince()))
 	}
 	f := e.GetFilter()
-	d.row("filter", fmt.Sprintf("users %v, kinds %v, error codes %v, recoveries %t", f.GetUserIds(), f.GetKinds(), f.GetErrorCodes(), f.GetIncludeRecoveries()))
+	d.row("filter", fmt.Sprintf("users %v, kinds %v, error codes %v, recoveries %t, item events %t, freshness events %t",
+		f.GetUserIds(), f.GetKinds(), f.GetErrorCodes(), f.GetIncludeRecoveries(), f.GetIncludeItemEvents(), f.GetIncludeFreshnessEvents()))
 	rate := "none"
 	if e.GetRateLimit() > 0 {
 		rate = strconv.FormatFloat(e.GetRateLimit(), 'g', -1, 64) + "/s"
@@ -187,7 +201,7 @@ func enableEndpoint(ctx context.Context, n ahv1.NotificationServiceClient, id st
 
 func runEndpointsUpdate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newClientCommand("endpoints update", "endpoints update ID [flags]",
-		"Changes the settings given as flags; the others stay. Any of --user, --kind, --error-code, --include-recoveries\nreplaces the whole filter.",
+		"Changes the settings given as flags; the others stay. Any of --user, --kind, --error-code, --include-recoveries,\n--include-item-events, --include-freshness-events replaces the whole filter.",
 		stdout, stderr, "ID")
 	f := newEndpointFlags(c.fs)
 	url := c.fs.String("url", "", "the new URL")
@@ -209,7 +223,7 @@ func runEndpointsUpdate(ctx context.Context, args []string, stdout, stderr io.Wr
 	if f.set("concurrency") {
 		req.Concurrency = new(int32(*f.concurrency))
 	}
-	if f.set("user") || f.set("kind") || f.set("error-code") || f.set("include-recoveries") {
+	if f.filterGiven() {
 		req.Filter = f.filter()
 	}
 	resp, err := cl.Endpoints().UpdateEndpoint(ctx, req)

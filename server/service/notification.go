@@ -255,7 +255,9 @@ func (s *NotificationService) RetryMessage(ctx context.Context, req *ahv1.RetryM
 // filterFromProto checks a filter's user ids and kinds as
 // StreamDisconnections does; notify checks the rest.
 func filterFromProto(f *ahv1.EndpointFilter) (stream.Filter, error) {
-	return streamFilter(f.GetUserIds(), f.GetKinds(), f.GetErrorCodes(), f.GetIncludeRecoveries())
+	out, err := streamFilter(f.GetUserIds(), f.GetKinds(), f.GetErrorCodes(), f.GetIncludeRecoveries())
+	out.IncludeItemEvents, out.IncludeFreshnessEvents = f.GetIncludeItemEvents(), f.GetIncludeFreshnessEvents()
+	return out, err
 }
 
 // streamFilter is the filter of StreamDisconnections and of endpoints.
@@ -305,7 +307,8 @@ func (s *NotificationService) endpointToProto(ctx context.Context, e store.Endpo
 		s.logger.ErrorContext(ctx, "endpoint filter unreadable", "endpoint", e.ID, "error", err)
 	}
 	f := spec.Filter
-	out.Filter = &ahv1.EndpointFilter{UserIds: f.UserIDs, ErrorCodes: f.ErrorCodes, IncludeRecoveries: f.IncludeRecoveries}
+	out.Filter = &ahv1.EndpointFilter{UserIds: f.UserIDs, ErrorCodes: f.ErrorCodes, IncludeRecoveries: f.IncludeRecoveries,
+		IncludeItemEvents: f.IncludeItemEvents, IncludeFreshnessEvents: f.IncludeFreshnessEvents}
 	for _, k := range f.Kinds {
 		out.Filter.Kinds = append(out.Filter.Kinds, kindToProto(k))
 	}

@@ -489,3 +489,59 @@ func TestNotifyEndpointsOverREST(t *testing.T) {
 	call(http.MethodGet, base+"/"+id, "", http.StatusNotFound)
 	call(http.MethodGet, base+"/"+id+"/messages?pageSize="+strconv.Itoa(1), "", http.StatusNotFound)
 }
+
+// TestNotifyFreshnessEvents: an endpoint that asks for freshness events
+// gets a HEALTHY account's data going stale and fresh again as
+// account.data_stale and account.data_fresh, and keeps its filter; one
+// that does not ask gets neither.
+func TestNotifyFreshnessEvents(t *testing.T) {
+	e := start(t, nil, fastRetries)
+	fresh, plain := newReceiver(t), newReceiver(t)
+	res, err := e.notifications().CreateEndpoint(t.Context(), &ahv1.CreateEndpointRequest{
+		Url: fresh.srv.URL + "/hook", Filter: &ahv1.EndpointFilter{IncludeFreshnessEvents: true},
+	})
+	if err != nil {
+		t.Fatalf("CreateEndpoint: %v", err)
+	}
+	fresh.setSecrets(res.GetSecret())
+	if f := res.GetEndpoint().GetFilter(); !f.GetIncludeFreshnessEvents() || f.GetIncludeItemEvents() {
+		t.Fatalf("filter %v, want freshness events only", f)
+	}
+	e.endpointFor(t, plain)
+	now := time.Now()
+	e.deliver(scannedBody("acc-f", now, "enabled", syncedPaystubs, now))
+	e.deliver(scannedBody("acc-f", now, "enabled", `"paystubs":{"status":"sync_failed"}`, now.Add(time.Second)))
+	e.deliver(scannedBody("acc-f", now.Add(time.Hour), "enabled", syncedPaystubs, now.Add(2*time.Second)))
+	e.deliver(updatedBody("acc-f", "user-f", "error", "auth_required", now.Add(3*time.Second)))
+	for _, want := range []string{"account.data_stale", "account.data_fresh", "account.disconnected"} {
+		if m := fresh.next(t); m.Type != want || m.Account != "acc-f" {
+			t.Fatalf("freshness endpoint got %+v, want %s of acc-f", m, want)
+		}
+	}
+	if m := plain.next(t); m.Type != "account.disconnected" {
+		t.Fatalf("the endpoint without freshness events got %+v first, want account.disconnected", m)
+	}
+}
+
+// TestNotifyItemEvents: an endpoint that asks for item events gets a
+// payroll platform's outage beginning and ending, naming no account.
+func TestNotifyItemEvents(t *testing.T) {
+	e := start(t, nil, fastRetries)
+	rec := newReceiver(t)
+	res, err := e.notifications().CreateEndpoint(t.Context(), &ahv1.CreateEndpointRequest{
+		Url: rec.srv.URL + "/hook", Filter: &ahv1.EndpointFilter{IncludeItemEvents: true},
+	})
+	if err != nil {
+		t.Fatalf("CreateEndpoint: %v", err)
+	}
+	rec.setSecrets(res.GetSecret())
+	e.deliver(onItem("item_x", "acc-x", "connected", "", time.Now()))
+	e.deliver(itemsUpdatedBody("item_x", "unavailable"))
+	if m := rec.next(t); m.Type != "item.outage_began" || m.Account != "" {
+		t.Fatalf("got %+v, want item.outage_began naming no account", m)
+	}
+	e.deliver(itemsUpdatedBody("item_x", "healthy"))
+	if m := rec.next(t); m.Type != "item.outage_ended" {
+		t.Fatalf("got %+v, want item.outage_ended", m)
+	}
+}

@@ -91,8 +91,15 @@ type EndpointFilter struct {
 	ErrorCodes []string `protobuf:"bytes,3,rep,name=error_codes,json=errorCodes,proto3" json:"error_codes,omitempty"`
 	// Also send recoveries (back to HEALTHY).
 	IncludeRecoveries bool `protobuf:"varint,4,opt,name=include_recoveries,json=includeRecoveries,proto3" json:"include_recoveries,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Also send item-wide messages: a payroll platform's outage began or
+	// ended (item.outage_began, item.outage_ended; no account, so a user_ids
+	// filter leaves them out).
+	IncludeItemEvents bool `protobuf:"varint,5,opt,name=include_item_events,json=includeItemEvents,proto3" json:"include_item_events,omitempty"`
+	// Also send freshness messages of HEALTHY accounts: their data stopped
+	// arriving or arrives again (account.data_stale, account.data_fresh).
+	IncludeFreshnessEvents bool `protobuf:"varint,6,opt,name=include_freshness_events,json=includeFreshnessEvents,proto3" json:"include_freshness_events,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
 }
 
 func (x *EndpointFilter) Reset() {
@@ -149,6 +156,20 @@ func (x *EndpointFilter) GetErrorCodes() []string {
 func (x *EndpointFilter) GetIncludeRecoveries() bool {
 	if x != nil {
 		return x.IncludeRecoveries
+	}
+	return false
+}
+
+func (x *EndpointFilter) GetIncludeItemEvents() bool {
+	if x != nil {
+		return x.IncludeItemEvents
+	}
+	return false
+}
+
+func (x *EndpointFilter) GetIncludeFreshnessEvents() bool {
+	if x != nil {
+		return x.IncludeFreshnessEvents
 	}
 	return false
 }
@@ -1942,13 +1963,15 @@ var File_accounthealth_v1_notification_service_proto protoreflect.FileDescriptor
 
 const file_accounthealth_v1_notification_service_proto_rawDesc = "" +
 	"\n" +
-	"+accounthealth/v1/notification_service.proto\x12\x10accounthealth.v1\x1a\x1daccounthealth/v1/health.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb3\x01\n" +
+	"+accounthealth/v1/notification_service.proto\x12\x10accounthealth.v1\x1a\x1daccounthealth/v1/health.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9d\x02\n" +
 	"\x0eEndpointFilter\x12\x19\n" +
 	"\buser_ids\x18\x01 \x03(\tR\auserIds\x126\n" +
 	"\x05kinds\x18\x02 \x03(\x0e2 .accounthealth.v1.TransitionKindR\x05kinds\x12\x1f\n" +
 	"\verror_codes\x18\x03 \x03(\tR\n" +
 	"errorCodes\x12-\n" +
-	"\x12include_recoveries\x18\x04 \x01(\bR\x11includeRecoveries\"\xdb\x04\n" +
+	"\x12include_recoveries\x18\x04 \x01(\bR\x11includeRecoveries\x12.\n" +
+	"\x13include_item_events\x18\x05 \x01(\bR\x11includeItemEvents\x128\n" +
+	"\x18include_freshness_events\x18\x06 \x01(\bR\x16includeFreshnessEvents\"\xdb\x04\n" +
 	"\bEndpoint\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
 	"\x03url\x18\x02 \x01(\tR\x03url\x12 \n" +
