@@ -243,3 +243,34 @@ func TestEndpointsTwoReplicasDeliverOnce(t *testing.T) {
 		t.Errorf("%d messages delivered twice by two replicas in the normal case", dups)
 	}
 }
+
+// TestEndpointsFilterFlags: the filter flags of endpoints add reach the
+// endpoint, endpoints get shows them, and one given to endpoints update
+// replaces the whole filter.
+func TestEndpointsFilterFlags(t *testing.T) {
+	s := serve(t, t.TempDir())
+	code, out, errOut := runBinary(t, nil, "endpoints", "add", "http://127.0.0.1:9/hook", "--server", s.grpc,
+		"--include-item-events", "--include-freshness-events", "-o", "json")
+	if code != 0 {
+		t.Fatalf("endpoints add: exit %d: %s", code, errOut)
+	}
+	var created struct {
+		Endpoint struct{ ID string } `json:"endpoint"`
+	}
+	if err := json.Unmarshal([]byte(out), &created); err != nil {
+		t.Fatalf("endpoints add printed %q: %v", out, err)
+	}
+	get := func(want string) {
+		t.Helper()
+		code, out, errOut := runBinary(t, nil, "endpoints", "get", created.Endpoint.ID, "--server", s.grpc)
+		// The detail wraps long values: compare the words.
+		if code != 0 || !strings.Contains(strings.Join(strings.Fields(out), " "), want) {
+			t.Fatalf("endpoints get: exit %d, %s%s; want %q", code, out, errOut, want)
+		}
+	}
+	get("recoveries false, item events true, freshness events true")
+	if code, _, errOut := runBinary(t, nil, "endpoints", "update", created.Endpoint.ID, "--server", s.grpc, "--include-recoveries"); code != 0 {
+		t.Fatalf("endpoints update: exit %d: %s", code, errOut)
+	}
+	get("recoveries true, item events false, freshness events false")
+}
