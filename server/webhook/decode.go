@@ -70,9 +70,13 @@ type resource struct {
 	OngoingRefresh struct {
 		Status string `json:"status"`
 	} `json:"ongoing_refresh"`
-	// Availability stays raw per dataset, so that one dataset of a shape we
-	// cannot read leaves the others readable.
-	Availability map[string]json.RawMessage `json:"availability"`
+	// A dataset of a shape we cannot read (a status that is no string, an
+	// entry that is no object) reads as having no status, and leaves the
+	// others readable: encoding/json skips a value of the wrong type and
+	// decodes the rest.
+	Availability map[string]struct {
+		Status string `json:"status"`
+	} `json:"availability"`
 }
 
 // Bounds on what a snapshot keeps of availability: the provider lists ten
@@ -87,11 +91,8 @@ const (
 // a dataset's (see datasetName), is left out; the rest sorted by name.
 func (r *resource) datasets() []health.DatasetStatus {
 	var out []health.DatasetStatus
-	for name, raw := range r.Availability {
-		var ds struct {
-			Status string `json:"status"`
-		}
-		if json.Unmarshal(raw, &ds) != nil || ds.Status == "" || !datasetName(name) {
+	for name, ds := range r.Availability {
+		if ds.Status == "" || !datasetName(name) {
 			continue
 		}
 		out = append(out, health.DatasetStatus{Name: name, Status: noNUL(ds.Status)})

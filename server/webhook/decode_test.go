@@ -696,6 +696,8 @@ func TestDecodeAvailability(t *testing.T) {
 		{"values of the wrong type read as absent", `"ongoing_refresh": "disabled", "availability": {"gigs": "synced", "paystubs": {"status": 3}, "identities": {"status": "synced"}}`,
 			"", []health.DatasetStatus{{Name: "identities", Status: "synced"}}},
 		{"availability not an object", `"ongoing_refresh": {"status": "idle"}, "availability": [1, 2]`, "idle", nil},
+		{"a wrong type leaves the fields after it read", `"availability": {"gigs": 5, "shifts": {"status": [1]}, "paystubs": {"status": "sync_failed"}}, "ongoing_refresh": {"status": "disabled"}`,
+			"disabled", []health.DatasetStatus{{Name: "paystubs", Status: "sync_failed"}}},
 		{"new statuses kept, NUL replaced", `"availability": {"gigs": {"status": "queued\u0000"}}`, "", []health.DatasetStatus{{Name: "gigs", Status: "queued\uFFFD"}}},
 		{"names beyond the bound left out", `"availability": {"` + strings.Repeat("x", 65) + `": {"status": "sync_failed"}}`, "", nil},
 		{"names that are not words left out", `"availability": {"a,b": {"status": "sync_failed"}, "x\u0000": {"status": "sync_failed"}, "": {"status": "synced"}, "ok_1": {"status": "synced"}}`,
