@@ -80,6 +80,7 @@ func (n *Notifier) send(ctx context.Context, e *store.Endpoint, id string, body 
 // be enabled), anything else is retried on the schedule until it runs out
 // and the message is a dead letter.
 func (n *Notifier) deliver(ctx context.Context, e *store.Endpoint, m store.OutboxMessage, l *lane) {
+	started := n.now()
 	r := n.send(ctx, e, outbound.IDOf(m.Seq), m.Body)
 	if ctx.Err() != nil {
 		n.release(l)
@@ -121,9 +122,9 @@ func (n *Notifier) deliver(ctx context.Context, e *store.Endpoint, m store.Outbo
 	}
 	switch {
 	case gone:
-		n.disable(ctx, e.ID, "the endpoint answered 410 Gone", time.Time{})
+		n.disable(ctx, e.ID, "the endpoint answered 410 Gone", time.Time{}, started)
 	case r.err != nil && !failingSince.IsZero() && now.Sub(failingSince) >= n.opts.DisableAfter:
-		n.disable(ctx, e.ID, fmt.Sprintf("every attempt failed since %s (more than %v)", failingSince.Format(time.RFC3339), n.opts.DisableAfter), failingSince)
+		n.disable(ctx, e.ID, fmt.Sprintf("every attempt failed since %s (more than %v)", failingSince.Format(time.RFC3339), n.opts.DisableAfter), failingSince, started)
 	}
 }
 
@@ -134,9 +135,12 @@ var errSkipped = errors.New("skipped")
 // so: an operational event. With failingSince set, only while that run of
 // failures goes on: an endpoint enabled meanwhile (which ends the run)
 // stays enabled.
-func (n *Notifier) disable(ctx context.Context, id, reason string, failingSince time.Time) {
+func (n *Notifier) disable(ctx context.Context, id, reason string, failingSince, attemptStarted time.Time) {
 	_, err := n.modify(ctx, id, func(e *store.Endpoint) error {
-		if e.Disabled || (!failingSince.IsZero() && !e.FailingSince.Equal(failingSince)) {
+		// An endpoint changed since the attempt began (an operator enabled
+		// it again) is not disabled by that attempt's answer: a message
+		// claimed before an enable may come back 410 after it.
+		if e.Disabled || e.UpdatedAt.After(attemptStarted) || (!failingSince.IsZero() && !e.FailingSince.Equal(failingSince)) {
 			return errSkipped
 		}
 		e.Disabled, e.DisabledReason = true, reason
