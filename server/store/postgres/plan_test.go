@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -103,4 +104,38 @@ func explainGeneric(t *testing.T, tx pgx.Tx, query string, args []any) string {
 		t.Fatal(err)
 	}
 	return plan
+}
+
+// TestOutboxClaimPlan: the claim finds the rows it leases by their ctid,
+// whatever the planner guesses of a table never analyzed. Joined on the
+// key, it was planned as a nested loop over every pair of heads and rows
+// selected, and a claim of 700 messages took 300 ms.
+func TestOutboxClaimPlan(t *testing.T) {
+	s := openURL(t, pgtest.URL(t))
+	ctx := t.Context()
+	ep, err := s.CreateEndpoint(ctx, store.Endpoint{ID: "ep", URL: "https://example.test/", Concurrency: 100, Filter: []byte(`{}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1_700_000_000, 0).UTC()
+	ms := make([]store.OutboxMessage, 2000)
+	for i := range ms {
+		ms[i] = store.OutboxMessage{EndpointID: ep.ID, Seq: ep.Cursor + int64(i) + 1, AccountID: fmt.Sprintf("acc_%d", i%500),
+			Type: "account.disconnected", Body: []byte(`{}`), OccurredAt: now, CreatedAt: now,
+			MessageState: store.MessageState{Status: store.MessagePending, NextAt: now}}
+	}
+	if moved, err := s.FanIn(ctx, []store.FanInBatch{{EndpointID: ep.ID, From: ep.Cursor, To: ep.Cursor + 2000, Messages: ms}}); err != nil || !moved[0] {
+		t.Fatalf("FanIn = %v, %v", moved, err)
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(context.Background())
+	q := store.MessageClaim{Holder: "h", Now: now, LeaseFor: time.Minute, Endpoints: []store.EndpointLimit{{EndpointID: ep.ID, Limit: 100}}}
+	query, args := outboxSQL.ClaimSQL(&q, q.Endpoints)
+	p := explain(t, tx, query, args)
+	if !strings.Contains(p, "Tid Scan on notify_messages") || strings.Contains(p, "Nested Loop") {
+		t.Errorf("claim's plan\n%s\nwant a Tid Scan on notify_messages and no nested loop", p)
+	}
 }

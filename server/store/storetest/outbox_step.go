@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -67,5 +68,46 @@ func testOutboxStep(t *testing.T, s store.Store) {
 	}
 	if _, err := o.Step(ctx, store.OutboxStep{Records: make([]store.AttemptRecord, 1)}); err == nil {
 		t.Errorf("a step with attempts and no holder: no error")
+	}
+}
+
+// testOutboxStepRoom: a step's claim of the messages already stored comes
+// first, oldest first, and a message it fans in takes only the room the
+// endpoint's limit leaves; one left out is claimed later, as stored, with
+// its body.
+func testOutboxStepRoom(t *testing.T, s store.Store) {
+	o := outboxOf(t, s)
+	ctx := t.Context()
+	ms := fannedIn(t, s, o, "ep")
+	a1, a2 := ms[0].Seq, ms[1].Seq
+	ingest(t, s, failed(accountID(3), userID(3), "invalid_mfa", t0.Add(4*time.Second)), failed(accountID(4), userID(4), "invalid_mfa", t0.Add(5*time.Second)))
+	ep, _ := o.GetEndpoint(ctx, "ep")
+	changes, err := s.ReadChanges(ctx, ep.Cursor, 0)
+	if err != nil || len(changes) != 2 {
+		t.Fatalf("ReadChanges = %d changes, %v; want 2", len(changes), err)
+	}
+	c3, c4 := changes[0].Seq, changes[1].Seq
+	res, err := o.Step(ctx, store.OutboxStep{
+		Batches: []store.FanInBatch{{EndpointID: "ep", From: ep.Cursor, To: c4, Messages: outboxMessages("ep", changes)}},
+		Claim:   store.MessageClaim{Holder: "r1", Now: t0, LeaseFor: time.Minute, Endpoints: []store.EndpointLimit{{EndpointID: "ep", Limit: 3}}},
+	})
+	if err != nil || len(res.Moved) != 1 || !res.Moved[0] {
+		t.Fatalf("Step = %+v, %v", res, err)
+	}
+	var got []int64
+	for _, m := range res.Messages {
+		got = append(got, m.Seq)
+		if m.Status != store.MessagePending || string(m.Body) != fmt.Sprintf(`{"seq":%d}`, m.Seq) {
+			t.Errorf("leased message %d: status %v, body %q", m.Seq, m.Status, m.Body)
+		}
+	}
+	if d := diff([]int64{a1, a2, c3}, got); d != "" {
+		t.Errorf("Step with room for 3 leased %v, want the stored heads a1 and a2, then account 3's new message:\n%s", got, d)
+	}
+	if got := claimMessages(t, o, "r2", t0); diff([]int64{c4}, got) != "" {
+		t.Errorf("claim while the step's leases hold: %v, want account 4's message alone", got)
+	}
+	if got := claimMessages(t, o, "r3", t0.Add(2*time.Minute)); diff([]int64{a1, a2, c3, c4}, got) != "" {
+		t.Errorf("claim once every lease expired: %v, want a1, a2 and accounts 3 and 4's messages again", got)
 	}
 }

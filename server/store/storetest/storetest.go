@@ -92,6 +92,7 @@ var storeTests = []struct {
 	{"OutboxEndpoints", testOutboxEndpoints},
 	{"OutboxClaims", testOutboxClaims},
 	{"OutboxStep", testOutboxStep},
+	{"OutboxStepRoom", testOutboxStepRoom},
 	{"ItemSignals", testItemSignals},
 	{"ItemOutages", testItemOutages},
 	{"StaleCandidates", testStaleCandidates},

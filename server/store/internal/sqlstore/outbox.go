@@ -76,9 +76,19 @@ func NewOutboxSQL(d Dialect) OutboxSQL {
 // a round trip each, and well within both databases' parameter limits.
 const insertChunk = 200
 
-// insertMessagesSQL inserts ms, not leased; a message already there (a
-// fan-in repeated) stays as it is.
-func (s *OutboxSQL) insertMessagesSQL(ms []store.OutboxMessage) (string, []any) {
+// newMessage is a message fanned in: whether an older one of its account
+// is pending (it is no head), and its lease when the step leases it as
+// it inserts it.
+type newMessage struct {
+	*store.OutboxMessage
+	blocked     bool
+	leaseHolder string
+	leaseUntil  int64
+}
+
+// insertMessagesSQL inserts ms. A message already there stays as it is;
+// fan-ins only insert after the cursor they move, so none is.
+func (s *OutboxSQL) insertMessagesSQL(ms []newMessage) (string, []any) {
 	b := NewBinder(s.dialect.P)
 	rows := make([]string, len(ms))
 	for i := range ms {
@@ -89,7 +99,7 @@ func (s *OutboxSQL) insertMessagesSQL(ms []store.OutboxMessage) (string, []any) 
 		}
 		rows[i] = "(" + strings.Join(ps, ", ") + ")"
 	}
-	return "INSERT INTO notify_messages (" + strings.Join(messageCols, ", ") + ", body, lease_holder, lease_until) VALUES " +
+	return "INSERT INTO notify_messages (" + strings.Join(messageCols, ", ") + ", body, lease_holder, lease_until, blocked) VALUES " +
 		strings.Join(rows, ", ") + " ON CONFLICT DO NOTHING", b.Args
 }
 
@@ -384,11 +394,15 @@ func scanEndpoint(sc Scanner) (e store.Endpoint, err error) {
 }
 
 // messageArgs binds a row of insertMessagesSQL: messageCols, the body,
-// and no lease.
-func messageArgs(m *store.OutboxMessage) []any {
+// the lease and the blocked flag.
+func messageArgs(m *newMessage) []any {
+	blocked := 0
+	if m.blocked {
+		blocked = 1
+	}
 	return []any{
 		m.EndpointID, m.Seq, m.AccountID, m.Type, clampedNanos(m.OccurredAt), int(m.Status), m.Retries,
-		m.Attempts, clampedNanos(m.NextAt), m.LastError, clampedNanos(m.CreatedAt), m.Body, "", int64(0),
+		m.Attempts, clampedNanos(m.NextAt), m.LastError, clampedNanos(m.CreatedAt), m.Body, m.leaseHolder, m.leaseUntil, blocked,
 	}
 }
 

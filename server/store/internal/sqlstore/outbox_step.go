@@ -39,8 +39,10 @@ func (o Outboxer) Step(ctx context.Context, s store.OutboxStep) (res store.StepR
 	return res, err
 }
 
-// step records, fans in and claims, in that order, so that the claim sees
-// the heads the records freed and the messages fanned in.
+// step records, claims and fans in, in that order: the claim sees the
+// heads the records freed and leases the due heads already stored, oldest
+// first; the messages fanned in then take the room the claim left, each
+// head among them leased as it is inserted rather than updated after.
 func (o Outboxer) step(ctx context.Context, tx TxQuerier, s *store.OutboxStep) (res store.StepResult, err error) {
 	ids := make([]string, 0, len(s.Records)+len(s.Batches))
 	for i := range s.Records {
@@ -56,11 +58,28 @@ func (o Outboxer) step(ctx context.Context, tx TxQuerier, s *store.OutboxStep) (
 	if res.Results, err = o.recordAll(ctx, tx, s.Claim.Holder, s.Records, failing); err != nil {
 		return res, err
 	}
-	if res.Moved, err = o.fanInAll(ctx, tx, s.Batches); err != nil {
+	claimed, err := o.claimAll(ctx, tx, &s.Claim)
+	if err != nil {
 		return res, err
 	}
-	res.Messages, err = o.claimAll(ctx, tx, &s.Claim)
-	return res, err
+	var leased []store.OutboxMessage
+	if res.Moved, leased, err = o.fanInAll(ctx, tx, s.Batches, &s.Claim, claimed); err != nil {
+		return res, err
+	}
+	res.Messages = inClaimOrder(&s.Claim, append(claimed, leased...))
+	return res, nil
+}
+
+// inClaimOrder sorts ms by endpoint as q lists them, oldest first.
+func inClaimOrder(q *store.MessageClaim, ms []store.OutboxMessage) []store.OutboxMessage {
+	order := make(map[string]int, len(q.Endpoints))
+	for i, e := range q.Endpoints {
+		order[e.EndpointID] = i
+	}
+	slices.SortFunc(ms, func(a, b store.OutboxMessage) int {
+		return cmp.Or(cmp.Compare(order[a.EndpointID], order[b.EndpointID]), cmp.Compare(a.Seq, b.Seq))
+	})
+	return ms
 }
 
 // lockEndpoints reads the failing_since of the endpoints of ids and, on
@@ -229,9 +248,13 @@ func (o Outboxer) unblockNext(ctx context.Context, tx TxQuerier, pairs [][]any) 
 	v := values(b, []string{"TEXT", "TEXT"}, pairs)
 	// One lookup of the account index a pair: a GROUP BY over the pending
 	// messages of the pairs' accounts read far more on SQLite.
-	return tx.Exec(ctx, "UPDATE notify_messages SET blocked = 0 WHERE status = 1 AND blocked = 1 AND (endpoint_id, seq) IN"+
-		" (SELECT v.column1, (SELECT MIN(m.seq) FROM notify_messages m WHERE m.endpoint_id = v.column1"+
-		" AND m.account_id = v.column2 AND m.status = 1) FROM ("+v+") AS v)", b.Args...)
+	id := o.sql.dialect.rowID
+	// The pending message the subquery finds stays so under the endpoint's
+	// lock; blocked = 1 spares the heads already unblocked a write, and no
+	// condition names an index for the planner to read instead of the rows.
+	return tx.Exec(ctx, "UPDATE notify_messages SET blocked = 0 WHERE blocked = 1 AND "+
+		o.sql.dialect.rowIn("SELECT (SELECT m."+id+" FROM notify_messages m WHERE m.endpoint_id = v.column1"+
+			" AND m.account_id = v.column2 AND m.status = 1 ORDER BY m.seq LIMIT 1) FROM ("+v+") AS v"), b.Args...)
 }
 
 // olderPending holds for a message of notify_messages with an older one of
@@ -239,12 +262,14 @@ func (o Outboxer) unblockNext(ctx context.Context, tx TxQuerier, pairs [][]any) 
 const olderPending = "EXISTS (SELECT 1 FROM notify_messages o WHERE o.endpoint_id = notify_messages.endpoint_id" +
 	" AND o.account_id = notify_messages.account_id AND o.status = 1 AND o.seq < notify_messages.seq)"
 
-// fanInAll moves the cursor of each batch still at its From, stores the
-// messages of those that moved, and marks which are not heads.
-func (o Outboxer) fanInAll(ctx context.Context, tx TxQuerier, batches []store.FanInBatch) ([]bool, error) {
+// fanInAll moves the cursor of each batch still at its From and stores
+// the messages of those that moved, marking which are not heads, and
+// leases to q's holder the heads of q's endpoints that fit in the room
+// the messages claimed left them. It returns the messages it leased.
+func (o Outboxer) fanInAll(ctx context.Context, tx TxQuerier, batches []store.FanInBatch, q *store.MessageClaim, claimed []store.OutboxMessage) ([]bool, []store.OutboxMessage, error) {
 	moved := make([]bool, len(batches))
 	if len(batches) == 0 {
-		return moved, nil
+		return moved, nil, nil
 	}
 	d := o.sql.dialect
 	b := NewBinder(d.P)
@@ -256,82 +281,146 @@ func (o Outboxer) fanInAll(ctx context.Context, tx TxQuerier, batches []store.Fa
 	ids, err := queryAll(ctx, tx, "UPDATE notify_endpoints SET change_cursor = v.column3 FROM ("+v+") AS v"+
 		" WHERE id = v.column1 AND change_cursor = v.column2 RETURNING id", b.Args, scanString)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var ms []store.OutboxMessage
-	var endpoints []string
-	from, to := int64(-1), int64(0)
+	var ms []newMessage
 	for i := range batches {
-		if moved[i] = slices.Contains(ids, batches[i].EndpointID); !moved[i] {
-			continue
+		if moved[i] = slices.Contains(ids, batches[i].EndpointID); moved[i] {
+			for j := range batches[i].Messages {
+				ms = append(ms, newMessage{OutboxMessage: &batches[i].Messages[j]})
+			}
 		}
-		ms = append(ms, batches[i].Messages...)
-		endpoints = append(endpoints, batches[i].EndpointID)
-		if from < 0 || batches[i].From < from {
-			from = batches[i].From
-		}
-		to = max(to, batches[i].To)
 	}
 	if len(ms) == 0 {
-		return moved, nil
+		return moved, nil, nil
 	}
+	pending, err := o.pendingAccounts(ctx, tx, ms)
+	if err != nil {
+		return nil, nil, err
+	}
+	leased := leaseHeads(ms, pending, q, claimed)
 	for chunk := range slices.Chunk(ms, insertChunk) {
 		query, args := o.sql.insertMessagesSQL(chunk)
 		if err := tx.Exec(ctx, query, args...); err != nil {
+			return nil, nil, err
+		}
+	}
+	return moved, leased, nil
+}
+
+// accountKey names an account's messages to one endpoint.
+type accountKey struct{ endpoint, account string }
+
+// leaseHeads marks the messages of ms that are not heads: those after an
+// earlier one of their account in ms (a batch is in order) and those
+// whose account has a message pending (the stored ones are older: a
+// fan-in stores only past its endpoint's cursor). It leases the heads of
+// q's endpoints that are due, oldest first, as far as each endpoint's
+// limit leaves room after what was claimed, and returns them as leased.
+func leaseHeads(ms []newMessage, pending map[accountKey]bool, q *store.MessageClaim, claimed []store.OutboxMessage) []store.OutboxMessage {
+	room := make(map[string]int, len(q.Endpoints))
+	for _, e := range q.Endpoints {
+		room[e.EndpointID] = e.Limit
+	}
+	for i := range claimed {
+		room[claimed[i].EndpointID]--
+	}
+	until := clampedNanos(q.Now.Add(q.LeaseFor))
+	seen := make(map[accountKey]bool, len(ms))
+	var leased []store.OutboxMessage
+	for i := range ms {
+		m := &ms[i]
+		k := accountKey{m.EndpointID, m.AccountID}
+		m.blocked = seen[k] || pending[k]
+		seen[k] = true
+		due := m.Status == store.MessagePending && !m.NextAt.After(q.Now)
+		if !m.blocked && due && room[m.EndpointID] > 0 {
+			room[m.EndpointID]--
+			m.leaseHolder, m.leaseUntil = q.Holder, until
+			leased = append(leased, *m.OutboxMessage)
+		}
+	}
+	return leased
+}
+
+// pendingAccounts returns which accounts of ms have a message pending
+// for the endpoint, from one index probe an account: a scalar subquery
+// with a LIMIT, which neither database turns into a join.
+func (o Outboxer) pendingAccounts(ctx context.Context, tx TxQuerier, ms []newMessage) (map[accountKey]bool, error) {
+	var pairs [][]any
+	seen := map[accountKey]bool{}
+	for i := range ms {
+		k := accountKey{ms[i].EndpointID, ms[i].AccountID}
+		if !seen[k] {
+			seen[k] = true
+			pairs = append(pairs, []any{k.endpoint, k.account})
+		}
+	}
+	pending := map[accountKey]bool{}
+	for chunk := range slices.Chunk(pairs, pendingChunk) {
+		b := NewBinder(o.sql.dialect.P)
+		query := "SELECT v.column1, v.column2 FROM (" + values(b, []string{"TEXT", "TEXT"}, chunk) + ") AS v" +
+			" WHERE (SELECT 1 FROM notify_messages m WHERE m.endpoint_id = v.column1 AND m.account_id = v.column2" +
+			" AND m.status = 1 LIMIT 1) = 1"
+		err := tx.Query(ctx, query, b.Args, func(rows Rows) error {
+			for rows.Next() {
+				var k accountKey
+				if err := rows.Scan(&k.endpoint, &k.account); err != nil {
+					return err
+				}
+				pending[k] = true
+			}
+			return rows.Err()
+		})
+		if err != nil {
 			return nil, err
 		}
 	}
-	// Marks the new messages that are not heads; it only sets the flag, and
-	// rows at or below an endpoint's own From that it reads again are
-	// already marked by the same rule.
-	b = NewBinder(d.P)
-	return moved, tx.Exec(ctx, "UPDATE notify_messages SET blocked = 1 WHERE status = 1 AND blocked = 0 AND "+
-		oneOf(d, "endpoint_id", endpoints, b.Bind)+" AND seq > "+b.Bind(from)+" AND seq <= "+b.Bind(to)+" AND "+olderPending, b.Args...)
+	return pending, nil
 }
 
+// pendingChunk is how many accounts one pendingAccounts statement looks up.
+const pendingChunk = 1000
+
 // claimAll leases the due heads of q's endpoints, claimArms endpoints a
-// statement, and returns them by endpoint as q lists them, oldest first.
+// statement, and returns them.
 func (o Outboxer) claimAll(ctx context.Context, tx TxQuerier, q *store.MessageClaim) ([]store.OutboxMessage, error) {
 	var ms []store.OutboxMessage
 	for es := range slices.Chunk(q.Endpoints, claimArms) {
-		query, args := o.sql.claimSQL(q, es)
+		query, args := o.sql.ClaimSQL(q, es)
 		some, err := queryAll(ctx, tx, query, args, scanMessageWithBody)
 		if err != nil {
 			return nil, err
 		}
 		ms = append(ms, some...)
 	}
-	order := make(map[string]int, len(q.Endpoints))
-	for i, e := range q.Endpoints {
-		order[e.EndpointID] = i
-	}
-	slices.SortFunc(ms, func(a, b store.OutboxMessage) int {
-		return cmp.Or(cmp.Compare(order[a.EndpointID], order[b.EndpointID]), cmp.Compare(a.Seq, b.Seq))
-	})
 	return ms, nil
 }
 
-// claimSQL leases the due heads of endpoints es, each endpoint's oldest
+// ClaimSQL leases the due heads of endpoints es, each endpoint's oldest
 // first up to its limit: one arm of a UNION ALL an endpoint, each reading
 // the heads' index. The due ones are selected once (MATERIALIZED:
 // PostgreSQL would otherwise run the subquery again for every row it
-// updates, returning more than the limit and slowly); the update's own
-// conditions repeat the selection's, since under PostgreSQL's READ
-// COMMITTED a row another claim leased meanwhile is checked again once
-// its lock is free, and then left out.
-func (s *OutboxSQL) claimSQL(q *store.MessageClaim, es []store.EndpointLimit) (string, []any) {
+// updates, returning more than the limit and slowly), and locked as they
+// are: under PostgreSQL's READ COMMITTED a row another claim leased
+// meanwhile is checked again once its lock is free, and then left out,
+// and a row selected cannot change before the update. The update finds
+// each by its rowID alone (Dialect.rowIn): with the selection's
+// conditions repeated, PostgreSQL could read the whole heads' index and
+// filter it. Plan tests read the statement too.
+func (s *OutboxSQL) ClaimSQL(q *store.MessageClaim, es []store.EndpointLimit) (string, []any) {
 	const head = "status = 1 AND blocked = 0" // store.MessagePending, and no older one pending
 	b := NewBinder(s.dialect.P)
 	now := clampedNanos(q.Now)
 	arms := make([]string, len(es))
 	for i, e := range es {
-		arms[i] = "SELECT * FROM (SELECT endpoint_id, seq FROM notify_messages WHERE endpoint_id = " + b.Bind(e.EndpointID) +
+		arms[i] = "SELECT * FROM (SELECT " + s.dialect.rowID + " AS row_id FROM notify_messages WHERE endpoint_id = " + b.Bind(e.EndpointID) +
 			" AND " + head + " AND next_at <= " + b.Bind(now) + " AND lease_until <= " + b.Bind(now) +
 			" ORDER BY seq LIMIT " + b.Bind(e.Limit) + s.dialect.skipLocked("UPDATE", "notify_messages") + ") AS arm" + strconv.Itoa(i)
 	}
 	query := "WITH due AS MATERIALIZED (" + strings.Join(arms, " UNION ALL ") + ") UPDATE notify_messages SET lease_holder = " +
 		b.Bind(q.Holder) + ", lease_until = " + b.Bind(clampedNanos(q.Now.Add(q.LeaseFor))) +
-		" WHERE (endpoint_id, seq) IN (SELECT endpoint_id, seq FROM due) AND " + head + " AND lease_until <= " + b.Bind(now) +
+		" WHERE " + s.dialect.rowIn("SELECT row_id FROM due") +
 		" RETURNING " + strings.Join(messageCols, ", ") + ", body"
 	return query, b.Args
 }
