@@ -36,7 +36,7 @@ type result struct {
 
 // send posts one signed message to the endpoint and reads the start of
 // the answer.
-func (n *Notifier) send(ctx context.Context, e *store.Endpoint, id string, body []byte) result {
+func (n *Notifier) send(ctx context.Context, client *http.Client, e *store.Endpoint, id string, body []byte) result {
 	ctx, cancel := context.WithTimeout(ctx, n.opts.Timeout)
 	defer cancel()
 	now := n.opts.Now()
@@ -55,7 +55,7 @@ func (n *Notifier) send(ctx context.Context, e *store.Endpoint, id string, body 
 	req.Header.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
 	req.Header.Set(HeaderSignature, sig)
 	start := time.Now()
-	resp, err := n.opts.Client.Do(req)
+	resp, err := client.Do(req)
 	r := result{latency: time.Since(start)}
 	if err != nil {
 		r.err = err
@@ -79,11 +79,11 @@ func (n *Notifier) send(ctx context.Context, e *store.Endpoint, id string, body 
 // delivers it, a 410 disables the endpoint (the message waits for it to
 // be enabled), anything else is retried on the schedule until it runs out
 // and the message is a dead letter.
-func (n *Notifier) deliver(ctx context.Context, e *store.Endpoint, m store.OutboxMessage, l *lane) {
+func (n *Notifier) deliver(ctx context.Context, e *store.Endpoint, m store.OutboxMessage, l *lane, client *http.Client) {
 	started := n.now()
-	r := n.send(ctx, e, outbound.IDOf(m.Seq), m.Body)
+	r := n.send(ctx, client, e, outbound.IDOf(m.Seq), m.Body)
+	n.answered(l, ctx.Err() == nil)
 	if ctx.Err() != nil {
-		n.release(l)
 		return // shutting down: the lease expires and the message is sent again
 	}
 	now := n.now()
@@ -103,7 +103,7 @@ func (n *Notifier) deliver(ctx context.Context, e *store.Endpoint, m store.Outbo
 			next.NextAt = now.Add(delay)
 		}
 	}
-	res, err := n.recordAttempt(ctx, l, a, next)
+	res, err := n.recordAttempt(ctx, a, next)
 	if err != nil || !res.Recorded {
 		if err != nil && ctx.Err() == nil {
 			n.opts.Logger.Warn("notify: recording an attempt failed; the message is sent again once its lease expires",
@@ -176,7 +176,10 @@ func (n *Notifier) SendTest(ctx context.Context, id string) (a store.Attempt, me
 		return store.Attempt{}, "", err
 	}
 	messageID = outbound.IDPrefix + "test_" + strings.ToLower(rand.Text())
-	r := n.send(ctx, &e, messageID, body)
+	n.mu.Lock()
+	client := n.laneOf(&e).client
+	n.mu.Unlock()
+	r := n.send(ctx, client, &e, messageID, body)
 	a = store.Attempt{EndpointID: e.ID, N: 1, At: now, StatusCode: r.status, Latency: r.latency, Response: r.response}
 	if r.err != nil {
 		a.Error = r.err.Error()

@@ -84,7 +84,6 @@ type Options struct {
 	// Holder names this process in the store's leases.
 	Holder   string
 	OwnAddrs func() []string // the service's listeners, refused as endpoints
-	Client   *http.Client
 	Now      func() time.Time
 	Logger   *slog.Logger
 	Observer Observer
@@ -106,6 +105,10 @@ type Notifier struct {
 
 	mu    sync.Mutex
 	lanes map[string]*lane
+	// unrecorded counts the attempts whose requests ended and whose records
+	// no pass has taken yet; a claim leaves room for them, so that they
+	// never exceed what records holds.
+	unrecorded int
 	due   *time.Timer // wakes the dispatcher for the earliest scheduled retry
 	dueAt time.Time
 	sends sync.WaitGroup
@@ -113,8 +116,10 @@ type Notifier struct {
 
 // lane is an endpoint's deliveries in flight in this process.
 type lane struct {
-	inflight int
+	inflight int // requests not yet answered: the endpoint's concurrency
 	limiter  *rate.Limiter // nil without a rate limit
+	client   *http.Client  // the endpoint's own connections, as many as its concurrency
+	idle     int           // client's pool size
 }
 
 // New returns a Notifier over a store that is both the log and its outbox.
@@ -131,9 +136,6 @@ func New(log store.Store, outbox store.Outbox, opts Options) *Notifier {
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = DefaultPollInterval
 	}
-	if opts.Client == nil {
-		opts.Client = newClient()
-	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -147,11 +149,15 @@ func New(log store.Store, outbox store.Outbox, opts Options) *Notifier {
 	}
 }
 
-// newClient does not follow redirects: a receiver answers for itself,
-// and a 3xx counts as a failure.
-func newClient() *http.Client {
+// newClient keeps up to idle connections open for reuse: an endpoint's
+// concurrency. One pool for all endpoints kept at most a hundred, so
+// endpoints sharing a host (or more than a hundred requests in flight)
+// dialled and closed a connection for most requests. It does not follow
+// redirects: a receiver answers for itself, and a 3xx counts as a
+// failure.
+func newClient(idle int) *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConnsPerHost = MaxConcurrency
+	t.MaxIdleConns, t.MaxIdleConnsPerHost = idle, idle
 	return &http.Client{Transport: t, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
@@ -236,8 +242,7 @@ func (n *Notifier) pass(ctx context.Context) {
 	n.dispatch(ctx, res.Messages, byID, lanes, step.Claim.Now)
 }
 
-// takeRecords takes the attempts waiting to be recorded, and frees their
-// places in their lanes: their requests are over.
+// takeRecords takes the attempts waiting to be recorded.
 func (n *Notifier) takeRecords() []pendingRecord {
 	var records []pendingRecord
 gather:
@@ -250,9 +255,7 @@ gather:
 		}
 	}
 	n.mu.Lock()
-	for _, r := range records {
-		r.lane.inflight--
-	}
+	n.unrecorded -= len(records)
 	n.mu.Unlock()
 	return records
 }
@@ -267,6 +270,7 @@ func (n *Notifier) forgetLanes(endpoints []store.Endpoint) {
 	defer n.mu.Unlock()
 	for id, l := range n.lanes {
 		if !live[id] && l.inflight == 0 {
+			l.client.CloseIdleConnections()
 			delete(n.lanes, id)
 		}
 	}
@@ -354,9 +358,9 @@ func (n *Notifier) claimFor(endpoints []*store.Endpoint, q *store.MessageClaim) 
 	q.Now, q.LeaseFor = now, n.opts.Timeout+leaseMargin
 	byID := make(map[string]*store.Endpoint, len(endpoints))
 	lanes := make(map[string]*lane, len(endpoints))
-	total := 0
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	total := n.unrecorded
 	for _, e := range endpoints {
 		l := n.laneOf(e)
 		free := e.Concurrency - l.inflight
@@ -381,28 +385,36 @@ func (n *Notifier) dispatch(ctx context.Context, msgs []store.OutboxMessage, byI
 	if len(msgs) == 0 {
 		return
 	}
+	clients := make([]*http.Client, len(msgs))
 	n.mu.Lock()
-	for _, m := range msgs {
+	for i, m := range msgs {
 		l := lanes[m.EndpointID]
 		l.inflight++
 		if l.limiter != nil {
 			l.limiter.ReserveN(now, 1)
 		}
+		clients[i] = l.client
 	}
 	n.mu.Unlock()
-	for _, m := range msgs {
+	for i, m := range msgs {
 		ep, l := *byID[m.EndpointID], lanes[m.EndpointID]
-		n.sends.Go(func() { n.deliver(ctx, &ep, m, l) })
+		n.sends.Go(func() { n.deliver(ctx, &ep, m, l, clients[i]) })
 	}
 }
 
-// laneOf returns the endpoint's lane, its limiter following the
-// endpoint's rate. n.mu must be held.
+// laneOf returns the endpoint's lane, its limiter and its connections
+// following the endpoint's rate and concurrency. n.mu must be held.
 func (n *Notifier) laneOf(e *store.Endpoint) *lane {
 	l := n.lanes[e.ID]
 	if l == nil {
 		l = &lane{}
 		n.lanes[e.ID] = l
+	}
+	if idle := max(1, e.Concurrency); l.client == nil || l.idle != idle {
+		if l.client != nil {
+			l.client.CloseIdleConnections()
+		}
+		l.client, l.idle = newClient(idle), idle
 	}
 	switch {
 	case e.RateLimit <= 0:
@@ -433,11 +445,10 @@ func (n *Notifier) wakeAtLocked(t time.Time) {
 	})
 }
 
-// pendingRecord is an attempt waiting for the dispatcher, its lane, and
-// where its result goes.
+// pendingRecord is an attempt waiting for the dispatcher, and where its
+// result goes.
 type pendingRecord struct {
 	store.AttemptRecord
-	lane *lane
 	done chan recordResult // buffered: the dispatcher never waits on it
 }
 
@@ -446,15 +457,16 @@ type recordResult struct {
 	err error
 }
 
-// recordAttempt hands an attempt to the dispatcher, whose next step
-// records it and frees its place in l, and waits for the result. Until
-// the dispatcher takes it, the attempt holds its place.
-func (n *Notifier) recordAttempt(ctx context.Context, l *lane, a store.Attempt, next store.MessageState) (store.AttemptResult, error) {
-	r := pendingRecord{AttemptRecord: store.AttemptRecord{Attempt: a, Next: next}, lane: l, done: make(chan recordResult, 1)}
+// recordAttempt hands an attempt that ended (counted in unrecorded) to
+// the dispatcher, whose next step records it, and waits for the result.
+func (n *Notifier) recordAttempt(ctx context.Context, a store.Attempt, next store.MessageState) (store.AttemptResult, error) {
+	r := pendingRecord{AttemptRecord: store.AttemptRecord{Attempt: a, Next: next}, done: make(chan recordResult, 1)}
 	select {
 	case n.records <- r:
 	case <-ctx.Done():
-		n.release(l)
+		n.mu.Lock()
+		n.unrecorded--
+		n.mu.Unlock()
 		return store.AttemptResult{}, ctx.Err()
 	}
 	n.Notify()
@@ -466,10 +478,17 @@ func (n *Notifier) recordAttempt(ctx context.Context, l *lane, a store.Attempt, 
 	}
 }
 
-// release frees a place in l without a record, and wakes the dispatcher.
-func (n *Notifier) release(l *lane) {
+// answered frees the request's place in l, at once: its record comes
+// with the next pass, and meanwhile the endpoint may take another
+// request (its concurrency bounds requests, so a slow pass does not bound
+// its deliveries). With record, the attempt counts as unrecorded until a
+// pass takes it. It wakes the dispatcher.
+func (n *Notifier) answered(l *lane, record bool) {
 	n.mu.Lock()
 	l.inflight--
+	if record {
+		n.unrecorded++
+	}
 	n.mu.Unlock()
 	n.Notify()
 }
