@@ -7,7 +7,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -33,13 +35,21 @@ import (
 // (server, senders, receivers) used per second of the run, the rate the
 // senders reached (intake's acknowledgements bound it) and the messages
 // received per second. One iteration is the whole load: run it with
-// -benchtime=1x.
+// -benchtime=1x. ACCOUNTHEALTH_BENCH_NOTIFY_RATE changes the rate aimed
+// at, to find the lag below what the machine can carry.
 func BenchmarkNotifyLag(b *testing.B) {
+	rate := 1000
+	if v := os.Getenv("ACCOUNTHEALTH_BENCH_NOTIFY_RATE"); v != "" {
+		var err error
+		if rate, err = strconv.Atoi(v); err != nil || rate < 32 {
+			b.Fatalf("ACCOUNTHEALTH_BENCH_NOTIFY_RATE=%q: want transitions a second, at least 32 (one a sender)", v)
+		}
+	}
 	for _, st := range []string{"sqlite", "postgres"} {
 		for _, endpoints := range []int{1, 10, 100} {
 			b.Run(fmt.Sprintf("store=%s/endpoints=%d", st, endpoints), func(b *testing.B) {
 				for range b.N {
-					notifyLagRun(b, st, endpoints, 1000, 3*time.Second)
+					notifyLagRun(b, st, endpoints, rate, 3*time.Second)
 				}
 			})
 		}
