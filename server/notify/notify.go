@@ -109,14 +109,14 @@ type Notifier struct {
 	// no pass has taken yet; a claim leaves room for them, so that they
 	// never exceed what records holds.
 	unrecorded int
-	due   *time.Timer // wakes the dispatcher for the earliest scheduled retry
-	dueAt time.Time
-	sends sync.WaitGroup
+	due        *time.Timer // wakes the dispatcher for the earliest scheduled retry
+	dueAt      time.Time
+	sends      sync.WaitGroup
 }
 
 // lane is an endpoint's deliveries in flight in this process.
 type lane struct {
-	inflight int // requests not yet answered: the endpoint's concurrency
+	inflight int           // requests not yet answered: the endpoint's concurrency
 	limiter  *rate.Limiter // nil without a rate limit
 	client   *http.Client  // the endpoint's own connections, as many as its concurrency
 	idle     int           // client's pool size
