@@ -109,6 +109,7 @@ type Notifier struct {
 	// no pass has taken yet; a claim leaves room for them, so that they
 	// never exceed what records holds.
 	unrecorded int
+	turn       int         // which endpoint a claim lists first
 	due        *time.Timer // wakes the dispatcher for the earliest scheduled retry
 	dueAt      time.Time
 	sends      sync.WaitGroup
@@ -352,7 +353,10 @@ func (n *Notifier) batches(endpoints []*store.Endpoint, matchers []stream.Matche
 }
 
 // claimFor fills q with as many messages of each endpoint as its limits
-// allow, and returns the endpoints and lanes it names.
+// allow, within one budget for all that leaves room for the attempts not
+// yet recorded, and returns the endpoints and lanes it names. The
+// endpoints take turns at the head of the list, since those listed first
+// may use up the budget.
 func (n *Notifier) claimFor(endpoints []*store.Endpoint, q *store.MessageClaim) (map[string]*store.Endpoint, map[string]*lane) {
 	now := n.opts.Now()
 	q.Now, q.LeaseFor = now, n.opts.Timeout+leaseMargin
@@ -360,8 +364,12 @@ func (n *Notifier) claimFor(endpoints []*store.Endpoint, q *store.MessageClaim) 
 	lanes := make(map[string]*lane, len(endpoints))
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	total := n.unrecorded
-	for _, e := range endpoints {
+	if q.Max = store.MaxClaimMessages - n.unrecorded; q.Max <= 0 {
+		return byID, lanes
+	}
+	n.turn++
+	for i := range endpoints {
+		e := endpoints[(i+n.turn)%len(endpoints)]
 		l := n.laneOf(e)
 		free := e.Concurrency - l.inflight
 		if l.limiter != nil {
@@ -370,11 +378,9 @@ func (n *Notifier) claimFor(endpoints []*store.Endpoint, q *store.MessageClaim) 
 				n.wakeAtLocked(now.Add(time.Duration(float64(time.Second) / e.RateLimit)))
 			}
 		}
-		free = min(free, store.MaxClaimMessages-total)
-		if free > 0 {
+		if free = min(free, q.Max); free > 0 {
 			q.Endpoints = append(q.Endpoints, store.EndpointLimit{EndpointID: e.ID, Limit: free})
 			byID[e.ID], lanes[e.ID] = e, l
-			total += free
 		}
 	}
 	return byID, lanes

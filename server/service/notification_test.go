@@ -545,3 +545,31 @@ func TestNotifyItemEvents(t *testing.T) {
 		t.Fatalf("got %+v, want item.outage_ended", m)
 	}
 }
+
+// TestNotifyEveryEndpointServed: endpoints whose concurrency sums past
+// what one claim leases all get their messages. The claim's budget used
+// to be shared out in the endpoints' order, whether or not they had
+// messages due, so the endpoints after the first thousand places never
+// got any.
+func TestNotifyEveryEndpointServed(t *testing.T) {
+	e := start(t, nil, fastRetries)
+	recs := make([]*receiver, 12)
+	for i := range recs {
+		recs[i] = newReceiver(t)
+		res, err := e.notifications().CreateEndpoint(t.Context(), &ahv1.CreateEndpointRequest{
+			Url: recs[i].srv.URL + "/hook", Filter: &ahv1.EndpointFilter{IncludeRecoveries: true}, Concurrency: 100,
+		})
+		if err != nil {
+			t.Fatalf("CreateEndpoint: %v", err)
+		}
+		recs[i].setSecrets(res.GetSecret())
+	}
+	story(e, "acct-1")
+	for i, rec := range recs {
+		for j := range storyTypes {
+			if m := rec.next(t); m.Type != storyTypes[j] {
+				t.Errorf("endpoint %d, message %d: %s, want %s", i, j, m.Type, storyTypes[j])
+			}
+		}
+	}
+}

@@ -142,7 +142,7 @@ type FanInBatch struct {
 	Messages   []OutboxMessage
 }
 
-// MaxClaimMessages bounds the sum of a MessageClaim's limits.
+// MaxClaimMessages bounds the messages one MessageClaim leases.
 const MaxClaimMessages = 1000
 
 // MessageClaim selects messages to lease.
@@ -151,6 +151,20 @@ type MessageClaim struct {
 	Now       time.Time
 	LeaseFor  time.Duration
 	Endpoints []EndpointLimit
+	// Max bounds the messages leased in all, 1..MaxClaimMessages; 0 means
+	// MaxClaimMessages. The limits may sum to more: the endpoints are served
+	// in the order listed, and one with fewer messages due than its limit
+	// leaves the rest to those after it, so that idle endpoints listed
+	// first do not hold the others back.
+	Max int
+}
+
+// Budget is the most messages q may lease.
+func (q MessageClaim) Budget() int {
+	if q.Max == 0 {
+		return MaxClaimMessages
+	}
+	return q.Max
 }
 
 // EndpointLimit is how many of an endpoint's messages a claim may lease.
@@ -161,20 +175,18 @@ type EndpointLimit struct {
 
 // Check validates q: ErrInvalidArgument when a field is out of range.
 func (q MessageClaim) Check() error {
-	total := 0
 	for _, e := range q.Endpoints {
-		if e.EndpointID == "" || e.Limit < 1 {
-			return fmt.Errorf("%w: message claim: endpoint %q with limit %d", ErrInvalidArgument, e.EndpointID, e.Limit)
+		if e.EndpointID == "" || e.Limit < 1 || e.Limit > MaxClaimMessages {
+			return fmt.Errorf("%w: message claim: endpoint %q with limit %d (1..%d)", ErrInvalidArgument, e.EndpointID, e.Limit, MaxClaimMessages)
 		}
-		total += e.Limit
 	}
 	switch {
 	case q.Holder == "":
 		return fmt.Errorf("%w: message claim: no holder", ErrInvalidArgument)
 	case q.Now.IsZero() || q.LeaseFor <= 0:
 		return fmt.Errorf("%w: message claim: no time or lease", ErrInvalidArgument)
-	case total > MaxClaimMessages:
-		return fmt.Errorf("%w: message claim: limits sum to %d, above %d", ErrInvalidArgument, total, MaxClaimMessages)
+	case q.Max < 0 || q.Max > MaxClaimMessages:
+		return fmt.Errorf("%w: message claim: at most %d messages, outside 0..%d", ErrInvalidArgument, q.Max, MaxClaimMessages)
 	}
 	return nil
 }

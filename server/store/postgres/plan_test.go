@@ -133,7 +133,7 @@ func TestOutboxClaimPlan(t *testing.T) {
 	}
 	defer tx.Rollback(context.Background())
 	q := store.MessageClaim{Holder: "h", Now: now, LeaseFor: time.Minute, Endpoints: []store.EndpointLimit{{EndpointID: ep.ID, Limit: 100}}}
-	query, args := outboxSQL.ClaimSQL(&q, q.Endpoints)
+	query, args := outboxSQL.ClaimSQL(&q, q.Endpoints, q.Budget())
 	p := explain(t, tx, query, args)
 	if !strings.Contains(p, "Tid Scan on notify_messages") || strings.Contains(p, "Nested Loop") {
 		t.Errorf("claim's plan\n%s\nwant a Tid Scan on notify_messages and no nested loop", p)

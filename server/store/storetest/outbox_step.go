@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -109,5 +110,44 @@ func testOutboxStepRoom(t *testing.T, s store.Store) {
 	}
 	if got := claimMessages(t, o, "r3", t0.Add(2*time.Minute)); diff([]int64{a1, a2, c3, c4}, got) != "" {
 		t.Errorf("claim once every lease expired: %v, want a1, a2 and accounts 3 and 4's messages again", got)
+	}
+}
+
+// testOutboxClaimBudget: a claim leases at most its Max in all, and an
+// endpoint listed first with nothing due leaves the budget to the next.
+func testOutboxClaimBudget(t *testing.T, s store.Store) {
+	o := outboxOf(t, s)
+	ctx := t.Context()
+	ms := fannedIn(t, s, o, "ep")
+	if _, err := o.CreateEndpoint(ctx, newEndpoint("ep_idle")); err != nil {
+		t.Fatal(err)
+	}
+	claim := func(holder string, max int) []int64 {
+		t.Helper()
+		got, err := o.ClaimMessages(ctx, store.MessageClaim{Holder: holder, Now: t0, LeaseFor: time.Minute, Max: max,
+			Endpoints: []store.EndpointLimit{{EndpointID: "ep_idle", Limit: 5}, {EndpointID: "ep", Limit: 5}}})
+		if err != nil {
+			t.Fatalf("ClaimMessages(max %d): %v", max, err)
+		}
+		var seqs []int64
+		for _, m := range got {
+			seqs = append(seqs, m.Seq)
+		}
+		return seqs
+	}
+	if got := claim("r1", 1); diff([]int64{ms[0].Seq}, got) != "" {
+		t.Errorf("claim of at most 1 behind an idle endpoint: %v, want a1", got)
+	}
+	if got := claim("r2", 0); diff([]int64{ms[1].Seq}, got) != "" {
+		t.Errorf("claim without a Max: %v, want a2 (a1 is leased, the recoveries wait)", got)
+	}
+	for _, bad := range []store.MessageClaim{
+		{Holder: "h", Now: t0, LeaseFor: time.Minute, Max: -1, Endpoints: []store.EndpointLimit{{EndpointID: "ep", Limit: 1}}},
+		{Holder: "h", Now: t0, LeaseFor: time.Minute, Max: store.MaxClaimMessages + 1, Endpoints: []store.EndpointLimit{{EndpointID: "ep", Limit: 1}}},
+		{Holder: "h", Now: t0, LeaseFor: time.Minute, Endpoints: []store.EndpointLimit{{EndpointID: "ep", Limit: store.MaxClaimMessages + 1}}},
+	} {
+		if _, err := o.ClaimMessages(ctx, bad); !errors.Is(err, store.ErrInvalidArgument) {
+			t.Errorf("ClaimMessages(%+v) = %v, want ErrInvalidArgument", bad, err)
+		}
 	}
 }

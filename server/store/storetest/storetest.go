@@ -93,6 +93,7 @@ var storeTests = []struct {
 	{"OutboxClaims", testOutboxClaims},
 	{"OutboxStep", testOutboxStep},
 	{"OutboxStepRoom", testOutboxStepRoom},
+	{"OutboxClaimBudget", testOutboxClaimBudget},
 	{"ItemSignals", testItemSignals},
 	{"ItemOutages", testItemOutages},
 	{"StaleCandidates", testStaleCandidates},

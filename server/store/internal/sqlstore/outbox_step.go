@@ -316,7 +316,8 @@ type accountKey struct{ endpoint, account string }
 // whose account has a message pending (the stored ones are older: a
 // fan-in stores only past its endpoint's cursor). It leases the heads of
 // q's endpoints that are due, oldest first, as far as each endpoint's
-// limit leaves room after what was claimed, and returns them as leased.
+// limit and q's budget leave room after what was claimed, and returns
+// them as leased.
 func leaseHeads(ms []newMessage, pending map[accountKey]bool, q *store.MessageClaim, claimed []store.OutboxMessage) []store.OutboxMessage {
 	room := make(map[string]int, len(q.Endpoints))
 	for _, e := range q.Endpoints {
@@ -325,6 +326,7 @@ func leaseHeads(ms []newMessage, pending map[accountKey]bool, q *store.MessageCl
 	for i := range claimed {
 		room[claimed[i].EndpointID]--
 	}
+	left := q.Budget() - len(claimed)
 	until := clampedNanos(q.Now.Add(q.LeaseFor))
 	seen := make(map[accountKey]bool, len(ms))
 	var leased []store.OutboxMessage
@@ -334,8 +336,9 @@ func leaseHeads(ms []newMessage, pending map[accountKey]bool, q *store.MessageCl
 		m.blocked = seen[k] || pending[k]
 		seen[k] = true
 		due := m.Status == store.MessagePending && !m.NextAt.After(q.Now)
-		if !m.blocked && due && room[m.EndpointID] > 0 {
+		if !m.blocked && due && room[m.EndpointID] > 0 && left > 0 {
 			room[m.EndpointID]--
+			left--
 			m.leaseHolder, m.leaseUntil = q.Holder, until
 			leased = append(leased, *m.OutboxMessage)
 		}
@@ -383,11 +386,15 @@ func (o Outboxer) pendingAccounts(ctx context.Context, tx TxQuerier, ms []newMes
 const pendingChunk = 1000
 
 // claimAll leases the due heads of q's endpoints, claimArms endpoints a
-// statement, and returns them.
+// statement, up to q's budget, and returns them.
 func (o Outboxer) claimAll(ctx context.Context, tx TxQuerier, q *store.MessageClaim) ([]store.OutboxMessage, error) {
 	var ms []store.OutboxMessage
 	for es := range slices.Chunk(q.Endpoints, claimArms) {
-		query, args := o.sql.ClaimSQL(q, es)
+		left := q.Budget() - len(ms)
+		if left <= 0 {
+			break
+		}
+		query, args := o.sql.ClaimSQL(q, es, left)
 		some, err := queryAll(ctx, tx, query, args, scanMessageWithBody)
 		if err != nil {
 			return nil, err
@@ -397,9 +404,9 @@ func (o Outboxer) claimAll(ctx context.Context, tx TxQuerier, q *store.MessageCl
 	return ms, nil
 }
 
-// ClaimSQL leases the due heads of endpoints es, each endpoint's oldest
-// first up to its limit: one arm of a UNION ALL an endpoint, each reading
-// the heads' index. The due ones are selected once (MATERIALIZED:
+// ClaimSQL leases up to max due heads of endpoints es, each endpoint's
+// oldest first up to its limit: one arm of a UNION ALL an endpoint, each
+// reading the heads' index, read in turn until max are selected. The due ones are selected once (MATERIALIZED:
 // PostgreSQL would otherwise run the subquery again for every row it
 // updates, returning more than the limit and slowly), and locked as they
 // are: under PostgreSQL's READ COMMITTED a row another claim leased
@@ -408,7 +415,7 @@ func (o Outboxer) claimAll(ctx context.Context, tx TxQuerier, q *store.MessageCl
 // each by its rowID alone (Dialect.rowIn): with the selection's
 // conditions repeated, PostgreSQL could read the whole heads' index and
 // filter it. Plan tests read the statement too.
-func (s *OutboxSQL) ClaimSQL(q *store.MessageClaim, es []store.EndpointLimit) (string, []any) {
+func (s *OutboxSQL) ClaimSQL(q *store.MessageClaim, es []store.EndpointLimit, max int) (string, []any) {
 	const head = "status = 1 AND blocked = 0" // store.MessagePending, and no older one pending
 	b := NewBinder(s.dialect.P)
 	now := clampedNanos(q.Now)
@@ -418,7 +425,7 @@ func (s *OutboxSQL) ClaimSQL(q *store.MessageClaim, es []store.EndpointLimit) (s
 			" AND " + head + " AND next_at <= " + b.Bind(now) + " AND lease_until <= " + b.Bind(now) +
 			" ORDER BY seq LIMIT " + b.Bind(e.Limit) + s.dialect.skipLocked("UPDATE", "notify_messages") + ") AS arm" + strconv.Itoa(i)
 	}
-	query := "WITH due AS MATERIALIZED (" + strings.Join(arms, " UNION ALL ") + ") UPDATE notify_messages SET lease_holder = " +
+	query := "WITH due AS MATERIALIZED (" + strings.Join(arms, " UNION ALL ") + " LIMIT " + b.Bind(max) + ") UPDATE notify_messages SET lease_holder = " +
 		b.Bind(q.Holder) + ", lease_until = " + b.Bind(clampedNanos(q.Now.Add(q.LeaseFor))) +
 		" WHERE " + s.dialect.rowIn("SELECT row_id FROM due") +
 		" RETURNING " + strings.Join(messageCols, ", ") + ", body"
