@@ -174,3 +174,11 @@ func writeSchemaVersion(t *testing.T, databaseURL string, v int64, more string) 
 		t.Fatalf("write a version %d database: %v", v, err)
 	}
 }
+
+// TestMigrateOutboxBodies: messages stored with their bodies in their rows
+// (before migration 0017) are claimed with them afterwards.
+func TestMigrateOutboxBodies(t *testing.T) {
+	databaseURL := pgtest.URL(t)
+	writeSchemaVersion(t, databaseURL, 16, storetest.OutboxVersion16SQL(func(hex string) string { return "decode('" + hex + "', 'hex')" }))
+	storetest.WantOutboxMigratedFromVersion16(t, openURL(t, databaseURL))
+}

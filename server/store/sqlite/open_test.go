@@ -118,3 +118,12 @@ func writeSchemaVersion(t *testing.T, dir string, v int64, more string) {
 		t.Fatalf("write a version %d database: %v", v, err)
 	}
 }
+
+// TestMigrateOutboxBodies: messages stored with their bodies in their rows
+// (before migration 0017) are claimed with them afterwards.
+func TestMigrateOutboxBodies(t *testing.T) {
+	dir := t.TempDir()
+	writeSchemaVersion(t, dir, 16, storetest.OutboxVersion16SQL(func(hex string) string { return "X'" + hex + "'" }))
+	s, err := Open(t.Context(), dir, store.Options{})
+	storetest.WantOutboxMigratedFromVersion16(t, storetest.Opened(t, s, err))
+}

@@ -51,3 +51,29 @@ func WantMigratedFromVersion2(t *testing.T, s store.Store) {
 		t.Errorf("a-healthy is %v, want HEALTHY", rec.State)
 	}
 }
+
+// OutboxVersion16SQL writes, into a database at schema version 16, two
+// endpoints owed the same change, each message with its body in its row,
+// as builds before migration 0017 kept them; blob is the driver's literal
+// of bytes in hex.
+func OutboxVersion16SQL(blob func(hex string) string) string {
+	body := blob("7b22736571223a377d") // {"seq":7}
+	return `INSERT INTO notify_endpoints (id, url, description, filter, rate_limit, concurrency, secrets, disabled,
+	disabled_reason, change_cursor, failing_since, created_at, updated_at)
+VALUES ('ep', 'https://example.test/ep', '', ` + blob("7b7d") + `, 0, 1, '[]', FALSE, '', 7, NULL, 0, 0),
+	('ep_other', 'https://example.test/other', '', ` + blob("7b7d") + `, 0, 1, '[]', FALSE, '', 7, NULL, 0, 0);
+INSERT INTO notify_messages (endpoint_id, seq, account_id, type, body, occurred_at, status, retries, attempts,
+	next_at, last_error, lease_holder, lease_until, created_at, blocked)
+VALUES ('ep', 7, 'a', 'account.x', ` + body + `, 0, 1, 0, 0, 0, '', '', 0, 0, 0),
+	('ep_other', 7, 'a', 'account.x', ` + body + `, 0, 1, 0, 0, 0, '', '', 0, 0, 0)`
+}
+
+// WantOutboxMigratedFromVersion16 checks a store opened on the database
+// OutboxVersion16SQL wrote: both messages are claimed with their body,
+// now kept once for the change.
+func WantOutboxMigratedFromVersion16(t *testing.T, s store.Store) {
+	t.Helper()
+	if got := claimMessages(t, outboxOf(t, s), "r1", t0); diff([]int64{7, 7}, got) != "" {
+		t.Errorf("claim after migrating: %v, want change 7's message to both endpoints", got)
+	}
+}

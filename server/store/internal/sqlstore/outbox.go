@@ -99,7 +99,7 @@ func (s *OutboxSQL) insertMessagesSQL(ms []newMessage) (string, []any) {
 		}
 		rows[i] = "(" + strings.Join(ps, ", ") + ")"
 	}
-	return "INSERT INTO notify_messages (" + strings.Join(messageCols, ", ") + ", body, lease_holder, lease_until, blocked) VALUES " +
+	return "INSERT INTO notify_messages (" + strings.Join(messageCols, ", ") + ", lease_holder, lease_until, blocked) VALUES " +
 		strings.Join(rows, ", ") + " ON CONFLICT DO NOTHING", b.Args
 }
 
@@ -393,8 +393,8 @@ func scanEndpoint(sc Scanner) (e store.Endpoint, err error) {
 	return e, json.Unmarshal([]byte(secrets), &e.Secrets)
 }
 
-// messageArgs binds a row of insertMessagesSQL: messageCols, the body,
-// the lease and the blocked flag.
+// messageArgs binds a row of insertMessagesSQL: messageCols, the lease
+// and the blocked flag.
 func messageArgs(m *newMessage) []any {
 	blocked := 0
 	if m.blocked {
@@ -402,7 +402,7 @@ func messageArgs(m *newMessage) []any {
 	}
 	return []any{
 		m.EndpointID, m.Seq, m.AccountID, m.Type, clampedNanos(m.OccurredAt), int(m.Status), m.Retries,
-		m.Attempts, clampedNanos(m.NextAt), m.LastError, clampedNanos(m.CreatedAt), m.Body, m.leaseHolder, m.leaseUntil, blocked,
+		m.Attempts, clampedNanos(m.NextAt), m.LastError, clampedNanos(m.CreatedAt), m.leaseHolder, m.leaseUntil, blocked,
 	}
 }
 

@@ -299,6 +299,9 @@ func (o Outboxer) fanInAll(ctx context.Context, tx TxQuerier, batches []store.Fa
 		return nil, nil, err
 	}
 	leased := leaseHeads(ms, pending, q, claimed)
+	if err := o.insertBodies(ctx, tx, ms); err != nil {
+		return nil, nil, err
+	}
 	for chunk := range slices.Chunk(ms, insertChunk) {
 		query, args := o.sql.insertMessagesSQL(chunk)
 		if err := tx.Exec(ctx, query, args...); err != nil {
@@ -306,6 +309,30 @@ func (o Outboxer) fanInAll(ctx context.Context, tx TxQuerier, batches []store.Fa
 		}
 	}
 	return moved, leased, nil
+}
+
+// insertBodies stores the body of each change of ms once, whatever the
+// endpoints it goes to (another fan-in may have stored it already).
+func (o Outboxer) insertBodies(ctx context.Context, tx TxQuerier, ms []newMessage) error {
+	var rows [][]any
+	seen := map[int64]bool{}
+	for i := range ms {
+		if !seen[ms[i].Seq] {
+			seen[ms[i].Seq] = true
+			rows = append(rows, []any{ms[i].Seq, ms[i].Body})
+		}
+	}
+	for chunk := range slices.Chunk(rows, insertChunk) {
+		b := NewBinder(o.sql.dialect.P)
+		list := make([]string, len(chunk))
+		for i, r := range chunk {
+			list[i] = "(" + b.Bind(r[0]) + ", " + b.Bind(r[1]) + ")"
+		}
+		if err := tx.Exec(ctx, "INSERT INTO notify_bodies (seq, body) VALUES "+strings.Join(list, ", ")+" ON CONFLICT (seq) DO NOTHING", b.Args...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // accountKey names an account's messages to one endpoint.
@@ -428,7 +455,7 @@ func (s *OutboxSQL) ClaimSQL(q *store.MessageClaim, es []store.EndpointLimit, ma
 	query := "WITH due AS MATERIALIZED (" + strings.Join(arms, " UNION ALL ") + " LIMIT " + b.Bind(max) + ") UPDATE notify_messages SET lease_holder = " +
 		b.Bind(q.Holder) + ", lease_until = " + b.Bind(clampedNanos(q.Now.Add(q.LeaseFor))) +
 		" WHERE " + s.dialect.rowIn("SELECT row_id FROM due") +
-		" RETURNING " + strings.Join(messageCols, ", ") + ", body"
+		" RETURNING " + strings.Join(messageCols, ", ") + ", (SELECT b.body FROM notify_bodies b WHERE b.seq = notify_messages.seq)"
 	return query, b.Args
 }
 
