@@ -22,7 +22,7 @@ func newPruneMetrics(f promauto.Factory) pruneMetrics {
 	return pruneMetrics{
 		pruned: f.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "pruned_total",
-			Help: "What pruning passes of this process removed: entries deleted, entries' bodies removed (the entry kept), removed accounts' objects.",
+			Help: "What pruning passes of this process removed: entries deleted, entries' bodies removed (the entry kept), removed accounts' objects, outbound messages done with (with their attempts).",
 		}, []string{"what"}),
 		prunedBytes: f.NewCounter(prometheus.CounterOpts{
 			Namespace: namespace, Name: "pruned_bytes_total",
@@ -49,6 +49,7 @@ func (m *Metrics) Pruned(r store.PruneReport, end time.Time, elapsed time.Durati
 	m.pruned.WithLabelValues("entries_deleted").Add(float64(r.Deleted))
 	m.pruned.WithLabelValues("bodies_removed").Add(float64(r.Stripped))
 	m.pruned.WithLabelValues("objects_removed").Add(float64(r.Objects))
+	m.pruned.WithLabelValues("messages_removed").Add(float64(r.Messages))
 	m.prunedBytes.Add(float64(r.Bytes))
 	m.pruneSeconds.Set(elapsed.Seconds())
 	if err != nil {

@@ -1,8 +1,8 @@
 // Package retention keeps the store bounded: at each interval it runs one
-// pruning pass (store.Store.Prune), which removes delivery bodies older
-// than the retention and the data of accounts removed longer ago than the
-// removed retention, while records, changes and API actions stay (see
-// store.RunPrune). Passes are idempotent and cheap to race, so every
+// pruning pass (store.Store.Prune), which removes delivery bodies and the
+// outbound messages done with older than the retention, and the data of
+// accounts removed longer ago than the removed retention, while records,
+// changes and API actions stay (see store.RunPrune). Passes are idempotent and cheap to race, so every
 // replica runs its own.
 package retention
 
@@ -88,7 +88,7 @@ func (r *Runner) Pass(ctx context.Context) (store.PruneReport, error) {
 		r.o.Observer(rep, end, elapsed, err)
 	}
 	attrs := []any{"accounts", rep.Accounts, "entries_deleted", rep.Deleted, "bodies_removed", rep.Stripped,
-		"objects_removed", rep.Objects, "bytes", rep.Bytes, "undecodable", rep.Undecodable, "duration", elapsed}
+		"objects_removed", rep.Objects, "messages_removed", rep.Messages, "bytes", rep.Bytes, "undecodable", rep.Undecodable, "duration", elapsed}
 	switch {
 	case ctx.Err() != nil:
 	case err != nil:

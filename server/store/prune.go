@@ -19,6 +19,10 @@ const DefaultRemovedRetention = 30 * 24 * time.Hour
 // small, so that it holds ingests up for no longer than a small ingest.
 const DefaultPruneBatch = 50
 
+// PruneMessageBatch is how many outbound messages one pruning transaction
+// removes.
+const PruneMessageBatch = 500
+
 // Checkpoint is where pruning left an account's log: Record is what
 // replaying its entries up to ThroughSeq derived. Those entries have lost
 // their bodies (or, when they made no transition, been deleted), so a
@@ -36,7 +40,9 @@ type Checkpoint struct {
 type PruneOptions struct {
 	// Retention: entries received longer ago lose their bodies (webhook
 	// deliveries and API actions), and webhook entries that made no
-	// transition go altogether.
+	// transition go altogether; so do outbound messages of changes that
+	// occurred longer ago, once delivered or dead-lettered, with their
+	// attempts (a replay reaches back as far as the retention).
 	Retention time.Duration
 	// RemovedRetention: accounts removed longer ago lose every body and
 	// their account object.
@@ -62,6 +68,7 @@ type PruneReport struct {
 	Objects     int   // account objects removed from removed accounts' records
 	Bytes       int64 // bytes of the bodies and objects removed
 	Undecodable int   // entries pruned that no longer decoded: left out of the checkpoint's replay, as a rebuild leaves them out
+	Messages    int   // outbound messages removed, delivered or dead-lettered, with their attempts
 }
 
 func (r *PruneReport) add(o PruneReport) {
@@ -71,6 +78,7 @@ func (r *PruneReport) add(o PruneReport) {
 	r.Objects += o.Objects
 	r.Bytes += o.Bytes
 	r.Undecodable += o.Undecodable
+	r.Messages += o.Messages
 }
 
 // PruneDriver is what a driver gives RunPrune.
@@ -106,6 +114,11 @@ type PruneTx interface {
 	// that the log still names the account. It reports Deleted, Stripped
 	// and Bytes.
 	PruneEntries(ctx context.Context, accountID string, through int64) (PruneReport, error)
+	// PruneMessages removes up to limit outbound messages, delivered or
+	// dead-lettered, of changes that occurred before t, with their
+	// attempts and the bodies no message needs any more, and returns how
+	// many it removed. Pending messages stay, however old.
+	PruneMessages(ctx context.Context, before time.Time, limit int) (int, error)
 }
 
 // RunPrune is one pruning pass, as drivers' Prune run it: first the entries
@@ -116,7 +129,8 @@ type PruneTx interface {
 // Checkpoint): a rebuild and a check replay the rest from there and derive
 // the same record. Changes are never pruned, so every stream cursor stays
 // valid, and neither are API actions (the audit trail), nor anything of an
-// account's record but a removed account's object.
+// account's record but a removed account's object. Last come the
+// outbound messages older than o.Retention that are done with.
 //
 // A pass is idempotent: what it removed is not selected again, so passes
 // in several processes at once (replicas sharing PostgreSQL) serialise on
@@ -182,7 +196,26 @@ func RunPrune(ctx context.Context, d PruneDriver, o PruneOptions, opts Options) 
 			}
 		}
 	}
-	return total, nil
+	if o.Retention <= 0 {
+		return total, nil
+	}
+	for {
+		var n int
+		err := d.InWriteTx(ctx, func(tx PruneTx) (err error) {
+			n, err = tx.PruneMessages(ctx, t.Add(-o.Retention), PruneMessageBatch)
+			return err
+		})
+		if err != nil {
+			return total, fmt.Errorf("prune: outbound messages: %w", err)
+		}
+		total.Messages += n
+		if o.Progress != nil && n > 0 {
+			o.Progress(total)
+		}
+		if n < PruneMessageBatch {
+			return total, nil
+		}
+	}
 }
 
 type pruner struct {

@@ -8,7 +8,7 @@ import (
 )
 
 var (
-	pruneSQL      = sqlstore.NewPruneSQL(sqlstore.Dollar)
+	pruneSQL      = sqlstore.NewPruneSQL(sqlstore.PostgreSQL)
 	checkpointSQL = sqlstore.NewCheckpointSQL(sqlstore.Dollar)
 )
 

@@ -9,7 +9,7 @@ import (
 )
 
 var (
-	pruneSQL      = sqlstore.NewPruneSQL(sqlstore.Question)
+	pruneSQL      = sqlstore.NewPruneSQL(sqlstore.SQLite)
 	checkpointSQL = sqlstore.NewCheckpointSQL(sqlstore.Question)
 )
 

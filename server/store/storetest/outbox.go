@@ -96,6 +96,12 @@ func outboxMessages(id string, changes []store.Change) []store.OutboxMessage {
 	return ms
 }
 
+// fannedInEvents are what fannedIn ingests.
+func fannedInEvents() []Event {
+	return []Event{failed(accountID(1), userID(1), "invalid_mfa", t0), failed(accountID(2), userID(2), "invalid_mfa", t0.Add(time.Second)),
+		connected(accountID(1), userID(1), t0.Add(2*time.Second)), connected(accountID(2), userID(2), t0.Add(3*time.Second))}
+}
+
 // fannedIn creates endpoint id and fans in a failure and a recovery of
 // accounts 1 and 2 each (4 messages, interleaved), then returns them.
 func fannedIn(t *testing.T, s store.Store, o store.Outbox, id string) []store.OutboxMessage {
@@ -105,8 +111,7 @@ func fannedIn(t *testing.T, s store.Store, o store.Outbox, id string) []store.Ou
 	if err != nil {
 		t.Fatal(err)
 	}
-	ingest(t, s, failed(accountID(1), userID(1), "invalid_mfa", t0), failed(accountID(2), userID(2), "invalid_mfa", t0.Add(time.Second)),
-		connected(accountID(1), userID(1), t0.Add(2*time.Second)), connected(accountID(2), userID(2), t0.Add(3*time.Second)))
+	ingest(t, s, fannedInEvents()...)
 	changes, err := s.ReadChanges(ctx, ep.Cursor, 0)
 	if err != nil || len(changes) != 4 {
 		t.Fatalf("ReadChanges = %d changes, %v; want 4", len(changes), err)

@@ -291,3 +291,42 @@ func testPrunedPageToken(t *testing.T, s store.Store) {
 		t.Errorf("the pass removed none of the %d entries of account 2", len(timeline))
 	}
 }
+
+// testPruneOutbox: retention removes the outbound messages of changes
+// older than it once they are delivered or dead-lettered, with their
+// attempts; pending ones stay however old, and are claimed with their
+// bodies.
+func testPruneOutbox(t *testing.T, s store.Store) {
+	o := outboxOf(t, s)
+	ctx := t.Context()
+	ms := fannedIn(t, s, o, "ep")
+	a1, a2, r1, r2 := ms[0].Seq, ms[1].Seq, ms[2].Seq, ms[3].Seq
+	if got := claimMessages(t, o, "r1", t0); diff([]int64{a1, a2}, got) != "" {
+		t.Fatalf("claim = %v, want a1 and a2", got)
+	}
+	record(t, o, "r1", store.Attempt{EndpointID: "ep", Seq: a1, N: 1, At: t0, StatusCode: 200}, store.MessageState{Status: store.MessageDelivered})
+	record(t, o, "r1", store.Attempt{EndpointID: "ep", Seq: a2, N: 1, At: t0, StatusCode: 500, Error: "HTTP 500"}, store.MessageState{Status: store.MessageExhausted})
+
+	now := t0.Add(48 * time.Hour)
+	o24 := store.PruneOptions{Retention: 24 * time.Hour, Decode: decoderOf(Deliveries(fannedInEvents()...)), Now: func() time.Time { return now }}
+	if r, err := s.Prune(ctx, o24); err != nil || r.Messages != 2 {
+		t.Fatalf("Prune = %+v, %v; want the delivered and the dead-lettered message removed", r, err)
+	}
+	page, err := o.ListMessages(ctx, store.MessageQuery{EndpointID: "ep"})
+	var kept []int64
+	for _, m := range page.Messages {
+		kept = append(kept, m.Seq)
+	}
+	if err != nil || diff([]int64{r2, r1}, kept) != "" {
+		t.Errorf("ListMessages after pruning = %v, %v; want the pending r2 and r1", kept, err)
+	}
+	if attempts, err := o.ListAttempts(ctx, store.AttemptQuery{EndpointID: "ep"}); err != nil || len(attempts.Attempts) != 0 {
+		t.Errorf("ListAttempts after pruning = %+v, %v; want none", attempts, err)
+	}
+	if got := claimMessages(t, o, "r2", now); diff([]int64{r1, r2}, got) != "" {
+		t.Errorf("claim after pruning = %v, want the recoveries, now heads, with their bodies", got)
+	}
+	if r, err := s.Prune(ctx, o24); err != nil || r.Messages != 0 {
+		t.Errorf("a second Prune = %+v, %v; want nothing left to remove", r, err)
+	}
+}

@@ -89,6 +89,7 @@ var storeTests = []struct {
 	{"PruneRemovedAccounts", testPruneRemovedAccounts},
 	{"PruneDuringIngest", testPruneDuringIngest},
 	{"PrunedPageToken", testPrunedPageToken},
+	{"PruneOutbox", testPruneOutbox},
 	{"OutboxEndpoints", testOutboxEndpoints},
 	{"OutboxClaims", testOutboxClaims},
 	{"OutboxStep", testOutboxStep},

@@ -49,8 +49,11 @@ func (t checkTx) AccountCheckpoints(ctx context.Context, after, last string) ([]
 
 // PruneSQL is the SQL of pruning in one dialect.
 type PruneSQL struct {
+	d                                                                     Dialect
+	p                                                                     Placeholder
 	agedAccounts, removedAccounts, lastSeqBefore, lastSeq, entriesBetween string
 	pruneStats, deleteEntries, stripBodies                                string
+	endpoints, doneMessages, orphanBodies                                 string
 }
 
 // prunable are the entries whose bodies pruning removes; an API action's
@@ -62,10 +65,20 @@ const prunable = "source IN ('webhook', 'api') AND body IS NOT NULL"
 const deletable = "source = 'webhook' AND NOT EXISTS (SELECT 1 FROM changes c WHERE c.entry_seq = entries.seq)" +
 	" AND seq < (SELECT MAX(n.seq) FROM entries n WHERE n.account_id = entries.account_id)"
 
-// NewPruneSQL builds pruning's statements for placeholder style p.
-func NewPruneSQL(p Placeholder) PruneSQL {
+// NewPruneSQL builds pruning's statements for dialect d.
+func NewPruneSQL(d Dialect) PruneSQL {
+	p := d.P
 	byAccount := " WHERE account_id = " + p(1) + " AND seq <= " + p(2) + " AND " + prunable
+	// The endpoints are locked on PostgreSQL as fan-ins and requeues lock
+	// them (Outboxer.lockEndpoints), so that neither runs meanwhile: a
+	// fan-in that found a change's body stored, and so stored none, could
+	// otherwise lose it to orphanBodies.
+	endpoints := "SELECT id FROM notify_endpoints ORDER BY id"
+	if d.rowLocks {
+		endpoints += " FOR NO KEY UPDATE"
+	}
 	return PruneSQL{
+		d: d, p: p, endpoints: endpoints,
 		// The oldest first, from entries_prunable (migration 0005), which
 		// holds only the entries that still have a body: the scan stops
 		// after limit rows (a DISTINCT would read every old one first).
@@ -81,6 +94,15 @@ func NewPruneSQL(p Placeholder) PruneSQL {
 			" FROM entries" + byAccount,
 		deleteEntries: "DELETE FROM entries" + byAccount + " AND " + deletable,
 		stripBodies:   "UPDATE entries SET body = NULL" + byAccount,
+		// Read from notify_messages_occurred (endpoint_id, occurred_at); 2
+		// and 3 are store.MessageDelivered and MessageExhausted.
+		doneMessages: "SELECT seq FROM notify_messages WHERE endpoint_id = " + p(1) + " AND occurred_at < " + p(2) +
+			" AND status IN (2, 3) ORDER BY occurred_at LIMIT " + p(3),
+		// Below every endpoint's oldest message (each found on its primary
+		// key), no message needs a body: those of messages pruned, and of
+		// endpoints deleted.
+		orphanBodies: "DELETE FROM notify_bodies WHERE seq < COALESCE((SELECT MIN(x.oldest) FROM (SELECT (SELECT MIN(m.seq)" +
+			" FROM notify_messages m WHERE m.endpoint_id = e.id) AS oldest FROM notify_endpoints e) AS x), " + p(1) + ")",
 	}
 }
 
@@ -151,6 +173,43 @@ func (t PruneTx) PruneEntries(ctx context.Context, accountID string, through int
 		return r, err
 	}
 	return r, t.Q.Exec(ctx, t.SQL.stripBodies, accountID, through)
+}
+
+func (t PruneTx) PruneMessages(ctx context.Context, before time.Time, limit int) (int, error) {
+	endpoints, err := queryAll(ctx, t.Q, t.SQL.endpoints, nil, scanString)
+	if err != nil {
+		return 0, err
+	}
+	removed := 0
+	var newest int64
+	for _, id := range endpoints {
+		if removed == limit {
+			break
+		}
+		seqs, err := queryAll(ctx, t.Q, t.SQL.doneMessages, []any{id, Nanos(before), limit - removed}, func(sc Scanner) (s int64, err error) {
+			return s, sc.Scan(&s)
+		})
+		if err != nil || len(seqs) == 0 {
+			if err != nil {
+				return removed, err
+			}
+			continue
+		}
+		b := NewBinder(t.SQL.p)
+		where := " WHERE endpoint_id = " + b.Bind(id) + " AND " + oneOf(t.SQL.d, "seq", seqs, b.Bind)
+		for _, table := range []string{"notify_attempts", "notify_messages"} {
+			if err := t.Q.Exec(ctx, "DELETE FROM "+table+where, b.Args...); err != nil {
+				return removed, err
+			}
+		}
+		removed += len(seqs)
+		newest = max(newest, slices.Max(seqs))
+	}
+	if removed == 0 {
+		return 0, nil
+	}
+	// With no message left, every body up to the newest pruned goes.
+	return removed, t.Q.Exec(ctx, t.SQL.orphanBodies, newest+1)
 }
 
 // Pruner gives a driver that embeds it its store.Store Prune method.
