@@ -328,6 +328,8 @@ func (n *Notifier) moved(endpoints []*store.Endpoint, moved []bool, to int64) {
 func (n *Notifier) batches(endpoints []*store.Endpoint, matchers []stream.Matcher, changes []store.Change, to int64) []store.FanInBatch {
 	now := n.now()
 	batches := make([]store.FanInBatch, 0, len(endpoints))
+	// A change's message is the same for every endpoint: built once.
+	built := make([]*outbound.Message, len(changes))
 	for i, e := range endpoints {
 		b := store.FanInBatch{EndpointID: e.ID, From: e.Cursor, To: to}
 		for j := range changes {
@@ -335,13 +337,18 @@ func (n *Notifier) batches(endpoints []*store.Endpoint, matchers []stream.Matche
 			if c.Seq <= e.Cursor || !matchers[i].Match(c) {
 				continue
 			}
-			m, err := outbound.New(*c)
-			if err != nil {
-				// A change no message type names (e.g. a newer writer's kind)
-				// is no transition receivers know; it is logged, not sent.
-				n.opts.Logger.Warn("notify: change not sent", "endpoint", e.ID, "seq", c.Seq, "error", err)
-				continue
+			if built[j] == nil {
+				m, err := outbound.New(*c)
+				if err != nil {
+					// A change no message type names (e.g. a newer writer's
+					// kind) is no transition receivers know; it is logged, not
+					// sent.
+					n.opts.Logger.Warn("notify: change not sent", "endpoint", e.ID, "seq", c.Seq, "error", err)
+					continue
+				}
+				built[j] = &m
 			}
+			m := built[j]
 			b.Messages = append(b.Messages, store.OutboxMessage{
 				EndpointID: e.ID, Seq: m.Seq, AccountID: m.AccountID, Type: m.Type, Body: m.Body, OccurredAt: m.Timestamp,
 				MessageState: store.MessageState{Status: store.MessagePending, NextAt: now}, CreatedAt: now,
