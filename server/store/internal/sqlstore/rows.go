@@ -111,6 +111,9 @@ type Dialect struct {
 	// selects and skips those others locked (PostgreSQL). SQLite has one
 	// writer at a time.
 	rowLocks bool
+	// castValues: a parameter in a VALUES list needs a cast to its
+	// column's type (PostgreSQL types one as text).
+	castValues bool
 	// rowID names a row's physical identity (PostgreSQL's ctid, SQLite's
 	// rowid): an update of rows a subquery selected looks each one up by
 	// it, with no join for the planner to misjudge.
@@ -158,7 +161,7 @@ func (b *Binder) Bind(v any) string {
 // The dialects of the drivers.
 var (
 	SQLite     = Dialect{P: Question, int64: "INTEGER", tableOptions: " STRICT", rowID: "rowid"}
-	PostgreSQL = Dialect{P: Dollar, arrays: true, int64: "BIGINT", rowLocks: true, rowID: "ctid"}
+	PostgreSQL = Dialect{P: Dollar, arrays: true, int64: "BIGINT", rowLocks: true, castValues: true, rowID: "ctid"}
 )
 
 // InsertSQL is an INSERT of names, bound in order; with key set, an upsert
