@@ -37,7 +37,7 @@ const syncedPaystubs = `"paystubs":{"status":"synced"}`
 func TestFreshness(t *testing.T) {
 	// The sweeper's interval is long: the commit of acc-old's week-old
 	// scan wakes it.
-	e := start(t, nil, func(c *service.Config) { c.StaleSweepInterval = time.Hour })
+	e := start(t, nil, func(c *service.Config) { c.StaleSweepInterval = time.Hour; c.MetricsAccountsMaxAge = 0 })
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute) // a bound on a hang, not a wait
 	defer cancel()
 	stream, err := ahv1.NewAccountHealthServiceClient(e.conn).StreamDisconnections(ctx, &ahv1.StreamDisconnectionsRequest{IncludeFreshnessEvents: true})
@@ -81,6 +81,11 @@ func TestFreshness(t *testing.T) {
 		t.Errorf("acc-failed's event names datasets %v, want [paystubs]", got)
 	}
 	checkFreshnessReads(t, e, now)
+	// The sweeper judged acc-old; the others' verdicts came with their deliveries.
+	e.waitMetric("accounthealth_freshness_judged_stale_total", 1)
+	for f, n := range map[string]float64{"FRESH": 1, "STALE": 1, "REFRESH_DISABLED": 1, "SYNC_FAILED": 1} {
+		e.waitMetric(`accounthealth_healthy_accounts{freshness="`+f+`"}`, n)
+	}
 
 	e.deliver(scannedBody("acc-failed", now.Add(time.Minute), "enabled", `"paystubs":{"status":"synced"}`, now.Add(time.Minute)))
 	if ev := nextEvent(t, stream); ev.GetKind() != ahv1.TransitionKind_TRANSITION_KIND_FRESHNESS_RESTORED || ev.GetAccountId() != "acc-failed" ||
@@ -170,5 +175,22 @@ func TestFreshnessFilterRefused(t *testing.T) {
 	raw, _ := io.ReadAll(res.Body)
 	if code, msg, _ := e.restFailure(res.StatusCode, raw); code != codes.InvalidArgument || !strings.Contains(msg, `freshness: "old" is not one of FRESH, STALE, REFRESH_DISABLED, SYNC_FAILED`) {
 		t.Errorf("freshness=old: %s %q", code, msg)
+	}
+}
+
+// A stale-after age under an hour and a sweep interval that is not
+// positive are refused, naming the setting; the defaults pass.
+func TestFreshnessSettingsValidated(t *testing.T) {
+	cfg := service.DefaultConfig()
+	cfg.AllowUnsignedWebhooks = true
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("defaults: %v", err)
+	}
+	cfg.StaleAfter, cfg.StaleSweepInterval = 30*time.Minute, 0
+	err := cfg.Validate()
+	for _, name := range []string{"stale-after: 30m0s is too short", "stale-sweep-interval: must be positive"} {
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("Validate() = %v, want an error saying %q", err, name)
+		}
 	}
 }
