@@ -15,6 +15,7 @@
 package notify
 
 import (
+	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -110,7 +111,8 @@ type Notifier struct {
 	// never exceed what records holds.
 	unrecorded int
 	turn       int         // which endpoint a claim lists first
-	due        *time.Timer // wakes the dispatcher for the earliest scheduled retry
+	wakes      wakeTimes   // when retries (and rate limits) are due
+	due        *time.Timer // wakes the dispatcher at the earliest of wakes
 	dueAt      time.Time
 	sends      sync.WaitGroup
 }
@@ -441,21 +443,68 @@ func (n *Notifier) laneOf(e *store.Endpoint) *lane {
 	return l
 }
 
-// wakeAt has the dispatcher run at t, or earlier; n.mu must be held.
+// wakeAtLocked has the dispatcher run at t, or earlier; n.mu must be
+// held. Every time asked for is kept (up to maxWakes; the poll covers the
+// rest) and the timer runs for the earliest: a pass at an earlier time
+// finds a later retry not yet due, so one timer for the earliest alone
+// left the later ones waiting for the poll.
 func (n *Notifier) wakeAtLocked(t time.Time) {
-	if n.due != nil && !n.dueAt.IsZero() && !t.Before(n.dueAt) {
+	if !t.After(time.Now()) {
+		n.Notify()
+		return
+	}
+	if len(n.wakes) >= maxWakes {
+		return
+	}
+	heap.Push(&n.wakes, t)
+	n.armLocked()
+}
+
+// maxWakes bounds the times the dispatcher keeps to wake at.
+const maxWakes = 10_000
+
+// armLocked drops the wake times past and sets the timer for the
+// earliest left; n.mu must be held.
+func (n *Notifier) armLocked() {
+	now := time.Now()
+	for len(n.wakes) > 0 && !n.wakes[0].After(now) {
+		heap.Pop(&n.wakes)
+	}
+	if len(n.wakes) == 0 {
+		return
+	}
+	next := n.wakes[0]
+	if n.due != nil && n.dueAt.Equal(next) {
 		return
 	}
 	if n.due != nil {
 		n.due.Stop()
 	}
-	n.dueAt = t
-	n.due = time.AfterFunc(time.Until(t), func() {
+	var timer *time.Timer
+	timer = time.AfterFunc(time.Until(next), func() {
 		n.mu.Lock()
-		n.dueAt = time.Time{}
+		if n.due == timer {
+			n.due = nil
+		}
+		n.armLocked()
 		n.mu.Unlock()
 		n.Notify()
 	})
+	n.due, n.dueAt = timer, next
+}
+
+// wakeTimes is a min-heap of times.
+type wakeTimes []time.Time
+
+func (w wakeTimes) Len() int           { return len(w) }
+func (w wakeTimes) Less(i, j int) bool { return w[i].Before(w[j]) }
+func (w wakeTimes) Swap(i, j int)      { w[i], w[j] = w[j], w[i] }
+func (w *wakeTimes) Push(x any)        { *w = append(*w, x.(time.Time)) }
+func (w *wakeTimes) Pop() any {
+	old := *w
+	t := old[len(old)-1]
+	*w = old[:len(old)-1]
+	return t
 }
 
 // pendingRecord is an attempt waiting for the dispatcher, and where its

@@ -126,3 +126,29 @@ func TestURLCheck(t *testing.T) {
 		t.Errorf("with insecure endpoints allowed: %v", err)
 	}
 }
+
+// TestWakesAtEveryTimeAsked: the dispatcher is woken at each retry's time,
+// not only at the earliest. With one timer for the earliest, a later
+// retry asked for meanwhile found the pass at the earlier time too soon,
+// and waited for the poll (5 s).
+func TestWakesAtEveryTimeAsked(t *testing.T) {
+	n := &Notifier{wake: make(chan struct{}, 1)}
+	start := time.Now()
+	times := []time.Time{start.Add(30 * time.Millisecond), start.Add(60 * time.Millisecond), start.Add(-time.Second)}
+	n.mu.Lock()
+	for _, at := range times {
+		n.wakeAtLocked(at)
+	}
+	n.mu.Unlock()
+	<-n.wake // the time already past, at once
+	for _, at := range times[:2] {
+		select {
+		case <-n.wake:
+			if now := time.Now(); now.Before(at) {
+				t.Errorf("woken at +%v, before +%v", now.Sub(start), at.Sub(start))
+			}
+		case <-time.After(10 * time.Second): // a bound on a hang
+			t.Fatalf("not woken for +%v", at.Sub(start))
+		}
+	}
+}
