@@ -82,8 +82,9 @@ func (n *Notifier) send(ctx context.Context, client *http.Client, e *store.Endpo
 func (n *Notifier) deliver(ctx context.Context, e *store.Endpoint, m store.OutboxMessage, l *lane, client *http.Client) {
 	started := n.now()
 	r := n.send(ctx, client, e, outbound.IDOf(m.Seq), m.Body)
-	n.answered(l, ctx.Err() == nil)
-	if ctx.Err() != nil {
+	stopping := ctx.Err() != nil
+	n.answered(l, !stopping)
+	if stopping {
 		return // shutting down: the lease expires and the message is sent again
 	}
 	now := n.now()
