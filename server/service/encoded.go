@@ -3,12 +3,16 @@ package service
 import (
 	"sync"
 
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/encoding/proto"
 	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/encoding/protojson"
 	protov2 "google.golang.org/protobuf/proto"
 
+	ahv1 "github.com/accounthealth/accounthealth/gen/accounthealth/v1"
 	"github.com/accounthealth/accounthealth/server/store"
+	"github.com/accounthealth/accounthealth/server/stream"
 )
 
 // encodedMessage is a response already in wire format. One change goes to
@@ -56,13 +60,19 @@ func newEncodedEvents(limit, budget int) *encodedEvents {
 
 // get returns c's event in wire form, encoding it on first use.
 func (e *encodedEvents) get(c *store.Change) (encodedMessage, error) {
+	return e.getOr(c.Seq, func() ([]byte, error) { return protov2.Marshal(itemToProto(streamItemFor(c))) })
+}
+
+// getOr returns the bytes kept for seq's event, or encodes them with
+// encode and keeps them.
+func (e *encodedEvents) getOr(seq int64, encode func() ([]byte, error)) ([]byte, error) {
 	e.mu.RLock()
-	m, ok := e.bySeq[c.Seq]
+	m, ok := e.bySeq[seq]
 	e.mu.RUnlock()
 	if ok {
 		return m, nil
 	}
-	b, err := protov2.Marshal(itemToProto(streamItemFor(c)))
+	b, err := encode()
 	if err != nil {
 		return nil, err
 	}
@@ -72,15 +82,15 @@ func (e *encodedEvents) get(c *store.Change) (encodedMessage, error) {
 	// A subscriber replaying old changes encodes its own, which is
 	// correct, only slower, and cannot grow the cache; so does one sent an
 	// event larger than the whole budget.
-	e.newest = max(e.newest, c.Seq)
-	if c.Seq <= e.newest-int64(e.limit) || len(b) > e.budget {
+	e.newest = max(e.newest, seq)
+	if seq <= e.newest-int64(e.limit) || len(b) > e.budget {
 		return b, nil
 	}
-	if m, ok := e.bySeq[c.Seq]; ok {
+	if m, ok := e.bySeq[seq]; ok {
 		return m, nil // another subscriber encoded it meanwhile
 	}
-	e.bySeq[c.Seq] = b
-	e.order = append(e.order, c.Seq)
+	e.bySeq[seq] = b
+	e.order = append(e.order, seq)
 	e.bytes += len(b)
 	for len(e.order) > e.limit || e.bytes > e.budget {
 		e.bytes -= len(e.bySeq[e.order[0]])
@@ -88,4 +98,44 @@ func (e *encodedEvents) get(c *store.Change) (encodedMessage, error) {
 		e.order = e.order[1:]
 	}
 	return b, nil
+}
+
+// streamJSON is the REST gateway's marshaler: the gateway's default,
+// except that the chunk of a stream event, the same for every subscriber,
+// is encoded once and reused by the others. Over REST each subscriber's
+// gateway call decoded the shared wire form and encoded it as JSON again,
+// so subscribers fell seconds behind the log at a few hundred of them.
+type streamJSON struct {
+	runtime.Marshaler
+	chunks *encodedEvents
+}
+
+// newStreamJSON is streamJSON over the gateway's default marshaler.
+func newStreamJSON() streamJSON {
+	return streamJSON{
+		Marshaler: &runtime.HTTPBodyMarshaler{Marshaler: &runtime.JSONPb{
+			MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: true},
+			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: true},
+		}},
+		chunks: newEncodedEvents(4096, encodedEventsBudget),
+	}
+}
+
+// Marshal encodes v; a stream chunk ({"result": response}, as
+// runtime.ForwardResponseStream builds it) of an event once for its Seq.
+// The bytes it returns are shared: the gateway writes them and drops them.
+func (m streamJSON) Marshal(v any) ([]byte, error) {
+	chunk, ok := v.(map[string]any)
+	if !ok || len(chunk) != 1 {
+		return m.Marshaler.Marshal(v)
+	}
+	resp, ok := chunk["result"].(*ahv1.StreamDisconnectionsResponse)
+	if !ok || resp.GetEvent() == nil {
+		return m.Marshaler.Marshal(v)
+	}
+	seq, err := stream.DecodeCursor(resp.GetEvent().GetCursor())
+	if err != nil {
+		return m.Marshaler.Marshal(v)
+	}
+	return m.chunks.getOr(seq, func() ([]byte, error) { return m.Marshaler.Marshal(v) })
 }

@@ -95,3 +95,31 @@ func TestEncodedEventsStayWithinTheirByteBudget(t *testing.T) {
 		t.Error("an event too large to cache evicted the others")
 	}
 }
+
+// TestStreamJSONEncodesAnEventOnce: the REST gateway's chunk of an event
+// is the default marshaler's, encoded once for all subscribers (each
+// gateway call holds its own decoded copy); heartbeats and other values
+// are encoded as the default marshaler does, each time.
+func TestStreamJSONEncodesAnEventOnce(t *testing.T) {
+	m := newStreamJSON()
+	chunk := func(resp *ahv1.StreamDisconnectionsResponse) map[string]any { return map[string]any{"result": resp} }
+	event := func() *ahv1.StreamDisconnectionsResponse {
+		return itemToProto(streamItemFor(&store.Change{Seq: 7, AccountID: "a", Transition: health.Transition{Kind: health.KindDisconnected}}))
+	}
+	first, err := m.Marshal(chunk(event()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := m.Marshaler.Marshal(chunk(event()))
+	if err != nil || string(first) != string(want) {
+		t.Fatalf("chunk %s, %v; want the default marshaler's %s", first, err, want)
+	}
+	if again, _ := m.Marshal(chunk(event())); &again[0] != &first[0] {
+		t.Errorf("the same event's chunk was encoded again")
+	}
+	beat := chunk(itemToProto(stream.Item{Heartbeat: true, Cursor: 7}))
+	got, err := m.Marshal(beat)
+	if want, _ := m.Marshaler.Marshal(beat); err != nil || string(got) != string(want) || !strings.Contains(string(got), "heartbeat") {
+		t.Errorf("heartbeat chunk %s, %v; want %s", got, err, want)
+	}
+}

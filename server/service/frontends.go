@@ -152,7 +152,8 @@ func (fe *frontEnds) newHTTPHandlers(cfg Config, c *core, authn *auth.Authentica
 	if err != nil {
 		return nil, nil, err
 	}
-	rest := newMethodRouter(logger, runtime.WithMetadata(callerMetadata), runtime.WithErrorHandler(httpErrorHandler))
+	rest := newMethodRouter(logger, runtime.WithMetadata(callerMetadata), runtime.WithErrorHandler(httpErrorHandler),
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, newStreamJSON()))
 	apiMux := rest.mux
 	if err := ahv1.RegisterAccountHealthServiceHandler(context.Background(), apiMux, fe.conn); err != nil {
 		return nil, nil, fmt.Errorf("api gateway: %w", err)
