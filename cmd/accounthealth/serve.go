@@ -99,7 +99,7 @@ func serveFlags(fs *flag.FlagSet, cfg *service.Config) serveOptions {
 	fs.DurationVar(&cfg.HealthCheckInterval, "health-check-interval", cfg.HealthCheckInterval, "how often the store is checked for grpc.health.v1 and /readyz")
 	fs.DurationVar(&cfg.MetricsAccountsMaxAge, "metrics-accounts-max-age", cfg.MetricsAccountsMaxAge, "how long /metrics reuses its count of accounts by state before querying the store again")
 	fs.BoolVar(&cfg.Pprof, "pprof", false, "serve Go's runtime profiles under /debug/pprof/ on the internal REST listener, authenticated like the API (for profiling)")
-	fs.DurationVar(&cfg.Retention, "retention", cfg.Retention, "how long delivery bodies are kept, e.g. 2160h for 90 days; records, transitions and API actions are kept for ever (0: keep everything)")
+	fs.DurationVar(&cfg.Retention, "retention", cfg.Retention, "how long delivery bodies, and outbound messages once delivered or dead-lettered, are kept, e.g. 2160h for 90 days; records, transitions and API actions are kept for ever (0: keep everything)")
 	fs.DurationVar(&cfg.RemovedRetention, "removed-retention", cfg.RemovedRetention, "how long a removed account's delivery bodies and account object are kept after its removal (0: for ever)")
 	fs.DurationVar(&cfg.StaleAfter, "stale-after", cfg.StaleAfter, "a HEALTHY account the provider has not scanned for longer has stale data (freshness STALE)")
 	fs.DurationVar(&cfg.StaleSweepInterval, "stale-sweep-interval", cfg.StaleSweepInterval, "how often accounts whose data passed --stale-after are looked for")
