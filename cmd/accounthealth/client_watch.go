@@ -91,13 +91,15 @@ type watcher struct {
 }
 
 // The watch prints each event as it comes, so its columns have fixed
-// widths: a time of day, the longest kind, a provider's account id (kept
-// whole when longer), the usual error codes (or a HEALTHY account's
-// freshness), and the rest of 100 columns for the remedy's action.
+// widths: a time of day, the usual kinds (REMEDY_RESTORED and the item
+// and freshness kinds kept whole, at the cost of the line's alignment:
+// cut, they would not read), a provider's account id (kept whole when
+// longer), the usual error codes (or a HEALTHY account's freshness), and
+// the rest of 100 columns for the remedy's action.
 var (
 	watchColumns = []string{"TIME", "KIND", "ACCOUNT", "ERROR/FRESHNESS", "REMEDY"}
 	watchWidths  = []int{8, 12, 36, 19, 17}
-	watchKeep    = []bool{false, false, true, false, false}
+	watchKeep    = []bool{false, true, true, false, false}
 	// --wide adds the user, and keeps every cell whole; the layout's
 	// length is that of a time with its zone's offset.
 	wideWatchColumns = []string{"TIME", "KIND", "ACCOUNT", "USER", "ERROR/FRESHNESS", "REMEDY"}

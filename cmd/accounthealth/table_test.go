@@ -4,6 +4,10 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	ahv1 "github.com/accounthealth/accounthealth/gen/accounthealth/v1"
 )
 
 // Every table the client commands print fits 100 columns and keeps its
@@ -119,4 +123,23 @@ func stdoutOf(t *testing.T, env []string, args ...string) string {
 		t.Fatalf("%s: exit code %d\n%s%s", args, code, stdout, stderr)
 	}
 	return stdout
+}
+
+// The watch keeps a kind longer than its column whole (REMEDY_RESTORED
+// was cut to "REMEDY_REST…"), the usual ones aligned under KIND.
+func TestWatchKeepsLongKindsWhole(t *testing.T) {
+	var out strings.Builder
+	w := &watcher{c: &clientCommand{output: "text", stdout: &out}}
+	for _, kind := range []ahv1.TransitionKind{ahv1.TransitionKind_TRANSITION_KIND_AUTH_FAILED, ahv1.TransitionKind_TRANSITION_KIND_REMEDY_RESTORED} {
+		ev := &ahv1.DisconnectionEvent{Kind: kind, AccountId: "acct-1", OccurredAt: timestamppb.Now(),
+			Remedy: &ahv1.Remedy{Action: ahv1.RemedyAction_REMEDY_ACTION_RECONNECT}}
+		if err := w.print(ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	if len(lines) != 3 || !strings.Contains(lines[2], "REMEDY_RESTORED") || strings.Contains(out.String(), "…") {
+		t.Fatalf("watch printed:\n%s", out.String())
+	}
+	checkAligned(t, lines[0], lines[1])
 }
