@@ -90,6 +90,11 @@ func testDashboardEndpoints(t *testing.T, tab context.Context, s *server) {
 	if codes := evalJS[[]string](t, tab, `[...document.querySelectorAll('#attempts tbody tr')].map(r => r.dataset.code)`); len(codes) != 1 || codes[0] != "204" {
 		t.Errorf("the answering endpoint's attempts have codes %v, want one 204", codes)
 	}
+	// Its settings: the default filter and limits.
+	if facts := evalJS[string](t, tab, `document.querySelector('#endpoint-facts').textContent`); !strings.Contains(facts, "every kind but the opt-in ones; no recoveries") ||
+		!strings.Contains(facts, "10 in flight, no rate limit") {
+		t.Errorf("the endpoint's facts %q do not say its filter and limits", facts)
+	}
 
 	browse(t, tab, "open the failing endpoint", chromedp.Navigate("http://"+s.rest+"/ui/#/endpoint/"+badID))
 	codes := waitJS[[]string](t, tab, drawn("#/endpoint/"+badID)+`[...document.querySelectorAll('#attempts tbody tr')].map(r => r.dataset.code)`)

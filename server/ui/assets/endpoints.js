@@ -96,9 +96,23 @@ function facts(e) {
     row("URL", h("code", {}, e.url)),
     row("Description", e.description || "—"),
     row("Health", status(e)),
+    row("Sends", h("span", { id: "endpoint-filter" }, filterText(e.filter))),
+    row("Limits", `${fmt(e.concurrency)} in flight, ` + (e.rateLimit ? `at most ${e.rateLimit} messages/s` : "no rate limit")),
     row("Backlog", `${fmt(b.pending)} pending (${fmt(b.retrying)} retrying), ${fmt(b.deadLetters)} dead letters`),
     row("Oldest pending", b.oldestPendingAt ? [exact(b.oldestPendingAt), " (", when(b.oldestPendingAt), ")"] : "none"),
     row("Created", exact(e.createdAt)));
+}
+
+// filterText says which transitions the endpoint is sent, as its
+// filter (StreamDisconnections') selects them.
+function filterText(f = {}) {
+  const list = (xs) => (xs || []).join(", ");
+  const parts = [f.kinds?.length ? "kinds " + f.kinds.map((k) => short(k, "TRANSITION_KIND_")).join(", ") : "every kind but the opt-in ones"];
+  if (f.errorCodes?.length) parts.push("error codes " + list(f.errorCodes));
+  if (f.userIds?.length) parts.push("users " + list(f.userIds));
+  const optIn = [f.includeRecoveries && "recoveries", f.includeItemEvents && "item events", f.includeFreshnessEvents && "freshness events"].filter(Boolean);
+  parts.push(optIn.length ? "with " + optIn.join(", ") : "no recoveries");
+  return parts.join("; ");
 }
 
 function messages(ms, retry) {
