@@ -435,18 +435,19 @@ func (o Outboxer) claimAll(ctx context.Context, tx TxQuerier, q *store.MessageCl
 	return ms, nil
 }
 
-// ClaimSQL leases up to max due heads of endpoints es, each endpoint's
+// ClaimSQL leases up to total due heads of endpoints es, each endpoint's
 // oldest first up to its limit: one arm of a UNION ALL an endpoint, each
-// reading the heads' index, read in turn until max are selected. The due ones are selected once (MATERIALIZED:
-// PostgreSQL would otherwise run the subquery again for every row it
-// updates, returning more than the limit and slowly), and locked as they
-// are: under PostgreSQL's READ COMMITTED a row another claim leased
-// meanwhile is checked again once its lock is free, and then left out,
-// and a row selected cannot change before the update. The update finds
-// each by its rowID alone (Dialect.rowIn): with the selection's
-// conditions repeated, PostgreSQL could read the whole heads' index and
-// filter it. Plan tests read the statement too.
-func (s *OutboxSQL) ClaimSQL(q *store.MessageClaim, es []store.EndpointLimit, max int) (string, []any) {
+// reading the heads' index, read in turn until total are selected. The
+// due ones are selected once (MATERIALIZED: PostgreSQL would otherwise
+// run the subquery again for every row it updates, returning more than
+// the limit and slowly), and locked as they are: under PostgreSQL's READ
+// COMMITTED a row another claim leased meanwhile is checked again once
+// its lock is free, and then left out, and a row selected cannot change
+// before the update. The update finds each by its rowID alone
+// (Dialect.rowIn): with the selection's conditions repeated, PostgreSQL
+// could read the whole heads' index and filter it. Plan tests read the
+// statement too.
+func (s *OutboxSQL) ClaimSQL(q *store.MessageClaim, es []store.EndpointLimit, total int) (string, []any) {
 	const head = "status = 1 AND blocked = 0" // store.MessagePending, and no older one pending
 	b := NewBinder(s.dialect.P)
 	now := clampedNanos(q.Now)
@@ -456,7 +457,7 @@ func (s *OutboxSQL) ClaimSQL(q *store.MessageClaim, es []store.EndpointLimit, ma
 			" AND " + head + " AND next_at <= " + b.Bind(now) + " AND lease_until <= " + b.Bind(now) +
 			" ORDER BY seq LIMIT " + b.Bind(e.Limit) + s.dialect.skipLocked("UPDATE", "notify_messages") + ") AS arm" + strconv.Itoa(i)
 	}
-	query := "WITH due AS MATERIALIZED (" + strings.Join(arms, " UNION ALL ") + " LIMIT " + b.Bind(max) + ") UPDATE notify_messages SET lease_holder = " +
+	query := "WITH due AS MATERIALIZED (" + strings.Join(arms, " UNION ALL ") + " LIMIT " + b.Bind(total) + ") UPDATE notify_messages SET lease_holder = " +
 		b.Bind(q.Holder) + ", lease_until = " + b.Bind(clampedNanos(q.Now.Add(q.LeaseFor))) +
 		" WHERE " + s.dialect.rowIn("SELECT row_id FROM due") +
 		" RETURNING " + strings.Join(messageCols, ", ") + ", (SELECT b.body FROM notify_bodies b WHERE b.seq = notify_messages.seq)"
