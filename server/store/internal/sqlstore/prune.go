@@ -189,10 +189,10 @@ func (t PruneTx) PruneMessages(ctx context.Context, before time.Time, limit int)
 		seqs, err := queryAll(ctx, t.Q, t.SQL.doneMessages, []any{id, Nanos(before), limit - removed}, func(sc Scanner) (s int64, err error) {
 			return s, sc.Scan(&s)
 		})
-		if err != nil || len(seqs) == 0 {
-			if err != nil {
-				return removed, err
-			}
+		if err != nil {
+			return removed, err
+		}
+		if len(seqs) == 0 {
 			continue
 		}
 		b := NewBinder(t.SQL.p)
