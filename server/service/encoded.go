@@ -54,6 +54,10 @@ type encodedEvents struct {
 // subscribers read the newest, and a miss only costs an encoding.
 const encodedEventsBudget = 16 << 20
 
+// encodedEventsLimit is how many of the newest events a cache of them
+// keeps, within encodedEventsBudget.
+const encodedEventsLimit = 4096
+
 func newEncodedEvents(limit, budget int) *encodedEvents {
 	return &encodedEvents{bySeq: make(map[int64]encodedMessage), limit: limit, budget: budget}
 }
@@ -117,7 +121,7 @@ func newStreamJSON() streamJSON {
 			MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: true},
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: true},
 		}},
-		chunks: newEncodedEvents(4096, encodedEventsBudget),
+		chunks: newEncodedEvents(encodedEventsLimit, encodedEventsBudget),
 	}
 }
 

@@ -117,7 +117,7 @@ func (fe *frontEnds) newGRPCServers(cfg Config, c *core, authn *auth.Authenticat
 	grpcWebhooks.inflight = fe.inflight
 	accounts := &AccountHealthService{
 		tracing: c.tracing, store: c.store, deleter: c.deleter, refresher: c.refresher, reconnector: c.reconnector, backfill: c.backfill,
-		items: c.items, broker: c.broker, encoded: newEncodedEvents(4096, encodedEventsBudget), metrics: c.metrics, logger: logger,
+		items: c.items, broker: c.broker, encoded: newEncodedEvents(encodedEventsLimit, encodedEventsBudget), metrics: c.metrics, logger: logger,
 	}
 	// Streams are long-lived: cap them per connection so one client cannot
 	// hold unbounded server resources. The in-process server is exempt: all

@@ -199,18 +199,24 @@ func RunPrune(ctx context.Context, d PruneDriver, o PruneOptions, opts Options) 
 	if o.Retention <= 0 {
 		return total, nil
 	}
+	return pruneMessages(ctx, d, t.Add(-o.Retention), o.Progress, total)
+}
+
+// pruneMessages removes the outbound messages of changes before t that
+// are done with, a batch a write transaction, adding them to total.
+func pruneMessages(ctx context.Context, d PruneDriver, before time.Time, progress func(PruneReport), total PruneReport) (PruneReport, error) {
 	for {
 		var n int
 		err := d.InWriteTx(ctx, func(tx PruneTx) (err error) {
-			n, err = tx.PruneMessages(ctx, t.Add(-o.Retention), PruneMessageBatch)
+			n, err = tx.PruneMessages(ctx, before, PruneMessageBatch)
 			return err
 		})
 		if err != nil {
 			return total, fmt.Errorf("prune: outbound messages: %w", err)
 		}
 		total.Messages += n
-		if o.Progress != nil && n > 0 {
-			o.Progress(total)
+		if progress != nil && n > 0 {
+			progress(total)
 		}
 		if n < PruneMessageBatch {
 			return total, nil
