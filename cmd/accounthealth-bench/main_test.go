@@ -48,7 +48,7 @@ func smoke(t *testing.T, args ...string) {
 	// asked for, which depends on the machine's speed.
 	want := map[string]int{
 		"no-op POST via grpc-gateway -> gRPC": 2, "signed intake into an empty store": 2, "signed intake at": 1, "signed intake while": 1,
-		"stream fan-out": 3, "no-op unary gRPC": 1, "GetAccountHealth (gRPC)": 1, "ListAccountHealth": 1, "GetHealthSummary (gRPC)": 1, "GET /metrics": 1,
+		"stream fan-out": 3, "no-op unary gRPC": 1, "GetAccountHealth (gRPC)": 1, "GetAccountHealth, answers not decoded (gRPC)": 1, "ListAccountHealth": 1, "GetHealthSummary (gRPC)": 1, "GET /metrics": 1,
 	}
 	got := map[string]int{}
 	for _, r := range rep.Rows {
@@ -90,7 +90,7 @@ func smoke(t *testing.T, args ...string) {
 func TestSmokeSQLite(t *testing.T) {
 	profiles := t.TempDir()
 	smoke(t, "-stores", "sqlite", "-profile", profiles)
-	for _, name := range []string{"sqlite-cpu.pprof", "sqlite-allocs.pprof"} {
+	for _, name := range []string{"sqlite-intake-cpu.pprof", "sqlite-intake-allocs.pprof", "sqlite-GetAccountHealth-cpu.pprof", "sqlite-GetAccountHealth-allocs.pprof"} {
 		if info, err := os.Stat(filepath.Join(profiles, name)); err != nil || info.Size() == 0 {
 			t.Errorf("profile %s: %v", name, err)
 		}

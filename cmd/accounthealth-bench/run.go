@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"google.golang.org/protobuf/types/known/emptypb"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -80,6 +81,7 @@ type storeRun struct {
 	svc    *serviceProcess
 	noop   *noopServer
 	api    ahv1.AccountHealthServiceClient
+	conn   *grpc.ClientConn // api's
 	bodies *bodies
 	ledger *ledger
 	stderr io.Writer
@@ -112,7 +114,7 @@ func measureStore(ctx context.Context, cfg config, rep *report, bin, tmp, store 
 		return err
 	}
 	defer conn.Close()
-	r.api = ahv1.NewAccountHealthServiceClient(conn)
+	r.api, r.conn = ahv1.NewAccountHealthServiceClient(conn), conn
 
 	empty, err := r.intakeRows(ctx)
 	if err != nil {
@@ -223,25 +225,13 @@ func (r *storeRun) intakeRows(ctx context.Context) (row, error) {
 	var last row
 	for _, n := range r.cfg.senders {
 		base := r.row(ctx, "no-op POST via grpc-gateway -> gRPC", n, r.noop.pid(), nil, r.noopPost(n))
-		profile := r.cfg.profile != "" && n == slices.Max(r.cfg.senders)
-		profiled := make(chan error, 1)
-		if profile {
-			go func() { profiled <- r.profileCPU(ctx) }()
-		} else {
-			profiled <- nil
-		}
-		res, err := r.intake(ctx, n, forDuration(r.cfg.duration))
+		var res result
+		err := r.profiled(ctx, n == slices.Max(r.cfg.senders), "intake", func() (err error) {
+			res, err = r.intake(ctx, n, forDuration(r.cfg.duration))
+			return err
+		})
 		if err != nil {
 			return last, err
-		}
-		if err := <-profiled; err != nil {
-			return last, err
-		}
-		if profile {
-			if err := r.fetchProfile(ctx, "allocs", "allocs"); err != nil {
-				return last, err
-			}
-			fmt.Fprintf(r.stderr, "%s: profiles of intake at %d senders in %s\n", r.store, n, r.cfg.profile)
 		}
 		row := r.add("signed intake into an empty store", n, res, &base)
 		if n == slices.Max(r.cfg.senders) {
@@ -322,10 +312,25 @@ func (r *storeRun) addStreamRow(name string, n int, res result, base *row, subs 
 	return nil
 }
 
-// profileCPU takes a CPU profile of the service for the row's duration.
-func (r *storeRun) profileCPU(ctx context.Context) error {
+// profiled runs a row's load, and when on and -profile asks for profiles,
+// takes a CPU profile of the service for the row's duration and then its
+// allocation profile, as <store>-<what>-cpu.pprof and -allocs.pprof.
+func (r *storeRun) profiled(ctx context.Context, on bool, what string, run func() error) error {
+	if !on || r.cfg.profile == "" {
+		return run()
+	}
 	seconds := int(math.Ceil(r.cfg.duration.Seconds()))
-	return r.fetchProfile(ctx, fmt.Sprintf("profile?seconds=%d", seconds), "cpu")
+	cpu := make(chan error, 1)
+	go func() { cpu <- r.fetchProfile(ctx, fmt.Sprintf("profile?seconds=%d", seconds), what+"-cpu") }()
+	err := run()
+	if err := errors.Join(err, <-cpu); err != nil {
+		return err
+	}
+	if err := r.fetchProfile(ctx, "allocs", what+"-allocs"); err != nil {
+		return err
+	}
+	fmt.Fprintf(r.stderr, "%s: profiles of %s in %s\n", r.store, what, r.cfg.profile)
+	return nil
 }
 
 // fetchProfile saves the service's /debug/pprof/<what> as
@@ -378,10 +383,23 @@ func (r *storeRun) readRows(ctx context.Context) error {
 	for i := range rngs {
 		rngs[i] = rand.New(rand.NewPCG(uint64(i), 17))
 	}
-	r.row(ctx, "GetAccountHealth (gRPC)", c, r.svc.pid(), &base, func(ctx context.Context, w int) error {
-		id := r.bodies.accountID(ids[rngs[w].IntN(len(ids))])
-		_, err := r.api.GetAccountHealth(ctx, &ahv1.GetAccountHealthRequest{AccountId: id})
+	if err := r.profiled(ctx, true, "GetAccountHealth", func() error {
+		r.row(ctx, "GetAccountHealth (gRPC)", c, r.svc.pid(), &base, func(ctx context.Context, w int) error {
+			id := r.bodies.accountID(ids[rngs[w].IntN(len(ids))])
+			_, err := r.api.GetAccountHealth(ctx, &ahv1.GetAccountHealthRequest{AccountId: id})
+			return err
+		})
+		return nil
+	}); err != nil {
 		return err
+	}
+	// The same calls with the answer kept as the bytes it came in, as a
+	// caller that forwards it would: the decoding of the account object's
+	// Struct is the callers' (on these cores), not the service's, and the
+	// no-op's empty answer costs the callers nothing to decode.
+	r.row(ctx, "GetAccountHealth, answers not decoded (gRPC)", c, r.svc.pid(), &base, func(ctx context.Context, w int) error {
+		id := r.bodies.accountID(ids[rngs[w].IntN(len(ids))])
+		return r.conn.Invoke(ctx, ahv1.AccountHealthService_GetAccountHealth_FullMethodName, &ahv1.GetAccountHealthRequest{AccountId: id}, new(emptypb.Empty))
 	})
 
 	// Each caller pages through the accounts in error, from the start

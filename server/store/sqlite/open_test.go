@@ -52,6 +52,7 @@ func TestOpenSettings(t *testing.T) {
 		{s.w, "synchronous", "2"}, // FULL
 		{s.w, "foreign_keys", "1"},
 		{s.w, "busy_timeout", busyTimeoutMS},
+		{s.w, "temp_store", "2"}, // MEMORY
 		{s.r, "query_only", "1"},
 		{s.r, "busy_timeout", busyTimeoutMS},
 	} {

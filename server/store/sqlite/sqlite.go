@@ -36,8 +36,11 @@ const (
 	// The writer takes the write lock when a transaction begins, not at its
 	// first write, and syncs every commit: an acknowledged delivery must
 	// survive power loss (callers batch deliveries to amortise the fsync).
+	// The statement journals that the records' counting triggers need stay
+	// in memory: in a file they were 8% of intake's CPU, in writes that no
+	// crash recovery reads (the WAL is what survives a crash).
 	writerParams = "_txlock=immediate&_busy_timeout=" + busyTimeoutMS +
-		"&_journal_mode=WAL&_synchronous=FULL&_foreign_keys=1"
+		"&_journal_mode=WAL&_synchronous=FULL&_foreign_keys=1&_pragma=temp_store(memory)"
 	// Readers cannot write by accident.
 	readerParams = "_busy_timeout=" + busyTimeoutMS + "&_query_only=1"
 )
