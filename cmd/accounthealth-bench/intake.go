@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -137,7 +138,14 @@ func (s *sender) send(ctx context.Context, worker int) error {
 		s.ledger.lost.Add(1)
 		return err
 	}
+	// Read to the end, or the transport closes the connection instead of
+	// keeping it for the next delivery.
+	_, err = io.Copy(io.Discard, res.Body)
 	res.Body.Close()
+	if err != nil {
+		s.ledger.lost.Add(1)
+		return err
+	}
 	if res.StatusCode != http.StatusOK {
 		s.ledger.refused.Add(1)
 		s.ledger.mu.Lock()
