@@ -37,14 +37,13 @@ var (
 	prefetchRecordsSQL = sqlstore.GetRecordsWhereSQL("account_id = ANY($1)")
 	prefetchHashesSQL  = `SELECT DISTINCT ON (body_sha256) body_sha256, seq, received_at FROM entries
 		WHERE body_sha256 = ANY($1) AND ` + sqlstore.NotRedelivery + ` ORDER BY body_sha256, seq DESC`
-	allocateSeqsSQL  = `SELECT nextval(pg_get_serial_sequence('entries', 'seq')) FROM generate_series(1, $1)`
-	appendEntryAtSQL = strings.Replace(sqlstore.InsertSQL(sqlstore.Dollar, "entries",
-		slices.Concat([]string{"seq"}, sqlstore.EntryCols[1:], []string{"body_sha256"}), ""),
-		") VALUES (", ") OVERRIDING SYSTEM VALUE VALUES (", 1)
-	appendChangeSQL  = sqlstore.AppendChangeSQL(sqlstore.Dollar) + " RETURNING seq"
-	notifySQL        = `SELECT pg_notify($1, $2)`
-	putItemReportSQL = sqlstore.PutItemReportSQL(sqlstore.Dollar)
-	setItemOutageSQL = sqlstore.SetItemOutageSQL(sqlstore.Dollar)
+	allocateSeqsSQL   = `SELECT nextval(pg_get_serial_sequence($1, 'seq')) FROM generate_series(1, $2)`
+	appendEntryAtSQL  = insertAtSQL("entries", append(slices.Clone(sqlstore.EntryCols[1:]), "body_sha256"))
+	appendChangeSQL   = sqlstore.AppendChangeSQL(sqlstore.Dollar) + " RETURNING seq"
+	appendChangeAtSQL = insertAtSQL("changes", sqlstore.ChangeCols[1:])
+	notifySQL         = `SELECT pg_notify($1, $2)`
+	putItemReportSQL  = sqlstore.PutItemReportSQL(sqlstore.Dollar)
+	setItemOutageSQL  = sqlstore.SetItemOutageSQL(sqlstore.Dollar)
 )
 
 // Ingest commits the deliveries in one transaction under the rules of
@@ -111,8 +110,9 @@ func (s *Store) commitIngest(ctx context.Context, t *ingestTx) error {
 // batch, kept up to date with the batch's own writes, and statements whose
 // results it does not read (BEGIN, the lock, inserts at allocated Seqs,
 // updates) are queued and sent in one batch with the next query: a batch
-// of deliveries costs two round trips and one per change appended, where
-// each delivery cost three. An error of a queued statement surfaces from
+// of deliveries costs three round trips (the prefetch, the writes, the
+// commit) and one per item outage it changes, where each delivery cost
+// three, and then each change appended one more. An error of a queued statement surfaces from
 // that next call, which fails the ingest all the same. Under the append
 // lock nobody else writes records or entries, so what prefetch read stays
 // true until the commit.
@@ -127,8 +127,8 @@ type ingestTx struct {
 	// each body hash's newest entry.
 	records map[string]health.Record
 	newest  map[[32]byte]hashedEntry
-	// seqs are allocated Seqs not yet used, in order.
-	seqs []int64
+	// entrySeqs and changeSeqs are allocated Seqs not yet used, in order.
+	entrySeqs, changeSeqs []int64
 }
 
 // hashedEntry is the newest entry of a body hash; found is false when
@@ -186,18 +186,34 @@ func (t *ingestTx) prefetch(ctx context.Context, deliveries []store.Delivery) er
 		}
 		return rows.Err()
 	})
-	t.batch.Queue(allocateSeqsSQL, len(deliveries)).Query(func(rows pgx.Rows) error {
-		t.seqs = make([]int64, 0, len(deliveries))
+	// Each delivery appends at most one entry and one change.
+	t.allocate("entries", len(deliveries), &t.entrySeqs)
+	t.allocate("changes", len(deliveries), &t.changeSeqs)
+	return t.flush(ctx)
+}
+
+// allocate queues the allocation of n Seqs of table into seqs. Under the
+// append lock, Seqs allocated in order are committed in order; those left
+// unused are gaps, as a rollback leaves.
+func (t *ingestTx) allocate(table string, n int, seqs *[]int64) {
+	t.batch.Queue(allocateSeqsSQL, table, n).Query(func(rows pgx.Rows) error {
+		*seqs = make([]int64, 0, n)
 		for rows.Next() {
 			var seq int64
 			if err := rows.Scan(&seq); err != nil {
 				return err
 			}
-			t.seqs = append(t.seqs, seq)
+			*seqs = append(*seqs, seq)
 		}
 		return rows.Err()
 	})
-	return t.flush(ctx)
+}
+
+// insertAtSQL inserts into table at a Seq allocated before: $1 is the Seq,
+// the names follow.
+func insertAtSQL(table string, names []string) string {
+	return strings.Replace(sqlstore.InsertSQL(sqlstore.Dollar, table, append([]string{"seq"}, names...), ""),
+		") VALUES (", ") OVERRIDING SYSTEM VALUE VALUES (", 1)
 }
 
 func (t *ingestTx) LastByHash(ctx context.Context, h [32]byte) (int64, time.Time, bool, error) {
@@ -242,8 +258,8 @@ func (t *ingestTx) PutRecord(_ context.Context, rec health.Record) error {
 }
 
 func (t *ingestTx) AppendEntry(ctx context.Context, e store.Entry, h [32]byte) (seq int64, err error) {
-	if len(t.seqs) > 0 {
-		seq, t.seqs = t.seqs[0], t.seqs[1:]
+	if len(t.entrySeqs) > 0 {
+		seq, t.entrySeqs = t.entrySeqs[0], t.entrySeqs[1:]
 		t.batch.Queue(appendEntryAtSQL, append([]any{seq}, sqlstore.EntryArgs(&e, h)...)...)
 	} else if _, err = t.queryRow(ctx, appendEntrySQL, sqlstore.EntryArgs(&e, h), scanSeq(&seq)); err != nil {
 		return 0, err
@@ -255,9 +271,14 @@ func (t *ingestTx) AppendEntry(ctx context.Context, e store.Entry, h [32]byte) (
 }
 
 func (t *ingestTx) AppendChange(ctx context.Context, c store.Change) (seq int64, err error) {
-	_, err = t.queryRow(ctx, appendChangeSQL, sqlstore.ChangeArgs(&c), scanSeq(&seq))
+	if len(t.changeSeqs) > 0 {
+		seq, t.changeSeqs = t.changeSeqs[0], t.changeSeqs[1:]
+		t.batch.Queue(appendChangeAtSQL, append([]any{seq}, sqlstore.ChangeArgs(&c)...)...)
+	} else if _, err = t.queryRow(ctx, appendChangeSQL, sqlstore.ChangeArgs(&c), scanSeq(&seq)); err != nil {
+		return 0, err
+	}
 	t.lastChange = max(t.lastChange, seq)
-	return seq, err
+	return seq, nil
 }
 
 func (t *ingestTx) PutItemReport(_ context.Context, r health.ItemReport) error {
