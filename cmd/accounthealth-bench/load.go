@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -18,6 +19,8 @@ type result struct {
 	elapsed   time.Duration
 	latencies []time.Duration // of the operations that succeeded, sorted
 	cpu       float64         // cores the measured process used, on average
+	loadCPU   float64         // cores this process (the load) used
+	busyCPU   float64         // cores busy on the whole machine
 	firstErr  error
 }
 
@@ -37,8 +40,8 @@ func (r result) percentile(q float64) time.Duration {
 type op func(ctx context.Context, worker int) error
 
 // load runs op in concurrency workers, each calling it again as soon as it
-// returns, until done says so, and measures the CPU the process pid used
-// meanwhile.
+// returns, until done says so, and measures the CPU the process pid, this
+// process and the whole machine used meanwhile.
 func load(ctx context.Context, pid, concurrency int, done func() bool, do op) result {
 	var (
 		ops, errs atomic.Int64
@@ -48,6 +51,8 @@ func load(ctx context.Context, pid, concurrency int, done func() bool, do op) re
 		wg        sync.WaitGroup
 	)
 	ticks0, cpuErr := cpuTicks(pid)
+	self0, selfErr := cpuTicks(os.Getpid())
+	busy0, busyErr := busyTicks()
 	began := time.Now()
 	for w := range concurrency {
 		wg.Go(func() {
@@ -74,10 +79,18 @@ func load(ctx context.Context, pid, concurrency int, done func() bool, do op) re
 	}
 	wg.Wait()
 	r := result{ops: ops.Load(), errs: errs.Load(), elapsed: time.Since(began), firstErr: firstErr}
-	ticks1, cpuErr1 := cpuTicks(pid)
-	if cpuErr == nil && cpuErr1 == nil {
-		r.cpu = float64(ticks1-ticks0) / clockTicks / r.elapsed.Seconds()
+	cores := func(from int64, err error, to int64, err1 error) float64 {
+		if err != nil || err1 != nil {
+			return 0
+		}
+		return float64(to-from) / clockTicks / r.elapsed.Seconds()
 	}
+	ticks1, cpuErr1 := cpuTicks(pid)
+	self1, selfErr1 := cpuTicks(os.Getpid())
+	busy1, busyErr1 := busyTicks()
+	r.cpu = cores(ticks0, cpuErr, ticks1, cpuErr1)
+	r.loadCPU = cores(self0, selfErr, self1, selfErr1)
+	r.busyCPU = cores(busy0, busyErr, busy1, busyErr1)
 	slices.Sort(samples)
 	r.latencies = samples
 	return r

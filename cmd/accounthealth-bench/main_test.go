@@ -65,7 +65,9 @@ func smoke(t *testing.T, args ...string) {
 	if !maps.Equal(got, want) {
 		t.Errorf("rows by name: %v, want %v", got, want)
 	}
+	var busy float64
 	for _, r := range rep.Rows {
+		busy += r.BusyCPU
 		if r.OK == 0 || r.Errors > 0 {
 			t.Errorf("row %q at %d: %d answered, %d errors (%s)", r.Name, r.Concurrency, r.OK, r.Errors, r.FirstError)
 		}
@@ -73,6 +75,9 @@ func smoke(t *testing.T, args ...string) {
 		if stream && (r.EventsExpected == 0 || r.EventsReceived != r.EventsExpected || r.EventP99MS <= 0) {
 			t.Errorf("row %q: the subscribers received %d of %d events", r.Name, r.EventsReceived, r.EventsExpected)
 		}
+	}
+	if busy <= 0 {
+		t.Errorf("no row measured the machine busy")
 	}
 	l := rep.Stores[0].Ledger
 	if l.Sent == 0 || l.Sent != l.Acked+l.Refused || l.NoAnswer != 0 || l.NotFound != 0 || rep.Stores[0].Accounts != l.Acked {
@@ -125,5 +130,18 @@ func TestLedgerBalance(t *testing.T) {
 				t.Errorf("balance() = %v, want balanced %v", err, c.balances)
 			}
 		})
+	}
+}
+
+func TestBusyOf(t *testing.T) {
+	// user nice system idle iowait irq softirq steal guest guest_nice
+	got, err := busyOf("cpu  100 2 30 5000 40 6 7 8 90 1")
+	if err != nil || got != 100+2+30+6+7+8 {
+		t.Errorf("busyOf = %d, %v; want 153", got, err)
+	}
+	for _, line := range []string{"", "cpu0 1 2 3 4 5 6 7 8", "cpu 1 2 3", "cpu 1 2 x 4 5 6 7 8"} {
+		if _, err := busyOf(line); err == nil {
+			t.Errorf("busyOf(%q) took it", line)
+		}
 	}
 }

@@ -247,6 +247,38 @@ func cpuTicks(pid int) (int64, error) {
 	return utime + stime, errors.Join(err1, err2)
 }
 
+// busyTicks is the CPU time every core of the machine has spent busy so
+// far, in clock ticks, from /proc/stat.
+func busyTicks() (int64, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	return busyOf(line)
+}
+
+// busyOf reads /proc/stat's first line, the times of all cores: busy is
+// all but idle and iowait (the fourth and fifth); the guest times after the
+// eighth are already counted in user.
+func busyOf(line string) (int64, error) {
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, fmt.Errorf("/proc/stat: %q is not the line of all cores", line)
+	}
+	var busy int64
+	for i, v := range f[1:9] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/stat: %w", err)
+		}
+		if i != 3 && i != 4 {
+			busy += n
+		}
+	}
+	return busy, nil
+}
+
 // memory returns a process's resident set size now and at its peak
 // (VmRSS, VmHWM), in bytes.
 func memory(pid int) (rss, peak int64, err error) {

@@ -29,7 +29,8 @@ type machine struct {
 
 // row is one measured load: rates are operations answered OK per second,
 // latencies those of the operations answered OK, CPU the cores the
-// serving process (the service, or the no-op server for a baseline) used.
+// serving process (the service, or the no-op server for a baseline) used,
+// the load (this process) used, and the whole machine was busy.
 type row struct {
 	Store       string  `json:"store"`
 	Name        string  `json:"name"`
@@ -42,6 +43,8 @@ type row struct {
 	P50MS       float64 `json:"p50_ms"`
 	P99MS       float64 `json:"p99_ms"`
 	CPUCores    float64 `json:"cpu_cores"`
+	LoadCPU     float64 `json:"load_cpu_cores"`
+	BusyCPU     float64 `json:"machine_busy_cores"`
 	// Against the baseline row, when there is one.
 	Baseline  string  `json:"baseline,omitempty"`
 	RateRatio float64 `json:"rate_ratio,omitempty"`
@@ -59,7 +62,7 @@ type row struct {
 func newRow(store, name string, concurrency int, res result, base *row) row {
 	rw := row{Store: store, Name: name, Concurrency: concurrency, OK: res.ops, Errors: res.errs,
 		Seconds: res.elapsed.Seconds(), Rate: res.rate(),
-		P50MS: ms(res.percentile(0.50)), P99MS: ms(res.percentile(0.99)), CPUCores: res.cpu}
+		P50MS: ms(res.percentile(0.50)), P99MS: ms(res.percentile(0.99)), CPUCores: res.cpu, LoadCPU: res.loadCPU, BusyCPU: res.busyCPU}
 	if res.firstErr != nil {
 		rw.FirstError = res.firstErr.Error()
 	}
@@ -133,8 +136,8 @@ func (rep *report) markdown(w io.Writer) error {
 	if rep.Void != "" {
 		fmt.Fprintf(&b, "**VOID: %s**\n\n", rep.Void)
 	}
-	b.WriteString("| store | what | callers | per s | p50 ms | p99 ms | CPU (cores) | vs baseline: rate | p99 | errors |\n")
-	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	b.WriteString("| store | what | callers | per s | p50 ms | p99 ms | CPU (cores) | load's CPU | machine busy | vs baseline: rate | p99 | errors |\n")
+	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, r := range rep.Rows {
 		ratio, p99 := "", ""
 		if r.Baseline != "" {
@@ -145,8 +148,8 @@ func (rep *report) markdown(w io.Writer) error {
 			name += fmt.Sprintf(" (events received: %d of %d; receipt to subscriber p50 %.1f ms, p99 %.1f ms)",
 				r.EventsReceived, r.EventsExpected, r.EventP50MS, r.EventP99MS)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %d | %.0f | %.2f | %.2f | %.2f | %s | %s | %d |\n",
-			r.Store, name, r.Concurrency, r.Rate, r.P50MS, r.P99MS, r.CPUCores, ratio, p99, r.Errors)
+		fmt.Fprintf(&b, "| %s | %s | %d | %.0f | %.2f | %.2f | %.2f | %.2f | %.2f | %s | %s | %d |\n",
+			r.Store, name, r.Concurrency, r.Rate, r.P50MS, r.P99MS, r.CPUCores, r.LoadCPU, r.BusyCPU, ratio, p99, r.Errors)
 	}
 	b.WriteString("\n| store | accounts | store bytes per account | body bytes per account | ratio | ready, empty | ready at accounts | RSS at ready | peak RSS | ledger: sent = acknowledged + refused, found |\n")
 	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
