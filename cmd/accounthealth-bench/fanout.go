@@ -45,7 +45,14 @@ func (r *storeRun) fanoutRow(ctx context.Context, n int, every int64) error {
 	before := len(r.ledger.ackedIDs)
 	s := newSender(webhookURL(r.svc.webhook), fanoutSenders, r.bodies, r.ledger)
 	s.every = every
-	res := load(ctx, r.svc.pid(), fanoutSenders, pacedFor(r.cfg.duration, r.cfg.fanoutRate), s.send)
+	var res result
+	profile := n == slices.Max(r.cfg.fanoutSubscribers) && every == 10
+	if err := r.profiled(ctx, profile, "fanout", func() error {
+		res = load(ctx, r.svc.pid(), fanoutSenders, pacedFor(r.cfg.duration, r.cfg.fanoutRate), s.send)
+		return nil
+	}); err != nil {
+		return err
+	}
 	s.collect()
 	intakeErr := r.ledger.balance()
 	if intakeErr != nil {

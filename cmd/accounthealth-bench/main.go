@@ -93,7 +93,7 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.databaseURL, "database-url", "", "PostgreSQL database to use, empty (default: a fresh schema on the server the tests find: $ACCOUNTHEALTH_TEST_DATABASE_URL, else 127.0.0.1:5432)")
 	fs.StringVar(&c.jsonPath, "json", "accounthealth-bench.json", "file for every figure and the machine, as JSON")
 	fs.StringVar(&c.markdown, "markdown", "", "file for the Markdown tables (default: stdout)")
-	fs.StringVar(&c.profile, "profile", "", "directory for pprof CPU and allocation profiles of the service under intake at the most senders and under GetAccountHealth, <store>-<row>-cpu.pprof and -allocs.pprof (runs serve with --pprof)")
+	fs.StringVar(&c.profile, "profile", "", "directory for pprof CPU and allocation profiles of the service under intake at the most senders, under GetAccountHealth and in the fan-out to the most subscribers (one delivery in ten an event): <store>-<intake|GetAccountHealth|fanout>-cpu.pprof and -allocs.pprof (runs serve with --pprof)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}

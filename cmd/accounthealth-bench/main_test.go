@@ -95,7 +95,7 @@ func smoke(t *testing.T, args ...string) {
 func TestSmokeSQLite(t *testing.T) {
 	profiles := t.TempDir()
 	smoke(t, "-stores", "sqlite", "-profile", profiles)
-	for _, name := range []string{"sqlite-intake-cpu.pprof", "sqlite-intake-allocs.pprof", "sqlite-GetAccountHealth-cpu.pprof", "sqlite-GetAccountHealth-allocs.pprof"} {
+	for _, name := range []string{"sqlite-intake-cpu.pprof", "sqlite-intake-allocs.pprof", "sqlite-GetAccountHealth-cpu.pprof", "sqlite-GetAccountHealth-allocs.pprof", "sqlite-fanout-cpu.pprof", "sqlite-fanout-allocs.pprof"} {
 		if info, err := os.Stat(filepath.Join(profiles, name)); err != nil || info.Size() == 0 {
 			t.Errorf("profile %s: %v", name, err)
 		}
