@@ -139,3 +139,42 @@ func TestOutboxClaimPlan(t *testing.T) {
 		t.Errorf("claim's plan\n%s\nwant a Tid Scan on notify_messages and no nested loop", p)
 	}
 }
+
+// TestIngestPrefetchPlans: an ingest's prefetch reads its indexes even as
+// PostgreSQL plans it once for good on tables still empty and never
+// analyzed, where a sequential scan would otherwise be the plan kept
+// while the tables grow.
+func TestIngestPrefetchPlans(t *testing.T) {
+	s := openURL(t, pgtest.URL(t))
+	for _, tc := range []struct{ query, want string }{
+		{prefetchRecordsSQL, "on records_pkey"},
+		{prefetchHashesSQL, "on entries_body_sha256"},
+	} {
+		plan := func(settings ...string) string {
+			tx, err := s.pool.Begin(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback(context.Background())
+			for _, set := range append(settings, "SET LOCAL plan_cache_mode = force_generic_plan") {
+				if _, err := tx.Exec(t.Context(), set); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := tx.Exec(t.Context(), "PREPARE plan_of AS "+tc.query); err != nil {
+				t.Fatalf("PREPARE %s: %v", tc.query, err)
+			}
+			p := explain(t, tx, "EXECUTE plan_of(NULL)", nil)
+			if _, err := tx.Exec(t.Context(), "DEALLOCATE plan_of"); err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}
+		if p := plan(); !strings.Contains(p, "Seq Scan") {
+			t.Logf("without the setting PostgreSQL plans an index here anyway:\n%s", p)
+		}
+		if p := plan(ingestPlansSQL); !strings.Contains(p, tc.want) {
+			t.Errorf("plan of %s\n%s\nwant %q", tc.query, p, tc.want)
+		}
+	}
+}
