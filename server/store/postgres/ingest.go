@@ -48,8 +48,8 @@ var (
 	// prepares each statement once a connection, and PostgreSQL soon plans
 	// it once for all its executions: planned while the tables were small,
 	// the prefetch was a sequential scan, and it stayed one until an
-	// ANALYZE invalidated the plan. Without autovacuum (as on this
-	// project's CI machine) none came: at 100,000 entries each batch's
+	// ANALYZE invalidated the plan. Without autovacuum (as on the
+	// development machine where this was found) none came: at 100,000 entries each batch's
 	// prefetch read them all (30-50 ms) and intake fell to 250/s. Every
 	// read of an ingest is by key, which an index always serves.
 	ingestPlansSQL = `SET LOCAL enable_seqscan = off`
@@ -83,8 +83,9 @@ func (s *Store) Ingest(ctx context.Context, deliveries []store.Delivery) ([]stor
 	t.batch.Queue(ingestPlansSQL)
 
 	var err error
-	// Measured (BenchmarkIngest): for one delivery the prefetch's three
-	// statements cost more than the two round trips they save.
+	// Measured (BenchmarkIngest, and bench/run again on 2026-12-04): for
+	// one delivery the prefetch's statements cost more than the round trips
+	// they save.
 	if len(deliveries) > 1 {
 		err = t.prefetch(ctx, deliveries)
 	}
@@ -122,8 +123,8 @@ func (s *Store) commitIngest(ctx context.Context, t *ingestTx) error {
 // updates) are queued and sent in one batch with the next query: a batch
 // of deliveries costs three round trips (the prefetch, the writes, the
 // commit) and one per item outage it changes, where each delivery cost
-// three, and then each change appended one more. An error of a queued statement surfaces from
-// that next call, which fails the ingest all the same. Under the append
+// three and each change appended one more. An error of a queued statement
+// surfaces from that next call, which fails the ingest all the same. Under the append
 // lock nobody else writes records or entries, so what prefetch read stays
 // true until the commit.
 type ingestTx struct {
