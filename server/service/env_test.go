@@ -71,6 +71,10 @@ func startLogging(t testing.TB, level slog.Level, st store.Store, configure ...f
 	cfg.WebhookAddr, cfg.GRPCAddr, cfg.APIAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.WebhookSecrets = []string{fixtureSecret, recordedSecret}
 	cfg.ShutdownTimeout = 5 * time.Second
+	// The shared fixtures were scanned in the autumn of 2026: at the
+	// default age the sweeper would judge them stale part-way through a
+	// story, on its own schedule. Tests of freshness set the age they test.
+	cfg.StaleAfter = 100 * 365 * 24 * time.Hour
 	for _, c := range configure {
 		c(&cfg)
 	}

@@ -37,7 +37,9 @@ const syncedPaystubs = `"paystubs":{"status":"synced"}`
 func TestFreshness(t *testing.T) {
 	// The sweeper's interval is long: the commit of acc-old's week-old
 	// scan wakes it.
-	e := start(t, nil, func(c *service.Config) { c.StaleSweepInterval = time.Hour; c.MetricsAccountsMaxAge = 0 })
+	e := start(t, nil, func(c *service.Config) {
+		c.StaleAfter, c.StaleSweepInterval, c.MetricsAccountsMaxAge = 72*time.Hour, time.Hour, 0
+	})
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute) // a bound on a hang, not a wait
 	defer cancel()
 	stream, err := ahv1.NewAccountHealthServiceClient(e.conn).StreamDisconnections(ctx, &ahv1.StreamDisconnectionsRequest{IncludeFreshnessEvents: true})
