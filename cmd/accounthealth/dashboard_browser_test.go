@@ -146,6 +146,13 @@ func testDashboardOverview(t *testing.T, tab context.Context, s *server) {
 	if !strings.Contains(detail, "disconnected") && !strings.Contains(detail, "recovered") && !strings.Contains(detail, "auth failed") {
 		t.Errorf("a focused bar's detail: %q", detail)
 	}
+	// The legend names every kind a bar may be drawn with.
+	drawn := waitJS[string](t, tab, `(() => {
+		window.chartKinds ??= import('/ui/chart.js').then(m => { window.chartKinds = m.KINDS.map(k => 'k-' + k.replace('TRANSITION_KIND_', '').toLowerCase()).join(' ') });
+		return typeof window.chartKinds === 'string' && window.chartKinds })()`)
+	if legend := evalJS[string](t, tab, `[...document.querySelectorAll('.legend .badge')].map(b => [...b.classList].find(c => c.startsWith('k-'))).join(' ')`); legend != drawn {
+		t.Errorf("the chart's legend names %q, its bars may be %q", legend, drawn)
+	}
 	browse(t, tab, "show 30 days", chromedp.Click(chromedp.CSS(`button[data-window=month]`)))
 	month := waitJS[int](t, tab, `document.querySelector('#chart').dataset.window === 'month' && document.querySelectorAll('#chart g.bar').length === 30 && [...document.querySelectorAll('#chart g.bar')].reduce((n, g) => n + Number(g.dataset.total), 0)`)
 	if month <= day {

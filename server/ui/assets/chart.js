@@ -68,6 +68,6 @@ export function chart(bs, label, tick, detail) {
 }
 
 export function legend() {
-  return h("ul", { class: "legend" }, KINDS.slice(0, 5).map((k) =>
+  return h("ul", { class: "legend" }, KINDS.map((k) =>
     h("li", {}, h("span", { class: "badge k-" + kindKey(k), "aria-hidden": "true" }), short(k, "TRANSITION_KIND_"))));
 }
