@@ -30,15 +30,17 @@ import (
 
 // frontEnds are how callers reach the core: the gRPC listener, and the two
 // HTTP listeners (webhook route, REST gateway) that reach the same gRPC
-// services in memory.
+// services in process.
 type frontEnds struct {
 	// grpc serves callers on the gRPC listener, authenticated; inproc
-	// serves the two HTTP front ends over an in-memory connection,
-	// trusting the caller they authenticated. Both run the same services
-	// and interceptors but for authentication.
+	// serves the REST gateway over an in-memory connection, trusting the
+	// caller it authenticated. Both run the same services and interceptors
+	// but for authentication. The webhook route calls its one unary method
+	// without the connection, through the same interceptors (see
+	// directWebhooks).
 	grpc, inproc *grpc.Server
 	inprocLis    *bufconn.Listener
-	conn         *grpc.ClientConn   // the HTTP front ends' connection to inproc
+	conn         *grpc.ClientConn   // the REST gateway's connection to inproc
 	certs        *auth.CertReloader // nil without TLS
 
 	grpcLis, webhookLis, apiLis net.Listener
@@ -84,9 +86,10 @@ func newFrontEnds(cfg Config, c *core, logger *slog.Logger) (_ *frontEnds, err e
 	if authn.Open() {
 		logger.Warn("internal API runs without authentication (development mode): configure --api-tokens-file or --tls-client-ca before exposing it", "grpc_addr", cfg.GRPCAddr, "api_addr", cfg.APIAddr)
 	}
-	fe.newGRPCServers(cfg, c, authn, internalTLS, logger)
+	webhooks := &WebhookService{pipeline: c.pipeline, refresher: c.refresher, logger: logger}
+	fe.newGRPCServers(cfg, c, webhooks, authn, internalTLS, logger)
 
-	// The HTTP front ends reach the services in memory: no port to
+	// The REST gateway reaches the services in memory: no port to
 	// protect, no TLS to a listener of our own, and the same interceptors
 	// as gRPC.
 	fe.inprocLis = bufconn.Listen(1 << 20)
@@ -100,7 +103,7 @@ func newFrontEnds(cfg Config, c *core, logger *slog.Logger) (_ *frontEnds, err e
 	}
 	undo = append(undo, func() { fe.conn.Close() })
 
-	webhookHandler, apiHandler, err := fe.newHTTPHandlers(cfg, c, authn, logger)
+	webhookHandler, apiHandler, err := fe.newHTTPHandlers(cfg, c, webhooks, authn, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -109,10 +112,11 @@ func newFrontEnds(cfg Config, c *core, logger *slog.Logger) (_ *frontEnds, err e
 	return fe, nil
 }
 
-// newGRPCServers makes the two gRPC servers and registers the services.
-func (fe *frontEnds) newGRPCServers(cfg Config, c *core, authn *auth.Authenticator, internalTLS *tls.Config, logger *slog.Logger) {
-	webhooks := &WebhookService{pipeline: c.pipeline, refresher: c.refresher, logger: logger}
-	// Both listeners' deliveries share one budget of bytes in flight.
+// newGRPCServers makes the two gRPC servers and registers the services;
+// webhooks is the webhook route's WebhookService.
+func (fe *frontEnds) newGRPCServers(cfg Config, c *core, webhooks *WebhookService, authn *auth.Authenticator, internalTLS *tls.Config, logger *slog.Logger) {
+	// Both listeners' deliveries share one budget of bytes in flight (the
+	// webhook route's front end holds its bodies' share).
 	grpcWebhooks := *webhooks
 	grpcWebhooks.inflight = fe.inflight
 	accounts := &AccountHealthService{
@@ -129,7 +133,6 @@ func (fe *frontEnds) newGRPCServers(cfg Config, c *core, authn *auth.Authenticat
 	fe.grpc = newGRPCServer(cfg, c.tracing, logger, authenticateGRPC(authn), extra...)
 	fe.inproc = newGRPCServer(cfg, c.tracing, logger, trustFrontEnd)
 	ahv1.RegisterWebhookServiceServer(fe.grpc, &grpcWebhooks)
-	ahv1.RegisterWebhookServiceServer(fe.inproc, webhooks)
 	for _, g := range []*grpc.Server{fe.grpc, fe.inproc} {
 		ahv1.RegisterAccountHealthServiceServer(g, accounts)
 		if c.notifier != nil {
@@ -141,12 +144,13 @@ func (fe *frontEnds) newGRPCServers(cfg Config, c *core, authn *auth.Authenticat
 }
 
 // newHTTPHandlers makes the webhook listener's handler and the REST API's.
-func (fe *frontEnds) newHTTPHandlers(cfg Config, c *core, authn *auth.Authenticator, logger *slog.Logger) (webhook, api http.Handler, err error) {
+func (fe *frontEnds) newHTTPHandlers(cfg Config, c *core, webhooks *WebhookService, authn *auth.Authenticator, logger *slog.Logger) (webhook, api http.Handler, err error) {
 	sources, err := auth.NewSourceFilter(cfg.WebhookAllowSources, cfg.TrustedProxies)
 	if err != nil {
 		return nil, nil, err
 	}
-	webhook, err = newWebhookHandler(fe.conn, webhookFront{
+	direct := newDirectWebhooks(webhooks, unaryInterceptors(logger, trustFrontEnd), c.tracing)
+	webhook, err = newWebhookHandler(direct, webhookFront{
 		sources: sources, readLimit: int64(cfg.MaxBodyBytes) + 1, inflight: fe.inflight, observer: c.metrics, tracing: c.tracing, logger: logger,
 	}, c.ready)
 	if err != nil {

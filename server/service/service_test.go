@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -134,6 +135,39 @@ func TestWebhookHeadersNotForwardable(t *testing.T) {
 				t.Errorf("HTTP %d, request id %q; want %d and a new id", res.StatusCode, id, c.want)
 			}
 		})
+	}
+}
+
+// The webhook route's call goes through the interceptors as gRPC calls
+// do: its log lines carry the sender's request id, and the call is logged
+// with its method and code.
+func TestWebhookRouteInterceptors(t *testing.T) {
+	e := startLogging(t, slog.LevelDebug, nil)
+	body := leanBody("accounts.added", "acct-1", "user-1")
+	req, _ := http.NewRequest(http.MethodPost, "http://"+e.addrs.Webhook+service.WebhookPath, bytes.NewReader(body))
+	req.Header.Set(webhook.SignatureHeader, webhook.Sign(fixtureSecret, body))
+	req.Header.Set("X-Request-Id", "delivery-7")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || res.Header.Get("X-Request-Id") != "delivery-7" {
+		t.Fatalf("HTTP %d, request id %q", res.StatusCode, res.Header.Get("X-Request-Id"))
+	}
+	if err := e.stop(); err != nil {
+		t.Fatal(err)
+	}
+	var accepted, done bool
+	for line := range strings.SplitSeq(e.logs.String(), "\n") {
+		if !strings.Contains(line, "request_id=delivery-7") {
+			continue
+		}
+		accepted = accepted || strings.Contains(line, "webhook accepted")
+		done = done || strings.Contains(line, `msg="rpc done" method=/accounthealth.v1.WebhookService/ReceiveArgyleWebhook code=OK`)
+	}
+	if !accepted || !done {
+		t.Errorf("log lines with the request id: accepted %v, call logged %v\n%s", accepted, done, e.logs.String())
 	}
 }
 

@@ -12,7 +12,6 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"golang.org/x/sync/semaphore"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 
 	ahv1 "github.com/accounthealth/accounthealth/gen/accounthealth/v1"
@@ -48,7 +47,7 @@ type webhookFront struct {
 // newWebhookHandler serves the internet-facing listener: the webhook route,
 // which is ReceiveArgyleWebhook through the gateway, and the probes.
 // Everything else (metrics included) is the gateway's 404.
-func newWebhookHandler(conn *grpc.ClientConn, front webhookFront, ready *readiness) (http.Handler, error) {
+func newWebhookHandler(webhooks ahv1.WebhookServiceServer, front webhookFront, ready *readiness) (http.Handler, error) {
 	none := func(string) (string, bool) { return "", false }
 	router := newMethodRouter(front.logger,
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &rawBodyMarshaler{}),
@@ -59,7 +58,7 @@ func newWebhookHandler(conn *grpc.ClientConn, front webhookFront, ready *readine
 		runtime.WithMetadata(webhookMetadata),
 		runtime.WithErrorHandler(httpErrorHandler),
 	)
-	if err := ahv1.RegisterWebhookServiceHandler(context.Background(), router.mux, conn); err != nil {
+	if err := ahv1.RegisterWebhookServiceHandlerServer(context.Background(), router.mux, webhooks); err != nil {
 		return nil, err
 	}
 	if err := handleProbes(router.mux, ready); err != nil {
