@@ -148,7 +148,7 @@ func testDashboardOverview(t *testing.T, tab context.Context, s *server) {
 	}
 	// The legend names every kind a bar may be drawn with.
 	drawn := waitJS[string](t, tab, `(() => {
-		window.chartKinds ??= import('/ui/chart.js').then(m => { window.chartKinds = m.KINDS.map(k => 'k-' + k.replace('TRANSITION_KIND_', '').toLowerCase()).join(' ') });
+		window.chartKinds ??= Promise.all([import('/ui/chart.js'), import('/ui/dom.js')]).then(([chart, dom]) => { window.chartKinds = chart.KINDS.map(k => 'k-' + dom.kindKey(k)).join(' ') });
 		return typeof window.chartKinds === 'string' && window.chartKinds })()`)
 	if legend := evalJS[string](t, tab, `[...document.querySelectorAll('.legend .badge')].map(b => [...b.classList].find(c => c.startsWith('k-'))).join(' ')`); legend != drawn {
 		t.Errorf("the chart's legend names %q, its bars may be %q", legend, drawn)

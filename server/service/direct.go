@@ -17,28 +17,24 @@ import (
 // delivery (see docs/benchmarks.md).
 type directWebhooks struct {
 	ahv1.UnimplementedWebhookServiceServer
-	svc     *WebhookService
-	chain   grpc.UnaryServerInterceptor
-	info    *grpc.UnaryServerInfo
+	call    grpc.UnaryHandler // WebhookService's method behind the interceptors
 	tracing tracing
 }
 
-func newDirectWebhooks(svc *WebhookService, chain []grpc.UnaryServerInterceptor, tr tracing) *directWebhooks {
-	return &directWebhooks{
-		svc: svc, chain: chainUnary(chain), tracing: tr,
-		info: &grpc.UnaryServerInfo{Server: svc, FullMethod: ahv1.WebhookService_ReceiveArgyleWebhook_FullMethodName},
-	}
+func newDirectWebhooks(svc *WebhookService, interceptors []grpc.UnaryServerInterceptor, tr tracing) *directWebhooks {
+	info := &grpc.UnaryServerInfo{Server: svc, FullMethod: ahv1.WebhookService_ReceiveArgyleWebhook_FullMethodName}
+	return &directWebhooks{tracing: tr, call: chained(interceptors, info, func(ctx context.Context, req any) (any, error) {
+		return svc.ReceiveArgyleWebhook(ctx, req.(*ahv1.ReceiveArgyleWebhookRequest))
+	})}
 }
 
 func (d *directWebhooks) ReceiveArgyleWebhook(ctx context.Context, req *ahv1.ReceiveArgyleWebhookRequest) (*ahv1.ReceiveArgyleWebhookResponse, error) {
 	// Named for the method, as the gRPC servers' stats handler names the
 	// spans of their calls: a delivery's trace has the same steps whether
 	// it came over HTTP or gRPC.
-	ctx, span := d.tracing.tracer.Start(ctx, d.info.FullMethod[1:], trace.WithSpanKind(trace.SpanKindInternal))
+	ctx, span := d.tracing.tracer.Start(ctx, ahv1.WebhookService_ReceiveArgyleWebhook_FullMethodName[1:], trace.WithSpanKind(trace.SpanKindInternal))
 	defer span.End()
-	resp, err := d.chain(ctx, req, d.info, func(ctx context.Context, req any) (any, error) {
-		return d.svc.ReceiveArgyleWebhook(ctx, req.(*ahv1.ReceiveArgyleWebhookRequest))
-	})
+	resp, err := d.call(ctx, req)
 	if err != nil {
 		span.RecordError(err)
 		return nil, err
@@ -47,15 +43,13 @@ func (d *directWebhooks) ReceiveArgyleWebhook(ctx context.Context, req *ahv1.Rec
 	return r, nil
 }
 
-// chainUnary is the interceptors as one, the first outermost, as
-// grpc.ChainUnaryInterceptor makes them for a server.
-func chainUnary(ics []grpc.UnaryServerInterceptor) grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		next := handler
-		for i := len(ics) - 1; i >= 0; i-- {
-			ic, inner := ics[i], next
-			next = func(ctx context.Context, req any) (any, error) { return ic(ctx, req, info, inner) }
-		}
-		return next(ctx, req)
+// chained is handler behind the interceptors, the first outermost, as
+// grpc.ChainUnaryInterceptor runs them for a server. It is built once, so
+// a call allocates no closures.
+func chained(interceptors []grpc.UnaryServerInterceptor, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) grpc.UnaryHandler {
+	for i := len(interceptors) - 1; i >= 0; i-- {
+		ic, next := interceptors[i], handler
+		handler = func(ctx context.Context, req any) (any, error) { return ic(ctx, req, info, next) }
 	}
+	return handler
 }
